@@ -1,0 +1,118 @@
+// Package canon owns the canonical byte encoding that every bkcache hash is
+// computed over.
+//
+// The encoding is a flat sequence of fields. Each field is a one-byte tag,
+// an unsigned varint length and that many bytes, so no two different
+// sequences of fields encode to the same bytes, whatever the fields hold
+// (paths with newlines, empty strings, NUL bytes). Each hash starts with a
+// scheme field (for example "bkcache/v1") so that a change of encoding never
+// collides with an old one.
+package canon
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Tag says what a field holds. Tags are part of the encoding: never renumber.
+type Tag byte
+
+// Field tags. Values are stable across releases; add new ones at the end.
+const (
+	TagScheme Tag = iota + 1
+	TagString
+	TagUint
+	TagBytes
+	TagBegin // opens a named group, such as one source or one file
+	TagEnd   // closes the group opened last
+)
+
+// Writer appends fields to an io.Writer, typically a hash.Hash. The first
+// write error is kept and returned by Err; later writes are no-ops.
+type Writer struct {
+	w   io.Writer
+	buf [binary.MaxVarintLen64 + 1]byte
+	err error
+}
+
+// NewWriter returns a Writer that encodes onto w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
+func (e *Writer) field(t Tag, b []byte) {
+	if e.err != nil {
+		return
+	}
+	e.buf[0] = byte(t)
+	n := binary.PutUvarint(e.buf[1:], uint64(len(b)))
+	if _, e.err = e.w.Write(e.buf[:1+n]); e.err != nil {
+		return
+	}
+	_, e.err = e.w.Write(b)
+}
+
+// Scheme writes the scheme tag that must open every encoding.
+func (e *Writer) Scheme(s string) { e.field(TagScheme, []byte(s)) }
+
+// String writes a string field.
+func (e *Writer) String(s string) { e.field(TagString, []byte(s)) }
+
+// Bytes writes a byte-string field.
+func (e *Writer) Bytes(b []byte) { e.field(TagBytes, b) }
+
+// Uint writes an unsigned integer field.
+func (e *Writer) Uint(u uint64) {
+	var b [binary.MaxVarintLen64]byte
+	e.field(TagUint, b[:binary.PutUvarint(b[:], u)])
+}
+
+// Begin opens a group named name; End closes it.
+func (e *Writer) Begin(name string) { e.field(TagBegin, []byte(name)) }
+
+// End closes the group opened last.
+func (e *Writer) End() { e.field(TagEnd, nil) }
+
+// Strings writes a count followed by each string, so that lists of
+// different lengths never run into the fields that follow them.
+func (e *Writer) Strings(ss []string) {
+	e.Uint(uint64(len(ss)))
+	for _, s := range ss {
+		e.String(s)
+	}
+}
+
+// Err returns the first error met while writing.
+func (e *Writer) Err() error { return e.err }
+
+// Field is one decoded field.
+type Field struct {
+	Tag   Tag
+	Value []byte
+}
+
+// ErrTruncated reports an encoding that ends inside a field.
+var ErrTruncated = errors.New("canon: truncated field")
+
+// Decode splits an encoding back into its fields. It exists to prove the
+// encoding is unambiguous (tests and fuzzing) and for debugging dumps.
+func Decode(b []byte) ([]Field, error) {
+	var out []Field
+	for len(b) > 0 {
+		t := Tag(b[0])
+		if t < TagScheme || t > TagEnd {
+			return nil, fmt.Errorf("canon: unknown tag %d", t)
+		}
+		n, k := binary.Uvarint(b[1:])
+		if k <= 0 {
+			return nil, ErrTruncated
+		}
+		b = b[1+k:]
+		if n > uint64(len(b)) {
+			return nil, ErrTruncated
+		}
+		out = append(out, Field{Tag: t, Value: b[:n]})
+		b = b[n:]
+	}
+	return out, nil
+}

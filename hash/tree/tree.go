@@ -1,0 +1,274 @@
+// Package tree computes the canonical digest of a set of files: the files
+// of one build source after BuildKit's own include and exclude filtering.
+//
+// Each file enters the digest with its slash-separated relative path, its
+// type, its permission bits (including setuid, setgid and sticky), its
+// symlink target (links are never followed) and, for regular files, the
+// SHA-256 of its content. Modification times, ownership and hard-link
+// structure are left out: COPY resets ownership, and BuildKit's own cache
+// keys ignore times, so including them would only cause needless rebuilds.
+package tree
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"runtime"
+	"slices"
+
+	"github.com/bkcache/bkcache/hash/canon"
+	digest "github.com/opencontainers/go-digest"
+	"github.com/tonistiigi/fsutil/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// Scheme versions the tree encoding. Changing what a tree digest covers or
+// how it is encoded requires a new scheme.
+const Scheme = "bkcache/tree/v1"
+
+// FS is the view of a source that the hasher reads. fsutil.FS satisfies it;
+// FromFS adapts an io/fs.FS (such as fstest.MapFS) for tests.
+//
+// Walk must report paths relative to the source root and, for symbolic
+// links, an fs.FileInfo whose Sys is a *types.Stat carrying the link target.
+type FS interface {
+	Walk(ctx context.Context, target string, fn fs.WalkDirFunc) error
+	Open(path string) (io.ReadCloser, error)
+}
+
+// Entry is one file system object as it enters the digest.
+type Entry struct {
+	Path     string        // slash-separated, relative to the source root
+	Type     Type          // file, dir, symlink, ...
+	Perm     uint32        // permission bits: 0o7777 of the Unix mode
+	Linkname string        // symlink target; empty for other types
+	Size     int64         // regular files only
+	Digest   digest.Digest // SHA-256 of the content; regular files only
+}
+
+// Type is the kind of a file system object, as a stable one-letter code.
+type Type byte
+
+// Types of entries. The letters are part of the encoding.
+const (
+	TypeFile    Type = 'f'
+	TypeDir     Type = 'd'
+	TypeSymlink Type = 'l'
+	TypeFIFO    Type = 'p'
+	TypeDevice  Type = 'b'
+	TypeChar    Type = 'c'
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeFile:
+		return "file"
+	case TypeDir:
+		return "dir"
+	case TypeSymlink:
+		return "symlink"
+	case TypeFIFO:
+		return "fifo"
+	case TypeDevice:
+		return "blockdev"
+	case TypeChar:
+		return "chardev"
+	}
+	return fmt.Sprintf("type(%q)", byte(t))
+}
+
+func typeOf(m fs.FileMode) (Type, error) {
+	switch {
+	case m.IsRegular():
+		return TypeFile, nil
+	case m.IsDir():
+		return TypeDir, nil
+	case m&fs.ModeSymlink != 0:
+		return TypeSymlink, nil
+	case m&fs.ModeNamedPipe != 0:
+		return TypeFIFO, nil
+	case m&fs.ModeCharDevice != 0:
+		return TypeChar, nil
+	case m&fs.ModeDevice != 0:
+		return TypeDevice, nil
+	}
+	return 0, fmt.Errorf("unsupported file type %v", m.Type())
+}
+
+// unixPerm maps Go's mode bits to the portable 12 Unix permission bits.
+func unixPerm(m fs.FileMode) uint32 {
+	p := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		p |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		p |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		p |= 0o1000
+	}
+	return p
+}
+
+// Options tune Hash.
+type Options struct {
+	// Workers is the number of files digested at once; zero means
+	// runtime.GOMAXPROCS(0).
+	Workers int
+}
+
+// Result is the digest of a tree and the entries behind it.
+type Result struct {
+	Digest  digest.Digest
+	Entries []Entry // sorted by Path
+	Bytes   int64   // total size of the regular files read
+}
+
+// readBufSize is large enough that syscall overhead is noise next to
+// SHA-256, small enough that many workers stay cheap.
+const readBufSize = 256 << 10
+
+// Hash walks fsys and returns its canonical digest. Regular files are read
+// in parallel by opt.Workers goroutines, streaming through a fixed buffer
+// each, so memory does not grow with file size.
+func Hash(ctx context.Context, fsys FS, opt Options) (*Result, error) {
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var entries []*Entry
+	g, ctx := errgroup.WithContext(ctx)
+	jobs := make(chan *Entry, 4*workers)
+
+	g.Go(func() error {
+		defer close(jobs)
+		return fsys.Walk(ctx, "", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("walking %s: %w", p, err)
+			}
+			e, err := entryOf(p, d)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, e)
+			if e.Type == TypeFile {
+				select {
+				case jobs <- e:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+	})
+	for range workers {
+		g.Go(func() error {
+			buf := make([]byte, readBufSize)
+			h := sha256.New()
+			for e := range jobs {
+				h.Reset()
+				if err := digestFile(fsys, e, h, buf); err != nil {
+					return err
+				}
+				e.Digest = digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	res := &Result{Entries: make([]Entry, len(entries))}
+	for i, e := range entries {
+		res.Entries[i] = *e
+		res.Bytes += e.Size
+	}
+	slices.SortFunc(res.Entries, func(a, b Entry) int { return cmp.Compare(a.Path, b.Path) })
+	res.Digest = Digest(res.Entries)
+	return res, nil
+}
+
+func entryOf(p string, d fs.DirEntry) (*Entry, error) {
+	info, err := d.Info()
+	if err != nil {
+		return nil, fmt.Errorf("reading metadata of %s: %w", p, err)
+	}
+	t, err := typeOf(info.Mode())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	e := &Entry{Path: filepath.ToSlash(p), Type: t, Perm: unixPerm(info.Mode())}
+	switch t {
+	case TypeFile:
+		e.Size = info.Size()
+	case TypeSymlink:
+		st, ok := info.Sys().(*types.Stat)
+		if !ok {
+			return nil, fmt.Errorf("%s: symlink without a target in its metadata", p)
+		}
+		e.Linkname = st.Linkname
+	}
+	return e, nil
+}
+
+// onlyReader hides io.WriterTo, so that io.CopyBuffer uses our buffer
+// rather than *os.File's small generic one.
+type onlyReader struct{ io.Reader }
+
+func digestFile(fsys FS, e *Entry, h io.Writer, buf []byte) error {
+	rc, err := fsys.Open(e.Path)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", e.Path, unwrapStack(err))
+	}
+	defer rc.Close()
+	n, err := io.CopyBuffer(h, onlyReader{rc}, buf)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", e.Path, unwrapStack(err))
+	}
+	// The digest covers what was read; a file that changed size while we
+	// read it would give a digest that does not match its recorded size.
+	e.Size = n
+	return nil
+}
+
+// unwrapStack drops github.com/pkg/errors' stack wrapper that fsutil adds,
+// keeping the *fs.PathError users can read.
+func unwrapStack(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return err
+}
+
+// Digest returns the canonical digest of entries, which must be sorted by
+// Path. It is what Hash returns in Result.Digest.
+func Digest(entries []Entry) digest.Digest {
+	h := sha256.New()
+	w := canon.NewWriter(h)
+	w.Scheme(Scheme)
+	for _, e := range entries {
+		Encode(w, e)
+	}
+	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+}
+
+// Encode writes one entry in its canonical form.
+func Encode(w *canon.Writer, e Entry) {
+	w.Begin(string(e.Type))
+	w.String(e.Path)
+	w.Uint(uint64(e.Perm))
+	switch e.Type {
+	case TypeSymlink:
+		w.String(e.Linkname)
+	case TypeFile:
+		w.String(e.Digest.String())
+	}
+	w.End()
+}

@@ -1,0 +1,213 @@
+package tree
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/tonistiigi/fsutil"
+)
+
+func hashMap(t testing.TB, m fstest.MapFS) *Result {
+	t.Helper()
+	r, err := Hash(context.Background(), FromFS(m), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func base() fstest.MapFS {
+	return fstest.MapFS{
+		"app/main.go":   {Data: []byte("package main\n"), Mode: 0o644},
+		"app/run.sh":    {Data: []byte("#!/bin/sh\n"), Mode: 0o755},
+		"app/link":      {Data: []byte("main.go"), Mode: fs.ModeSymlink | 0o777},
+		"empty":         {Mode: fs.ModeDir | 0o755},
+		"weird\nname":   {Data: []byte("x"), Mode: 0o600},
+		"app/z/nested":  {Data: nil, Mode: 0o644},
+		"app.txt":       {Data: []byte("sorts before app/"), Mode: 0o644},
+		"app/setuid.sh": {Data: []byte("x"), Mode: 0o755 | fs.ModeSetuid},
+	}
+}
+
+// TestGolden pins the digest of a fixed tree. If this fails, hashes
+// published by earlier releases no longer match: bump Scheme.
+func TestGolden(t *testing.T) {
+	const want = "sha256:184f470035d84256cc3fb93c1133fce3842249335619df330181456570a3f5f6"
+	if got := hashMap(t, base()).Digest; string(got) != want {
+		t.Fatalf("tree digest changed: got %s want %s", got, want)
+	}
+}
+
+func TestWhatMoves(t *testing.T) {
+	ref := hashMap(t, base()).Digest
+	for _, tc := range []struct {
+		name  string
+		edit  func(m fstest.MapFS)
+		moves bool
+	}{
+		{"content", func(m fstest.MapFS) { m["app/main.go"].Data = []byte("package x\n") }, true},
+		{"exec bit", func(m fstest.MapFS) { m["app/main.go"].Mode = 0o755 }, true},
+		{"setuid bit", func(m fstest.MapFS) { m["app/setuid.sh"].Mode = 0o755 }, true},
+		{"symlink target", func(m fstest.MapFS) { m["app/link"].Data = []byte("run.sh") }, true},
+		{"file becomes link", func(m fstest.MapFS) {
+			m["app/run.sh"] = &fstest.MapFile{Data: []byte("#!/bin/sh\n"), Mode: fs.ModeSymlink | 0o777}
+		}, true},
+		{"rename", func(m fstest.MapFS) { m["app/main2.go"] = m["app/main.go"]; delete(m, "app/main.go") }, true},
+		{"new empty dir", func(m fstest.MapFS) { m["other"] = &fstest.MapFile{Mode: fs.ModeDir | 0o755} }, true},
+		{"dir mode", func(m fstest.MapFS) { m["empty"].Mode = fs.ModeDir | 0o700 }, true},
+		{"mtime", func(m fstest.MapFS) { m["app/main.go"].ModTime = time.Unix(12345, 0) }, false},
+		{"nothing", func(m fstest.MapFS) {}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := base()
+			tc.edit(m)
+			got := hashMap(t, m).Digest
+			if (got != ref) != tc.moves {
+				t.Fatalf("digest moved=%v, want moved=%v", got != ref, tc.moves)
+			}
+		})
+	}
+}
+
+func TestEntries(t *testing.T) {
+	r := hashMap(t, base())
+	var paths []string
+	for _, e := range r.Entries {
+		paths = append(paths, fmt.Sprintf("%s %s %o %s", e.Path, e.Type, e.Perm, e.Linkname))
+	}
+	want := []string{
+		"app dir 555 ", // MapFS synthesizes parent dirs as 0555
+		"app.txt file 644 ",
+		"app/link symlink 777 main.go",
+		"app/main.go file 644 ",
+		"app/run.sh file 755 ",
+		"app/setuid.sh file 4755 ",
+		"app/z dir 555 ",
+		"app/z/nested file 644 ",
+		"empty dir 755 ",
+		"weird\nname file 600 ",
+	}
+	if strings.Join(paths, "|") != strings.Join(want, "|") {
+		t.Fatalf("entries:\n%q\nwant\n%q", paths, want)
+	}
+	if r.Bytes != int64(len("package main\n")+len("#!/bin/sh\n")+1+len("sorts before app/")+1) {
+		t.Fatalf("bytes = %d", r.Bytes)
+	}
+}
+
+// writeTree creates the same tree on disk in the given file order, with
+// the given mtime, so that on-disk determinism can be checked.
+func writeTree(t *testing.T, dir string, order []string, mtime time.Time) {
+	t.Helper()
+	files := map[string]string{"b/x.txt": "x", "a.txt": "a", "b/c/y": "y", "z": "zz"}
+	for _, p := range order {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(files[p]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(full, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("../a.txt", filepath.Join(dir, "b", "l")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func hashDir(t testing.TB, dir string, workers int) *Result {
+	t.Helper()
+	fsys, err := fsutil.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Hash(context.Background(), fsys, Options{Workers: workers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestReproducible(t *testing.T) {
+	d1, d2 := t.TempDir(), filepath.Join(t.TempDir(), "elsewhere", "deeper")
+	writeTree(t, d1, []string{"a.txt", "b/x.txt", "b/c/y", "z"}, time.Unix(1, 0))
+	writeTree(t, d2, []string{"z", "b/c/y", "b/x.txt", "a.txt"}, time.Now())
+	r1, r2 := hashDir(t, d1, 1), hashDir(t, d2, 8)
+	if r1.Digest != r2.Digest {
+		t.Fatalf("same tree, different digests: %s vs %s", r1.Digest, r2.Digest)
+	}
+	// Through fsutil and through io/fs the same tree gives the same digest.
+	if r3, _ := Hash(context.Background(), FromFS(os.DirFS(d1)), Options{}); r3.Digest != r1.Digest {
+		t.Fatalf("io/fs view differs: %s vs %s", r3.Digest, r1.Digest)
+	}
+}
+
+func TestUnreadableFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads files whatever their mode; covered by TestOpenError")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "secret.key")
+	if err := os.WriteFile(p, []byte("k"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	fsys, _ := fsutil.NewFS(dir)
+	_, err := Hash(context.Background(), fsys, Options{})
+	if err == nil || !strings.Contains(err.Error(), "secret.key") {
+		t.Fatalf("want an error naming secret.key, got %v", err)
+	}
+}
+
+func TestOpenError(t *testing.T) {
+	m := base()
+	fsys := failOpen{FS: FromFS(m), path: "app/run.sh"}
+	_, err := Hash(context.Background(), fsys, Options{})
+	if err == nil || !strings.Contains(err.Error(), "app/run.sh") {
+		t.Fatalf("want an error naming app/run.sh, got %v", err)
+	}
+}
+
+type failOpen struct {
+	FS
+	path string
+}
+
+func (f failOpen) Open(p string) (io.ReadCloser, error) {
+	if p == f.path {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrPermission}
+	}
+	return f.FS.Open(p)
+}
+
+func digestOf(b []byte) digest.Digest { return digest.FromBytes(b) }
+
+func TestCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Hash(ctx, FromFS(base()), Options{}); err == nil {
+		t.Fatal("hash of a cancelled context succeeded")
+	}
+}
+
+func FuzzDigestInjective(f *testing.F) {
+	f.Add("a", "b", uint32(0o644), uint32(0o644), []byte("x"), []byte("x"))
+	f.Fuzz(func(t *testing.T, p1, p2 string, m1, m2 uint32, c1, c2 []byte) {
+		e1 := Entry{Path: p1, Type: TypeFile, Perm: m1 & 0o7777, Digest: digestOf(c1)}
+		e2 := Entry{Path: p2, Type: TypeFile, Perm: m2 & 0o7777, Digest: digestOf(c2)}
+		same := e1 == e2
+		if (Digest([]Entry{e1}) == Digest([]Entry{e2})) != same {
+			t.Fatalf("entries %+v and %+v: equal=%v but digests disagree", e1, e2, same)
+		}
+	})
+}
