@@ -1,0 +1,158 @@
+package dockerfile
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+)
+
+// dispatch walks stage i as BuildKit's dispatch does, recording every
+// local source path it reads, and returns the stage's final env so that
+// stages built FROM it start from there.
+func (w *walker) dispatch(i int, finals []*env) (*env, error) {
+	st := w.stages[i]
+	var e *env
+	switch base := w.bases[i]; {
+	case base >= 0 && finals[base] != nil:
+		e = finals[base].clone()
+	case base >= 0:
+		e = newEnv(false) // cannot happen: a base stage is reachable first
+	default:
+		e = newEnv(strings.EqualFold(st.BaseName, "scratch"))
+	}
+	stage := w.stageName(i)
+	for _, cmd := range w.commands(i) {
+		if err := w.dispatchCmd(stage, e, cmd); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (w *walker) dispatchCmd(stage string, e *env, cmd instructions.Command) error {
+	o := Origin{Stage: stage, Line: line(cmd.Location()), Instruction: instructionText(cmd)}
+	x := &expander{lex: w.lex, env: e}
+	if arg, ok := cmd.(*instructions.ArgCommand); ok {
+		for _, kv := range arg.Args {
+			w.declareArg(e, x, kv, w.global)
+		}
+		return nil
+	}
+	if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
+		if err := ex.Expand(x.expand); err != nil {
+			if x.undecided == "" {
+				// BuildKit fails this build the same way.
+				return &SyntaxError{Line: o.Line, Err: fmt.Errorf("%s: %w", o.Instruction, err)}
+			}
+			// Perhaps only our partial view of the env fails it.
+			w.widenAll(fmt.Sprintf("line %d: %s: %v", o.Line, o.Instruction, err))
+			return nil
+		}
+	}
+	undecided := func(src string) bool {
+		if x.undecided == "" {
+			return false
+		}
+		w.a.widen(src, fmt.Sprintf("line %d: %s uses $%s, whose value is only known at build time", o.Line, o.Instruction, x.undecided))
+		return true
+	}
+
+	switch c := cmd.(type) {
+	case *instructions.EnvCommand:
+		for _, kv := range c.Env {
+			if x.undecided != "" {
+				e.setUnknown(kv.Key)
+			} else {
+				e.set(kv.Key, kv.Value)
+			}
+		}
+	case *instructions.CopyCommand:
+		src := MainContext
+		if c.From != "" {
+			if _, isStage := w.stageRef(c.From, -1); isStage || !w.isContext(c.From) {
+				return nil // another stage or an image: no local files
+			}
+			src = c.From
+		}
+		if undecided(src) {
+			return nil
+		}
+		for _, p := range c.SourcePaths {
+			w.a.add(src, ctxPath(p), o)
+		}
+	case *instructions.AddCommand:
+		if undecided(MainContext) {
+			return nil
+		}
+		for _, p := range c.SourcePaths {
+			if !strings.HasPrefix(p, "http://") && !strings.HasPrefix(p, "https://") {
+				w.a.add(MainContext, ctxPath(p), o)
+			}
+		}
+	case *instructions.RunCommand:
+		for _, m := range instructions.GetMounts(c) {
+			if m.Type != instructions.MountTypeBind {
+				continue
+			}
+			src := MainContext
+			if m.From != "" {
+				if _, isStage := w.stageRef(m.From, -1); isStage || !w.isContext(m.From) {
+					continue
+				}
+				src = m.From
+			}
+			if undecided(src) {
+				continue
+			}
+			w.a.add(src, ctxPath(m.Source), o)
+		}
+	}
+	return nil
+}
+
+// declareArg follows dispatchArg: a build arg wins, then the default
+// (expanded), then the global value of the same name.
+func (w *walker) declareArg(e *env, x *expander, kv instructions.KeyValuePairOptional, global *env) {
+	if v, ok := w.opt.BuildArgs[kv.Key]; ok {
+		e.set(kv.Key, v)
+		return
+	}
+	if kv.Value != nil {
+		x.undecided = ""
+		v, err := x.expand(*kv.Value)
+		if err != nil || x.undecided != "" {
+			e.setUnknown(kv.Key)
+			return
+		}
+		e.set(kv.Key, v)
+		return
+	}
+	if global == nil {
+		return // a global ARG without value stays undefined
+	}
+	{
+		if v, ok := global.Get(kv.Key); ok {
+			e.set(kv.Key, v)
+			return
+		}
+		if global.unknown[kv.Key] {
+			e.setUnknown(kv.Key)
+			return
+		}
+	}
+	// Declared without a value: expands to nothing, unless the base
+	// image's ENV defines it, which an incomplete env cannot rule out.
+	if e.complete {
+		e.set(kv.Key, "")
+	} else {
+		e.setUnknown(kv.Key)
+	}
+}
+
+func instructionText(cmd instructions.Command) string {
+	if s, ok := cmd.(fmt.Stringer); ok {
+		return strings.TrimSpace(s.String())
+	}
+	return cmd.Name()
+}

@@ -1,0 +1,83 @@
+package dockerfile
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+)
+
+// env is what a stage's variable expansion can see at one point of the
+// stage: ENV and ARG values set so far, and whether that is everything.
+// A stage built FROM an image inherits the image's ENV, which is only
+// known at build time: its env is incomplete, and an expansion that finds
+// no value in it cannot be decided statically.
+type env struct {
+	vars     map[string]string
+	unknown  map[string]bool // defined, but with a value only known at build time
+	complete bool
+}
+
+func newEnv(complete bool) *env {
+	return &env{vars: map[string]string{}, unknown: map[string]bool{}, complete: complete}
+}
+
+func (e *env) clone() *env {
+	return &env{vars: maps.Clone(e.vars), unknown: maps.Clone(e.unknown), complete: e.complete}
+}
+
+func (e *env) set(k, v string) { e.vars[k] = v; delete(e.unknown, k) }
+
+func (e *env) setUnknown(k string) { delete(e.vars, k); e.unknown[k] = true }
+
+// Get and Keys make env a shell.EnvGetter.
+func (e *env) Get(k string) (string, bool) { v, ok := e.vars[k]; return v, ok }
+
+// Keys lists the variables with a known value.
+func (e *env) Keys() []string { return slices.Sorted(maps.Keys(e.vars)) }
+
+// expander expands words as BuildKit's dispatch does, and remembers the
+// first variable whose value cannot be known statically.
+type expander struct {
+	lex       *shell.Lex
+	env       *env
+	undecided string // name of the first undecidable variable, if any
+}
+
+func (x *expander) expand(word string) (string, error) {
+	res, err := x.lex.ProcessWordWithMatches(word, x.env)
+	if err != nil {
+		return "", err
+	}
+	// An unknown variable is never in vars, so it always lands in
+	// Unmatched; in an incomplete env any unmatched name may come from the
+	// base image's ENV.
+	for _, k := range sortedKeys(res.Unmatched) {
+		if x.undecided == "" && (x.env.unknown[k] || !x.env.complete) {
+			x.undecided = k
+		}
+	}
+	return res.Result, nil
+}
+
+func sortedKeys(m map[string]struct{}) []string { return slices.Sorted(maps.Keys(m)) }
+
+// platformArgs are the automatic platform ARGs BuildKit defines in the
+// global scope. TARGET* follow the requested platform; BUILD* depend on the
+// daemon and are never known statically.
+func platformArgs(platform string) (known map[string]string, unknown []string) {
+	unknown = []string{"BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT"}
+	if platform == "" {
+		return nil, append(unknown, "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT")
+	}
+	parts := strings.SplitN(platform, "/", 3)
+	known = map[string]string{"TARGETPLATFORM": platform, "TARGETOS": parts[0], "TARGETARCH": "", "TARGETVARIANT": ""}
+	if len(parts) > 1 {
+		known["TARGETARCH"] = parts[1]
+	}
+	if len(parts) > 2 {
+		known["TARGETVARIANT"] = parts[2]
+	}
+	return known, unknown
+}
