@@ -1,0 +1,284 @@
+// Package compose loads a compose project the way docker compose does
+// (compose-go, the same loader) and keeps, normalized, what bkcache needs
+// of each service that builds: its build keys and image name.
+package compose
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// Options select and load a project, like docker compose's global flags.
+type Options struct {
+	Files      []string // -f, in order; later files override earlier ones
+	ProjectDir string   // --project-directory
+	Name       string   // -p
+	Profiles   []string // --profile
+	EnvFiles   []string // --env-file
+}
+
+// Project is a loaded compose project reduced to what builds.
+type Project struct {
+	Name     string
+	Dir      string
+	Files    []string
+	Services map[string]*Service // only services with a build section
+}
+
+// Secret is a build secret: its id as the Dockerfile sees it and where
+// its value comes from. Values are never read here.
+type Secret struct {
+	ID   string
+	File string // absolute path, or ""
+	Env  string // environment variable name, or ""
+}
+
+// SSH is a build ssh entry: its id and the agent socket or key paths.
+type SSH struct {
+	ID    string
+	Paths []string
+}
+
+// Service is one service's build, normalized.
+type Service struct {
+	Name             string
+	Image            string // the compose image: value, may be empty
+	Context          string // absolute directory, or a remote URL
+	Dockerfile       string // absolute path; empty when DockerfileInline is set
+	DockerfileInline string
+	Args             map[string]string // args with a value (as compose drops nil ones)
+	Target           string
+	Platforms        []string
+	Labels           map[string]string
+	Secrets          []Secret
+	SSH              []SSH
+	// Contexts are the additional contexts, by name: an absolute
+	// directory, "service:NAME", "docker-image://REF" or a remote URL.
+	Contexts   map[string]string
+	CacheFrom  []string
+	CacheTo    []string
+	Network    string
+	ExtraHosts []string
+	ShmSize    int64
+	Tags       []string
+	NoCache    bool
+	Pull       bool
+}
+
+// Load reads the project described by opt, as `docker compose` would
+// with the same flags and environment.
+func Load(ctx context.Context, opt Options) (*Project, error) {
+	po, err := cli.NewProjectOptions(opt.Files,
+		cli.WithWorkingDirectory(opt.ProjectDir),
+		cli.WithOsEnv,
+		cli.WithEnvFiles(opt.EnvFiles...),
+		cli.WithDotEnv,
+		cli.WithConfigFileEnv,
+		cli.WithDefaultConfigPath,
+		// The project directory may only be known now: load its .env.
+		cli.WithEnvFiles(opt.EnvFiles...),
+		cli.WithDotEnv,
+		cli.WithDefaultProfiles(opt.Profiles...),
+		cli.WithName(opt.Name),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("loading compose project: %w", err)
+	}
+	if len(po.ConfigPaths) == 0 {
+		return nil, fmt.Errorf("no compose file found in %s or its parents: pass one with -f or --project-directory", dirOr(opt.ProjectDir))
+	}
+	p, err := po.LoadProject(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading compose project from %s: %w", strings.Join(po.ConfigPaths, ", "), err)
+	}
+	out := &Project{Name: p.Name, Dir: p.WorkingDir, Files: p.ComposeFiles, Services: map[string]*Service{}}
+	for name, s := range p.Services {
+		if s.Build == nil {
+			continue
+		}
+		svc, err := normalize(p, s)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: %w", name, err)
+		}
+		out.Services[name] = svc
+	}
+	return out, nil
+}
+
+func dirOr(d string) string {
+	if d == "" {
+		return "the current directory"
+	}
+	return d
+}
+
+func normalize(p *types.Project, s types.ServiceConfig) (*Service, error) {
+	b := s.Build
+	svc := &Service{
+		Name:             s.Name,
+		Image:            s.Image,
+		Context:          b.Context,
+		DockerfileInline: b.DockerfileInline,
+		Args:             map[string]string{},
+		Target:           b.Target,
+		Platforms:        slices.Clone(b.Platforms),
+		Labels:           maps.Clone(map[string]string(b.Labels)),
+		Contexts:         maps.Clone(map[string]string(b.AdditionalContexts)),
+		CacheFrom:        slices.Clone(b.CacheFrom),
+		CacheTo:          slices.Clone(b.CacheTo),
+		Network:          b.Network,
+		ExtraHosts:       b.ExtraHosts.AsList(":"),
+		ShmSize:          int64(b.ShmSize),
+		Tags:             slices.Clone(b.Tags),
+		NoCache:          b.NoCache,
+		Pull:             b.Pull,
+	}
+	if svc.Context == "" {
+		svc.Context = p.WorkingDir
+	}
+	if len(svc.Platforms) == 0 && s.Platform != "" {
+		svc.Platforms = []string{s.Platform}
+	}
+	for k, v := range b.Args {
+		if v != nil {
+			svc.Args[k] = *v
+		}
+	}
+	if svc.DockerfileInline == "" {
+		df := b.Dockerfile
+		if df == "" {
+			df = "Dockerfile"
+		}
+		if IsRemote(svc.Context) {
+			// The Dockerfile lives in the remote context; keep its name.
+			svc.Dockerfile = df
+		} else {
+			if !filepath.IsAbs(df) {
+				df = filepath.Join(svc.Context, df)
+			}
+			svc.Dockerfile = filepath.Clean(df)
+		}
+	}
+	for _, sec := range b.Secrets {
+		def, ok := p.Secrets[sec.Source]
+		if !ok {
+			return nil, fmt.Errorf("build secret %q is not defined in the top-level secrets section", sec.Source)
+		}
+		id := sec.Source
+		if sec.Target != "" {
+			id = sec.Target
+		}
+		svc.Secrets = append(svc.Secrets, Secret{ID: id, File: def.File, Env: def.Environment})
+	}
+	for _, k := range b.SSH {
+		entry := SSH{ID: k.ID}
+		if k.Path != "" {
+			entry.Paths = []string{k.Path}
+		}
+		svc.SSH = append(svc.SSH, entry)
+	}
+	for name, v := range svc.Contexts {
+		if dep, ok := strings.CutPrefix(v, types.ServicePrefix); ok {
+			if _, exists := p.Services[dep]; !exists {
+				return nil, fmt.Errorf("additional context %q refers to service %q, which is not in the project", name, dep)
+			}
+		}
+	}
+	return svc, nil
+}
+
+// IsRemote reports whether a context is a Git repository or URL rather
+// than a local directory (the rule of BuildKit's dockerui and compose-go).
+func IsRemote(c string) bool {
+	for _, prefix := range []string{"https://", "http://", "git://", "ssh://", "github.com/", "git@"} {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// ServiceDeps returns the services this one's `service:` contexts name.
+func (s *Service) ServiceDeps() []string {
+	var out []string
+	for _, v := range s.Contexts {
+		if dep, ok := strings.CutPrefix(v, types.ServicePrefix); ok {
+			out = append(out, dep)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Select returns the named services (all of them when names is empty) and
+// every service they depend on through `service:` contexts, ordered so
+// that dependencies come first; ties are broken by name.
+func (p *Project) Select(names []string) ([]*Service, error) {
+	if len(names) == 0 {
+		names = slices.Sorted(maps.Keys(p.Services))
+	}
+	var order []*Service
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		switch state[name] {
+		case 2:
+			return nil
+		case 1:
+			return fmt.Errorf("services depend on each other in a cycle through additional_contexts: %s", strings.Join(append(path, name), " -> "))
+		}
+		s, ok := p.Services[name]
+		if !ok {
+			return fmt.Errorf("service %q is needed as a build context but has no build section", name)
+		}
+		state[name] = 1
+		for _, d := range s.ServiceDeps() {
+			if err := visit(d, append(path, name)); err != nil {
+				return err
+			}
+		}
+		state[name] = 2
+		order = append(order, s)
+		return nil
+	}
+	for _, n := range names {
+		if _, ok := p.Services[n]; !ok {
+			return nil, fmt.Errorf("no such service with a build section: %q (services that build: %s)", n, strings.Join(slices.Sorted(maps.Keys(p.Services)), ", "))
+		}
+		if err := visit(n, nil); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+// Repository returns the image repository the service is pushed to:
+// prefix/NAME when a prefix is given, else its image: without tag or
+// digest, else compose's default PROJECT-NAME.
+func (s *Service) Repository(project, prefix string) string {
+	if prefix != "" {
+		return strings.TrimSuffix(prefix, "/") + "/" + s.Name
+	}
+	if s.Image != "" {
+		return StripTag(s.Image)
+	}
+	return project + "-" + s.Name
+}
+
+// StripTag removes a :tag and an @digest from an image reference, leaving
+// a registry port alone.
+func StripTag(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	slash := strings.LastIndex(ref, "/")
+	if colon := strings.LastIndex(ref, ":"); colon > slash {
+		ref = ref[:colon]
+	}
+	return ref
+}

@@ -1,0 +1,283 @@
+package compose
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func project(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, data := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func load(t *testing.T, dir string, opt Options) *Project {
+	t.Helper()
+	opt.ProjectDir = dir
+	p, err := Load(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func names(p *Project) string {
+	var out []string
+	for n := range p.Services {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+func TestLoadBuildKeys(t *testing.T) {
+	dir := project(t, map[string]string{
+		"compose.yaml": `
+name: shop
+services:
+  api:
+    image: registry.local:5000/shop/api:1.2
+    build:
+      context: ./api
+      dockerfile: ../docker/api.Dockerfile
+      args:
+        VERSION: ${VERSION:-dev}
+        FROM_ENV:
+        UNSET:
+      target: prod
+      platforms: [linux/amd64, linux/arm64]
+      labels: {team: core}
+      secrets: [npmrc, {source: tok, target: token}]
+      ssh: [default]
+      additional_contexts:
+        shared: ./shared
+        base: service:base
+        img: docker-image://busybox:1
+      cache_from: ["type=registry,ref=x/cache"]
+      cache_to: [type=inline]
+      network: host
+      extra_hosts: ["db=10.0.0.1"]
+      shm_size: 64m
+      tags: [x/api:extra]
+      no_cache: true
+      pull: true
+  base:
+    build: ./base
+  inline:
+    build:
+      dockerfile_inline: "FROM scratch\n"
+  db:
+    image: postgres
+secrets:
+  npmrc: {file: ./npmrc}
+  tok: {environment: TOKEN}
+`,
+	})
+	t.Setenv("FROM_ENV", "from-env")
+	p := load(t, dir, Options{})
+	if p.Name != "shop" || names(p) != "api,base,inline" {
+		t.Fatalf("project %q services %s", p.Name, names(p))
+	}
+	api := p.Services["api"]
+	checks := []struct{ what, got, want string }{
+		{"context", api.Context, filepath.Join(dir, "api")},
+		{"dockerfile", api.Dockerfile, filepath.Join(dir, "docker", "api.Dockerfile")},
+		{"args", strings.Join(sortedKV(api.Args), " "), "FROM_ENV=from-env VERSION=dev"},
+		{"target", api.Target, "prod"},
+		{"platforms", strings.Join(api.Platforms, ","), "linux/amd64,linux/arm64"},
+		{"labels", strings.Join(sortedKV(api.Labels), " "), "team=core"},
+		{"secrets", api.Secrets[0].ID + "=" + api.Secrets[0].File + " " + api.Secrets[1].ID + "=$" + api.Secrets[1].Env, "npmrc=" + filepath.Join(dir, "npmrc") + " token=$TOKEN"},
+		{"ssh", api.SSH[0].ID, "default"},
+		{"contexts", strings.Join(sortedKV(api.Contexts), " "), "base=service:base img=docker-image://busybox:1 shared=" + filepath.Join(dir, "shared")},
+		{"deps", strings.Join(api.ServiceDeps(), ","), "base"},
+		{"cache", strings.Join(append(api.CacheFrom, api.CacheTo...), " "), "type=registry,ref=x/cache type=inline"},
+		{"misc", strings.Join([]string{api.Network, strings.Join(api.ExtraHosts, ","), strings.Join(api.Tags, ",")}, " "), "host db:10.0.0.1 x/api:extra"},
+		{"repository", api.Repository(p.Name, ""), "registry.local:5000/shop/api"},
+		{"repository prefix", api.Repository(p.Name, "reg:5000/ci/"), "reg:5000/ci/api"},
+		{"default repository", p.Services["base"].Repository(p.Name, ""), "shop-base"},
+		{"string build", p.Services["base"].Dockerfile, filepath.Join(dir, "base", "Dockerfile")},
+		{"inline", p.Services["inline"].DockerfileInline + "|" + p.Services["inline"].Dockerfile, "FROM scratch\n|"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
+		}
+	}
+	if api.ShmSize != 64<<20 || !api.NoCache || !api.Pull {
+		t.Errorf("shm %d no_cache %v pull %v", api.ShmSize, api.NoCache, api.Pull)
+	}
+}
+
+func sortedKV(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestLoadFlags(t *testing.T) {
+	files := map[string]string{
+		"compose.yaml": `
+services:
+  a:
+    build: {context: ., args: {TAG: "${TAG:-default}"}}
+    image: ${REGISTRY}/a
+  b:
+    build: .
+    profiles: [extra]
+  c:
+    build: .
+    profiles: [other]
+`,
+		"compose.override.yaml": "services:\n  a:\n    build:\n      target: from-override\n",
+		"ci.yaml":               "services:\n  a:\n    build:\n      target: from-ci\n",
+		".env":                  "REGISTRY=reg.local\nCOMPOSE_PROFILES=extra\n",
+		"alt.env":               "REGISTRY=alt.local\nTAG=alt\n",
+		"ext/base.yaml":         "services:\n  common:\n    build:\n      context: .\n      target: base\n",
+		"with-extends.yaml":     "services:\n  e:\n    extends: {file: ext/base.yaml, service: common}\n",
+		"inc/compose.yaml":      "services:\n  included:\n    build: .\n",
+		"with-include.yaml":     "include: [inc/compose.yaml]\nservices:\n  top:\n    build: .\n",
+	}
+	for _, tc := range []struct {
+		name  string
+		opt   Options
+		check func(t *testing.T, p *Project)
+	}{
+		{"defaults: override file, .env and COMPOSE_PROFILES", Options{}, func(t *testing.T, p *Project) {
+			if names(p) != "a,b" || p.Services["a"].Target != "from-override" || p.Services["a"].Image != "reg.local/a" {
+				t.Fatalf("services %s target %q image %q", names(p), p.Services["a"].Target, p.Services["a"].Image)
+			}
+			if p.Services["a"].Args["TAG"] != "default" {
+				t.Fatalf("TAG = %q", p.Services["a"].Args["TAG"])
+			}
+		}},
+		{"-f merges in order", Options{Files: []string{"compose.yaml", "ci.yaml"}}, func(t *testing.T, p *Project) {
+			if p.Services["a"].Target != "from-ci" {
+				t.Fatalf("target %q", p.Services["a"].Target)
+			}
+		}},
+		{"--profile replaces COMPOSE_PROFILES", Options{Profiles: []string{"other"}}, func(t *testing.T, p *Project) {
+			if names(p) != "a,c" {
+				t.Fatalf("services %s", names(p))
+			}
+		}},
+		{"--env-file", Options{EnvFiles: []string{"alt.env"}}, func(t *testing.T, p *Project) {
+			if p.Services["a"].Image != "alt.local/a" || p.Services["a"].Args["TAG"] != "alt" || names(p) != "a" {
+				t.Fatalf("image %q TAG %q services %s", p.Services["a"].Image, p.Services["a"].Args["TAG"], names(p))
+			}
+		}},
+		{"-p", Options{Name: "custom"}, func(t *testing.T, p *Project) {
+			if p.Name != "custom" {
+				t.Fatalf("name %q", p.Name)
+			}
+		}},
+		{"extends", Options{Files: []string{"with-extends.yaml"}}, func(t *testing.T, p *Project) {
+			if e := p.Services["e"]; e == nil || e.Target != "base" {
+				t.Fatalf("extends not applied: %+v", e)
+			}
+		}},
+		{"include", Options{Files: []string{"with-include.yaml"}}, func(t *testing.T, p *Project) {
+			if names(p) != "included,top" {
+				t.Fatalf("services %s", names(p))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := project(t, files)
+			for i, f := range tc.opt.Files {
+				tc.opt.Files[i] = filepath.Join(dir, f)
+			}
+			for i, f := range tc.opt.EnvFiles {
+				tc.opt.EnvFiles[i] = filepath.Join(dir, f)
+			}
+			tc.check(t, load(t, dir, tc.opt))
+		})
+	}
+}
+
+func TestSelect(t *testing.T) {
+	dir := project(t, map[string]string{"compose.yaml": `
+services:
+  app: {build: {context: ., additional_contexts: {b: "service:base"}}}
+  base: {build: {context: ., additional_contexts: {r: "service:root"}}}
+  root: {build: .}
+  other: {build: .}
+`})
+	p := load(t, dir, Options{})
+	order := func(names ...string) string {
+		svcs, err := p.Select(names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range svcs {
+			out = append(out, s.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := order("app"); got != "root,base,app" {
+		t.Fatalf("order(app) = %s", got)
+	}
+	if got := order(); got != "root,base,app,other" {
+		t.Fatalf("order() = %s", got)
+	}
+	if _, err := p.Select([]string{"nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown service: %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"no compose file", map[string]string{"README": "x"}, "no compose file found"},
+		{"malformed yaml", map[string]string{"compose.yaml": "services: [\n"}, "compose.yaml"},
+		{"schema violation", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., nope: 1}\n"}, "nope"},
+		{"undefined secret", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., secrets: [s]}\n"}, "undefined build secret s"},
+		{"service context to missing service", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:ghost'}}\n"}, "ghost"},
+		{"cycle", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:b'}}\n  b:\n    build: {context: ., additional_contexts: {x: 'service:a'}}\n"}, "cycle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := project(t, tc.files)
+			p, err := Load(context.Background(), Options{ProjectDir: dir})
+			if err == nil {
+				_, err = p.Select(nil)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStripTag(t *testing.T) {
+	for in, want := range map[string]string{
+		"app":                        "app",
+		"app:1":                      "app",
+		"reg:5000/app":               "reg:5000/app",
+		"reg:5000/app:1":             "reg:5000/app",
+		"reg/app@sha256:abc":         "reg/app",
+		"reg:5000/ns/app:t@sha256:a": "reg:5000/ns/app",
+	} {
+		if got := StripTag(in); got != want {
+			t.Errorf("StripTag(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

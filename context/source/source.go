@@ -1,0 +1,83 @@
+// Package source owns local build sources: a directory that a build reads
+// (the build context or a local additional context) together with its
+// .dockerignore rules, exposed as the fsutil.FS that BuildKit itself would
+// transfer.
+package source
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/tonistiigi/fsutil"
+)
+
+// Source is a local directory with its ignore rules.
+type Source struct {
+	Dir        string   // absolute, symlinks resolved
+	IgnoreFile string   // absolute path of the ignore file used; "" if none
+	Excludes   []string // patterns read from IgnoreFile
+}
+
+// ErrNotDir reports a source path that exists but is not a directory.
+var ErrNotDir = errors.New("not a directory")
+
+// Open resolves dir and reads the first of ignoreFiles that exists, as
+// BuildKit's frontend does (for the main context: the Dockerfile's own
+// `<Dockerfile>.dockerignore`, then `.dockerignore` at the context root).
+// Relative ignore file names are taken within dir.
+func Open(dir string, ignoreFiles ...string) (*Source, error) {
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(resolved)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: ErrNotDir}
+	}
+	s := &Source{Dir: resolved}
+	for _, name := range ignoreFiles {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(resolved, name)
+		}
+		f, err := os.Open(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading ignore file: %w", err)
+		}
+		s.Excludes, err = ignorefile.ReadAll(f)
+		f.Close()
+		if err == nil {
+			_, err = patternmatcher.New(s.Excludes)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parsing ignore file %s: %w", name, err)
+		}
+		s.IgnoreFile = name
+		break
+	}
+	return s, nil
+}
+
+// FS returns the source as BuildKit's file sync would send it for a
+// build that asks for followPaths (nil for all of it): ignored paths
+// left out, symlinks named in followPaths resolved within the source.
+func (s *Source) FS(followPaths []string) (fsutil.FS, error) {
+	base, err := fsutil.NewFS(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return fsutil.NewFilterFS(base, &fsutil.FilterOpt{
+		ExcludePatterns: s.Excludes,
+		FollowPaths:     followPaths,
+	})
+}
