@@ -1,0 +1,334 @@
+// Package inputs gathers everything a service's image depends on (its
+// Dockerfile, build settings and the files it can see) and computes the
+// service's input hash over them: the tag its image is stored under.
+package inputs
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/context/source"
+	"github.com/bkcache/bkcache/hash/canon"
+	"github.com/bkcache/bkcache/hash/dockerfile"
+	"github.com/bkcache/bkcache/hash/tree"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Scheme versions the service hash. Any change to what it covers or how
+// it is encoded requires a new scheme, so old and new never collide.
+const Scheme = "bkcache/v1"
+
+// Inputs is everything that went into one service's hash.
+type Inputs struct {
+	Scheme     string            `json:"scheme"`
+	Service    string            `json:"service"`
+	Hash       digest.Digest     `json:"hash"`
+	Dockerfile Dockerfile        `json:"dockerfile"`
+	Args       map[string]string `json:"args"`
+	Target     string            `json:"target"`
+	Platforms  []string          `json:"platforms"`
+	Labels     map[string]string `json:"labels"`
+	Secrets    []string          `json:"secrets"` // ids only, never values
+	SSH        []string          `json:"ssh"`     // ids only
+	Sources    []Source          `json:"sources"` // local directories, by name
+	Services   []ServiceRef      `json:"services"`
+	Refs       []Ref             `json:"refs"` // image and remote contexts
+}
+
+// Dockerfile identifies the Dockerfile by content.
+type Dockerfile struct {
+	Path   string        `json:"path,omitempty"` // as given, for people; not hashed
+	Inline bool          `json:"inline,omitempty"`
+	Digest digest.Digest `json:"digest"`
+	Stages []string      `json:"stages"` // stages the target reaches
+}
+
+// Source is one local directory and the files of it that count.
+type Source struct {
+	Name       string               `json:"name"` // "context" or the additional context's name
+	Dir        string               `json:"dir"`  // for people; not hashed
+	IgnoreFile string               `json:"ignoreFile,omitempty"`
+	Whole      bool                 `json:"whole"`
+	Reason     string               `json:"reason,omitempty"`
+	Patterns   []dockerfile.Pattern `json:"patterns,omitempty"`
+	Digest     digest.Digest        `json:"digest"`
+	Bytes      int64                `json:"bytes"`
+	Files      []File               `json:"files"`
+}
+
+// File is one entry of a source that entered the hash.
+type File struct {
+	Path   string        `json:"path"`
+	Type   string        `json:"type"`
+	Mode   string        `json:"mode"` // octal permission bits
+	Link   string        `json:"link,omitempty"`
+	Size   int64         `json:"size,omitempty"`
+	Digest digest.Digest `json:"digest,omitempty"`
+	By     string        `json:"by,omitempty"` // the instruction that pulled it in
+}
+
+// ServiceRef is a `service:` context: it enters the hash as that
+// service's own hash.
+type ServiceRef struct {
+	Name    string        `json:"name"`
+	Service string        `json:"service"`
+	Hash    digest.Digest `json:"hash"`
+}
+
+// Ref is an image or remote context; it enters the hash as written.
+type Ref struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Tag returns the hash as an image tag: its hex encoding.
+func (in *Inputs) Tag() string { return in.Hash.Encoded() }
+
+// Error is a failure to compute a service's inputs, naming the service.
+type Error struct {
+	Service string
+	Err     error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("service %q: %v", e.Service, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Options tune Compute.
+type Options struct {
+	Workers int // files digested at once; zero means GOMAXPROCS
+}
+
+// Compute gathers the inputs of svc and hashes them. deps holds the
+// hashes of the services its `service:` contexts name.
+func Compute(ctx context.Context, svc *compose.Service, deps map[string]digest.Digest, opt Options) (*Inputs, error) {
+	in, err := compute(ctx, svc, deps, opt)
+	if err != nil {
+		return nil, &Error{Service: svc.Name, Err: err}
+	}
+	return in, nil
+}
+
+func compute(ctx context.Context, svc *compose.Service, deps map[string]digest.Digest, opt Options) (*Inputs, error) {
+	in := &Inputs{
+		Scheme:    Scheme,
+		Service:   svc.Name,
+		Args:      orEmpty(svc.Args),
+		Target:    svc.Target,
+		Platforms: sortedCopy(svc.Platforms),
+		Labels:    orEmpty(svc.Labels),
+		Sources:   []Source{},
+		Services:  []ServiceRef{},
+		Refs:      []Ref{},
+	}
+	for _, s := range svc.Secrets {
+		in.Secrets = append(in.Secrets, s.ID)
+	}
+	for _, s := range svc.SSH {
+		in.SSH = append(in.SSH, s.ID)
+	}
+	in.Secrets, in.SSH = sortedCopy(in.Secrets), sortedCopy(in.SSH)
+
+	df, err := readDockerfile(svc)
+	if err != nil {
+		return nil, err
+	}
+	in.Dockerfile = Dockerfile{Path: svc.Dockerfile, Inline: svc.DockerfileInline != "", Digest: digest.FromBytes(df)}
+
+	// Sort the contexts: local ones are analyzed, the others are refs.
+	local := map[string]string{}
+	if compose.IsRemote(svc.Context) {
+		in.Refs = append(in.Refs, Ref{Name: dockerfile.MainContext, Value: svc.Context})
+	} else {
+		local[dockerfile.MainContext] = svc.Context
+	}
+	for _, name := range slices.Sorted(maps.Keys(svc.Contexts)) {
+		v := svc.Contexts[name]
+		switch {
+		case strings.HasPrefix(v, "service:"):
+			dep := strings.TrimPrefix(v, "service:")
+			h, ok := deps[dep]
+			if !ok {
+				return nil, fmt.Errorf("additional context %q: the hash of service %q is not known yet", name, dep)
+			}
+			in.Services = append(in.Services, ServiceRef{Name: name, Service: dep, Hash: h})
+		case strings.Contains(v, "://") || compose.IsRemote(v):
+			in.Refs = append(in.Refs, Ref{Name: name, Value: v})
+		default:
+			local[name] = v
+		}
+	}
+	names := slices.Sorted(maps.Keys(local))
+	an, err := dockerfile.Analyze(df, dockerfile.Options{
+		Target:    svc.Target,
+		BuildArgs: svc.Args,
+		Platforms: svc.Platforms,
+		Contexts:  slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == dockerfile.MainContext }),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("Dockerfile %s: %w", dockerfileName(svc), err)
+	}
+	in.Dockerfile.Stages = an.Stages
+
+	for _, name := range names {
+		use := an.Sources[name]
+		if use == nil {
+			continue // the Dockerfile never reads this source
+		}
+		src, err := hashSource(ctx, svc, name, local[name], use, opt)
+		if err != nil {
+			return nil, err
+		}
+		in.Sources = append(in.Sources, *src)
+	}
+	in.Hash = in.digest()
+	return in, nil
+}
+
+func readDockerfile(svc *compose.Service) ([]byte, error) {
+	if svc.DockerfileInline != "" {
+		return []byte(svc.DockerfileInline), nil
+	}
+	if compose.IsRemote(svc.Context) {
+		// The Dockerfile is inside the remote context: the context ref
+		// covers it. Hash its name so that pointing elsewhere moves it.
+		return []byte("remote:" + svc.Dockerfile), nil
+	}
+	b, err := os.ReadFile(svc.Dockerfile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("Dockerfile %s does not exist: check build.dockerfile and build.context", svc.Dockerfile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Dockerfile: %w", err)
+	}
+	return b, nil
+}
+
+func dockerfileName(svc *compose.Service) string {
+	if svc.DockerfileInline != "" {
+		return "(dockerfile_inline)"
+	}
+	return svc.Dockerfile
+}
+
+func hashSource(ctx context.Context, svc *compose.Service, name, dir string, use *dockerfile.Use, opt Options) (*Source, error) {
+	var ignores []string
+	if name == dockerfile.MainContext && svc.Dockerfile != "" {
+		ignores = append(ignores, svc.Dockerfile+".dockerignore")
+	}
+	ignores = append(ignores, ".dockerignore")
+	s, err := source.Open(dir, ignores...)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s %s does not exist: check build.context and additional_contexts", describe(name), dir)
+		}
+		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
+	}
+	fsys, err := s.FS(use.Paths())
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
+	}
+	res, err := tree.Hash(ctx, fsys, tree.Options{Workers: opt.Workers})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
+	}
+	out := &Source{
+		Name: name, Dir: dir, IgnoreFile: s.IgnoreFile,
+		Whole: use.Whole, Reason: use.Reason, Patterns: use.Patterns,
+		Digest: res.Digest, Bytes: res.Bytes, Files: make([]File, len(res.Entries)),
+	}
+	attr := newAttributor(use)
+	for i, e := range res.Entries {
+		out.Files[i] = File{
+			Path: e.Path, Type: e.Type.String(), Mode: fmt.Sprintf("%04o", e.Perm),
+			Link: e.Linkname, Size: e.Size, Digest: e.Digest, By: attr.by(e.Path),
+		}
+	}
+	return out, nil
+}
+
+func describe(name string) string {
+	if name == dockerfile.MainContext {
+		return "build context"
+	}
+	return fmt.Sprintf("additional context %q", name)
+}
+
+// digest encodes the inputs canonically. Paths on this machine (the
+// Dockerfile's, the sources' directories) stay out, so the same inputs
+// hash alike anywhere.
+func (in *Inputs) digest() digest.Digest {
+	h := sha256.New()
+	w := canon.NewWriter(h)
+	w.Scheme(Scheme)
+	w.Begin("dockerfile")
+	w.String(in.Dockerfile.Digest.String())
+	w.End()
+	writeMap(w, "args", in.Args)
+	w.Begin("target")
+	w.String(in.Target)
+	w.End()
+	w.Begin("platforms")
+	w.Strings(in.Platforms)
+	w.End()
+	writeMap(w, "labels", in.Labels)
+	w.Begin("secrets")
+	w.Strings(in.Secrets)
+	w.End()
+	w.Begin("ssh")
+	w.Strings(in.SSH)
+	w.End()
+	for _, s := range in.Sources {
+		w.Begin("source")
+		w.String(s.Name)
+		w.String(s.Digest.String())
+		w.End()
+	}
+	for _, s := range in.Services {
+		w.Begin("service")
+		w.String(s.Name)
+		w.String(s.Hash.String())
+		w.End()
+	}
+	for _, r := range in.Refs {
+		w.Begin("ref")
+		w.String(r.Name)
+		w.String(r.Value)
+		w.End()
+	}
+	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+}
+
+func writeMap(w *canon.Writer, name string, m map[string]string) {
+	w.Begin(name)
+	w.Uint(uint64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		w.String(k)
+		w.String(m[k])
+	}
+	w.End()
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return maps.Clone(m)
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	if out == nil {
+		out = []string{}
+	}
+	slices.SortFunc(out, cmp.Compare[string])
+	return out
+}

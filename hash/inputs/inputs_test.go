@@ -1,0 +1,279 @@
+package inputs
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/context/compose"
+)
+
+var update = flag.Bool("update", os.Getenv("UPDATE_GOLDEN") == "1", "rewrite golden files")
+
+// fixture is a small but complete project: two services, a service:
+// context, an additional local context, ignore files, a Dockerfile outside
+// the context, an inline Dockerfile, symlinks and modes.
+var fixture = map[string]string{
+	"compose.yaml": `
+name: fixture
+services:
+  api:
+    image: reg.local/fixture/api
+    build:
+      context: ./api
+      dockerfile: ../docker/api.Dockerfile
+      args: {GO_VERSION: "1.26", APP: server}
+      target: final
+      platforms: [linux/amd64]
+      labels: {org.opencontainers.image.source: fixture}
+      secrets: [npmrc]
+      additional_contexts:
+        shared: ./shared
+        base: service:base
+  base:
+    build:
+      context: ./base
+  inline:
+    build:
+      context: ./api
+      dockerfile_inline: |
+        FROM scratch
+        COPY go.mod /
+secrets:
+  npmrc: {file: ./npmrc}
+`,
+	"npmrc":                              "secret-value-1",
+	"docker/api.Dockerfile":              "FROM scratch AS docs\nCOPY docs /docs\nFROM scratch AS build\nARG APP\nCOPY go.mod cmd/$APP/ /src/\nCOPY --from=shared proto/ /proto/\nFROM scratch AS final\nCOPY --from=build /src /src\nCOPY --from=base /x /x\n",
+	"docker/api.Dockerfile.dockerignore": "**/*_test.go\n",
+	"api/.dockerignore":                  "cmd/server/tmp\n",
+	"api/go.mod":                         "module x\n",
+	"api/cmd/server/main.go":             "package main\n",
+	"api/cmd/server/main_test.go":        "package main\n",
+	"api/cmd/server/tmp":                 "scratch\n",
+	"api/cmd/worker/main.go":             "package main\n",
+	"api/docs/readme":                    "docs\n",
+	"api/README":                         "not an input\n",
+	"shared/proto/a.proto":               "syntax\n",
+	"shared/other.txt":                   "not an input\n",
+	"base/Dockerfile":                    "FROM scratch\nCOPY . /x\n",
+	"base/.dockerignore":                 "*.log\n",
+	"base/x.sh":                          "#!/bin/sh\n",
+	"base/build.log":                     "ignored\n",
+	"base/link":                          "->x.sh",
+}
+
+func writeFixture(t testing.TB, dir string, files map[string]string, mtime time.Time) {
+	t.Helper()
+	for p, data := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if target, ok := strings.CutPrefix(data, "->"); ok {
+			if err := os.Symlink(target, full); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(p, ".sh") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(full, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(full, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func computeDir(t testing.TB, dir string) map[string]*Inputs {
+	t.Helper()
+	p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := ComputeProject(context.Background(), p, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*Inputs{}
+	for _, in := range all {
+		out[in.Service] = in
+	}
+	return out
+}
+
+func hashes(m map[string]*Inputs) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = v.Hash.String()
+	}
+	return out
+}
+
+// TestGolden pins the hashes of the fixture. A change here means every
+// published tag changes: only acceptable together with a new Scheme.
+func TestGolden(t *testing.T) {
+	dir := t.TempDir()
+	writeFixture(t, dir, fixture, time.Unix(1700000000, 0))
+	got := hashes(computeDir(t, dir))
+	golden := filepath.Join("testdata", "golden-hashes.json")
+	if *update {
+		b, _ := json.MarshalIndent(map[string]any{"scheme": Scheme, "hashes": got}, "", "  ")
+		if err := os.WriteFile(golden, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
+	}
+	var want struct {
+		Scheme string            `json:"scheme"`
+		Hashes map[string]string `json:"hashes"`
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if want.Scheme != Scheme {
+		t.Fatalf("golden file is for scheme %s, code is %s", want.Scheme, Scheme)
+	}
+	for svc, h := range want.Hashes {
+		if got[svc] != h {
+			t.Errorf("%s: hash %s, golden %s", svc, got[svc], h)
+		}
+	}
+}
+
+func TestInputsListing(t *testing.T) {
+	dir := t.TempDir()
+	writeFixture(t, dir, fixture, time.Now())
+	api := computeDir(t, dir)["api"]
+	var files []string
+	for _, s := range api.Sources {
+		for _, f := range s.Files {
+			if f.Type == "file" {
+				files = append(files, s.Name+":"+f.Path)
+			}
+		}
+	}
+	want := "context:cmd/server/main.go,context:cmd/server/tmp,context:go.mod,shared:proto/a.proto"
+	if got := strings.Join(files, ","); got != want {
+		t.Fatalf("files = %s\nwant    %s", got, want)
+	}
+	if got := api.Sources[0].Files; !strings.Contains(got[len(got)-1].By, "COPY go.mod cmd/$APP/ /src/") {
+		t.Fatalf("attribution: %+v", got[len(got)-1])
+	}
+	if strings.Join(api.Dockerfile.Stages, ",") != "build,final" {
+		t.Fatalf("stages = %v", api.Dockerfile.Stages)
+	}
+	if b, _ := json.Marshal(api); strings.Contains(string(b), "secret-value-1") {
+		t.Fatal("a secret value reached the inputs")
+	}
+}
+
+func TestReproducible(t *testing.T) {
+	d1 := t.TempDir()
+	d2 := filepath.Join(t.TempDir(), "another", "checkout")
+	writeFixture(t, d1, fixture, time.Unix(1, 0))
+	writeFixture(t, d2, fixture, time.Now())
+	h1, h2 := hashes(computeDir(t, d1)), hashes(computeDir(t, d2))
+	for svc := range h1 {
+		if h1[svc] != h2[svc] {
+			t.Errorf("%s: %s at %s but %s at %s", svc, h1[svc], d1, h2[svc], d2)
+		}
+	}
+}
+
+func TestWhatMoves(t *testing.T) {
+	refDir := t.TempDir()
+	writeFixture(t, refDir, fixture, time.Now())
+	ref := hashes(computeDir(t, refDir))
+	for _, tc := range []struct {
+		name  string
+		edit  map[string]string // files to overwrite ("" deletes)
+		moves []string          // services whose hash must move; the rest must not
+	}{
+		{"file outside the inputs", map[string]string{"api/README": "changed", "shared/other.txt": "x", "api/cmd/worker/main.go": "x"}, nil},
+		{"file in an unreachable stage", map[string]string{"api/docs/readme": "changed"}, nil},
+		{"ignored by the Dockerfile's ignore file", map[string]string{"api/cmd/server/main_test.go": "changed"}, nil},
+		{"root .dockerignore is overridden by the Dockerfile's", map[string]string{"api/cmd/server/tmp": "changed"}, []string{"api"}},
+		{"ignored in a dependency", map[string]string{"base/build.log": "changed"}, nil},
+		{"input of api", map[string]string{"api/cmd/server/main.go": "changed"}, []string{"api"}},
+		{"file added under a copied dir", map[string]string{"api/cmd/server/new.go": "x"}, []string{"api"}},
+		{"input shared by api and inline", map[string]string{"api/go.mod": "module y\n"}, []string{"api", "inline"}},
+		{"additional context", map[string]string{"shared/proto/a.proto": "x"}, []string{"api"}},
+		{"dependency moves its dependents", map[string]string{"base/x.sh": "#!/bin/sh\necho\n"}, []string{"base", "api"}},
+		{"Dockerfile outside the context", map[string]string{"docker/api.Dockerfile": fixture["docker/api.Dockerfile"] + "LABEL a=b\n"}, []string{"api"}},
+		{"secret value", map[string]string{"npmrc": "another-secret"}, nil},
+		{"build arg", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], `GO_VERSION: "1.26"`, `GO_VERSION: "1.27"`, 1)}, []string{"api"}},
+		{"target", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "target: final", "target: build", 1)}, []string{"api"}},
+		{"platforms", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "[linux/amd64]", "[linux/arm64]", 1)}, []string{"api"}},
+		{"label", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "source: fixture", "source: other", 1)}, []string{"api"}},
+		{"secret id", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "secrets: [npmrc]", "secrets: [{source: npmrc, target: npm}]", 1)}, []string{"api"}},
+		{"inline Dockerfile", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "COPY go.mod /", "COPY go.mod /x", 1)}, []string{"inline"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFixture(t, dir, fixture, time.Now())
+			for p, data := range tc.edit {
+				if err := os.WriteFile(filepath.Join(dir, p), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := hashes(computeDir(t, dir))
+			for svc := range ref {
+				want := strings.Contains(","+strings.Join(tc.moves, ",")+",", ","+svc+",")
+				if moved := got[svc] != ref[svc]; moved != want {
+					t.Errorf("%s: moved=%v, want %v", svc, moved, want)
+				}
+			}
+		})
+	}
+}
+
+func TestErrorsNameTheCulprit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit map[string]string
+		want []string
+	}{
+		{"missing Dockerfile", map[string]string{"base/Dockerfile": ""}, []string{`service "base"`, "base/Dockerfile", "does not exist"}},
+		{"Dockerfile syntax", map[string]string{"base/Dockerfile": "FROM scratch\nCOPY --bogus x /\n"}, []string{`service "base"`, "line 2", "bogus"}},
+		{"missing context", map[string]string{"shared/proto/a.proto": "", "shared/other.txt": ""}, []string{`service "api"`, `additional context "shared"`, "does not exist"}},
+		{"bad ignore file", map[string]string{"base/.dockerignore": "[\n"}, []string{`service "base"`, ".dockerignore"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFixture(t, dir, fixture, time.Now())
+			for p, data := range tc.edit {
+				if data == "" {
+					os.Remove(filepath.Join(dir, p))
+					os.Remove(filepath.Dir(filepath.Join(dir, p)))
+					continue
+				}
+				os.WriteFile(filepath.Join(dir, p), []byte(data), 0o644)
+			}
+			p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ComputeProject(context.Background(), p, nil, Options{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
