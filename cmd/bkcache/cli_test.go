@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (stdout string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err = cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func writeProject(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, data := range files {
+		full := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+var simple = map[string]string{
+	"compose.yaml":    "name: demo\nservices:\n  my-app:\n    image: reg.local/demo/app:latest\n    build: ./app\n  db:\n    image: postgres\n",
+	"app/Dockerfile":  "FROM scratch\nCOPY main.txt /\n",
+	"app/main.txt":    "hi\n",
+	"app/ignored.txt": "not an input\n",
+}
+
+func TestHashFormats(t *testing.T) {
+	dir := writeProject(t, simple)
+	text, err := run(t, "hash", "--project-directory", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^my-app\s+[0-9a-f]{64}\s+reg\.local/demo/app:[0-9a-f]{64}$`).MatchString(text) {
+		t.Fatalf("text output:\n%s", text)
+	}
+
+	js, err := run(t, "hash", "--project-directory", dir, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Services []hashRow `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(js), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Services) != 1 || len(doc.Services[0].Hash) < 32 || doc.Services[0].Image != "reg.local/demo/app:"+doc.Services[0].Hash {
+		t.Fatalf("json output: %s", js)
+	}
+
+	env, err := run(t, "hash", "--project-directory", dir, "--format", "env", "--repository", "ghcr.io/acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "BKCACHE_MY_APP_HASH=" + doc.Services[0].Hash + "\nBKCACHE_MY_APP_IMAGE=ghcr.io/acme/my-app:" + doc.Services[0].Hash + "\n"
+	if env != want {
+		t.Fatalf("env output:\n%s\nwant\n%s", env, want)
+	}
+}
+
+func TestInputsCommand(t *testing.T) {
+	dir := writeProject(t, simple)
+	out, err := run(t, "inputs", "my-app", "--project-directory", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "main.txt") || strings.Contains(out, "ignored.txt") || !strings.Contains(out, "COPY main.txt /") {
+		t.Fatalf("inputs output:\n%s", out)
+	}
+	js, err := run(t, "inputs", "my-app", "--project-directory", dir, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in struct {
+		Hash    string `json:"hash"`
+		Sources []struct {
+			Files []struct{ Path, Digest string }
+		}
+	}
+	if err := json.Unmarshal([]byte(js), &in); err != nil || len(in.Sources) != 1 || in.Sources[0].Files[0].Path != "main.txt" {
+		t.Fatalf("inputs json (%v):\n%s", err, js)
+	}
+}
+
+// TestBadInput: every error a user can cause names the culprit.
+func TestBadInput(t *testing.T) {
+	broken := func(edit map[string]string) string {
+		files := map[string]string{}
+		for k, v := range simple {
+			files[k] = v
+		}
+		for k, v := range edit {
+			files[k] = v
+		}
+		return writeProject(t, files)
+	}
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+		code int
+	}{
+		{"no compose file", []string{"hash", "--project-directory", empty}, []string{"no compose file"}, 1},
+		{"missing -f file", []string{"hash", "-f", filepath.Join(empty, "nope.yaml")}, []string{"nope.yaml"}, 1},
+		{"malformed compose", []string{"hash", "--project-directory", broken(map[string]string{"compose.yaml": "services:\n  a: [\n"})}, []string{"compose.yaml"}, 1},
+		{"unknown service", []string{"hash", "ghost", "--project-directory", broken(nil)}, []string{`"ghost"`, "my-app"}, 1},
+		{"service without build", []string{"inputs", "db", "--project-directory", broken(nil)}, []string{`"db"`}, 1},
+		{"missing context", []string{"hash", "--project-directory", broken(map[string]string{"compose.yaml": "services:\n  a:\n    build: ./nope\n"})}, []string{`service "a"`, "nope"}, 1},
+		{"missing Dockerfile", []string{"hash", "--project-directory", broken(map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ./app, dockerfile: Nope.Dockerfile}\n"})}, []string{`service "a"`, "Nope.Dockerfile"}, 1},
+		{"Dockerfile syntax", []string{"hash", "--project-directory", broken(map[string]string{"app/Dockerfile": "FROM scratch\nCOPY --chmod=xyz --what a /\n"})}, []string{`service "my-app"`, "line 2"}, 1},
+		{"bad format", []string{"hash", "--format", "yaml", "--project-directory", broken(nil)}, []string{"yaml"}, 2},
+		{"inputs needs a service", []string{"inputs", "--project-directory", broken(nil)}, []string{"arg"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := run(t, tc.args...)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if c := exitCode(err); c != tc.code {
+				t.Errorf("exit code %d, want %d", c, tc.code)
+			}
+		})
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/spf13/cobra"
+)
+
+type hashOptions struct {
+	format string
+}
+
+func newHashCmd(pf *projectFlags) *cobra.Command {
+	o := &hashOptions{}
+	cmd := &cobra.Command{
+		Use:   "hash [SERVICE...]",
+		Short: "Print each service's input hash and the image ref it is stored under",
+		Example: `  bkcache hash
+  bkcache hash api worker --format json
+  bkcache hash --format env >> "$GITHUB_ENV"`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(o.format, "text", "json", "env"); err != nil {
+				return err
+			}
+			p, all, err := loadInputs(cmd, pf, args)
+			if err != nil {
+				return err
+			}
+			rows := hashRows(p, all, args, pf.repository)
+			return writeHashes(cmd.OutOrStdout(), o.format, rows)
+		},
+	}
+	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or env")
+	return cmd
+}
+
+func loadInputs(cmd *cobra.Command, pf *projectFlags, names []string) (*compose.Project, []*inputs.Inputs, error) {
+	p, err := compose.Load(cmd.Context(), pf.options())
+	if err != nil {
+		return nil, nil, err
+	}
+	all, err := inputs.ComputeProject(cmd.Context(), p, names, inputs.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, all, nil
+}
+
+type hashRow struct {
+	Service string `json:"service"`
+	Hash    string `json:"hash"`
+	Image   string `json:"image"`
+}
+
+// hashRows keeps the services asked for (dependencies were hashed only
+// because their hash is an input), in build order.
+func hashRows(p *compose.Project, all []*inputs.Inputs, names []string, repository string) []hashRow {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var rows []hashRow
+	for _, in := range all {
+		if len(names) > 0 && !want[in.Service] {
+			continue
+		}
+		repo := p.Services[in.Service].Repository(p.Name, repository)
+		rows = append(rows, hashRow{Service: in.Service, Hash: in.Tag(), Image: repo + ":" + in.Tag()})
+	}
+	return rows
+}
+
+func writeHashes(w io.Writer, format string, rows []hashRow) error {
+	switch format {
+	case "json":
+		return writeJSON(w, map[string]any{"scheme": inputs.Scheme, "services": rows})
+	case "env":
+		for _, r := range rows {
+			k := EnvKey(r.Service)
+			fmt.Fprintf(w, "BKCACHE_%s_HASH=%s\nBKCACHE_%s_IMAGE=%s\n", k, r.Hash, k, r.Image)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tHASH\tIMAGE")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Service, r.Hash, r.Image)
+	}
+	return tw.Flush()
+}
+
+var nonEnv = regexp.MustCompile(`[^A-Z0-9_]`)
+
+// EnvKey turns a service name into the middle of an environment variable
+// name: upper case, anything but letters, digits and _ as _.
+func EnvKey(service string) string {
+	return nonEnv.ReplaceAllString(strings.ToUpper(service), "_")
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
