@@ -72,11 +72,7 @@ func Open(dir string, ignoreFiles ...string) (*Source, error) {
 // build that asks for followPaths (nil for all of it): ignored paths
 // left out, symlinks named in followPaths resolved within the source.
 func (s *Source) FS(followPaths []string) (fsutil.FS, error) {
-	base, err := fsutil.NewFS(s.Dir)
-	if err != nil {
-		return nil, err
-	}
-	return fsutil.NewFilterFS(base, &fsutil.FilterOpt{
+	return fsutil.NewFilterFS(newDirFS(s.Dir), &fsutil.FilterOpt{
 		ExcludePatterns: s.Excludes,
 		FollowPaths:     followPaths,
 	})

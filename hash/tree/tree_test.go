@@ -14,6 +14,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/tonistiigi/fsutil"
+	"github.com/zeebo/blake3"
 )
 
 func hashMap(t testing.TB, m fstest.MapFS) *Result {
@@ -41,7 +42,7 @@ func base() fstest.MapFS {
 // TestGolden pins the digest of a fixed tree. If this fails, hashes
 // published by earlier releases no longer match: bump Scheme.
 func TestGolden(t *testing.T) {
-	const want = "sha256:184f470035d84256cc3fb93c1133fce3842249335619df330181456570a3f5f6"
+	const want = "sha256:0689e336c8c5e89b4d93ce0b9f143122c269756bbcb585d4fc2a23a689d9adb3"
 	if got := hashMap(t, base()).Digest; string(got) != want {
 		t.Fatalf("tree digest changed: got %s want %s", got, want)
 	}
@@ -190,7 +191,21 @@ func (f failOpen) Open(p string) (io.ReadCloser, error) {
 	return f.FS.Open(p)
 }
 
-func digestOf(b []byte) digest.Digest { return digest.FromBytes(b) }
+func digestOf(b []byte) digest.Digest {
+	h := blake3.New()
+	h.Write(b)
+	return digest.NewDigestFromBytes(ContentAlgorithm, h.Sum(nil))
+}
+
+// TestContentDigest pins file digests to BLAKE3's published test vector
+// (the empty input), so they stay comparable with b3sum.
+func TestContentDigest(t *testing.T) {
+	r := hashMap(t, fstest.MapFS{"empty": {Data: nil, Mode: 0o644}})
+	const want = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+	if got := r.Entries[0].Digest; string(got) != want {
+		t.Fatalf("digest of an empty file = %s, want %s", got, want)
+	}
+}
 
 func TestCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,0 +1,202 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/tonistiigi/fsutil"
+	"github.com/tonistiigi/fsutil/types"
+)
+
+// dirFS is the base fsutil.FS under the filter: fsutil's own filter keeps
+// BuildKit's include/exclude semantics exactly, while this base makes the
+// walk cheap. fsutil's host FS lstats and lists xattrs of every entry one
+// by one; dirFS lstats a directory's children in parallel and leaves
+// xattrs out (they are not part of the hash), and opens files without
+// registering them with the runtime poller. Walk follows filepath.WalkDir:
+// lexical order, SkipDir and SkipAll, and fsutil's rule that a path that
+// vanished mid-walk is skipped.
+type dirFS struct {
+	root    string
+	workers int
+}
+
+func newDirFS(root string) *dirFS {
+	return &dirFS{root: root, workers: runtime.GOMAXPROCS(0)}
+}
+
+func (d *dirFS) Open(p string) (fsReadCloser, error) {
+	return openFile(filepath.Join(d.root, p))
+}
+
+func (d *dirFS) Walk(ctx context.Context, target string, fn fs.WalkDirFunc) error {
+	rel := filepath.Clean(target)
+	if rel == "/" {
+		rel = "."
+	}
+	var err error
+	if rel == "." {
+		err = d.walkDir(ctx, rel, nil, fn)
+	} else if e, lerr := d.lstat(rel); lerr != nil {
+		err = d.call(ctx, fn, rel, nil, lerr)
+	} else if e.IsDir() {
+		err = d.walkDir(ctx, rel, e, fn)
+	} else {
+		err = d.call(ctx, fn, rel, e, nil)
+	}
+	if errors.Is(err, fs.SkipDir) || errors.Is(err, fs.SkipAll) {
+		return nil
+	}
+	return err
+}
+
+// call invokes fn as fsutil's host FS does: honouring cancellation, and
+// turning a not-exist error into SkipDir.
+func (d *dirFS) call(ctx context.Context, fn fs.WalkDirFunc, p string, e fs.DirEntry, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	err = fn(p, e, err)
+	if err != nil && isNotExist(err) {
+		return fs.SkipDir
+	}
+	return err
+}
+
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotDir)
+}
+
+func (d *dirFS) walkDir(ctx context.Context, rel string, e fs.DirEntry, fn fs.WalkDirFunc) error {
+	if rel != "." {
+		if err := d.call(ctx, fn, rel, e, nil); err != nil {
+			if errors.Is(err, fs.SkipDir) {
+				return nil
+			}
+			return err
+		}
+	}
+	names, err := readDirNames(filepath.Join(d.root, rel))
+	if err != nil {
+		// Unlike fsutil, report an unreadable root too: hashing it as an
+		// empty tree would hash less than the build reads.
+		if err := d.call(ctx, fn, rel, e, err); err != nil {
+			if errors.Is(err, fs.SkipDir) {
+				return nil
+			}
+			return err
+		}
+	}
+	for _, c := range d.lstatAll(rel, names) {
+		var err error
+		if c.IsDir() {
+			err = d.walkDir(ctx, c.rel, c, fn)
+		} else {
+			err = d.call(ctx, fn, c.rel, c, nil) // a failed lstat surfaces from Info
+		}
+		if err != nil {
+			if errors.Is(err, fs.SkipDir) {
+				return nil // a file's SkipDir skips the rest of its directory
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// lstatAll stats every child of a directory, in parallel for large ones.
+func (d *dirFS) lstatAll(rel string, names []string) []*entry {
+	out := make([]*entry, len(names))
+	stat := func(i int) {
+		p := names[i]
+		if rel != "." {
+			p = filepath.Join(rel, names[i])
+		}
+		e, err := d.lstat(p)
+		if err != nil {
+			e = &entry{rel: p, err: err}
+		}
+		out[i] = e
+	}
+	if len(names) < 16 || d.workers < 2 {
+		for i := range names {
+			stat(i)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	chunk := (len(names) + d.workers - 1) / d.workers
+	for start := 0; start < len(names); start += chunk {
+		end := min(start+chunk, len(names))
+		wg.Go(func() {
+			for i := start; i < end; i++ {
+				stat(i)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func (d *dirFS) lstat(rel string) (*entry, error) {
+	full := filepath.Join(d.root, rel)
+	fi, err := os.Lstat(full)
+	if err != nil {
+		return nil, err
+	}
+	st := &types.Stat{Path: rel, Mode: uint32(fi.Mode()), ModTime: fi.ModTime().UnixNano()}
+	if !fi.IsDir() {
+		st.Size = fi.Size()
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if st.Linkname, err = os.Readlink(full); err != nil {
+			return nil, err
+		}
+	}
+	setOwner(fi, st)
+	return &entry{rel: rel, stat: st}, nil
+}
+
+// entry is an fs.DirEntry whose Info carries a *types.Stat, as fsutil's
+// filter requires.
+type entry struct {
+	rel  string
+	stat *types.Stat
+	err  error
+}
+
+func (e *entry) Name() string { return filepath.Base(e.rel) }
+func (e *entry) IsDir() bool  { return e.stat != nil && e.stat.IsDir() }
+func (e *entry) Type() fs.FileMode {
+	if e.stat == nil {
+		return 0
+	}
+	return fs.FileMode(e.stat.Mode).Type()
+}
+
+func (e *entry) Info() (fs.FileInfo, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	return &fsutil.StatInfo{Stat: e.stat}, nil
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return names, nil
+}
