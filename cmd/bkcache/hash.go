@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,11 +43,15 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 }
 
 func loadInputs(cmd *cobra.Command, pf *projectFlags, names []string) (*compose.Project, []*inputs.Inputs, error) {
-	p, err := compose.Load(cmd.Context(), pf.options())
+	return loadProjectInputs(cmd.Context(), pf, names)
+}
+
+func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*compose.Project, []*inputs.Inputs, error) {
+	p, err := compose.Load(ctx, pf.options())
 	if err != nil {
 		return nil, nil, err
 	}
-	all, err := inputs.ComputeProject(cmd.Context(), p, names, inputs.Options{})
+	all, err := inputs.ComputeProject(ctx, p, names, inputs.Options{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -50,7 +50,7 @@ floating ci tag.`,
 		SilenceErrors: true,
 	}
 	pf.bind(root)
-	root.AddCommand(newHashCmd(pf), newInputsCmd(pf))
+	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf))
 	return root
 }
 

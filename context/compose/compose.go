@@ -134,7 +134,7 @@ func normalize(p *types.Project, s types.ServiceConfig) (*Service, error) {
 		CacheFrom:        slices.Clone(b.CacheFrom),
 		CacheTo:          slices.Clone(b.CacheTo),
 		Network:          b.Network,
-		ExtraHosts:       b.ExtraHosts.AsList(":"),
+		ExtraHosts:       b.ExtraHosts.AsList("="),
 		ShmSize:          int64(b.ShmSize),
 		Tags:             slices.Clone(b.Tags),
 		NoCache:          b.NoCache,

@@ -104,7 +104,7 @@ secrets:
 		{"contexts", strings.Join(sortedKV(api.Contexts), " "), "base=service:base img=docker-image://busybox:1 shared=" + filepath.Join(dir, "shared")},
 		{"deps", strings.Join(api.ServiceDeps(), ","), "base"},
 		{"cache", strings.Join(append(api.CacheFrom, api.CacheTo...), " "), "type=registry,ref=x/cache type=inline"},
-		{"misc", strings.Join([]string{api.Network, strings.Join(api.ExtraHosts, ","), strings.Join(api.Tags, ",")}, " "), "host db:10.0.0.1 x/api:extra"},
+		{"misc", strings.Join([]string{api.Network, strings.Join(api.ExtraHosts, ","), strings.Join(api.Tags, ",")}, " "), "host db=10.0.0.1 x/api:extra"},
 		{"repository", api.Repository(p.Name, ""), "registry.local:5000/shop/api"},
 		{"repository prefix", api.Repository(p.Name, "reg:5000/ci/"), "reg:5000/ci/api"},
 		{"default repository", p.Services["base"].Repository(p.Name, ""), "shop-base"},

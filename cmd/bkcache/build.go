@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/bkcache/bkcache/solver"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+)
+
+type buildOptions struct {
+	daemon    solver.Daemon
+	push      bool
+	force     bool
+	ciTag     string
+	parallel  int
+	keepGoing bool
+	progress  string
+	format    string
+	insecure  []string
+}
+
+func newBuildCmd(pf *projectFlags) *cobra.Command {
+	o := &buildOptions{}
+	cmd := &cobra.Command{
+		Use:   "build [SERVICE...]",
+		Short: "Build services whose image for their input hash is not in the registry yet",
+		Long: `For each service that builds (and the services its service: contexts need),
+bkcache computes the input hash H of its image, skips it when REPOSITORY:H is
+already in the registry, and otherwise solves its Dockerfile on buildkitd with
+cache from REPOSITORY:cache-H and REPOSITORY:cache-ci.
+
+With --push (what CI uses) it exports the cache to REPOSITORY:cache-H, pushes
+REPOSITORY:H and the compose tags, and only then points REPOSITORY:ci (and
+cache-ci) at them, registry-side. Without --push nothing is written to the
+registry: the result stays in buildkitd's cache.`,
+		Example: `  # CI: build what changed, push it, move :ci
+  BUILDKIT_HOST=tcp://buildkitd:1234 bkcache build --push
+
+  # two services, at most 2 at once, others finish when one fails
+  bkcache build api worker --parallel 2 --keep-going
+
+  # machine-readable summary
+  bkcache build --push --format json > build.json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(o.format, "text", "json"); err != nil {
+				return err
+			}
+			if err := checkFormat(o.progress, "auto", "tty", "plain", "rawjson", "quiet"); err != nil {
+				return usageError{fmt.Errorf("--progress: %w", err)}
+			}
+			return runBuild(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), pf, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.daemon.Addr, "addr", "", "buildkitd address (default $BUILDKIT_HOST, else "+solver.DefaultAddr+")")
+	f.StringVar(&o.daemon.CACert, "tlscacert", "", "CA certificate to verify buildkitd (tcp://)")
+	f.StringVar(&o.daemon.Cert, "tlscert", "", "client certificate for buildkitd (tcp://)")
+	f.StringVar(&o.daemon.Key, "tlskey", "", "client key for buildkitd (tcp://)")
+	f.StringVar(&o.daemon.ServerName, "tlsservername", "", "server name expected in buildkitd's certificate")
+	f.BoolVar(&o.push, "push", false, "export cache, push images and move the floating tag")
+	f.BoolVar(&o.force, "force", false, "build even when the image for the hash exists")
+	f.StringVar(&o.ciTag, "ci-tag", "ci", "floating tag moved to the last successful build")
+	f.IntVar(&o.parallel, "parallel", 4, "services built at once")
+	f.BoolVar(&o.keepGoing, "keep-going", false, "let other services finish when one fails")
+	f.StringVar(&o.progress, "progress", "auto", "progress output on stderr: auto, tty, plain, rawjson or quiet")
+	f.StringVar(&o.format, "format", "text", "summary format on stdout: text or json")
+	f.StringArrayVar(&o.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
+	return cmd
+}
+
+func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o *buildOptions, names []string) error {
+	if o.parallel < 1 {
+		return usageError{fmt.Errorf("--parallel must be at least 1")}
+	}
+	p, all, err := loadProjectInputs(ctx, pf, names)
+	if err != nil {
+		return err
+	}
+	o.daemon.Addr = solver.Addr(o.daemon.Addr)
+	c, _, err := solver.Connect(ctx, o.daemon)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	jobs := make([]solver.Job, len(all))
+	for i, in := range all {
+		jobs[i] = solver.Job{Service: p.Services[in.Service], Inputs: in}
+	}
+	progress := make(chan *client.SolveStatus)
+	b := solver.NewBuilder(c, solver.NewRegistry(o.insecure), p.Name, solver.Options{
+		Push: o.push, Force: o.force, Floating: o.ciTag, Parallel: o.parallel,
+		KeepGoing: o.keepGoing, Repository: pf.repository, Progress: progress,
+	})
+
+	var g errgroup.Group
+	g.Go(func() error { return renderProgress(stderr, o.progress, progress) })
+	results, buildErr := b.Build(ctx, jobs)
+	close(progress)
+	if err := g.Wait(); err != nil {
+		fmt.Fprintln(stderr, "bkcache: progress display:", err)
+	}
+
+	if o.format == "json" {
+		if err := writeJSON(stdout, map[string]any{"services": results}); err != nil {
+			return err
+		}
+	} else {
+		writeBuildTable(stdout, results)
+	}
+	for _, r := range results {
+		if r.Status == solver.Failed {
+			fmt.Fprintf(stderr, "bkcache: service %q failed: %v\n", r.Service, r.Err())
+		}
+	}
+	return buildErr
+}
+
+// renderProgress shows BuildKit's own progress display on w until ch is
+// closed; in quiet mode it only drains ch.
+func renderProgress(w io.Writer, mode string, ch chan *client.SolveStatus) error {
+	if mode == "quiet" {
+		for range ch {
+		}
+		return nil
+	}
+	var out io.Writer = w
+	if f, ok := w.(*os.File); ok {
+		out = f // progressui detects a terminal on an *os.File
+	}
+	d, err := progressui.NewDisplay(out, progressui.DisplayMode(mode))
+	if err != nil {
+		for range ch {
+		}
+		return err
+	}
+	_, err = d.UpdateFrom(context.Background(), ch)
+	return err
+}
+
+func writeBuildTable(w io.Writer, results []*solver.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tSTATUS\tHASH\tIMAGE\tDIGEST\tCACHED\tDURATION")
+	for _, r := range results {
+		d := "-"
+		if r.Digest != "" {
+			d = r.Digest.String()
+		}
+		cached := "-"
+		if r.TotalSteps > 0 {
+			cached = strconv.Itoa(r.CachedSteps) + "/" + strconv.Itoa(r.TotalSteps)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Status, short(r.Hash), orDash(r.Image), d, cached, r.Duration)
+	}
+	tw.Flush()
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

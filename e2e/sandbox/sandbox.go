@@ -1,0 +1,358 @@
+// Package sandbox runs the real stack bkcache's end-to-end tests need: a
+// buildkitd of the version pinned in go.mod (with runc), a distribution
+// registry on loopback, and offline base images, all in one temporary
+// directory and stopped with it. It is the model of BuildKit's own
+// integration sandbox: requirements are checked up front with a message
+// saying how to get what is missing, and daemon logs are kept for failures.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/buildkit/client"
+)
+
+// BuildkitVersion is the buildkitd version the sandbox runs: the one the
+// client library in go.mod is at.
+const BuildkitVersion = "v0.33.1"
+
+// ErrMissing reports a requirement that is not on this machine.
+var ErrMissing = errors.New("missing requirement")
+
+// Check reports what the sandbox needs and this machine lacks, with how
+// to get it.
+func Check() error {
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root (buildkitd's OCI worker runs as root here: run the tests with sudo or as root)")
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		missing = append(missing, "runc (sudo apt-get install -y runc)")
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		missing = append(missing, "/bin/busybox for the offline base image (sudo apt-get install -y busybox-static)")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		missing = append(missing, "go, to build the pinned buildkitd and registry")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s", ErrMissing, strings.Join(missing, "; "))
+	}
+	return nil
+}
+
+// Sandbox is a running stack.
+type Sandbox struct {
+	Dir          string // everything lives below it
+	Bin          string // built binaries: buildkitd, registry, bkcache
+	RegistryAddr string // host:port of the registry
+	BuildkitAddr string // unix:// address of buildkitd
+
+	moduleRoot string
+	mu         sync.Mutex
+	procs      map[string]*proc
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+}
+
+// Options configure Start.
+type Options struct {
+	Dir        string // defaults to a new temp dir
+	ModuleRoot string // the bkcache module; defaults to the one around the working dir
+	Logf       func(format string, args ...any)
+}
+
+// Start builds the tools, starts the registry and buildkitd and seeds base
+// images. Stop it with Close.
+func Start(ctx context.Context, opt Options) (_ *Sandbox, retErr error) {
+	if err := Check(); err != nil {
+		return nil, err
+	}
+	logf := opt.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	root := opt.ModuleRoot
+	if root == "" {
+		var err error
+		if root, err = moduleRoot(); err != nil {
+			return nil, err
+		}
+	}
+	dir := opt.Dir
+	if dir == "" {
+		var err error
+		// Short: buildkitd's unix socket path must fit in 108 bytes.
+		if dir, err = os.MkdirTemp("", "bkc-"); err != nil {
+			return nil, err
+		}
+	}
+	s := &Sandbox{Dir: dir, Bin: filepath.Join(dir, "bin"), moduleRoot: root, procs: map[string]*proc{}}
+	defer func() {
+		if retErr != nil {
+			s.Close()
+		}
+	}()
+
+	t := time.Now()
+	if err := s.buildTools(ctx); err != nil {
+		return nil, err
+	}
+	logf("sandbox: built tools in %s", time.Since(t).Round(time.Millisecond))
+	if err := s.startRegistry(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startBuildkitd(ctx); err != nil {
+		return nil, err
+	}
+	t = time.Now()
+	if err := s.seedBusybox(ctx); err != nil {
+		return nil, fmt.Errorf("seeding the busybox base image: %w", err)
+	}
+	logf("sandbox: registry %s, buildkitd %s, busybox seeded in %s", s.RegistryAddr, s.BuildkitAddr, time.Since(t).Round(time.Millisecond))
+	return s, nil
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the bkcache module: run from the repository")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// buildTools builds buildkitd and the registry from the versions go.mod
+// pins as tools, and bkcache itself.
+func (s *Sandbox) buildTools(ctx context.Context) error {
+	builds := []struct{ out, pkg, ldflags string }{
+		{"buildkitd", "github.com/moby/buildkit/cmd/buildkitd", "-X github.com/moby/buildkit/version.Version=" + BuildkitVersion},
+		{"registry", "github.com/distribution/distribution/v3/cmd/registry", ""},
+		{"bkcache", "./cmd/bkcache", "-X main.version=e2e"},
+	}
+	for _, b := range builds {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(s.Bin, b.out), "-ldflags", b.ldflags, b.pkg)
+		cmd.Dir = s.moduleRoot
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// BkcacheBin is the path of the bkcache binary under test.
+func (s *Sandbox) BkcacheBin() string { return filepath.Join(s.Bin, "bkcache") }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (s *Sandbox) startRegistry(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.RegistryAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, filepath.Join(s.Dir, "registry-data"), s.RegistryAddr)
+	cfgPath := filepath.Join(s.Dir, "registry.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	if err := s.start("registry", filepath.Join(s.Bin, "registry"), "serve", cfgPath); err != nil {
+		return err
+	}
+	return waitFor(ctx, 30*time.Second, "registry", func() error {
+		c, err := net.DialTimeout("tcp", s.RegistryAddr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}, s.Logs)
+}
+
+func (s *Sandbox) startBuildkitd(ctx context.Context) error {
+	root := filepath.Join(s.Dir, "buildkitd")
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return err
+	}
+	s.BuildkitAddr = "unix://" + filepath.Join(s.Dir, "buildkitd.sock")
+	cfg := fmt.Sprintf(`[worker.oci]
+  enabled = true
+  gc = false
+[worker.containerd]
+  enabled = false
+[registry."docker.io"]
+  mirrors = [%q]
+[registry.%q]
+  http = true
+`, s.RegistryAddr, s.RegistryAddr)
+	cfgPath := filepath.Join(s.Dir, "buildkitd.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	if err := s.start("buildkitd", filepath.Join(s.Bin, "buildkitd"),
+		"--config", cfgPath, "--root", root, "--addr", s.BuildkitAddr); err != nil {
+		return err
+	}
+	return waitFor(ctx, 60*time.Second, "buildkitd", func() error {
+		c, err := client.New(ctx, s.BuildkitAddr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err = c.Info(ictx)
+		return err
+	}, s.Logs)
+}
+
+func (s *Sandbox) start(name, bin string, args ...string) error {
+	log, err := os.Create(filepath.Join(s.Dir, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &proc{cmd: cmd, log: log, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	s.mu.Lock()
+	s.procs[name] = p
+	s.mu.Unlock()
+	return nil
+}
+
+func waitFor(ctx context.Context, timeout time.Duration, name string, probe func() error, logs func() string) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := probe()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s did not come up in %s: %v\n%s", name, timeout, err, logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop stops one daemon (for tests of a daemon that went away).
+func (s *Sandbox) Stop(name string) {
+	s.mu.Lock()
+	p := s.procs[name]
+	delete(s.procs, name)
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+	p.log.Close()
+}
+
+// Restart starts a stopped daemon again with the same settings.
+func (s *Sandbox) Restart(ctx context.Context, name string) error {
+	s.Stop(name)
+	switch name {
+	case "registry":
+		addr := s.RegistryAddr
+		if err := s.start("registry", filepath.Join(s.Bin, "registry"), "serve", filepath.Join(s.Dir, "registry.yml")); err != nil {
+			return err
+		}
+		return waitFor(ctx, 30*time.Second, "registry", func() error {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}, s.Logs)
+	case "buildkitd":
+		return s.startBuildkitd(ctx)
+	}
+	return fmt.Errorf("unknown daemon %q", name)
+}
+
+// Prune empties buildkitd's cache, as a fresh CI machine would have it.
+func (s *Sandbox) Prune(ctx context.Context) error {
+	c, err := client.New(ctx, s.BuildkitAddr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ch := make(chan client.UsageInfo)
+	go func() {
+		for range ch {
+		}
+	}()
+	return c.Prune(ctx, ch, client.PruneAll)
+}
+
+// Logs returns the daemons' logs, for a failing test to print.
+func (s *Sandbox) Logs() string {
+	var b bytes.Buffer
+	for _, name := range []string{"buildkitd", "registry"} {
+		data, err := os.ReadFile(filepath.Join(s.Dir, name+".log"))
+		if err != nil {
+			continue
+		}
+		if len(data) > 20000 {
+			data = append([]byte("...\n"), data[len(data)-20000:]...)
+		}
+		fmt.Fprintf(&b, "=== %s log\n%s\n", name, data)
+	}
+	return b.String()
+}
+
+// Close stops every daemon and removes the sandbox directory.
+func (s *Sandbox) Close() {
+	s.Stop("buildkitd")
+	s.Stop("registry")
+	// buildkitd may leave mounts below its root; unmount before removing.
+	exec.Command("umount", "-R", filepath.Join(s.Dir, "buildkitd")).Run()
+	os.RemoveAll(s.Dir)
+}

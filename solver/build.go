@@ -1,0 +1,252 @@
+// Package solver builds compose services on buildkitd: it skips a service
+// whose image for its input hash is already in the registry, otherwise
+// solves its Dockerfile with registry cache keyed by the hash and by a
+// floating tag, pushes the image and moves the floating tag only after
+// everything succeeded. It is the only package that talks to buildkitd
+// or a registry.
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Status is the outcome of one service.
+type Status string
+
+// Outcomes of a service's build.
+const (
+	Built     Status = "built"
+	Skipped   Status = "skipped"
+	Failed    Status = "failed"
+	Cancelled Status = "cancelled"
+)
+
+// Options control a build.
+type Options struct {
+	Push      bool   // export cache, push images, move the floating tag
+	Force     bool   // build even when R:H exists
+	Floating  string // floating tag, default "ci"
+	Parallel  int    // services solved at once; <= 0 means 4
+	KeepGoing bool   // let other services finish when one fails
+	// Repository overrides each service's image repository with
+	// Repository/SERVICE.
+	Repository string
+	// Progress receives status updates of every solve, vertex names
+	// prefixed with the service; nil discards them. Never closed here.
+	Progress chan<- *client.SolveStatus
+}
+
+// Job is one service to build, with its computed inputs.
+type Job struct {
+	Service *compose.Service
+	Inputs  *inputs.Inputs
+}
+
+// Result is what happened to one service.
+type Result struct {
+	Service     string        `json:"service"`
+	Status      Status        `json:"status"`
+	Hash        string        `json:"hash"`
+	Image       string        `json:"image"`
+	Digest      digest.Digest `json:"digest,omitempty"`
+	Floating    string        `json:"floating,omitempty"` // R:F, when moved or already there
+	CachedSteps int           `json:"cachedSteps"`
+	TotalSteps  int           `json:"totalSteps"`
+	Duration    time.Duration `json:"duration"`
+	Error       string        `json:"error,omitempty"`
+	err         error
+}
+
+// Err returns the service's error, if it failed or was cancelled.
+func (r *Result) Err() error { return r.err }
+
+// Builder builds services on one buildkitd.
+type Builder struct {
+	client   *client.Client
+	registry *Registry
+	project  string
+	opt      Options
+}
+
+// NewBuilder returns a Builder for project's services.
+func NewBuilder(c *client.Client, reg *Registry, project string, opt Options) *Builder {
+	if opt.Floating == "" {
+		opt.Floating = "ci"
+	}
+	if opt.Parallel <= 0 {
+		opt.Parallel = 4
+	}
+	return &Builder{client: c, registry: reg, project: project, opt: opt}
+}
+
+// ErrDependency reports a service not built because one it needs failed.
+var ErrDependency = errors.New("a service it depends on did not build")
+
+// Build builds jobs, which must list dependencies before dependents,
+// running up to Parallel at once in the order service: contexts impose.
+// It returns one Result per job, in job order, and an error when any
+// service did not end built or skipped.
+func (b *Builder) Build(ctx context.Context, jobs []Job) ([]*Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]*Result, len(jobs))
+	done := map[string]chan struct{}{}
+	for i, j := range jobs {
+		results[i] = &Result{Service: j.Service.Name, Hash: j.Inputs.Tag()}
+		done[j.Service.Name] = make(chan struct{})
+	}
+	byName := map[string]*Result{}
+	for _, r := range results {
+		byName[r.Service] = r
+	}
+	sem := make(chan struct{}, b.opt.Parallel)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		res := results[i]
+		wg.Go(func() {
+			defer close(done[j.Service.Name])
+			deps := map[string]string{}
+			for _, d := range j.Service.ServiceDeps() {
+				ch, ok := done[d]
+				if !ok {
+					res.fail(fmt.Errorf("service %q is needed for a service: context but was not selected", d))
+					return
+				}
+				select {
+				case <-ch:
+				case <-ctx.Done():
+					res.cancel(ctx.Err())
+					return
+				}
+				dr := byName[d]
+				if dr.Status != Built && dr.Status != Skipped {
+					res.fail(fmt.Errorf("%w: %s is %s", ErrDependency, d, dr.Status))
+					return
+				}
+				deps[d] = dr.Image + "@" + dr.Digest.String()
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				res.cancel(ctx.Err())
+				return
+			}
+			defer func() { <-sem }()
+			b.buildOne(ctx, j, deps, res)
+			if res.Status == Failed && !b.opt.KeepGoing {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	var failed []string
+	for _, r := range results {
+		if r.Status != Built && r.Status != Skipped {
+			failed = append(failed, r.Service)
+		}
+	}
+	if len(failed) > 0 {
+		return results, fmt.Errorf("%d of %d services did not build: %v", len(failed), len(results), failed)
+	}
+	return results, nil
+}
+
+func (r *Result) fail(err error) {
+	r.Status, r.err, r.Error = Failed, err, err.Error()
+}
+
+func (r *Result) cancel(err error) {
+	r.Status, r.err, r.Error = Cancelled, err, "cancelled: "+err.Error()
+}
+
+func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]string, res *Result) {
+	start := time.Now()
+	defer func() { res.Duration = time.Since(start).Round(time.Millisecond) }()
+	repo := j.Service.Repository(b.project, b.opt.Repository)
+	refs := NewRefs(repo, j.Inputs.Tag(), b.opt.Floating)
+	res.Image = refs.Image
+
+	if !b.opt.Force {
+		d, found, err := b.registry.Head(ctx, refs.Image)
+		if err != nil {
+			res.fail(fmt.Errorf("checking whether %s exists: %w", refs.Image, err))
+			return
+		}
+		if found {
+			res.Status, res.Digest = Skipped, d
+			if b.opt.Push {
+				if err := b.promote(ctx, refs, d, res); err != nil {
+					res.fail(err)
+				}
+			}
+			return
+		}
+	}
+
+	req := &solveRequest{svc: j.Service, refs: refs, push: b.opt.Push, deps: deps, registry: b.registry}
+	so, cleanup, err := req.solveOpt()
+	defer cleanup()
+	if err != nil {
+		res.fail(err)
+		return
+	}
+	ch := make(chan *client.SolveStatus)
+	counter := newStepCounter(j.Service.Name, b.opt.Progress)
+	counted := make(chan struct{})
+	go func() { counter.run(ch); close(counted) }()
+	resp, err := b.client.Solve(ctx, nil, *so, ch)
+	<-counted
+	res.CachedSteps, res.TotalSteps = counter.counts()
+	if err != nil {
+		if ctx.Err() != nil {
+			res.cancel(ctx.Err())
+			return
+		}
+		res.fail(fmt.Errorf("building %s: %w", refs.Image, err))
+		return
+	}
+	res.Status = Built
+	if d := resp.ExporterResponse[exptypes.ExporterImageDigestKey]; d != "" {
+		res.Digest = digest.Digest(d)
+	}
+	if b.opt.Push {
+		if res.Digest == "" {
+			res.fail(fmt.Errorf("pushing %s: buildkitd reported no image digest", refs.Image))
+			return
+		}
+		if err := b.promote(ctx, refs, res.Digest, res); err != nil {
+			res.fail(err)
+		}
+	}
+}
+
+// promote points R:F and R:cache-F at what R:H and R:cache-H hold, after
+// the image is complete in the registry. Nothing moves for a failed build.
+func (b *Builder) promote(ctx context.Context, refs Refs, d digest.Digest, res *Result) error {
+	cur, found, err := b.registry.Head(ctx, refs.Floating)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", refs.Floating, err)
+	}
+	if !found || cur != d {
+		if _, ok, err := b.registry.Head(ctx, refs.Cache); err == nil && ok {
+			if err := b.registry.Copy(ctx, refs.Cache, refs.CacheFloat); err != nil {
+				return fmt.Errorf("moving %s: %w", refs.CacheFloat, err)
+			}
+		}
+		if err := b.registry.Copy(ctx, refs.Image, refs.Floating); err != nil {
+			return fmt.Errorf("moving %s: %w", refs.Floating, err)
+		}
+	}
+	res.Floating = refs.Floating
+	return nil
+}

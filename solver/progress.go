@@ -1,0 +1,54 @@
+package solver
+
+import (
+	"github.com/moby/buildkit/client"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// stepCounter forwards a solve's status updates to the shared progress
+// channel, naming each vertex after its service so that interleaved
+// output stays attributable, and counts the steps that ran and that
+// came from cache.
+type stepCounter struct {
+	service string
+	out     chan<- *client.SolveStatus
+	steps   map[digest.Digest]*client.Vertex
+}
+
+func newStepCounter(service string, out chan<- *client.SolveStatus) *stepCounter {
+	return &stepCounter{service: service, out: out, steps: map[digest.Digest]*client.Vertex{}}
+}
+
+// run consumes in until it is closed (BuildKit's Solve closes it).
+func (s *stepCounter) run(in <-chan *client.SolveStatus) {
+	for st := range in {
+		for _, v := range st.Vertexes {
+			s.steps[v.Digest] = v
+		}
+		if s.out == nil {
+			continue
+		}
+		cp := *st
+		cp.Vertexes = make([]*client.Vertex, len(st.Vertexes))
+		for i, v := range st.Vertexes {
+			vv := *v
+			vv.Name = "[" + s.service + "] " + v.Name
+			cp.Vertexes[i] = &vv
+		}
+		s.out <- &cp
+	}
+}
+
+// counts returns the completed steps and those of them that were cached.
+func (s *stepCounter) counts() (cached, total int) {
+	for _, v := range s.steps {
+		if v.Completed == nil {
+			continue
+		}
+		total++
+		if v.Cached {
+			cached++
+		}
+	}
+	return cached, total
+}

@@ -1,0 +1,129 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Registry answers the registry-side questions of a build: does an image
+// exist, and moves a tag to an existing manifest without blob traffic.
+// Credentials come from the docker config and its credential helpers.
+type Registry struct {
+	insecure []string // hosts reached over plain HTTP
+	keychain authn.Keychain
+}
+
+// NewRegistry returns a Registry. insecure lists registry hosts (with
+// port) that may be reached over plain HTTP; loopback hosts always may.
+func NewRegistry(insecure []string) *Registry {
+	return &Registry{insecure: insecure, keychain: authn.DefaultKeychain}
+}
+
+// IsInsecure reports whether host may be reached over plain HTTP.
+func (r *Registry) IsInsecure(host string) bool {
+	return slices.Contains(r.insecure, host) || isLoopback(host)
+}
+
+func isLoopback(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (r *Registry) parse(ref string) (name.Reference, error) {
+	var opts []name.Option
+	if r.IsInsecure(registryHost(ref)) {
+		opts = append(opts, name.Insecure)
+	}
+	n, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid image reference %q: %w", ref, err)
+	}
+	return n, nil
+}
+
+func (r *Registry) opts(ctx context.Context) []remote.Option {
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain)}
+}
+
+// ErrAuth reports a registry that refused our credentials.
+var ErrAuth = errors.New("registry refused the credentials")
+
+// Head returns the digest of ref. It returns found=false, err=nil only for
+// a definite "no such manifest" (404); every other failure is an error,
+// never taken for a miss.
+func (r *Registry) Head(ctx context.Context, ref string) (d digest.Digest, found bool, err error) {
+	n, err := r.parse(ref)
+	if err != nil {
+		return "", false, err
+	}
+	desc, err := remote.Head(n, r.opts(ctx)...)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return "", false, nil
+		}
+		return "", false, r.wrap(ref, err)
+	}
+	return digest.Digest(desc.Digest.String()), true, nil
+}
+
+// Copy points the tag dst at the manifest of src, in the same repository,
+// by writing the manifest under the new tag: no blob is transferred.
+func (r *Registry) Copy(ctx context.Context, src, dst string) error {
+	s, err := r.parse(src)
+	if err != nil {
+		return err
+	}
+	d, err := r.parse(dst)
+	if err != nil {
+		return err
+	}
+	tag, ok := d.(name.Tag)
+	if !ok {
+		return fmt.Errorf("%s is not a tag", dst)
+	}
+	desc, err := remote.Get(s, r.opts(ctx)...)
+	if err != nil {
+		return r.wrap(src, err)
+	}
+	if err := remote.Tag(tag, desc, r.opts(ctx)...); err != nil {
+		return r.wrap(dst, err)
+	}
+	return nil
+}
+
+func (r *Registry) wrap(ref string, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("%s: %w (HTTP %d): log in with `docker login %s` or check the credential helper in ~/.docker/config.json", ref, ErrAuth, te.StatusCode, registryHost(ref))
+	}
+	return fmt.Errorf("registry %s: %w", registryHost(ref), err)
+}
+
+// registryHost returns the registry part of an image reference, with
+// Docker Hub's default for bare names.
+func registryHost(ref string) string {
+	first, _, ok := strings.Cut(ref, "/")
+	if !ok || (!strings.ContainsAny(first, ".:") && first != "localhost") {
+		return "docker.io"
+	}
+	return first
+}
