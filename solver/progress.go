@@ -13,10 +13,14 @@ type stepCounter struct {
 	service string
 	out     chan<- *client.SolveStatus
 	steps   map[digest.Digest]*client.Vertex
+	// cached remembers vertices BuildKit loaded from cache. A step loaded
+	// lazily from a registry cache is reported cached first, then again,
+	// uncached, while its layers are pulled for a later step.
+	cached map[digest.Digest]bool
 }
 
 func newStepCounter(service string, out chan<- *client.SolveStatus) *stepCounter {
-	return &stepCounter{service: service, out: out, steps: map[digest.Digest]*client.Vertex{}}
+	return &stepCounter{service: service, out: out, steps: map[digest.Digest]*client.Vertex{}, cached: map[digest.Digest]bool{}}
 }
 
 // run consumes in until it is closed (BuildKit's Solve closes it).
@@ -24,6 +28,9 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 	for st := range in {
 		for _, v := range st.Vertexes {
 			s.steps[v.Digest] = v
+			if v.Cached {
+				s.cached[v.Digest] = true
+			}
 		}
 		if s.out == nil {
 			continue
@@ -46,7 +53,7 @@ func (s *stepCounter) counts() (cached, total int) {
 			continue
 		}
 		total++
-		if v.Cached {
+		if s.cached[v.Digest] {
 			cached++
 		}
 	}

@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// TestColdBuildThenSkip: a cold build pushes every image, its cache and
+// the ci refs; the same project on a pruned daemon skips every service.
+func TestColdBuildThenSkip(t *testing.T) {
+	requireSandbox(t)
+	dir, r := project(t), repo(t)
+	res := mustBuild(t, dir, nil, "--push", "--repository", r)
+	for _, svc := range []string{"base", "app", "web"} {
+		s := res[svc]
+		if s.Status != "built" || s.Digest == "" {
+			t.Fatalf("%s: %+v", svc, s)
+		}
+		prefix := r + "/" + svc
+		if got := head(t, prefix+":"+s.Hash); got != s.Digest {
+			t.Errorf("%s:%s has digest %q, build reported %s", prefix, s.Hash, got, s.Digest)
+		}
+		if got := head(t, prefix+":ci"); got != s.Digest {
+			t.Errorf("%s:ci is %q, want %s", prefix, got, s.Digest)
+		}
+		if head(t, prefix+":cache-"+s.Hash) == "" || head(t, prefix+":cache-ci") == "" {
+			t.Errorf("%s: cache refs missing", prefix)
+		}
+	}
+
+	prune(t)
+	again := mustBuild(t, dir, nil, "--push", "--repository", r)
+	for svc, s := range again {
+		if s.Status != "skipped" || s.TotalSteps != 0 || s.Digest != res[svc].Digest {
+			t.Errorf("second run, %s: %+v (first run digest %s)", svc, s, res[svc].Digest)
+		}
+	}
+}
+
+// TestChangeOutsideAndInsideInputs: editing a file no image reads changes
+// nothing; editing an input rebuilds just that service, reusing cache
+// from cache-ci on a pruned daemon, and moves its ci tag.
+func TestChangeOutsideAndInsideInputs(t *testing.T) {
+	requireSandbox(t)
+	dir, r := project(t), repo(t)
+	first := mustBuild(t, dir, nil, "--push", "--repository", r)
+
+	writeFile(t, dir, "app/NOTES.md", "edited, but no Dockerfile reads it")
+	prune(t)
+	res := mustBuild(t, dir, nil, "--push", "--repository", r)
+	for svc, s := range res {
+		if s.Status != "skipped" {
+			t.Errorf("after editing a non-input, %s is %s", svc, s.Status)
+		}
+	}
+
+	writeFile(t, dir, "app/src/main.txt", "app source v2")
+	prune(t)
+	res, out := build(t, dir, nil, "--push", "--repository", r)
+	if out.code != 0 {
+		t.Fatalf("rebuild failed:\n%s", out.stderr)
+	}
+	app := res["app"]
+	if app.Status != "built" || app.Hash == first["app"].Hash {
+		t.Fatalf("app after an input edit: %+v", app)
+	}
+	if app.CachedSteps == 0 {
+		t.Errorf("app rebuilt on a pruned daemon with no step from cache-ci: %d/%d\n%s", app.CachedSteps, app.TotalSteps, out.stderr)
+	}
+	if res["base"].Status != "skipped" || res["web"].Status != "skipped" {
+		t.Errorf("base %s, web %s: want both skipped", res["base"].Status, res["web"].Status)
+	}
+	if got := head(t, r+"/app:ci"); got != app.Digest || got == first["app"].Digest {
+		t.Errorf("app:ci is %s; want the new digest %s (old %s)", got, app.Digest, first["app"].Digest)
+	}
+}
+
+// TestServiceContextOrder: app is built FROM base through a service:
+// context, so base builds first and app's image carries base's layers.
+func TestServiceContextOrder(t *testing.T) {
+	requireSandbox(t)
+	dir, r := project(t), repo(t)
+	res := mustBuild(t, dir, nil, "--push", "--repository", r, "app")
+	if _, ok := res["web"]; ok {
+		t.Errorf("web was built but not asked for")
+	}
+	if res["base"].Status != "built" || res["app"].Status != "built" {
+		t.Fatalf("base %+v app %+v", res["base"], res["app"])
+	}
+	layers := func(ref string) []string {
+		n, _ := name.ParseReference(ref, name.Insecure)
+		img, err := remote.Image(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := img.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range ls {
+			d, _ := l.Digest()
+			out = append(out, d.String())
+		}
+		return out
+	}
+	base, app := layers(res["base"].Image), layers(res["app"].Image)
+	if len(app) <= len(base) || strings.Join(app[:len(base)], ",") != strings.Join(base, ",") {
+		t.Errorf("app's layers %v do not start with base's %v", app, base)
+	}
+}

@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// project copies the fixture project into a temp dir.
+func project(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS("testdata/project")); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// repo returns a registry prefix of the test's own.
+func repo(t *testing.T) string {
+	return sb.RegistryAddr + "/" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// bkcache runs the binary under test in dir with the sandbox's daemon.
+func bkcache(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(sb.BkcacheBin(), args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "BUILDKIT_HOST="+sb.BuildkitAddr), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running bkcache: %v", err)
+	}
+	if strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") {
+		t.Fatalf("bkcache panicked:\n%s", r.stderr)
+	}
+	return r
+}
+
+type svcResult struct {
+	Service     string `json:"service"`
+	Status      string `json:"status"`
+	Hash        string `json:"hash"`
+	Image       string `json:"image"`
+	Digest      string `json:"digest"`
+	Floating    string `json:"floating"`
+	CachedSteps int    `json:"cachedSteps"`
+	TotalSteps  int    `json:"totalSteps"`
+	Error       string `json:"error"`
+}
+
+// build runs `bkcache build --format json` and decodes the summary.
+func build(t *testing.T, dir string, env []string, args ...string) (map[string]svcResult, result) {
+	t.Helper()
+	r := bkcache(t, dir, env, append([]string{"build", "--format", "json", "--progress", "plain"}, args...)...)
+	var doc struct {
+		Services []svcResult `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("bkcache build (exit %d) printed no JSON summary: %v\nstdout:\n%s\nstderr:\n%s\n%s", r.code, err, r.stdout, r.stderr, sb.Logs())
+	}
+	out := map[string]svcResult{}
+	for _, s := range doc.Services {
+		out[s.Service] = s
+	}
+	return out, r
+}
+
+func mustBuild(t *testing.T, dir string, env []string, args ...string) map[string]svcResult {
+	t.Helper()
+	res, r := build(t, dir, env, args...)
+	if r.code != 0 {
+		t.Fatalf("bkcache build failed (exit %d):\n%s\n%s", r.code, r.stderr, sb.Logs())
+	}
+	return res
+}
+
+// head returns the digest of ref, or "" when the registry has no such
+// manifest.
+func head(t *testing.T, ref string) string {
+	t.Helper()
+	n, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(n, remote.WithContext(context.Background()))
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		return ""
+	}
+	if err != nil {
+		t.Fatalf("HEAD %s: %v", ref, err)
+	}
+	return d.Digest.String()
+}
+
+func writeFile(t *testing.T, dir, rel, data string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, rel), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func prune(t *testing.T) {
+	t.Helper()
+	if err := sb.Prune(context.Background()); err != nil {
+		t.Fatalf("pruning buildkitd: %v", err)
+	}
+}
