@@ -112,3 +112,20 @@ func TestServiceContextOrder(t *testing.T) {
 		t.Errorf("app's layers %v do not start with base's %v", app, base)
 	}
 }
+
+// TestLocalBuildWithServiceContext: without --push nothing is written to
+// the registry, yet app still builds FROM base, handed over as an OCI
+// layout.
+func TestLocalBuildWithServiceContext(t *testing.T) {
+	requireSandbox(t)
+	dir, r := project(t), repo(t)
+	res := mustBuild(t, dir, nil, "--repository", r, "app")
+	if res["base"].Status != "built" || res["app"].Status != "built" {
+		t.Fatalf("base %+v\napp %+v", res["base"], res["app"])
+	}
+	for _, ref := range []string{"/base:ci", "/base:" + res["base"].Hash, "/app:ci", "/app:cache-" + res["app"].Hash} {
+		if head(t, r+ref) != "" {
+			t.Errorf("%s was written without --push", r+ref)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -65,6 +67,7 @@ type Result struct {
 	Duration    time.Duration `json:"duration"`
 	Error       string        `json:"error,omitempty"`
 	err         error
+	layout      string // OCI layout of a local (unpushed) build, for dependents
 }
 
 // Err returns the service's error, if it failed or was cancelled.
@@ -109,13 +112,29 @@ func (b *Builder) Build(ctx context.Context, jobs []Job) ([]*Result, error) {
 	for _, r := range results {
 		byName[r.Service] = r
 	}
+	// Without --push, a service that others read through service:
+	// contexts is also exported to an OCI layout they can use.
+	needed := map[string]bool{}
+	for _, j := range jobs {
+		for _, d := range j.Service.ServiceDeps() {
+			needed[d] = true
+		}
+	}
+	var layouts string
+	if !b.opt.Push && len(needed) > 0 {
+		var err error
+		if layouts, err = os.MkdirTemp("", "bkcache-layouts-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(layouts)
+	}
 	sem := make(chan struct{}, b.opt.Parallel)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		res := results[i]
 		wg.Go(func() {
 			defer close(done[j.Service.Name])
-			deps := map[string]string{}
+			deps := map[string]depImage{}
 			for _, d := range j.Service.ServiceDeps() {
 				ch, ok := done[d]
 				if !ok {
@@ -133,7 +152,11 @@ func (b *Builder) Build(ctx context.Context, jobs []Job) ([]*Result, error) {
 					res.fail(fmt.Errorf("%w: %s is %s", ErrDependency, d, dr.Status))
 					return
 				}
-				deps[d] = dr.Image + "@" + dr.Digest.String()
+				if dr.layout != "" {
+					deps[d] = depImage{Layout: dr.layout, Digest: dr.Digest}
+				} else {
+					deps[d] = depImage{Ref: dr.Image + "@" + dr.Digest.String()}
+				}
 			}
 			select {
 			case sem <- struct{}{}:
@@ -142,7 +165,11 @@ func (b *Builder) Build(ctx context.Context, jobs []Job) ([]*Result, error) {
 				return
 			}
 			defer func() { <-sem }()
-			b.buildOne(ctx, j, deps, res)
+			layout := ""
+			if layouts != "" && needed[j.Service.Name] {
+				layout = filepath.Join(layouts, sanitizeStoreID(j.Service.Name))
+			}
+			b.buildOne(ctx, j, deps, layout, res)
 			if res.Status == Failed && !b.opt.KeepGoing {
 				cancel()
 			}
@@ -169,7 +196,7 @@ func (r *Result) cancel(err error) {
 	r.Status, r.err, r.Error = Cancelled, err, "cancelled: "+err.Error()
 }
 
-func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]string, res *Result) {
+func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage, layout string, res *Result) {
 	start := time.Now()
 	defer func() { res.Duration = time.Since(start).Round(time.Millisecond) }()
 	repo := j.Service.Repository(b.project, b.opt.Repository)
@@ -193,7 +220,7 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]string, r
 		}
 	}
 
-	req := &solveRequest{svc: j.Service, refs: refs, push: b.opt.Push, deps: deps, registry: b.registry}
+	req := &solveRequest{svc: j.Service, refs: refs, push: b.opt.Push, deps: deps, registry: b.registry, layout: layout}
 	so, cleanup, err := req.solveOpt()
 	defer cleanup()
 	if err != nil {
@@ -218,6 +245,9 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]string, r
 	res.Status = Built
 	if d := resp.ExporterResponse[exptypes.ExporterImageDigestKey]; d != "" {
 		res.Digest = digest.Digest(d)
+	}
+	if layout != "" {
+		res.layout = layout
 	}
 	if b.opt.Push {
 		if res.Digest == "" {

@@ -11,12 +11,15 @@ import (
 	"strings"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/docker/cli/cli/config"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	digest "github.com/opencontainers/go-digest"
 	"github.com/tonistiigi/fsutil"
 )
 
@@ -40,13 +43,25 @@ func NewRefs(repository, h, f string) Refs {
 	}
 }
 
+// depImage is how a service: context reaches a dependent's solve: the
+// dependency's image in the registry, or (built without --push) an OCI
+// layout on this machine.
+type depImage struct {
+	Ref    string        // R:H@digest, when in the registry
+	Layout string        // OCI layout directory, when built locally
+	Digest digest.Digest // the image's digest in Layout
+}
+
 // solveRequest is everything needed to turn a service into a SolveOpt.
 type solveRequest struct {
 	svc      *compose.Service
 	refs     Refs
 	push     bool
-	deps     map[string]string // service name -> image ref with digest
+	deps     map[string]depImage // by service name
 	registry *Registry
+	// layout, when set, also exports the image to this OCI layout
+	// directory, for dependents of a build that does not push.
+	layout string
 }
 
 // insecureAttrs adds registry.insecure for a ref on a host that needs it
@@ -146,11 +161,24 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 		switch {
 		case strings.HasPrefix(v, "service:"):
 			dep := strings.TrimPrefix(v, "service:")
-			ref, ok := r.deps[dep]
-			if !ok {
+			img, ok := r.deps[dep]
+			switch {
+			case ok && img.Layout != "":
+				store, err := local.NewStore(img.Layout)
+				if err != nil {
+					return nil, cleanup, fmt.Errorf("additional context %q: OCI layout of service %q: %w", name, dep, err)
+				}
+				if so.OCIStores == nil {
+					so.OCIStores = map[string]content.Store{}
+				}
+				id := "service-" + sanitizeStoreID(dep)
+				so.OCIStores[id] = store
+				attrs["context:"+name] = "oci-layout://" + id + "@" + img.Digest.String()
+			case ok && img.Ref != "":
+				attrs["context:"+name] = "docker-image://" + img.Ref
+			default:
 				return nil, cleanup, fmt.Errorf("additional context %q: service %q has no image to use", name, dep)
 			}
-			attrs["context:"+name] = "docker-image://" + ref
 		case strings.Contains(v, "://") || compose.IsRemote(v):
 			attrs["context:"+name] = v
 		default:
@@ -195,6 +223,13 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 		}}
 	}
 
+	if r.layout != "" {
+		so.Exports = append(so.Exports, client.ExportEntry{
+			Type: client.ExporterOCI, OutputDir: r.layout,
+			Attrs: map[string]string{"tar": "false", "name": r.refs.Image},
+		})
+	}
+
 	// Session: registry auth from the docker config, secrets, ssh.
 	cfg := config.LoadDefaultConfigFile(io.Discard)
 	so.Session = []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
@@ -223,4 +258,17 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 		so.Session = append(so.Session, sp)
 	}
 	return so, cleanup, nil
+}
+
+// sanitizeStoreID keeps an OCI store id a valid reference name.
+func sanitizeStoreID(s string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(s) {
+		if (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
 }
