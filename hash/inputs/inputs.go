@@ -46,10 +46,13 @@ type Inputs struct {
 
 // Dockerfile identifies the Dockerfile by content.
 type Dockerfile struct {
-	Path   string        `json:"path,omitempty"` // as given, for people; not hashed
-	Inline bool          `json:"inline,omitempty"`
-	Digest digest.Digest `json:"digest"`
-	Stages []string      `json:"stages"` // stages the target reaches
+	Path string `json:"path,omitempty"` // as given, for people; not hashed
+	// Content is the Dockerfile's text, so that a comparison can show
+	// which lines changed. Only its digest enters the hash.
+	Content string        `json:"content"`
+	Inline  bool          `json:"inline,omitempty"`
+	Digest  digest.Digest `json:"digest"`
+	Stages  []string      `json:"stages"` // stages the target reaches
 }
 
 // Source is one local directory and the files of it that count.
@@ -141,7 +144,7 @@ func compute(ctx context.Context, svc *compose.Service, deps map[string]digest.D
 	if err != nil {
 		return nil, err
 	}
-	in.Dockerfile = Dockerfile{Path: svc.Dockerfile, Inline: svc.DockerfileInline != "", Digest: digest.FromBytes(df)}
+	in.Dockerfile = Dockerfile{Path: svc.Dockerfile, Inline: svc.DockerfileInline != "", Digest: digest.FromBytes(df), Content: string(df)}
 
 	// Sort the contexts: local ones are analyzed, the others are refs.
 	local := map[string]string{}

@@ -1,0 +1,236 @@
+package manifest
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/bkcache/bkcache/hash/inputs"
+)
+
+// Change is one setting that differs: added (Old empty), removed (New
+// empty) or changed.
+type Change struct {
+	Key string `json:"key"`
+	Old string `json:"old,omitempty"`
+	New string `json:"new,omitempty"`
+}
+
+// FileChange is one file that differs within a source.
+type FileChange struct {
+	Source string `json:"source"`
+	Path   string `json:"path"`
+	Kind   string `json:"kind"` // added, removed, modified, mode, type, link
+	Old    string `json:"old,omitempty"`
+	New    string `json:"new,omitempty"`
+}
+
+// LineChange is one Dockerfile line added or removed.
+type LineChange struct {
+	Op   string `json:"op"` // "+" or "-"
+	Line int    `json:"line"`
+	Text string `json:"text"`
+}
+
+// Report says why two records of a service differ. Same is true when the
+// hashes match: nothing the image depends on changed.
+type Report struct {
+	Service    string       `json:"service"`
+	OldHash    string       `json:"oldHash"`
+	NewHash    string       `json:"newHash"`
+	Same       bool         `json:"same"`
+	Scheme     *Change      `json:"scheme,omitempty"`
+	Dockerfile []LineChange `json:"dockerfile,omitempty"`
+	// DockerfileChanged is set when the digests differ, even if the old
+	// text is not known (a manifest without it).
+	DockerfileChanged bool         `json:"dockerfileChanged"`
+	Settings          []Change     `json:"settings,omitempty"` // target, platforms, stages
+	Args              []Change     `json:"args,omitempty"`
+	Labels            []Change     `json:"labels,omitempty"`
+	Secrets           []Change     `json:"secrets,omitempty"`
+	SSH               []Change     `json:"ssh,omitempty"`
+	Contexts          []Change     `json:"contexts,omitempty"` // service:, image and remote contexts, sources
+	Files             []FileChange `json:"files,omitempty"`
+}
+
+// Empty reports whether the report names no change at all.
+func (r *Report) Empty() bool {
+	return r.Scheme == nil && !r.DockerfileChanged && len(r.Settings)+len(r.Args)+len(r.Labels)+
+		len(r.Secrets)+len(r.SSH)+len(r.Contexts)+len(r.Files) == 0
+}
+
+// Compare explains how the inputs in cur differ from those in old.
+func Compare(old, cur *inputs.Inputs) *Report {
+	r := &Report{Service: cur.Service, OldHash: old.Hash.Encoded(), NewHash: cur.Hash.Encoded(), Same: old.Hash == cur.Hash}
+	if old.Scheme != cur.Scheme {
+		r.Scheme = &Change{Key: "scheme", Old: old.Scheme, New: cur.Scheme}
+	}
+	if old.Dockerfile.Digest != cur.Dockerfile.Digest {
+		r.DockerfileChanged = true
+		r.Dockerfile = lineDiff(old.Dockerfile.Content, cur.Dockerfile.Content)
+	}
+	r.Settings = diffMaps(
+		map[string]string{"target": old.Target, "platforms": strings.Join(old.Platforms, ","), "stages": strings.Join(old.Dockerfile.Stages, ",")},
+		map[string]string{"target": cur.Target, "platforms": strings.Join(cur.Platforms, ","), "stages": strings.Join(cur.Dockerfile.Stages, ",")},
+	)
+	r.Args = diffMaps(old.Args, cur.Args)
+	r.Labels = diffMaps(old.Labels, cur.Labels)
+	r.Secrets = diffMaps(set(old.Secrets), set(cur.Secrets))
+	r.SSH = diffMaps(set(old.SSH), set(cur.SSH))
+	r.Contexts = diffMaps(contexts(old), contexts(cur))
+
+	oldSrc, curSrc := sources(old), sources(cur)
+	for _, name := range union(oldSrc, curSrc) {
+		r.Files = append(r.Files, diffFiles(name, oldSrc[name], curSrc[name])...)
+	}
+	return r
+}
+
+func set(ids []string) map[string]string {
+	m := map[string]string{}
+	for _, id := range ids {
+		m[id] = "id"
+	}
+	return m
+}
+
+// contexts flattens the non-file contexts and the source list: a
+// service: dependency whose hash moved shows as a changed context.
+func contexts(in *inputs.Inputs) map[string]string {
+	m := map[string]string{}
+	for _, s := range in.Services {
+		m[s.Name] = "service:" + s.Service + "@" + s.Hash.Encoded()
+	}
+	for _, ref := range in.Refs {
+		m[ref.Name] = ref.Value
+	}
+	for _, s := range in.Sources {
+		v := "local"
+		if s.Whole {
+			v = "local (whole source)"
+		}
+		if _, taken := m[s.Name]; !taken {
+			m[s.Name] = v
+		}
+	}
+	return m
+}
+
+func sources(in *inputs.Inputs) map[string]*inputs.Source {
+	m := map[string]*inputs.Source{}
+	for i := range in.Sources {
+		m[in.Sources[i].Name] = &in.Sources[i]
+	}
+	return m
+}
+
+func union[V any](a, b map[string]V) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func diffMaps(old, cur map[string]string) []Change {
+	var out []Change
+	for _, k := range union(old, cur) {
+		o, okOld := old[k]
+		n, okNew := cur[k]
+		if okOld && okNew && o == n {
+			continue
+		}
+		out = append(out, Change{Key: k, Old: o, New: n})
+	}
+	return out
+}
+
+func diffFiles(source string, old, cur *inputs.Source) []FileChange {
+	files := func(s *inputs.Source) map[string]inputs.File {
+		m := map[string]inputs.File{}
+		if s != nil {
+			for _, f := range s.Files {
+				m[f.Path] = f
+			}
+		}
+		return m
+	}
+	o, n := files(old), files(cur)
+	var out []FileChange
+	for _, p := range union(o, n) {
+		of, inOld := o[p]
+		nf, inNew := n[p]
+		switch {
+		case !inOld:
+			out = append(out, FileChange{Source: source, Path: p, Kind: "added", New: describe(nf)})
+		case !inNew:
+			out = append(out, FileChange{Source: source, Path: p, Kind: "removed", Old: describe(of)})
+		case of.Type != nf.Type:
+			out = append(out, FileChange{Source: source, Path: p, Kind: "type", Old: of.Type, New: nf.Type})
+		case of.Link != nf.Link:
+			out = append(out, FileChange{Source: source, Path: p, Kind: "link", Old: of.Link, New: nf.Link})
+		case of.Digest != nf.Digest:
+			out = append(out, FileChange{Source: source, Path: p, Kind: "modified", Old: of.Digest.String(), New: nf.Digest.String()})
+			if of.Mode != nf.Mode {
+				out = append(out, FileChange{Source: source, Path: p, Kind: "mode", Old: of.Mode, New: nf.Mode})
+			}
+		case of.Mode != nf.Mode:
+			out = append(out, FileChange{Source: source, Path: p, Kind: "mode", Old: of.Mode, New: nf.Mode})
+		}
+	}
+	return out
+}
+
+func describe(f inputs.File) string {
+	if f.Link != "" {
+		return f.Type + " -> " + f.Link
+	}
+	if f.Digest != "" {
+		return f.Type + " " + f.Mode + " " + f.Digest.String()
+	}
+	return f.Type + " " + f.Mode
+}
+
+// lineDiff returns the lines removed from old and added in cur, from a
+// longest common subsequence; Dockerfiles are short enough for O(n*m).
+func lineDiff(old, cur string) []LineChange {
+	a, b := splitLines(old), splitLines(cur)
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out []LineChange
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			i, j = i+1, j+1
+		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
+			out = append(out, LineChange{Op: "-", Line: i + 1, Text: a[i]})
+			i++
+		default:
+			out = append(out, LineChange{Op: "+", Line: j + 1, Text: b[j]})
+			j++
+		}
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}

@@ -1,0 +1,178 @@
+// Package manifest owns bkcache's cache manifest: the versioned JSON
+// record of what a run hashed, reused and produced, per service, and the
+// comparison of two of them that answers "why did this rebuild?". It
+// knows nothing of registries; solver attaches manifests to images.
+package manifest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/bkcache/bkcache/hash/inputs"
+)
+
+// SchemaVersion is the version of the document this package writes and
+// reads. docs/manifest.schema.json specifies it.
+const SchemaVersion = 1
+
+// ArtifactType is the OCI artifact type of a manifest attached to an image.
+const ArtifactType = "application/vnd.bkcache.manifest.v1+json"
+
+// Manifest is one run's record.
+type Manifest struct {
+	SchemaVersion int        `json:"schemaVersion"`
+	Tool          Tool       `json:"tool"`
+	Buildkit      *Buildkit  `json:"buildkit,omitempty"` // absent when no daemon was used
+	Project       string     `json:"project"`
+	Created       time.Time  `json:"created"`
+	Services      []*Service `json:"services"`
+}
+
+// Tool identifies the bkcache that wrote the manifest.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Buildkit identifies the daemon that built.
+type Buildkit struct {
+	Address string `json:"address"`
+	Version string `json:"version"`
+	Worker  string `json:"worker,omitempty"`
+}
+
+// Service is one service's record.
+type Service struct {
+	Service string         `json:"service"`
+	Status  string         `json:"status"` // built, skipped, failed, cancelled, or hashed (no build)
+	Hash    string         `json:"hash"`
+	Scheme  string         `json:"scheme"`
+	Inputs  *inputs.Inputs `json:"inputs"`
+	Image   string         `json:"image,omitempty"`
+	Digest  string         `json:"digest,omitempty"`
+	Cache   *Cache         `json:"cache,omitempty"`
+	Steps   *Steps         `json:"steps,omitempty"`
+	Timing  *Timing        `json:"timing,omitempty"`
+	Error   string         `json:"error,omitempty"`
+}
+
+// Cache lists the cache refs a build imported from and exported to.
+type Cache struct {
+	Imports []string `json:"imports"`
+	Exports []string `json:"exports"`
+}
+
+// Steps counts the build steps that ran and those that came from cache.
+type Steps struct {
+	Cached int `json:"cached"`
+	Total  int `json:"total"`
+}
+
+// Timing is where a service's time went, as far as BuildKit reports it.
+type Timing struct {
+	TotalMs       int64 `json:"totalMs"`
+	CacheImportMs int64 `json:"cacheImportMs,omitempty"`
+	CacheExportMs int64 `json:"cacheExportMs,omitempty"`
+}
+
+// ErrSchema reports a document of another schema version.
+var ErrSchema = errors.New("unsupported manifest schema version")
+
+// Redact replaces the values of the named build args in in, in place,
+// with "redacted:" and the SHA-256 of the value: a change is still
+// visible to `explain`, the value is not.
+func Redact(in *inputs.Inputs, args []string) {
+	for _, a := range args {
+		if v, ok := in.Args[a]; ok {
+			sum := sha256.Sum256([]byte(v))
+			in.Args[a] = "redacted:sha256:" + hex.EncodeToString(sum[:])
+		}
+	}
+}
+
+// New returns a manifest for project, written by version of bkcache.
+func New(project, version string, now time.Time) *Manifest {
+	return &Manifest{
+		SchemaVersion: SchemaVersion,
+		Tool:          Tool{Name: "bkcache", Version: version},
+		Project:       project,
+		Created:       now.UTC(),
+		Services:      []*Service{},
+	}
+}
+
+// Find returns the record of service, or nil.
+func (m *Manifest) Find(service string) *Service {
+	i := slices.IndexFunc(m.Services, func(s *Service) bool { return s.Service == service })
+	if i < 0 {
+		return nil
+	}
+	return m.Services[i]
+}
+
+// Write writes m as indented JSON.
+func (m *Manifest) Write(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(m)
+}
+
+// WriteFile writes m to path, replacing it atomically.
+func (m *Manifest) WriteFile(path string) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("writing manifest: %w", err)
+	}
+	if err := m.Write(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("writing manifest %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing manifest %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// Parse reads a manifest, refusing other schema versions.
+func Parse(b []byte) (*Manifest, error) {
+	var probe struct {
+		SchemaVersion *int `json:"schemaVersion"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return nil, fmt.Errorf("not a bkcache manifest: %w", err)
+	}
+	if probe.SchemaVersion == nil {
+		return nil, errors.New("not a bkcache manifest: no schemaVersion")
+	}
+	if *probe.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("%w %d (this bkcache reads version %d): use the bkcache release that wrote it", ErrSchema, *probe.SchemaVersion, SchemaVersion)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("malformed bkcache manifest: %w", err)
+	}
+	return &m, nil
+}
+
+// ReadFile reads and parses a manifest file.
+func ReadFile(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	m, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}

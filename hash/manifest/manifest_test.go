@@ -1,0 +1,183 @@
+package manifest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+func writeProject(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, data := range files {
+		full := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+var project = map[string]string{
+	"compose.yaml":    "name: m\nservices:\n  app:\n    build:\n      context: ./app\n      args: {VERSION: '1', TOKEN: hunter2}\n      secrets: [s]\n      additional_contexts: {base: 'service:base', img: 'docker-image://busybox'}\n  base:\n    build: ./base\nsecrets:\n  s: {file: ./s.txt}\n",
+	"s.txt":           "secret-value",
+	"app/Dockerfile":  "FROM base\nARG VERSION\nCOPY src/ /src/\nRUN --mount=type=secret,id=s true\n",
+	"app/src/a.txt":   "a",
+	"app/src/b.sh":    "b",
+	"base/Dockerfile": "FROM scratch\nCOPY x /\n",
+	"base/x":          "x",
+}
+
+func compute(t *testing.T, dir string) map[string]*inputs.Inputs {
+	t.Helper()
+	p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := inputs.ComputeProject(context.Background(), p, nil, inputs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*inputs.Inputs{}
+	for _, in := range all {
+		out[in.Service] = in
+	}
+	return out
+}
+
+func TestSchema(t *testing.T) {
+	c := jsonschema.NewCompiler()
+	sch, err := c.Compile(filepath.Join("..", "..", "docs", "manifest.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := writeProject(t, project)
+	m := New("m", "test", time.Unix(1700000000, 0))
+	m.Buildkit = &Buildkit{Address: "unix:///run/buildkit/buildkitd.sock", Version: "v0.33.1", Worker: "oci"}
+	for _, in := range compute(t, dir) {
+		Redact(in, []string{"TOKEN"})
+		m.Services = append(m.Services, &Service{
+			Service: in.Service, Status: "built", Hash: in.Tag(), Scheme: in.Scheme, Inputs: in,
+			Image: "reg/app:" + in.Tag(), Digest: "sha256:" + strings.Repeat("a", 64),
+			Cache: &Cache{Imports: []string{"reg/app:cache-ci"}, Exports: []string{}},
+			Steps: &Steps{Cached: 1, Total: 3}, Timing: &Timing{TotalMs: 12},
+		})
+	}
+	var buf bytes.Buffer
+	if err := m.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "secret-value") || strings.Contains(buf.String(), "hunter2") {
+		t.Fatal("a secret or a redacted arg value reached the manifest")
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Fatalf("manifest does not match docs/manifest.schema.json: %v", err)
+	}
+	// And the round trip keeps everything.
+	back, err := Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := Compare(back.Find("app").Inputs, m.Find("app").Inputs); !r.Empty() || !r.Same {
+		t.Fatalf("round trip changed the inputs: %+v", r)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"schemaVersion": 2}`:                "unsupported manifest schema version 2",
+		`{"services": []}`:                    "no schemaVersion",
+		`not json`:                            "not a bkcache manifest",
+		`{"schemaVersion": 1, "services": 3}`: "malformed",
+	} {
+		_, err := Parse([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%s) = %v, want %q", in, err, want)
+		}
+	}
+	if _, err := Parse([]byte(`{"schemaVersion": 9}`)); !errors.Is(err, ErrSchema) {
+		t.Errorf("want ErrSchema, got %v", err)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	ref := compute(t, writeProject(t, project))
+	edit := func(files map[string]string, drop ...string) map[string]*inputs.Inputs {
+		p := map[string]string{}
+		for k, v := range project {
+			p[k] = v
+		}
+		for k, v := range files {
+			p[k] = v
+		}
+		dir := writeProject(t, p)
+		for _, d := range drop {
+			os.Remove(filepath.Join(dir, d))
+		}
+		return compute(t, dir)
+	}
+	for _, tc := range []struct {
+		name    string
+		cur     map[string]*inputs.Inputs
+		service string
+		want    []string // lines of the rendered report, in order
+	}{
+		{"nothing", ref, "app", nil},
+		{"file modified", edit(map[string]string{"app/src/a.txt": "A"}), "app", []string{"file context:src/a.txt modified"}},
+		{"file added and removed", edit(map[string]string{"app/src/c.txt": "c"}, "app/src/b.sh"), "app", []string{"file context:src/b.sh removed", "file context:src/c.txt added"}},
+		{"arg", edit(map[string]string{"compose.yaml": strings.Replace(project["compose.yaml"], "VERSION: '1'", "VERSION: '2'", 1)}), "app", []string{"arg VERSION 1 -> 2"}},
+		{"dockerfile line", edit(map[string]string{"app/Dockerfile": strings.Replace(project["app/Dockerfile"], "COPY src/ /src/", "COPY src/ /app/", 1)}), "app", []string{"dockerfile - 3 COPY src/ /src/", "dockerfile + 3 COPY src/ /app/"}},
+		{"dependency moved", edit(map[string]string{"base/x": "y"}), "app", []string{"context base"}},
+		{"secret id", edit(map[string]string{"compose.yaml": strings.Replace(project["compose.yaml"], "secrets: [s]", "secrets: [{source: s, target: t}]", 1)}), "app", []string{"secret s", "secret t"}},
+		{"secret value is not a change", edit(map[string]string{"s.txt": "other"}), "app", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Compare(ref[tc.service], tc.cur[tc.service])
+			got := render(r)
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Fatalf("report:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if r.Same != (len(tc.want) == 0) {
+				t.Fatalf("Same = %v", r.Same)
+			}
+		})
+	}
+}
+
+// render is a compact, stable view of a report for table tests.
+func render(r *Report) []string {
+	var out []string
+	for _, l := range r.Dockerfile {
+		out = append(out, "dockerfile "+l.Op+" "+itoa(l.Line)+" "+l.Text)
+	}
+	for _, c := range r.Args {
+		out = append(out, "arg "+c.Key+" "+c.Old+" -> "+c.New)
+	}
+	for _, c := range r.Secrets {
+		out = append(out, "secret "+c.Key)
+	}
+	for _, c := range r.Contexts {
+		out = append(out, "context "+c.Key)
+	}
+	for _, f := range r.Files {
+		out = append(out, "file "+f.Source+":"+f.Path+" "+f.Kind)
+	}
+	return out
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
