@@ -46,6 +46,9 @@ type Options struct {
 	// Progress receives status updates of every solve, vertex names
 	// prefixed with the service; nil discards them. Never closed here.
 	Progress chan<- *client.SolveStatus
+	// Record, when set, turns a pushed service's result into the manifest
+	// attached to its image before the floating tag moves.
+	Record func(Job, *Result) ([]byte, error)
 }
 
 // Job is one service to build, with its computed inputs.
@@ -66,8 +69,13 @@ type Result struct {
 	TotalSteps  int           `json:"totalSteps"`
 	Duration    time.Duration `json:"duration"`
 	Error       string        `json:"error,omitempty"`
-	err         error
-	layout      string // OCI layout of a local (unpushed) build, for dependents
+	// CacheImports and CacheExports are the cache refs the solve used.
+	CacheImports  []string `json:"cacheImports,omitempty"`
+	CacheExports  []string `json:"cacheExports,omitempty"`
+	CacheImportMs int64    `json:"cacheImportMs,omitempty"`
+	CacheExportMs int64    `json:"cacheExportMs,omitempty"`
+	err           error
+	layout        string // OCI layout of a local (unpushed) build, for dependents
 }
 
 // Err returns the service's error, if it failed or was cancelled.
@@ -231,9 +239,12 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 	counter := newStepCounter(j.Service.Name, b.opt.Progress)
 	counted := make(chan struct{})
 	go func() { counter.run(ch); close(counted) }()
+	res.CacheImports, res.CacheExports = cacheRefs(so.CacheImports), cacheRefs(so.CacheExports)
 	resp, err := b.client.Solve(ctx, nil, *so, ch)
 	<-counted
 	res.CachedSteps, res.TotalSteps = counter.counts()
+	imp, exp := counter.cacheTime()
+	res.CacheImportMs, res.CacheExportMs = imp.Milliseconds(), exp.Milliseconds()
 	if err != nil {
 		if ctx.Err() != nil {
 			res.cancel(ctx.Err())
@@ -254,10 +265,42 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 			res.fail(fmt.Errorf("pushing %s: buildkitd reported no image digest", refs.Image))
 			return
 		}
+		if err := b.attach(ctx, j, refs, res); err != nil {
+			res.fail(err)
+			return
+		}
 		if err := b.promote(ctx, refs, res.Digest, res); err != nil {
 			res.fail(err)
 		}
 	}
+}
+
+// attach stores the service's manifest on its image in the registry, so
+// that the floating tag carries it once it moves there.
+func (b *Builder) attach(ctx context.Context, j Job, refs Refs, res *Result) error {
+	if b.opt.Record == nil {
+		return nil
+	}
+	doc, err := b.opt.Record(j, res)
+	if err != nil {
+		return fmt.Errorf("recording the manifest of %s: %w", refs.Image, err)
+	}
+	if err := b.registry.Attach(ctx, refs.Repository+"@"+res.Digest.String(), doc, time.Now()); err != nil {
+		return fmt.Errorf("attaching the manifest to %s: %w", refs.Image, err)
+	}
+	return nil
+}
+
+func cacheRefs(entries []client.CacheOptionsEntry) []string {
+	out := []string{}
+	for _, e := range entries {
+		if ref := e.Attrs["ref"]; ref != "" {
+			out = append(out, e.Type+":"+ref)
+		} else {
+			out = append(out, e.Type)
+		}
+	}
+	return out
 }
 
 // promote points R:F and R:cache-F at what R:H and R:cache-H hold, after

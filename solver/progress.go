@@ -1,6 +1,9 @@
 package solver
 
 import (
+	"strings"
+	"time"
+
 	"github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -44,6 +47,25 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 		}
 		s.out <- &cp
 	}
+}
+
+// cacheTime sums how long BuildKit spent importing and exporting cache,
+// from its own vertex timestamps ("importing cache manifest from ...",
+// "exporting cache to ...").
+func (s *stepCounter) cacheTime() (importing, exporting time.Duration) {
+	for _, v := range s.steps {
+		if v.Started == nil || v.Completed == nil {
+			continue
+		}
+		d := v.Completed.Sub(*v.Started)
+		switch {
+		case strings.HasPrefix(v.Name, "importing cache manifest"):
+			importing += d
+		case strings.HasPrefix(v.Name, "exporting cache"):
+			exporting += d
+		}
+	}
+	return importing, exporting
 }
 
 // counts returns the completed steps and those of them that were cached.

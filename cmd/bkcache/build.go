@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/bkcache/bkcache/solver"
 	"github.com/moby/buildkit/client"
@@ -25,6 +26,9 @@ type buildOptions struct {
 	progress  string
 	format    string
 	insecure  []string
+	manifest  string
+	redact    []string
+	noAttach  bool
 }
 
 func newBuildCmd(pf *projectFlags) *cobra.Command {
@@ -73,6 +77,9 @@ registry: the result stays in buildkitd's cache.`,
 	f.StringVar(&o.progress, "progress", "auto", "progress output on stderr: auto, tty, plain, rawjson or quiet")
 	f.StringVar(&o.format, "format", "text", "summary format on stdout: text or json")
 	f.StringArrayVar(&o.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
+	f.StringVar(&o.manifest, "manifest", "", "write the run's cache manifest to FILE (also when a service fails)")
+	f.StringArrayVar(&o.redact, "redact-arg", nil, "store this build arg's value redacted in manifests (repeatable)")
+	f.BoolVar(&o.noAttach, "no-attach-manifest", false, "with --push, do not attach the cache manifest to pushed images")
 	return cmd
 }
 
@@ -85,11 +92,17 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		return err
 	}
 	o.daemon.Addr = solver.Addr(o.daemon.Addr)
-	c, _, err := solver.Connect(ctx, o.daemon)
+	start := time.Now()
+	c, info, err := solver.Connect(ctx, o.daemon)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	rec := &recorder{project: p.Name, buildkit: buildkitInfo(ctx, c, o.daemon.Addr, info), redact: o.redact, start: start}
+	var record func(solver.Job, *solver.Result) ([]byte, error)
+	if !o.noAttach {
+		record = rec.attach
+	}
 
 	jobs := make([]solver.Job, len(all))
 	for i, in := range all {
@@ -98,7 +111,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	progress := make(chan *client.SolveStatus)
 	b := solver.NewBuilder(c, solver.NewRegistry(o.insecure), p.Name, solver.Options{
 		Push: o.push, Force: o.force, Floating: o.ciTag, Parallel: o.parallel,
-		KeepGoing: o.keepGoing, Repository: pf.repository, Progress: progress,
+		KeepGoing: o.keepGoing, Repository: pf.repository, Progress: progress, Record: record,
 	})
 
 	var g errgroup.Group
@@ -109,6 +122,11 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		fmt.Fprintln(stderr, "bkcache: progress display:", err)
 	}
 
+	if o.manifest != "" {
+		if err := rec.run(all, results).WriteFile(o.manifest); err != nil {
+			return err
+		}
+	}
 	if o.format == "json" {
 		if err := writeJSON(stdout, map[string]any{"services": results}); err != nil {
 			return err

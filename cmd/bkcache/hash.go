@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/inputs"
@@ -15,7 +16,9 @@ import (
 )
 
 type hashOptions struct {
-	format string
+	format   string
+	manifest string
+	redact   []string
 }
 
 func newHashCmd(pf *projectFlags) *cobra.Command {
@@ -34,11 +37,19 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if o.manifest != "" {
+				rec := &recorder{project: p.Name, redact: o.redact, start: time.Now()}
+				if err := rec.run(all, nil).WriteFile(o.manifest); err != nil {
+					return err
+				}
+			}
 			rows := hashRows(p, all, args, pf.repository)
 			return writeHashes(cmd.OutOrStdout(), o.format, rows)
 		},
 	}
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or env")
+	cmd.Flags().StringVar(&o.manifest, "manifest", "", "write the inputs part of a cache manifest to FILE")
+	cmd.Flags().StringArrayVar(&o.redact, "redact-arg", nil, "store this build arg's value redacted in the manifest (repeatable)")
 	return cmd
 }
 

@@ -50,7 +50,7 @@ floating ci tag.`,
 		SilenceErrors: true,
 	}
 	pf.bind(root)
-	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf))
+	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd())
 	return root
 }
 

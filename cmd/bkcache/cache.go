@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bkcache/bkcache/solver"
+	"github.com/spf13/cobra"
+)
+
+func newCacheCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "cache", Short: "Audit BuildKit registry caches"}
+	var format string
+	var insecure []string
+	inspect := &cobra.Command{
+		Use:   "inspect REF",
+		Short: "List a registry cache's layers, records, size and age",
+		Example: `  bkcache cache inspect registry.example.com/shop/api:cache-ci
+  bkcache cache inspect registry.example.com/shop/api:cache-ci --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, "text", "json"); err != nil {
+				return err
+			}
+			info, err := solver.NewRegistry(insecure).InspectCache(cmd.Context(), args[0])
+			if errors.Is(err, solver.ErrNotFound) {
+				return fmt.Errorf("%w: cache refs are REPOSITORY:cache-HASH and REPOSITORY:cache-ci, written by bkcache build --push", err)
+			}
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(cmd.OutOrStdout(), info)
+			}
+			w := cmd.OutOrStdout()
+			created := "unknown"
+			if info.Created != nil {
+				created = info.Created.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "ref       %s\ndigest    %s\nform      %s (%s)\nrecords   %d\nlayers    %d\nsize      %d bytes\ncreated   %s\n\n",
+				info.Ref, info.Digest, info.Form, info.MediaType, info.Records, len(info.Layers), info.Size, created)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DIGEST\tMEDIA TYPE\tSIZE")
+			for _, l := range info.Layers {
+				fmt.Fprintf(tw, "%s\t%s\t%d\n", l.Digest, l.MediaType, l.Size)
+			}
+			return tw.Flush()
+		},
+	}
+	inspect.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	inspect.Flags().StringArrayVar(&insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP")
+	cmd.AddCommand(inspect)
+	return cmd
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/bkcache/bkcache/hash/manifest"
+	"github.com/bkcache/bkcache/solver"
+	"github.com/spf13/cobra"
+)
+
+type explainOptions struct {
+	against  string
+	ciTag    string
+	format   string
+	insecure []string
+}
+
+func newExplainCmd(pf *projectFlags) *cobra.Command {
+	o := &explainOptions{}
+	cmd := &cobra.Command{
+		Use:   "explain SERVICE",
+		Short: "Say why a service would rebuild: what changed since the image under the ci tag",
+		Long: `Compares the service's current inputs with the cache manifest attached to
+REPOSITORY:ci (or to --against IMAGE, or in --against FILE) and prints what
+changed: files added, removed or modified, Dockerfile lines, args, target,
+platforms, labels, secret and ssh ids, contexts, and service: dependencies
+whose hash moved. When nothing changed, it says so: the image would be skipped.`,
+		Example: `  bkcache explain api
+  bkcache explain api --against registry.example.com/shop/api:ci-main
+  bkcache explain api --against last-build.json --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(o.format, "text", "json"); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			p, all, err := loadProjectInputs(ctx, pf, args)
+			if err != nil {
+				return err
+			}
+			cur := all[len(all)-1]
+			against := o.against
+			if against == "" {
+				against = p.Services[cur.Service].Repository(p.Name, pf.repository) + ":" + o.ciTag
+			}
+			old, where, err := loadManifest(ctx, against, o.insecure)
+			if err != nil {
+				return err
+			}
+			rec := old.Find(cur.Service)
+			if rec == nil || rec.Inputs == nil {
+				return fmt.Errorf("the manifest of %s has no inputs for service %q", where, cur.Service)
+			}
+			r := manifest.Compare(rec.Inputs, cur)
+			if o.format == "json" {
+				return writeJSON(cmd.OutOrStdout(), r)
+			}
+			writeReport(cmd.OutOrStdout(), r, where)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.against, "against", "", "image ref or manifest file to compare with (default REPOSITORY:ci)")
+	cmd.Flags().StringVar(&o.ciTag, "ci-tag", "ci", "floating tag to compare with when --against is not given")
+	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text or json")
+	cmd.Flags().StringArrayVar(&o.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP")
+	return cmd
+}
+
+// loadManifest reads a manifest from a file, or else from the image ref.
+func loadManifest(ctx context.Context, against string, insecure []string) (*manifest.Manifest, string, error) {
+	if _, err := os.Stat(against); err == nil {
+		m, err := manifest.ReadFile(against)
+		return m, against, err
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, "", err
+	}
+	m, err := solver.NewRegistry(insecure).FetchManifest(ctx, against)
+	switch {
+	case errors.Is(err, solver.ErrNotFound):
+		return nil, "", fmt.Errorf("%s does not exist (no file, and no such image): build and push once, or pass --against", against)
+	case errors.Is(err, solver.ErrNoManifest):
+		return nil, "", fmt.Errorf("%w: it was not pushed by bkcache build --push, or with --no-attach-manifest", err)
+	}
+	return m, against, err
+}
+
+func newManifestCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "manifest", Short: "Work with cache manifest files"}
+	var format string
+	diff := &cobra.Command{
+		Use:     "diff A B",
+		Short:   "Say what changed, per service, between two cache manifests",
+		Example: "  bkcache manifest diff yesterday.json today.json",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, "text", "json"); err != nil {
+				return err
+			}
+			a, err := manifest.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			b, err := manifest.ReadFile(args[1])
+			if err != nil {
+				return err
+			}
+			var reports []*manifest.Report
+			var only []string
+			names := map[string]bool{}
+			for _, s := range append(slices.Clone(a.Services), b.Services...) {
+				names[s.Service] = true
+			}
+			for _, n := range sortedKeys(names) {
+				sa, sb := a.Find(n), b.Find(n)
+				switch {
+				case sa == nil:
+					only = append(only, n+" is only in "+args[1])
+				case sb == nil:
+					only = append(only, n+" is only in "+args[0])
+				default:
+					reports = append(reports, manifest.Compare(sa.Inputs, sb.Inputs))
+				}
+			}
+			if format == "json" {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"services": reports, "unmatched": only})
+			}
+			for _, r := range reports {
+				writeReport(cmd.OutOrStdout(), r, args[0])
+				fmt.Fprintln(cmd.OutOrStdout())
+			}
+			for _, o := range only {
+				fmt.Fprintln(cmd.OutOrStdout(), o)
+			}
+			return nil
+		},
+	}
+	diff.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	cmd.AddCommand(diff)
+	return cmd
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// writeReport renders a comparison for people.
+func writeReport(w io.Writer, r *manifest.Report, where string) {
+	if r.Same {
+		fmt.Fprintf(w, "%s: nothing changed since %s (hash %s).\n", r.Service, where, short(r.NewHash))
+		fmt.Fprintf(w, "The image for this hash exists, so `bkcache build` skips %s.\n", r.Service)
+		return
+	}
+	fmt.Fprintf(w, "%s: hash %s -> %s: rebuilds because, since %s:\n", r.Service, short(r.OldHash), short(r.NewHash), where)
+	if r.Scheme != nil {
+		fmt.Fprintf(w, "  hash scheme changed: %s -> %s\n", r.Scheme.Old, r.Scheme.New)
+	}
+	if r.DockerfileChanged {
+		fmt.Fprintln(w, "  Dockerfile changed:")
+		for _, l := range r.Dockerfile {
+			fmt.Fprintf(w, "    %s %3d | %s\n", l.Op, l.Line, l.Text)
+		}
+	}
+	changes := func(what string, cs []manifest.Change) {
+		for _, c := range cs {
+			switch {
+			case c.Old == "":
+				fmt.Fprintf(w, "  %s %s added: %s\n", what, c.Key, c.New)
+			case c.New == "":
+				fmt.Fprintf(w, "  %s %s removed (was %s)\n", what, c.Key, c.Old)
+			default:
+				fmt.Fprintf(w, "  %s %s: %s -> %s\n", what, c.Key, c.Old, c.New)
+			}
+		}
+	}
+	changes("setting", r.Settings)
+	changes("build arg", r.Args)
+	changes("label", r.Labels)
+	changes("secret id", r.Secrets)
+	changes("ssh id", r.SSH)
+	changes("context", r.Contexts)
+	for _, f := range r.Files {
+		switch f.Kind {
+		case "added", "removed":
+			fmt.Fprintf(w, "  file %s %s: %s\n", f.Kind, f.Source+":"+f.Path, strings.TrimSpace(f.Old+f.New))
+		case "modified":
+			fmt.Fprintf(w, "  file modified %s\n", f.Source+":"+f.Path)
+		default:
+			fmt.Fprintf(w, "  file %s changed %s: %s -> %s\n", f.Kind, f.Source+":"+f.Path, f.Old, f.New)
+		}
+	}
+	if r.Empty() {
+		fmt.Fprintln(w, "  no recorded input differs: a redacted build arg, or an input older manifests do not record, changed")
+	}
+}

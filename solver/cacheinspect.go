@@ -1,0 +1,109 @@
+package solver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// cacheConfigType is the media type of BuildKit's cache configuration.
+const cacheConfigType = "application/vnd.buildkit.cacheconfig.v0"
+
+// CacheInfo describes a BuildKit registry cache, for audit.
+type CacheInfo struct {
+	Ref       string       `json:"ref"`
+	Digest    string       `json:"digest"`
+	Form      string       `json:"form"` // "image-manifest" or "index"
+	MediaType string       `json:"mediaType"`
+	Records   int          `json:"records"`
+	Layers    []CacheLayer `json:"layers"`
+	Size      int64        `json:"size"` // layers plus config
+	Created   *time.Time   `json:"created,omitempty"`
+}
+
+// CacheLayer is one blob of a cache.
+type CacheLayer struct {
+	Digest    string     `json:"digest"`
+	MediaType string     `json:"mediaType"`
+	Size      int64      `json:"size"`
+	Created   *time.Time `json:"created,omitempty"`
+}
+
+// InspectCache reads the BuildKit cache at ref: its layers, its number of
+// cache records, its size and when its newest layer was created.
+func (r *Registry) InspectCache(ctx context.Context, ref string) (*CacheInfo, error) {
+	n, err := r.parse(ref)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := remote.Get(n, r.opts(ctx)...)
+	if err != nil {
+		if _, found, herr := r.Head(ctx, ref); herr == nil && !found {
+			return nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
+		}
+		return nil, r.wrap(ref, err)
+	}
+	info := &CacheInfo{Ref: ref, Digest: desc.Digest.String(), MediaType: string(desc.MediaType)}
+	var config v1.Descriptor
+	var layers []v1.Descriptor
+	switch desc.MediaType {
+	case types.OCIImageIndex, types.DockerManifestList:
+		info.Form = "index"
+		var im v1.IndexManifest
+		if err := json.Unmarshal(desc.Manifest, &im); err != nil {
+			return nil, fmt.Errorf("%s: malformed index: %w", ref, err)
+		}
+		for _, d := range im.Manifests {
+			if d.MediaType == cacheConfigType {
+				config = d
+			} else {
+				layers = append(layers, d)
+			}
+		}
+	default:
+		info.Form = "image-manifest"
+		var m v1.Manifest
+		if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+			return nil, fmt.Errorf("%s: malformed manifest: %w", ref, err)
+		}
+		config, layers = m.Config, m.Layers
+	}
+	if config.MediaType != cacheConfigType {
+		return nil, fmt.Errorf("%s is not a BuildKit cache (no %s config): is it an image? cache refs are REPOSITORY:cache-HASH and REPOSITORY:cache-ci", ref, cacheConfigType)
+	}
+	info.Size = config.Size
+	for _, l := range layers {
+		cl := CacheLayer{Digest: l.Digest.String(), MediaType: string(l.MediaType), Size: l.Size}
+		if t, err := time.Parse(time.RFC3339Nano, l.Annotations["buildkit/createdat"]); err == nil {
+			cl.Created = &t
+			if info.Created == nil || t.After(*info.Created) {
+				info.Created = &t
+			}
+		}
+		info.Size += l.Size
+		info.Layers = append(info.Layers, cl)
+	}
+	blob, err := remote.Layer(n.Context().Digest(config.Digest.String()), r.opts(ctx)...)
+	if err != nil {
+		return nil, r.wrap(ref, err)
+	}
+	rc, err := blob.Compressed()
+	if err != nil {
+		return nil, r.wrap(ref, err)
+	}
+	defer rc.Close()
+	var cfg struct {
+		Records []json.RawMessage `json:"records"`
+	}
+	if err := json.NewDecoder(io.LimitReader(rc, 64<<20)).Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("%s: malformed cache config: %w", ref, err)
+	}
+	info.Records = len(cfg.Records)
+	return info, nil
+}
