@@ -70,12 +70,14 @@ type Result struct {
 	Duration    time.Duration `json:"duration"`
 	Error       string        `json:"error,omitempty"`
 	// CacheImports and CacheExports are the cache refs the solve used.
-	CacheImports  []string `json:"cacheImports,omitempty"`
-	CacheExports  []string `json:"cacheExports,omitempty"`
-	CacheImportMs int64    `json:"cacheImportMs,omitempty"`
-	CacheExportMs int64    `json:"cacheExportMs,omitempty"`
-	err           error
-	layout        string // OCI layout of a local (unpushed) build, for dependents
+	CacheImports     []string `json:"cacheImports,omitempty"`
+	CacheExports     []string `json:"cacheExports,omitempty"`
+	CacheImportMs    int64    `json:"cacheImportMs,omitempty"`
+	CacheExportMs    int64    `json:"cacheExportMs,omitempty"`
+	CacheImportBytes int64    `json:"cacheImportBytes,omitempty"`
+	CacheExportBytes int64    `json:"cacheExportBytes,omitempty"`
+	err              error
+	layout           string // OCI layout of a local (unpushed) build, for dependents
 }
 
 // Err returns the service's error, if it failed or was cancelled.
@@ -243,8 +245,9 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 	resp, err := b.client.Solve(ctx, nil, *so, ch)
 	<-counted
 	res.CachedSteps, res.TotalSteps = counter.counts()
-	imp, exp := counter.cacheTime()
-	res.CacheImportMs, res.CacheExportMs = imp.Milliseconds(), exp.Milliseconds()
+	imp, exp := counter.cacheIO()
+	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()
+	res.CacheImportBytes, res.CacheExportBytes = imp.Bytes, exp.Bytes
 	if err != nil {
 		if ctx.Err() != nil {
 			res.cancel(ctx.Err())

@@ -20,10 +20,13 @@ type stepCounter struct {
 	// lazily from a registry cache is reported cached first, then again,
 	// uncached, while its layers are pulled for a later step.
 	cached map[digest.Digest]bool
+	// sizes keeps the largest total BuildKit reported per status (a layer
+	// written or pulled), by the vertex it belongs to.
+	sizes map[digest.Digest]map[string]int64
 }
 
 func newStepCounter(service string, out chan<- *client.SolveStatus) *stepCounter {
-	return &stepCounter{service: service, out: out, steps: map[digest.Digest]*client.Vertex{}, cached: map[digest.Digest]bool{}}
+	return &stepCounter{service: service, out: out, steps: map[digest.Digest]*client.Vertex{}, cached: map[digest.Digest]bool{}, sizes: map[digest.Digest]map[string]int64{}}
 }
 
 // run consumes in until it is closed (BuildKit's Solve closes it).
@@ -34,6 +37,14 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 			if v.Cached {
 				s.cached[v.Digest] = true
 			}
+		}
+		for _, vs := range st.Statuses {
+			m := s.sizes[vs.Vertex]
+			if m == nil {
+				m = map[string]int64{}
+				s.sizes[vs.Vertex] = m
+			}
+			m[vs.ID] = max(m[vs.ID], vs.Total, vs.Current)
 		}
 		if s.out == nil {
 			continue
@@ -49,20 +60,32 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 	}
 }
 
-// cacheTime sums how long BuildKit spent importing and exporting cache,
-// from its own vertex timestamps ("importing cache manifest from ...",
-// "exporting cache to ...").
-func (s *stepCounter) cacheTime() (importing, exporting time.Duration) {
+// cacheIO is the time and bytes BuildKit reported for cache import or
+// export.
+type cacheIO struct {
+	Duration time.Duration
+	Bytes    int64
+}
+
+// cacheIO sums how long BuildKit spent importing and exporting cache, and
+// the bytes its statuses under those steps reported, from its own
+// vertices ("importing cache manifest from ...", "exporting cache to ...").
+func (s *stepCounter) cacheIO() (importing, exporting cacheIO) {
 	for _, v := range s.steps {
-		if v.Started == nil || v.Completed == nil {
-			continue
-		}
-		d := v.Completed.Sub(*v.Started)
+		var io *cacheIO
 		switch {
 		case strings.HasPrefix(v.Name, "importing cache manifest"):
-			importing += d
+			io = &importing
 		case strings.HasPrefix(v.Name, "exporting cache"):
-			exporting += d
+			io = &exporting
+		default:
+			continue
+		}
+		if v.Started != nil && v.Completed != nil {
+			io.Duration += v.Completed.Sub(*v.Started)
+		}
+		for _, n := range s.sizes[v.Digest] {
+			io.Bytes += n
 		}
 	}
 	return importing, exporting

@@ -35,3 +35,25 @@ func TestStepCounter(t *testing.T) {
 		t.Fatalf("forwarded name %q", first.Vertexes[0].Name)
 	}
 }
+
+func TestCacheIO(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	t1 := t0.Add(250 * time.Millisecond)
+	exp := &client.Vertex{Digest: digest.FromString("exp"), Name: "exporting cache to registry", Started: &t0, Completed: &t1}
+	in := make(chan *client.SolveStatus, 2)
+	in <- &client.SolveStatus{
+		Vertexes: []*client.Vertex{exp},
+		Statuses: []*client.VertexStatus{{ID: "writing layer a", Vertex: exp.Digest, Total: 100, Current: 50}},
+	}
+	in <- &client.SolveStatus{Statuses: []*client.VertexStatus{
+		{ID: "writing layer a", Vertex: exp.Digest, Total: 100, Current: 100},
+		{ID: "writing layer b", Vertex: exp.Digest, Current: 7},
+	}}
+	close(in)
+	c := newStepCounter("s", nil)
+	c.run(in)
+	imp, ex := c.cacheIO()
+	if ex.Duration != 250*time.Millisecond || ex.Bytes != 107 || imp != (cacheIO{}) {
+		t.Fatalf("import %+v export %+v", imp, ex)
+	}
+}

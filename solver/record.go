@@ -31,7 +31,11 @@ func Record(in *inputs.Inputs, res *Result, redact []string) *manifest.Service {
 		s.Cache = &manifest.Cache{Imports: orEmpty(res.CacheImports), Exports: orEmpty(res.CacheExports)}
 		s.Steps = &manifest.Steps{Cached: res.CachedSteps, Total: res.TotalSteps}
 	}
-	s.Timing = &manifest.Timing{TotalMs: res.Duration.Milliseconds(), CacheImportMs: res.CacheImportMs, CacheExportMs: res.CacheExportMs}
+	s.Timing = &manifest.Timing{
+		TotalMs:       res.Duration.Milliseconds(),
+		CacheImportMs: res.CacheImportMs, CacheExportMs: res.CacheExportMs,
+		CacheImportBytes: res.CacheImportBytes, CacheExportBytes: res.CacheExportBytes,
+	}
 	return s
 }
 

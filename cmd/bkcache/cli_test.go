@@ -146,3 +146,42 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestHashManifestAndDiff(t *testing.T) {
+	dir := writeProject(t, simple)
+	m1 := filepath.Join(t.TempDir(), "m1.json")
+	if _, err := run(t, "hash", "--project-directory", dir, "--manifest", m1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app", "main.txt"), []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m2 := filepath.Join(t.TempDir(), "m2.json")
+	if _, err := run(t, "hash", "--project-directory", dir, "--manifest", m2); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "manifest", "diff", m1, m2)
+	if err != nil || !strings.Contains(out, "file modified context:main.txt") {
+		t.Fatalf("manifest diff (%v):\n%s", err, out)
+	}
+	// explain against a file works without a registry.
+	out, err = run(t, "explain", "my-app", "--project-directory", dir, "--against", m2)
+	if err != nil || !strings.Contains(out, "nothing changed") {
+		t.Fatalf("explain against a file (%v):\n%s", err, out)
+	}
+
+	v2 := filepath.Join(t.TempDir(), "v2.json")
+	os.WriteFile(v2, []byte(`{"schemaVersion": 2, "services": []}`), 0o644)
+	for _, args := range [][]string{
+		{"manifest", "diff", m1, v2},
+		{"explain", "my-app", "--project-directory", dir, "--against", v2},
+	} {
+		_, err := run(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "schema version 2") || !strings.Contains(err.Error(), v2) {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	if _, err := run(t, "manifest", "diff", m1, filepath.Join(dir, "missing.json")); err == nil || !strings.Contains(err.Error(), "missing.json") {
+		t.Errorf("missing manifest file: %v", err)
+	}
+}

@@ -77,9 +77,11 @@ type Steps struct {
 
 // Timing is where a service's time went, as far as BuildKit reports it.
 type Timing struct {
-	TotalMs       int64 `json:"totalMs"`
-	CacheImportMs int64 `json:"cacheImportMs,omitempty"`
-	CacheExportMs int64 `json:"cacheExportMs,omitempty"`
+	TotalMs          int64 `json:"totalMs"`
+	CacheImportMs    int64 `json:"cacheImportMs,omitempty"`
+	CacheExportMs    int64 `json:"cacheExportMs,omitempty"`
+	CacheImportBytes int64 `json:"cacheImportBytes,omitempty"`
+	CacheExportBytes int64 `json:"cacheExportBytes,omitempty"`
 }
 
 // ErrSchema reports a document of another schema version.
