@@ -128,20 +128,11 @@ func (r *Registry) FetchManifest(ctx context.Context, ref string) (*manifest.Man
 	if err := json.Unmarshal(art.Manifest, &am); err != nil || len(am.Layers) != 1 {
 		return nil, fmt.Errorf("%s: the attached manifest %s is malformed", ref, newest.Digest)
 	}
-	l, err := remote.Layer(n.Context().Digest(am.Layers[0].Digest.String()), r.opts(ctx)...)
+	doc, err := r.blob(ctx, ref, n.Context().Digest(am.Layers[0].Digest.String()))
 	if err != nil {
-		return nil, r.wrap(ref, err)
+		return nil, err
 	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return nil, r.wrap(ref, err)
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		return nil, r.wrap(ref, err)
-	}
-	m, err := manifest.Parse(buf.Bytes())
+	m, err := manifest.Parse(doc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -89,19 +88,14 @@ func (r *Registry) InspectCache(ctx context.Context, ref string) (*CacheInfo, er
 		info.Size += l.Size
 		info.Layers = append(info.Layers, cl)
 	}
-	blob, err := remote.Layer(n.Context().Digest(config.Digest.String()), r.opts(ctx)...)
+	b, err := r.blob(ctx, ref, n.Context().Digest(config.Digest.String()))
 	if err != nil {
-		return nil, r.wrap(ref, err)
+		return nil, err
 	}
-	rc, err := blob.Compressed()
-	if err != nil {
-		return nil, r.wrap(ref, err)
-	}
-	defer rc.Close()
 	var cfg struct {
 		Records []json.RawMessage `json:"records"`
 	}
-	if err := json.NewDecoder(io.LimitReader(rc, 64<<20)).Decode(&cfg); err != nil {
+	if err := json.Unmarshal(b, &cfg); err != nil {
 		return nil, fmt.Errorf("%s: malformed cache config: %w", ref, err)
 	}
 	info.Records = len(cfg.Records)

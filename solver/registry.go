@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -108,6 +109,28 @@ func (r *Registry) Copy(ctx context.Context, src, dst string) error {
 		return r.wrap(dst, err)
 	}
 	return nil
+}
+
+// maxBlob bounds the JSON blobs bkcache reads (manifests, cache configs).
+const maxBlob = 64 << 20
+
+// blob reads a small blob (a JSON document) from the registry; ref names
+// what it belongs to, for errors.
+func (r *Registry) blob(ctx context.Context, ref string, d name.Digest) ([]byte, error) {
+	l, err := remote.Layer(d, r.opts(ctx)...)
+	if err != nil {
+		return nil, r.wrap(ref, err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, r.wrap(ref, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxBlob))
+	if err != nil {
+		return nil, r.wrap(ref, err)
+	}
+	return b, nil
 }
 
 func (r *Registry) wrap(ref string, err error) error {
