@@ -272,13 +272,16 @@ func (in *Inputs) digest() digest.Digest {
 	h := sha256.New()
 	w := canon.NewWriter(h)
 	w.Scheme(Scheme)
-	w.Begin("dockerfile")
-	w.String(in.Dockerfile.Digest.String())
-	w.End()
+	group := func(name string, fields ...string) {
+		w.Begin(name)
+		for _, f := range fields {
+			w.String(f)
+		}
+		w.End()
+	}
+	group("dockerfile", in.Dockerfile.Digest.String())
 	writeMap(w, "args", in.Args)
-	w.Begin("target")
-	w.String(in.Target)
-	w.End()
+	group("target", in.Target)
 	w.Begin("platforms")
 	w.Strings(in.Platforms)
 	w.End()
@@ -290,22 +293,13 @@ func (in *Inputs) digest() digest.Digest {
 	w.Strings(in.SSH)
 	w.End()
 	for _, s := range in.Sources {
-		w.Begin("source")
-		w.String(s.Name)
-		w.String(s.Digest.String())
-		w.End()
+		group("source", s.Name, s.Digest.String())
 	}
 	for _, s := range in.Services {
-		w.Begin("service")
-		w.String(s.Name)
-		w.String(s.Hash.String())
-		w.End()
+		group("service", s.Name, s.Hash.String())
 	}
 	for _, r := range in.Refs {
-		w.Begin("ref")
-		w.String(r.Name)
-		w.String(r.Value)
-		w.End()
+		group("ref", r.Name, r.Value)
 	}
 	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
 }
