@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/bkcache/bkcache/context/source/sourcetest"
 )
 
 func run(t *testing.T, args ...string) (stdout string, err error) {
@@ -22,19 +24,6 @@ func run(t *testing.T, args ...string) (stdout string, err error) {
 	return out.String(), err
 }
 
-func writeProject(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, data := range files {
-		full := filepath.Join(dir, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 var simple = map[string]string{
 	"compose.yaml":    "name: demo\nservices:\n  my-app:\n    image: reg.local/demo/app:latest\n    build: ./app\n  db:\n    image: postgres\n",
 	"app/Dockerfile":  "FROM scratch\nCOPY main.txt /\n",
@@ -43,7 +32,7 @@ var simple = map[string]string{
 }
 
 func TestHashFormats(t *testing.T) {
-	dir := writeProject(t, simple)
+	dir := sourcetest.Tree(t, simple)
 	text, err := run(t, "hash", "--project-directory", dir)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +66,7 @@ func TestHashFormats(t *testing.T) {
 }
 
 func TestInputsCommand(t *testing.T) {
-	dir := writeProject(t, simple)
+	dir := sourcetest.Tree(t, simple)
 	out, err := run(t, "inputs", "my-app", "--project-directory", dir)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +99,7 @@ func TestBadInput(t *testing.T) {
 		for k, v := range edit {
 			files[k] = v
 		}
-		return writeProject(t, files)
+		return sourcetest.Tree(t, files)
 	}
 	empty := t.TempDir()
 	for _, tc := range []struct {
@@ -148,7 +137,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestHashManifestAndDiff(t *testing.T) {
-	dir := writeProject(t, simple)
+	dir := sourcetest.Tree(t, simple)
 	m1 := filepath.Join(t.TempDir(), "m1.json")
 	if _, err := run(t, "hash", "--project-directory", dir, "--manifest", m1); err != nil {
 		t.Fatal(err)

@@ -2,27 +2,13 @@ package compose
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-)
 
-func project(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, data := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+)
 
 func load(t *testing.T, dir string, opt Options) *Project {
 	t.Helper()
@@ -44,7 +30,7 @@ func names(p *Project) string {
 }
 
 func TestLoadBuildKeys(t *testing.T) {
-	dir := project(t, map[string]string{
+	dir := sourcetest.Tree(t, map[string]string{
 		"compose.yaml": `
 name: shop
 services:
@@ -198,7 +184,7 @@ services:
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := project(t, files)
+			dir := sourcetest.Tree(t, files)
 			for i, f := range tc.opt.Files {
 				tc.opt.Files[i] = filepath.Join(dir, f)
 			}
@@ -211,7 +197,7 @@ services:
 }
 
 func TestSelect(t *testing.T) {
-	dir := project(t, map[string]string{"compose.yaml": `
+	dir := sourcetest.Tree(t, map[string]string{"compose.yaml": `
 services:
   app: {build: {context: ., additional_contexts: {b: "service:base"}}}
   base: {build: {context: ., additional_contexts: {r: "service:root"}}}
@@ -255,7 +241,7 @@ func TestLoadErrors(t *testing.T) {
 		{"cycle", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:b'}}\n  b:\n    build: {context: ., additional_contexts: {x: 'service:a'}}\n"}, "cycle"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := project(t, tc.files)
+			dir := sourcetest.Tree(t, tc.files)
 			p, err := Load(context.Background(), Options{ProjectDir: dir})
 			if err == nil {
 				_, err = p.Select(nil)

@@ -9,26 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-func write(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for p, data := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(data, "->") {
-			if err := os.Symlink(strings.TrimPrefix(data, "->"), full); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+)
 
 func walk(t *testing.T, s *Source, follow []string) []string {
 	t.Helper()
@@ -83,7 +66,7 @@ func TestSelection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			write(t, dir, files)
+			sourcetest.Write(t, dir, files)
 			s, err := Open(dir, tc.ignores...)
 			if err != nil {
 				t.Fatal(err)
@@ -97,7 +80,7 @@ func TestSelection(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, map[string]string{"file": "x", ".dockerignore": "[\n"})
+	sourcetest.Write(t, dir, map[string]string{"file": "x", ".dockerignore": "[\n"})
 	if _, err := Open(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing dir: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/context/source/sourcetest"
 )
 
 var update = flag.Bool("update", os.Getenv("UPDATE_GOLDEN") == "1", "rewrite golden files")
@@ -67,25 +68,19 @@ secrets:
 	"base/link":                          "->x.sh",
 }
 
+// writeFixture writes files with the given mtime; *.sh files executable.
 func writeFixture(t testing.TB, dir string, files map[string]string, mtime time.Time) {
 	t.Helper()
+	sourcetest.Write(t, dir, files)
 	for p, data := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if target, ok := strings.CutPrefix(data, "->"); ok {
-			if err := os.Symlink(target, full); err != nil {
-				t.Fatal(err)
-			}
+		if strings.HasPrefix(data, "->") {
 			continue
 		}
-		mode := os.FileMode(0o644)
+		full := filepath.Join(dir, p)
 		if strings.HasSuffix(p, ".sh") {
-			mode = 0o755
-		}
-		if err := os.WriteFile(full, []byte(data), mode); err != nil {
-			t.Fatal(err)
+			if err := os.Chmod(full, 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := os.Chtimes(full, mtime, mtime); err != nil {
 			t.Fatal(err)

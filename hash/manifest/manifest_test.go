@@ -12,22 +12,10 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
-
-func writeProject(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, data := range files {
-		full := filepath.Join(dir, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 var project = map[string]string{
 	"compose.yaml":    "name: m\nservices:\n  app:\n    build:\n      context: ./app\n      args: {VERSION: '1', TOKEN: hunter2}\n      secrets: [s]\n      additional_contexts: {base: 'service:base', img: 'docker-image://busybox'}\n  base:\n    build: ./base\nsecrets:\n  s: {file: ./s.txt}\n",
@@ -62,7 +50,7 @@ func TestSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := writeProject(t, project)
+	dir := sourcetest.Tree(t, project)
 	m := New("m", "test", time.Unix(1700000000, 0))
 	m.Buildkit = &Buildkit{Address: "unix:///run/buildkit/buildkitd.sock", Version: "v0.33.1", Worker: "oci"}
 	for _, in := range compute(t, dir) {
@@ -116,7 +104,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	ref := compute(t, writeProject(t, project))
+	ref := compute(t, sourcetest.Tree(t, project))
 	edit := func(files map[string]string, drop ...string) map[string]*inputs.Inputs {
 		p := map[string]string{}
 		for k, v := range project {
@@ -125,7 +113,7 @@ func TestCompare(t *testing.T) {
 		for k, v := range files {
 			p[k] = v
 		}
-		dir := writeProject(t, p)
+		dir := sourcetest.Tree(t, p)
 		for _, d := range drop {
 			os.Remove(filepath.Join(dir, d))
 		}
