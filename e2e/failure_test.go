@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,9 +66,14 @@ func TestFailingService(t *testing.T) {
 	dir, r := project(t), repo(t)
 	env := []string{"COMPOSE_PROFILES=broken"}
 
-	res, out := build(t, dir, env, "--push", "--repository", r)
+	mf := filepath.Join(t.TempDir(), "failed-run.json")
+	res, out := build(t, dir, env, "--push", "--repository", r, "--manifest", mf)
 	if out.code == 0 {
 		t.Fatalf("a failing service gave exit 0:\n%s", out.stdout)
+	}
+	doc, err := os.ReadFile(mf)
+	if err != nil || !strings.Contains(string(doc), `"status": "failed"`) || !strings.Contains(string(doc), "exit code: 3") {
+		t.Errorf("the manifest of a failed run is missing or lacks the failure (%v):\n%.400s", err, doc)
 	}
 	if res["broken"].Status != "failed" || !strings.Contains(out.stderr, `service "broken" failed`) {
 		t.Fatalf("broken: %+v\n%s", res["broken"], out.stderr)

@@ -58,6 +58,10 @@ type Sandbox struct {
 	Bin          string // built binaries: buildkitd, registry, bkcache
 	RegistryAddr string // host:port of the registry
 	BuildkitAddr string // unix:// address of buildkitd
+	// BuildkitTCP is buildkitd's second listener, tcp:// on loopback with
+	// TLS and client certificates (see TLS).
+	BuildkitTCP string
+	TLS         *TLS
 
 	moduleRoot string
 	mu         sync.Mutex
@@ -211,6 +215,21 @@ func (s *Sandbox) startBuildkitd(ctx context.Context) error {
 		return err
 	}
 	s.BuildkitAddr = "unix://" + filepath.Join(s.Dir, "buildkitd.sock")
+	if s.TLS == nil {
+		tlsDir := filepath.Join(s.Dir, "tls")
+		if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+			return err
+		}
+		t, err := writeTLS(tlsDir)
+		if err != nil {
+			return fmt.Errorf("generating TLS certificates: %w", err)
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		s.TLS, s.BuildkitTCP = t, fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	}
 	cfg := fmt.Sprintf(`[worker.oci]
   enabled = true
   gc = false
@@ -226,7 +245,8 @@ func (s *Sandbox) startBuildkitd(ctx context.Context) error {
 		return err
 	}
 	if err := s.start("buildkitd", filepath.Join(s.Bin, "buildkitd"),
-		"--config", cfgPath, "--root", root, "--addr", s.BuildkitAddr); err != nil {
+		"--config", cfgPath, "--root", root, "--addr", s.BuildkitAddr, "--addr", s.BuildkitTCP,
+		"--tlscacert", s.TLS.CACert, "--tlscert", s.TLS.ServerCert, "--tlskey", s.TLS.ServerKey); err != nil {
 		return err
 	}
 	return waitFor(ctx, 60*time.Second, "buildkitd", func() error {
