@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/compose-spec/compose-go/v2/cli"
 )
 
 func run(t *testing.T, args ...string) (stdout string, err error) {
@@ -59,7 +60,7 @@ func TestHashFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "BKCACHE_MY_APP_HASH=" + doc.Services[0].Hash + "\nBKCACHE_MY_APP_IMAGE=ghcr.io/acme/my-app:" + doc.Services[0].Hash + "\n"
+	want := "BKCACHE_MY_APP_IMAGE=ghcr.io/acme/my-app:" + doc.Services[0].Hash + "\nBKCACHE_MY_APP_HASH=" + doc.Services[0].Hash + "\n"
 	if env != want {
 		t.Fatalf("env output:\n%s\nwant\n%s", env, want)
 	}
@@ -172,5 +173,67 @@ func TestHashManifestAndDiff(t *testing.T) {
 	}
 	if _, err := run(t, "manifest", "diff", m1, filepath.Join(dir, "missing.json")); err == nil || !strings.Contains(err.Error(), "missing.json") {
 		t.Errorf("missing manifest file: %v", err)
+	}
+}
+
+func TestEnvFormats(t *testing.T) {
+	dir := sourcetest.Tree(t, simple)
+	js, _ := run(t, "hash", "--project-directory", dir, "--format", "json")
+	var doc struct{ Services []hashRow }
+	json.Unmarshal([]byte(js), &doc)
+	h := doc.Services[0].Hash
+	img := "reg.local/demo/app:" + h
+	for format, want := range map[string]string{
+		"dotenv":   "BKCACHE_MY_APP_IMAGE=" + img + "\nBKCACHE_MY_APP_HASH=" + h + "\n",
+		"github":   "BKCACHE_MY_APP_IMAGE=" + img + "\nBKCACHE_MY_APP_HASH=" + h + "\n",
+		"gitlab":   "BKCACHE_MY_APP_IMAGE=" + img + "\nBKCACHE_MY_APP_HASH=" + h + "\n",
+		"circleci": "export BKCACHE_MY_APP_IMAGE='" + img + "'\nexport BKCACHE_MY_APP_HASH='" + h + "'\n",
+	} {
+		got, err := run(t, "env", "--project-directory", dir, "--format", format)
+		if err != nil || got != want {
+			t.Errorf("env --format %s (%v):\n%s\nwant\n%s", format, err, got, want)
+		}
+	}
+	if _, err := run(t, "env", "--project-directory", dir, "--format", "jenkins"); exitCode(err) != 2 {
+		t.Errorf("unknown env format: %v", err)
+	}
+}
+
+// TestComposeOverride: the override file, read the way docker compose
+// reads it (compose-go, with the project's own file first), pins every
+// building service to REPOSITORY:HASH and leaves the others alone.
+func TestComposeOverride(t *testing.T) {
+	dir := sourcetest.Tree(t, simple)
+	js, _ := run(t, "hash", "--project-directory", dir, "--format", "json")
+	var doc struct{ Services []hashRow }
+	json.Unmarshal([]byte(js), &doc)
+	override := filepath.Join(dir, "compose.ci.yaml")
+	if _, err := run(t, "compose-override", "--project-directory", dir, "-o", override); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(dir, "compose.yaml"), override}, cli.WithWorkingDirectory(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker compose could not read the override: %v", err)
+	}
+	if got := p.Services["my-app"].Image; got != doc.Services[0].Image {
+		t.Errorf("my-app image = %q, want %q", got, doc.Services[0].Image)
+	}
+	if got := p.Services["db"].Image; got != "postgres" {
+		t.Errorf("db image changed to %q", got)
+	}
+}
+
+func TestVersionWithoutDaemon(t *testing.T) {
+	out, err := run(t, "version", "--addr", "unix://"+t.TempDir()+"/none.sock", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]string
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v["buildkitClient"] != "v0.33.1" || v["daemonError"] == "" {
+		t.Fatalf("version: %v %s", err, out)
 	}
 }

@@ -98,11 +98,7 @@ func writeHashes(w io.Writer, format string, rows []hashRow) error {
 	case "json":
 		return writeJSON(w, map[string]any{"scheme": inputs.Scheme, "services": rows})
 	case "env":
-		for _, r := range rows {
-			k := EnvKey(r.Service)
-			fmt.Fprintf(w, "BKCACHE_%s_HASH=%s\nBKCACHE_%s_IMAGE=%s\n", k, r.Hash, k, r.Image)
-		}
-		return nil
+		return writeEnv(w, "dotenv", rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tHASH\tIMAGE")

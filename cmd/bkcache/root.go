@@ -50,7 +50,8 @@ floating ci tag.`,
 		SilenceErrors: true,
 	}
 	pf.bind(root)
-	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd())
+	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(),
+		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newVersionCmd())
 	return root
 }
 

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/bkcache/bkcache/solver"
+	"github.com/spf13/cobra"
+	yaml "go.yaml.in/yaml/v4"
+)
+
+// The commands a pipeline's test job uses after the build job: which
+// image each service is, as variables or as a compose override, and
+// whether they all exist.
+
+func newEnvCmd(pf *projectFlags) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "env [SERVICE...]",
+		Short: "Print each service's exact image ref as variables for a CI system",
+		Long: `Prints BKCACHE_<SERVICE>_IMAGE (and _HASH) for every service that builds.
+<SERVICE> is the name upper-cased, with characters other than letters, digits
+and _ replaced by _. Formats:
+  dotenv    KEY=VALUE lines
+  github    KEY=VALUE lines, to append to $GITHUB_ENV
+  gitlab    KEY=VALUE lines, for an artifacts:reports:dotenv file
+  circleci  export KEY='VALUE' lines, to append to $BASH_ENV`,
+		Example: `  bkcache env --format github >> "$GITHUB_ENV"
+  bkcache env --format gitlab > build.env
+  bkcache env --format circleci >> "$BASH_ENV"`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, "dotenv", "github", "gitlab", "circleci"); err != nil {
+				return err
+			}
+			p, all, err := loadInputs(cmd, pf, args)
+			if err != nil {
+				return err
+			}
+			return writeEnv(cmd.OutOrStdout(), format, hashRows(p, all, args, pf.repository))
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "dotenv", "dotenv, github, gitlab or circleci")
+	return cmd
+}
+
+func writeEnv(w io.Writer, format string, rows []hashRow) error {
+	for _, r := range rows {
+		k := EnvKey(r.Service)
+		for _, kv := range [][2]string{{"BKCACHE_" + k + "_IMAGE", r.Image}, {"BKCACHE_" + k + "_HASH", r.Hash}} {
+			var err error
+			if format == "circleci" {
+				_, err = fmt.Fprintf(w, "export %s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
+			} else {
+				_, err = fmt.Fprintf(w, "%s=%s\n", kv[0], kv[1])
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func newComposeOverrideCmd(pf *projectFlags) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "compose-override [SERVICE...]",
+		Short: "Write a compose override file pinning each service's image to REPOSITORY:HASH",
+		Long: `Writes a compose file that sets image: REPOSITORY:HASH for every service that
+builds, so that a test job runs exactly the images the build job pushed:
+  docker compose -f compose.yaml -f FILE pull
+  docker compose -f compose.yaml -f FILE up --no-build`,
+		Example: `  bkcache compose-override -o compose.ci.yaml
+  docker compose -f compose.yaml -f compose.ci.yaml up --no-build -d`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, all, err := loadInputs(cmd, pf, args)
+			if err != nil {
+				return err
+			}
+			services := map[string]map[string]string{}
+			for _, r := range hashRows(p, all, args, pf.repository) {
+				services[r.Service] = map[string]string{"image": r.Image}
+			}
+			b, err := yaml.Marshal(map[string]any{"services": services})
+			if err != nil {
+				return err
+			}
+			doc := append([]byte("# Written by bkcache compose-override: each service pinned to the image of its input hash.\n"), b...)
+			if out == "" || out == "-" {
+				_, err = cmd.OutOrStdout().Write(doc)
+				return err
+			}
+			if err := os.WriteFile(out, doc, 0o644); err != nil {
+				return fmt.Errorf("writing compose override: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default: stdout)")
+	return cmd
+}
+
+func newCheckCmd(pf *projectFlags) *cobra.Command {
+	var insecure []string
+	cmd := &cobra.Command{
+		Use:   "check [SERVICE...]",
+		Short: "Exit non-zero, listing them, when any service's REPOSITORY:HASH is missing",
+		Example: `  bkcache check               # in a test job, before docker compose pull
+  bkcache check api worker`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, all, err := loadInputs(cmd, pf, args)
+			if err != nil {
+				return err
+			}
+			reg := solver.NewRegistry(insecure)
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERVICE\tIMAGE\tSTATUS")
+			var missing []string
+			for _, r := range hashRows(p, all, args, pf.repository) {
+				_, found, err := reg.Head(cmd.Context(), r.Image)
+				if err != nil {
+					tw.Flush()
+					return fmt.Errorf("service %q: %w", r.Service, err)
+				}
+				status := "present"
+				if !found {
+					status = "missing"
+					missing = append(missing, r.Service)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Service, r.Image, status)
+			}
+			tw.Flush()
+			if len(missing) > 0 {
+				return fmt.Errorf("%d image(s) missing for services %s: run bkcache build --push for them", len(missing), strings.Join(missing, ", "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP")
+	return cmd
+}
