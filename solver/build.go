@@ -46,6 +46,13 @@ type Options struct {
 	// Progress receives status updates of every solve, vertex names
 	// prefixed with the service; nil discards them. Never closed here.
 	Progress chan<- *client.SolveStatus
+	// CacheFallback lists floating tags whose caches are also imported
+	// (R:cache-TAG), in order, after R:cache-H and R:cache-Floating: a
+	// branch build (--ci-tag ci-feature) reusing the main line's (ci).
+	CacheFallback []string
+	// Outputs sends the named services' images to this machine too. A
+	// service with an output is solved even when R:H exists.
+	Outputs map[string]Output
 	// Record, when set, turns a pushed service's result into the manifest
 	// attached to its image before the floating tag moves.
 	Record func(Job, *Result) ([]byte, error)
@@ -213,7 +220,8 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 	refs := NewRefs(repo, j.Inputs.Tag(), b.opt.Floating)
 	res.Image = refs.Image
 
-	if !b.opt.Force {
+	out, hasOutput := b.opt.Outputs[j.Service.Name]
+	if !b.opt.Force && !hasOutput {
 		d, found, err := b.registry.Head(ctx, refs.Image)
 		if err != nil {
 			res.fail(fmt.Errorf("checking whether %s exists: %w", refs.Image, err))
@@ -230,7 +238,13 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 		}
 	}
 
+	for _, f := range b.opt.CacheFallback {
+		refs.Fallbacks = append(refs.Fallbacks, refs.Repository+":cache-"+f)
+	}
 	req := &solveRequest{svc: j.Service, refs: refs, push: b.opt.Push, deps: deps, registry: b.registry, layout: layout}
+	if hasOutput {
+		req.output = &out
+	}
 	so, cleanup, err := req.solveOpt()
 	defer cleanup()
 	if err != nil {

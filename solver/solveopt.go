@@ -25,11 +25,12 @@ import (
 
 // Refs are the registry names of one service's build.
 type Refs struct {
-	Repository string // R
-	Image      string // R:H
-	Floating   string // R:F
-	Cache      string // R:cache-H
-	CacheFloat string // R:cache-F
+	Repository string   // R
+	Image      string   // R:H
+	Floating   string   // R:F
+	Cache      string   // R:cache-H
+	CacheFloat string   // R:cache-F
+	Fallbacks  []string // further cache refs to import, in order
 }
 
 // NewRefs names the tags of repository for hash tag h and floating tag f.
@@ -62,6 +63,7 @@ type solveRequest struct {
 	// layout, when set, also exports the image to this OCI layout
 	// directory, for dependents of a build that does not push.
 	layout string
+	output *Output // --output or --load
 }
 
 // insecureAttrs adds registry.insecure for a ref on a host that needs it
@@ -198,6 +200,9 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 		{Type: "registry", Attrs: r.insecureAttrs(r.refs.Cache, map[string]string{"ref": r.refs.Cache})},
 		{Type: "registry", Attrs: r.insecureAttrs(r.refs.CacheFloat, map[string]string{"ref": r.refs.CacheFloat})},
 	}
+	for _, ref := range r.refs.Fallbacks {
+		so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: "registry", Attrs: r.insecureAttrs(ref, map[string]string{"ref": ref})})
+	}
 	for _, s := range svc.CacheFrom {
 		e, err := ParseCacheEntry(s)
 		if err != nil {
@@ -223,6 +228,13 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 		}}
 	}
 
+	if r.output != nil {
+		e, err := r.output.exportEntry(r.refs.Image)
+		if err != nil {
+			return nil, cleanup, err
+		}
+		so.Exports = append(so.Exports, e)
+	}
 	if r.layout != "" {
 		so.Exports = append(so.Exports, client.ExportEntry{
 			Type: client.ExporterOCI, OutputDir: r.layout,

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
@@ -29,6 +30,9 @@ type buildOptions struct {
 	manifest  string
 	redact    []string
 	noAttach  bool
+	fallback  []string
+	output    string
+	load      bool
 }
 
 func newBuildCmd(pf *projectFlags) *cobra.Command {
@@ -80,6 +84,9 @@ registry: the result stays in buildkitd's cache.`,
 	f.StringVar(&o.manifest, "manifest", "", "write the run's cache manifest to FILE (also when a service fails)")
 	f.StringArrayVar(&o.redact, "redact-arg", nil, "store this build arg's value redacted in manifests (repeatable)")
 	f.BoolVar(&o.noAttach, "no-attach-manifest", false, "with --push, do not attach the cache manifest to pushed images")
+	f.StringArrayVar(&o.fallback, "cache-fallback", nil, "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
+	f.StringVar(&o.output, "output", "", "also write the images here: type=oci|docker|tar|local,dest=PATH (a directory per service when several build)")
+	f.BoolVar(&o.load, "load", false, "load the images into the local Docker engine")
 	return cmd
 }
 
@@ -88,6 +95,10 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		return usageError{fmt.Errorf("--parallel must be at least 1")}
 	}
 	p, all, err := loadProjectInputs(ctx, pf, names)
+	if err != nil {
+		return err
+	}
+	outputs, err := o.outputs(ctx, all, names)
 	if err != nil {
 		return err
 	}
@@ -112,6 +123,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	b := solver.NewBuilder(c, solver.NewRegistry(o.insecure), p.Name, solver.Options{
 		Push: o.push, Force: o.force, Floating: o.ciTag, Parallel: o.parallel,
 		KeepGoing: o.keepGoing, Repository: pf.repository, Progress: progress, Record: record,
+		CacheFallback: o.fallback, Outputs: outputs,
 	})
 
 	var g errgroup.Group
@@ -140,6 +152,47 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		}
 	}
 	return buildErr
+}
+
+// outputs maps --output and --load onto the services asked for (all of
+// them when none were named): one dest for a single service, a directory
+// of one entry per service otherwise.
+func (o *buildOptions) outputs(ctx context.Context, all []*inputs.Inputs, names []string) (map[string]solver.Output, error) {
+	if o.output == "" && !o.load {
+		return nil, nil
+	}
+	if o.output != "" && o.load {
+		return nil, usageError{fmt.Errorf("--output and --load go one at a time")}
+	}
+	var out solver.Output
+	if o.load {
+		if err := solver.CheckDocker(ctx); err != nil {
+			return nil, err
+		}
+		out = solver.Output{Type: "load"}
+	} else {
+		var err error
+		if out, err = solver.ParseOutput(o.output); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	var targets []string
+	if len(names) > 0 {
+		targets = names
+	} else {
+		for _, in := range all {
+			targets = append(targets, in.Service)
+		}
+	}
+	m := map[string]solver.Output{}
+	for _, t := range targets {
+		if len(targets) == 1 || out.Type == "load" {
+			m[t] = out
+		} else {
+			m[t] = out.ForService(t)
+		}
+	}
+	return m, nil
 }
 
 // renderProgress shows BuildKit's own progress display on w until ch is

@@ -1,0 +1,135 @@
+package solver
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/buildkit/client"
+)
+
+// Output is where a built image goes on this machine, besides (or instead
+// of) the registry.
+type Output struct {
+	Type string // oci, docker or tar (a file), local (a directory), or load
+	Dest string // file or directory; unused for load
+}
+
+// ParseOutput reads --output: type=oci|docker|tar|local,dest=PATH.
+func ParseOutput(s string) (Output, error) {
+	fields, err := csv.NewReader(strings.NewReader(s)).Read()
+	if err != nil {
+		return Output{}, fmt.Errorf("--output %q: %w", s, err)
+	}
+	var o Output
+	for _, f := range fields {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return Output{}, fmt.Errorf("--output %q: %q is not key=value", s, f)
+		}
+		switch strings.TrimSpace(k) {
+		case "type":
+			o.Type = v
+		case "dest":
+			o.Dest = v
+		default:
+			return Output{}, fmt.Errorf("--output %q: unknown key %q (use type= and dest=)", s, k)
+		}
+	}
+	switch o.Type {
+	case "oci", "docker", "tar", "local":
+	default:
+		return Output{}, fmt.Errorf("--output %q: type must be oci, docker, tar or local", s)
+	}
+	if o.Dest == "" {
+		return Output{}, fmt.Errorf("--output %q: dest= is required", s)
+	}
+	return o, nil
+}
+
+// ForService returns the output of one of several services: dest is then
+// a directory holding SERVICE (local) or SERVICE.tar (the others).
+func (o Output) ForService(service string) Output {
+	if o.Type == "local" {
+		return Output{Type: o.Type, Dest: filepath.Join(o.Dest, service)}
+	}
+	return Output{Type: o.Type, Dest: filepath.Join(o.Dest, service+".tar")}
+}
+
+// CheckDocker reports whether a Docker engine answers, for --load.
+func CheckDocker(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("--load needs a running Docker engine, and `docker info` failed: %s: use --output type=docker,dest=FILE and `docker load -i FILE` elsewhere", strings.TrimSpace(lastLine(string(out), err)))
+	}
+	return nil
+}
+
+func lastLine(s string, err error) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return err.Error()
+	}
+	lines := strings.Split(s, "\n")
+	return lines[len(lines)-1]
+}
+
+// exportEntry turns an Output into BuildKit's export entry for image name.
+func (o Output) exportEntry(name string) (client.ExportEntry, error) {
+	attrs := map[string]string{"name": name}
+	file := func(map[string]string) (io.WriteCloser, error) {
+		if err := os.MkdirAll(filepath.Dir(o.Dest), 0o755); err != nil {
+			return nil, err
+		}
+		return os.Create(o.Dest)
+	}
+	switch o.Type {
+	case "local":
+		return client.ExportEntry{Type: client.ExporterLocal, OutputDir: o.Dest}, nil
+	case "tar":
+		return client.ExportEntry{Type: client.ExporterTar, Output: file}, nil
+	case "oci":
+		return client.ExportEntry{Type: client.ExporterOCI, Attrs: attrs, Output: file}, nil
+	case "docker":
+		return client.ExportEntry{Type: client.ExporterDocker, Attrs: attrs, Output: file}, nil
+	case "load":
+		return client.ExportEntry{Type: client.ExporterDocker, Attrs: attrs, Output: dockerLoad}, nil
+	}
+	return client.ExportEntry{}, fmt.Errorf("unknown output type %q", o.Type)
+}
+
+// dockerLoad streams the docker exporter's tarball into `docker load`.
+func dockerLoad(map[string]string) (io.WriteCloser, error) {
+	cmd := exec.Command("docker", "load")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting docker load: %w", err)
+	}
+	return &loadWriter{WriteCloser: stdin, cmd: cmd, out: &out}, nil
+}
+
+type loadWriter struct {
+	io.WriteCloser
+	cmd *exec.Cmd
+	out *strings.Builder
+}
+
+func (w *loadWriter) Close() error {
+	if err := w.WriteCloser.Close(); err != nil {
+		return err
+	}
+	if err := w.cmd.Wait(); err != nil {
+		return fmt.Errorf("docker load: %v: %s", err, strings.TrimSpace(w.out.String()))
+	}
+	return nil
+}

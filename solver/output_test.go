@@ -1,0 +1,44 @@
+package solver
+
+import "testing"
+
+func TestParseOutput(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Output
+		err  bool
+	}{
+		{"type=oci,dest=out.tar", Output{"oci", "out.tar"}, false},
+		{"type=docker,dest=/tmp/i.tar", Output{"docker", "/tmp/i.tar"}, false},
+		{"type=local,dest=out", Output{"local", "out"}, false},
+		{"type=tar,dest=fs.tar", Output{"tar", "fs.tar"}, false},
+		{`type=local,"dest=a,b"`, Output{"local", "a,b"}, false},
+		{"type=image,dest=x", Output{}, true},
+		{"type=local", Output{}, true},
+		{"dest=x", Output{}, true},
+		{"type=local,dest=x,push=true", Output{}, true},
+		{"local", Output{}, true},
+	} {
+		got, err := ParseOutput(tc.in)
+		if (err != nil) != tc.err || (!tc.err && got != tc.want) {
+			t.Errorf("ParseOutput(%q) = %+v, %v", tc.in, got, err)
+		}
+	}
+	if got := (Output{"local", "out"}).ForService("api"); got.Dest != "out/api" {
+		t.Errorf("local per service: %+v", got)
+	}
+	if got := (Output{"oci", "out"}).ForService("api"); got.Dest != "out/api.tar" {
+		t.Errorf("oci per service: %+v", got)
+	}
+}
+
+func FuzzParseOutput(f *testing.F) {
+	f.Add("type=oci,dest=out.tar")
+	f.Add(`type=local,"dest=a,b"`)
+	f.Fuzz(func(t *testing.T, s string) {
+		o, err := ParseOutput(s)
+		if err == nil && (o.Dest == "" || o.Type == "") {
+			t.Fatalf("%q accepted without type or dest: %+v", s, o)
+		}
+	})
+}
