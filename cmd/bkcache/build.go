@@ -102,7 +102,9 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if err != nil {
 		return err
 	}
-	o.daemon.Addr = solver.Addr(o.daemon.Addr)
+	if o.daemon.Addr, err = daemonAddr(ctx, stderr, o.daemon.Addr); err != nil {
+		return err
+	}
 	start := time.Now()
 	c, info, err := solver.Connect(ctx, o.daemon)
 	if err != nil {

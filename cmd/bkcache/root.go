@@ -51,7 +51,7 @@ floating ci tag.`,
 	}
 	pf.bind(root)
 	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(),
-		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newVersionCmd())
+		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newVersionCmd(), newDaemonCmd())
 	return root
 }
 

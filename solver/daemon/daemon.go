@@ -1,0 +1,271 @@
+// Package daemon runs bkcache's private buildkitd on this machine, for
+// developers with no daemon of their own: the version bkcache was built
+// against, with its state, pid file and log under the XDG state
+// directory. It covers Linux as root (buildkitd's OCI worker with runc);
+// elsewhere it says what is missing.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/buildkit/client"
+)
+
+// Dirs are where the private daemon keeps its state.
+type Dirs struct {
+	State string // buildkitd --root, the pid file and the log
+}
+
+// DefaultDirs returns $XDG_STATE_HOME/bkcache/buildkitd, or
+// ~/.local/state/bkcache/buildkitd.
+func DefaultDirs() (Dirs, error) {
+	base := os.Getenv("XDG_STATE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Dirs{}, fmt.Errorf("no XDG_STATE_HOME and no home directory: %w", err)
+		}
+		base = filepath.Join(home, ".local", "state")
+	}
+	return Dirs{State: filepath.Join(base, "bkcache", "buildkitd")}, nil
+}
+
+func (d Dirs) pidFile() string { return filepath.Join(d.State, "buildkitd.pid") }
+
+// Log is the daemon's log file, kept for errors.
+func (d Dirs) Log() string { return filepath.Join(d.State, "buildkitd.log") }
+
+// Addr is the private daemon's socket address.
+func (d Dirs) Addr() string { return "unix://" + filepath.Join(d.State, "buildkitd.sock") }
+
+// Version is the buildkitd version the private daemon runs: the BuildKit
+// client library's.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range bi.Deps {
+			if dep.Path == "github.com/moby/buildkit" {
+				return dep.Version
+			}
+		}
+	}
+	return ""
+}
+
+// Status is the private daemon's state.
+type Status struct {
+	Running bool
+	PID     int
+	Stale   bool // a pid file whose process is gone
+	Addr    string
+	Version string
+}
+
+// Get reports the private daemon's state.
+func Get(ctx context.Context, d Dirs) Status {
+	st := Status{Addr: d.Addr()}
+	pid, err := readPID(d.pidFile())
+	if err != nil {
+		return st
+	}
+	st.PID = pid
+	if !alive(pid) {
+		st.Stale = true
+		return st
+	}
+	if v, err := info(ctx, st.Addr, 2*time.Second); err == nil {
+		st.Running, st.Version = true, v
+	}
+	return st
+}
+
+func readPID(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+func alive(pid int) bool {
+	return pid > 0 && syscall.Kill(pid, 0) == nil
+}
+
+func info(ctx context.Context, addr string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := client.New(ctx, addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	i, err := c.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	return i.BuildkitVersion.Version, nil
+}
+
+// Missing says, in one line, what this machine lacks to run the private
+// daemon, or "" when nothing is.
+func Missing() string {
+	var m []string
+	if runtime.GOOS != "linux" {
+		return "the private buildkitd runs on Linux only: point bkcache at a daemon with --addr or BUILDKIT_HOST (for example docker-container://NAME)"
+	}
+	if os.Geteuid() != 0 {
+		m = append(m, "root (run as root, or start a rootless buildkitd yourself and set BUILDKIT_HOST)")
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		m = append(m, "runc (apt-get install -y runc)")
+	}
+	if len(m) == 0 {
+		return ""
+	}
+	return "the private buildkitd needs " + strings.Join(m, " and ")
+}
+
+// ErrUnavailable reports a machine that cannot run the private daemon.
+var ErrUnavailable = errors.New("cannot run a private buildkitd here")
+
+// Start starts the private daemon unless it already runs, and returns its
+// state. A stale pid file is replaced. logf reports what it does.
+func Start(ctx context.Context, d Dirs, logf func(string, ...any)) (Status, error) {
+	if st := Get(ctx, d); st.Running {
+		return st, nil
+	} else if st.PID != 0 && !st.Stale {
+		return st, fmt.Errorf("a buildkitd (pid %d) from %s does not answer at %s: stop it with `bkcache daemon stop`, see %s", st.PID, d.pidFile(), st.Addr, d.Log())
+	}
+	if m := Missing(); m != "" {
+		return Status{}, fmt.Errorf("%w: %s", ErrUnavailable, m)
+	}
+	if err := os.MkdirAll(d.State, 0o700); err != nil {
+		return Status{}, err
+	}
+	os.Remove(d.pidFile())
+	bin, err := binary(ctx, d, logf)
+	if err != nil {
+		return Status{}, err
+	}
+	sock := strings.TrimPrefix(d.Addr(), "unix://")
+	os.Remove(sock)
+	log, err := os.OpenFile(d.Log(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return Status{}, err
+	}
+	defer log.Close()
+	cmd := exec.Command(bin, "--root", filepath.Join(d.State, "root"), "--addr", d.Addr(),
+		"--oci-worker=true", "--containerd-worker=false")
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives bkcache
+	if err := cmd.Start(); err != nil {
+		return Status{}, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	pid := cmd.Process.Pid
+	go cmd.Wait() // reap it if it dies while we wait
+	if err := os.WriteFile(d.pidFile(), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+		return Status{}, err
+	}
+	logf("started buildkitd %s (pid %d) at %s, state in %s", Version(), pid, d.Addr(), d.State)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if v, err := info(ctx, d.Addr(), time.Second); err == nil {
+			return Status{Running: true, PID: pid, Addr: d.Addr(), Version: v}, nil
+		}
+		if !alive(pid) || time.Now().After(deadline) || ctx.Err() != nil {
+			syscall.Kill(pid, syscall.SIGTERM)
+			return Status{}, fmt.Errorf("buildkitd did not come up at %s; its log %s ends with:\n%s", d.Addr(), d.Log(), tail(d.Log(), 15))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop stops the private daemon, if it runs, and removes its pid file.
+func Stop(ctx context.Context, d Dirs) (bool, error) {
+	st := Get(ctx, d)
+	defer os.Remove(d.pidFile())
+	if st.PID == 0 || st.Stale {
+		return false, nil
+	}
+	if err := syscall.Kill(st.PID, syscall.SIGTERM); err != nil {
+		return false, fmt.Errorf("stopping buildkitd (pid %d): %w", st.PID, err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); alive(st.PID); {
+		if time.Now().After(deadline) {
+			syscall.Kill(st.PID, syscall.SIGKILL)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true, nil
+}
+
+// binary finds a buildkitd of the pinned version: $BKCACHE_BUILDKITD,
+// then beside bkcache, then on PATH, then one built before in the state
+// directory; else it builds it with `go install` when Go is present.
+func binary(ctx context.Context, d Dirs, logf func(string, ...any)) (string, error) {
+	want := Version()
+	var candidates []string
+	if v := os.Getenv("BKCACHE_BUILDKITD"); v != "" {
+		candidates = append(candidates, v)
+	}
+	if exe, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "buildkitd"))
+	}
+	if p, err := exec.LookPath("buildkitd"); err == nil {
+		candidates = append(candidates, p)
+	}
+	installed := filepath.Join(d.State, "bin", "buildkitd")
+	candidates = append(candidates, installed)
+	var seen []string
+	for _, c := range candidates {
+		out, err := exec.CommandContext(ctx, c, "--version").Output()
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(out), " "+want+" ") || strings.HasSuffix(strings.TrimSpace(string(out)), " "+want) {
+			return c, nil
+		}
+		seen = append(seen, c+": "+strings.TrimSpace(string(out)))
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		return "", fmt.Errorf("%w: no buildkitd %s found (looked at $BKCACHE_BUILDKITD, beside bkcache and on PATH%s) and no Go toolchain to build it: install buildkitd %s on PATH", ErrUnavailable, want, seenList(seen), want)
+	}
+	logf("building buildkitd %s with go install (once; a few minutes)", want)
+	cmd := exec.CommandContext(ctx, "go", "install", "-ldflags", "-X github.com/moby/buildkit/version.Version="+want,
+		"github.com/moby/buildkit/cmd/buildkitd@"+want)
+	cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(installed), "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building buildkitd %s: %v\n%s", want, err, out)
+	}
+	return installed, nil
+}
+
+func seenList(seen []string) string {
+	if len(seen) == 0 {
+		return ""
+	}
+	return "; other versions: " + strings.Join(seen, ", ")
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log)"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
