@@ -11,7 +11,8 @@ import (
 )
 
 func newCacheCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "cache", Short: "Audit BuildKit registry caches"}
+	cmd := &cobra.Command{Use: "cache", Short: "Audit BuildKit registry caches",
+		Example: "  bkcache cache inspect registry.example.com/shop/api:cache-ci"}
 	var format string
 	var insecure []string
 	inspect := &cobra.Command{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/spf13/cobra"
 )
 
 func run(t *testing.T, args ...string) (stdout string, err error) {
@@ -235,5 +236,28 @@ func TestVersionWithoutDaemon(t *testing.T) {
 	var v map[string]string
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v["buildkitClient"] != "v0.33.1" || v["daemonError"] == "" {
 		t.Fatalf("version: %v %s", err, out)
+	}
+}
+
+// TestEveryCommandHasExamples walks the command tree: each command a user
+// runs shows examples in its --help.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.Name() == "help" || sub.Name() == "completion" || sub.Hidden {
+				continue
+			}
+			if sub.Example == "" {
+				t.Errorf("%s has no examples in its --help", sub.CommandPath())
+			}
+			walk(sub)
+		}
+	}
+	root := newRootCmd()
+	root.InitDefaultCompletionCmd()
+	walk(root)
+	if c, _, err := root.Find([]string{"completion", "bash"}); err != nil || c.Name() != "bash" {
+		t.Errorf("shell completion is missing: %v", err)
 	}
 }

@@ -32,6 +32,7 @@ built once with go install.`,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use: "start", Short: "Start the private buildkitd, or reuse the running one", Args: cobra.NoArgs,
+		Example: "  sudo bkcache daemon start\n  BKCACHE_BUILDKITD=/opt/buildkit/bin/buildkitd sudo -E bkcache daemon start",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := daemon.DefaultDirs()
 			if err != nil {
@@ -51,6 +52,7 @@ built once with go install.`,
 		},
 	}, &cobra.Command{
 		Use: "stop", Short: "Stop the private buildkitd", Args: cobra.NoArgs,
+		Example: "  sudo bkcache daemon stop",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := daemon.DefaultDirs()
 			if err != nil {
@@ -69,6 +71,7 @@ built once with go install.`,
 		},
 	}, &cobra.Command{
 		Use: "status", Short: "Say whether the private buildkitd runs (exit 1 when it does not)", Args: cobra.NoArgs,
+		Example: "  bkcache daemon status || sudo bkcache daemon start",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := daemon.DefaultDirs()
 			if err != nil {

@@ -92,7 +92,8 @@ func loadManifest(ctx context.Context, against string, insecure []string) (*mani
 }
 
 func newManifestCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "manifest", Short: "Work with cache manifest files"}
+	cmd := &cobra.Command{Use: "manifest", Short: "Work with cache manifest files",
+		Example: "  bkcache build --push --manifest today.json\n  bkcache manifest diff yesterday.json today.json"}
 	var format string
 	diff := &cobra.Command{
 		Use:     "diff A B",
