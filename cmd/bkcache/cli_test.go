@@ -261,3 +261,29 @@ func TestEveryCommandHasExamples(t *testing.T) {
 		t.Errorf("shell completion is missing: %v", err)
 	}
 }
+
+// TestEnvConsumedByCompose: the dotenv output, given to compose as an
+// env file, resolves ${BKCACHE_<SERVICE>_IMAGE} in a test job's compose file.
+func TestEnvConsumedByCompose(t *testing.T) {
+	dir := sourcetest.Tree(t, simple)
+	envOut, err := run(t, "env", "--project-directory", dir, "--format", "dotenv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testDir := sourcetest.Tree(t, map[string]string{
+		"images.env":   envOut,
+		"compose.yaml": "services:\n  app:\n    image: ${BKCACHE_MY_APP_IMAGE:?run bkcache env first}\n",
+	})
+	opts, err := cli.NewProjectOptions(nil, cli.WithWorkingDirectory(testDir), cli.WithDefaultConfigPath,
+		cli.WithEnvFiles(filepath.Join(testDir, "images.env")), cli.WithDotEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Services["app"].Image; !strings.HasPrefix(got, "reg.local/demo/app:") || len(got) != len("reg.local/demo/app:")+64 {
+		t.Errorf("image from the env file = %q", got)
+	}
+}
