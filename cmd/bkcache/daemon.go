@@ -22,7 +22,7 @@ $XDG_STATE_HOME/bkcache/buildkitd (default ~/.local/state/bkcache/buildkitd).
 
 It runs on Linux as root with runc. The buildkitd binary is taken from
 $BKCACHE_BUILDKITD, beside bkcache or on PATH when its version matches, or
-built once with go install.`,
+built once with the Go toolchain when one is present.`,
 		Example: `  bkcache daemon start
   bkcache daemon status
   bkcache daemon stop`,

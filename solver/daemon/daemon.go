@@ -212,7 +212,7 @@ func Stop(ctx context.Context, d Dirs) (bool, error) {
 
 // binary finds a buildkitd of the pinned version: $BKCACHE_BUILDKITD,
 // then beside bkcache, then on PATH, then one built before in the state
-// directory; else it builds it with `go install` when Go is present.
+// directory; else it builds it when a Go toolchain is present.
 func binary(ctx context.Context, d Dirs, logf func(string, ...any)) (string, error) {
 	want := Version()
 	var candidates []string
@@ -241,14 +241,38 @@ func binary(ctx context.Context, d Dirs, logf func(string, ...any)) (string, err
 	if _, err := exec.LookPath("go"); err != nil {
 		return "", fmt.Errorf("%w: no buildkitd %s found (looked at $BKCACHE_BUILDKITD, beside bkcache and on PATH%s) and no Go toolchain to build it: install buildkitd %s on PATH", ErrUnavailable, want, seenList(seen), want)
 	}
-	logf("building buildkitd %s with go install (once; a few minutes)", want)
-	cmd := exec.CommandContext(ctx, "go", "install", "-ldflags", "-X github.com/moby/buildkit/version.Version="+want,
-		"github.com/moby/buildkit/cmd/buildkitd@"+want)
-	cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(installed), "GOFLAGS=-mod=mod")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building buildkitd %s: %v\n%s", want, err, out)
+	logf("building buildkitd %s with the Go toolchain (once; a few minutes)", want)
+	if err := build(ctx, want, installed); err != nil {
+		return "", fmt.Errorf("building buildkitd %s: %w", want, err)
 	}
 	return installed, nil
+}
+
+// build compiles buildkitd at version into out. `go install pkg@version`
+// refuses BuildKit (its go.mod has exclude directives), so it builds in a
+// throwaway module that requires BuildKit, as this repository's own tool
+// directive does.
+func build(ctx context.Context, version, out string) error {
+	mod, err := os.MkdirTemp("", "bkcache-buildkitd-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(mod)
+	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module bkcache.local/buildkitd\n"), 0o644); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"get", "github.com/moby/buildkit/cmd/buildkitd@" + version},
+		{"build", "-o", out, "-ldflags", "-X github.com/moby/buildkit/version.Version=" + version, "github.com/moby/buildkit/cmd/buildkitd"},
+	} {
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = mod
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go %s: %v\n%s", args[0], err, b)
+		}
+	}
+	return nil
 }
 
 func seenList(seen []string) string {

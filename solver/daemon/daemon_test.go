@@ -1,0 +1,52 @@
+package daemon
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBuildPinnedBuildkitd builds buildkitd the way a developer machine
+// with only Go gets it, and checks it reports the pinned version. It
+// takes minutes on a cold cache, hence not in -short mode.
+func TestBuildPinnedBuildkitd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds buildkitd: minutes on a cold cache")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no Go toolchain")
+	}
+	// Test binaries carry no dependency versions: ask go.mod.
+	v, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/moby/buildkit").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSpace(string(v))
+	out := filepath.Join(t.TempDir(), "buildkitd")
+	if err := build(context.Background(), want, out); err != nil {
+		t.Fatal(err)
+	}
+	got, err := exec.Command(out, "--version").Output()
+	if err != nil || !strings.Contains(string(got), " "+want) {
+		t.Fatalf("built buildkitd reports %q (%v), want %s", got, err, want)
+	}
+}
+
+func TestMissingNamesWhatToInstall(t *testing.T) {
+	m := Missing()
+	if m == "" {
+		return // this machine has everything
+	}
+	if !strings.Contains(m, "root") && !strings.Contains(m, "runc") && !strings.Contains(m, "Linux") {
+		t.Fatalf("Missing() = %q names nothing to install", m)
+	}
+}
+
+func TestGetWithoutDaemon(t *testing.T) {
+	st := Get(context.Background(), Dirs{State: t.TempDir()})
+	if st.Running || st.PID != 0 || st.Stale {
+		t.Fatalf("status of a fresh state dir: %+v", st)
+	}
+}
