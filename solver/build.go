@@ -151,29 +151,14 @@ func (b *Builder) Build(ctx context.Context, jobs []Job) ([]*Result, error) {
 		res := results[i]
 		wg.Go(func() {
 			defer close(done[j.Service.Name])
-			deps := map[string]depImage{}
-			for _, d := range j.Service.ServiceDeps() {
-				ch, ok := done[d]
-				if !ok {
-					res.fail(fmt.Errorf("service %q is needed for a service: context but was not selected", d))
-					return
-				}
-				select {
-				case <-ch:
-				case <-ctx.Done():
+			deps, err := waitDeps(ctx, j, done, byName)
+			if err != nil {
+				if ctx.Err() != nil {
 					res.cancel(ctx.Err())
-					return
-				}
-				dr := byName[d]
-				if dr.Status != Built && dr.Status != Skipped {
-					res.fail(fmt.Errorf("%w: %s is %s", ErrDependency, d, dr.Status))
-					return
-				}
-				if dr.layout != "" {
-					deps[d] = depImage{Layout: dr.layout, Digest: dr.Digest}
 				} else {
-					deps[d] = depImage{Ref: dr.Image + "@" + dr.Digest.String()}
+					res.fail(err)
 				}
+				return
 			}
 			select {
 			case sem <- struct{}{}:
@@ -203,6 +188,33 @@ func (b *Builder) Build(ctx context.Context, jobs []Job) ([]*Result, error) {
 		return results, fmt.Errorf("%d of %d services did not build: %v", len(failed), len(results), failed)
 	}
 	return results, nil
+}
+
+// waitDeps waits until the services j's service: contexts name are done
+// and returns how each of their images reaches j's solve.
+func waitDeps(ctx context.Context, j Job, done map[string]chan struct{}, results map[string]*Result) (map[string]depImage, error) {
+	deps := map[string]depImage{}
+	for _, d := range j.Service.ServiceDeps() {
+		ch, ok := done[d]
+		if !ok {
+			return nil, fmt.Errorf("service %q is needed for a service: context but was not selected", d)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		dr := results[d]
+		switch {
+		case dr.Status != Built && dr.Status != Skipped:
+			return nil, fmt.Errorf("%w: %s is %s", ErrDependency, d, dr.Status)
+		case dr.layout != "":
+			deps[d] = depImage{Layout: dr.layout, Digest: dr.Digest}
+		default:
+			deps[d] = depImage{Ref: dr.Image + "@" + dr.Digest.String()}
+		}
+	}
+	return deps, nil
 }
 
 func (r *Result) fail(err error) {
