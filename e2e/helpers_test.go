@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
@@ -127,5 +130,38 @@ func prune(t *testing.T) {
 	t.Helper()
 	if err := sb.Prune(context.Background()); err != nil {
 		t.Fatalf("pruning buildkitd: %v", err)
+	}
+}
+
+// imageFiles returns the named files of the image at ref (paths without
+// a leading slash), trimmed.
+func imageFiles(t *testing.T, ref string, names ...string) map[string]string {
+	t.Helper()
+	n, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, nm := range names {
+		want[nm] = true
+	}
+	got := map[string]string{}
+	tr := tar.NewReader(mutate.Extract(img))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return got
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want[h.Name] {
+			b, _ := io.ReadAll(tr)
+			got[h.Name] = strings.TrimSpace(string(b))
+		}
 	}
 }

@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"archive/tar"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -78,22 +75,7 @@ RUN exit 1
 	if cfg.Config.Labels["org.example.team"] != "e2e" {
 		t.Errorf("labels = %v", cfg.Config.Labels)
 	}
-	got := map[string]string{}
-	tr := tar.NewReader(mutate.Extract(img))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch h.Name {
-		case "token.len", "version", "hosts", "shm":
-			b, _ := io.ReadAll(tr)
-			got[h.Name] = strings.TrimSpace(string(b))
-		}
-	}
+	got := imageFiles(t, k.Image, "token.len", "version", "hosts", "shm")
 	if got["version"] != "1.2.3" || got["token.len"] != "20" || !strings.Contains(got["hosts"], "10.1.2.3") || !strings.Contains(got["shm"], "131072") {
 		t.Errorf("files in the image: %q", got)
 	}
