@@ -242,16 +242,17 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 	}{
 		{"missing Dockerfile", map[string]string{"base/Dockerfile": ""}, []string{`service "base"`, "base/Dockerfile", "does not exist"}},
 		{"Dockerfile syntax", map[string]string{"base/Dockerfile": "FROM scratch\nCOPY --bogus x /\n"}, []string{`service "base"`, "line 2", "bogus"}},
-		{"missing context", map[string]string{"shared/proto/a.proto": "", "shared/other.txt": ""}, []string{`service "api"`, `additional context "shared"`, "does not exist"}},
+		{"missing context", map[string]string{"shared": ""}, []string{`service "api"`, `additional context "shared"`, "does not exist"}},
 		{"bad ignore file", map[string]string{"base/.dockerignore": "[\n"}, []string{`service "base"`, ".dockerignore"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFixture(t, dir, fixture, time.Now())
 			for p, data := range tc.edit {
-				if data == "" {
-					os.Remove(filepath.Join(dir, p))
-					os.Remove(filepath.Dir(filepath.Join(dir, p)))
+				if data == "" { // delete the file or directory
+					if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
+						t.Fatal(err)
+					}
 					continue
 				}
 				os.WriteFile(filepath.Join(dir, p), []byte(data), 0o644)
