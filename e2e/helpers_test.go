@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -30,9 +32,13 @@ func project(t *testing.T) string {
 	return dst
 }
 
-// repo returns a registry prefix of the test's own.
+var repos atomic.Int64
+
+// repo returns a registry prefix of the test's own, new at every call so
+// that repeated runs (-count) never see each other's images.
 func repo(t *testing.T) string {
-	return sb.RegistryAddr + "/" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	return fmt.Sprintf("%s/%s-%d", sb.RegistryAddr, name, repos.Add(1))
 }
 
 type result struct {
