@@ -26,6 +26,21 @@ func run(t *testing.T, args ...string) (stdout string, err error) {
 	return out.String(), err
 }
 
+// hashOf returns the one service of a project as `bkcache hash --format
+// json` reports it.
+func hashOf(t *testing.T, dir string) hashRow {
+	t.Helper()
+	js, err := run(t, "hash", "--project-directory", dir, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Services []hashRow }
+	if err := json.Unmarshal([]byte(js), &doc); err != nil || len(doc.Services) != 1 {
+		t.Fatalf("hash --format json (%v):\n%s", err, js)
+	}
+	return doc.Services[0]
+}
+
 var simple = map[string]string{
 	"compose.yaml":    "name: demo\nservices:\n  my-app:\n    image: reg.local/demo/app:latest\n    build: ./app\n  db:\n    image: postgres\n",
 	"app/Dockerfile":  "FROM scratch\nCOPY main.txt /\n",
@@ -179,11 +194,8 @@ func TestHashManifestAndDiff(t *testing.T) {
 
 func TestEnvFormats(t *testing.T) {
 	dir := sourcetest.Tree(t, simple)
-	js, _ := run(t, "hash", "--project-directory", dir, "--format", "json")
-	var doc struct{ Services []hashRow }
-	json.Unmarshal([]byte(js), &doc)
-	h := doc.Services[0].Hash
-	img := "reg.local/demo/app:" + h
+	row := hashOf(t, dir)
+	h, img := row.Hash, row.Image
 	for format, want := range map[string]string{
 		"dotenv":   "BKCACHE_MY_APP_IMAGE=" + img + "\nBKCACHE_MY_APP_HASH=" + h + "\n",
 		"github":   "BKCACHE_MY_APP_IMAGE=" + img + "\nBKCACHE_MY_APP_HASH=" + h + "\n",
@@ -205,9 +217,7 @@ func TestEnvFormats(t *testing.T) {
 // building service to REPOSITORY:HASH and leaves the others alone.
 func TestComposeOverride(t *testing.T) {
 	dir := sourcetest.Tree(t, simple)
-	js, _ := run(t, "hash", "--project-directory", dir, "--format", "json")
-	var doc struct{ Services []hashRow }
-	json.Unmarshal([]byte(js), &doc)
+	want := hashOf(t, dir)
 	override := filepath.Join(dir, "compose.ci.yaml")
 	if _, err := run(t, "compose-override", "--project-directory", dir, "-o", override); err != nil {
 		t.Fatal(err)
@@ -220,8 +230,8 @@ func TestComposeOverride(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker compose could not read the override: %v", err)
 	}
-	if got := p.Services["my-app"].Image; got != doc.Services[0].Image {
-		t.Errorf("my-app image = %q, want %q", got, doc.Services[0].Image)
+	if got := p.Services["my-app"].Image; got != want.Image {
+		t.Errorf("my-app image = %q, want %q", got, want.Image)
 	}
 	if got := p.Services["db"].Image; got != "postgres" {
 		t.Errorf("db image changed to %q", got)
