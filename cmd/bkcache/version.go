@@ -3,22 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/daemon"
 	"github.com/spf13/cobra"
 )
 
 // buildkitClientVersion is the BuildKit client library bkcache was built
 // with: the daemon version bkcache is tested against.
 func buildkitClientVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == "github.com/moby/buildkit" {
-				return d.Version
-			}
-		}
+	if v := daemon.Version(); v != "" {
+		return v
 	}
 	return "unknown"
 }
