@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bkcache/bkcache/hash/manifest"
@@ -117,7 +118,7 @@ func (r *Registry) FetchManifest(ctx context.Context, ref string) (*manifest.Man
 		return nil, fmt.Errorf("%s (%s): %w", ref, dg, ErrNoManifest)
 	}
 	slices.SortFunc(refs, func(a, b v1.Descriptor) int {
-		return compareStrings(a.Annotations[createdKey], b.Annotations[createdKey])
+		return strings.Compare(a.Annotations[createdKey], b.Annotations[createdKey])
 	})
 	newest := refs[len(refs)-1]
 	art, err := remote.Get(n.Context().Digest(newest.Digest.String()), r.opts(ctx)...)
@@ -137,14 +138,4 @@ func (r *Registry) FetchManifest(ctx context.Context, ref string) (*manifest.Man
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	return m, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,7 +32,7 @@ func newDirFS(root string) *dirFS {
 	return &dirFS{root: root, workers: runtime.GOMAXPROCS(0)}
 }
 
-func (d *dirFS) Open(p string) (fsReadCloser, error) {
+func (d *dirFS) Open(p string) (io.ReadCloser, error) {
 	return openFile(filepath.Join(d.root, p))
 }
 

@@ -12,8 +12,6 @@ import (
 
 var errNotDir = errors.New("not a directory")
 
-type fsReadCloser = io.ReadCloser
-
 func openFile(path string) (io.ReadCloser, error) { return os.Open(path) }
 
 func setOwner(os.FileInfo, *types.Stat) {}

@@ -13,8 +13,6 @@ import (
 
 var errNotDir = syscall.ENOTDIR
 
-type fsReadCloser = io.ReadCloser
-
 // openFile opens a regular file for reading without following a final
 // symlink and without the runtime poller registration os.Open does: on a
 // tree of many small files those syscalls are a large part of the cost.
