@@ -33,7 +33,7 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 			if err := checkFormat(o.format, "text", "json", "env"); err != nil {
 				return err
 			}
-			p, all, err := loadInputs(cmd, pf, args)
+			p, all, err := loadProjectInputs(cmd.Context(), pf, args)
 			if err != nil {
 				return err
 			}
@@ -51,10 +51,6 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 	cmd.Flags().StringVar(&o.manifest, "manifest", "", "write the inputs part of a cache manifest to FILE")
 	cmd.Flags().StringArrayVar(&o.redact, "redact-arg", nil, "store this build arg's value redacted in the manifest (repeatable)")
 	return cmd
-}
-
-func loadInputs(cmd *cobra.Command, pf *projectFlags, names []string) (*compose.Project, []*inputs.Inputs, error) {
-	return loadProjectInputs(cmd.Context(), pf, names)
 }
 
 func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*compose.Project, []*inputs.Inputs, error) {

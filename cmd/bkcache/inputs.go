@@ -31,7 +31,7 @@ digest and the Dockerfile instruction that pulled it in.`,
 			if err := checkFormat(o.format, "text", "json"); err != nil {
 				return err
 			}
-			_, all, err := loadInputs(cmd, pf, args)
+			_, all, err := loadProjectInputs(cmd.Context(), pf, args)
 			if err != nil {
 				return err
 			}
