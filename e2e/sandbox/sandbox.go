@@ -174,7 +174,28 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// startRegistry starts the registry and waits for it; the first call
+// picks its port and writes its config, a restart reuses both.
 func (s *Sandbox) startRegistry(ctx context.Context) error {
+	cfgPath := filepath.Join(s.Dir, "registry.yml")
+	if s.RegistryAddr == "" {
+		if err := s.configureRegistry(cfgPath); err != nil {
+			return err
+		}
+	}
+	if err := s.start("registry", filepath.Join(s.Bin, "registry"), "serve", cfgPath); err != nil {
+		return err
+	}
+	return waitFor(ctx, 30*time.Second, "registry", func() error {
+		c, err := net.DialTimeout("tcp", s.RegistryAddr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}, s.Logs)
+}
+
+func (s *Sandbox) configureRegistry(cfgPath string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -193,20 +214,7 @@ storage:
 http:
   addr: %s
 `, filepath.Join(s.Dir, "registry-data"), s.RegistryAddr)
-	cfgPath := filepath.Join(s.Dir, "registry.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		return err
-	}
-	if err := s.start("registry", filepath.Join(s.Bin, "registry"), "serve", cfgPath); err != nil {
-		return err
-	}
-	return waitFor(ctx, 30*time.Second, "registry", func() error {
-		c, err := net.DialTimeout("tcp", s.RegistryAddr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}, s.Logs)
+	return os.WriteFile(cfgPath, []byte(cfg), 0o644)
 }
 
 func (s *Sandbox) startBuildkitd(ctx context.Context) error {
@@ -320,17 +328,7 @@ func (s *Sandbox) Restart(ctx context.Context, name string) error {
 	s.Stop(name)
 	switch name {
 	case "registry":
-		addr := s.RegistryAddr
-		if err := s.start("registry", filepath.Join(s.Bin, "registry"), "serve", filepath.Join(s.Dir, "registry.yml")); err != nil {
-			return err
-		}
-		return waitFor(ctx, 30*time.Second, "registry", func() error {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		}, s.Logs)
+		return s.startRegistry(ctx)
 	case "buildkitd":
 		return s.startBuildkitd(ctx)
 	}
