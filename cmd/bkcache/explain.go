@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -118,7 +119,7 @@ func newManifestCmd() *cobra.Command {
 			for _, s := range append(slices.Clone(a.Services), b.Services...) {
 				names[s.Service] = true
 			}
-			for _, n := range sortedKeys(names) {
+			for _, n := range slices.Sorted(maps.Keys(names)) {
 				sa, sb := a.Find(n), b.Find(n)
 				switch {
 				case sa == nil:
@@ -145,15 +146,6 @@ func newManifestCmd() *cobra.Command {
 	diff.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	cmd.AddCommand(diff)
 	return cmd
-}
-
-func sortedKeys(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // writeReport renders a comparison for people.
