@@ -39,7 +39,7 @@ func pushRandom(t *testing.T, ref string) string {
 func TestAttachAndFetch(t *testing.T) {
 	host := testRegistry(t)
 	ctx := context.Background()
-	r := NewRegistry(nil)
+	r := NewRegistry(RegistryOptions{})
 	img := host + "/p/app"
 	dg := pushRandom(t, img+":abc")
 
@@ -73,7 +73,7 @@ func TestAttachAndFetch(t *testing.T) {
 
 func TestHeadClassifiesErrors(t *testing.T) {
 	host := testRegistry(t)
-	r := NewRegistry(nil)
+	r := NewRegistry(RegistryOptions{})
 	ctx := context.Background()
 	if _, found, err := r.Head(ctx, host+"/p/x:missing"); found || err != nil {
 		t.Fatalf("404 must be a plain miss: found=%v err=%v", found, err)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,12 @@ type Options struct {
 	// Outputs sends the named services' images to this machine too. A
 	// service with an output is solved even when R:H exists.
 	Outputs map[string]Output
+	// RequireCacheExport fails a service whose cache export failed; by
+	// default that is a warning and the image is pushed all the same.
+	RequireCacheExport bool
+	// Attempts is how many times a solve failing on a transient registry
+	// error is tried in all; <= 0 means DefaultAttempts.
+	Attempts int
 	// Record, when set, turns a pushed service's result into the manifest
 	// attached to its image before the floating tag moves.
 	Record func(Job, *Result) ([]byte, error)
@@ -83,8 +90,11 @@ type Result struct {
 	CacheExportMs    int64    `json:"cacheExportMs,omitempty"`
 	CacheImportBytes int64    `json:"cacheImportBytes,omitempty"`
 	CacheExportBytes int64    `json:"cacheExportBytes,omitempty"`
-	err              error
-	layout           string // OCI layout of a local (unpushed) build, for dependents
+	// Warnings are what went wrong without failing the service: a cache
+	// that could not be imported or exported, a retried attempt.
+	Warnings []string `json:"warnings,omitempty"`
+	err      error
+	layout   string // OCI layout of a local (unpushed) build, for dependents
 }
 
 // Err returns the service's error, if it failed or was cancelled.
@@ -105,6 +115,9 @@ func NewBuilder(c *client.Client, reg *Registry, project string, opt Options) *B
 	}
 	if opt.Parallel <= 0 {
 		opt.Parallel = 4
+	}
+	if opt.Attempts <= 0 {
+		opt.Attempts = DefaultAttempts
 	}
 	return &Builder{client: c, registry: reg, project: project, opt: opt}
 }
@@ -221,6 +234,10 @@ func (r *Result) fail(err error) {
 	r.Status, r.err, r.Error = Failed, err, err.Error()
 }
 
+func (r *Result) warn(w ...string) {
+	r.Warnings = append(r.Warnings, w...)
+}
+
 func (r *Result) cancel(err error) {
 	r.Status, r.err, r.Error = Cancelled, err, "cancelled: "+err.Error()
 }
@@ -263,24 +280,31 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 		res.fail(err)
 		return
 	}
-	ch := make(chan *client.SolveStatus)
-	counter := newStepCounter(j.Service.Name, b.opt.Progress)
-	counted := make(chan struct{})
-	go func() { counter.run(ch); close(counted) }()
+	var warnings []string
+	so.CacheImports, warnings = b.checkImports(ctx, so.CacheImports)
+	res.warn(warnings...)
 	res.CacheImports, res.CacheExports = cacheRefs(so.CacheImports), cacheRefs(so.CacheExports)
-	resp, err := b.client.Solve(ctx, nil, *so, ch)
-	<-counted
-	res.CachedSteps, res.TotalSteps = counter.counts()
-	imp, exp := counter.cacheIO()
+	a := b.solve(ctx, j.Service.Name, so, res)
+	res.CachedSteps, res.TotalSteps = a.counter.counts()
+	imp, exp := a.counter.cacheIO()
 	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()
 	res.CacheImportBytes, res.CacheExportBytes = imp.Bytes, exp.Bytes
-	if err != nil {
+	res.warn(a.counter.failed("importing cache manifest")...)
+	if a.err != nil {
 		if ctx.Err() != nil {
 			res.cancel(ctx.Err())
 			return
 		}
-		res.fail(fmt.Errorf("building %s: %w", refs.Image, err))
+		res.fail(fmt.Errorf("building %s: %w", refs.Image, a.err))
 		return
+	}
+	resp := a.resp
+	if failed := a.counter.failed("exporting cache"); len(failed) > 0 {
+		res.warn(failed...)
+		if b.opt.RequireCacheExport {
+			res.fail(fmt.Errorf("exporting the cache of %s failed and --require-cache-export is set: %s", refs.Image, strings.Join(failed, "; ")))
+			return
+		}
 	}
 	res.Status = Built
 	if d := resp.ExporterResponse[exptypes.ExporterImageDigestKey]; d != "" {
@@ -293,6 +317,22 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 		if res.Digest == "" {
 			res.fail(fmt.Errorf("pushing %s: buildkitd reported no image digest", refs.Image))
 			return
+		}
+		// Trust the registry, not the report: R:F moves only to an image
+		// the registry serves under R:H. Another run that built the same
+		// hash at the same time may have pushed R:H after us; its image
+		// has the same inputs, and R:F follows what R:H holds.
+		got, found, err := b.registry.Head(ctx, refs.Image)
+		switch {
+		case err != nil:
+			res.fail(fmt.Errorf("checking the push of %s: %w; %s not moved", refs.Image, err, refs.Floating))
+			return
+		case !found:
+			res.fail(fmt.Errorf("pushing %s: buildkitd reported %s but the registry has no such tag; %s not moved", refs.Image, res.Digest, refs.Floating))
+			return
+		case got != res.Digest:
+			res.warn(fmt.Sprintf("%s was pushed again by another build of the same inputs while this one ran: it holds %s, not this build's %s", refs.Image, got, res.Digest))
+			res.Digest = got
 		}
 		if err := b.attach(ctx, j, refs, res); err != nil {
 			res.fail(err)

@@ -56,7 +56,7 @@ func pushCache(t *testing.T, ref, form string) {
 
 func TestInspectCache(t *testing.T) {
 	host := testRegistry(t)
-	r := NewRegistry(nil)
+	r := NewRegistry(RegistryOptions{})
 	for _, form := range []string{"index", "image-manifest"} {
 		ref := host + "/p/app:cache-" + form
 		pushCache(t, ref, form)

@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -103,4 +104,18 @@ func (s *stepCounter) counts() (cached, total int) {
 		}
 	}
 	return cached, total
+}
+
+// failed returns "name: error" for each step whose name starts with
+// prefix and that ended in an error, sorted: how BuildKit reports a
+// cache import or an ignore-error cache export that did not work.
+func (s *stepCounter) failed(prefix string) []string {
+	var out []string
+	for _, v := range s.steps {
+		if v.Error != "" && strings.HasPrefix(v.Name, prefix) {
+			out = append(out, v.Name+": "+v.Error)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -21,14 +22,31 @@ import (
 // exist, and moves a tag to an existing manifest without blob traffic.
 // Credentials come from the docker config and its credential helpers.
 type Registry struct {
-	insecure []string // hosts reached over plain HTTP
-	keychain authn.Keychain
+	insecure  []string // hosts reached over plain HTTP
+	keychain  authn.Keychain
+	transport http.RoundTripper
 }
 
-// NewRegistry returns a Registry. insecure lists registry hosts (with
-// port) that may be reached over plain HTTP; loopback hosts always may.
-func NewRegistry(insecure []string) *Registry {
-	return &Registry{insecure: insecure, keychain: authn.DefaultKeychain}
+// RegistryOptions configure a Registry.
+type RegistryOptions struct {
+	// Insecure lists registry hosts (with port) that may be reached over
+	// plain HTTP; loopback hosts always may.
+	Insecure []string
+	// Timeout bounds each wait for a registry (connecting, an answer's
+	// headers); 0 means DefaultRegistryTimeout.
+	Timeout time.Duration
+}
+
+// DefaultRegistryTimeout is how long bkcache waits for a registry to
+// answer one request before taking it as a failure (which is retried).
+const DefaultRegistryTimeout = 30 * time.Second
+
+// NewRegistry returns a Registry.
+func NewRegistry(opt RegistryOptions) *Registry {
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultRegistryTimeout
+	}
+	return &Registry{insecure: opt.Insecure, keychain: authn.DefaultKeychain, transport: newTransport(opt.Timeout)}
 }
 
 // IsInsecure reports whether host may be reached over plain HTTP.
@@ -61,7 +79,7 @@ func (r *Registry) parse(ref string) (name.Reference, error) {
 }
 
 func (r *Registry) opts(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain)}
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain), remote.WithTransport(r.transport)}
 }
 
 // ErrAuth reports a registry that refused our credentials.

@@ -211,13 +211,20 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 		so.CacheImports = append(so.CacheImports, e)
 	}
 	if r.push {
+		// A failed cache export must not cost the image: BuildKit pushes
+		// it anyway and reports the export's error on its step, which
+		// Builder turns into a warning (or, with --require-cache-export,
+		// a failure).
 		so.CacheExports = []client.CacheOptionsEntry{
-			{Type: "registry", Attrs: r.insecureAttrs(r.refs.Cache, map[string]string{"ref": r.refs.Cache, "mode": "max"})},
+			{Type: "registry", Attrs: r.insecureAttrs(r.refs.Cache, map[string]string{"ref": r.refs.Cache, "mode": "max", "ignore-error": "true"})},
 		}
 		for _, s := range svc.CacheTo {
 			e, err := ParseCacheEntry(s)
 			if err != nil {
 				return nil, cleanup, fmt.Errorf("cache_to: %w", err)
+			}
+			if _, set := e.Attrs["ignore-error"]; !set {
+				e.Attrs["ignore-error"] = "true"
 			}
 			so.CacheExports = append(so.CacheExports, e)
 		}

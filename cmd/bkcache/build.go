@@ -33,6 +33,10 @@ type buildOptions struct {
 	fallback  []string
 	output    string
 	load      bool
+
+	registryTimeout time.Duration
+	attempts        int
+	requireCache    bool
 }
 
 func newBuildCmd(pf *projectFlags) *cobra.Command {
@@ -87,12 +91,21 @@ registry: the result stays in buildkitd's cache.`,
 	f.StringArrayVar(&o.fallback, "cache-fallback", nil, "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
 	f.StringVar(&o.output, "output", "", "also write the images here: type=oci|docker|tar|local,dest=PATH (a directory per service when several build)")
 	f.BoolVar(&o.load, "load", false, "load the images into the local Docker engine")
+	f.DurationVar(&o.registryTimeout, "registry-timeout", solver.DefaultRegistryTimeout, "how long to wait for the registry to answer one request before retrying it")
+	f.IntVar(&o.attempts, "attempts", solver.DefaultAttempts, "tries per service when a push or pull fails on a transient registry error (5xx, 429, reset)")
+	f.BoolVar(&o.requireCache, "require-cache-export", false, "fail a service whose cache export failed (default: warn, the image is pushed anyway)")
 	return cmd
 }
 
 func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o *buildOptions, names []string) error {
 	if o.parallel < 1 {
 		return usageError{fmt.Errorf("--parallel must be at least 1")}
+	}
+	if o.attempts < 1 {
+		return usageError{fmt.Errorf("--attempts must be at least 1")}
+	}
+	if o.registryTimeout <= 0 {
+		return usageError{fmt.Errorf("--registry-timeout must be positive, for example 30s")}
 	}
 	p, all, err := loadProjectInputs(ctx, pf, names)
 	if err != nil {
@@ -122,10 +135,10 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		jobs[i] = solver.Job{Service: p.Services[in.Service], Inputs: in}
 	}
 	progress := make(chan *client.SolveStatus)
-	b := solver.NewBuilder(c, solver.NewRegistry(o.insecure), p.Name, solver.Options{
+	b := solver.NewBuilder(c, solver.NewRegistry(solver.RegistryOptions{Insecure: o.insecure, Timeout: o.registryTimeout}), p.Name, solver.Options{
 		Push: o.push, Force: o.force, Floating: o.ciTag, Parallel: o.parallel,
 		KeepGoing: o.keepGoing, Repository: pf.repository, Progress: progress, Record: record,
-		CacheFallback: o.fallback, Outputs: outputs,
+		CacheFallback: o.fallback, Outputs: outputs, Attempts: o.attempts, RequireCacheExport: o.requireCache,
 	})
 
 	var g errgroup.Group
@@ -147,6 +160,11 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		}
 	} else {
 		writeBuildTable(stdout, results)
+	}
+	for _, r := range results {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(stderr, "bkcache: warning: service %q: %s\n", r.Service, w)
+		}
 	}
 	for _, r := range results {
 		if r.Status == solver.Failed {

@@ -25,7 +25,7 @@ func newCacheCmd() *cobra.Command {
 			if err := checkFormat(format, "text", "json"); err != nil {
 				return err
 			}
-			info, err := solver.NewRegistry(insecure).InspectCache(cmd.Context(), args[0])
+			info, err := solver.NewRegistry(solver.RegistryOptions{Insecure: insecure}).InspectCache(cmd.Context(), args[0])
 			if errors.Is(err, solver.ErrNotFound) {
 				return fmt.Errorf("%w: cache refs are REPOSITORY:cache-HASH and REPOSITORY:cache-ci, written by bkcache build --push", err)
 			}

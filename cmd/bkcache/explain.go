@@ -82,7 +82,7 @@ func loadManifest(ctx context.Context, against string, insecure []string) (*mani
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, "", err
 	}
-	m, err := solver.NewRegistry(insecure).FetchManifest(ctx, against)
+	m, err := solver.NewRegistry(solver.RegistryOptions{Insecure: insecure}).FetchManifest(ctx, against)
 	switch {
 	case errors.Is(err, solver.ErrNotFound):
 		return nil, "", fmt.Errorf("%s does not exist (no file, and no such image): build and push once, or pass --against", against)

@@ -115,7 +115,7 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			reg := solver.NewRegistry(insecure)
+			reg := solver.NewRegistry(solver.RegistryOptions{Insecure: insecure})
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tIMAGE\tSTATUS")
 			var missing []string

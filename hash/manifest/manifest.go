@@ -61,6 +61,9 @@ type Service struct {
 	Steps   *Steps         `json:"steps,omitempty"`
 	Timing  *Timing        `json:"timing,omitempty"`
 	Error   string         `json:"error,omitempty"`
+	// Warnings are what went wrong without failing the service: a cache
+	// that could not be imported or exported, a retried attempt.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Cache lists the cache refs a build imported from and exported to.

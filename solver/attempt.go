@@ -1,0 +1,131 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/grpcerrors"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+)
+
+// DefaultAttempts is how many times a solve that failed on a transient
+// registry error is tried in all.
+const DefaultAttempts = 3
+
+// checkImports asks the registry for each registry cache bkcache imports
+// and keeps those that exist. A cache that is not there yet (404) is
+// dropped quietly: the first build of a hash has none. A cache the
+// registry cannot serve (5xx after retries, reset, timeout, refused
+// credentials) is dropped with a warning: the build goes on without it
+// rather than failing or hanging on it inside buildkitd.
+func (b *Builder) checkImports(ctx context.Context, entries []client.CacheOptionsEntry) ([]client.CacheOptionsEntry, []string) {
+	keep := make([]bool, len(entries))
+	warn := make([]string, len(entries))
+	var g errgroup.Group
+	for i, e := range entries {
+		ref := e.Attrs["ref"]
+		if e.Type != "registry" || ref == "" {
+			keep[i] = true
+			continue
+		}
+		g.Go(func() error {
+			_, found, err := b.registry.Head(ctx, ref)
+			switch {
+			case err != nil:
+				warn[i] = fmt.Sprintf("cache import from %s skipped: %v", ref, err)
+			case found:
+				keep[i] = true
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	var kept []client.CacheOptionsEntry
+	var warnings []string
+	for i, e := range entries {
+		if keep[i] {
+			kept = append(kept, e)
+		}
+		if warn[i] != "" {
+			warnings = append(warnings, warn[i])
+		}
+	}
+	return kept, warnings
+}
+
+// attempt is one solve's outcome.
+type attempt struct {
+	resp    *client.SolveResponse
+	err     error
+	counter *stepCounter
+}
+
+// solve runs so on buildkitd, again after a backoff when it failed on a
+// transient registry error (a push answered 5xx or 429 after BuildKit's
+// own retries, a reset connection): the steps that succeeded are in
+// buildkitd's cache and blobs already pushed are not sent again, so a
+// retry costs little. Build errors and a daemon that went away are not
+// retried.
+func (b *Builder) solve(ctx context.Context, service string, so *client.SolveOpt, res *Result) attempt {
+	var a attempt
+	for i := 1; ; i++ {
+		a = b.solveOnce(ctx, service, so)
+		if a.err == nil || ctx.Err() != nil || i >= b.opt.Attempts || !Transient(a.err) {
+			return a
+		}
+		wait := backoff(i)
+		res.warn(fmt.Sprintf("attempt %d of %d failed on a transient registry error, retrying in %s: %v", i, b.opt.Attempts, wait.Round(100*time.Millisecond), a.err))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return a
+		}
+	}
+}
+
+func (b *Builder) solveOnce(ctx context.Context, service string, so *client.SolveOpt) attempt {
+	ch := make(chan *client.SolveStatus)
+	counter := newStepCounter(service, b.opt.Progress)
+	var wg sync.WaitGroup
+	wg.Go(func() { counter.run(ch) })
+	resp, err := b.client.Solve(ctx, nil, *so, ch)
+	wg.Wait()
+	return attempt{resp: resp, err: err, counter: counter}
+}
+
+// backoff is the wait before attempt n+1: 1s, 2s, 4s... with jitter,
+// at most 30s.
+func backoff(n int) time.Duration {
+	d := min(time.Second<<(n-1), 30*time.Second)
+	return d + rand.N(d/4+1)
+}
+
+// transientRE matches how BuildKit and containerd report registry
+// failures that may pass: 5xx and 429 answers, dropped connections,
+// timeouts.
+var transientRE = regexp.MustCompile(`(?i)unexpected status.*?: (429|5\d\d)\b|too many requests|connection reset by peer|broken pipe|unexpected EOF|i/o timeout|TLS handshake timeout|server misbehaving`)
+
+// Transient reports whether err, returned by a solve, is a registry
+// failure worth another attempt. A step that failed (a RUN's exit code)
+// never is, whatever its command line says.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if grpcerrors.Code(err) == codes.Unavailable {
+		return false // buildkitd itself went away
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "did not complete successfully") {
+		return false
+	}
+	return transientRE.MatchString(msg)
+}
