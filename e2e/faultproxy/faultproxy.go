@@ -29,9 +29,9 @@ type Fault struct {
 	Times int
 
 	Delay  time.Duration // wait this long first (then fault, or forward)
-	Status int          // answer with this status instead of forwarding
-	Header http.Header  // headers of that answer (Retry-After, ...)
-	Reset  bool         // close the connection with a TCP reset, no answer
+	Status int           // answer with this status instead of forwarding
+	Header http.Header   // headers of that answer (Retry-After, ...)
+	Reset  bool          // close the connection with a TCP reset, no answer
 	// Truncate, when > 0, forwards the request but cuts the response
 	// body after this many bytes and closes the connection.
 	Truncate int
