@@ -49,23 +49,41 @@ type result struct {
 // bkcache runs the binary under test in dir with the sandbox's daemon.
 func bkcache(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(sb.BkcacheBin(), args...)
+	r, err := runBkcache(dir, env, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// runBkcache is bkcache for goroutines other than the test's: it returns
+// what the test must fail on (it could not run, or it panicked).
+func runBkcache(dir string, env []string, args ...string) (result, error) {
+	return runCmd(exec.Command(sb.BkcacheBin(), args...), dir, env)
+}
+
+func runCmd(cmd *exec.Cmd, dir string, env []string) (result, error) {
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "BUILDKIT_HOST="+sb.BuildkitAddr), env...)
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	if cmd.Stdout == nil {
+		cmd.Stdout = &out
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = &errb
+	}
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String()}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("running bkcache: %v", err)
+		return r, fmt.Errorf("running bkcache: %v", err)
 	}
 	if strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") {
-		t.Fatalf("bkcache panicked:\n%s", r.stderr)
+		return r, fmt.Errorf("bkcache panicked:\n%s", r.stderr)
 	}
-	return r
+	return r, nil
 }
 
 type svcResult struct {

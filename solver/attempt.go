@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	remoteserrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"golang.org/x/sync/errgroup"
@@ -109,9 +111,10 @@ func backoff(n int) time.Duration {
 }
 
 // transientRE matches how BuildKit and containerd report registry
-// failures that may pass: 5xx and 429 answers, dropped connections,
-// timeouts.
-var transientRE = regexp.MustCompile(`(?i)unexpected status.*?: (429|5\d\d)\b|too many requests|connection reset by peer|broken pipe|unexpected EOF|i/o timeout|TLS handshake timeout|server misbehaving`)
+// failures that may pass: 5xx and 429 answers (by status, or by the
+// registry's error code when it sent one: containerd then reports the
+// code, not the status), dropped connections, timeouts.
+var transientRE = regexp.MustCompile(`(?i)unexpected status.*?: (429|5\d\d)\b|\b(toomanyrequests|unavailable|unknown): |too many requests|connection reset by peer|broken pipe|unexpected EOF|i/o timeout|TLS handshake timeout|server misbehaving`)
 
 // Transient reports whether err, returned by a solve, is a registry
 // failure worth another attempt. A step that failed (a RUN's exit code)
@@ -122,6 +125,13 @@ func Transient(err error) bool {
 	}
 	if grpcerrors.Code(err) == codes.Unavailable {
 		return false // buildkitd itself went away
+	}
+	// BuildKit sends containerd's typed registry error along with the
+	// message, and the message alone may only carry the registry's own
+	// error code ("toomanyrequests: ...").
+	var status remoteserrors.ErrUnexpectedStatus
+	if errors.As(err, &status) {
+		return status.StatusCode == http.StatusTooManyRequests || status.StatusCode >= 500
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "did not complete successfully") {

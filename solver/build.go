@@ -380,15 +380,34 @@ func (b *Builder) promote(ctx context.Context, refs Refs, d digest.Digest, res *
 		return fmt.Errorf("reading %s: %w", refs.Floating, err)
 	}
 	if !found || cur != d {
-		if _, ok, err := b.registry.Head(ctx, refs.Cache); err == nil && ok {
-			if err := b.registry.Copy(ctx, refs.Cache, refs.CacheFloat); err != nil {
-				return fmt.Errorf("moving %s: %w", refs.CacheFloat, err)
+		// The cache is an optimisation: failing to move R:cache-F costs
+		// the next build its cache, not correctness, so it is a warning
+		// unless --require-cache-export asks otherwise.
+		if err := b.moveCache(ctx, refs); err != nil {
+			if b.opt.RequireCacheExport {
+				return fmt.Errorf("%w (--require-cache-export); %s not moved", err, refs.Floating)
 			}
+			res.warn(err.Error())
 		}
 		if err := b.registry.Copy(ctx, refs.Image, refs.Floating); err != nil {
 			return fmt.Errorf("moving %s: %w", refs.Floating, err)
 		}
 	}
 	res.Floating = refs.Floating
+	return nil
+}
+
+// moveCache points R:cache-F at R:cache-H when the build exported one.
+func (b *Builder) moveCache(ctx context.Context, refs Refs) error {
+	_, ok, err := b.registry.Head(ctx, refs.Cache)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", refs.Cache, err)
+	}
+	if !ok {
+		return nil
+	}
+	if err := b.registry.Copy(ctx, refs.Cache, refs.CacheFloat); err != nil {
+		return fmt.Errorf("moving %s: %w", refs.CacheFloat, err)
+	}
 	return nil
 }

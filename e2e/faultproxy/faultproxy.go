@@ -182,7 +182,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(rule.Status)
-		fmt.Fprintf(w, `{"errors":[{"code":"UNKNOWN","message":"injected fault %d"}]}`, rule.Status)
+		fmt.Fprintf(w, `{"errors":[{"code":%q,"message":"injected fault %d"}]}`, errorCode(rule.Status), rule.Status)
 	case rule.Truncate > 0:
 		p.record(r, fmt.Sprintf("truncated at %d bytes", rule.Truncate))
 		p.truncate(w, r, rule.Truncate)
@@ -190,6 +190,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.record(r, "delayed, forwarded")
 		p.rp.ServeHTTP(w, r)
 	}
+}
+
+// errorCode is the distribution error code a registry sends with status.
+func errorCode(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "UNAUTHORIZED"
+	case http.StatusForbidden:
+		return "DENIED"
+	case http.StatusNotFound:
+		return "NAME_UNKNOWN"
+	case http.StatusTooManyRequests:
+		return "TOOMANYREQUESTS"
+	case http.StatusServiceUnavailable:
+		return "UNAVAILABLE"
+	}
+	return "UNKNOWN"
 }
 
 // reset closes the client's connection with RST instead of FIN.

@@ -11,10 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -305,7 +307,12 @@ func waitFor(ctx context.Context, timeout time.Duration, name string, probe func
 }
 
 // Stop stops one daemon (for tests of a daemon that went away).
-func (s *Sandbox) Stop(name string) {
+func (s *Sandbox) Stop(name string) { s.stop(name, syscall.SIGTERM) }
+
+// Kill kills one daemon with SIGKILL, as a crash or an OOM kill would.
+func (s *Sandbox) Kill(name string) { s.stop(name, syscall.SIGKILL) }
+
+func (s *Sandbox) stop(name string, sig syscall.Signal) {
 	s.mu.Lock()
 	p := s.procs[name]
 	delete(s.procs, name)
@@ -313,7 +320,7 @@ func (s *Sandbox) Stop(name string) {
 	if p == nil {
 		return
 	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	syscall.Kill(-p.cmd.Process.Pid, sig)
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
@@ -369,7 +376,12 @@ func (s *Sandbox) Logs() string {
 // Close stops every daemon and removes the sandbox directory.
 func (s *Sandbox) Close() {
 	s.Stop("buildkitd")
-	s.Stop("registry")
+	s.mu.Lock()
+	names := slices.Collect(maps.Keys(s.procs))
+	s.mu.Unlock()
+	for _, name := range names {
+		s.Stop(name)
+	}
 	// buildkitd may leave mounts below its root; unmount before removing.
 	exec.Command("umount", "-R", filepath.Join(s.Dir, "buildkitd")).Run()
 	os.RemoveAll(s.Dir)
