@@ -20,7 +20,9 @@ import (
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/util/grpcerrors"
 	digest "github.com/opencontainers/go-digest"
+	"google.golang.org/grpc/codes"
 )
 
 // Status is the outcome of one service.
@@ -293,6 +295,10 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 	if a.err != nil {
 		if ctx.Err() != nil {
 			res.cancel(ctx.Err())
+			return
+		}
+		if grpcerrors.Code(a.err) == codes.Unavailable {
+			res.fail(fmt.Errorf("building %s: the connection to buildkitd was lost during the solve (did it stop or restart? its log says why); %s was not moved: %w", refs.Image, refs.Floating, a.err))
 			return
 		}
 		res.fail(fmt.Errorf("building %s: %w", refs.Image, a.err))
