@@ -171,3 +171,35 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainHTTPOnlyWhereAllowed: bkcache talks plain HTTP to loopback
+// registries and to those named by --insecure-registry, never to others
+// (go-containerregistry alone would for private addresses).
+func TestPlainHTTPOnlyWhereAllowed(t *testing.T) {
+	r := NewRegistry(RegistryOptions{Insecure: []string{"reg.internal:5000"}})
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1:5000", true},
+		{"localhost:5000", true},
+		{"[::1]:5000", true},
+		{"reg.internal:5000", true},
+		{"reg.internal", false},
+		{"reg.internal:5001", false},
+		{"10.0.0.1:5000", false},
+		{"192.168.1.2", false},
+		{"registry.example.com", false},
+	} {
+		if got := r.IsInsecure(tc.host); got != tc.ok {
+			t.Errorf("IsInsecure(%s) = %v, want %v", tc.host, got, tc.ok)
+		}
+	}
+	// A private address named nowhere: HTTPS is tried (and fails, nobody
+	// listens), the HTTP fallback is refused before any connection.
+	r = NewRegistry(RegistryOptions{Timeout: 500 * time.Millisecond})
+	_, _, err := r.Head(context.Background(), "10.255.255.1:5000/a:t")
+	if err == nil || !strings.Contains(err.Error(), "refusing plain HTTP to registry 10.255.255.1:5000") {
+		t.Errorf("plain HTTP to a private address: %v", err)
+	}
+}

@@ -46,7 +46,9 @@ func NewRegistry(opt RegistryOptions) *Registry {
 	if opt.Timeout <= 0 {
 		opt.Timeout = DefaultRegistryTimeout
 	}
-	return &Registry{insecure: opt.Insecure, keychain: authn.DefaultKeychain, transport: newTransport(opt.Timeout)}
+	r := &Registry{insecure: opt.Insecure, keychain: authn.DefaultKeychain}
+	r.transport = newTransport(opt.Timeout, r.IsInsecure)
+	return r
 }
 
 // IsInsecure reports whether host may be reached over plain HTTP.

@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,12 +16,28 @@ const maxRetryAfter = time.Minute
 // 5xx, 429 and resets on top): a registry that does not answer within
 // timeout is an error rather than a hang, and a 429 or 503 carrying
 // Retry-After is retried after the wait the registry asked for.
-func newTransport(timeout time.Duration) http.RoundTripper {
+//
+// Plain HTTP goes only to hosts allowHTTP accepts: go-containerregistry
+// would otherwise fall back to HTTP for private (RFC 1918) addresses.
+func newTransport(timeout time.Duration, allowHTTP func(host string) bool) http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = timeout
 	t.ResponseHeaderTimeout = timeout
-	return &retryAfter{inner: t, attempts: 3, sleep: sleepCtx}
+	return &httpsOnly{allow: allowHTTP, inner: &retryAfter{inner: t, attempts: 3, sleep: sleepCtx}}
+}
+
+// httpsOnly refuses plain-HTTP requests to hosts not allowed them.
+type httpsOnly struct {
+	allow func(host string) bool
+	inner http.RoundTripper
+}
+
+func (t *httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !t.allow(req.URL.Host) {
+		return nil, fmt.Errorf("refusing plain HTTP to registry %s: only loopback registries and those named with --insecure-registry are reached without TLS", req.URL.Host)
+	}
+	return t.inner.RoundTrip(req)
 }
 
 // retryAfter honours Retry-After on 429 and 503 answers.

@@ -6,8 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -156,7 +159,10 @@ func TestReproducible(t *testing.T) {
 
 func TestUnreadableFile(t *testing.T) {
 	if os.Geteuid() == 0 {
-		t.Skip("root reads files whatever their mode; covered by TestOpenError")
+		// Root reads files whatever their mode: run this test again, in
+		// a copy of the test binary, as nobody.
+		asNobody(t, "^TestUnreadableFile$")
+		return
 	}
 	dir := t.TempDir()
 	p := filepath.Join(dir, "secret.key")
@@ -225,4 +231,61 @@ func FuzzDigestInjective(f *testing.F) {
 			t.Fatalf("entries %+v and %+v: equal=%v but digests disagree", e1, e2, same)
 		}
 	})
+}
+
+// asNobody runs the tests matching run in a copy of this test binary as
+// the unprivileged user nobody (65534), and fails if they fail.
+func asNobody(t *testing.T, run string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "bkcache-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "tree.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", run, "-test.count=1", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR=/tmp", "GOCOVERDIR=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+}
+
+// TestHugeFileStreams: a file far larger than the memory hashing it may
+// use is streamed, never loaded (a sparse 1 GiB file; allocation, not
+// time, is what is checked).
+func TestHugeFileStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 1 GiB")
+	}
+	dir := t.TempDir()
+	const size = 1 << 30
+	if err := os.WriteFile(filepath.Join(dir, "huge.bin"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "huge.bin"), size); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r := hashDir(t, dir, 2)
+	runtime.ReadMemStats(&after)
+	if r.Bytes != size || r.Entries[0].Size != size {
+		t.Fatalf("hashed %d bytes, want %d", r.Bytes, size)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("hashing a 1 GiB file allocated %d MiB: it is not streamed", alloc>>20)
+	}
 }
