@@ -140,15 +140,15 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 	if svc.ShmSize > 0 {
 		attrs["shm-size"] = strconv.FormatInt(svc.ShmSize, 10)
 	}
-	switch svc.Network {
-	case "", "default":
-	case "host":
-		attrs["force-network-mode"] = "host"
+	mode, err := networkMode(svc.Network)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	if mode != "" {
+		attrs["force-network-mode"] = mode
+	}
+	if mode == "host" {
 		so.AllowedEntitlements = append(so.AllowedEntitlements, "network.host")
-	case "none":
-		attrs["force-network-mode"] = "none"
-	default:
-		return nil, cleanup, fmt.Errorf("build.network %q is not supported by BuildKit (use default, host or none)", svc.Network)
 	}
 	if svc.NoCache {
 		attrs["no-cache"] = ""
@@ -277,6 +277,18 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 		so.Session = append(so.Session, sp)
 	}
 	return so, cleanup, nil
+}
+
+// networkMode maps compose's build.network onto BuildKit's
+// force-network-mode ("" for the default).
+func networkMode(network string) (string, error) {
+	switch network {
+	case "", "default":
+		return "", nil
+	case "host", "none":
+		return network, nil
+	}
+	return "", fmt.Errorf("build.network %q is not supported by BuildKit (use default, host or none)", network)
 }
 
 // sanitizeStoreID keeps an OCI store id a valid reference name.

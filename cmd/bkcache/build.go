@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -97,9 +98,19 @@ registry: the result stays in buildkitd's cache.`,
 	return cmd
 }
 
+// floatingTag is a tag whose cache- twin is still a valid tag.
+var floatingTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,121}$`)
+
 func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o *buildOptions, names []string) error {
 	if o.parallel < 1 {
 		return usageError{fmt.Errorf("--parallel must be at least 1")}
+	}
+	for flag, tags := range map[string][]string{"--ci-tag": {o.ciTag}, "--cache-fallback": o.fallback} {
+		for _, tag := range tags {
+			if !floatingTag.MatchString(tag) {
+				return usageError{fmt.Errorf("%s %q is not a valid tag: use letters, digits, . _ - (at most 122 characters, not starting with . or -), for example ci-main", flag, tag)}
+			}
+		}
 	}
 	if o.attempts < 1 {
 		return usageError{fmt.Errorf("--attempts must be at least 1")}
@@ -109,6 +120,9 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	}
 	p, all, err := loadProjectInputs(ctx, pf, names)
 	if err != nil {
+		return err
+	}
+	if err := checkRefs(p, all, pf.repository, append([]string{o.ciTag}, o.fallback...)...); err != nil {
 		return err
 	}
 	outputs, err := o.outputs(ctx, all, names)

@@ -106,53 +106,6 @@ func TestInputsCommand(t *testing.T) {
 	}
 }
 
-// TestBadInput: every error a user can cause names the culprit.
-func TestBadInput(t *testing.T) {
-	broken := func(edit map[string]string) string {
-		files := map[string]string{}
-		for k, v := range simple {
-			files[k] = v
-		}
-		for k, v := range edit {
-			files[k] = v
-		}
-		return sourcetest.Tree(t, files)
-	}
-	empty := t.TempDir()
-	for _, tc := range []struct {
-		name string
-		args []string
-		want []string
-		code int
-	}{
-		{"no compose file", []string{"hash", "--project-directory", empty}, []string{"no compose file"}, 1},
-		{"missing -f file", []string{"hash", "-f", filepath.Join(empty, "nope.yaml")}, []string{"nope.yaml"}, 1},
-		{"malformed compose", []string{"hash", "--project-directory", broken(map[string]string{"compose.yaml": "services:\n  a: [\n"})}, []string{"compose.yaml"}, 1},
-		{"unknown service", []string{"hash", "ghost", "--project-directory", broken(nil)}, []string{`"ghost"`, "my-app"}, 1},
-		{"service without build", []string{"inputs", "db", "--project-directory", broken(nil)}, []string{`"db"`}, 1},
-		{"missing context", []string{"hash", "--project-directory", broken(map[string]string{"compose.yaml": "services:\n  a:\n    build: ./nope\n"})}, []string{`service "a"`, "nope"}, 1},
-		{"missing Dockerfile", []string{"hash", "--project-directory", broken(map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ./app, dockerfile: Nope.Dockerfile}\n"})}, []string{`service "a"`, "Nope.Dockerfile"}, 1},
-		{"Dockerfile syntax", []string{"hash", "--project-directory", broken(map[string]string{"app/Dockerfile": "FROM scratch\nCOPY --chmod=xyz --what a /\n"})}, []string{`service "my-app"`, "line 2"}, 1},
-		{"bad format", []string{"hash", "--format", "yaml", "--project-directory", broken(nil)}, []string{"yaml"}, 2},
-		{"inputs needs a service", []string{"inputs", "--project-directory", broken(nil)}, []string{"arg"}, 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, tc.args...)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-			if c := exitCode(err); c != tc.code {
-				t.Errorf("exit code %d, want %d", c, tc.code)
-			}
-		})
-	}
-}
-
 func TestHashManifestAndDiff(t *testing.T) {
 	dir := sourcetest.Tree(t, simple)
 	m1 := filepath.Join(t.TempDir(), "m1.json")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/bkcache/bkcache/solver"
 	"github.com/spf13/cobra"
 )
 
@@ -43,7 +44,10 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 					return err
 				}
 			}
-			rows := hashRows(p, all, args, pf.repository)
+			rows, err := hashRows(p, all, args, pf.repository)
+			if err != nil {
+				return err
+			}
 			return writeHashes(cmd.OutOrStdout(), o.format, rows)
 		},
 	}
@@ -73,7 +77,32 @@ type hashRow struct {
 
 // hashRows keeps the services asked for (dependencies were hashed only
 // because their hash is an input), in build order.
-func hashRows(p *compose.Project, all []*inputs.Inputs, names []string, repository string) []hashRow {
+// checkRefs fails, naming the service, when a service's image
+// repository or a tag bkcache would write in it (the hash, and the
+// floating tags with their cache- twins) is not a valid reference, or
+// when its build section holds something BuildKit would refuse: before
+// anything is built or pushed.
+func checkRefs(p *compose.Project, all []*inputs.Inputs, repository string, floating ...string) error {
+	for _, in := range all {
+		svc := p.Services[in.Service]
+		tags := []string{in.Tag(), "cache-" + in.Tag()}
+		for _, f := range floating {
+			tags = append(tags, f, "cache-"+f)
+		}
+		if err := solver.CheckRefs(svc.Repository(p.Name, repository), tags...); err != nil {
+			return fmt.Errorf("service %q: %w", in.Service, err)
+		}
+		if err := solver.CheckService(svc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hashRows(p *compose.Project, all []*inputs.Inputs, names []string, repository string) ([]hashRow, error) {
+	if err := checkRefs(p, all, repository); err != nil {
+		return nil, err
+	}
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
@@ -86,7 +115,7 @@ func hashRows(p *compose.Project, all []*inputs.Inputs, names []string, reposito
 		repo := p.Services[in.Service].Repository(p.Name, repository)
 		rows = append(rows, hashRow{Service: in.Service, Hash: in.Tag(), Image: repo + ":" + in.Tag()})
 	}
-	return rows
+	return rows, nil
 }
 
 func writeHashes(w io.Writer, format string, rows []hashRow) error {

@@ -39,7 +39,11 @@ and _ replaced by _. Formats:
 			if err != nil {
 				return err
 			}
-			return writeEnv(cmd.OutOrStdout(), format, hashRows(p, all, args, pf.repository))
+			rows, err := hashRows(p, all, args, pf.repository)
+			if err != nil {
+				return err
+			}
+			return writeEnv(cmd.OutOrStdout(), format, rows)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "dotenv", "dotenv, github, gitlab or circleci")
@@ -80,8 +84,12 @@ builds, so that a test job runs exactly the images the build job pushed:
 			if err != nil {
 				return err
 			}
+			rows, err := hashRows(p, all, args, pf.repository)
+			if err != nil {
+				return err
+			}
 			services := map[string]map[string]string{}
-			for _, r := range hashRows(p, all, args, pf.repository) {
+			for _, r := range rows {
 				services[r.Service] = map[string]string{"image": r.Image}
 			}
 			b, err := yaml.Marshal(map[string]any{"services": services})
@@ -115,11 +123,15 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			rows, err := hashRows(p, all, args, pf.repository)
+			if err != nil {
+				return err
+			}
 			reg := solver.NewRegistry(solver.RegistryOptions{Insecure: insecure})
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tIMAGE\tSTATUS")
 			var missing []string
-			for _, r := range hashRows(p, all, args, pf.repository) {
+			for _, r := range rows {
 				_, found, err := reg.Head(cmd.Context(), r.Image)
 				if err != nil {
 					tw.Flush()

@@ -49,6 +49,7 @@ floating ci tag.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf.bind(root)
 	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(),
 		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newVersionCmd(), newDaemonCmd())

@@ -1,0 +1,47 @@
+package solver
+
+import (
+	"fmt"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// CheckService reports what in a service's build section bkcache or
+// BuildKit would refuse, so that a run fails on it before it connects
+// to anything or builds any other service.
+func CheckService(svc *compose.Service) error {
+	for _, s := range svc.CacheFrom {
+		if _, err := ParseCacheEntry(s); err != nil {
+			return fmt.Errorf("service %q: cache_from: %w", svc.Name, err)
+		}
+	}
+	for _, s := range svc.CacheTo {
+		if _, err := ParseCacheEntry(s); err != nil {
+			return fmt.Errorf("service %q: cache_to: %w", svc.Name, err)
+		}
+	}
+	if _, err := networkMode(svc.Network); err != nil {
+		return fmt.Errorf("service %q: %w", svc.Name, err)
+	}
+	for _, t := range svc.Tags {
+		if _, err := name.NewTag(t); err != nil {
+			return fmt.Errorf("service %q: build.tags: %q is not a valid image reference: %w", svc.Name, t, err)
+		}
+	}
+	return nil
+}
+
+// CheckRefs reports an image repository, or a tag bkcache would write
+// in it, that is not a valid reference.
+func CheckRefs(repository string, tags ...string) error {
+	if _, err := name.NewRepository(repository); err != nil {
+		return fmt.Errorf("image repository %q is not valid (lowercase letters, digits and . _ - / only, with an optional registry host): %w", repository, err)
+	}
+	for _, t := range tags {
+		if _, err := name.NewTag(repository + ":" + t); err != nil {
+			return fmt.Errorf("tag %q for %s is not valid (letters, digits, . _ -, at most 128 characters, not starting with . or -): %w", t, repository, err)
+		}
+	}
+	return nil
+}
