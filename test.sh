@@ -23,7 +23,8 @@ go vet ./...
 # Fuzz budgets are execution counts, not durations: with a duration, Go
 # 1.26's fuzz coordinator can report "context deadline exceeded" at the
 # deadline on a loaded machine (golang/go#75804, fixed in Go 1.27), and a
-# count also does the same work on fast and slow machines. Each budget is
+# count also does the same work on fast and slow machines. Each target's
+# corpus is kept in its package's testdata/fuzz and replayed by go test. Each budget is
 # about ten seconds on the 2-core CI machine; FUZZ_SCALE multiplies them.
 declare -A fuzz_execs=(
 	[FuzzIgnore]=8000
@@ -33,6 +34,7 @@ declare -A fuzz_execs=(
 	[FuzzDigestInjective]=15000
 	[FuzzParseCacheEntry]=8000
 	[FuzzParseOutput]=15000
+	[FuzzRefs]=40000
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc/codes"
@@ -202,4 +204,45 @@ func TestPlainHTTPOnlyWhereAllowed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "refusing plain HTTP to registry 10.255.255.1:5000") {
 		t.Errorf("plain HTTP to a private address: %v", err)
 	}
+}
+
+// FuzzRefs: for any repository and tag bkcache accepts, the refs it
+// writes parse, StripTag gives the repository back, and the registry
+// host it derives (for credentials and plain-HTTP decisions) is the
+// one go-containerregistry will talk to.
+func FuzzRefs(f *testing.F) {
+	for _, s := range [][2]string{
+		{"reg.local/demo/app", "ci"}, {"localhost:5000/a", "ci-main"}, {"127.0.0.1:5000/x/y/z", "1.2"},
+		{"app", "latest"}, {"library/app", "_x"}, {"[::1]:5000/a", "t"}, {"Reg/App", "ci"}, {"a:b:c", "d"},
+		{"reg.local:/a", "x"}, {"r.io/a@sha256:00", "ci"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, repo, tag string) {
+		r := NewRegistry(RegistryOptions{})
+		r.IsInsecure(registryHost(repo)) // never panics
+		if CheckRefs(repo, tag) != nil {
+			return
+		}
+		refs := NewRefs(repo, tag, "ci")
+		for _, ref := range []string{refs.Image, refs.Floating, refs.CacheFloat} {
+			n, err := name.ParseReference(ref)
+			if err != nil {
+				t.Fatalf("accepted %q, %q but %q does not parse: %v", repo, tag, ref, err)
+			}
+			want := n.Context().RegistryStr()
+			if want == name.DefaultRegistry {
+				want = "docker.io"
+			}
+			if got := registryHost(ref); got != want {
+				t.Fatalf("registryHost(%q) = %q, go-containerregistry talks to %q", ref, got, want)
+			}
+		}
+		if got := compose.StripTag(refs.Image); got != repo {
+			t.Fatalf("StripTag(%q) = %q, want %q", refs.Image, got, repo)
+		}
+		if got := compose.StripTag(repo + "@sha256:" + strings.Repeat("0", 64)); got != repo {
+			t.Fatalf("StripTag of a digest ref = %q, want %q", got, repo)
+		}
+	})
 }
