@@ -27,21 +27,22 @@ go vet ./...
 # corpus is kept in its package's testdata/fuzz and replayed by go test. Each budget is
 # about ten seconds on the 2-core CI machine; FUZZ_SCALE multiplies them.
 declare -A fuzz_execs=(
-	[FuzzIgnore]=8000
-	[FuzzRoundTrip]=600000
-	[FuzzDecode]=400000
-	[FuzzAnalyze]=40000
-	[FuzzDigestInjective]=15000
-	[FuzzParseCacheEntry]=8000
-	[FuzzParseOutput]=15000
-	[FuzzRefs]=40000
+	[source/FuzzIgnore]=8000
+	[canon/FuzzRoundTrip]=600000
+	[canon/FuzzDecode]=400000
+	[dockerfile/FuzzAnalyze]=40000
+	[tree/FuzzDigestInjective]=15000
+	[statcache/FuzzDecode]=200000
+	[solver/FuzzParseCacheEntry]=8000
+	[solver/FuzzParseOutput]=15000
+	[solver/FuzzRefs]=40000
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do
 	for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
-		n=${fuzz_execs[$target]:-}
+		n=${fuzz_execs[${pkg##*/}/$target]:-}
 		if [ -z "$n" ]; then
-			echo "test.sh: fuzz target $pkg $target has no budget: add it to fuzz_execs" >&2
+			echo "test.sh: fuzz target $pkg $target has no budget: add ${pkg##*/}/$target to fuzz_execs" >&2
 			exit 1
 		fi
 		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$((n * FUZZ_SCALE))x" "$pkg" > /tmp/fuzz.$$.log 2>&1 || { cat /tmp/fuzz.$$.log; exit 1; }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/bkcache/bkcache/hash/statcache"
 	"github.com/bkcache/bkcache/solver"
 	"github.com/spf13/cobra"
 )
@@ -62,9 +64,19 @@ func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	all, err := inputs.ComputeProject(ctx, p, names, inputs.Options{})
+	var store *statcache.Store
+	if !pf.noStatCache {
+		if dir, err := statcache.DefaultDir(); err == nil {
+			store = statcache.NewStore(dir)
+		}
+	}
+	all, err := inputs.ComputeProject(ctx, p, names, inputs.Options{StatCache: store})
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := store.Save(); err != nil {
+		// It only saves work next time: say so, carry on.
+		fmt.Fprintf(os.Stderr, "bkcache: warning: %v (hashing works without it; --no-stat-cache skips it)\n", err)
 	}
 	return p, all, nil
 }

@@ -20,6 +20,9 @@ type projectFlags struct {
 	profiles   []string
 	envFiles   []string
 	repository string
+	// noStatCache reads every file instead of trusting the digests of
+	// unchanged files recorded by an earlier run.
+	noStatCache bool
 }
 
 func (f *projectFlags) bind(cmd *cobra.Command) {
@@ -30,6 +33,7 @@ func (f *projectFlags) bind(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.profiles, "profile", nil, "activate a compose profile (repeatable)")
 	fl.StringArrayVar(&f.envFiles, "env-file", nil, "environment file for interpolation (repeatable; default .env)")
 	fl.StringVar(&f.repository, "repository", "", "push every service to PREFIX/SERVICE instead of its image: name")
+	fl.BoolVar(&f.noStatCache, "no-stat-cache", false, "read every input file instead of reusing the digests of files unchanged since the last run ($XDG_CACHE_HOME/bkcache/stat)")
 }
 
 func (f *projectFlags) options() compose.Options {

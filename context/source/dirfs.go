@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/tonistiigi/fsutil"
@@ -26,10 +25,11 @@ import (
 type dirFS struct {
 	root    string
 	workers int
+	ids     *identities // of the regular files lstat saw
 }
 
 func newDirFS(root string) *dirFS {
-	return &dirFS{root: root, workers: runtime.GOMAXPROCS(0)}
+	return &dirFS{root: root, workers: runtime.GOMAXPROCS(0), ids: &identities{}}
 }
 
 func (d *dirFS) Open(p string) (io.ReadCloser, error) {
@@ -41,13 +41,15 @@ func (d *dirFS) Walk(ctx context.Context, target string, fn fs.WalkDirFunc) erro
 	if rel == "/" {
 		rel = "."
 	}
+	ra := newReadAhead(d.readDir, d.workers)
+	defer ra.close()
 	var err error
 	if rel == "." {
-		err = d.walkDir(ctx, rel, nil, fn)
+		err = d.walkDir(ctx, ra, rel, nil, fn)
 	} else if e, lerr := d.lstat(rel); lerr != nil {
 		err = d.call(ctx, fn, rel, nil, lerr)
 	} else if e.IsDir() {
-		err = d.walkDir(ctx, rel, e, fn)
+		err = d.walkDir(ctx, ra, rel, e, fn)
 	} else {
 		err = d.call(ctx, fn, rel, e, nil)
 	}
@@ -74,16 +76,17 @@ func isNotExist(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotDir)
 }
 
-func (d *dirFS) walkDir(ctx context.Context, rel string, e fs.DirEntry, fn fs.WalkDirFunc) error {
+func (d *dirFS) walkDir(ctx context.Context, ra *readAhead, rel string, e fs.DirEntry, fn fs.WalkDirFunc) error {
 	if rel != "." {
 		if err := d.call(ctx, fn, rel, e, nil); err != nil {
 			if errors.Is(err, fs.SkipDir) {
+				ra.skip(rel)
 				return nil
 			}
 			return err
 		}
 	}
-	names, err := readDirNames(filepath.Join(d.root, rel))
+	children, err := ra.list(rel)
 	if err != nil {
 		// Unlike fsutil, report an unreadable root too: hashing it as an
 		// empty tree would hash less than the build reads.
@@ -94,10 +97,10 @@ func (d *dirFS) walkDir(ctx context.Context, rel string, e fs.DirEntry, fn fs.Wa
 			return err
 		}
 	}
-	for _, c := range d.lstatAll(rel, names) {
+	for _, c := range children {
 		var err error
 		if c.IsDir() {
-			err = d.walkDir(ctx, c.rel, c, fn)
+			err = d.walkDir(ctx, ra, c.rel, c, fn)
 		} else {
 			err = d.call(ctx, fn, c.rel, c, nil) // a failed lstat surfaces from Info
 		}
@@ -111,15 +114,16 @@ func (d *dirFS) walkDir(ctx context.Context, rel string, e fs.DirEntry, fn fs.Wa
 	return nil
 }
 
-// lstatAll stats every child of a directory, in parallel for large ones.
-func (d *dirFS) lstatAll(rel string, names []string) []*entry {
+// statAll stats every child of a directory with stat, in parallel for
+// large ones; a child that cannot be statted carries its error.
+func (d *dirFS) statAll(rel string, names []string, stat func(p, name string) (*entry, error)) []*entry {
 	out := make([]*entry, len(names))
-	stat := func(i int) {
+	one := func(i int) {
 		p := names[i]
 		if rel != "." {
 			p = filepath.Join(rel, names[i])
 		}
-		e, err := d.lstat(p)
+		e, err := stat(p, names[i])
 		if err != nil {
 			e = &entry{rel: p, err: err}
 		}
@@ -127,7 +131,7 @@ func (d *dirFS) lstatAll(rel string, names []string) []*entry {
 	}
 	if len(names) < 16 || d.workers < 2 {
 		for i := range names {
-			stat(i)
+			one(i)
 		}
 		return out
 	}
@@ -137,7 +141,7 @@ func (d *dirFS) lstatAll(rel string, names []string) []*entry {
 		end := min(start+chunk, len(names))
 		wg.Go(func() {
 			for i := start; i < end; i++ {
-				stat(i)
+				one(i)
 			}
 		})
 	}
@@ -161,6 +165,11 @@ func (d *dirFS) lstat(rel string) (*entry, error) {
 		}
 	}
 	setOwner(fi, st)
+	if fi.Mode().IsRegular() {
+		if id, ok := identityOf(fi); ok {
+			d.ids.put(rel, id)
+		}
+	}
 	return &entry{rel: rel, stat: st}, nil
 }
 
@@ -186,18 +195,4 @@ func (e *entry) Info() (fs.FileInfo, error) {
 		return nil, e.err
 	}
 	return &fsutil.StatInfo{Stat: e.stat}, nil
-}
-
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	return names, nil
 }

@@ -71,9 +71,14 @@ func Open(dir string, ignoreFiles ...string) (*Source, error) {
 // FS returns the source as BuildKit's file sync would send it for a
 // build that asks for followPaths (nil for all of it): ignored paths
 // left out, symlinks named in followPaths resolved within the source.
-func (s *Source) FS(followPaths []string) (fsutil.FS, error) {
-	return fsutil.NewFilterFS(newDirFS(s.Dir), &fsutil.FilterOpt{
+func (s *Source) FS(followPaths []string) (*View, error) {
+	base := newDirFS(s.Dir)
+	fsys, err := fsutil.NewFilterFS(base, &fsutil.FilterOpt{
 		ExcludePatterns: s.Excludes,
 		FollowPaths:     followPaths,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &View{FS: fsys, ids: base.ids}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/bkcache/bkcache/context/source"
 	"github.com/bkcache/bkcache/hash/canon"
 	"github.com/bkcache/bkcache/hash/dockerfile"
+	"github.com/bkcache/bkcache/hash/statcache"
 	"github.com/bkcache/bkcache/hash/tree"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -108,6 +109,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Options tune Compute.
 type Options struct {
 	Workers int // files digested at once; zero means GOMAXPROCS
+	// StatCache, when set, supplies the digests of files unchanged since
+	// an earlier run read them; the caller saves it afterwards.
+	StatCache *statcache.Store
 }
 
 // Compute gathers the inputs of svc and hashes them. deps holds the
@@ -239,7 +243,11 @@ func hashSource(ctx context.Context, svc *compose.Service, name, dir string, use
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}
-	res, err := tree.Hash(ctx, fsys, tree.Options{Workers: opt.Workers})
+	topt := tree.Options{Workers: opt.Workers}
+	if c := opt.StatCache.For(s.Dir); c != nil {
+		topt.Cache = c
+	}
+	res, err := tree.Hash(ctx, fsys, topt)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}

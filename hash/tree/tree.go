@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/bkcache/bkcache/context/source"
 	"github.com/bkcache/bkcache/hash/canon"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/tonistiigi/fsutil/types"
@@ -130,6 +131,23 @@ type Options struct {
 	// Workers is the number of files digested at once; zero means
 	// runtime.GOMAXPROCS(0).
 	Workers int
+	// Cache, when set and the FS is an Identifier, supplies the digests
+	// of files unchanged since they were last read, and learns new ones.
+	Cache Cache
+}
+
+// Identifier is an FS that can tell what a regular file's identity was
+// when its walk saw it (source.View is one).
+type Identifier interface {
+	Identity(path string) (source.Identity, bool)
+}
+
+// Cache remembers content digests by file identity. Implementations
+// must be safe for concurrent use, and must only answer for an entry
+// they are sure of (statcache refuses to record racily clean files).
+type Cache interface {
+	Lookup(path string, id source.Identity) (digest.Digest, bool)
+	Store(path string, id source.Identity, d digest.Digest)
 }
 
 // Result is the digest of a tree and the entries behind it.
@@ -180,18 +198,36 @@ func Hash(ctx context.Context, fsys FS, opt Options) (*Result, error) {
 			return nil
 		})
 	})
+	idf, _ := fsys.(Identifier)
+	cache := opt.Cache
+	if idf == nil {
+		cache = nil
+	}
 	for range workers {
 		g.Go(func() error {
 			buf := make([]byte, readBufSize)
 			h := blake3.New()
 			sum := make([]byte, 0, 32)
 			for e := range jobs {
+				var id source.Identity
+				var known bool
+				if cache != nil {
+					if id, known = idf.Identity(e.Path); known {
+						if d, ok := cache.Lookup(e.Path, id); ok {
+							e.Digest = d
+							continue
+						}
+					}
+				}
 				h.Reset()
 				if err := digestFile(fsys, e, h, buf); err != nil {
 					return err
 				}
 				sum = h.Sum(sum[:0])
 				e.Digest = digest.NewDigestFromBytes(ContentAlgorithm, sum)
+				if known && e.Size == id.Size {
+					cache.Store(e.Path, id, e.Digest)
+				}
 			}
 			return nil
 		})

@@ -1,0 +1,113 @@
+package source
+
+import (
+	"io/fs"
+	"path/filepath"
+	"slices"
+
+	"github.com/tonistiigi/fsutil/types"
+	"golang.org/x/sys/unix"
+)
+
+// readDir lists the directory rel and stats its children relative to the
+// directory's own descriptor: no path resolution per child, and no
+// registration of the directory with the runtime poller, which os.Open
+// does and which costs more than the listing on a tree of small
+// directories.
+func (d *dirFS) readDir(rel string) ([]*entry, error) {
+	dir := filepath.Join(d.root, rel)
+	fd, err := retry(func() (int, error) { return unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0) })
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	var names []string
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := retry(func() (int, error) { return unix.ReadDirent(fd, buf) })
+		if err != nil {
+			return nil, &fs.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+	slices.Sort(names)
+	return d.statAll(rel, names, func(p, name string) (*entry, error) { return d.statAt(fd, dir, p, name) }), nil
+}
+
+func retry(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// statAt lstats name in the directory open as dirfd.
+func (d *dirFS) statAt(dirfd int, dir, rel, name string) (*entry, error) {
+	var st unix.Stat_t
+	if _, err := retry(func() (int, error) { return 0, unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: filepath.Join(dir, name), Err: err}
+	}
+	mode := fileMode(st.Mode)
+	s := &types.Stat{Path: rel, Mode: uint32(mode), ModTime: st.Mtim.Nano(), Uid: st.Uid, Gid: st.Gid}
+	if !mode.IsDir() {
+		s.Size = st.Size
+	}
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		target, err := readlinkAt(dirfd, name)
+		if err != nil {
+			return nil, &fs.PathError{Op: "readlink", Path: filepath.Join(dir, name), Err: err}
+		}
+		s.Linkname = target
+	case mode.IsRegular():
+		d.ids.put(rel, Identity{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Dev: st.Dev, Mode: uint32(mode)})
+	}
+	return &entry{rel: rel, stat: s}, nil
+}
+
+func readlinkAt(dirfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		b := make([]byte, size)
+		n, err := retry(func() (int, error) { return unix.Readlinkat(dirfd, name, b) })
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(b[:n]), nil
+		}
+	}
+}
+
+// fileMode converts a Unix mode to Go's, as os.Lstat does.
+func fileMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	}
+	if m&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
+}

@@ -1,0 +1,227 @@
+// Package statcache remembers the content digests of a source's files by
+// their identity (size, modification and change times, inode, device,
+// mode), so that hashing a context again reads only the files that
+// changed. It is git's index applied to bkcache's hash: a file whose
+// identity is unchanged is not read.
+//
+// Like git, it must not trust a "racily clean" file: one written so close
+// to when it was hashed that a later write could leave every timestamp
+// as it was (file systems stamp times at a coarse granularity). Git
+// compares each entry with the index file's own time; statcache is
+// stricter and does not record a file changed less than RacyWindow
+// before the hashing began, so such a file is simply read again next
+// time, and recorded once it has been quiet for long enough.
+//
+// The cache lives in the user's cache directory, one file per source
+// directory. Whoever can write there can make bkcache hash wrong
+// contents; it is created private to the user.
+package statcache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bkcache/bkcache/context/source"
+	"github.com/bkcache/bkcache/hash/tree"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// RacyWindow is how long a file must have been left alone, before the
+// hashing that reads it began, for its digest to be recorded. Two seconds
+// covers the coarsest common timestamp granularity (FAT's).
+const RacyWindow = 2 * time.Second
+
+// maxStale bounds how many entries not seen by the current run a cache
+// keeps (files hashed by another service's narrower view, or deleted).
+const maxStale = 100_000
+
+// Store is a directory of caches, one per source directory.
+type Store struct {
+	dir string
+	now func() time.Time
+
+	mu     sync.Mutex
+	caches map[string]*Cache
+}
+
+// NewStore returns a Store keeping its caches in dir (created on Save).
+func NewStore(dir string) *Store {
+	return &Store{dir: dir, now: time.Now, caches: map[string]*Cache{}}
+}
+
+// DefaultDir is where bkcache keeps stat caches: $XDG_CACHE_HOME/bkcache/stat
+// (os.UserCacheDir).
+func DefaultDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "bkcache", "stat"), nil
+}
+
+// For returns the cache of the source directory dir, loading it on first
+// use. A cache that cannot be read or decoded starts empty: it only ever
+// saves work. Its racy cut-off is the time of this first use, which must
+// come before the walk of the source begins. A nil Store returns nil.
+func (s *Store) For(dir string) *Cache {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.caches[dir]; ok {
+		return c
+	}
+	sum := sha256.Sum256([]byte(dir))
+	c := &Cache{
+		file:    filepath.Join(s.dir, hex.EncodeToString(sum[:16])),
+		dir:     dir,
+		trusted: s.now().Add(-RacyWindow).UnixNano(),
+		entries: map[string]*slot{},
+	}
+	if data, err := os.ReadFile(c.file); err == nil {
+		if d, entries, err := Decode(data); err == nil && d == dir {
+			c.entries = make(map[string]*slot, len(entries))
+			for p, e := range entries {
+				c.entries[p] = &slot{Entry: e}
+			}
+		}
+	}
+	s.caches[dir] = c
+	return c
+}
+
+// Save writes every cache that learned or forgot something.
+func (s *Store) Save() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, c := range s.caches {
+		if err := c.save(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Entry is one remembered file.
+type Entry struct {
+	ID     source.Identity
+	Digest [32]byte // BLAKE3 of the content
+}
+
+// Cache is the cache of one source directory; it implements tree.Cache.
+type Cache struct {
+	file    string
+	dir     string
+	trusted int64 // files changed at or after this (ns) are not recorded
+
+	mu      sync.Mutex
+	entries map[string]*slot
+	dirty   bool
+}
+
+// slot is an entry and whether this run met its path.
+type slot struct {
+	Entry
+	seen bool
+}
+
+var _ tree.Cache = (*Cache)(nil)
+
+// Lookup returns the digest recorded for path when the file's identity is
+// exactly the recorded one.
+func (c *Cache) Lookup(path string, id source.Identity) (digest.Digest, bool) {
+	c.mu.Lock()
+	e, ok := c.entries[path]
+	if ok {
+		e.seen = true
+	}
+	c.mu.Unlock()
+	if !ok || e.ID != id {
+		return "", false
+	}
+	return digest.NewDigestFromBytes(tree.ContentAlgorithm, e.Digest[:]), true
+}
+
+// Store records the digest of path read from the file with identity id,
+// unless the file changed too recently to be trusted, in which case any
+// earlier entry for path is dropped.
+func (c *Cache) Store(path string, id source.Identity, d digest.Digest) {
+	raw, err := hex.DecodeString(d.Encoded())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d.Algorithm() != tree.ContentAlgorithm || err != nil || len(raw) != 32 || id.Mtime >= c.trusted || id.Ctime >= c.trusted {
+		if _, ok := c.entries[path]; ok {
+			delete(c.entries, path)
+			c.dirty = true
+		}
+		return
+	}
+	e := Entry{ID: id}
+	copy(e.Digest[:], raw)
+	if old, ok := c.entries[path]; !ok || old.Entry != e {
+		c.entries[path] = &slot{Entry: e, seen: true}
+		c.dirty = true
+	} else {
+		old.seen = true
+	}
+}
+
+// save writes the cache when it changed, dropping entries this run did
+// not see once there are too many of them, atomically (a concurrent
+// bkcache reads the old or the new file, never a mix).
+func (c *Cache) save() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	stale := 0
+	for _, e := range c.entries {
+		if !e.seen {
+			stale++
+		}
+	}
+	if stale > maxStale {
+		for p, e := range c.entries {
+			if !e.seen {
+				delete(c.entries, p)
+			}
+		}
+		c.dirty = true
+	}
+	if !c.dirty {
+		return nil
+	}
+	entries := make(map[string]Entry, len(c.entries))
+	for p, e := range c.entries {
+		entries[p] = e.Entry
+	}
+	if err := os.MkdirAll(filepath.Dir(c.file), 0o700); err != nil {
+		return fmt.Errorf("stat cache: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(c.file), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("stat cache: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(Encode(c.dir, entries)); err != nil {
+		tmp.Close()
+		return fmt.Errorf("stat cache %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("stat cache %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), c.file); err != nil {
+		return fmt.Errorf("stat cache: %w", err)
+	}
+	c.dirty = false
+	return nil
+}

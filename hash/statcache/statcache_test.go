@@ -1,0 +1,200 @@
+package statcache
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/context/source"
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/hash/tree"
+)
+
+// counting is a source view that counts the files read.
+type counting struct {
+	*source.View
+	reads atomic.Int64
+}
+
+func (c *counting) Open(p string) (io.ReadCloser, error) {
+	c.reads.Add(1)
+	return c.View.Open(p)
+}
+
+// hash hashes dir through store (nil: no cache) and returns the tree
+// digest and how many files were read.
+func hash(t *testing.T, store *Store, dir string) (string, int64) {
+	t.Helper()
+	s, err := source.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.FS(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := &counting{View: v}
+	opt := tree.Options{}
+	if c := store.For(s.Dir); c != nil {
+		opt.Cache = c
+	}
+	r, err := tree.Hash(context.Background(), fsys, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(); err != nil {
+		t.Fatal(err)
+	}
+	return r.Digest.String(), fsys.reads.Load()
+}
+
+// later is a store whose clock runs an hour ahead: every file on disk
+// has been quiet long enough to be recorded.
+func later(dir string) *Store {
+	s := NewStore(dir)
+	s.now = func() time.Time { return time.Now().Add(time.Hour) }
+	return s
+}
+
+var files = map[string]string{"a.txt": "alpha", "b/c.txt": "charlie", "b/d.bin": "delta!", "link": "->a.txt"}
+
+func TestUnchangedFilesAreNotRead(t *testing.T) {
+	src, cacheDir := sourcetest.Tree(t, files), t.TempDir()
+	cold, reads := hash(t, later(cacheDir), src)
+	if reads != 3 {
+		t.Fatalf("cold: %d reads, want 3", reads)
+	}
+	warm, reads := hash(t, later(cacheDir), src)
+	if warm != cold || reads != 0 {
+		t.Fatalf("warm: digest %s (cold %s), %d reads, want 0", warm, cold, reads)
+	}
+	if plain, _ := hash(t, nil, src); plain != cold {
+		t.Fatalf("the cache changed the digest: %s vs %s", cold, plain)
+	}
+}
+
+// edit rewrites a file with same-size content and puts its modification
+// time back, the change a stat cache is most likely to miss.
+func edit(t *testing.T, path, content string) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChangesAreSeen(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, src string)
+		reads  int64
+	}{
+		{"same size, mtime restored (ctime moves)", func(t *testing.T, src string) { edit(t, filepath.Join(src, "a.txt"), "ALPHA") }, 1},
+		{"replaced by rename (new inode)", func(t *testing.T, src string) {
+			p := filepath.Join(src, "b", "c.txt")
+			st, _ := os.Stat(p)
+			tmp := filepath.Join(src, "b", ".new")
+			os.WriteFile(tmp, []byte("CHARLIE"), 0o644)
+			os.Chtimes(tmp, st.ModTime(), st.ModTime())
+			if err := os.Rename(tmp, p); err != nil {
+				t.Fatal(err)
+			}
+		}, 1},
+		{"mode change", func(t *testing.T, src string) { os.Chmod(filepath.Join(src, "b", "d.bin"), 0o755) }, 1},
+		{"file added", func(t *testing.T, src string) { os.WriteFile(filepath.Join(src, "new.txt"), []byte("n"), 0o644) }, 1},
+		{"file removed", func(t *testing.T, src string) { os.Remove(filepath.Join(src, "a.txt")) }, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, cacheDir := sourcetest.Tree(t, files), t.TempDir()
+			before, _ := hash(t, later(cacheDir), src)
+			tc.change(t, src)
+			after, reads := hash(t, later(cacheDir), src)
+			want, _ := hash(t, nil, src)
+			if after != want {
+				t.Fatalf("with the cache %s, without %s: a stale digest was used", after, want)
+			}
+			if after == before {
+				t.Fatalf("the change did not move the digest")
+			}
+			if reads != tc.reads {
+				t.Errorf("%d files read, want %d", reads, tc.reads)
+			}
+		})
+	}
+}
+
+// TestRacilyCleanEditsWithinTheSameSecond: a file hashed right after it
+// was written is not recorded, so an edit in the same second (same size,
+// same mtime: the timestamp granularity hides it) is still read.
+func TestRacilyCleanEditsWithinTheSameSecond(t *testing.T) {
+	src, cacheDir := sourcetest.Tree(t, files), t.TempDir()
+	for i, content := range []string{"one..", "two..", "three"} {
+		edit(t, filepath.Join(src, "a.txt"), content) // sizes equal, mtime kept
+		got, reads := hash(t, NewStore(cacheDir), src)
+		want, _ := hash(t, nil, src)
+		if got != want {
+			t.Fatalf("edit %d: a racily clean entry was trusted: %s, want %s", i, got, want)
+		}
+		if reads != 3 {
+			t.Errorf("edit %d: %d files read, want all 3 (all written just now)", i, reads)
+		}
+	}
+}
+
+func TestCorruptCacheIsIgnored(t *testing.T) {
+	src, cacheDir := sourcetest.Tree(t, files), t.TempDir()
+	want, _ := hash(t, later(cacheDir), src)
+	ents, _ := os.ReadDir(cacheDir)
+	if len(ents) != 1 {
+		t.Fatalf("cache files: %v", ents)
+	}
+	p := filepath.Join(cacheDir, ents[0].Name())
+	data, _ := os.ReadFile(p)
+	os.WriteFile(p, data[:len(data)-1], 0o600) // truncated: does not decode
+	if got, reads := hash(t, later(cacheDir), src); got != want || reads != 3 {
+		t.Fatalf("after corruption: %s (want %s), %d reads", got, want, reads)
+	}
+}
+
+func TestEncodeDecode(t *testing.T) {
+	entries := map[string]Entry{
+		"a":        {ID: source.Identity{Size: 1, Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1, Dev: 3, Mode: 0o100644}, Digest: [32]byte{1, 2, 3}},
+		"dir/b c":  {ID: source.Identity{}, Digest: [32]byte{31: 9}},
+		"weird\nä": {ID: source.Identity{Size: 1 << 40}},
+	}
+	dir, got, err := Decode(Encode("/src", entries))
+	if err != nil || dir != "/src" || !reflect.DeepEqual(got, entries) {
+		t.Fatalf("round trip: %v %q %v", err, dir, got)
+	}
+	for _, bad := range []string{"", "bkcstat", "xkcstat1", magic + "\x01", magic + "\x00\x05", magic + "\x00\x01\x00"} {
+		if _, _, err := Decode([]byte(bad)); err == nil {
+			t.Errorf("Decode(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(Encode("/src", map[string]Entry{"a": {ID: source.Identity{Size: 3}}, "b": {}}))
+	f.Add([]byte(magic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir, entries, err := Decode(data)
+		if err != nil {
+			return
+		}
+		dir2, entries2, err := Decode(Encode(dir, entries))
+		if err != nil || dir2 != dir || !reflect.DeepEqual(entries2, entries) {
+			t.Fatalf("re-encoding what decoded: %v", err)
+		}
+	})
+}
