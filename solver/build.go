@@ -324,35 +324,48 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 			res.fail(fmt.Errorf("pushing %s: buildkitd reported no image digest", refs.Image))
 			return
 		}
-		// Trust the registry, not the report: R:F moves only to an image
-		// the registry serves under R:H. Another run that built the same
-		// hash at the same time may have pushed R:H after us; its image
-		// has the same inputs, and R:F follows what R:H holds.
-		got, found, err := b.registry.Head(ctx, refs.Image)
-		switch {
-		case err != nil:
-			res.fail(fmt.Errorf("checking the push of %s: %w; %s not moved", refs.Image, err, refs.Floating))
-			return
-		case !found:
-			res.fail(fmt.Errorf("pushing %s: buildkitd reported %s but the registry has no such tag; %s not moved", refs.Image, res.Digest, refs.Floating))
-			return
-		case got != res.Digest:
-			res.warn(fmt.Sprintf("%s was pushed again by another build of the same inputs while this one ran: it holds %s, not this build's %s", refs.Image, got, res.Digest))
-			res.Digest = got
-		}
-		if err := b.attach(ctx, j, refs, res); err != nil {
-			res.fail(err)
-			return
-		}
-		if err := b.promote(ctx, refs, res.Digest, res); err != nil {
-			res.fail(err)
-		}
+		b.publish(ctx, j, refs, res)
+	}
+}
+
+// publish runs a pushed service's registry steps: check R:H, attach the
+// manifest, move R:cache-F and then R:F. They share one registry
+// session; attaching and moving the cache run at once.
+func (b *Builder) publish(ctx context.Context, j Job, refs Refs, res *Result) {
+	reg := b.registry.Session(ctx)
+	// Trust the registry, not the report: R:F moves only to an image
+	// the registry serves under R:H. Another run that built the same
+	// hash at the same time may have pushed R:H after us; its image
+	// has the same inputs, and R:F follows what R:H holds.
+	got, found, err := reg.Head(ctx, refs.Image)
+	switch {
+	case err != nil:
+		res.fail(fmt.Errorf("checking the push of %s: %w; %s not moved", refs.Image, err, refs.Floating))
+		return
+	case !found:
+		res.fail(fmt.Errorf("pushing %s: buildkitd reported %s but the registry has no such tag; %s not moved", refs.Image, res.Digest, refs.Floating))
+		return
+	case got != res.Digest:
+		res.warn(fmt.Sprintf("%s was pushed again by another build of the same inputs while this one ran: it holds %s, not this build's %s", refs.Image, got, res.Digest))
+		res.Digest = got
+	}
+	var cacheErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { cacheErr = moveCache(ctx, reg, refs) })
+	err = b.attach(ctx, reg, j, refs, res)
+	wg.Wait()
+	if err != nil {
+		res.fail(err)
+		return
+	}
+	if err := b.moveFloating(ctx, reg, refs, cacheErr, res); err != nil {
+		res.fail(err)
 	}
 }
 
 // attach stores the service's manifest on its image in the registry, so
 // that the floating tag carries it once it moves there.
-func (b *Builder) attach(ctx context.Context, j Job, refs Refs, res *Result) error {
+func (b *Builder) attach(ctx context.Context, reg *Registry, j Job, refs Refs, res *Result) error {
 	if b.opt.Record == nil {
 		return nil
 	}
@@ -360,7 +373,7 @@ func (b *Builder) attach(ctx context.Context, j Job, refs Refs, res *Result) err
 	if err != nil {
 		return fmt.Errorf("recording the manifest of %s: %w", refs.Image, err)
 	}
-	if err := b.registry.Attach(ctx, refs.Repository+"@"+res.Digest.String(), doc, time.Now()); err != nil {
+	if err := reg.Attach(ctx, refs.Repository+"@"+res.Digest.String(), doc, time.Now()); err != nil {
 		return fmt.Errorf("attaching the manifest to %s: %w", refs.Image, err)
 	}
 	return nil
@@ -378,41 +391,50 @@ func cacheRefs(entries []client.CacheOptionsEntry) []string {
 	return out
 }
 
-// promote points R:F and R:cache-F at what R:H and R:cache-H hold, after
-// the image is complete in the registry. Nothing moves for a failed build.
+// promote points R:F and R:cache-F at what R:H and R:cache-H hold, for a
+// service whose R:H was already there; nothing moves when R:F is there
+// too.
 func (b *Builder) promote(ctx context.Context, refs Refs, d digest.Digest, res *Result) error {
-	cur, found, err := b.registry.Head(ctx, refs.Floating)
+	reg := b.registry.Session(ctx)
+	cur, found, err := reg.Head(ctx, refs.Floating)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", refs.Floating, err)
 	}
-	if !found || cur != d {
-		// The cache is an optimisation: failing to move R:cache-F costs
-		// the next build its cache, not correctness, so it is a warning
-		// unless --require-cache-export asks otherwise.
-		if err := b.moveCache(ctx, refs); err != nil {
-			if b.opt.RequireCacheExport {
-				return fmt.Errorf("%w (--require-cache-export); %s not moved", err, refs.Floating)
-			}
-			res.warn(err.Error())
+	if found && cur == d {
+		res.Floating = refs.Floating
+		return nil
+	}
+	return b.moveFloating(ctx, reg, refs, moveCache(ctx, reg, refs), res)
+}
+
+// moveFloating points R:F at R:H, after R:cache-F was moved (cacheErr
+// says how that went). The cache is an optimisation: failing to move
+// R:cache-F costs the next build its cache, not correctness, so it is a
+// warning unless --require-cache-export asks otherwise.
+func (b *Builder) moveFloating(ctx context.Context, reg *Registry, refs Refs, cacheErr error, res *Result) error {
+	if cacheErr != nil {
+		if b.opt.RequireCacheExport {
+			return fmt.Errorf("%w (--require-cache-export); %s not moved", cacheErr, refs.Floating)
 		}
-		if err := b.registry.Copy(ctx, refs.Image, refs.Floating); err != nil {
-			return fmt.Errorf("moving %s: %w", refs.Floating, err)
-		}
+		res.warn(cacheErr.Error())
+	}
+	if err := reg.Copy(ctx, refs.Image, refs.Floating); err != nil {
+		return fmt.Errorf("moving %s: %w", refs.Floating, err)
 	}
 	res.Floating = refs.Floating
 	return nil
 }
 
-// moveCache points R:cache-F at R:cache-H when the build exported one.
-func (b *Builder) moveCache(ctx context.Context, refs Refs) error {
-	_, ok, err := b.registry.Head(ctx, refs.Cache)
+// moveCache points R:cache-F at R:cache-H when there is one.
+func moveCache(ctx context.Context, reg *Registry, refs Refs) error {
+	_, ok, err := reg.Head(ctx, refs.Cache)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", refs.Cache, err)
 	}
 	if !ok {
 		return nil
 	}
-	if err := b.registry.Copy(ctx, refs.Cache, refs.CacheFloat); err != nil {
+	if err := reg.Copy(ctx, refs.Cache, refs.CacheFloat); err != nil {
 		return fmt.Errorf("moving %s: %w", refs.CacheFloat, err)
 	}
 	return nil

@@ -25,6 +25,10 @@ type Registry struct {
 	insecure  []string // hosts reached over plain HTTP
 	keychain  authn.Keychain
 	transport http.RoundTripper
+	// puller and pusher, in a Session, share pings, token exchanges and
+	// connections between calls.
+	puller *remote.Puller
+	pusher *remote.Pusher
 }
 
 // RegistryOptions configure a Registry.
@@ -81,7 +85,30 @@ func (r *Registry) parse(ref string) (name.Reference, error) {
 }
 
 func (r *Registry) opts(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain), remote.WithTransport(r.transport)}
+	o := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain), remote.WithTransport(r.transport)}
+	if r.puller != nil {
+		o = append(o, remote.Reuse(r.puller), remote.Reuse(r.pusher))
+	}
+	return o
+}
+
+// Session returns a Registry whose calls share the registry ping, token
+// exchanges and connections per repository, instead of setting them up
+// for every call: a sequence of a dozen requests then costs a dozen
+// round trips, not twice as many. A failure while setting up sticks to
+// the session (go-containerregistry caches it), so a session is for one
+// short sequence, such as one service's steps after its push, which
+// fail together anyway.
+func (r *Registry) Session(ctx context.Context) *Registry {
+	s := *r
+	base := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain), remote.WithTransport(r.transport)}
+	var err1, err2 error
+	s.puller, err1 = remote.NewPuller(base...)
+	s.pusher, err2 = remote.NewPusher(base...)
+	if err1 != nil || err2 != nil {
+		return r // only option errors, which these are not; no reuse then
+	}
+	return &s
 }
 
 // ErrAuth reports a registry that refused our credentials.
