@@ -40,7 +40,23 @@ func TestPrivateDaemon(t *testing.T) {
 		t.Fatalf("build on the private daemon: exit %d\n%s", out.code, out.stderr)
 	}
 
-	if stop := bkcache(t, dir, env, "daemon", "stop"); stop.code != 0 || !strings.Contains(stop.stdout, "stopped") {
+	// A local pool: the first node is the running daemon, a second starts.
+	pool := bkcache(t, dir, env, "daemon", "start", "--nodes", "2")
+	_, hosts, ok := strings.Cut(pool.stdout, "BUILDKIT_HOST=")
+	if pool.code != 0 || !ok || !strings.Contains(pool.stdout, "already running") || strings.Count(hosts, ",") != 1 {
+		t.Fatalf("start --nodes 2: exit %d\n%s%s", pool.code, pool.stdout, pool.stderr)
+	}
+	writeFile(t, dir, "web/static/index.html", "<p>on the pool</p>")
+	// (The private daemons have no docker.io mirror: web is FROM scratch.)
+	res, out = build(t, dir, []string{"BUILDKIT_HOST=" + strings.TrimSpace(hosts)}, "--push", "--repository", r, "web")
+	if out.code != 0 || res["web"].Status != "built" {
+		t.Fatalf("build on the pool: exit %d\n%s", out.code, out.stderr)
+	}
+	if stop := bkcache(t, dir, env, "daemon", "stop", "--nodes", "2"); stop.code != 0 || strings.Count(stop.stdout, "stopped") != 2 {
+		t.Fatalf("stop --nodes 2: %s %s", stop.stdout, stop.stderr)
+	}
+
+	if stop := bkcache(t, dir, env, "daemon", "stop"); stop.code != 0 || !strings.Contains(stop.stdout, "not running") {
 		t.Fatalf("stop: %s %s", stop.stdout, stop.stderr)
 	}
 	if st := bkcache(t, dir, env, "daemon", "status"); st.code == 0 {

@@ -52,13 +52,7 @@ func startSlow(t *testing.T, dir, r string, secs int) (*exec.Cmd, *lockedBuffer,
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	for !strings.Contains(stderr.String(), "start\n") {
-		select {
-		case err := <-done:
-			t.Fatalf("bkcache ended before the RUN step started (%v):\n%s", err, stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	waitFor(t, done, &stderr, "start\n")
 	return cmd, &stderr, done
 }
 
@@ -181,3 +175,5 @@ func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
+
+func sleep50ms() { time.Sleep(50 * time.Millisecond) }

@@ -76,10 +76,10 @@ type attempt struct {
 // buildkitd's cache and blobs already pushed are not sent again, so a
 // retry costs little. Build errors and a daemon that went away are not
 // retried.
-func (b *Builder) solve(ctx context.Context, service string, so *client.SolveOpt, res *Result) attempt {
+func (b *Builder) solve(ctx context.Context, n *Node, service string, so *client.SolveOpt, res *Result) attempt {
 	var a attempt
 	for i := 1; ; i++ {
-		a = b.solveOnce(ctx, service, so)
+		a = b.solveOnce(ctx, n, service, so)
 		if a.err == nil || ctx.Err() != nil || i >= b.opt.Attempts || !Transient(a.err) {
 			return a
 		}
@@ -93,12 +93,12 @@ func (b *Builder) solve(ctx context.Context, service string, so *client.SolveOpt
 	}
 }
 
-func (b *Builder) solveOnce(ctx context.Context, service string, so *client.SolveOpt) attempt {
+func (b *Builder) solveOnce(ctx context.Context, n *Node, service string, so *client.SolveOpt) attempt {
 	ch := make(chan *client.SolveStatus)
 	counter := newStepCounter(service, b.opt.Progress)
 	var wg sync.WaitGroup
 	wg.Go(func() { counter.run(ch) })
-	resp, err := b.client.Solve(ctx, nil, *so, ch)
+	resp, err := n.client.Solve(ctx, nil, *so, ch)
 	wg.Wait()
 	return attempt{resp: resp, err: err, counter: counter}
 }

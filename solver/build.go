@@ -41,7 +41,7 @@ type Options struct {
 	Push      bool   // export cache, push images, move the floating tag
 	Force     bool   // build even when R:H exists
 	Floating  string // floating tag, default "ci"
-	Parallel  int    // services solved at once; <= 0 means 4
+	Parallel  int    // services solved at once per node; <= 0 means 4
 	KeepGoing bool   // let other services finish when one fails
 	// Repository overrides each service's image repository with
 	// Repository/SERVICE.
@@ -85,6 +85,7 @@ type Result struct {
 	TotalSteps  int           `json:"totalSteps"`
 	Duration    time.Duration `json:"duration"`
 	Error       string        `json:"error,omitempty"`
+	Node        string        `json:"node,omitempty"` // the buildkitd that solved it
 	// CacheImports and CacheExports are the cache refs the solve used.
 	CacheImports     []string `json:"cacheImports,omitempty"`
 	CacheExports     []string `json:"cacheExports,omitempty"`
@@ -102,16 +103,17 @@ type Result struct {
 // Err returns the service's error, if it failed or was cancelled.
 func (r *Result) Err() error { return r.err }
 
-// Builder builds services on one buildkitd.
+// Builder builds services on a pool of buildkitd nodes (often one).
 type Builder struct {
-	client   *client.Client
+	nodes    []*Node
 	registry *Registry
 	project  string
 	opt      Options
 }
 
-// NewBuilder returns a Builder for project's services.
-func NewBuilder(c *client.Client, reg *Registry, project string, opt Options) *Builder {
+// NewBuilder returns a Builder for project's services on nodes, each
+// solving up to opt.Parallel services at once.
+func NewBuilder(nodes []*Node, reg *Registry, project string, opt Options) *Builder {
 	if opt.Floating == "" {
 		opt.Floating = "ci"
 	}
@@ -121,7 +123,10 @@ func NewBuilder(c *client.Client, reg *Registry, project string, opt Options) *B
 	if opt.Attempts <= 0 {
 		opt.Attempts = DefaultAttempts
 	}
-	return &Builder{client: c, registry: reg, project: project, opt: opt}
+	for _, n := range nodes {
+		n.sem = make(chan struct{}, opt.Parallel)
+	}
+	return &Builder{nodes: nodes, registry: reg, project: project, opt: opt}
 }
 
 // ErrDependency reports a service not built because one it needs failed.
@@ -160,7 +165,8 @@ func (b *Builder) Build(ctx context.Context, jobs []Job) ([]*Result, error) {
 		}
 		defer os.RemoveAll(layouts)
 	}
-	sem := make(chan struct{}, b.opt.Parallel)
+	// Registry checks and publishing are bounded here; solves, per node.
+	sem := make(chan struct{}, b.opt.Parallel*len(b.nodes))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		res := results[i]
@@ -286,7 +292,7 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 	so.CacheImports, warnings = b.checkImports(ctx, so.CacheImports)
 	res.warn(warnings...)
 	res.CacheImports, res.CacheExports = cacheRefs(so.CacheImports), cacheRefs(so.CacheExports)
-	a := b.solve(ctx, j.Service.Name, so, res)
+	a := b.solveOnNodes(ctx, j.Service.Name, so, res)
 	res.CachedSteps, res.TotalSteps = a.counter.counts()
 	imp, exp := a.counter.cacheIO()
 	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()

@@ -28,6 +28,7 @@ func Record(in *inputs.Inputs, res *Result, redact []string) *manifest.Service {
 	s.Digest = res.Digest.String()
 	s.Error = res.Error
 	s.Warnings = res.Warnings
+	s.Node = res.Node
 	if res.Status == Built || res.Status == Failed {
 		s.Cache = &manifest.Cache{Imports: orEmpty(res.CacheImports), Exports: orEmpty(res.CacheExports)}
 		s.Steps = &manifest.Steps{Cached: res.CachedSteps, Total: res.TotalSteps}

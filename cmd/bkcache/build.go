@@ -19,7 +19,8 @@ import (
 )
 
 type buildOptions struct {
-	daemon    solver.Daemon
+	daemon    solver.Daemon // TLS settings, for every node
+	addrs     []string
 	push      bool
 	force     bool
 	ciTag     string
@@ -73,7 +74,7 @@ registry: the result stays in buildkitd's cache.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.daemon.Addr, "addr", "", "buildkitd address (default $BUILDKIT_HOST, else "+solver.DefaultAddr+")")
+	f.StringArrayVar(&o.addrs, "addr", nil, "buildkitd address; repeat it to spread services over several nodes (default $BUILDKIT_HOST, comma-separated for several, else "+solver.DefaultAddr+")")
 	f.StringVar(&o.daemon.CACert, "tlscacert", "", "CA certificate to verify buildkitd (tcp://)")
 	f.StringVar(&o.daemon.Cert, "tlscert", "", "client certificate for buildkitd (tcp://)")
 	f.StringVar(&o.daemon.Key, "tlskey", "", "client key for buildkitd (tcp://)")
@@ -129,16 +130,21 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if err != nil {
 		return err
 	}
-	if o.daemon.Addr, err = daemonAddr(ctx, stderr, o.daemon.Addr); err != nil {
-		return err
-	}
-	start := time.Now()
-	c, info, err := solver.Connect(ctx, o.daemon)
+	addrs, err := daemonAddrs(ctx, stderr, o.addrs)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	rec := &recorder{project: p.Name, buildkit: buildkitInfo(ctx, c, o.daemon.Addr, info), redact: o.redact, start: start}
+	start := time.Now()
+	nodes, first, info, err := connectNodes(ctx, stderr, o.daemon, addrs)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n.Client() != nil {
+			defer n.Client().Close()
+		}
+	}
+	rec := &recorder{project: p.Name, buildkit: buildkitInfo(ctx, first.Client(), first.Addr, info), redact: o.redact, start: start}
 	var record func(solver.Job, *solver.Result) ([]byte, error)
 	if !o.noAttach {
 		record = rec.attach
@@ -149,7 +155,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		jobs[i] = solver.Job{Service: p.Services[in.Service], Inputs: in}
 	}
 	progress := make(chan *client.SolveStatus)
-	b := solver.NewBuilder(c, solver.NewRegistry(solver.RegistryOptions{Insecure: o.insecure, Timeout: o.registryTimeout}), p.Name, solver.Options{
+	b := solver.NewBuilder(nodes, solver.NewRegistry(solver.RegistryOptions{Insecure: o.insecure, Timeout: o.registryTimeout}), p.Name, solver.Options{
 		Push: o.push, Force: o.force, Floating: o.ciTag, Parallel: o.parallel,
 		KeepGoing: o.keepGoing, Repository: pf.repository, Progress: progress, Record: record,
 		CacheFallback: o.fallback, Outputs: outputs, Attempts: o.attempts, RequireCacheExport: o.requireCache,

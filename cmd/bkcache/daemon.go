@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/moby/buildkit/client"
 	"io"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/daemon"
@@ -25,7 +30,27 @@ $BKCACHE_BUILDKITD, beside bkcache or on PATH when its version matches, or
 built once with the Go toolchain when one is present.`,
 		Example: `  bkcache daemon start
   bkcache daemon status
-  bkcache daemon stop`,
+  bkcache daemon stop
+
+  # a local pool of three nodes, to try spreading services over them
+  eval "$(sudo bkcache daemon start --nodes 3 | grep ^BUILDKIT_HOST=)"; export BUILDKIT_HOST
+  bkcache build --push`,
+	}
+	nodes := 1
+	cmd.PersistentFlags().IntVar(&nodes, "nodes", 1, "how many private daemons (a local pool: buildkitd, buildkitd-2, ...)")
+	dirs := func() ([]daemon.Dirs, error) {
+		if nodes < 1 {
+			return nil, usageError{fmt.Errorf("--nodes must be at least 1")}
+		}
+		d, err := daemon.DefaultDirs()
+		if err != nil {
+			return nil, err
+		}
+		var out []daemon.Dirs
+		for i := 1; i <= nodes; i++ {
+			out = append(out, d.Node(i))
+		}
+		return out, nil
 	}
 	logf := func(w io.Writer) func(string, ...any) {
 		return func(f string, a ...any) { fmt.Fprintf(w, "bkcache: "+f+"\n", a...) }
@@ -34,19 +59,26 @@ built once with the Go toolchain when one is present.`,
 		Use: "start", Short: "Start the private buildkitd, or reuse the running one", Args: cobra.NoArgs,
 		Example: "  sudo bkcache daemon start\n  BKCACHE_BUILDKITD=/opt/buildkit/bin/buildkitd sudo -E bkcache daemon start",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := daemon.DefaultDirs()
+			ds, err := dirs()
 			if err != nil {
 				return err
 			}
-			before := daemon.Get(cmd.Context(), d)
-			st, err := daemon.Start(cmd.Context(), d, logf(cmd.ErrOrStderr()))
-			if err != nil {
-				return err
+			var addrs []string
+			for _, d := range ds {
+				before := daemon.Get(cmd.Context(), d)
+				st, err := daemon.Start(cmd.Context(), d, logf(cmd.ErrOrStderr()))
+				if err != nil {
+					return err
+				}
+				if before.Running {
+					fmt.Fprintf(cmd.OutOrStdout(), "already running: buildkitd %s (pid %d) at %s\n", st.Version, st.PID, st.Addr)
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "running: buildkitd %s (pid %d) at %s\n", st.Version, st.PID, st.Addr)
+				}
+				addrs = append(addrs, st.Addr)
 			}
-			if before.Running {
-				fmt.Fprintf(cmd.OutOrStdout(), "already running: buildkitd %s (pid %d) at %s\n", st.Version, st.PID, st.Addr)
-			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "running: buildkitd %s (pid %d) at %s\n", st.Version, st.PID, st.Addr)
+			if len(addrs) > 1 {
+				fmt.Fprintf(cmd.OutOrStdout(), "BUILDKIT_HOST=%s\n", strings.Join(addrs, ","))
 			}
 			return nil
 		},
@@ -54,18 +86,20 @@ built once with the Go toolchain when one is present.`,
 		Use: "stop", Short: "Stop the private buildkitd", Args: cobra.NoArgs,
 		Example: "  sudo bkcache daemon stop",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := daemon.DefaultDirs()
+			ds, err := dirs()
 			if err != nil {
 				return err
 			}
-			stopped, err := daemon.Stop(cmd.Context(), d)
-			if err != nil {
-				return err
-			}
-			if stopped {
-				fmt.Fprintln(cmd.OutOrStdout(), "stopped")
-			} else {
-				fmt.Fprintln(cmd.OutOrStdout(), "not running")
+			for _, d := range ds {
+				stopped, err := daemon.Stop(cmd.Context(), d)
+				if err != nil {
+					return err
+				}
+				if stopped {
+					fmt.Fprintf(cmd.OutOrStdout(), "stopped %s\n", d.Addr())
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "not running: %s\n", d.Addr())
+				}
 			}
 			return nil
 		},
@@ -73,21 +107,25 @@ built once with the Go toolchain when one is present.`,
 		Use: "status", Short: "Say whether the private buildkitd runs (exit 1 when it does not)", Args: cobra.NoArgs,
 		Example: "  bkcache daemon status || sudo bkcache daemon start",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := daemon.DefaultDirs()
+			ds, err := dirs()
 			if err != nil {
 				return err
 			}
-			st := daemon.Get(cmd.Context(), d)
-			switch {
-			case st.Running:
-				fmt.Fprintf(cmd.OutOrStdout(), "running: buildkitd %s (pid %d) at %s\nlog: %s\n", st.Version, st.PID, st.Addr, d.Log())
-				return nil
-			case st.Stale:
-				return fmt.Errorf("not running (stale pid file for pid %d; `bkcache daemon start` replaces it)", st.PID)
-			case st.PID != 0:
-				return fmt.Errorf("pid %d is alive but does not answer at %s: see %s", st.PID, st.Addr, d.Log())
+			var errs []error
+			for _, d := range ds {
+				st := daemon.Get(cmd.Context(), d)
+				switch {
+				case st.Running:
+					fmt.Fprintf(cmd.OutOrStdout(), "running: buildkitd %s (pid %d) at %s\nlog: %s\n", st.Version, st.PID, st.Addr, d.Log())
+				case st.Stale:
+					errs = append(errs, fmt.Errorf("%s: not running (stale pid file for pid %d; `bkcache daemon start` replaces it)", d.Addr(), st.PID))
+				case st.PID != 0:
+					errs = append(errs, fmt.Errorf("%s: pid %d is alive but does not answer: see %s", d.Addr(), st.PID, d.Log()))
+				default:
+					errs = append(errs, fmt.Errorf("%s: not running", d.Addr()))
+				}
 			}
-			return fmt.Errorf("not running")
+			return errors.Join(errs...)
 		},
 	})
 	return cmd
@@ -113,4 +151,62 @@ func daemonAddr(ctx context.Context, stderr io.Writer, flag string) (string, err
 		return "", fmt.Errorf("no buildkitd at %s, and %w", solver.DefaultAddr, err)
 	}
 	return st.Addr, nil
+}
+
+// daemonAddrs returns the buildkitd nodes to use: the --addr flags, else
+// $BUILDKIT_HOST (comma-separated for several), else one daemon as
+// daemonAddr finds or starts it.
+func daemonAddrs(ctx context.Context, stderr io.Writer, flags []string) ([]string, error) {
+	var addrs []string
+	if len(flags) > 0 {
+		addrs = flags
+	} else {
+		for _, a := range strings.Split(os.Getenv("BUILDKIT_HOST"), ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		a, err := daemonAddr(ctx, stderr, "")
+		if err != nil {
+			return nil, err
+		}
+		addrs = []string{a}
+	}
+	slices.Sort(addrs)
+	return slices.Compact(addrs), nil
+}
+
+// connectNodes connects to every address at once. A node that does not
+// answer is left out with a warning (its services go to the next node in
+// their order); with none answering, the error is the first node's.
+// first is a working node, and info its daemon's.
+func connectNodes(ctx context.Context, stderr io.Writer, tls solver.Daemon, addrs []string) (nodes []*solver.Node, first *solver.Node, info *client.Info, err error) {
+	nodes = make([]*solver.Node, len(addrs))
+	infos := make([]*client.Info, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() {
+			d := tls
+			d.Addr = a
+			c, inf, err := solver.Connect(ctx, d)
+			nodes[i], infos[i] = solver.NewNode(a, c, err), inf
+		})
+	}
+	wg.Wait()
+	for i, n := range nodes {
+		if n.Client() != nil && first == nil {
+			first, info = n, infos[i]
+		}
+	}
+	if first == nil {
+		return nil, nil, nil, nodes[0].Down()
+	}
+	for _, n := range nodes {
+		if err := n.Down(); err != nil {
+			fmt.Fprintf(stderr, "bkcache: warning: %v; building on the other nodes\n", err)
+		}
+	}
+	return nodes, first, info, nil
 }

@@ -68,6 +68,7 @@ type Sandbox struct {
 	moduleRoot string
 	mu         sync.Mutex
 	procs      map[string]*proc
+	nodes      []string // names of the buildkitd started by StartNode
 }
 
 type proc struct {
@@ -384,5 +385,41 @@ func (s *Sandbox) Close() {
 	}
 	// buildkitd may leave mounts below its root; unmount before removing.
 	exec.Command("umount", "-R", filepath.Join(s.Dir, "buildkitd")).Run()
+	for _, name := range s.nodes {
+		exec.Command("umount", "-R", filepath.Join(s.Dir, name)).Run()
+	}
 	os.RemoveAll(s.Dir)
+}
+
+// StartNode starts one more buildkitd, named name (for Kill and Logs),
+// with its own root and socket and the same configuration as the first,
+// sharing the registry: a node of a pool. It returns its address.
+func (s *Sandbox) StartNode(ctx context.Context, name string) (string, error) {
+	root := filepath.Join(s.Dir, name)
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.nodes = append(s.nodes, name)
+	s.mu.Unlock()
+	addr := "unix://" + filepath.Join(s.Dir, name+".sock")
+	if err := s.start(name, filepath.Join(s.Bin, "buildkitd"),
+		"--config", filepath.Join(s.Dir, "buildkitd.toml"), "--root", root, "--addr", addr); err != nil {
+		return "", err
+	}
+	err := waitFor(ctx, 60*time.Second, name, func() error {
+		c, err := client.New(ctx, addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err = c.Info(ictx)
+		return err
+	}, s.Logs)
+	if err != nil {
+		return "", err
+	}
+	return addr, nil
 }

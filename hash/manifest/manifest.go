@@ -61,6 +61,8 @@ type Service struct {
 	Steps   *Steps         `json:"steps,omitempty"`
 	Timing  *Timing        `json:"timing,omitempty"`
 	Error   string         `json:"error,omitempty"`
+	// Node is the buildkitd address that solved the service.
+	Node string `json:"node,omitempty"`
 	// Warnings are what went wrong without failing the service: a cache
 	// that could not be imported or exported, a retried attempt.
 	Warnings []string `json:"warnings,omitempty"`

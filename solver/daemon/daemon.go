@@ -41,6 +41,15 @@ func DefaultDirs() (Dirs, error) {
 	return Dirs{State: filepath.Join(base, "bkcache", "buildkitd")}, nil
 }
 
+// Node returns the directories of the i-th private daemon of a local
+// pool (1 is the default daemon itself): buildkitd-2, buildkitd-3...
+func (d Dirs) Node(i int) Dirs {
+	if i <= 1 {
+		return d
+	}
+	return Dirs{State: fmt.Sprintf("%s-%d", d.State, i)}
+}
+
 func (d Dirs) pidFile() string { return filepath.Join(d.State, "buildkitd.pid") }
 
 // Log is the daemon's log file, kept for errors.

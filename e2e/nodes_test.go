@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/solver"
+)
+
+var (
+	nodesOnce sync.Once
+	nodeAddrs []string
+	nodesErr  error
+)
+
+// pool returns three buildkitd addresses sharing the sandbox registry:
+// the sandbox's own and two more, started once.
+func pool(t *testing.T) []string {
+	t.Helper()
+	nodesOnce.Do(func() {
+		nodeAddrs = []string{sb.BuildkitAddr}
+		for _, name := range []string{"node-b", "node-c"} {
+			a, err := sb.StartNode(t.Context(), name)
+			if err != nil {
+				nodesErr = err
+				return
+			}
+			nodeAddrs = append(nodeAddrs, a)
+		}
+	})
+	if nodesErr != nil {
+		t.Fatal(nodesErr)
+	}
+	return nodeAddrs
+}
+
+// manyServices is a project of n independent services, each with a
+// cacheable step, sleeping $SLEEP seconds in it.
+func manyServices(t *testing.T, n int) string {
+	files := map[string]string{}
+	var compose strings.Builder
+	compose.WriteString("services:\n")
+	for i := range n {
+		svc := fmt.Sprintf("s%02d", i)
+		fmt.Fprintf(&compose, "  %s:\n    build:\n      context: ./%s\n      args:\n        SLEEP: ${SLEEP:-0}\n", svc, svc)
+		files[svc+"/Dockerfile"] = "FROM busybox\nARG SLEEP\nRUN echo prep > /prep && sleep $SLEEP\nCOPY in.txt /in.txt\n"
+		files[svc+"/in.txt"] = svc + "\n"
+	}
+	files["compose.yaml"] = compose.String()
+	return sourcetest.Tree(t, files)
+}
+
+type nodeRecord struct {
+	Service  string   `json:"service"`
+	Status   string   `json:"status"`
+	Node     string   `json:"node"`
+	Warnings []string `json:"warnings"`
+	Steps    *struct {
+		Cached int `json:"cached"`
+	} `json:"steps"`
+}
+
+func readNodes(t *testing.T, file string) map[string]nodeRecord {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Services []nodeRecord }
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]nodeRecord{}
+	for _, s := range doc.Services {
+		out[s.Service] = s
+	}
+	return out
+}
+
+func addrFlags(addrs ...string) []string {
+	var out []string
+	for _, a := range addrs {
+		out = append(out, "--addr", a)
+	}
+	return out
+}
+
+// TestNodesSpreadAndStick: with three nodes the services spread over
+// them, each on its rendezvous choice, recorded in the manifest; the
+// next run (nodes given in another order, through BUILDKIT_HOST) puts
+// every service on the same node again.
+func TestNodesSpreadAndStick(t *testing.T) {
+	requireSandbox(t)
+	addrs := pool(t)
+	dir, r := manyServices(t, 12), repo(t)
+	m1 := filepath.Join(t.TempDir(), "m1.json")
+	mustBuild(t, dir, nil, append([]string{"--push", "--repository", r, "--manifest", m1}, addrFlags(addrs...)...)...)
+	first := readNodes(t, m1)
+	used := map[string]int{}
+	for svc, rec := range first {
+		if rec.Status != "built" || rec.Node != solver.Order(addrs, svc)[0] {
+			t.Errorf("%s: %s on %q, want built on %s", svc, rec.Status, rec.Node, solver.Order(addrs, svc)[0])
+		}
+		used[rec.Node]++
+	}
+	if len(used) < 2 {
+		t.Errorf("12 services all went to one node: %v", used)
+	}
+
+	m2 := filepath.Join(t.TempDir(), "m2.json")
+	env := []string{"BUILDKIT_HOST=" + strings.Join([]string{addrs[2], addrs[0], addrs[1]}, ",")}
+	mustBuild(t, dir, env, "--push", "--repository", r, "--manifest", m2, "--force")
+	for svc, rec := range readNodes(t, m2) {
+		if rec.Node != first[svc].Node {
+			t.Errorf("%s moved from %s to %s between runs", svc, first[svc].Node, rec.Node)
+		}
+		if rec.Steps == nil || rec.Steps.Cached == 0 {
+			t.Errorf("%s: nothing cached on its own node the second time: %+v", svc, rec.Steps)
+		}
+	}
+}
+
+// TestCacheAcrossNodes: cache exported by one node is imported by
+// another that has never built the service.
+func TestCacheAcrossNodes(t *testing.T) {
+	requireSandbox(t)
+	a, err := sb.StartNode(t.Context(), "node-export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sb.StartNode(t.Context(), "node-import")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, r := manyServices(t, 1), repo(t)
+	mustBuild(t, dir, nil, "--push", "--repository", r, "--addr", a)
+	writeFile(t, dir, "s00/in.txt", "changed\n")
+	mf := filepath.Join(t.TempDir(), "m.json")
+	mustBuild(t, dir, nil, "--push", "--repository", r, "--addr", b, "--manifest", mf)
+	rec := readNodes(t, mf)["s00"]
+	if rec.Node != b || rec.Status != "built" || rec.Steps == nil || rec.Steps.Cached == 0 {
+		t.Fatalf("the second node did not reuse the first node's cache: %+v", rec)
+	}
+}
+
+// TestNodeDiesMidRun: a node killed while it solves; its services are
+// built again on another node, the reason recorded, and the run succeeds.
+func TestNodeDiesMidRun(t *testing.T) {
+	requireSandbox(t)
+	x, err := sb.StartNode(t.Context(), "node-doomed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := sb.StartNode(t.Context(), "node-survivor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, r := manyServices(t, 6), repo(t)
+	var victim string // a service that prefers the doomed node
+	for i := range 6 {
+		if svc := fmt.Sprintf("s%02d", i); solver.Order([]string{x, y}, svc)[0] == x {
+			victim = svc
+			break
+		}
+	}
+	if victim == "" {
+		t.Skip("no service prefers the doomed node with these addresses (1 in 64)")
+	}
+	mf := filepath.Join(t.TempDir(), "m.json")
+	cmd := exec.Command(sb.BkcacheBin(), append([]string{"build", "--push", "--repository", r, "--manifest", mf, "--progress", "plain"}, addrFlags(x, y)...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SLEEP=5", "XDG_CACHE_HOME="+filepath.Join(sb.Dir, "cache"))
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, done, &out, "["+victim+"] [2/3] RUN")
+	sb.Kill("node-doomed")
+	if code := waitExit(t, done, &out); code != 0 {
+		t.Fatalf("the run failed although a node survived (exit %d):\n%s", code, lastLines(out.String(), 30))
+	}
+	recs := readNodes(t, mf)
+	v := recs[victim]
+	if v.Status != "built" || v.Node != y || !strings.Contains(strings.Join(v.Warnings, "\n"), x) {
+		t.Errorf("%s: %+v, want built on %s with the failure of %s recorded", victim, v, y, x)
+	}
+	for svc, rec := range recs {
+		if rec.Status != "built" || head(t, r+"/"+svc+":ci") == "" {
+			t.Errorf("%s: %s, ci %q", svc, rec.Status, head(t, r+"/"+svc+":ci"))
+		}
+	}
+}
+
+// TestUnreachableNode: a node that does not answer is left out with a
+// warning; the others build everything.
+func TestUnreachableNode(t *testing.T) {
+	requireSandbox(t)
+	dir, r := manyServices(t, 4), repo(t)
+	gone := "unix://" + filepath.Join(t.TempDir(), "gone.sock")
+	res, out := build(t, dir, nil, "--push", "--repository", r, "--addr", sb.BuildkitAddr, "--addr", gone)
+	if out.code != 0 || !strings.Contains(out.stderr, gone) {
+		t.Fatalf("exit %d; want success and a warning naming %s:\n%s", out.code, gone, out.stderr)
+	}
+	for svc, s := range res {
+		if s.Status != "built" {
+			t.Errorf("%s: %s", svc, s.Status)
+		}
+	}
+}
+
+// waitFor waits until the process printed want.
+func waitFor(t *testing.T, done chan error, out *lockedBuffer, want string) {
+	t.Helper()
+	for !strings.Contains(out.String(), want) {
+		select {
+		case err := <-done:
+			t.Fatalf("bkcache ended before printing %q (%v):\n%s", want, err, out.String())
+		default:
+		}
+		sleep50ms()
+	}
+}
