@@ -229,6 +229,37 @@ func (b *bench) run(ctx context.Context) error {
 	b.row("exporting cache-H and cache-F", "one export + registry-side copy (bkcache)", median(oneE)+median(copyT),
 		"two exports in the solve", median(twoE), fmt.Sprintf("the copy alone: %d ms", median(copyT).Milliseconds()))
 
+	// Issue 8: the same project on one node and on two (two buildkitd
+	// processes here, on the same two cores: this measures the
+	// scheduling, not more hardware).
+	second, err := b.sb.StartNode(ctx, "bench-node-2")
+	if err != nil {
+		return err
+	}
+	var one, two []time.Duration
+	for range b.runs {
+		for _, m := range []struct {
+			addrs []string
+			into  *[]time.Duration
+		}{{[]string{b.sb.BuildkitAddr}, &one}, {[]string{b.sb.BuildkitAddr, second}, &two}} {
+			b.prune()
+			if err := sandbox.PruneAddr(ctx, second); err != nil {
+				return err
+			}
+			args := []string{"build", "--push", "--repository", b.repo(), "--parallel", "5"}
+			for _, a := range m.addrs {
+				args = append(args, "--addr", a)
+			}
+			d, err := b.bkcache(proj, args...)
+			if err != nil {
+				return err
+			}
+			*m.into = append(*m.into, d)
+		}
+	}
+	b.row("10 services, pruned daemons, empty registry, --parallel 5 per node", "two buildkitd nodes", median(two),
+		"one buildkitd node", median(one), "both nodes share this machine's 2 cores")
+
 	fmt.Printf("| measurement | bkcache | s | alternative | s | ratio | target / note |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range b.rows {
 		fmt.Println(r)

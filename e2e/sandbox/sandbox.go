@@ -344,8 +344,11 @@ func (s *Sandbox) Restart(ctx context.Context, name string) error {
 }
 
 // Prune empties buildkitd's cache, as a fresh CI machine would have it.
-func (s *Sandbox) Prune(ctx context.Context) error {
-	c, err := client.New(ctx, s.BuildkitAddr)
+func (s *Sandbox) Prune(ctx context.Context) error { return PruneAddr(ctx, s.BuildkitAddr) }
+
+// PruneAddr empties the cache of the buildkitd at addr (a StartNode one).
+func PruneAddr(ctx context.Context, addr string) error {
+	c, err := client.New(ctx, addr)
 	if err != nil {
 		return err
 	}
