@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -228,5 +229,46 @@ func waitFor(t *testing.T, done chan error, out *lockedBuffer, want string) {
 		default:
 		}
 		sleep50ms()
+	}
+}
+
+// TestDependencyOnAnotherNode: a service: dependency built on one node
+// reaches its dependent on another through the registry (its pushed
+// digest), and without --push through the client (an OCI layout).
+func TestDependencyOnAnotherNode(t *testing.T) {
+	requireSandbox(t)
+	addrs := pool(t)[:2]
+	// Names whose preferred nodes differ.
+	var dep, app string
+	for i := 0; dep == ""; i++ {
+		d, a := fmt.Sprintf("dep%d", i), fmt.Sprintf("app%d", i)
+		if solver.Order(addrs, d)[0] != solver.Order(addrs, a)[0] {
+			dep, app = d, a
+		}
+	}
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml":   fmt.Sprintf("services:\n  %s:\n    build: ./dep\n  %s:\n    build:\n      context: ./app\n      additional_contexts:\n        base: service:%s\n", dep, app, dep),
+		"dep/Dockerfile": "FROM busybox\nCOPY motd /etc/motd\n",
+		"dep/motd":       "from the dependency\n",
+		"app/Dockerfile": "FROM base\nCOPY in.txt /in.txt\n",
+		"app/in.txt":     "app\n",
+	})
+	r := repo(t)
+	mf := filepath.Join(t.TempDir(), "m.json")
+	mustBuild(t, dir, nil, append([]string{"--push", "--repository", r, "--manifest", mf}, addrFlags(addrs...)...)...)
+	recs := readNodes(t, mf)
+	if recs[dep].Node == recs[app].Node {
+		t.Fatalf("both on %s: the test needs them apart", recs[dep].Node)
+	}
+	res := mustBuild(t, dir, nil, "--repository", r) // all skipped: read the digests
+	if got := imageFiles(t, r+"/"+app+":"+res[app].Hash, "etc/motd", "in.txt"); got["etc/motd"] != "from the dependency" || got["in.txt"] != "app" {
+		t.Errorf("%s built on %s without %s's image from %s: %q", app, recs[app].Node, dep, recs[dep].Node, got)
+	}
+
+	out := filepath.Join(t.TempDir(), "app.tar")
+	writeFile(t, dir, "dep/motd", "local change\n")
+	mustBuild(t, dir, nil, append([]string{app, "--repository", r, "--output", "type=tar,dest=" + out}, addrFlags(addrs...)...)...)
+	if names := tarNames(t, out); !slices.Contains(names, "etc/motd") {
+		t.Errorf("without --push, %s's output lacks its dependency's file: %v", app, names)
 	}
 }
