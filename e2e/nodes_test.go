@@ -51,7 +51,9 @@ func manyServices(t *testing.T, n int) string {
 	for i := range n {
 		svc := fmt.Sprintf("s%02d", i)
 		fmt.Fprintf(&compose, "  %s:\n    build:\n      context: ./%s\n      args:\n        SLEEP: ${SLEEP:-0}\n", svc, svc)
-		files[svc+"/Dockerfile"] = "FROM busybox\nARG SLEEP\nRUN echo prep > /prep && sleep $SLEEP\nCOPY in.txt /in.txt\n"
+		// The RUN differs per service: BuildKit runs identical steps of
+		// concurrent solves once, and shows them under one service.
+		files[svc+"/Dockerfile"] = "FROM busybox\nARG SLEEP\nRUN echo prep " + svc + " > /prep && sleep $SLEEP\nCOPY in.txt /in.txt\n"
 		files[svc+"/in.txt"] = svc + "\n"
 	}
 	files["compose.yaml"] = compose.String()
@@ -208,13 +210,19 @@ func TestUnreachableNode(t *testing.T) {
 	requireSandbox(t)
 	dir, r := manyServices(t, 4), repo(t)
 	gone := "unix://" + filepath.Join(t.TempDir(), "gone.sock")
-	res, out := build(t, dir, nil, "--push", "--repository", r, "--addr", sb.BuildkitAddr, "--addr", gone)
+	mf := filepath.Join(t.TempDir(), "m.json")
+	res, out := build(t, dir, nil, "--push", "--repository", r, "--addr", sb.BuildkitAddr, "--addr", gone, "--manifest", mf)
 	if out.code != 0 || !strings.Contains(out.stderr, gone) {
 		t.Fatalf("exit %d; want success and a warning naming %s:\n%s", out.code, gone, out.stderr)
 	}
+	recs := readNodes(t, mf)
 	for svc, s := range res {
 		if s.Status != "built" {
 			t.Errorf("%s: %s", svc, s.Status)
+		}
+		prefersGone := solver.Order([]string{sb.BuildkitAddr, gone}, svc)[0] == gone
+		if recorded := strings.Contains(strings.Join(recs[svc].Warnings, "\n"), gone); recorded != prefersGone {
+			t.Errorf("%s: prefers the unreachable node: %v, its manifest says so: %v (%q)", svc, prefersGone, recorded, recs[svc].Warnings)
 		}
 	}
 }

@@ -103,7 +103,10 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 	var last attempt
 	tries := 0
 	for _, n := range order(b.nodes, service) {
-		if n.Down() != nil {
+		if err := n.Down(); err != nil {
+			if tries == 0 {
+				res.warn(fmt.Sprintf("buildkitd %s, this service's first choice, is left out of this run: %v", n.Addr, err))
+			}
 			continue
 		}
 		if tries == 2 {
