@@ -179,7 +179,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 			return err
 		}
 	} else {
-		writeBuildTable(stdout, results)
+		writeBuildTable(stdout, results, len(nodes) > 1)
 	}
 	for _, r := range results {
 		for _, w := range r.Warnings {
@@ -257,9 +257,15 @@ func renderProgress(w io.Writer, mode string, ch chan *client.SolveStatus) error
 	return err
 }
 
-func writeBuildTable(w io.Writer, results []*solver.Result) {
+// writeBuildTable prints the run's summary; with several nodes, which
+// node built each service too.
+func writeBuildTable(w io.Writer, results []*solver.Result, nodes bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tSTATUS\tHASH\tIMAGE\tDIGEST\tCACHED\tDURATION")
+	header := "SERVICE\tSTATUS\tHASH\tIMAGE\tDIGEST\tCACHED\tDURATION"
+	if nodes {
+		header += "\tNODE"
+	}
+	fmt.Fprintln(tw, header)
 	for _, r := range results {
 		d := "-"
 		if r.Digest != "" {
@@ -269,7 +275,11 @@ func writeBuildTable(w io.Writer, results []*solver.Result) {
 		if r.TotalSteps > 0 {
 			cached = strconv.Itoa(r.CachedSteps) + "/" + strconv.Itoa(r.TotalSteps)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Status, short(r.Hash), orDash(r.Image), d, cached, r.Duration)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, short(r.Hash), orDash(r.Image), d, cached, r.Duration)
+		if nodes {
+			line += "\t" + orDash(r.Node)
+		}
+		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
 }
