@@ -2,6 +2,7 @@ package solver
 
 import (
 	"fmt"
+	"regexp"
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -39,9 +40,17 @@ func CheckRefs(repository string, tags ...string) error {
 		return fmt.Errorf("image repository %q is not valid (lowercase letters, digits and . _ - / only, with an optional registry host): %w", repository, err)
 	}
 	for _, t := range tags {
+		// Checked on its own: appended to the repository, a "tag" such
+		// as "/x" would parse as more repository path instead.
+		if !tagRE.MatchString(t) {
+			return fmt.Errorf("tag %q for %s is not valid (letters, digits, . _ -, at most 128 characters, not starting with . or -)", t, repository)
+		}
 		if _, err := name.NewTag(repository + ":" + t); err != nil {
-			return fmt.Errorf("tag %q for %s is not valid (letters, digits, . _ -, at most 128 characters, not starting with . or -): %w", t, repository, err)
+			return fmt.Errorf("tag %q for %s: %w", t, repository, err)
 		}
 	}
 	return nil
 }
+
+// tagRE is the OCI distribution spec's tag grammar.
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)

@@ -246,3 +246,24 @@ func FuzzRefs(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckRefs(t *testing.T) {
+	for _, tc := range []struct {
+		repo, tag string
+		ok        bool
+	}{
+		{"reg.local/demo/app", "ci", true},
+		{"localhost:5000/a", "cache-" + strings.Repeat("a", 64), true},
+		{"app", "v1.2_x-y", true},
+		{"0", "/0", false}, // found by FuzzRefs: would parse as repository path
+		{"reg/app", ".hidden", false},
+		{"reg/app", "-x", false},
+		{"reg/app", strings.Repeat("t", 129), false},
+		{"reg/App", "ci", false},
+		{"reg/app ", "ci", false},
+	} {
+		if err := CheckRefs(tc.repo, tc.tag); (err == nil) != tc.ok {
+			t.Errorf("CheckRefs(%q, %q) = %v, want ok=%v", tc.repo, tc.tag, err, tc.ok)
+		}
+	}
+}
