@@ -260,8 +260,13 @@ func (s *Sandbox) startBuildkitd(ctx context.Context) error {
 		"--tlscacert", s.TLS.CACert, "--tlscert", s.TLS.ServerCert, "--tlskey", s.TLS.ServerKey); err != nil {
 		return err
 	}
-	return waitFor(ctx, 60*time.Second, "buildkitd", func() error {
-		c, err := client.New(ctx, s.BuildkitAddr)
+	return s.waitBuildkitd(ctx, "buildkitd", s.BuildkitAddr)
+}
+
+// waitBuildkitd waits until the buildkitd named name answers at addr.
+func (s *Sandbox) waitBuildkitd(ctx context.Context, name, addr string) error {
+	return waitFor(ctx, 60*time.Second, name, func() error {
+		c, err := client.New(ctx, addr)
 		if err != nil {
 			return err
 		}
@@ -410,18 +415,7 @@ func (s *Sandbox) StartNode(ctx context.Context, name string) (string, error) {
 		"--config", filepath.Join(s.Dir, "buildkitd.toml"), "--root", root, "--addr", addr); err != nil {
 		return "", err
 	}
-	err := waitFor(ctx, 60*time.Second, name, func() error {
-		c, err := client.New(ctx, addr)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		_, err = c.Info(ictx)
-		return err
-	}, s.Logs)
-	if err != nil {
+	if err := s.waitBuildkitd(ctx, name, addr); err != nil {
 		return "", err
 	}
 	return addr, nil
