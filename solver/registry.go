@@ -101,7 +101,7 @@ func (r *Registry) opts(ctx context.Context) []remote.Option {
 // fail together anyway.
 func (r *Registry) Session(ctx context.Context) *Registry {
 	s := *r
-	base := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain), remote.WithTransport(r.transport)}
+	base := r.opts(ctx)
 	var err1, err2 error
 	s.puller, err1 = remote.NewPuller(base...)
 	s.pusher, err2 = remote.NewPusher(base...)
