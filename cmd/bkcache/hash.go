@@ -111,6 +111,16 @@ func checkRefs(p *compose.Project, all []*inputs.Inputs, repository string, floa
 	return nil
 }
 
+// loadImages loads the project and returns the image of each service
+// asked for: what env, compose-override and check print or look up.
+func loadImages(ctx context.Context, pf *projectFlags, names []string) ([]hashRow, error) {
+	p, all, err := loadProjectInputs(ctx, pf, names)
+	if err != nil {
+		return nil, err
+	}
+	return hashRows(p, all, names, pf.repository)
+}
+
 func hashRows(p *compose.Project, all []*inputs.Inputs, names []string, repository string) ([]hashRow, error) {
 	if err := checkRefs(p, all, repository); err != nil {
 		return nil, err

@@ -35,11 +35,7 @@ and _ replaced by _. Formats:
 			if err := checkFormat(format, "dotenv", "github", "gitlab", "circleci"); err != nil {
 				return err
 			}
-			p, all, err := loadProjectInputs(cmd.Context(), pf, args)
-			if err != nil {
-				return err
-			}
-			rows, err := hashRows(p, all, args, pf.repository)
+			rows, err := loadImages(cmd.Context(), pf, args)
 			if err != nil {
 				return err
 			}
@@ -80,11 +76,7 @@ builds, so that a test job runs exactly the images the build job pushed:
 		Example: `  bkcache compose-override -o compose.ci.yaml
   docker compose -f compose.yaml -f compose.ci.yaml up --no-build -d`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, all, err := loadProjectInputs(cmd.Context(), pf, args)
-			if err != nil {
-				return err
-			}
-			rows, err := hashRows(p, all, args, pf.repository)
+			rows, err := loadImages(cmd.Context(), pf, args)
 			if err != nil {
 				return err
 			}
@@ -119,11 +111,7 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 		Example: `  bkcache check               # in a test job, before docker compose pull
   bkcache check api worker`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, all, err := loadProjectInputs(cmd.Context(), pf, args)
-			if err != nil {
-				return err
-			}
-			rows, err := hashRows(p, all, args, pf.repository)
+			rows, err := loadImages(cmd.Context(), pf, args)
 			if err != nil {
 				return err
 			}
