@@ -131,13 +131,10 @@ built once with the Go toolchain when one is present.`,
 	return cmd
 }
 
-// daemonAddr picks the buildkitd to use: --addr, BUILDKIT_HOST, the
+// defaultDaemonAddr is the buildkitd to use when none was named: the
 // default socket when a daemon answers there, else the private daemon,
 // started when needed.
-func daemonAddr(ctx context.Context, stderr io.Writer, flag string) (string, error) {
-	if flag != "" || os.Getenv("BUILDKIT_HOST") != "" {
-		return solver.Addr(flag), nil
-	}
+func defaultDaemonAddr(ctx context.Context, stderr io.Writer) (string, error) {
 	if c, _, err := solver.Connect(ctx, solver.Daemon{Addr: solver.DefaultAddr}); err == nil {
 		c.Close()
 		return solver.DefaultAddr, nil
@@ -155,7 +152,7 @@ func daemonAddr(ctx context.Context, stderr io.Writer, flag string) (string, err
 
 // daemonAddrs returns the buildkitd nodes to use: the --addr flags, else
 // $BUILDKIT_HOST (comma-separated for several), else one daemon as
-// daemonAddr finds or starts it.
+// defaultDaemonAddr finds or starts it.
 func daemonAddrs(ctx context.Context, stderr io.Writer, flags []string) ([]string, error) {
 	var addrs []string
 	if len(flags) > 0 {
@@ -168,7 +165,7 @@ func daemonAddrs(ctx context.Context, stderr io.Writer, flags []string) ([]strin
 		}
 	}
 	if len(addrs) == 0 {
-		a, err := daemonAddr(ctx, stderr, "")
+		a, err := defaultDaemonAddr(ctx, stderr)
 		if err != nil {
 			return nil, err
 		}
