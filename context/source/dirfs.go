@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -147,30 +146,6 @@ func (d *dirFS) statAll(rel string, names []string, stat func(p, name string) (*
 	}
 	wg.Wait()
 	return out
-}
-
-func (d *dirFS) lstat(rel string) (*entry, error) {
-	full := filepath.Join(d.root, rel)
-	fi, err := os.Lstat(full)
-	if err != nil {
-		return nil, err
-	}
-	st := &types.Stat{Path: rel, Mode: uint32(fi.Mode()), ModTime: fi.ModTime().UnixNano()}
-	if !fi.IsDir() {
-		st.Size = fi.Size()
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		if st.Linkname, err = os.Readlink(full); err != nil {
-			return nil, err
-		}
-	}
-	setOwner(fi, st)
-	if fi.Mode().IsRegular() {
-		if id, ok := identityOf(fi); ok {
-			d.ids.put(rel, id)
-		}
-	}
-	return &entry{rel: rel, stat: st}, nil
 }
 
 // entry is an fs.DirEntry whose Info carries a *types.Stat, as fsutil's

@@ -46,7 +46,13 @@ func retry(f func() (int, error)) (int, error) {
 	}
 }
 
-// statAt lstats name in the directory open as dirfd.
+// lstat lstats rel, relative to the source root.
+func (d *dirFS) lstat(rel string) (*entry, error) {
+	return d.statAt(unix.AT_FDCWD, "", rel, filepath.Join(d.root, rel))
+}
+
+// statAt lstats name in the directory open as dirfd, recording the
+// identity of a regular file for the stat cache.
 func (d *dirFS) statAt(dirfd int, dir, rel, name string) (*entry, error) {
 	var st unix.Stat_t
 	if _, err := retry(func() (int, error) { return 0, unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
