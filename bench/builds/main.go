@@ -111,7 +111,7 @@ func (b *bench) run(ctx context.Context) error {
 		if _, err := b.bkcache(proj, "build", "--push", "--repository", r); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(proj, "svc03", "src", "main.txt"), []byte(fmt.Sprintf("change %d\n", i)), 0o644); err != nil {
+		if err := edit(proj, "svc03", fmt.Sprintf("change %d\n", i)); err != nil {
 			return err
 		}
 		b.prune()
@@ -120,7 +120,7 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		bk = append(bk, d)
-		if err := os.WriteFile(filepath.Join(proj, "svc03", "src", "main.txt"), []byte(fmt.Sprintf("again %d\n", i)), 0o644); err != nil {
+		if err := edit(proj, "svc03", fmt.Sprintf("again %d\n", i)); err != nil {
 			return err
 		}
 		b.prune()
@@ -130,7 +130,7 @@ func (b *bench) run(ctx context.Context) error {
 		}
 		bc = append(bc, time.Since(start))
 	}
-	restore(proj)
+	restore(proj, "svc03")
 	b.row("rebuild after one input changed, pruned daemon, cache from R:cache-ci", "bkcache build --push (1 built, 9 skipped)", median(bk),
 		"buildctl build of that service, same cache flags", median(bc), "≤ 1.05")
 
@@ -206,14 +206,14 @@ func (b *bench) run(ctx context.Context) error {
 			mode string
 			into *[]time.Duration
 		}{{"max", &fromMax}, {"min", &fromMin}} {
-			if err := os.WriteFile(filepath.Join(proj, "svc04", "src", "main.txt"), []byte(fmt.Sprintf("%s base %d\n", m.mode, i)), 0o644); err != nil {
+			if err := edit(proj, "svc04", fmt.Sprintf("%s base %d\n", m.mode, i)); err != nil {
 				return err
 			}
 			b.prune()
 			if err := b.buildctlExport(ctx, proj, r, "svc04", m.mode, "mode="+m.mode); err != nil {
 				return err
 			}
-			if err := os.WriteFile(filepath.Join(proj, "svc04", "src", "main.txt"), []byte(fmt.Sprintf("%s change %d\n", m.mode, i)), 0o644); err != nil {
+			if err := edit(proj, "svc04", fmt.Sprintf("%s change %d\n", m.mode, i)); err != nil {
 				return err
 			}
 			b.prune()
@@ -224,7 +224,7 @@ func (b *bench) run(ctx context.Context) error {
 			*m.into = append(*m.into, time.Since(start))
 		}
 	}
-	os.WriteFile(filepath.Join(proj, "svc04", "src", "main.txt"), []byte(original("svc04")), 0o644)
+	restore(proj, "svc04")
 	b.row("rebuild after a source change, pruned daemon, from that cache", "from a mode=max cache", median(fromMax), "from a mode=min cache", median(fromMin), "")
 	b.row("exporting cache-H and cache-F", "one export + registry-side copy (bkcache)", median(oneE)+median(copyT),
 		"two exports in the solve", median(twoE), fmt.Sprintf("the copy alone: %d ms", median(copyT).Milliseconds()))

@@ -59,7 +59,10 @@ func writeProject(dir string) error {
 
 func original(svc string) string { return svc + " main\n" }
 
-// restore undoes the edits the rebuild measurement made.
-func restore(dir string) {
-	os.WriteFile(filepath.Join(dir, "svc03", "src", "main.txt"), []byte(original("svc03")), 0o644)
+// edit rewrites svc's src/main.txt, the input the measurements change.
+func edit(dir, svc, content string) error {
+	return os.WriteFile(filepath.Join(dir, svc, "src", "main.txt"), []byte(content), 0o644)
 }
+
+// restore undoes the edits a measurement made to svc.
+func restore(dir, svc string) { edit(dir, svc, original(svc)) }
