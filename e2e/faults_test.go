@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -55,25 +54,7 @@ func faulty(t *testing.T) (p *faultproxy.Proxy, viaProxy, direct string) {
 // manifestWarnings reads the warnings of svc from a manifest file.
 func manifestWarnings(t *testing.T, file, svc string) []string {
 	t.Helper()
-	var doc struct {
-		Services []struct {
-			Service  string   `json:"service"`
-			Warnings []string `json:"warnings"`
-		} `json:"services"`
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range doc.Services {
-		if s.Service == svc {
-			return s.Warnings
-		}
-	}
-	return nil
+	return readServices(t, file)[svc].Warnings
 }
 
 func containsAll(s string, parts ...string) bool {

@@ -56,6 +56,19 @@ func startSlow(t *testing.T, dir, r string, secs int) (*exec.Cmd, *lockedBuffer,
 	return cmd, &stderr, done
 }
 
+// waitFor waits until the process printed want.
+func waitFor(t *testing.T, done chan error, out *lockedBuffer, want string) {
+	t.Helper()
+	for !strings.Contains(out.String(), want) {
+		select {
+		case err := <-done:
+			t.Fatalf("bkcache ended before printing %q (%v):\n%s", want, err, out.String())
+		default:
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // waitExit waits for the process and returns its exit code; the guard
 // only keeps a hung process from hanging the suite.
 func waitExit(t *testing.T, done chan error, out *lockedBuffer) int {
@@ -175,5 +188,3 @@ func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
-
-func sleep50ms() { time.Sleep(50 * time.Millisecond) }

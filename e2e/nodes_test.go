@@ -60,7 +60,7 @@ func manyServices(t *testing.T, n int) string {
 	return sourcetest.Tree(t, files)
 }
 
-type nodeRecord struct {
+type serviceRecord struct {
 	Service  string   `json:"service"`
 	Status   string   `json:"status"`
 	Node     string   `json:"node"`
@@ -70,17 +70,17 @@ type nodeRecord struct {
 	} `json:"steps"`
 }
 
-func readNodes(t *testing.T, file string) map[string]nodeRecord {
+func readServices(t *testing.T, file string) map[string]serviceRecord {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct{ Services []nodeRecord }
+	var doc struct{ Services []serviceRecord }
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]nodeRecord{}
+	out := map[string]serviceRecord{}
 	for _, s := range doc.Services {
 		out[s.Service] = s
 	}
@@ -105,7 +105,7 @@ func TestNodesSpreadAndStick(t *testing.T) {
 	dir, r := manyServices(t, 12), repo(t)
 	m1 := filepath.Join(t.TempDir(), "m1.json")
 	mustBuild(t, dir, nil, append([]string{"--push", "--repository", r, "--manifest", m1}, addrFlags(addrs...)...)...)
-	first := readNodes(t, m1)
+	first := readServices(t, m1)
 	used := map[string]int{}
 	for svc, rec := range first {
 		if rec.Status != "built" || rec.Node != solver.Order(addrs, svc)[0] {
@@ -120,7 +120,7 @@ func TestNodesSpreadAndStick(t *testing.T) {
 	m2 := filepath.Join(t.TempDir(), "m2.json")
 	env := []string{"BUILDKIT_HOST=" + strings.Join([]string{addrs[2], addrs[0], addrs[1]}, ",")}
 	mustBuild(t, dir, env, "--push", "--repository", r, "--manifest", m2, "--force")
-	for svc, rec := range readNodes(t, m2) {
+	for svc, rec := range readServices(t, m2) {
 		if rec.Node != first[svc].Node {
 			t.Errorf("%s moved from %s to %s between runs", svc, first[svc].Node, rec.Node)
 		}
@@ -147,7 +147,7 @@ func TestCacheAcrossNodes(t *testing.T) {
 	writeFile(t, dir, "s00/in.txt", "changed\n")
 	mf := filepath.Join(t.TempDir(), "m.json")
 	mustBuild(t, dir, nil, "--push", "--repository", r, "--addr", b, "--manifest", mf)
-	rec := readNodes(t, mf)["s00"]
+	rec := readServices(t, mf)["s00"]
 	if rec.Node != b || rec.Status != "built" || rec.Steps == nil || rec.Steps.Cached == 0 {
 		t.Fatalf("the second node did not reuse the first node's cache: %+v", rec)
 	}
@@ -192,7 +192,7 @@ func TestNodeDiesMidRun(t *testing.T) {
 	if code := waitExit(t, done, &out); code != 0 {
 		t.Fatalf("the run failed although a node survived (exit %d):\n%s", code, lastLines(out.String(), 30))
 	}
-	recs := readNodes(t, mf)
+	recs := readServices(t, mf)
 	v := recs[victim]
 	if v.Status != "built" || v.Node != y || !strings.Contains(strings.Join(v.Warnings, "\n"), x) {
 		t.Errorf("%s: %+v, want built on %s with the failure of %s recorded", victim, v, y, x)
@@ -215,7 +215,7 @@ func TestUnreachableNode(t *testing.T) {
 	if out.code != 0 || !strings.Contains(out.stderr, gone) {
 		t.Fatalf("exit %d; want success and a warning naming %s:\n%s", out.code, gone, out.stderr)
 	}
-	recs := readNodes(t, mf)
+	recs := readServices(t, mf)
 	for svc, s := range res {
 		if s.Status != "built" {
 			t.Errorf("%s: %s", svc, s.Status)
@@ -224,19 +224,6 @@ func TestUnreachableNode(t *testing.T) {
 		if recorded := strings.Contains(strings.Join(recs[svc].Warnings, "\n"), gone); recorded != prefersGone {
 			t.Errorf("%s: prefers the unreachable node: %v, its manifest says so: %v (%q)", svc, prefersGone, recorded, recs[svc].Warnings)
 		}
-	}
-}
-
-// waitFor waits until the process printed want.
-func waitFor(t *testing.T, done chan error, out *lockedBuffer, want string) {
-	t.Helper()
-	for !strings.Contains(out.String(), want) {
-		select {
-		case err := <-done:
-			t.Fatalf("bkcache ended before printing %q (%v):\n%s", want, err, out.String())
-		default:
-		}
-		sleep50ms()
 	}
 }
 
@@ -264,7 +251,7 @@ func TestDependencyOnAnotherNode(t *testing.T) {
 	r := repo(t)
 	mf := filepath.Join(t.TempDir(), "m.json")
 	mustBuild(t, dir, nil, append([]string{"--push", "--repository", r, "--manifest", mf}, addrFlags(addrs...)...)...)
-	recs := readNodes(t, mf)
+	recs := readServices(t, mf)
 	if recs[dep].Node == recs[app].Node {
 		t.Fatalf("both on %s: the test needs them apart", recs[dep].Node)
 	}
