@@ -3,6 +3,7 @@ package solver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -17,7 +18,14 @@ import (
 
 func testRegistry(t *testing.T) (host string) {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true)))
+	return serveRegistry(t, true)
+}
+
+// serveRegistry starts go-containerregistry's in-process registry, with or
+// without the OCI 1.1 referrers API.
+func serveRegistry(t *testing.T, referrers bool) (host string) {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(referrers)))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
 }
@@ -37,7 +45,16 @@ func pushRandom(t *testing.T, ref string) string {
 }
 
 func TestAttachAndFetch(t *testing.T) {
-	host := testRegistry(t)
+	// A registry without the referrers API gets the referrers tag schema:
+	// an index tagged sha256-<subject hex> listing the manifests.
+	for _, referrers := range []bool{true, false} {
+		t.Run(fmt.Sprintf("referrers=%v", referrers), func(t *testing.T) {
+			testAttachAndFetch(t, serveRegistry(t, referrers), referrers)
+		})
+	}
+}
+
+func testAttachAndFetch(t *testing.T, host string, referrers bool) {
 	ctx := context.Background()
 	r := NewRegistry(RegistryOptions{})
 	img := host + "/p/app"
@@ -68,6 +85,12 @@ func TestAttachAndFetch(t *testing.T) {
 	}
 	if got.Find("app") == nil || got.Find("app").Status != "skipped" {
 		t.Fatalf("want the newest manifest, got %+v", got.Services)
+	}
+	// The fallback tag exists exactly when the registry lacks the API.
+	fallback := img + ":" + strings.Replace(dg, ":", "-", 1)
+	_, found, err := r.Head(ctx, fallback)
+	if err != nil || found == referrers {
+		t.Fatalf("referrers tag %s: found=%v, err=%v; registry has the referrers API: %v", fallback, found, err, referrers)
 	}
 }
 
