@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, vet, unit and e2e tests with the race
 # detector, and a short run of every fuzz target. `.ci/run` runs this.
-# As root it installs runc and busybox-static when missing; the e2e tests
-# need them (and root) and skip, saying so, without them.
+# As root it installs runc, busybox-static and openssh-server when
+# missing; the e2e tests need them (and root) and skip, saying so, without
+# them.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-.ci/deps
+.ci/deps --test
 
 echo "--- go mod download, tools"
 go mod download
