@@ -300,6 +300,42 @@ func TestSkipCheckFaults(t *testing.T) {
 	}
 }
 
+// TestAuditCommandFaults: the commands that only read the registry (explain,
+// cache inspect, check) fail on a registry error naming the registry and
+// what to do, and never take the error for a missing ref.
+func TestAuditCommandFaults(t *testing.T) {
+	requireSandbox(t)
+	p, r, _ := faulty(t)
+	dir := sourcetest.Tree(t, tiny)
+	mustBuild(t, dir, nil, "--push", "--repository", r)
+	for _, tc := range []struct {
+		name   string
+		status int
+		want   []string
+	}{
+		{"401", 401, []string{"docker login " + p.Addr}},
+		{"500", 500, []string{p.Addr, "500"}},
+	} {
+		for _, args := range [][]string{
+			{"explain", "svc", "--repository", r},
+			{"cache", "inspect", r + "/svc:cache-ci"},
+			{"check", "--repository", r},
+		} {
+			t.Run(tc.name+"/"+args[0], func(t *testing.T) {
+				p.Clear()
+				p.Inject(faultproxy.Fault{Path: `/manifests/`, Status: tc.status})
+				out := bkcache(t, dir, nil, args...)
+				if out.code == 0 || !containsAll(out.stderr, tc.want...) {
+					t.Fatalf("exit %d; want %q in:\n%s%s", out.code, tc.want, out.stdout, out.stderr)
+				}
+				if strings.Contains(out.stdout+out.stderr, "missing") {
+					t.Errorf("a registry error was reported as a missing ref:\n%s%s", out.stdout, out.stderr)
+				}
+			})
+		}
+	}
+}
+
 // rawManifest is a manifest written as given.
 type rawManifest string
 
