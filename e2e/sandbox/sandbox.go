@@ -391,12 +391,29 @@ func (s *Sandbox) Close() {
 	for _, name := range names {
 		s.Stop(name)
 	}
-	// buildkitd may leave mounts below its root; unmount before removing.
-	exec.Command("umount", "-R", filepath.Join(s.Dir, "buildkitd")).Run()
-	for _, name := range s.nodes {
-		exec.Command("umount", "-R", filepath.Join(s.Dir, name)).Run()
-	}
+	// A killed buildkitd leaves its executors' overlay mounts, dockerd its
+	// own; unmount them all before removing.
+	UnmountBelow(s.Dir)
 	os.RemoveAll(s.Dir)
+}
+
+// UnmountBelow detaches every mount at or below dir, deepest first.
+func UnmountBelow(dir string) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			points = append(points, f[4])
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range points {
+		syscall.Unmount(p, syscall.MNT_DETACH)
+	}
 }
 
 // StartNode starts one more buildkitd, named name (for Kill and Logs),
