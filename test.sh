@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, vet, unit and e2e tests with the race
 # detector, and a short run of every fuzz target. `.ci/run` runs this.
-# As root it installs runc, busybox-static and openssh-server when
-# missing; the e2e tests need them (and root) and skip, saying so, without
+# As root it installs runc, busybox-static, openssh-server and docker.io
+# when missing; the e2e tests need them (and root) and skip, saying so, without
 # them.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/e2e/sandbox"
+)
+
+// TestDockerEngine runs the parts of bkcache that meet a Docker engine
+// against a real dockerd of the sandbox's own: --load streams the image
+// into it, and docker-container:// reaches buildkitd through `docker exec
+// buildctl dial-stdio`, BuildKit's connection helper.
+func TestDockerEngine(t *testing.T) {
+	requireSandbox(t)
+	if err := sandbox.CheckDocker(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	docker, err := sb.StartDocker(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DOCKER_HOST=" + docker.Host}
+	dir, r := sourcetest.Tree(t, tiny), repo(t)
+
+	t.Run("load", func(t *testing.T) {
+		s := mustBuild(t, dir, env, "--load", "--repository", r)["svc"]
+		ref := r + "/svc:" + s.Hash
+		out, err := docker.Run(ctx, nil, "run", "--rm", "--network", "none", ref, "cat", "/built", "/input.txt")
+		if err != nil || out != "built\nv1\n" {
+			t.Fatalf("running the loaded image %s: %q %v", ref, out, err)
+		}
+		if head(t, ref) != "" {
+			t.Errorf("--load pushed %s", ref)
+		}
+	})
+
+	t.Run("docker-container", func(t *testing.T) {
+		const name = "bkcache-e2e-buildctl"
+		t.Cleanup(func() { docker.Run(context.Background(), nil, "rm", "-f", name) })
+		if err := docker.BuildctlContainer(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		addr := "docker-container://" + name
+		writeFile(t, dir, "input.txt", "v2\n")
+		s := mustBuild(t, dir, env, "--addr", addr, "--push", "--repository", r)["svc"]
+		if s.Status != "built" || head(t, r+"/svc:ci") != s.Digest {
+			t.Fatalf("build through %s: %+v", addr, s)
+		}
+		gone := bkcache(t, dir, env, "build", "--addr", "docker-container://no-such-container", "--repository", r)
+		if gone.code == 0 || !strings.Contains(gone.stderr, "docker-container://no-such-container") {
+			t.Errorf("missing container: exit %d\n%s", gone.code, gone.stderr)
+		}
+	})
+}
