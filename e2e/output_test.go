@@ -69,8 +69,7 @@ func TestOutputs(t *testing.T) {
 }
 
 // TestLoadWithoutEngine: --load says what is missing when no Docker
-// engine answers (none runs on this machine; with one, it streams the
-// docker exporter into docker load).
+// engine answers (TestDockerEngine loads into a real one).
 func TestLoadWithoutEngine(t *testing.T) {
 	requireSandbox(t)
 	dir := project(t)
