@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -57,7 +56,7 @@ func TestDockerEngine(t *testing.T) {
 			t.Fatalf("build through %s: %+v", addr, s)
 		}
 		gone := bkcache(t, dir, env, "build", "--addr", "docker-container://no-such-container", "--repository", r)
-		if gone.code == 0 || !strings.Contains(gone.stderr, "docker-container://no-such-container") {
+		if gone.code == 0 || !containsAll(gone.stderr, "docker-container://no-such-container", "No such container", "docker ps") {
 			t.Errorf("missing container: exit %d\n%s", gone.code, gone.stderr)
 		}
 	})

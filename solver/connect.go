@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/moby/buildkit/client"
@@ -58,9 +60,39 @@ func Connect(ctx context.Context, d Daemon) (*client.Client, *client.Info, error
 	info, err := c.Info(ictx)
 	if err != nil {
 		c.Close()
-		return nil, nil, fmt.Errorf("cannot reach buildkitd at %s: %v\n"+
-			"start one (for example `sudo buildkitd` or `go tool buildkitd` in this repository), "+
-			"or point bkcache at a running daemon with --addr or BUILDKIT_HOST", d.Addr, err)
+		return nil, nil, dialError(d.Addr, err)
 	}
 	return c, info, nil
+}
+
+// helperFailure matches what BuildKit's connection helpers report when
+// their command (ssh, docker exec, kubectl exec) exits: docker's
+// commandconn error, quoted inside gRPC's.
+var helperFailure = regexp.MustCompile(`command \[([^\]]*)\] has exited with ([^,]*), .*stderr=(.*)$`)
+
+// dialError says why buildkitd at addr did not answer and what to do. For
+// the connection helpers it reports the helper command's own stderr (why
+// ssh or docker refused) instead of the generic text around it.
+func dialError(addr string, err error) error {
+	scheme, _, _ := strings.Cut(addr, "://")
+	hint := map[string]string{
+		"ssh": "check that `ssh HOST buildctl --version` works non-interactively (keys, known_hosts, user) " +
+			"and that buildctl is on the remote PATH",
+		"docker-container": "`docker ps` must list the container, running buildkitd with buildctl inside " +
+			"(the moby/buildkit image), and reachable with the docker CLI's current context or DOCKER_HOST",
+		"kube-pod": "`kubectl exec POD -- buildctl --version` must work with kubectl's current context",
+	}[scheme]
+	m := helperFailure.FindStringSubmatch(err.Error())
+	if hint == "" || m == nil {
+		return fmt.Errorf("cannot reach buildkitd at %s: %v\n"+
+			"start one (for example `sudo buildkitd` or `go tool buildkitd` in this repository), "+
+			"or point bkcache at a running daemon with --addr or BUILDKIT_HOST", addr, err)
+	}
+	stderr := strings.TrimRight(m[3], `"`)
+	stderr = strings.NewReplacer(`\r`, "", `\n`, "\n", `\"`, `"`, `\t`, "\t").Replace(stderr)
+	stderr = strings.TrimSpace(stderr)
+	if stderr == "" {
+		stderr = "(no output)"
+	}
+	return fmt.Errorf("cannot reach buildkitd at %s: `%s` exited with %s: %s\n%s", addr, m[1], m[2], stderr, hint)
 }
