@@ -28,6 +28,25 @@ func dockerConfig(t *testing.T, host, user, password string) string {
 	return dir
 }
 
+// credentialHelper installs a docker credential helper (the protocol of
+// docker-credential-helpers: `get` reads a server URL on stdin and prints
+// JSON) answering user:password for host, and returns the environment of
+// a docker config that names it for host, with the helper on PATH.
+func credentialHelper(t *testing.T, host, user, password string) []string {
+	t.Helper()
+	bin, cfg := t.TempDir(), t.TempDir()
+	script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n"+
+		"[ \"$server\" = %q ] || { echo \"credentials not found in native keychain\"; exit 1; }\n"+
+		"printf '{\"ServerURL\":\"%%s\",\"Username\":%q,\"Secret\":%q}\\n' \"$server\"\n", host, user, password)
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-e2e"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(fmt.Sprintf(`{"credHelpers": {%q: "e2e"}}`, host)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"DOCKER_CONFIG=" + cfg, "PATH=" + bin + ":" + os.Getenv("PATH")}
+}
+
 // TestCredentialsNeverLeak builds, checks, explains and inspects against a
 // registry that requires basic auth, with a build secret, and checks
 // every byte bkcache printed or wrote (outputs, manifests, the manifest
@@ -71,6 +90,12 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	run(true, env, "hash", "--repository", r, "--format", "json", "--manifest", m2)
 	run(true, env, "env", "--repository", r)
 	run(true, env, "version")
+	// The same credentials from a credential helper instead of the config
+	// file: bkcache's own registry requests and buildkitd's push both
+	// ask docker-credential-e2e.
+	helper := credentialHelper(t, addr, user, password)
+	run(true, helper, "build", "--push", "--repository", r, "--force", "--progress", "plain")
+	run(true, helper, "check", "--repository", r)
 
 	// Refused credentials, and none at all.
 	writeFile(t, dir, "input.txt", "v2\n")
