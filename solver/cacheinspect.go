@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -37,56 +38,9 @@ type CacheLayer struct {
 // InspectCache reads the BuildKit cache at ref: its layers, its number of
 // cache records, its size and when its newest layer was created.
 func (r *Registry) InspectCache(ctx context.Context, ref string) (*CacheInfo, error) {
-	n, err := r.parse(ref)
+	info, config, n, err := r.cacheManifest(ctx, ref)
 	if err != nil {
 		return nil, err
-	}
-	desc, err := remote.Get(n, r.opts(ctx)...)
-	if err != nil {
-		if _, found, herr := r.Head(ctx, ref); herr == nil && !found {
-			return nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
-		}
-		return nil, r.wrap(ref, err)
-	}
-	info := &CacheInfo{Ref: ref, Digest: desc.Digest.String(), MediaType: string(desc.MediaType)}
-	var config v1.Descriptor
-	var layers []v1.Descriptor
-	switch desc.MediaType {
-	case types.OCIImageIndex, types.DockerManifestList:
-		info.Form = "index"
-		var im v1.IndexManifest
-		if err := json.Unmarshal(desc.Manifest, &im); err != nil {
-			return nil, fmt.Errorf("%s: malformed index: %w", ref, err)
-		}
-		for _, d := range im.Manifests {
-			if d.MediaType == cacheConfigType {
-				config = d
-			} else {
-				layers = append(layers, d)
-			}
-		}
-	default:
-		info.Form = "image-manifest"
-		var m v1.Manifest
-		if err := json.Unmarshal(desc.Manifest, &m); err != nil {
-			return nil, fmt.Errorf("%s: malformed manifest: %w", ref, err)
-		}
-		config, layers = m.Config, m.Layers
-	}
-	if config.MediaType != cacheConfigType {
-		return nil, fmt.Errorf("%s is not a BuildKit cache (no %s config): is it an image? cache refs are REPOSITORY:cache-HASH and REPOSITORY:cache-ci", ref, cacheConfigType)
-	}
-	info.Size = config.Size
-	for _, l := range layers {
-		cl := CacheLayer{Digest: l.Digest.String(), MediaType: string(l.MediaType), Size: l.Size}
-		if t, err := time.Parse(time.RFC3339Nano, l.Annotations["buildkit/createdat"]); err == nil {
-			cl.Created = &t
-			if info.Created == nil || t.After(*info.Created) {
-				info.Created = &t
-			}
-		}
-		info.Size += l.Size
-		info.Layers = append(info.Layers, cl)
 	}
 	b, err := r.blob(ctx, ref, n.Context().Digest(config.Digest.String()))
 	if err != nil {
@@ -100,4 +54,71 @@ func (r *Registry) InspectCache(ctx context.Context, ref string) (*CacheInfo, er
 	}
 	info.Records = len(cfg.Records)
 	return info, nil
+}
+
+// CacheSize returns the size of the BuildKit cache at ref (its layers and
+// config), from its manifest alone.
+func (r *Registry) CacheSize(ctx context.Context, ref string) (int64, error) {
+	info, _, _, err := r.cacheManifest(ctx, ref)
+	if err != nil {
+		return 0, err
+	}
+	return info.Size, nil
+}
+
+// cacheManifest reads what the manifest of the cache at ref says: its
+// form, layers and size, and its config's descriptor.
+func (r *Registry) cacheManifest(ctx context.Context, ref string) (*CacheInfo, v1.Descriptor, name.Reference, error) {
+	var config v1.Descriptor
+	n, err := r.parse(ref)
+	if err != nil {
+		return nil, config, nil, err
+	}
+	desc, err := remote.Get(n, r.opts(ctx)...)
+	if err != nil {
+		if _, found, herr := r.Head(ctx, ref); herr == nil && !found {
+			return nil, config, nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
+		}
+		return nil, config, nil, r.wrap(ref, err)
+	}
+	info := &CacheInfo{Ref: ref, Digest: desc.Digest.String(), MediaType: string(desc.MediaType)}
+	var layers []v1.Descriptor
+	switch desc.MediaType {
+	case types.OCIImageIndex, types.DockerManifestList:
+		info.Form = "index"
+		var im v1.IndexManifest
+		if err := json.Unmarshal(desc.Manifest, &im); err != nil {
+			return nil, config, nil, fmt.Errorf("%s: malformed index: %w", ref, err)
+		}
+		for _, d := range im.Manifests {
+			if d.MediaType == cacheConfigType {
+				config = d
+			} else {
+				layers = append(layers, d)
+			}
+		}
+	default:
+		info.Form = "image-manifest"
+		var m v1.Manifest
+		if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+			return nil, config, nil, fmt.Errorf("%s: malformed manifest: %w", ref, err)
+		}
+		config, layers = m.Config, m.Layers
+	}
+	if config.MediaType != cacheConfigType {
+		return nil, config, nil, fmt.Errorf("%s is not a BuildKit cache (no %s config): is it an image? cache refs are REPOSITORY:cache-HASH and REPOSITORY:cache-ci", ref, cacheConfigType)
+	}
+	info.Size = config.Size
+	for _, l := range layers {
+		cl := CacheLayer{Digest: l.Digest.String(), MediaType: string(l.MediaType), Size: l.Size}
+		if t, err := time.Parse(time.RFC3339Nano, l.Annotations["buildkit/createdat"]); err == nil {
+			cl.Created = &t
+			if info.Created == nil || t.After(*info.Created) {
+				info.Created = &t
+			}
+		}
+		info.Size += l.Size
+		info.Layers = append(info.Layers, cl)
+	}
+	return info, config, n, nil
 }

@@ -61,16 +61,18 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 	}
 }
 
-// cacheIO is the time and bytes BuildKit reported for cache import or
-// export.
+// cacheIO is the time and bytes spent on cache import or export.
 type cacheIO struct {
 	Duration time.Duration
 	Bytes    int64
 }
 
-// cacheIO sums how long BuildKit spent importing and exporting cache, and
-// the bytes its statuses under those steps reported, from its own
-// vertices ("importing cache manifest from ...", "exporting cache to ...").
+// cacheIO sums how long BuildKit spent importing and exporting cache,
+// from its own vertices ("importing cache manifest from ...", "exporting
+// cache to ..."), and the bytes of cache layers it pulled: the layer
+// statuses (IDs "sha256:...") of steps it reported loaded from cache.
+// BuildKit reports no byte counts for a registry cache export; the
+// builder asks the registry for the exported cache's size instead.
 func (s *stepCounter) cacheIO() (importing, exporting cacheIO) {
 	for _, v := range s.steps {
 		var io *cacheIO
@@ -80,16 +82,27 @@ func (s *stepCounter) cacheIO() (importing, exporting cacheIO) {
 		case strings.HasPrefix(v.Name, "exporting cache"):
 			io = &exporting
 		default:
+			if s.cached[v.Digest] && !pullsImage(v.Name) {
+				for id, n := range s.sizes[v.Digest] {
+					if strings.HasPrefix(id, "sha256:") {
+						importing.Bytes += n
+					}
+				}
+			}
 			continue
 		}
 		if v.Started != nil && v.Completed != nil {
 			io.Duration += v.Completed.Sub(*v.Started)
 		}
-		for _, n := range s.sizes[v.Digest] {
-			io.Bytes += n
-		}
 	}
 	return importing, exporting
+}
+
+// pullsImage reports whether a step (named as BuildKit's dockerfile
+// frontend names it) is a FROM or an image context, whose layer pulls
+// come from an image, not from the cache.
+func pullsImage(name string) bool {
+	return strings.Contains(name, "] FROM ") || strings.HasPrefix(name, "[context ") || strings.HasPrefix(name, "FROM ")
 }
 
 // counts returns the completed steps and those of them that were cached.

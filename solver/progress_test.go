@@ -39,21 +39,36 @@ func TestStepCounter(t *testing.T) {
 func TestCacheIO(t *testing.T) {
 	t0 := time.Unix(100, 0)
 	t1 := t0.Add(250 * time.Millisecond)
-	exp := &client.Vertex{Digest: digest.FromString("exp"), Name: "exporting cache to registry", Started: &t0, Completed: &t1}
+	vx := func(name string, cached bool) *client.Vertex {
+		return &client.Vertex{Digest: digest.FromString(name), Name: name, Cached: cached, Started: &t0, Completed: &t1}
+	}
+	exp := vx("exporting cache to registry", false)
+	imp := vx("importing cache manifest from r/app:cache-ci", false)
+	// A step loaded from cache whose layers are pulled for a later step,
+	// as BuildKit v0.33.1 reports it; a FROM and an image context pull
+	// from images; a step that ran pulls nothing from the cache.
+	copied := vx("[build 2/3] COPY src/ /src/", true)
+	from := vx("[build 1/3] FROM docker.io/library/busybox:latest", true)
+	context := vx("[context base] r/base:abc", true)
+	ran := vx("[build 3/3] RUN make", false)
+	layer := func(v *client.Vertex, id string, total int64) *client.VertexStatus {
+		return &client.VertexStatus{ID: id, Vertex: v.Digest, Total: total, Current: total}
+	}
 	in := make(chan *client.SolveStatus, 2)
 	in <- &client.SolveStatus{
-		Vertexes: []*client.Vertex{exp},
-		Statuses: []*client.VertexStatus{{ID: "writing layer a", Vertex: exp.Digest, Total: 100, Current: 50}},
+		Vertexes: []*client.Vertex{exp, imp, copied, from, context, ran},
+		Statuses: []*client.VertexStatus{
+			layer(copied, "sha256:aaa", 1148924), layer(copied, "extracting sha256:aaa", 1148924),
+			layer(from, "sha256:bbb", 500), layer(context, "sha256:ccc", 700), layer(ran, "sha256:ddd", 900),
+			layer(exp, "writing layer sha256:eee", 0),
+		},
 	}
-	in <- &client.SolveStatus{Statuses: []*client.VertexStatus{
-		{ID: "writing layer a", Vertex: exp.Digest, Total: 100, Current: 100},
-		{ID: "writing layer b", Vertex: exp.Digest, Current: 7},
-	}}
+	in <- &client.SolveStatus{Statuses: []*client.VertexStatus{layer(copied, "sha256:fff", 180)}}
 	close(in)
 	c := newStepCounter("s", nil)
 	c.run(in)
-	imp, ex := c.cacheIO()
-	if ex.Duration != 250*time.Millisecond || ex.Bytes != 107 || imp != (cacheIO{}) {
-		t.Fatalf("import %+v export %+v", imp, ex)
+	i, e := c.cacheIO()
+	if i != (cacheIO{Duration: 250 * time.Millisecond, Bytes: 1148924 + 180}) || e != (cacheIO{Duration: 250 * time.Millisecond}) {
+		t.Fatalf("import %+v export %+v", i, e)
 	}
 }
