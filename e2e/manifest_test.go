@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,6 +84,43 @@ func TestExplainAndManifests(t *testing.T) {
 	doc, err := os.ReadFile(m2)
 	if err != nil || !strings.Contains(string(doc), `"version": "v0.33.1"`) || !strings.Contains(string(doc), `"status": "built"`) {
 		t.Errorf("manifest file lacks the buildkitd version or status:\n%.600s", doc)
+	}
+	// What the builds reused and produced, as BuildKit reported it. The
+	// rebuild's cache export may write no bytes: the image push before it
+	// already uploaded its one new layer.
+	type record struct {
+		Service string
+		Cache   struct{ Imports, Exports []string }
+		Steps   struct{ Cached, Total int }
+		Timing  struct{ CacheExportMs, CacheExportBytes int64 }
+	}
+	records := func(file string) map[string]record {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ Services []record }
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]record{}
+		for _, s := range doc.Services {
+			m[s.Service] = s
+		}
+		return m
+	}
+	var exported int64
+	for _, s := range records(m1) {
+		exported += s.Timing.CacheExportBytes
+	}
+	if exported == 0 {
+		t.Errorf("the cold build's manifest records no cache export bytes: %+v", records(m1))
+	}
+	rebuilt := records(m2)["app"]
+	hashCache := "registry:" + r + "/app:cache-" + second["app"].Hash
+	if !slices.Contains(rebuilt.Cache.Imports, "registry:"+r+"/app:cache-ci") || !slices.Contains(rebuilt.Cache.Exports, hashCache) ||
+		rebuilt.Steps.Cached == 0 || rebuilt.Steps.Cached >= rebuilt.Steps.Total || rebuilt.Timing.CacheExportMs <= 0 {
+		t.Errorf("app's record of the rebuild: %+v", rebuilt)
 	}
 
 	// Cache refs can be inspected; cache-ci equals the latest cache-H.

@@ -68,6 +68,9 @@ type serviceRecord struct {
 	Steps    *struct {
 		Cached int `json:"cached"`
 	} `json:"steps"`
+	Timing struct {
+		CacheImportBytes int64 `json:"cacheImportBytes"`
+	} `json:"timing"`
 }
 
 func readServices(t *testing.T, file string) map[string]serviceRecord {
@@ -150,6 +153,11 @@ func TestCacheAcrossNodes(t *testing.T) {
 	rec := readServices(t, mf)["s00"]
 	if rec.Node != b || rec.Status != "built" || rec.Steps == nil || rec.Steps.Cached == 0 {
 		t.Fatalf("the second node did not reuse the first node's cache: %+v", rec)
+	}
+	// The changed COPY applies on the cached layers: the new node pulled
+	// them from the cache, and the manifest says how much that was.
+	if rec.Timing.CacheImportBytes == 0 {
+		t.Errorf("no cache import bytes recorded for a build on a node that pulled the cache: %+v", rec)
 	}
 }
 

@@ -98,6 +98,8 @@ type Result struct {
 	Warnings []string `json:"warnings,omitempty"`
 	err      error
 	layout   string // OCI layout of a local (unpushed) build, for dependents
+	// cacheExported says the solve's cache exports all succeeded.
+	cacheExported bool
 }
 
 // Err returns the service's error, if it failed or was cancelled.
@@ -311,7 +313,9 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 		return
 	}
 	resp := a.resp
-	if failed := a.counter.failed("exporting cache"); len(failed) > 0 {
+	failed := a.counter.failed("exporting cache")
+	res.cacheExported = len(failed) == 0
+	if len(failed) > 0 {
 		res.warn(failed...)
 		if b.opt.RequireCacheExport {
 			res.fail(fmt.Errorf("exporting the cache of %s failed and --require-cache-export is set: %s", refs.Image, strings.Join(failed, "; ")))
@@ -354,6 +358,13 @@ func (b *Builder) publish(ctx context.Context, j Job, refs Refs, res *Result) {
 	case got != res.Digest:
 		res.warn(fmt.Sprintf("%s was pushed again by another build of the same inputs while this one ran: it holds %s, not this build's %s", refs.Image, got, res.Digest))
 		res.Digest = got
+	}
+	// BuildKit reports no byte counts for a registry cache export: record
+	// the size of the cache it wrote, as the registry lists it.
+	if res.cacheExported {
+		if size, err := reg.CacheSize(ctx, refs.Cache); err == nil {
+			res.CacheExportBytes = size
+		}
 	}
 	var cacheErr error
 	var wg sync.WaitGroup

@@ -82,10 +82,14 @@ type Steps struct {
 
 // Timing is where a service's time went, as far as BuildKit reports it.
 type Timing struct {
-	TotalMs          int64 `json:"totalMs"`
-	CacheImportMs    int64 `json:"cacheImportMs,omitempty"`
-	CacheExportMs    int64 `json:"cacheExportMs,omitempty"`
+	TotalMs       int64 `json:"totalMs"`
+	CacheImportMs int64 `json:"cacheImportMs,omitempty"`
+	CacheExportMs int64 `json:"cacheExportMs,omitempty"`
+	// CacheImportBytes is the size of the cache layers BuildKit pulled
+	// for steps it loaded from cache.
 	CacheImportBytes int64 `json:"cacheImportBytes,omitempty"`
+	// CacheExportBytes is the size of the cache the export wrote, as the
+	// registry lists it (BuildKit reports no bytes for it).
 	CacheExportBytes int64 `json:"cacheExportBytes,omitempty"`
 }
 
