@@ -343,11 +343,23 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 // session; attaching and moving the cache run at once.
 func (b *Builder) publish(ctx context.Context, j Job, refs Refs, res *Result) {
 	reg := b.registry.Session(ctx)
+	// BuildKit reports no byte counts for a registry cache export: record
+	// the size of the cache it wrote, as the registry lists it, read
+	// while R:H is checked.
+	var sizes sync.WaitGroup
+	if res.cacheExported {
+		sizes.Go(func() {
+			if size, err := reg.CacheSize(ctx, refs.Cache); err == nil {
+				res.CacheExportBytes = size
+			}
+		})
+	}
 	// Trust the registry, not the report: R:F moves only to an image
 	// the registry serves under R:H. Another run that built the same
 	// hash at the same time may have pushed R:H after us; its image
 	// has the same inputs, and R:F follows what R:H holds.
 	got, found, err := reg.Head(ctx, refs.Image)
+	sizes.Wait()
 	switch {
 	case err != nil:
 		res.fail(fmt.Errorf("checking the push of %s: %w; %s not moved", refs.Image, err, refs.Floating))
@@ -358,13 +370,6 @@ func (b *Builder) publish(ctx context.Context, j Job, refs Refs, res *Result) {
 	case got != res.Digest:
 		res.warn(fmt.Sprintf("%s was pushed again by another build of the same inputs while this one ran: it holds %s, not this build's %s", refs.Image, got, res.Digest))
 		res.Digest = got
-	}
-	// BuildKit reports no byte counts for a registry cache export: record
-	// the size of the cache it wrote, as the registry lists it.
-	if res.cacheExported {
-		if size, err := reg.CacheSize(ctx, refs.Cache); err == nil {
-			res.CacheExportBytes = size
-		}
 	}
 	var cacheErr error
 	var wg sync.WaitGroup
