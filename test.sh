@@ -33,6 +33,7 @@ declare -A fuzz_execs=(
 	[canon/FuzzDecode]=400000
 	[dockerfile/FuzzAnalyze]=40000
 	[tree/FuzzDigestInjective]=15000
+	[tree/FuzzBlake3]=150000
 	[statcache/FuzzDecode]=200000
 	[solver/FuzzParseCacheEntry]=8000
 	[solver/FuzzParseOutput]=15000

@@ -30,7 +30,6 @@ import (
 	"github.com/bkcache/bkcache/hash/canon"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/tonistiigi/fsutil/types"
-	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -157,13 +156,9 @@ type Result struct {
 	Bytes   int64   // total size of the regular files read
 }
 
-// readBufSize is large enough that syscall overhead is noise next to
-// SHA-256, small enough that many workers stay cheap.
+// readBufSize is large enough that most files take one read, small
+// enough that many workers stay cheap.
 const readBufSize = 256 << 10
-
-// largeFile is the size from which a source's io.WriterTo (a memory map,
-// for host directories) is preferred to reads through our buffer.
-const largeFile = 1 << 20
 
 // Hash walks fsys and returns its canonical digest. Regular files are read
 // in parallel by opt.Workers goroutines, streaming through a fixed buffer
@@ -206,7 +201,7 @@ func Hash(ctx context.Context, fsys FS, opt Options) (*Result, error) {
 	for range workers {
 		g.Go(func() error {
 			buf := make([]byte, readBufSize)
-			h := blake3.New()
+			h := new(b3)
 			sum := make([]byte, 0, 32)
 			for e := range jobs {
 				var id source.Identity
@@ -275,14 +270,6 @@ func digestFile(fsys FS, e *Entry, h io.Writer, buf []byte) error {
 		return fmt.Errorf("opening %s: %w", e.Path, unwrapStack(err))
 	}
 	defer rc.Close()
-	if wt, ok := rc.(io.WriterTo); ok && e.Size >= largeFile {
-		n, err := wt.WriteTo(h)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", e.Path, unwrapStack(err))
-		}
-		e.Size = n
-		return nil
-	}
 	var n int64
 	for {
 		k, err := rc.Read(buf)
