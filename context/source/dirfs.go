@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"path/filepath"
 	"runtime"
@@ -23,16 +22,15 @@ import (
 // vanished mid-walk is skipped.
 type dirFS struct {
 	root    string
+	rootfd  int // root held open (see holdRoot), or -1
 	workers int
 	ids     *identities // of the regular files lstat saw
 }
 
 func newDirFS(root string) *dirFS {
-	return &dirFS{root: root, workers: runtime.GOMAXPROCS(0), ids: &identities{}}
-}
-
-func (d *dirFS) Open(p string) (io.ReadCloser, error) {
-	return openFile(filepath.Join(d.root, p))
+	d := &dirFS{root: root, rootfd: -1, workers: runtime.GOMAXPROCS(0), ids: &identities{}}
+	d.holdRoot()
+	return d
 }
 
 func (d *dirFS) Walk(ctx context.Context, target string, fn fs.WalkDirFunc) error {

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/tonistiigi/fsutil/types"
 	"golang.org/x/sys/unix"
@@ -16,13 +17,18 @@ import (
 // directories.
 func (d *dirFS) readDir(rel string) ([]*entry, error) {
 	dir := filepath.Join(d.root, rel)
-	fd, err := retry(func() (int, error) { return unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0) })
+	dirfd, name := d.at(rel)
+	fd, err := retry(func() (int, error) {
+		return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	})
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(fd)
 	var names []string
-	buf := make([]byte, 32<<10)
+	bufp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bufp)
+	buf := *bufp
 	for {
 		n, err := retry(func() (int, error) { return unix.ReadDirent(fd, buf) })
 		if err != nil {
@@ -37,18 +43,17 @@ func (d *dirFS) readDir(rel string) ([]*entry, error) {
 	return d.statAll(rel, names, func(p, name string) (*entry, error) { return d.statAt(fd, dir, p, name) }), nil
 }
 
-func retry(f func() (int, error)) (int, error) {
-	for {
-		n, err := f()
-		if err != unix.EINTR {
-			return n, err
-		}
-	}
-}
+// direntBufs holds getdents buffers: a walk lists thousands of
+// directories, most of them small.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // lstat lstats rel, relative to the source root.
 func (d *dirFS) lstat(rel string) (*entry, error) {
-	return d.statAt(unix.AT_FDCWD, "", rel, filepath.Join(d.root, rel))
+	dirfd, name := d.at(rel)
+	if dirfd == unix.AT_FDCWD {
+		return d.statAt(dirfd, "", rel, name) // name is absolute
+	}
+	return d.statAt(dirfd, d.root, rel, name)
 }
 
 // statAt lstats name in the directory open as dirfd, recording the
