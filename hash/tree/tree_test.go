@@ -6,11 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -157,25 +155,6 @@ func TestReproducible(t *testing.T) {
 	}
 }
 
-func TestUnreadableFile(t *testing.T) {
-	if os.Geteuid() == 0 {
-		// Root reads files whatever their mode: run this test again, in
-		// a copy of the test binary, as nobody.
-		asNobody(t, "^TestUnreadableFile$")
-		return
-	}
-	dir := t.TempDir()
-	p := filepath.Join(dir, "secret.key")
-	if err := os.WriteFile(p, []byte("k"), 0o000); err != nil {
-		t.Fatal(err)
-	}
-	fsys, _ := fsutil.NewFS(dir)
-	_, err := Hash(context.Background(), fsys, Options{})
-	if err == nil || !strings.Contains(err.Error(), "secret.key") {
-		t.Fatalf("want an error naming secret.key, got %v", err)
-	}
-}
-
 func TestOpenError(t *testing.T) {
 	m := base()
 	fsys := failOpen{FS: FromFS(m), path: "app/run.sh"}
@@ -231,36 +210,6 @@ func FuzzDigestInjective(f *testing.F) {
 			t.Fatalf("entries %+v and %+v: equal=%v but digests disagree", e1, e2, same)
 		}
 	})
-}
-
-// asNobody runs the tests matching run in a copy of this test binary as
-// the unprivileged user nobody (65534), and fails if they fail.
-func asNobody(t *testing.T, run string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "bkcache-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "tree.test")
-	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run", run, "-test.count=1", "-test.v")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TMPDIR=/tmp", "GOCOVERDIR=")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS") {
-		t.Fatalf("as nobody: %v\n%s", err, out)
-	}
 }
 
 // TestHugeFileStreams: a file far larger than the memory hashing it may

@@ -16,7 +16,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/moby/buildkit/client"
@@ -106,10 +105,6 @@ func readPID(path string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
-func alive(pid int) bool {
-	return pid > 0 && syscall.Kill(pid, 0) == nil
-}
-
 func info(ctx context.Context, addr string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -176,7 +171,7 @@ func Start(ctx context.Context, d Dirs, logf func(string, ...any)) (Status, erro
 	cmd := exec.Command(bin, "--root", filepath.Join(d.State, "root"), "--addr", d.Addr(),
 		"--oci-worker=true", "--containerd-worker=false")
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives bkcache
+	detach(cmd) // outlives bkcache
 	if err := cmd.Start(); err != nil {
 		return Status{}, fmt.Errorf("starting %s: %w", bin, err)
 	}
@@ -192,7 +187,7 @@ func Start(ctx context.Context, d Dirs, logf func(string, ...any)) (Status, erro
 			return Status{Running: true, PID: pid, Addr: d.Addr(), Version: v}, nil
 		}
 		if !alive(pid) || time.Now().After(deadline) || ctx.Err() != nil {
-			syscall.Kill(pid, syscall.SIGTERM)
+			terminate(pid)
 			return Status{}, fmt.Errorf("buildkitd did not come up at %s; its log %s ends with:\n%s", d.Addr(), d.Log(), tail(d.Log(), 15))
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -206,12 +201,12 @@ func Stop(ctx context.Context, d Dirs) (bool, error) {
 	if st.PID == 0 || st.Stale {
 		return false, nil
 	}
-	if err := syscall.Kill(st.PID, syscall.SIGTERM); err != nil {
+	if err := terminate(st.PID); err != nil {
 		return false, fmt.Errorf("stopping buildkitd (pid %d): %w", st.PID, err)
 	}
 	for deadline := time.Now().Add(20 * time.Second); alive(st.PID); {
 		if time.Now().After(deadline) {
-			syscall.Kill(st.PID, syscall.SIGKILL)
+			kill(st.PID)
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
