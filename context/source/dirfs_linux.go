@@ -3,6 +3,7 @@ package source
 import (
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -21,6 +22,7 @@ func (d *dirFS) readDir(rel string) ([]*entry, error) {
 	fd, err := retry(func() (int, error) {
 		return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	})
+	runtime.KeepAlive(d)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
@@ -50,6 +52,7 @@ var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &
 // lstat lstats rel, relative to the source root.
 func (d *dirFS) lstat(rel string) (*entry, error) {
 	dirfd, name := d.at(rel)
+	defer runtime.KeepAlive(d)
 	if dirfd == unix.AT_FDCWD {
 		return d.statAt(dirfd, "", rel, name) // name is absolute
 	}

@@ -33,7 +33,9 @@ func (d *dirFS) holdRoot() {
 }
 
 // at returns rel (relative to the root) as a directory descriptor and a
-// name within it.
+// name within it. The descriptor is d's: the caller must keep d reachable
+// (runtime.KeepAlive) until its last use, or the cleanup may close it, and
+// the number be reused, in between.
 func (d *dirFS) at(rel string) (int, string) {
 	if d.rootfd < 0 || !filepath.IsLocal(rel) {
 		return unix.AT_FDCWD, filepath.Join(d.root, rel)
@@ -49,6 +51,7 @@ func (d *dirFS) Open(p string) (io.ReadCloser, error) {
 	fd, err := retry(func() (int, error) {
 		return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	})
+	runtime.KeepAlive(d)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: filepath.Join(d.root, p), Err: err}
 	}
