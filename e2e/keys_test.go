@@ -79,4 +79,20 @@ RUN exit 1
 	if got["version"] != "1.2.3" || got["token.len"] != "20" || !strings.Contains(got["hosts"], "10.1.2.3") || !strings.Contains(got["shm"], "131072") {
 		t.Errorf("files in the image: %q", got)
 	}
+
+	// --build-arg overrides the compose arg, as docker compose build
+	// --build-arg does: a new hash, a rebuild with the new value, and
+	// `hash` with the same flag names the image the build pushed.
+	res, out = build(t, dir, nil, "--push", "--repository", r, "--build-arg", "VERSION=2.0.0")
+	k2 := res["keys"]
+	if out.code != 0 || k2.Status != "built" || k2.Hash == k.Hash {
+		t.Fatalf("build --build-arg VERSION=2.0.0: exit %d, status %q, hash %s (was %s)\n%s", out.code, k2.Status, k2.Hash, k.Hash, out.stderr)
+	}
+	if v := imageFiles(t, k2.Image, "version")["version"]; v != "2.0.0" {
+		t.Errorf("version in the image built with --build-arg: %q", v)
+	}
+	h := bkcache(t, dir, nil, "hash", "--repository", r, "--build-arg", "VERSION=2.0.0")
+	if h.code != 0 || !strings.Contains(h.stdout, k2.Hash) {
+		t.Errorf("hash --build-arg VERSION=2.0.0 (exit %d):\n%s\nwant %s", h.code, h.stdout, k2.Hash)
+	}
 }

@@ -100,6 +100,8 @@ func TestBadInput(t *testing.T) {
 		{"--registry-timeout 0", []string{"build", "--registry-timeout", "0s", "--project-directory", tree(nil)}, []string{"--registry-timeout"}, 2},
 		{"unknown --output type", []string{"build", "--output", "type=bogus,dest=x", "--project-directory", tree(nil)}, []string{"bogus"}, 2},
 		{"--output and --load", []string{"build", "--output", "type=oci,dest=x", "--load", "--project-directory", tree(nil)}, []string{"--output", "--load"}, 2},
+		{"--build-arg without a name", []string{"hash", "--build-arg", "=1", "--project-directory", tree(nil)}, []string{"--build-arg", "=1"}, 2},
+		{"--build-arg with a space in its name", []string{"build", "--build-arg", "MY ARG=1", "--project-directory", tree(nil)}, []string{"--build-arg", "MY ARG=1"}, 2},
 		{"unknown flag", []string{"build", "--no-such-flag"}, []string{"--no-such-flag"}, 2},
 		{"flag value of the wrong type", []string{"build", "--parallel", "many"}, []string{"many"}, 2},
 		{"inputs needs a service", []string{"inputs", "--project-directory", tree(nil)}, []string{"arg"}, 1},

@@ -62,7 +62,10 @@ registry: the result stays in buildkitd's cache.`,
   bkcache build api worker --parallel 2 --keep-going
 
   # machine-readable summary
-  bkcache build --push --format json > build.json`,
+  bkcache build --push --format json > build.json
+
+  # override a compose build arg in every service (it is part of the hash)
+  bkcache build --push --build-arg NODE_VERSION=22`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(o.format, "text", "json"); err != nil {
 				return err

@@ -82,6 +82,45 @@ func TestHashFormats(t *testing.T) {
 	}
 }
 
+// TestBuildArgFlag: --build-arg moves the hash exactly as the same arg
+// written in the compose file does, in every command that hashes.
+func TestBuildArgFlag(t *testing.T) {
+	files := map[string]string{
+		"compose.yaml":   "services:\n  app:\n    build: ./app\n",
+		"app/Dockerfile": "FROM scratch\nARG VERSION\nCOPY main.txt /\n",
+		"app/main.txt":   "hi\n",
+	}
+	dir := sourcetest.Tree(t, files)
+	plain := hashOf(t, dir)
+	hashWith := func(args ...string) string {
+		t.Helper()
+		out, err := run(t, append([]string{"hash", "--project-directory", dir, "--format", "env"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	cli := hashWith("--build-arg", "VERSION=1.2")
+	if strings.Contains(cli, plain.Hash) {
+		t.Fatalf("--build-arg VERSION=1.2 left the hash at %s", plain.Hash)
+	}
+	files["compose.yaml"] = "services:\n  app:\n    build: {context: ./app, args: {VERSION: \"1.2\"}}\n"
+	if inYAML := hashOf(t, sourcetest.Tree(t, files)); !strings.Contains(cli, inYAML.Hash) {
+		t.Fatalf("--build-arg VERSION=1.2 gave\n%s\nthe same arg in compose.yaml %s", cli, inYAML.Hash)
+	}
+	t.Setenv("VERSION", "1.2")
+	if fromEnv := hashWith("--build-arg", "VERSION"); fromEnv != cli {
+		t.Fatalf("--build-arg VERSION with VERSION=1.2 in the environment gave\n%s\nwant\n%s", fromEnv, cli)
+	}
+	in, err := run(t, "inputs", "app", "--project-directory", dir, "--build-arg", "VERSION=1.2")
+	if err != nil || !strings.Contains(in, "VERSION") || !strings.Contains(in, "1.2") {
+		t.Fatalf("inputs --build-arg (%v):\n%s", err, in)
+	}
+	if _, err := run(t, "hash", "--project-directory", dir, "--build-arg", "=1"); err == nil || !strings.Contains(err.Error(), "--build-arg") {
+		t.Fatalf("--build-arg =1: %v", err)
+	}
+}
+
 func TestInputsCommand(t *testing.T) {
 	dir := sourcetest.Tree(t, simple)
 	out, err := run(t, "inputs", "my-app", "--project-directory", dir)

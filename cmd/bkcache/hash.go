@@ -60,6 +60,9 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 }
 
 func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*compose.Project, []*inputs.Inputs, error) {
+	if _, err := compose.ParseBuildArgs(pf.buildArgs); err != nil {
+		return nil, nil, usageError{err}
+	}
 	p, err := compose.Load(ctx, pf.options())
 	if err != nil {
 		return nil, nil, err

@@ -19,6 +19,7 @@ type projectFlags struct {
 	name       string
 	profiles   []string
 	envFiles   []string
+	buildArgs  []string
 	repository string
 	// noStatCache reads every file instead of trusting the digests of
 	// unchanged files recorded by an earlier run.
@@ -32,12 +33,13 @@ func (f *projectFlags) bind(cmd *cobra.Command) {
 	fl.StringVarP(&f.name, "project-name", "p", "", "project name")
 	fl.StringArrayVar(&f.profiles, "profile", nil, "activate a compose profile (repeatable)")
 	fl.StringArrayVar(&f.envFiles, "env-file", nil, "environment file for interpolation (repeatable; default .env)")
+	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "set a build arg of every service, NAME=VALUE, or NAME to take it from the environment (repeatable; as docker compose build --build-arg)")
 	fl.StringVar(&f.repository, "repository", "", "push every service to PREFIX/SERVICE instead of its image: name")
 	fl.BoolVar(&f.noStatCache, "no-stat-cache", false, "read every input file instead of reusing the digests of files unchanged since the last run ($XDG_CACHE_HOME/bkcache/stat)")
 }
 
 func (f *projectFlags) options() compose.Options {
-	return compose.Options{Files: f.files, ProjectDir: f.projectDir, Name: f.name, Profiles: f.profiles, EnvFiles: f.envFiles}
+	return compose.Options{Files: f.files, ProjectDir: f.projectDir, Name: f.name, Profiles: f.profiles, EnvFiles: f.envFiles, BuildArgs: f.buildArgs}
 }
 
 func newRootCmd() *cobra.Command {

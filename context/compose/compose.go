@@ -22,6 +22,11 @@ type Options struct {
 	Name       string   // -p
 	Profiles   []string // --profile
 	EnvFiles   []string // --env-file
+	// BuildArgs are --build-arg values, KEY=VALUE or KEY (its value from
+	// the project's environment, the arg dropped when that has none).
+	// They override every building service's args, as docker compose
+	// build --build-arg does.
+	BuildArgs []string
 }
 
 // Project is a loaded compose project reduced to what builds.
@@ -75,6 +80,10 @@ type Service struct {
 // Load reads the project described by opt, as `docker compose` would
 // with the same flags and environment.
 func Load(ctx context.Context, opt Options) (*Project, error) {
+	overrides, err := ParseBuildArgs(opt.BuildArgs)
+	if err != nil {
+		return nil, err
+	}
 	po, err := cli.NewProjectOptions(opt.Files,
 		cli.WithWorkingDirectory(opt.ProjectDir),
 		cli.WithOsEnv,
@@ -107,9 +116,46 @@ func Load(ctx context.Context, opt Options) (*Project, error) {
 		if err != nil {
 			return nil, fmt.Errorf("service %q: %w", name, err)
 		}
+		overrideArgs(svc, overrides, p.Environment)
 		out.Services[name] = svc
 	}
 	return out, nil
+}
+
+// ParseBuildArgs reads --build-arg values: KEY=VALUE, or KEY alone (nil).
+func ParseBuildArgs(args []string) (map[string]*string, error) {
+	out := map[string]*string{}
+	for _, a := range args {
+		k, v, hasValue := strings.Cut(a, "=")
+		if k == "" || strings.ContainsAny(k, " \t\n") {
+			return nil, fmt.Errorf("--build-arg %q: want NAME=VALUE, or NAME to take its value from the environment", a)
+		}
+		if hasValue {
+			out[k] = &v
+		} else {
+			out[k] = nil
+		}
+	}
+	return out, nil
+}
+
+// overrideArgs applies --build-arg overrides to a service's args the way
+// docker compose does: they replace what the compose file says, and a
+// NAME without a value takes it from the project's environment (.env
+// included) or, when unset there, removes the arg.
+func overrideArgs(svc *Service, overrides map[string]*string, env map[string]string) {
+	for k, v := range overrides {
+		if v == nil {
+			if ev, ok := env[k]; ok {
+				v = &ev
+			}
+		}
+		if v == nil {
+			delete(svc.Args, k)
+		} else {
+			svc.Args[k] = *v
+		}
+	}
 }
 
 func dirOr(d string) string {

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -193,6 +194,58 @@ services:
 			}
 			tc.check(t, load(t, dir, tc.opt))
 		})
+	}
+}
+
+// TestBuildArgs: --build-arg overrides every building service's args as
+// docker compose build --build-arg does.
+func TestBuildArgs(t *testing.T) {
+	files := map[string]string{
+		"compose.yaml": `
+services:
+  a:
+    build: {context: ., args: {TAG: yaml, KEEP: kept}}
+  b:
+    build: .
+  db:
+    image: postgres
+`,
+		".env": "FROM_DOTENV=dot\n",
+	}
+	t.Setenv("FROM_OS", "os")
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		wantA map[string]string
+		wantB map[string]string
+	}{
+		{"none", nil, map[string]string{"TAG": "yaml", "KEEP": "kept"}, map[string]string{}},
+		{"NAME=VALUE overrides and adds, in every service", []string{"TAG=cli"},
+			map[string]string{"TAG": "cli", "KEEP": "kept"}, map[string]string{"TAG": "cli"}},
+		{"empty value", []string{"TAG="}, map[string]string{"TAG": "", "KEEP": "kept"}, map[string]string{"TAG": ""}},
+		{"value with =", []string{"URL=a=b"}, map[string]string{"TAG": "yaml", "KEEP": "kept", "URL": "a=b"}, map[string]string{"URL": "a=b"}},
+		{"the last of a name wins", []string{"TAG=1", "TAG=2"}, map[string]string{"TAG": "2", "KEEP": "kept"}, map[string]string{"TAG": "2"}},
+		{"NAME from the process environment", []string{"FROM_OS"},
+			map[string]string{"TAG": "yaml", "KEEP": "kept", "FROM_OS": "os"}, map[string]string{"FROM_OS": "os"}},
+		{"NAME from .env", []string{"FROM_DOTENV"},
+			map[string]string{"TAG": "yaml", "KEEP": "kept", "FROM_DOTENV": "dot"}, map[string]string{"FROM_DOTENV": "dot"}},
+		{"NAME unset anywhere removes the arg", []string{"KEEP"}, map[string]string{"TAG": "yaml"}, map[string]string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := load(t, sourcetest.Tree(t, files), Options{BuildArgs: tc.args})
+			if got := p.Services["a"].Args; !maps.Equal(got, tc.wantA) {
+				t.Errorf("a args = %v, want %v", got, tc.wantA)
+			}
+			if got := p.Services["b"].Args; !maps.Equal(got, tc.wantB) {
+				t.Errorf("b args = %v, want %v", got, tc.wantB)
+			}
+		})
+	}
+	for _, bad := range []string{"", "=x", "A B=1"} {
+		_, err := Load(context.Background(), Options{ProjectDir: sourcetest.Tree(t, files), BuildArgs: []string{bad}})
+		if err == nil || !strings.Contains(err.Error(), "--build-arg") {
+			t.Errorf("--build-arg %q: error %v, want one naming --build-arg", bad, err)
+		}
 	}
 }
 
