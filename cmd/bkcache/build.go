@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver"
 	"github.com/moby/buildkit/client"
@@ -23,6 +24,8 @@ type buildOptions struct {
 	addrs     []string
 	push      bool
 	force     bool
+	noCache   bool
+	pull      bool
 	ciTag     string
 	parallel  int
 	keepGoing bool
@@ -84,6 +87,8 @@ registry: the result stays in buildkitd's cache.`,
 	f.StringVar(&o.daemon.ServerName, "tlsservername", "", "server name expected in buildkitd's certificate")
 	f.BoolVar(&o.push, "push", false, "export cache, push images and move the floating tag")
 	f.BoolVar(&o.force, "force", false, "build even when the image for the hash exists")
+	f.BoolVar(&o.noCache, "no-cache", false, "build every step again, reusing no cache (implies --force; as docker compose build --no-cache)")
+	f.BoolVar(&o.pull, "pull", false, "resolve base images in the registry even when buildkitd has them (as docker compose build --pull)")
 	f.StringVar(&o.ciTag, "ci-tag", "ci", "floating tag moved to the last successful build")
 	f.IntVar(&o.parallel, "parallel", 4, "services built at once")
 	f.BoolVar(&o.keepGoing, "keep-going", false, "let other services finish when one fails")
@@ -129,6 +134,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if err := checkRefs(p, all, pf.repository, append([]string{o.ciTag}, o.fallback...)...); err != nil {
 		return err
 	}
+	o.apply(p)
 	outputs, err := o.outputs(ctx, all, names)
 	if err != nil {
 		return err
@@ -195,6 +201,17 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		}
 	}
 	return buildErr
+}
+
+// apply sets what --no-cache and --pull ask of every service, as the
+// compose keys no_cache and pull would; neither is part of the hash, and
+// --no-cache builds even what the registry has.
+func (o *buildOptions) apply(p *compose.Project) {
+	for _, svc := range p.Services {
+		svc.NoCache = svc.NoCache || o.noCache
+		svc.Pull = svc.Pull || o.pull
+	}
+	o.force = o.force || o.noCache
 }
 
 // outputs maps --output and --load onto the services asked for (all of

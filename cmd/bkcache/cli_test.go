@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/spf13/cobra"
@@ -287,5 +288,36 @@ func TestEnvConsumedByCompose(t *testing.T) {
 	}
 	if got := p.Services["app"].Image; !strings.HasPrefix(got, "reg.local/demo/app:") || len(got) != len("reg.local/demo/app:")+64 {
 		t.Errorf("image from the env file = %q", got)
+	}
+}
+
+// TestBuildFlagsApply: --no-cache and --pull reach every service as the
+// compose keys no_cache and pull would, and --no-cache implies --force.
+func TestBuildFlagsApply(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		o                    buildOptions
+		noCache, pull, force bool
+	}{
+		{"neither", buildOptions{}, false, false, false},
+		{"--no-cache", buildOptions{noCache: true}, true, false, true},
+		{"--pull", buildOptions{pull: true}, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &compose.Project{Services: map[string]*compose.Service{
+				"plain": {Name: "plain"},
+				"keys":  {Name: "keys", NoCache: true, Pull: true},
+			}}
+			tc.o.apply(p)
+			if s := p.Services["plain"]; s.NoCache != tc.noCache || s.Pull != tc.pull {
+				t.Errorf("plain: no_cache %v pull %v, want %v %v", s.NoCache, s.Pull, tc.noCache, tc.pull)
+			}
+			if s := p.Services["keys"]; !s.NoCache || !s.Pull {
+				t.Errorf("a service's own no_cache/pull were dropped: %+v", s)
+			}
+			if tc.o.force != tc.force {
+				t.Errorf("force = %v, want %v", tc.o.force, tc.force)
+			}
+		})
 	}
 }
