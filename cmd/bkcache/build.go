@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
 )
 
 type buildOptions struct {
@@ -188,7 +190,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 			return err
 		}
 	} else {
-		writeBuildTable(stdout, results, len(nodes) > 1)
+		writeBuildTable(stdout, results, len(nodes) > 1, isTerminal(stdout))
 	}
 	for _, r := range results {
 		for _, w := range r.Warnings {
@@ -279,15 +281,23 @@ func renderProgress(w io.Writer, mode string, ch chan *client.SolveStatus) error
 
 // writeBuildTable prints the run's summary; with several nodes, which
 // node built each service too.
-func writeBuildTable(w io.Writer, results []*solver.Result, nodes bool) {
+// writeBuildTable prints the summary, a line per service. On a terminal
+// (compact) the image's tag, which is the hash, and the digest are cut to
+// 12 characters as docker cuts IDs, so that a line fits a window;
+// elsewhere (CI logs, pipes) every ref is whole, to be copied. --format
+// json always has them whole.
+func writeBuildTable(w io.Writer, results []*solver.Result, nodes, compact bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	header := "SERVICE\tSTATUS\tHASH\tIMAGE\tDIGEST\tCACHED\tDURATION"
+	if compact {
+		header = "SERVICE\tSTATUS\tIMAGE\tDIGEST\tCACHED\tDURATION"
+	}
 	if nodes {
 		header += "\tNODE"
 	}
 	fmt.Fprintln(tw, header)
 	for _, r := range results {
-		d := "-"
+		image, d := orDash(r.Image), "-"
 		if r.Digest != "" {
 			d = r.Digest.String()
 		}
@@ -295,13 +305,37 @@ func writeBuildTable(w io.Writer, results []*solver.Result, nodes bool) {
 		if r.TotalSteps > 0 {
 			cached = strconv.Itoa(r.CachedSteps) + "/" + strconv.Itoa(r.TotalSteps)
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, short(r.Hash), orDash(r.Image), d, cached, r.Duration)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, short(r.Hash), image, d, cached, r.Duration)
+		if compact {
+			if r.Digest != "" {
+				d = short(r.Digest.Encoded())
+			}
+			if repo, tag, ok := cutTag(r.Image); ok && len(tag) > 12 {
+				image = repo + ":" + tag[:12] + "…"
+			}
+			line = fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, image, d, cached, r.Duration)
+		}
 		if nodes {
 			line += "\t" + orDash(r.Node)
 		}
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+}
+
+// cutTag splits an image ref at its tag's colon (not a registry port's).
+func cutTag(ref string) (repo, tag string, ok bool) {
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ref, "", false
+	}
+	return ref[:i], ref[i+1:], true
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func short(h string) string {

@@ -9,9 +9,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/solver"
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/spf13/cobra"
 )
@@ -319,5 +321,51 @@ func TestBuildFlagsApply(t *testing.T) {
 				t.Errorf("force = %v, want %v", tc.o.force, tc.force)
 			}
 		})
+	}
+}
+
+// TestBuildTable: the summary keeps every ref whole off a terminal, and
+// on one cuts the hash tag and the digest so that a line fits a window.
+func TestBuildTable(t *testing.T) {
+	const h = "6c277117e9b0cac93a46e4bbf578f4bb87558ec0e4b5bc49960ec707859ff7e8"
+	results := []*solver.Result{
+		{Service: "base", Status: solver.Built, Hash: h, Image: "127.0.0.1:5000/example/base:" + h,
+			Digest: "sha256:b243530cba9ab6757bf1840639d6bdc8123084c0c3891f3cde56da57d09fd532", CachedSteps: 1, TotalSteps: 9, Duration: 798 * time.Millisecond},
+		{Service: "web", Status: solver.Failed, Hash: h, Duration: 5 * time.Millisecond},
+	}
+	for _, tc := range []struct {
+		name           string
+		nodes, compact bool
+		want           string
+	}{
+		{"full", false, false, `SERVICE  STATUS  HASH          IMAGE                                                                                         DIGEST                                                                   CACHED  DURATION
+base     built   6c277117e9b0  127.0.0.1:5000/example/base:6c277117e9b0cac93a46e4bbf578f4bb87558ec0e4b5bc49960ec707859ff7e8  sha256:b243530cba9ab6757bf1840639d6bdc8123084c0c3891f3cde56da57d09fd532  1/9     798ms
+web      failed  6c277117e9b0  -                                                                                             -                                                                        -       5ms
+`},
+		{"compact", false, true, `SERVICE  STATUS  IMAGE                                      DIGEST        CACHED  DURATION
+base     built   127.0.0.1:5000/example/base:6c277117e9b0…  b243530cba9a  1/9     798ms
+web      failed  -                                          -             -       5ms
+`},
+		{"compact, nodes", true, true, `SERVICE  STATUS  IMAGE                                      DIGEST        CACHED  DURATION  NODE
+base     built   127.0.0.1:5000/example/base:6c277117e9b0…  b243530cba9a  1/9     798ms     -
+web      failed  -                                          -             -       5ms       -
+`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			writeBuildTable(&b, results, tc.nodes, tc.compact)
+			if b.String() != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", b.String(), tc.want)
+			}
+		})
+	}
+	for ref, want := range map[string][2]string{
+		"reg:5000/a/b:tag": {"reg:5000/a/b", "tag"},
+		"reg:5000/a/b":     {"reg:5000/a/b", ""},
+		"b:tag":            {"b", "tag"},
+	} {
+		if repo, tag, _ := cutTag(ref); repo != want[0] || tag != want[1] {
+			t.Errorf("cutTag(%q) = %q, %q", ref, repo, tag)
+		}
 	}
 }
