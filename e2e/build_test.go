@@ -129,3 +129,36 @@ func TestLocalBuildWithServiceContext(t *testing.T) {
 		}
 	}
 }
+
+// TestServicesWithoutRepository: a project whose services have no image:
+// (common for local development) builds without --repository from
+// buildkitd's own cache, with no registry lookups (which would go to
+// Docker Hub, unreachable here); --push refuses before building.
+func TestServicesWithoutRepository(t *testing.T) {
+	requireSandbox(t)
+	dir := project(t)
+	res, out := build(t, dir, nil, "app", "web")
+	for _, svc := range []string{"base", "app", "web"} {
+		if s := res[svc]; out.code != 0 || s.Status != "built" || !strings.HasPrefix(s.Image, "e2e-"+svc+":") {
+			t.Errorf("%s: exit %d, %+v\n%s", svc, out.code, s, out.stderr)
+		}
+	}
+	// Success alone shows that nothing was looked up: e2e-web:H would be
+	// docker.io/library/e2e-web, and this sandbox cannot resolve docker.io.
+	if strings.Contains(out.stderr, "cache import") || strings.Contains(out.stderr, "level=warning") {
+		t.Errorf("a build without repositories warned:\n%s", out.stderr[max(0, len(out.stderr)-3000):])
+	}
+	// Again: nothing to skip against, but the steps are in buildkitd.
+	res, out = build(t, dir, nil, "web")
+	if w := res["web"]; out.code != 0 || w.Status != "built" || w.CachedSteps == 0 {
+		t.Errorf("second build: exit %d, %+v\n%s", out.code, w, out.stderr)
+	}
+
+	push := bkcache(t, dir, nil, "build", "--push", "web")
+	if push.code == 0 || !strings.Contains(push.stderr, `service "web" has no image:`) || !strings.Contains(push.stderr, "--repository") {
+		t.Errorf("build --push without a repository: exit %d\n%s", push.code, push.stderr)
+	}
+	if strings.Contains(push.stderr, "#1 ") {
+		t.Errorf("build --push without a repository started a solve:\n%s", push.stderr)
+	}
+}

@@ -240,6 +240,15 @@ func waitDeps(ctx context.Context, j Job, done map[string]chan struct{}, results
 	return deps, nil
 }
 
+// NoRepositoryError is the error for pushing, or looking up, services
+// that name no registry repository (no image:, no --repository).
+func NoRepositoryError(services ...string) error {
+	if len(services) == 1 {
+		return fmt.Errorf("service %q has no image: and no --repository was given, so it has no registry repository: give it one (for example image: ghcr.io/acme/%s) or pass --repository ghcr.io/acme", services[0], services[0])
+	}
+	return fmt.Errorf("services %s have no image: and no --repository was given, so they have no registry repository: give each an image: (for example image: ghcr.io/acme/%s) or pass --repository ghcr.io/acme", strings.Join(services, ", "), services[0])
+}
+
 func (r *Result) fail(err error) {
 	r.Status, r.err, r.Error = Failed, err, err.Error()
 }
@@ -259,8 +268,15 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 	refs := NewRefs(repo, j.Inputs.Tag(), b.opt.Floating)
 	res.Image = refs.Image
 
+	// A service without a registry repository (no image:, no --repository)
+	// builds from buildkitd's own cache: there is nothing to look up.
+	local := !j.Service.HasRepository(b.opt.Repository)
+	if local && b.opt.Push {
+		res.fail(NoRepositoryError(j.Service.Name))
+		return
+	}
 	out, hasOutput := b.opt.Outputs[j.Service.Name]
-	if !b.opt.Force && !hasOutput {
+	if !b.opt.Force && !hasOutput && !local {
 		d, found, err := b.registry.Head(ctx, refs.Image)
 		if err != nil {
 			res.fail(fmt.Errorf("checking whether %s exists: %w", refs.Image, err))
@@ -280,7 +296,7 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 	for _, f := range b.opt.CacheFallback {
 		refs.Fallbacks = append(refs.Fallbacks, refs.Repository+":cache-"+f)
 	}
-	req := &solveRequest{svc: j.Service, refs: refs, push: b.opt.Push, deps: deps, registry: b.registry, layout: layout}
+	req := &solveRequest{svc: j.Service, refs: refs, push: b.opt.Push, local: local, deps: deps, registry: b.registry, layout: layout}
 	if hasOutput {
 		req.output = &out
 	}

@@ -58,6 +58,7 @@ type solveRequest struct {
 	svc      *compose.Service
 	refs     Refs
 	push     bool
+	local    bool                // no registry repository: no registry cache refs
 	deps     map[string]depImage // by service name
 	registry *Registry
 	// layout, when set, also exports the image to this OCI layout
@@ -196,12 +197,14 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 	// Cache: import by hash and by the floating tag, plus compose's own;
 	// export (with --push) to the hash's cache ref plus compose's own.
 	// The floating cache ref is moved registry-side after success.
-	so.CacheImports = []client.CacheOptionsEntry{
-		{Type: "registry", Attrs: r.insecureAttrs(r.refs.Cache, map[string]string{"ref": r.refs.Cache})},
-		{Type: "registry", Attrs: r.insecureAttrs(r.refs.CacheFloat, map[string]string{"ref": r.refs.CacheFloat})},
-	}
-	for _, ref := range r.refs.Fallbacks {
-		so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: "registry", Attrs: r.insecureAttrs(ref, map[string]string{"ref": ref})})
+	if !r.local {
+		so.CacheImports = []client.CacheOptionsEntry{
+			{Type: "registry", Attrs: r.insecureAttrs(r.refs.Cache, map[string]string{"ref": r.refs.Cache})},
+			{Type: "registry", Attrs: r.insecureAttrs(r.refs.CacheFloat, map[string]string{"ref": r.refs.CacheFloat})},
+		}
+		for _, ref := range r.refs.Fallbacks {
+			so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: "registry", Attrs: r.insecureAttrs(ref, map[string]string{"ref": ref})})
+		}
 	}
 	for _, s := range svc.CacheFrom {
 		e, err := ParseCacheEntry(s)

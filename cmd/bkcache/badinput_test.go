@@ -88,6 +88,9 @@ func TestBadInput(t *testing.T) {
 		{"invalid build.tags", []string{"build", "--project-directory", compose("    build:\n      context: ./app\n      tags: [\"reg.local/x:bad tag\"]\n")}, []string{`service "a"`, "bad tag"}, 1},
 		{"invalid ref to inspect", []string{"cache", "inspect", "not a ref!"}, []string{"not a ref!"}, 1},
 		{"invalid --against ref", []string{"explain", "my-app", "--project-directory", tree(nil), "--against", "reg.local/x::y"}, []string{"reg.local/x::y"}, 1},
+		{"--push of a service without image: or --repository", []string{"build", "--push", "--project-directory", compose("    build: ./app\n")}, []string{"--push", `service "a"`, "image:", "--repository"}, 1},
+		{"check of a service without image: or --repository", []string{"check", "--project-directory", compose("    build: ./app\n")}, []string{`service "a"`, "image:", "--repository"}, 1},
+		{"explain of a service without image: or --repository", []string{"explain", "a", "--project-directory", compose("    build: ./app\n")}, []string{`service "a"`, "--repository", "--against FILE"}, 1},
 		{"invalid --ci-tag", []string{"build", "--project-directory", tree(nil), "--ci-tag", "ci/main"}, []string{"--ci-tag", "ci/main"}, 2},
 		{"invalid --cache-fallback", []string{"build", "--project-directory", tree(nil), "--cache-fallback", ".hidden"}, []string{"--cache-fallback", ".hidden"}, 2},
 

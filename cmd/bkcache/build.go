@@ -136,6 +136,17 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if err := checkRefs(p, all, pf.repository, append([]string{o.ciTag}, o.fallback...)...); err != nil {
 		return err
 	}
+	if o.push {
+		var local []string
+		for _, in := range all {
+			if !p.Services[in.Service].HasRepository(pf.repository) {
+				local = append(local, in.Service)
+			}
+		}
+		if len(local) > 0 {
+			return fmt.Errorf("--push: %w", solver.NoRepositoryError(local...))
+		}
+	}
 	o.apply(p)
 	outputs, err := o.outputs(ctx, all, names)
 	if err != nil {

@@ -49,7 +49,11 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 			cur := all[len(all)-1]
 			against := o.against
 			if against == "" {
-				against = p.Services[cur.Service].Repository(p.Name, pf.repository) + ":" + o.ciTag
+				svc := p.Services[cur.Service]
+				if !svc.HasRepository(pf.repository) {
+					return fmt.Errorf("%w; or compare with a manifest file: --against FILE", solver.NoRepositoryError(cur.Service))
+				}
+				against = svc.Repository(p.Name, pf.repository) + ":" + o.ciTag
 			}
 			old, where, err := loadManifest(ctx, against, o.insecure)
 			if err != nil {

@@ -88,6 +88,9 @@ type hashRow struct {
 	Service string `json:"service"`
 	Hash    string `json:"hash"`
 	Image   string `json:"image"`
+	// local: no image: and no --repository, so Image is compose's local
+	// name and no registry has it.
+	local bool
 }
 
 // hashRows keeps the services asked for (dependencies were hashed only
@@ -137,8 +140,9 @@ func hashRows(p *compose.Project, all []*inputs.Inputs, names []string, reposito
 		if len(names) > 0 && !want[in.Service] {
 			continue
 		}
-		repo := p.Services[in.Service].Repository(p.Name, repository)
-		rows = append(rows, hashRow{Service: in.Service, Hash: in.Tag(), Image: repo + ":" + in.Tag()})
+		svc := p.Services[in.Service]
+		repo := svc.Repository(p.Name, repository)
+		rows = append(rows, hashRow{Service: in.Service, Hash: in.Tag(), Image: repo + ":" + in.Tag(), local: !svc.HasRepository(repository)})
 	}
 	return rows, nil
 }

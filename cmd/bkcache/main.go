@@ -8,9 +8,17 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sirupsen/logrus"
 )
 
 func main() {
+	// BuildKit's client and containerd's content store log through logrus;
+	// their warnings (such as a file system without fsverity, when a
+	// service: dependency is written to an OCI layout) are not the user's
+	// business and would land in the middle of the progress display.
+	// bkcache reports what matters itself.
+	logrus.SetLevel(logrus.ErrorLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()

@@ -115,6 +115,15 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var local []string
+			for _, r := range rows {
+				if r.local {
+					local = append(local, r.Service)
+				}
+			}
+			if len(local) > 0 {
+				return solver.NoRepositoryError(local...)
+			}
 			reg := solver.NewRegistry(solver.RegistryOptions{Insecure: insecure})
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tIMAGE\tSTATUS")

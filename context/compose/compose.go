@@ -305,9 +305,17 @@ func (p *Project) Select(names []string) ([]*Service, error) {
 	return order, nil
 }
 
+// HasRepository reports whether the service names a registry repository:
+// through its image: or a --repository prefix. Without either, its
+// Repository is compose's local image name PROJECT-NAME, which docker
+// compose never pushes, and which bkcache must not look up on Docker Hub.
+func (s *Service) HasRepository(prefix string) bool {
+	return prefix != "" || s.Image != ""
+}
+
 // Repository returns the image repository the service is pushed to:
 // prefix/NAME when a prefix is given, else its image: without tag or
-// digest, else compose's default PROJECT-NAME.
+// digest, else compose's default PROJECT-NAME (see HasRepository).
 func (s *Service) Repository(project, prefix string) string {
 	if prefix != "" {
 		return strings.TrimSuffix(prefix, "/") + "/" + s.Name
