@@ -41,6 +41,15 @@ func TestDockerEngine(t *testing.T) {
 		if head(t, ref) != "" {
 			t.Errorf("--load pushed %s", ref)
 		}
+		// Also under the name docker compose looks for before building
+		// the service in `up` (no image: here, so PROJECT-SERVICE).
+		named := sourcetest.Tree(t, map[string]string{"compose.yaml": "name: e2e-load\nservices:\n  svc:\n    build: .\n",
+			"Dockerfile": tiny["Dockerfile"], "input.txt": "named\n"})
+		mustBuild(t, named, env, "--load")
+		out, err = docker.Run(ctx, nil, "run", "--rm", "--network", "none", "e2e-load-svc", "cat", "/input.txt")
+		if err != nil || out != "named\n" {
+			t.Fatalf("running e2e-load-svc, docker compose's name for the loaded image: %q %v", out, err)
+		}
 	})
 
 	t.Run("docker-container", func(t *testing.T) {

@@ -296,7 +296,7 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 	for _, f := range b.opt.CacheFallback {
 		refs.Fallbacks = append(refs.Fallbacks, refs.Repository+":cache-"+f)
 	}
-	req := &solveRequest{svc: j.Service, refs: refs, push: b.opt.Push, local: local, deps: deps, registry: b.registry, layout: layout}
+	req := &solveRequest{svc: j.Service, project: b.project, refs: refs, push: b.opt.Push, local: local, deps: deps, registry: b.registry, layout: layout}
 	if hasOutput {
 		req.output = &out
 	}

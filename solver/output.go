@@ -79,9 +79,14 @@ func lastLine(s string, err error) string {
 	return lines[len(lines)-1]
 }
 
-// exportEntry turns an Output into BuildKit's export entry for image name.
-func (o Output) exportEntry(name string) (client.ExportEntry, error) {
+// exportEntry turns an Output into BuildKit's export entry for image
+// name. A Docker engine (load, and docker tarballs it will load) also gets
+// the aliases: the names docker compose looks for.
+func (o Output) exportEntry(name string, aliases ...string) (client.ExportEntry, error) {
 	attrs := map[string]string{"name": name}
+	if o.Type == "load" || o.Type == "docker" {
+		attrs["name"] = strings.Join(append([]string{name}, aliases...), ",")
+	}
 	file := func(map[string]string) (io.WriteCloser, error) {
 		if err := os.MkdirAll(filepath.Dir(o.Dest), 0o755); err != nil {
 			return nil, err

@@ -1,6 +1,13 @@
 package solver
 
-import "testing"
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bkcache/bkcache/context/compose"
+)
 
 func TestParseOutput(t *testing.T) {
 	for _, tc := range []struct {
@@ -41,4 +48,38 @@ func FuzzParseOutput(f *testing.F) {
 			t.Fatalf("%q accepted without type or dest: %+v", s, o)
 		}
 	})
+}
+
+// TestEngineNames: an image for a Docker engine is also named as docker
+// compose names it; other outputs keep the one name.
+func TestEngineNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		svc  compose.Service
+		want []string
+	}{
+		{"no image:", compose.Service{Name: "web"}, []string{"shop-web"}},
+		{"image: and tags", compose.Service{Name: "web", Image: "ghcr.io/acme/web:dev", Tags: []string{"web:extra", "ghcr.io/acme/web:dev"}}, []string{"ghcr.io/acme/web:dev", "web:extra"}},
+		{"image: by digest", compose.Service{Name: "web", Image: "ghcr.io/acme/web@sha256:" + strings.Repeat("a", 64)}, nil},
+		{"image: equal to R:H", compose.Service{Name: "web", Image: "ghcr.io/acme/web:h"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := engineAliases(&tc.svc, "shop", "ghcr.io/acme/web:h"); !slices.Equal(got, tc.want) {
+				t.Errorf("engineAliases = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	for typ, want := range map[string]string{
+		"load":   "r/web:h,shop-web,web:extra",
+		"docker": "r/web:h,shop-web,web:extra",
+		"oci":    "r/web:h",
+	} {
+		e, err := Output{Type: typ, Dest: filepath.Join(t.TempDir(), "out")}.exportEntry("r/web:h", "shop-web", "web:extra")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Attrs["name"] != want {
+			t.Errorf("%s: name %q, want %q", typ, e.Attrs["name"], want)
+		}
+	}
 }

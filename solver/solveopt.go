@@ -56,6 +56,7 @@ type depImage struct {
 // solveRequest is everything needed to turn a service into a SolveOpt.
 type solveRequest struct {
 	svc      *compose.Service
+	project  string
 	refs     Refs
 	push     bool
 	local    bool                // no registry repository: no registry cache refs
@@ -239,7 +240,7 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 	}
 
 	if r.output != nil {
-		e, err := r.output.exportEntry(r.refs.Image)
+		e, err := r.output.exportEntry(r.refs.Image, engineAliases(svc, r.project, r.refs.Image)...)
 		if err != nil {
 			return nil, cleanup, err
 		}
@@ -305,4 +306,19 @@ func sanitizeStoreID(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// engineAliases are the names, besides R:H, that an image loaded into a
+// Docker engine also gets: the one docker compose looks for before
+// building the service in `up` (its image:, else PROJECT-NAME) and its
+// compose build tags, so that `docker compose up` runs what bkcache
+// built. A name pinned by digest cannot be a tag and is left out.
+func engineAliases(svc *compose.Service, project, image string) []string {
+	var out []string
+	for _, n := range append([]string{svc.LocalImage(project)}, svc.Tags...) {
+		if !strings.Contains(n, "@") && n != image && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

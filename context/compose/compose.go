@@ -313,6 +313,16 @@ func (s *Service) HasRepository(prefix string) bool {
 	return prefix != "" || s.Image != ""
 }
 
+// LocalImage is the name docker compose gives the service's image on a
+// Docker engine, and looks for before building it in `up`: its image: as
+// written, else PROJECT-NAME.
+func (s *Service) LocalImage(project string) string {
+	if s.Image != "" {
+		return s.Image
+	}
+	return project + "-" + s.Name
+}
+
 // Repository returns the image repository the service is pushed to:
 // prefix/NAME when a prefix is given, else its image: without tag or
 // digest, else compose's default PROJECT-NAME (see HasRepository).
