@@ -50,6 +50,24 @@ func TestDockerEngine(t *testing.T) {
 		if err != nil || out != "named\n" {
 			t.Fatalf("running e2e-load-svc, docker compose's name for the loaded image: %q %v", out, err)
 		}
+		// Loading what the engine already has under its hash is a skip;
+		// the compose name is put back if it went.
+		if _, err := docker.Run(ctx, nil, "rmi", "e2e-load-svc"); err != nil {
+			t.Fatal(err)
+		}
+		if s := mustBuild(t, named, env, "--load")["svc"]; s.Status != "skipped" {
+			t.Errorf("--load of an image the engine has: %+v", s)
+		}
+		if out, err := docker.Run(ctx, nil, "run", "--rm", "--network", "none", "e2e-load-svc", "cat", "/input.txt"); err != nil || out != "named\n" {
+			t.Errorf("e2e-load-svc after a skipped --load: %q %v", out, err)
+		}
+		writeFile(t, named, "input.txt", "changed\n")
+		if s := mustBuild(t, named, env, "--load")["svc"]; s.Status != "built" {
+			t.Errorf("--load after an input changed: %+v", s)
+		}
+		if out, err := docker.Run(ctx, nil, "run", "--rm", "--network", "none", "e2e-load-svc", "cat", "/input.txt"); err != nil || out != "changed\n" {
+			t.Errorf("e2e-load-svc after the rebuild: %q %v", out, err)
+		}
 	})
 
 	t.Run("docker-container", func(t *testing.T) {

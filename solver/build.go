@@ -293,6 +293,15 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 		}
 	}
 
+	// --load of an image the engine already has under its hash: the same
+	// inputs, so the same image; only its compose names are (re)applied.
+	// Not when a dependent needs this build's layout, or with --push.
+	if hasOutput && out.Type == "load" && !b.opt.Force && !b.opt.Push && layout == "" &&
+		inEngine(ctx, refs.Image, engineAliases(j.Service, b.project, refs.Image)) {
+		res.Status = Skipped
+		return
+	}
+
 	for _, f := range b.opt.CacheFallback {
 		refs.Fallbacks = append(refs.Fallbacks, refs.Repository+":cache-"+f)
 	}

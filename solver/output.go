@@ -123,6 +123,22 @@ func dockerLoad(map[string]string) (io.WriteCloser, error) {
 	return &loadWriter{WriteCloser: stdin, cmd: cmd, out: &out}, nil
 }
 
+// inEngine reports whether the local Docker engine already has image, and
+// if so names it also as each alias (docker tag). Any failure, of the
+// engine included, reads as not there: the build and its load then
+// report what is wrong.
+func inEngine(ctx context.Context, image string, aliases []string) bool {
+	if exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", image).Run() != nil {
+		return false
+	}
+	for _, a := range aliases {
+		if exec.CommandContext(ctx, "docker", "tag", image, a).Run() != nil {
+			return false
+		}
+	}
+	return true
+}
+
 type loadWriter struct {
 	io.WriteCloser
 	cmd *exec.Cmd
