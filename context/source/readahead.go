@@ -1,6 +1,7 @@
 package source
 
 import (
+	"container/heap"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,9 +11,12 @@ import (
 // readAhead lists directories ahead of a walk, on other cores: the walk
 // itself is sequential (lexical order, for the filter), and on a tree of
 // small directories its time is the listing and lstat syscalls of one
-// directory after another. Workers take the most recently discovered
-// directory first, which is the walk's own depth-first order, so they
-// stay just ahead of it. At most maxAhead listings wait to be walked: a
+// directory after another. Workers take the discovered directory that
+// comes first in the walk's own depth-first order, so that they stay just
+// ahead of it. (Taking the most recently discovered one, a stack, is that
+// order for one worker only: with two, the children of a sibling listed
+// a moment later went first, and the walk ended up listing most
+// directories itself.) At most maxAhead listings wait to be walked: a
 // directory the walk skips (an ignored node_modules) costs that much
 // read-ahead at most.
 type readAhead struct {
@@ -21,7 +25,7 @@ type readAhead struct {
 	mu      sync.Mutex
 	cond    sync.Cond
 	pending map[string]*listing // claimed: being read, or read and not yet walked
-	stack   []string            // discovered, not claimed; top is next
+	next    walkOrder           // discovered, not claimed; a heap, first in walk order on top
 	closed  bool
 }
 
@@ -55,14 +59,13 @@ func (r *readAhead) work() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
-		for !r.closed && (len(r.stack) == 0 || len(r.pending) >= maxAhead) {
+		for !r.closed && (len(r.next) == 0 || len(r.pending) >= maxAhead) {
 			r.cond.Wait()
 		}
 		if r.closed {
 			return
 		}
-		rel := r.stack[len(r.stack)-1]
-		r.stack = r.stack[:len(r.stack)-1]
+		rel := heap.Pop(&r.next).(string)
 		if _, ok := r.pending[rel]; ok {
 			continue // the walk got there first
 		}
@@ -74,15 +77,14 @@ func (r *readAhead) work() {
 	}
 }
 
-// fill reads rel into l and announces its subdirectories, last first so
-// that the first is on top.
+// fill reads rel into l and announces its subdirectories.
 func (r *readAhead) fill(l *listing, rel string) {
 	l.children, l.err = r.read(rel)
 	close(l.done)
 	r.mu.Lock()
-	for i := len(l.children) - 1; i >= 0; i-- {
-		if c := l.children[i]; c.IsDir() {
-			r.stack = append(r.stack, c.rel)
+	for _, c := range l.children {
+		if c.IsDir() {
+			heap.Push(&r.next, c.rel)
 		}
 	}
 	r.mu.Unlock()
@@ -119,7 +121,43 @@ func (r *readAhead) skip(rel string) {
 			delete(r.pending, p)
 		}
 	}
-	r.stack = slices.DeleteFunc(r.stack, func(p string) bool { return p == rel || strings.HasPrefix(p, prefix) })
+	r.next = slices.DeleteFunc(r.next, func(p string) bool { return p == rel || strings.HasPrefix(p, prefix) })
+	heap.Init(&r.next)
 	r.mu.Unlock()
 	r.cond.Broadcast()
+}
+
+// walkOrder is a min-heap of relative paths in the order a depth-first,
+// lexical walk reaches them: compared component by component, which is
+// byte order with the separator below every other byte ("a/b" before
+// "a-b", a parent before its children).
+type walkOrder []string
+
+func (w walkOrder) Len() int           { return len(w) }
+func (w walkOrder) Less(i, j int) bool { return walkBefore(w[i], w[j]) }
+func (w walkOrder) Swap(i, j int)      { w[i], w[j] = w[j], w[i] }
+func (w *walkOrder) Push(x any)        { *w = append(*w, x.(string)) }
+func (w *walkOrder) Pop() any {
+	old := *w
+	x := old[len(old)-1]
+	*w = old[:len(old)-1]
+	return x
+}
+
+// walkBefore reports whether the walk reaches a before b.
+func walkBefore(a, b string) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if ca == filepath.Separator {
+			return true
+		}
+		if cb == filepath.Separator {
+			return false
+		}
+		return ca < cb
+	}
+	return len(a) < len(b)
 }

@@ -1,0 +1,49 @@
+package source
+
+import (
+	"container/heap"
+	"io/fs"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+)
+
+// TestWalkOrder: the read-ahead heap hands out directories in the order
+// filepath.WalkDir (lexical, depth first) reaches them, with names that
+// sort below the separator ("a-b", "a.b", "a b") next to a directory "a".
+func TestWalkOrder(t *testing.T) {
+	files := map[string]string{}
+	for _, d := range []string{"a/b", "a/b/c", "a-b", "a.b/x", "a b", "a/z", "ab", "b", "a/b-c", "a/b/c/d"} {
+		files[d+"/f"] = "x"
+	}
+	root := sourcetest.Tree(t, files)
+	var want []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.IsDir() && p != root {
+			rel, _ := filepath.Rel(root, p)
+			want = append(want, rel)
+		}
+		return nil
+	})
+	for i := range 20 {
+		shuffled := slices.Clone(want)
+		rand.New(rand.NewPCG(uint64(i), 1)).Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
+		var h walkOrder
+		for _, p := range shuffled {
+			heap.Push(&h, p)
+		}
+		var got []string
+		for h.Len() > 0 {
+			got = append(got, heap.Pop(&h).(string))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("heap order\n%q\nwalk order\n%q", got, want)
+		}
+	}
+}
