@@ -136,6 +136,14 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if err := checkRefs(p, all, pf.repository, append([]string{o.ciTag}, o.fallback...)...); err != nil {
 		return err
 	}
+	if len(all) == 0 {
+		// Nothing to build, as docker compose build: no daemon needed.
+		if o.manifest != "" {
+			rec := &recorder{project: p.Name, redact: o.redact, start: time.Now()}
+			return rec.run(all, nil).WriteFile(o.manifest)
+		}
+		return nil
+	}
 	if o.push {
 		var local []string
 		for _, in := range all {

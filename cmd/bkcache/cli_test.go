@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -367,5 +368,27 @@ web      failed  -                                          -             -     
 		if repo, tag, _ := cutTag(ref); repo != want[0] || tag != want[1] {
 			t.Errorf("cutTag(%q) = %q, %q", ref, repo, tag)
 		}
+	}
+}
+
+// TestNothingToBuild: a project none of whose services builds is not an
+// error, as with docker compose build, and build does not need a daemon.
+func TestNothingToBuild(t *testing.T) {
+	dir := sourcetest.Tree(t, map[string]string{"compose.yaml": "services:\n  db:\n    image: postgres\n"})
+	t.Setenv("BUILDKIT_HOST", "unix://"+filepath.Join(t.TempDir(), "no-daemon.sock"))
+	var errOut bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"hash", "--project-directory", dir, "--format", "env"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(&errOut)
+	if err := cmd.ExecuteContext(context.Background()); err != nil || !strings.Contains(errOut.String(), "none has a build: section") {
+		t.Fatalf("hash: %v, stderr %q", err, errOut.String())
+	}
+	m := filepath.Join(t.TempDir(), "m.json")
+	if _, err := run(t, "build", "--push", "--project-directory", dir, "--manifest", m); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	if data, err := os.ReadFile(m); err != nil || !strings.Contains(string(data), `"services": []`) {
+		t.Fatalf("manifest: %s %v", data, err)
 	}
 }

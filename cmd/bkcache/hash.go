@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -77,9 +76,12 @@ func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(all) == 0 {
+		fmt.Fprintf(pf.stderr, "bkcache: no service of project %q builds: none has a build: section (%s)\n", p.Name, strings.Join(p.Files, ", "))
+	}
 	if err := store.Save(); err != nil {
 		// It only saves work next time: say so, carry on.
-		fmt.Fprintf(os.Stderr, "bkcache: warning: %v (hashing works without it; --no-stat-cache skips it)\n", err)
+		fmt.Fprintf(pf.stderr, "bkcache: warning: %v (hashing works without it; --no-stat-cache skips it)\n", err)
 	}
 	return p, all, nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/spf13/cobra"
@@ -24,6 +26,8 @@ type projectFlags struct {
 	// noStatCache reads every file instead of trusting the digests of
 	// unchanged files recorded by an earlier run.
 	noStatCache bool
+	// stderr is the running command's, for notices while loading.
+	stderr io.Writer
 }
 
 func (f *projectFlags) bind(cmd *cobra.Command) {
@@ -43,7 +47,7 @@ func (f *projectFlags) options() compose.Options {
 }
 
 func newRootCmd() *cobra.Command {
-	pf := &projectFlags{}
+	pf := &projectFlags{stderr: os.Stderr}
 	root := &cobra.Command{
 		Use:   "bkcache",
 		Short: "Build a compose project's images on BuildKit, skipping what has not changed",
@@ -56,6 +60,7 @@ floating ci tag.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { pf.stderr = cmd.ErrOrStderr() }
 	pf.bind(root)
 	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(),
 		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newVersionCmd(), newDaemonCmd())
