@@ -273,3 +273,53 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedContext: services with a context in common share what the
+// run reads (sharesSource), and get exactly the hashes they get alone.
+func TestSharedContext(t *testing.T) {
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": `
+services:
+  a: {build: {context: ., dockerfile: a.Dockerfile}}
+  b: {build: {context: ., dockerfile: b.Dockerfile}}
+  c: {build: {context: ./c, additional_contexts: {root: .}}}
+  d: {build: ./d}
+`,
+		"a.Dockerfile": "FROM scratch\nCOPY . /\n",
+		"b.Dockerfile": "FROM scratch\nCOPY src /src\n",
+		"src/main.go":  "package main\n",
+		"c/Dockerfile": "FROM scratch\nCOPY --from=root src /src\n",
+		"d/Dockerfile": "FROM scratch\nCOPY . /\n",
+	})
+	p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		names []string
+		want  bool
+	}{
+		{[]string{"a", "b"}, true},
+		{[]string{"a", "c"}, true}, // c's additional context is a's context
+		{[]string{"c", "d"}, false},
+		{[]string{"d"}, false},
+	} {
+		svcs, err := p.Select(tc.names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sharesSource(svcs); got != tc.want {
+			t.Errorf("sharesSource(%v) = %v, want %v", tc.names, got, tc.want)
+		}
+	}
+	together := hashes(computeDir(t, dir))
+	for name, h := range together {
+		alone, err := ComputeProject(context.Background(), p, []string{name}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alone[0].Hash.String() != h {
+			t.Errorf("%s: %s alone, %s with the others", name, alone[0].Hash, h)
+		}
+	}
+}

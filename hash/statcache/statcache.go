@@ -55,6 +55,13 @@ func NewStore(dir string) *Store {
 	return &Store{dir: dir, now: time.Now, caches: map[string]*Cache{}}
 }
 
+// NewMemoryStore returns a Store that neither reads nor writes cache
+// files: digests are shared within this run only, so that services with a
+// common context read each file once.
+func NewMemoryStore() *Store {
+	return NewStore("")
+}
+
 // DefaultDir is where bkcache keeps stat caches: $XDG_CACHE_HOME/bkcache/stat
 // (os.UserCacheDir).
 func DefaultDir() (string, error) {
@@ -78,13 +85,18 @@ func (s *Store) For(dir string) *Cache {
 	if c, ok := s.caches[dir]; ok {
 		return c
 	}
-	sum := sha256.Sum256([]byte(dir))
 	c := &Cache{
-		file:    filepath.Join(s.dir, hex.EncodeToString(sum[:16])),
 		dir:     dir,
 		trusted: s.now().Add(-RacyWindow).UnixNano(),
 		entries: map[string]*slot{},
+		fresh:   map[string]Entry{},
 	}
+	if s.dir == "" {
+		s.caches[dir] = c
+		return c
+	}
+	sum := sha256.Sum256([]byte(dir))
+	c.file = filepath.Join(s.dir, hex.EncodeToString(sum[:16]))
 	if data, err := os.ReadFile(c.file); err == nil {
 		if d, entries, err := Decode(data); err == nil && d == dir {
 			c.entries = make(map[string]*slot, len(entries))
@@ -121,13 +133,19 @@ type Entry struct {
 
 // Cache is the cache of one source directory; it implements tree.Cache.
 type Cache struct {
-	file    string
+	file    string // "" for a memory-only cache
 	dir     string
 	trusted int64 // files changed at or after this (ns) are not recorded
 
 	mu      sync.Mutex
 	entries map[string]*slot
-	dirty   bool
+	// fresh holds what this run read of files too recently changed to be
+	// recorded: another service of the same run, hashing the same
+	// source, reuses them instead of reading the file again. They are
+	// never saved. (A file rewritten during the run without its identity
+	// changing is as much a race for one service as for several.)
+	fresh map[string]Entry
+	dirty bool
 }
 
 // slot is an entry and whether this run met its path.
@@ -146,11 +164,15 @@ func (c *Cache) Lookup(path string, id source.Identity) (digest.Digest, bool) {
 	if ok {
 		e.seen = true
 	}
+	f, isFresh := c.fresh[path]
 	c.mu.Unlock()
-	if !ok || e.ID != id {
-		return "", false
+	switch {
+	case ok && e.ID == id:
+		return digest.NewDigestFromBytes(tree.ContentAlgorithm, e.Digest[:]), true
+	case isFresh && f.ID == id:
+		return digest.NewDigestFromBytes(tree.ContentAlgorithm, f.Digest[:]), true
 	}
-	return digest.NewDigestFromBytes(tree.ContentAlgorithm, e.Digest[:]), true
+	return "", false
 }
 
 // Store records the digest of path read from the file with identity id,
@@ -160,15 +182,19 @@ func (c *Cache) Store(path string, id source.Identity, d digest.Digest) {
 	raw, err := hex.DecodeString(d.Encoded())
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if d.Algorithm() != tree.ContentAlgorithm || err != nil || len(raw) != 32 || id.Mtime >= c.trusted || id.Ctime >= c.trusted {
+	valid := d.Algorithm() == tree.ContentAlgorithm && err == nil && len(raw) == 32
+	e := Entry{ID: id}
+	copy(e.Digest[:], raw)
+	if !valid || id.Mtime >= c.trusted || id.Ctime >= c.trusted {
 		if _, ok := c.entries[path]; ok {
 			delete(c.entries, path)
 			c.dirty = true
 		}
+		if valid {
+			c.fresh[path] = e
+		}
 		return
 	}
-	e := Entry{ID: id}
-	copy(e.Digest[:], raw)
 	if old, ok := c.entries[path]; !ok || old.Entry != e {
 		c.entries[path] = &slot{Entry: e, seen: true}
 		c.dirty = true
@@ -197,7 +223,7 @@ func (c *Cache) save() error {
 		}
 		c.dirty = true
 	}
-	if !c.dirty {
+	if !c.dirty || c.file == "" {
 		return nil
 	}
 	entries := make(map[string]Entry, len(c.entries))

@@ -152,6 +152,36 @@ func TestRacilyCleanEditsWithinTheSameSecond(t *testing.T) {
 	}
 }
 
+// TestSharedWithinARun: services of one run hashing the same source read
+// each file once, also files too fresh to be recorded, and also with the
+// memory-only store of --no-stat-cache; what was too fresh is not saved.
+func TestSharedWithinARun(t *testing.T) {
+	src, cacheDir := sourcetest.Tree(t, files), t.TempDir()
+	want, _ := hash(t, nil, src)
+	for name, store := range map[string]*Store{"on disk": NewStore(cacheDir), "memory": NewMemoryStore()} {
+		first, reads := hash(t, store, src)
+		if first != want || reads != 3 {
+			t.Fatalf("%s: first service %s (want %s), %d reads", name, first, want, reads)
+		}
+		second, reads := hash(t, store, src)
+		if second != want || reads != 0 {
+			t.Errorf("%s: second service of the run %s, %d reads, want 0", name, second, reads)
+		}
+	}
+	// Every file was written just now: none was recorded for a next run.
+	if _, reads := hash(t, NewStore(cacheDir), src); reads != 3 {
+		t.Errorf("next run: %d reads, want 3 (racily clean files must not be saved)", reads)
+	}
+	// A change between two services of the run is still seen (ctime moves).
+	store := NewMemoryStore()
+	hash(t, store, src)
+	edit(t, filepath.Join(src, "a.txt"), "ALPHA")
+	got, reads := hash(t, store, src)
+	if want, _ := hash(t, nil, src); got != want || reads != 1 {
+		t.Errorf("after an edit within the run: %s (want %s), %d reads, want 1", got, want, reads)
+	}
+}
+
 func TestCorruptCacheIsIgnored(t *testing.T) {
 	src, cacheDir := sourcetest.Tree(t, files), t.TempDir()
 	want, _ := hash(t, later(cacheDir), src)
