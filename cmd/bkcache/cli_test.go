@@ -392,3 +392,21 @@ func TestNothingToBuild(t *testing.T) {
 		t.Fatalf("manifest: %s %v", data, err)
 	}
 }
+
+// TestHashTable: on a terminal the image's tag is cut, the hash is not.
+func TestHashTable(t *testing.T) {
+	const h = "6c277117e9b0cac93a46e4bbf578f4bb87558ec0e4b5bc49960ec707859ff7e8"
+	rows := []hashRow{{Service: "base", Hash: h, Image: "127.0.0.1:5000/example/base:" + h}}
+	for compact, want := range map[bool]string{
+		false: "SERVICE  HASH                                                              IMAGE\nbase     " + h + "  127.0.0.1:5000/example/base:" + h + "\n",
+		true:  "SERVICE  HASH                                                              IMAGE\nbase     " + h + "  127.0.0.1:5000/example/base:6c277117e9b0…\n",
+	} {
+		var b bytes.Buffer
+		if err := writeHashes(&b, "text", rows, compact); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != want {
+			t.Errorf("compact %v: got\n%s\nwant\n%s", compact, b.String(), want)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeHashes(cmd.OutOrStdout(), o.format, rows)
+			return writeHashes(cmd.OutOrStdout(), o.format, rows, isTerminal(cmd.OutOrStdout()))
 		},
 	}
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or env")
@@ -149,7 +149,9 @@ func hashRows(p *compose.Project, all []*inputs.Inputs, names []string, reposito
 	return rows, nil
 }
 
-func writeHashes(w io.Writer, format string, rows []hashRow) error {
+// writeHashes prints the hashes. On a terminal (compact) the image ref's
+// tag, the hash again, is cut to 12 characters, as in the build summary.
+func writeHashes(w io.Writer, format string, rows []hashRow, compact bool) error {
 	switch format {
 	case "json":
 		return writeJSON(w, map[string]any{"scheme": inputs.Scheme, "services": rows})
@@ -159,7 +161,11 @@ func writeHashes(w io.Writer, format string, rows []hashRow) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tHASH\tIMAGE")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Service, r.Hash, r.Image)
+		image := r.Image
+		if repo, tag, ok := cutTag(image); compact && ok && len(tag) > 12 {
+			image = repo + ":" + tag[:12] + "…"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Service, r.Hash, image)
 	}
 	return tw.Flush()
 }
