@@ -138,11 +138,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	}
 	if len(all) == 0 {
 		// Nothing to build, as docker compose build: no daemon needed.
-		if o.manifest != "" {
-			rec := &recorder{project: p.Name, redact: o.redact, start: time.Now()}
-			return rec.run(all, nil).WriteFile(o.manifest)
-		}
-		return nil
+		return writeInputsManifest(o.manifest, p, all, o.redact)
 	}
 	if o.push {
 		var local []string
@@ -298,9 +294,8 @@ func renderProgress(w io.Writer, mode string, ch chan *client.SolveStatus) error
 	return err
 }
 
-// writeBuildTable prints the run's summary; with several nodes, which
-// node built each service too.
-// writeBuildTable prints the summary, a line per service. On a terminal
+// writeBuildTable prints the summary, a line per service, with the node
+// that built each when there are several. On a terminal
 // (compact) the image's tag, which is the hash, and the digest are cut to
 // 12 characters as docker cuts IDs, so that a line fits a window;
 // elsewhere (CI logs, pipes) every ref is whole, to be copied. --format
@@ -329,9 +324,7 @@ func writeBuildTable(w io.Writer, results []*solver.Result, nodes, compact bool)
 			if r.Digest != "" {
 				d = short(r.Digest.Encoded())
 			}
-			if repo, tag, ok := cutTag(r.Image); ok && len(tag) > 12 {
-				image = repo + ":" + tag[:12] + "…"
-			}
+			image = shortRef(image)
 			line = fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, image, d, cached, r.Duration)
 		}
 		if nodes {
@@ -342,13 +335,14 @@ func writeBuildTable(w io.Writer, results []*solver.Result, nodes, compact bool)
 	tw.Flush()
 }
 
-// cutTag splits an image ref at its tag's colon (not a registry port's).
-func cutTag(ref string) (repo, tag string, ok bool) {
-	i := strings.LastIndex(ref, ":")
-	if i < 0 || strings.Contains(ref[i:], "/") {
-		return ref, "", false
+// shortRef cuts an image ref's tag, the hash, to 12 characters, as short
+// cuts a hash, marking the cut.
+func shortRef(ref string) string {
+	repo := compose.StripTag(ref)
+	if tag, ok := strings.CutPrefix(ref, repo+":"); ok && len(tag) > 12 {
+		return repo + ":" + short(tag) + "…"
 	}
-	return ref[:i], ref[i+1:], true
+	return ref
 }
 
 // isTerminal reports whether w is a terminal.

@@ -360,13 +360,15 @@ web      failed  -                                          -             -     
 			}
 		})
 	}
-	for ref, want := range map[string][2]string{
-		"reg:5000/a/b:tag": {"reg:5000/a/b", "tag"},
-		"reg:5000/a/b":     {"reg:5000/a/b", ""},
-		"b:tag":            {"b", "tag"},
+	for ref, want := range map[string]string{
+		"reg:5000/a/b:tag":   "reg:5000/a/b:tag",
+		"reg:5000/a/b":       "reg:5000/a/b",
+		"b:tag":              "b:tag",
+		"reg:5000/a/b:" + h:  "reg:5000/a/b:6c277117e9b0…",
+		"b:0123456789abcdef": "b:0123456789ab…",
 	} {
-		if repo, tag, _ := cutTag(ref); repo != want[0] || tag != want[1] {
-			t.Errorf("cutTag(%q) = %q, %q", ref, repo, tag)
+		if got := shortRef(ref); got != want {
+			t.Errorf("shortRef(%q) = %q, want %q", ref, got, want)
 		}
 	}
 }

@@ -39,11 +39,8 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.manifest != "" {
-				rec := &recorder{project: p.Name, redact: o.redact, start: time.Now()}
-				if err := rec.run(all, nil).WriteFile(o.manifest); err != nil {
-					return err
-				}
+			if err := writeInputsManifest(o.manifest, p, all, o.redact); err != nil {
+				return err
 			}
 			rows, err := hashRows(p, all, args, pf.repository)
 			if err != nil {
@@ -84,6 +81,16 @@ func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*
 		fmt.Fprintf(pf.stderr, "bkcache: warning: %v (hashing works without it; --no-stat-cache skips it)\n", err)
 	}
 	return p, all, nil
+}
+
+// writeInputsManifest writes the inputs part of a cache manifest, with
+// nothing built, to file; an empty file name writes nothing.
+func writeInputsManifest(file string, p *compose.Project, all []*inputs.Inputs, redact []string) error {
+	if file == "" {
+		return nil
+	}
+	rec := &recorder{project: p.Name, redact: redact, start: time.Now()}
+	return rec.run(all, nil).WriteFile(file)
 }
 
 type hashRow struct {
@@ -162,8 +169,8 @@ func writeHashes(w io.Writer, format string, rows []hashRow, compact bool) error
 	fmt.Fprintln(tw, "SERVICE\tHASH\tIMAGE")
 	for _, r := range rows {
 		image := r.Image
-		if repo, tag, ok := cutTag(image); compact && ok && len(tag) > 12 {
-			image = repo + ":" + tag[:12] + "…"
+		if compact {
+			image = shortRef(image)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Service, r.Hash, image)
 	}
