@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -56,10 +57,10 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 }
 
 func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*compose.Project, []*inputs.Inputs, error) {
-	if _, err := compose.ParseBuildArgs(pf.buildArgs); err != nil {
+	p, err := compose.Load(ctx, pf.options())
+	if errors.Is(err, compose.ErrBuildArg) {
 		return nil, nil, usageError{err}
 	}
-	p, err := compose.Load(ctx, pf.options())
 	if err != nil {
 		return nil, nil, err
 	}

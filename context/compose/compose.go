@@ -5,6 +5,7 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -80,7 +81,7 @@ type Service struct {
 // Load reads the project described by opt, as `docker compose` would
 // with the same flags and environment.
 func Load(ctx context.Context, opt Options) (*Project, error) {
-	overrides, err := ParseBuildArgs(opt.BuildArgs)
+	overrides, err := parseBuildArgs(opt.BuildArgs)
 	if err != nil {
 		return nil, err
 	}
@@ -122,13 +123,17 @@ func Load(ctx context.Context, opt Options) (*Project, error) {
 	return out, nil
 }
 
-// ParseBuildArgs reads --build-arg values: KEY=VALUE, or KEY alone (nil).
-func ParseBuildArgs(args []string) (map[string]*string, error) {
+// ErrBuildArg marks a malformed --build-arg value: how the command was
+// called, not what the project holds.
+var ErrBuildArg = errors.New("malformed --build-arg")
+
+// parseBuildArgs reads --build-arg values: KEY=VALUE, or KEY alone (nil).
+func parseBuildArgs(args []string) (map[string]*string, error) {
 	out := map[string]*string{}
 	for _, a := range args {
 		k, v, hasValue := strings.Cut(a, "=")
 		if k == "" || strings.ContainsAny(k, " \t\n") {
-			return nil, fmt.Errorf("--build-arg %q: want NAME=VALUE, or NAME to take its value from the environment", a)
+			return nil, fmt.Errorf("%w %q: want NAME=VALUE, or NAME to take its value from the environment", ErrBuildArg, a)
 		}
 		if hasValue {
 			out[k] = &v
