@@ -167,10 +167,10 @@ func compute(ctx context.Context, svc *compose.Service, deps map[string]digest.D
 				return nil, fmt.Errorf("additional context %q: the hash of service %q is not known yet", name, dep)
 			}
 			in.Services = append(in.Services, ServiceRef{Name: name, Service: dep, Hash: h})
-		case strings.Contains(v, "://") || compose.IsRemote(v):
-			in.Refs = append(in.Refs, Ref{Name: name, Value: v})
-		default:
+		case isLocal(v):
 			local[name] = v
+		default:
+			in.Refs = append(in.Refs, Ref{Name: name, Value: v})
 		}
 	}
 	names := slices.Sorted(maps.Keys(local))

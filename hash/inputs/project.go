@@ -46,7 +46,7 @@ func sharesSource(svcs []*compose.Service) bool {
 			dirs[s.Context] = true
 		}
 		for _, v := range s.Contexts {
-			if !strings.HasPrefix(v, "service:") && !strings.Contains(v, "://") && !compose.IsRemote(v) {
+			if isLocal(v) {
 				dirs[v] = true
 			}
 		}
@@ -58,4 +58,10 @@ func sharesSource(svcs []*compose.Service) bool {
 		}
 	}
 	return false
+}
+
+// isLocal reports whether an additional context names a local directory:
+// not a service: context, an image or other URL scheme, or a Git remote.
+func isLocal(v string) bool {
+	return !strings.HasPrefix(v, "service:") && !strings.Contains(v, "://") && !compose.IsRemote(v)
 }
