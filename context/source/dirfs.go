@@ -24,11 +24,14 @@ type dirFS struct {
 	root    string
 	rootfd  int // root held open (see holdRoot), or -1
 	workers int
-	ids     *identities // of the regular files lstat saw
+	ids     *identities // of the regular files lstat saw; nil: not recorded
 }
 
-func newDirFS(root string) *dirFS {
-	d := &dirFS{root: root, rootfd: -1, workers: runtime.GOMAXPROCS(0), ids: &identities{}}
+func newDirFS(root string, identities bool) *dirFS {
+	d := &dirFS{root: root, rootfd: -1, workers: runtime.GOMAXPROCS(0)}
+	if identities {
+		d.ids = newIdentities()
+	}
 	d.holdRoot()
 	return d
 }

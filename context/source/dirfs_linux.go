@@ -78,7 +78,7 @@ func (d *dirFS) statAt(dirfd int, dir, rel, name string) (*entry, error) {
 			return nil, &fs.PathError{Op: "readlink", Path: filepath.Join(dir, name), Err: err}
 		}
 		s.Linkname = target
-	case mode.IsRegular():
+	case mode.IsRegular() && d.ids != nil:
 		d.ids.put(rel, Identity{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Dev: st.Dev, Mode: uint32(mode)})
 	}
 	return &entry{rel: rel, stat: s}, nil

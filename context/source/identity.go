@@ -28,7 +28,8 @@ type View struct {
 }
 
 // Identity returns the identity the walk recorded for the regular file
-// at path (slash-separated, relative to the source), if it did.
+// at path (slash-separated, relative to the source), if it did: only a
+// view of a Source with Identities set records them.
 func (v *View) Identity(path string) (Identity, bool) {
 	return v.ids.get(filepath.FromSlash(path))
 }
@@ -39,16 +40,18 @@ type identities struct {
 	m  map[string]Identity
 }
 
+func newIdentities() *identities { return &identities{m: make(map[string]Identity, 1024)} }
+
 func (i *identities) put(rel string, id Identity) {
 	i.mu.Lock()
-	if i.m == nil {
-		i.m = make(map[string]Identity, 1024)
-	}
 	i.m[rel] = id
 	i.mu.Unlock()
 }
 
 func (i *identities) get(rel string) (Identity, bool) {
+	if i == nil {
+		return Identity{}, false
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	id, ok := i.m[rel]

@@ -21,6 +21,12 @@ type Source struct {
 	Dir        string   // absolute, symlinks resolved
 	IgnoreFile string   // absolute path of the ignore file used; "" if none
 	Excludes   []string // patterns read from IgnoreFile
+
+	// Identities makes the walks of views record the identity of each
+	// regular file, for View.Identity (what the stat cache compares).
+	// Recording costs a map insertion per file, so it is off unless a
+	// cache will ask.
+	Identities bool
 }
 
 // ErrNotDir reports a source path that exists but is not a directory.
@@ -72,7 +78,7 @@ func Open(dir string, ignoreFiles ...string) (*Source, error) {
 // build that asks for followPaths (nil for all of it): ignored paths
 // left out, symlinks named in followPaths resolved within the source.
 func (s *Source) FS(followPaths []string) (*View, error) {
-	base := newDirFS(s.Dir)
+	base := newDirFS(s.Dir, s.Identities)
 	fsys, err := fsutil.NewFilterFS(base, &fsutil.FilterOpt{
 		ExcludePatterns: s.Excludes,
 		FollowPaths:     followPaths,

@@ -239,13 +239,14 @@ func hashSource(ctx context.Context, svc *compose.Service, name, dir string, use
 		}
 		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}
-	fsys, err := s.FS(use.Paths())
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
-	}
 	topt := tree.Options{Workers: opt.Workers}
 	if c := opt.StatCache.For(s.Dir); c != nil {
 		topt.Cache = c
+		s.Identities = true
+	}
+	fsys, err := s.FS(use.Paths())
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}
 	res, err := tree.Hash(ctx, fsys, topt)
 	if err != nil {

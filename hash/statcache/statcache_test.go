@@ -34,15 +34,16 @@ func hash(t *testing.T, store *Store, dir string) (string, int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opt := tree.Options{}
+	if c := store.For(s.Dir); c != nil {
+		opt.Cache = c
+		s.Identities = true
+	}
 	v, err := s.FS(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fsys := &counting{View: v}
-	opt := tree.Options{}
-	if c := store.For(s.Dir); c != nil {
-		opt.Cache = c
-	}
 	r, err := tree.Hash(context.Background(), fsys, opt)
 	if err != nil {
 		t.Fatal(err)
