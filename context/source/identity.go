@@ -24,7 +24,8 @@ type Identity struct {
 // that can also tell the identity of the regular files its walk saw.
 type View struct {
 	fsutil.FS
-	ids *identities
+	ids  *identities
+	base *dirFS
 }
 
 // Identity returns the identity the walk recorded for the regular file

@@ -86,5 +86,5 @@ func (s *Source) FS(followPaths []string) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &View{FS: fsys, ids: base.ids}, nil
+	return &View{FS: fsys, ids: base.ids, base: base}, nil
 }

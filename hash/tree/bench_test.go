@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bkcache/bkcache/context/source"
 	"github.com/tonistiigi/fsutil"
 )
 
@@ -41,16 +42,28 @@ func BenchmarkHash(b *testing.B) {
 		name    string
 		n, avg  int
 		workers int
+		fs      string // fsutil: fsutil's host FS; view: a source view; streaming: a view without batch reads
 	}{
-		{"2000x64KiB/workers=1", 2000, 64 << 10, 1},
-		{"2000x64KiB/workers=GOMAXPROCS", 2000, 64 << 10, 0},
-		{"20000x1KiB/workers=GOMAXPROCS", 20000, 1 << 10, 0},
+		{"2000x64KiB/workers=1", 2000, 64 << 10, 1, "fsutil"},
+		{"2000x64KiB/workers=GOMAXPROCS", 2000, 64 << 10, 0, "fsutil"},
+		{"20000x1KiB/workers=GOMAXPROCS", 20000, 1 << 10, 0, "fsutil"},
+		{"20000x8KiB/view", 20000, 8 << 10, 0, "view"},
+		{"20000x8KiB/view-streaming", 20000, 8 << 10, 0, "streaming"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			dir, total := benchTree(b, tc.n, tc.avg)
-			fsys, err := fsutil.NewFS(dir)
-			if err != nil {
-				b.Fatal(err)
+			var fsys FS
+			switch tc.fs {
+			case "fsutil":
+				f, err := fsutil.NewFS(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				fsys = f
+			case "view":
+				fsys = benchView(b, dir)
+			case "streaming":
+				fsys = streaming{benchView(b, dir)}
 			}
 			b.SetBytes(total)
 			b.ResetTimer()
@@ -61,4 +74,16 @@ func BenchmarkHash(b *testing.B) {
 			}
 		})
 	}
+}
+
+func benchView(b *testing.B, dir string) *source.View {
+	s, err := source.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := s.FS(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
 }

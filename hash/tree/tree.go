@@ -162,7 +162,9 @@ const readBufSize = 256 << 10
 
 // Hash walks fsys and returns its canonical digest. Regular files are read
 // in parallel by opt.Workers goroutines, streaming through a fixed buffer
-// each, so memory does not grow with file size.
+// each, so memory does not grow with file size; where fsys can read small
+// files in batches (a source.View on Linux), each worker reads those in
+// batches instead.
 func Hash(ctx context.Context, fsys FS, opt Options) (*Result, error) {
 	workers := opt.Workers
 	if workers <= 0 {
@@ -199,33 +201,7 @@ func Hash(ctx context.Context, fsys FS, opt Options) (*Result, error) {
 		cache = nil
 	}
 	for range workers {
-		g.Go(func() error {
-			buf := make([]byte, readBufSize)
-			h := new(b3)
-			sum := make([]byte, 0, 32)
-			for e := range jobs {
-				var id source.Identity
-				var known bool
-				if cache != nil {
-					if id, known = idf.Identity(e.Path); known {
-						if d, ok := cache.Lookup(e.Path, id); ok {
-							e.Digest = d
-							continue
-						}
-					}
-				}
-				h.Reset()
-				if err := digestFile(fsys, e, h, buf); err != nil {
-					return err
-				}
-				sum = h.Sum(sum[:0])
-				e.Digest = digest.NewDigestFromBytes(ContentAlgorithm, sum)
-				if known && e.Size == id.Size {
-					cache.Store(e.Path, id, e.Digest)
-				}
-			}
-			return nil
-		})
+		g.Go(func() error { return newWorker(fsys, idf, cache).run(jobs) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err

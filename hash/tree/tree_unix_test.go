@@ -26,10 +26,14 @@ func TestUnreadableFile(t *testing.T) {
 	if err := os.WriteFile(p, []byte("k"), 0o000); err != nil {
 		t.Fatal(err)
 	}
+	// Through fsutil's FS, and through a source view, where the file is
+	// small enough to be read in a batch first.
 	fsys, _ := fsutil.NewFS(dir)
-	_, err := Hash(context.Background(), fsys, Options{})
-	if err == nil || !strings.Contains(err.Error(), "secret.key") {
-		t.Fatalf("want an error naming secret.key, got %v", err)
+	for _, fsys := range []FS{fsys, view(t, dir, false)} {
+		_, err := Hash(context.Background(), fsys, Options{})
+		if err == nil || !strings.Contains(err.Error(), "secret.key") || !strings.Contains(err.Error(), "permission denied") {
+			t.Fatalf("%T: want an error naming secret.key and why, got %v", fsys, err)
+		}
 	}
 }
 

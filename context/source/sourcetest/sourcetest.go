@@ -37,3 +37,14 @@ func Tree(t testing.TB, files map[string]string) string {
 	Write(t, dir, files)
 	return dir
 }
+
+// Unavailable skips t because this machine lacks something it needs,
+// saying what and how to get it; under CI (CI=true), where every test
+// must run, it fails t instead.
+func Unavailable(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}

@@ -1,0 +1,133 @@
+package tree
+
+import (
+	"github.com/bkcache/bkcache/context/source"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// smallReaderFS is an FS that can read small files in batches
+// (source.View is one, on Linux).
+type smallReaderFS interface {
+	SmallReader() *source.SmallReader
+}
+
+// worker digests the regular files it is handed. Small files wait in a
+// batch (when the FS can read batches) until it is full or no more files
+// are waiting; the others stream through buf.
+type worker struct {
+	fsys   FS
+	idf    Identifier // nil: no cache
+	cache  Cache
+	small  *source.SmallReader // nil: stream every file
+	queued []pending           // the files in small's batch, in order
+	buf    []byte
+	h      b3
+	sum    []byte
+}
+
+// pending is a file waiting for its digest, with the identity the walk
+// saw, for the cache.
+type pending struct {
+	e     *Entry
+	id    source.Identity
+	known bool
+}
+
+func newWorker(fsys FS, idf Identifier, cache Cache) *worker {
+	w := &worker{fsys: fsys, idf: idf, cache: cache, buf: make([]byte, readBufSize), sum: make([]byte, 0, 32)}
+	if sr, ok := fsys.(smallReaderFS); ok {
+		w.small = sr.SmallReader()
+	}
+	return w
+}
+
+// run digests the files from jobs until it is closed.
+func (w *worker) run(jobs <-chan *Entry) error {
+	if w.small != nil {
+		defer w.small.Close()
+	}
+	for {
+		var e *Entry
+		var ok bool
+		select {
+		case e, ok = <-jobs:
+		default:
+			// Nothing is waiting: read the batch now rather than hold it.
+			if err := w.flush(); err != nil {
+				return err
+			}
+			e, ok = <-jobs
+		}
+		if !ok {
+			return w.flush()
+		}
+		if err := w.take(e); err != nil {
+			return err
+		}
+	}
+}
+
+func (w *worker) take(e *Entry) error {
+	p := pending{e: e}
+	if w.cache != nil {
+		if p.id, p.known = w.idf.Identity(e.Path); p.known {
+			if d, ok := w.cache.Lookup(e.Path, p.id); ok {
+				e.Digest = d
+				return nil
+			}
+		}
+	}
+	if w.small == nil || e.Size > source.SmallMax {
+		return w.stream(p)
+	}
+	if !w.small.Add(e.Path, e.Size) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+		w.small.Add(e.Path, e.Size) // an empty batch takes any file up to SmallMax
+	}
+	w.queued = append(w.queued, p)
+	return nil
+}
+
+// flush reads the batch and digests its files; one that was not read
+// whole (it changed since the walk, or could not be read) streams, which
+// also reports any error.
+func (w *worker) flush() error {
+	if w.small == nil || w.small.Len() == 0 {
+		return nil
+	}
+	for i, f := range w.small.Read() {
+		p := w.queued[i]
+		if !f.Whole {
+			if err := w.stream(p); err != nil {
+				return err
+			}
+			continue
+		}
+		w.h.Reset()
+		w.h.Write(f.Data)
+		p.e.Size = int64(len(f.Data))
+		w.finish(p)
+	}
+	w.queued = w.queued[:0]
+	return nil
+}
+
+func (w *worker) stream(p pending) error {
+	w.h.Reset()
+	if err := digestFile(w.fsys, p.e, &w.h, w.buf); err != nil {
+		return err
+	}
+	w.finish(p)
+	return nil
+}
+
+// finish records the digest of what w.h was fed, and teaches the cache.
+func (w *worker) finish(p pending) {
+	w.sum = w.h.Sum(w.sum[:0])
+	p.e.Digest = digest.NewDigestFromBytes(ContentAlgorithm, w.sum)
+	if p.known && p.e.Size == p.id.Size {
+		w.cache.Store(p.e.Path, p.id, p.e.Digest)
+	}
+}
