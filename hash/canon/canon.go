@@ -33,45 +33,53 @@ const (
 // write error is kept and returned by Err; later writes are no-ops.
 type Writer struct {
 	w   io.Writer
-	buf [binary.MaxVarintLen64 + 1]byte
+	buf []byte // one field, reused: each field is a single Write, without allocating
 	err error
 }
 
 // NewWriter returns a Writer that encodes onto w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
-func (e *Writer) field(t Tag, b []byte) {
-	if e.err != nil {
-		return
+func (e *Writer) field(t Tag, s string) {
+	e.buf = append(e.header(t, len(s)), s...)
+	e.write()
+}
+
+func (e *Writer) fieldBytes(t Tag, b []byte) {
+	e.buf = append(e.header(t, len(b)), b...)
+	e.write()
+}
+
+func (e *Writer) header(t Tag, n int) []byte {
+	return binary.AppendUvarint(append(e.buf[:0], byte(t)), uint64(n))
+}
+
+func (e *Writer) write() {
+	if e.err == nil {
+		_, e.err = e.w.Write(e.buf)
 	}
-	e.buf[0] = byte(t)
-	n := binary.PutUvarint(e.buf[1:], uint64(len(b)))
-	if _, e.err = e.w.Write(e.buf[:1+n]); e.err != nil {
-		return
-	}
-	_, e.err = e.w.Write(b)
 }
 
 // Scheme writes the scheme tag that must open every encoding.
-func (e *Writer) Scheme(s string) { e.field(TagScheme, []byte(s)) }
+func (e *Writer) Scheme(s string) { e.field(TagScheme, s) }
 
 // String writes a string field.
-func (e *Writer) String(s string) { e.field(TagString, []byte(s)) }
+func (e *Writer) String(s string) { e.field(TagString, s) }
 
 // Bytes writes a byte-string field.
-func (e *Writer) Bytes(b []byte) { e.field(TagBytes, b) }
+func (e *Writer) Bytes(b []byte) { e.fieldBytes(TagBytes, b) }
 
 // Uint writes an unsigned integer field.
 func (e *Writer) Uint(u uint64) {
 	var b [binary.MaxVarintLen64]byte
-	e.field(TagUint, b[:binary.PutUvarint(b[:], u)])
+	e.fieldBytes(TagUint, b[:binary.PutUvarint(b[:], u)])
 }
 
 // Begin opens a group named name; End closes it.
-func (e *Writer) Begin(name string) { e.field(TagBegin, []byte(name)) }
+func (e *Writer) Begin(name string) { e.field(TagBegin, name) }
 
 // End closes the group opened last.
-func (e *Writer) End() { e.field(TagEnd, nil) }
+func (e *Writer) End() { e.field(TagEnd, "") }
 
 // Strings writes a count followed by each string, so that lists of
 // different lengths never run into the fields that follow them.
