@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -320,6 +321,14 @@ services:
 		}
 		if alone[0].Hash.String() != h {
 			t.Errorf("%s: %s alone, %s with the others", name, alone[0].Hash, h)
+		}
+	}
+}
+
+func TestOctal4(t *testing.T) {
+	for _, p := range []uint32{0, 0o7, 0o644, 0o755, 0o1777, 0o4755, 0o7777} {
+		if got, want := octal4(p), fmt.Sprintf("%04o", p); got != want {
+			t.Errorf("octal4(%o) = %s, want %s", p, got, want)
 		}
 	}
 }

@@ -207,12 +207,14 @@ func Hash(ctx context.Context, fsys FS, opt Options) (*Result, error) {
 		return nil, err
 	}
 
+	// The walk's order is nearly this one: sort the pointers, not the
+	// entries, then copy once.
+	slices.SortFunc(entries, func(a, b *Entry) int { return cmp.Compare(a.Path, b.Path) })
 	res := &Result{Entries: make([]Entry, len(entries))}
 	for i, e := range entries {
 		res.Entries[i] = *e
 		res.Bytes += e.Size
 	}
-	slices.SortFunc(res.Entries, func(a, b Entry) int { return cmp.Compare(a.Path, b.Path) })
 	res.Digest = Digest(res.Entries)
 	return res, nil
 }
