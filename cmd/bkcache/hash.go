@@ -57,20 +57,21 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 }
 
 func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*compose.Project, []*inputs.Inputs, error) {
-	p, err := compose.Load(ctx, pf.options())
-	if errors.Is(err, compose.ErrBuildArg) {
-		return nil, nil, usageError{err}
-	}
-	if err != nil {
-		return nil, nil, err
-	}
 	var store *statcache.Store
 	if !pf.noStatCache {
 		if dir, err := statcache.DefaultDir(); err == nil {
 			store = statcache.NewStore(dir)
 		}
 	}
-	all, err := inputs.ComputeProject(ctx, p, names, inputs.Options{StatCache: store})
+	// Hash while compose's schema checks the files.
+	var all []*inputs.Inputs
+	p, err := compose.LoadAnd(ctx, pf.options(), func(p *compose.Project) (err error) {
+		all, err = inputs.ComputeProject(ctx, p, names, inputs.Options{StatCache: store})
+		return err
+	})
+	if errors.Is(err, compose.ErrBuildArg) {
+		return nil, nil, usageError{err}
+	}
 	if err != nil {
 		return nil, nil, err
 	}

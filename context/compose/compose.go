@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -81,6 +82,12 @@ type Service struct {
 // Load reads the project described by opt, as `docker compose` would
 // with the same flags and environment.
 func Load(ctx context.Context, opt Options) (*Project, error) {
+	return loadWith(ctx, opt, true)
+}
+
+// loadWith reads the project, checking each compose file against the compose
+// schema unless validate is false.
+func loadWith(ctx context.Context, opt Options, validate bool) (*Project, error) {
 	overrides, err := parseBuildArgs(opt.BuildArgs)
 	if err != nil {
 		return nil, err
@@ -97,6 +104,7 @@ func Load(ctx context.Context, opt Options) (*Project, error) {
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(opt.Profiles...),
 		cli.WithName(opt.Name),
+		cli.WithLoadOptions(func(o *loader.Options) { o.SkipValidation = !validate }),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("loading compose project: %w", err)
