@@ -168,9 +168,9 @@ func (c *Cache) Lookup(path string, id source.Identity) (digest.Digest, bool) {
 	c.mu.Unlock()
 	switch {
 	case ok && e.ID == id:
-		return digest.NewDigestFromBytes(tree.ContentAlgorithm, e.Digest[:]), true
+		return tree.ContentDigest(e.Digest[:]), true
 	case isFresh && f.ID == id:
-		return digest.NewDigestFromBytes(tree.ContentAlgorithm, f.Digest[:]), true
+		return tree.ContentDigest(f.Digest[:]), true
 	}
 	return "", false
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
 	zeebo "github.com/zeebo/blake3"
 )
 
@@ -95,4 +96,18 @@ func BenchmarkBlake3(b *testing.B) {
 
 func byteSize(n int) string {
 	return map[int]string{1 << 10: "1KiB", 64 << 10: "64KiB", 256 << 10: "256KiB"}[n]
+}
+
+func FuzzContentDigest(f *testing.F) {
+	f.Add(make([]byte, 32))
+	f.Add(bytes.Repeat([]byte{0xff}, 32))
+	f.Fuzz(func(t *testing.T, sum []byte) {
+		if len(sum) < 32 {
+			return
+		}
+		sum = sum[:32]
+		if got, want := ContentDigest(sum), digest.NewDigestFromBytes(ContentAlgorithm, sum); got != want {
+			t.Fatalf("ContentDigest = %s, want %s", got, want)
+		}
+	})
 }

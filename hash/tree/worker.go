@@ -2,7 +2,6 @@ package tree
 
 import (
 	"github.com/bkcache/bkcache/context/source"
-	digest "github.com/opencontainers/go-digest"
 )
 
 // smallReaderFS is an FS that can read small files in batches
@@ -126,7 +125,7 @@ func (w *worker) stream(p pending) error {
 // finish records the digest of what w.h was fed, and teaches the cache.
 func (w *worker) finish(p pending) {
 	w.sum = w.h.Sum(w.sum[:0])
-	p.e.Digest = digest.NewDigestFromBytes(ContentAlgorithm, w.sum)
+	p.e.Digest = ContentDigest(w.sum)
 	if p.known && p.e.Size == p.id.Size {
 		w.cache.Store(p.e.Path, p.id, p.e.Digest)
 	}
