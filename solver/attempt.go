@@ -113,8 +113,11 @@ func backoff(n int) time.Duration {
 // transientRE matches how BuildKit and containerd report registry
 // failures that may pass: 5xx and 429 answers (by status, or by the
 // registry's error code when it sent one: containerd then reports the
-// code, not the status), dropped connections, timeouts.
-var transientRE = regexp.MustCompile(`(?i)unexpected status.*?: (429|5\d\d)\b|\b(toomanyrequests|unavailable|unknown): |too many requests|connection reset by peer|broken pipe|unexpected EOF|i/o timeout|TLS handshake timeout|server misbehaving`)
+// code, not the status), dropped connections, timeouts. Compiled on first
+// use: it costs about a millisecond, at every start of every command.
+var transientRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)unexpected status.*?: (429|5\d\d)\b|\b(toomanyrequests|unavailable|unknown): |too many requests|connection reset by peer|broken pipe|unexpected EOF|i/o timeout|TLS handshake timeout|server misbehaving`)
+})
 
 // Transient reports whether err, returned by a solve, is a registry
 // failure worth another attempt. A step that failed (a RUN's exit code)
@@ -137,5 +140,5 @@ func Transient(err error) bool {
 	if strings.Contains(msg, "did not complete successfully") {
 		return false
 	}
-	return transientRE.MatchString(msg)
+	return transientRE().MatchString(msg)
 }

@@ -3,6 +3,7 @@ package solver
 import (
 	"fmt"
 	"regexp"
+	"sync"
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -42,7 +43,7 @@ func CheckRefs(repository string, tags ...string) error {
 	for _, t := range tags {
 		// Checked on its own: appended to the repository, a "tag" such
 		// as "/x" would parse as more repository path instead.
-		if !tagRE.MatchString(t) {
+		if !tagRE().MatchString(t) {
 			return fmt.Errorf("tag %q for %s is not valid (letters, digits, . _ -, at most 128 characters, not starting with . or -)", t, repository)
 		}
 		if _, err := name.NewTag(repository + ":" + t); err != nil {
@@ -52,5 +53,8 @@ func CheckRefs(repository string, tags ...string) error {
 	return nil
 }
 
-// tagRE is the OCI distribution spec's tag grammar.
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+// tagRE is the OCI distribution spec's tag grammar. Like the other
+// regular expressions here, it is compiled on first use, not at every
+// start of every command (its {0,127} alone is over a thousand
+// allocations).
+var tagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })

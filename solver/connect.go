@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/buildkit/client"
@@ -68,7 +69,9 @@ func Connect(ctx context.Context, d Daemon) (*client.Client, *client.Info, error
 // helperFailure matches what BuildKit's connection helpers report when
 // their command (ssh, docker exec, kubectl exec) exits: docker's
 // commandconn error, quoted inside gRPC's.
-var helperFailure = regexp.MustCompile(`command \[([^\]]*)\] has exited with ([^,]*), .*stderr=(.*)$`)
+var helperFailure = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`command \[([^\]]*)\] has exited with ([^,]*), .*stderr=(.*)$`)
+})
 
 // dialError says why buildkitd at addr did not answer and what to do. For
 // the connection helpers it reports the helper command's own stderr (why
@@ -82,7 +85,7 @@ func dialError(addr string, err error) error {
 			"(the moby/buildkit image), and reachable with the docker CLI's current context or DOCKER_HOST",
 		"kube-pod": "`kubectl exec POD -- buildctl --version` must work with kubectl's current context",
 	}[scheme]
-	m := helperFailure.FindStringSubmatch(err.Error())
+	m := helperFailure().FindStringSubmatch(err.Error())
 	if hint == "" || m == nil {
 		return fmt.Errorf("cannot reach buildkitd at %s: %v\n"+
 			"start one (for example `sudo buildkitd` or `go tool buildkitd` in this repository), "+
