@@ -13,7 +13,7 @@ RUNS=${RUNS:-5}
 WORK=${WORK:-$(mktemp -d /tmp/bkcache-bench.XXXXXX)}
 trap 'rm -rf "$WORK"' EXIT
 
-go build -o "$WORK/bkcache" ./cmd/bkcache
+CGO_ENABLED=0 go build -o "$WORK/bkcache" ./cmd/bkcache # as the README installs it
 go run ./bench/gen -dir "$WORK/project/ctx" -files "$FILES" -bytes "$BYTES" >&2
 printf 'services:\n  app:\n    build: ./ctx\n' > "$WORK/project/compose.yaml"
 printf 'FROM scratch\nCOPY . /app/\n' > "$WORK/project/ctx/Dockerfile"

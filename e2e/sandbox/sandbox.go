@@ -158,6 +158,9 @@ func (s *Sandbox) buildTools(ctx context.Context) error {
 	for _, b := range builds {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(s.Bin, b.out), "-ldflags", b.ldflags, b.pkg)
 		cmd.Dir = s.moduleRoot
+		if b.out == "bkcache" {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the README installs it
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
 		}
