@@ -34,6 +34,7 @@ declare -A fuzz_execs=(
 	[dockerfile/FuzzAnalyze]=40000
 	[tree/FuzzDigestInjective]=15000
 	[tree/FuzzBlake3]=150000
+	[tree/FuzzContentDigest]=200000
 	[statcache/FuzzDecode]=200000
 	[solver/FuzzParseCacheEntry]=8000
 	[solver/FuzzParseOutput]=15000
