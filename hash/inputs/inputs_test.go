@@ -13,6 +13,8 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/hash/dockerfile"
+	"github.com/bkcache/bkcache/hash/tree"
 )
 
 var update = flag.Bool("update", os.Getenv("UPDATE_GOLDEN") == "1", "rewrite golden files")
@@ -329,6 +331,35 @@ func TestOctal4(t *testing.T) {
 	for _, p := range []uint32{0, 0o7, 0o644, 0o755, 0o1777, 0o4755, 0o7777} {
 		if got, want := octal4(p), fmt.Sprintf("%04o", p); got != want {
 			t.Errorf("octal4(%o) = %s, want %s", p, got, want)
+		}
+	}
+}
+
+// TestFillFiles checks that describing a large tree in parallel parts
+// gives what one pass would, attribution included.
+func TestFillFiles(t *testing.T) {
+	use := &dockerfile.Use{Patterns: []dockerfile.Pattern{
+		{Path: "src/*.go", Origin: dockerfile.Origin{Line: 3, Instruction: "COPY src/*.go ./"}},
+		{Path: "assets", Origin: dockerfile.Origin{Line: 4, Instruction: "COPY assets ./assets"}},
+	}}
+	var entries []*tree.Entry
+	for i := range 3*4096 + 17 {
+		p := fmt.Sprintf("src/f%05d.go", i)
+		switch i % 3 {
+		case 1:
+			p = fmt.Sprintf("assets/a%05d.png", i)
+		case 2:
+			p = fmt.Sprintf("src/sub/x%05d", i) // a parent's selection or a symlink target
+		}
+		entries = append(entries, &tree.Entry{Path: p, Type: tree.TypeFile, Perm: uint32(i % 0o1000), Size: int64(i)})
+	}
+	got := make([]File, len(entries))
+	fillFiles(got, entries, use)
+	attr := newAttributor(use)
+	for i, e := range entries {
+		want := File{Path: e.Path, Type: "file", Mode: fmt.Sprintf("%04o", e.Perm), Size: e.Size, By: attr.by(e.Path)}
+		if got[i] != want {
+			t.Fatalf("file %d: got %+v, want %+v", i, got[i], want)
 		}
 	}
 }

