@@ -140,8 +140,10 @@ func unixPerm(m fs.FileMode) uint32 {
 
 // Options tune Hash.
 type Options struct {
-	// Workers is the number of files digested at once; zero means
-	// runtime.GOMAXPROCS(0).
+	// Workers is the number of files digested at once; zero means one
+	// more than runtime.GOMAXPROCS(0), so that a core whose worker waits
+	// on the kernel (a page fault, an open io_uring hands to its own
+	// threads, a page not in cache) has another to run.
 	Workers int
 	// Cache, when set and the FS is an Identifier, supplies the digests
 	// of files unchanged since they were last read, and learns new ones.
@@ -181,7 +183,7 @@ const readBufSize = 256 << 10
 func Hash(ctx context.Context, fsys FS, opt Options) (*Result, error) {
 	workers := opt.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = runtime.GOMAXPROCS(0) + 1
 	}
 	var entries []*Entry
 	g, ctx := errgroup.WithContext(ctx)
