@@ -4,6 +4,7 @@ package tree
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,15 +23,21 @@ func TestUnreadableFile(t *testing.T) {
 		return
 	}
 	dir := t.TempDir()
+	// More small files than a worker streams before it batches, then the
+	// unreadable one: through a source view with one worker, it is read
+	// in a batch first.
+	for i := range smallAfter + 8 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := filepath.Join(dir, "secret.key")
 	if err := os.WriteFile(p, []byte("k"), 0o000); err != nil {
 		t.Fatal(err)
 	}
-	// Through fsutil's FS, and through a source view, where the file is
-	// small enough to be read in a batch first.
 	fsys, _ := fsutil.NewFS(dir)
 	for _, fsys := range []FS{fsys, view(t, dir, false)} {
-		_, err := Hash(context.Background(), fsys, Options{})
+		_, err := Hash(context.Background(), fsys, Options{Workers: 1})
 		if err == nil || !strings.Contains(err.Error(), "secret.key") || !strings.Contains(err.Error(), "permission denied") {
 			t.Fatalf("%T: want an error naming secret.key and why, got %v", fsys, err)
 		}

@@ -17,6 +17,8 @@ type worker struct {
 	fsys   FS
 	idf    Identifier // nil: no cache
 	cache  Cache
+	srf    smallReaderFS       // where small comes from; nil: nowhere
+	nsmall int                 // small files seen before small existed
 	small  *source.SmallReader // nil: stream every file
 	queued []pending           // the files in small's batch, in order
 	buf    []byte
@@ -34,17 +36,17 @@ type pending struct {
 
 func newWorker(fsys FS, idf Identifier, cache Cache) *worker {
 	w := &worker{fsys: fsys, idf: idf, cache: cache, buf: make([]byte, readBufSize), sum: make([]byte, 0, 32)}
-	if sr, ok := fsys.(smallReaderFS); ok {
-		w.small = sr.SmallReader()
-	}
+	w.srf, _ = fsys.(smallReaderFS)
 	return w
 }
 
 // run digests the files from jobs until it is closed.
 func (w *worker) run(jobs <-chan *Entry) error {
-	if w.small != nil {
-		defer w.small.Close()
-	}
+	defer func() {
+		if w.small != nil {
+			w.small.Close()
+		}
+	}()
 	for {
 		var e *Entry
 		var ok bool
@@ -76,7 +78,7 @@ func (w *worker) take(e *Entry) error {
 			}
 		}
 	}
-	if w.small == nil || e.Size > source.SmallMax {
+	if e.Size > source.SmallMax || !w.batching() {
 		return w.stream(p)
 	}
 	if !w.small.Add(e.Path, e.Size) {
@@ -88,6 +90,28 @@ func (w *worker) take(e *Entry) error {
 	w.queued = append(w.queued, p)
 	return nil
 }
+
+// batching reports whether small files go into batches. A worker sets
+// up its batch reader (an io_uring ring) only once it has streamed a
+// batch's worth of small files: a setup costs as much as streaming a few
+// dozen, and most sources of a compose project are small.
+func (w *worker) batching() bool {
+	if w.small != nil {
+		return true
+	}
+	if w.srf == nil {
+		return false
+	}
+	if w.nsmall++; w.nsmall <= smallAfter {
+		return false
+	}
+	w.small = w.srf.SmallReader()
+	w.srf = nil // once, whether or not there is one
+	return w.small != nil
+}
+
+// smallAfter is how many small files a worker streams before it batches.
+const smallAfter = 32
 
 // flush reads the batch and digests its files; one that was not read
 // whole (it changed since the walk, or could not be read) streams, which

@@ -60,7 +60,8 @@ func TestBatchedReads(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{"link": "->f000", "sub/link": "->../nowhere"}
 	sizes := []int{0, 1, 1023, 1024, 1025, 16 << 10, source.SmallMax - 1, source.SmallMax, source.SmallMax + 1, 300 << 10}
-	for i := range 150 {
+	const n = 400 // enough that every worker gets past smallAfter and batches
+	for i := range n {
 		n := sizes[i%len(sizes)]
 		files[fmt.Sprintf("d%d/f%03d", i%7, i)] = strings.Repeat(string(rune('a'+i%26)), n)
 	}
@@ -94,8 +95,8 @@ func TestBatchedReads(t *testing.T) {
 		if got.Digest != want.Digest {
 			t.Fatalf("%s cache: %s, want %s", run, got.Digest, want.Digest)
 		}
-		if len(cache.m) != 150 {
-			t.Fatalf("%s cache: holds %d files, want 150", run, len(cache.m))
+		if len(cache.m) != n {
+			t.Fatalf("%s cache: holds %d files, want %d", run, len(cache.m), n)
 		}
 	}
 }
