@@ -44,8 +44,8 @@ func newSmallReader(d *dirFS) *smallReader {
 }
 
 // Add queues the file at path, expected to be size bytes, for the next
-// Read. It reports false, queueing nothing, when size exceeds SmallMax or
-// the batch is full.
+// Read. It reports false, queueing nothing, when size exceeds SmallMax,
+// the batch is full, or the ring has failed (then always).
 func (s *smallReader) Add(path string, size int64) bool {
 	need := int(size) + 1 // a read that stops short of this reached the end
 	if size < 0 || size > SmallMax || len(s.files) == smallBatch || s.used+need > len(s.arena) {

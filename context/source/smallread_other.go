@@ -6,8 +6,8 @@ type smallReader struct{}
 
 func newSmallReader(*dirFS) *smallReader { return nil }
 
-// Add queues the file at path, expected to be size bytes (at most
-// SmallMax), for the next Read; it reports false when the batch is full.
+// Add queues the file at path, expected to be size bytes, for the next
+// Read; it reports false when it queued nothing.
 func (*smallReader) Add(string, int64) bool { return false }
 
 // Len returns the number of files queued.

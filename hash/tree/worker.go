@@ -85,7 +85,9 @@ func (w *worker) take(e *Entry) error {
 		if err := w.flush(); err != nil {
 			return err
 		}
-		w.small.Add(e.Path, e.Size) // an empty batch takes any file up to SmallMax
+		if !w.small.Add(e.Path, e.Size) {
+			return w.stream(p) // the reader is broken
+		}
 	}
 	w.queued = append(w.queued, p)
 	return nil
