@@ -69,15 +69,9 @@ func (s *smallReader) Read() []SmallFile {
 	if len(files) == 0 {
 		return nil
 	}
-	if s.broken || !s.submit(files) {
-		for i := range files {
-			files[i].Data, files[i].Whole = nil, false
-		}
-		return files
-	}
+	read := !s.broken && s.submit(files)
 	for i := range files {
-		r := s.res[i]
-		if !r.openErr && int64(r.n) == files[i].Size {
+		if r := s.res[i]; read && !r.openErr && int64(r.n) == files[i].Size {
 			files[i].Data, files[i].Whole = files[i].Data[:r.n], true
 		} else {
 			files[i].Data, files[i].Whole = nil, false
