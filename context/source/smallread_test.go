@@ -28,7 +28,7 @@ func smallReaderFor(t *testing.T, dir string) *SmallReader {
 		if runtime.GOOS != "linux" {
 			t.Skip("batch reads are Linux-only")
 		}
-		sourcetest.Unavailable(t, "io_uring is unavailable (kernel older than 5.17, blocked by seccomp, or BKCACHE_IO_URING=0): run on a host that allows it")
+		sourcetest.Unavailable(t, sourcetest.NoIOURing)
 	}
 	t.Cleanup(r.Close)
 	return r

@@ -67,7 +67,7 @@ func TestBatchedReads(t *testing.T) {
 	}
 	sourcetest.Write(t, dir, files)
 	if v := view(t, dir, false); v.SmallReader() == nil && runtime.GOOS == "linux" {
-		sourcetest.Unavailable(t, "io_uring is unavailable (kernel older than 5.17, blocked by seccomp, or BKCACHE_IO_URING=0): run on a host that allows it")
+		sourcetest.Unavailable(t, sourcetest.NoIOURing)
 	}
 
 	want, err := Hash(context.Background(), streaming{view(t, dir, false)}, Options{})

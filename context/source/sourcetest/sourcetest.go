@@ -38,6 +38,9 @@ func Tree(t testing.TB, files map[string]string) string {
 	return dir
 }
 
+// NoIOURing says why a test of batched reads cannot run.
+const NoIOURing = "io_uring is unavailable (kernel older than 5.17, blocked by seccomp, or BKCACHE_IO_URING=0): run on a host that allows it"
+
 // Unavailable skips t because this machine lacks something it needs,
 // saying what and how to get it; under CI (CI=true), where every test
 // must run, it fails t instead.
