@@ -12,6 +12,9 @@ cd "$(dirname "$0")"
 echo "--- go mod download, tools"
 go mod download
 go build -o /dev/null ./...
+# buildkitd's packages, compiled once for the e2e sandbox and for
+# solver/daemon's build of the private daemon, which pins the same versions.
+go build -o /dev/null github.com/moby/buildkit/cmd/buildkitd
 
 echo "--- gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -60,14 +60,34 @@ func (d Dirs) Addr() string { return "unix://" + filepath.Join(d.State, "buildki
 // Version is the buildkitd version the private daemon runs: the BuildKit
 // client library's.
 func Version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, dep := range bi.Deps {
-			if dep.Path == "github.com/moby/buildkit" {
-				return dep.Version
-			}
+	for _, dep := range buildDeps() {
+		if dep.Path == "github.com/moby/buildkit" {
+			return dep.Version
 		}
 	}
 	return ""
+}
+
+// buildDeps returns the modules bkcache was built from (none in a test
+// binary, which carries no dependency versions).
+func buildDeps() []*debug.Module {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	return bi.Deps
+}
+
+// pins returns bkcache's own dependencies as path@version, the versions
+// the private buildkitd is built with.
+func pins() []string {
+	var out []string
+	for _, dep := range buildDeps() {
+		if dep.Replace == nil && dep.Version != "" && dep.Version != "(devel)" {
+			out = append(out, dep.Path+"@"+dep.Version)
+		}
+	}
+	return out
 }
 
 // Status is the private daemon's state.
@@ -246,7 +266,7 @@ func binary(ctx context.Context, d Dirs, logf func(string, ...any)) (string, err
 		return "", fmt.Errorf("%w: no buildkitd %s found (looked at $BKCACHE_BUILDKITD, beside bkcache and on PATH%s) and no Go toolchain to build it: install buildkitd %s on PATH", ErrUnavailable, want, seenList(seen), want)
 	}
 	logf("building buildkitd %s with the Go toolchain (once; a few minutes)", want)
-	if err := build(ctx, want, installed); err != nil {
+	if err := build(ctx, want, pins(), installed); err != nil {
 		return "", fmt.Errorf("building buildkitd %s: %w", want, err)
 	}
 	return installed, nil
@@ -255,14 +275,17 @@ func binary(ctx context.Context, d Dirs, logf func(string, ...any)) (string, err
 // build compiles buildkitd at version into out. `go install pkg@version`
 // refuses BuildKit (its go.mod has exclude directives), so it builds in a
 // throwaway module that requires BuildKit, as this repository's own tool
-// directive does.
-func build(ctx context.Context, version, out string) error {
+// directive does. pins (path@version) hold every module shared with the
+// BuildKit client bkcache was built with at that module's version, so the
+// daemon runs the code bkcache was tested against, and the Go build cache
+// already holds most of its packages when bkcache was built here.
+func build(ctx context.Context, version string, pins []string, out string) error {
 	mod, err := os.MkdirTemp("", "bkcache-buildkitd-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(mod)
-	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module bkcache.local/buildkitd\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte(goMod(pins)), 0o644); err != nil {
 		return err
 	}
 	for _, args := range [][]string{
@@ -277,6 +300,25 @@ func build(ctx context.Context, version, out string) error {
 		}
 	}
 	return nil
+}
+
+// goMod is the throwaway module's go.mod: a require of each pin, which
+// minimal version selection keeps as the floor of that module's version.
+func goMod(pins []string) string {
+	var b strings.Builder
+	// A go line of 1.17 or later prunes the module graph to what the
+	// build needs, as the go.mod bkcache was built from does: without it
+	// go loads (and checksums) every go.mod BuildKit's graph mentions.
+	b.WriteString("module bkcache.local/buildkitd\n\ngo 1.21\n")
+	if len(pins) > 0 {
+		b.WriteString("\nrequire (\n")
+		for _, p := range pins {
+			path, v, _ := strings.Cut(p, "@")
+			fmt.Fprintf(&b, "\t%s %s\n", path, v)
+		}
+		b.WriteString(")\n")
+	}
+	return b.String()
 }
 
 func seenList(seen []string) string {
