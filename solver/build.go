@@ -337,13 +337,19 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 		res.fail(fmt.Errorf("building %s: %w", refs.Image, a.err))
 		return
 	}
-	resp := a.resp
-	failed := a.counter.failed("exporting cache")
-	res.cacheExported = len(failed) == 0
-	if len(failed) > 0 {
-		res.warn(failed...)
+	b.finish(ctx, j, refs, a.resp, a.counter.failed("exporting cache"), layout, res)
+}
+
+// finish takes a service from a successful solve to its end state:
+// cacheFailures are the solve's failed cache exports. With --push the
+// image is published; nothing moves when the solve's report is short of
+// what publishing needs.
+func (b *Builder) finish(ctx context.Context, j Job, refs Refs, resp *client.SolveResponse, cacheFailures []string, layout string, res *Result) {
+	res.cacheExported = len(cacheFailures) == 0
+	if len(cacheFailures) > 0 {
+		res.warn(cacheFailures...)
 		if b.opt.RequireCacheExport {
-			res.fail(fmt.Errorf("exporting the cache of %s failed and --require-cache-export is set: %s", refs.Image, strings.Join(failed, "; ")))
+			res.fail(fmt.Errorf("exporting the cache of %s failed and --require-cache-export is set: %s; %s not moved", refs.Image, strings.Join(cacheFailures, "; "), refs.Floating))
 			return
 		}
 	}
@@ -365,7 +371,7 @@ func (b *Builder) buildOne(ctx context.Context, j Job, deps map[string]depImage,
 
 // publish runs a pushed service's registry steps: check R:H, attach the
 // manifest, move R:cache-F and then R:F. They share one registry
-// session; attaching and moving the cache run at once.
+// session.
 func (b *Builder) publish(ctx context.Context, j Job, refs Refs, res *Result) {
 	reg := b.registry.Session(ctx)
 	// BuildKit reports no byte counts for a registry cache export: record
@@ -396,16 +402,14 @@ func (b *Builder) publish(ctx context.Context, j Job, refs Refs, res *Result) {
 		res.warn(fmt.Sprintf("%s was pushed again by another build of the same inputs while this one ran: it holds %s, not this build's %s", refs.Image, got, res.Digest))
 		res.Digest = got
 	}
-	var cacheErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { cacheErr = moveCache(ctx, reg, refs) })
-	err = b.attach(ctx, reg, j, refs, res)
-	wg.Wait()
-	if err != nil {
-		res.fail(err)
+	// In this order, so that a failed attach moves nothing: R:cache-F
+	// ahead of R:F (when moving R:F itself fails) costs nothing, as it
+	// is only the cache of newer inputs.
+	if err := b.attach(ctx, reg, j, refs, res); err != nil {
+		res.fail(fmt.Errorf("%w; %s not moved", err, refs.Floating))
 		return
 	}
-	if err := b.moveFloating(ctx, reg, refs, cacheErr, res); err != nil {
+	if err := b.moveFloating(ctx, reg, refs, moveCache(ctx, reg, refs), res); err != nil {
 		res.fail(err)
 	}
 }

@@ -31,7 +31,11 @@ type Fault struct {
 	Delay  time.Duration // wait this long first (then fault, or forward)
 	Status int           // answer with this status instead of forwarding
 	Header http.Header   // headers of that answer (Retry-After, ...)
-	Reset  bool          // close the connection with a TCP reset, no answer
+	// Code is the distribution error code of that answer; "" picks the
+	// usual one for Status (UNKNOWN, which clients take as temporary,
+	// for statuses without one).
+	Code  string
+	Reset bool // close the connection with a TCP reset, no answer
 	// Truncate, when > 0, forwards the request but cuts the response
 	// body after this many bytes and closes the connection.
 	Truncate int
@@ -182,7 +186,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(rule.Status)
-		fmt.Fprintf(w, `{"errors":[{"code":%q,"message":"injected fault %d"}]}`, errorCode(rule.Status), rule.Status)
+		code := rule.Code
+		if code == "" {
+			code = errorCode(rule.Status)
+		}
+		fmt.Fprintf(w, `{"errors":[{"code":%q,"message":"injected fault %d"}]}`, code, rule.Status)
 	case rule.Truncate > 0:
 		p.record(r, fmt.Sprintf("truncated at %d bytes", rule.Truncate))
 		p.truncate(w, r, rule.Truncate)

@@ -1,0 +1,298 @@
+package solver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/bkcache/bkcache/hash/manifest"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// step is one of the things that must go right before R:F may move.
+type step uint
+
+const (
+	stepPush            step = 1 << iota // buildkitd's push of R:H never reached the registry
+	stepCacheExport                      // buildkitd's cache export to R:cache-H failed
+	stepAttach                           // the PUT of the bkcache manifest artifact
+	stepRetagFloat                       // the PUT of R:F
+	stepRetagCacheFloat                  // the PUT of R:cache-F
+	allSteps
+)
+
+func (s step) String() string {
+	if s == 0 {
+		return "none"
+	}
+	var out []string
+	for i, n := range []string{"push", "cache-export", "attach", "retag-F", "retag-cache-F"} {
+		if s&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, "+")
+}
+
+// recordFor is Options.Record with the manifest cmd/bkcache attaches,
+// cut to what the invariants read.
+func recordFor(_ Job, res *Result) ([]byte, error) {
+	m := manifest.New("p", "test", time.Unix(1, 0))
+	m.Services = append(m.Services, &manifest.Service{Service: res.Service, Status: string(res.Status), Hash: res.Hash})
+	var b strings.Builder
+	err := m.Write(&b)
+	return []byte(b.String()), err
+}
+
+// injectFailures makes the registry-side steps in fails fail for repo,
+// with an answer clients do not retry (as a registry refusing a
+// manifest or an immutable tag gives).
+func injectFailures(p *faultproxy.Proxy, repo string, fails step) {
+	for _, f := range []struct {
+		step step
+		path string
+	}{
+		{stepAttach, `/manifests/sha256:`},
+		{stepRetagFloat, `/manifests/ci$`},
+		{stepRetagCacheFloat, `/manifests/cache-ci$`},
+	} {
+		if fails&f.step != 0 {
+			p.Inject(faultproxy.Fault{Method: "PUT", Path: "^/v2/" + repo + f.path, Status: 400, Code: "MANIFEST_INVALID"})
+		}
+	}
+}
+
+// tagState is what a tag pointed at before and after a step.
+type tagState struct{ before, after digest.Digest }
+
+func (s tagState) moved() bool { return s.before != s.after }
+
+// TestPublishInvariants fails every subset of the steps between a solve
+// and R:F's move, with and without --require-cache-export, with and
+// without an earlier R:F, and checks what the registry holds afterwards:
+// R:F is where it was, or at a complete R:H that carries its manifest;
+// R:cache-F moves only when everything before R:F's own move went well;
+// and the result says exactly which.
+func TestPublishInvariants(t *testing.T) {
+	p, host := faultyRegistry(t)
+	n := 0
+	for fails := step(0); fails < allSteps; fails++ {
+		for _, require := range []bool{false, true} {
+			for _, prior := range []bool{false, true} {
+				n++
+				repo := fmt.Sprintf("p/s%d", n)
+				t.Run(fmt.Sprintf("fail=%v/require=%v/prior=%v", fails, require, prior), func(t *testing.T) {
+					p.Clear()
+					testPublish(t, p, host, repo, fails, require, prior)
+				})
+			}
+		}
+	}
+}
+
+func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails step, require, prior bool) {
+	ctx := context.Background()
+	direct := host + "/" + repo
+	var f, cf tagState
+	if prior {
+		f.before = digest.Digest(pushRandom(t, direct+":ci"))
+		cf.before = digest.Digest(pushRandom(t, direct+":cache-ci"))
+	}
+	built := digest.Digest(unpushedDigest(t))
+	if fails&stepPush == 0 {
+		built = digest.Digest(pushRandom(t, direct+":h"))
+	}
+	var cacheFailures []string
+	if fails&stepCacheExport == 0 {
+		pushRandom(t, direct+":cache-h")
+	} else {
+		cacheFailures = []string{"exporting cache to " + direct + ":cache-h: injected"}
+	}
+	injectFailures(p, repo, fails)
+
+	b := &Builder{registry: NewRegistry(RegistryOptions{}), opt: Options{Push: true, Floating: "ci", RequireCacheExport: require, Record: recordFor}}
+	refs := NewRefs(p.Addr+"/"+repo, "h", "ci")
+	res := &Result{Service: "s", Hash: "h"}
+	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: built.String()}}
+	b.finish(ctx, Job{}, refs, resp, cacheFailures, "", res)
+	p.Clear()
+
+	f.after = headDirect(t, direct+":ci")
+	cf.after = headDirect(t, direct+":cache-ci")
+	wantMoved := fails&(stepPush|stepAttach|stepRetagFloat) == 0 &&
+		!(require && fails&(stepCacheExport|stepRetagCacheFloat) != 0)
+	if f.moved() != wantMoved {
+		t.Fatalf("R:F moved = %v, want %v (status %s, error %q)", f.moved(), wantMoved, res.Status, res.Error)
+	}
+	checkFloating(t, direct, refs, f, res)
+	// R:cache-F moves to R:cache-H only once R:H is in the registry with
+	// its manifest, and never when there is no R:cache-H.
+	wantCacheMoved := fails&(stepPush|stepAttach|stepCacheExport|stepRetagCacheFloat) == 0
+	if cf.moved() != wantCacheMoved {
+		t.Fatalf("R:cache-F moved = %v, want %v (status %s, error %q)", cf.moved(), wantCacheMoved, res.Status, res.Error)
+	}
+	if cf.moved() && cf.after != headDirect(t, direct+":cache-h") {
+		t.Fatalf("R:cache-F moved to %s, which is not R:cache-H", cf.after)
+	}
+	requiredCacheFailed := require && fails&stepCacheExport != 0 // fails before any registry step
+	if fails&stepPush != 0 && !requiredCacheFailed && !strings.Contains(res.Error, "the registry has no such tag") {
+		t.Errorf("R:H never reached the registry, but the error does not say so: %q", res.Error)
+	}
+	if fails&stepCacheExport != 0 && strings.Contains(strings.Join(res.Warnings, "\n"), "moving "+refs.CacheFloat) {
+		t.Errorf("no R:cache-H to move R:cache-F to, yet a warning about moving it: %q", res.Warnings)
+	}
+	if fails&stepRetagCacheFloat != 0 && fails&(stepPush|stepAttach|stepCacheExport) == 0 && !require &&
+		!strings.Contains(strings.Join(res.Warnings, "\n"), "cache-ci") {
+		t.Errorf("a failed move of R:cache-F left no warning naming it: %q", res.Warnings)
+	}
+}
+
+// checkFloating asserts the invariant on R:F and that res reports it.
+func checkFloating(t *testing.T, direct string, refs Refs, f tagState, res *Result) {
+	t.Helper()
+	if !f.moved() {
+		if res.Floating != "" {
+			t.Errorf("R:F did not move but the result says floating=%q", res.Floating)
+		}
+		if res.Status != Failed || !strings.Contains(res.Error, refs.Floating) && !strings.Contains(res.Error, refs.Image) {
+			t.Errorf("R:F did not move: want a failure naming %s or %s, got status %s, error %q", refs.Floating, refs.Image, res.Status, res.Error)
+		}
+		return
+	}
+	if res.Floating != refs.Floating || (res.Status != Built && res.Status != Skipped) {
+		t.Errorf("R:F moved but the result says status %s, floating %q, error %q", res.Status, res.Floating, res.Error)
+	}
+	if h := headDirect(t, direct+":"+strings.TrimPrefix(refs.Image, refs.Repository+":")); f.after != h {
+		t.Fatalf("R:F points at %s, R:H at %s", f.after, h)
+	}
+	n, _ := name.ParseReference(direct+":ci", name.Insecure)
+	img, err := remote.Image(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatalf("R:F points at an incomplete image: %v", err)
+	}
+	m, err := NewRegistry(RegistryOptions{}).FetchManifest(context.Background(), direct+":ci")
+	if err != nil {
+		t.Fatalf("R:F points at an image without its bkcache manifest: %v", err)
+	}
+	if len(m.Services) != 1 || m.Services[0].Hash != res.Hash {
+		t.Fatalf("R:F's manifest is not this build's: %+v", m.Services)
+	}
+}
+
+func headDirect(t *testing.T, ref string) digest.Digest {
+	t.Helper()
+	n, _ := name.ParseReference(ref, name.Insecure)
+	desc, err := remote.Head(n)
+	if err != nil {
+		if strings.Contains(err.Error(), "404") || strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
+			return ""
+		}
+		t.Fatal(err)
+	}
+	return digest.Digest(desc.Digest.String())
+}
+
+func unpushedDigest(t *testing.T) string {
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return d.String()
+}
+
+// TestPromoteInvariants covers a skipped service: R:H is there already,
+// and R:F (with R:cache-F) follows it, back to an earlier image too.
+func TestPromoteInvariants(t *testing.T) {
+	p, host := faultyRegistry(t)
+	h1, h2 := digest.FromString("inputs one"), digest.FromString("inputs two")
+	for i, tc := range []struct {
+		name  string
+		fails step
+		// require is --require-cache-export.
+		require bool
+		// floatAt says where R:F points first: "" nowhere, "h1", "h2".
+		floatAt     string
+		wantMoved   bool
+		wantCacheAt string // where R:cache-F ends: "h1", "h2" or ""
+	}{
+		{name: "first promotion", floatAt: "", wantMoved: true, wantCacheAt: "h1"},
+		{name: "revert to an earlier R:H", floatAt: "h2", wantMoved: true, wantCacheAt: "h1"},
+		{name: "already there", floatAt: "h1", wantMoved: false, wantCacheAt: "h1"},
+		{name: "retag of R:F fails", fails: stepRetagFloat, floatAt: "h2", wantMoved: false, wantCacheAt: "h1"},
+		{name: "retag of R:cache-F fails", fails: stepRetagCacheFloat, floatAt: "h2", wantMoved: true, wantCacheAt: "h2"},
+		{name: "retag of R:cache-F fails, required", fails: stepRetagCacheFloat, require: true, floatAt: "h2", wantMoved: false, wantCacheAt: "h2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.Clear()
+			repo := fmt.Sprintf("p/promote%d", i)
+			direct := host + "/" + repo
+			tags := map[string]digest.Digest{}
+			for _, h := range []struct {
+				key string
+				d   digest.Digest
+			}{{"h1", h1}, {"h2", h2}} {
+				tags[h.key] = digest.Digest(pushRandom(t, direct+":"+h.d.Encoded()))
+				tags["cache-"+h.key] = digest.Digest(pushRandom(t, direct+":cache-"+h.d.Encoded()))
+			}
+			var f tagState
+			if tc.floatAt != "" {
+				f.before = copyTag(t, direct, tc.floatAt, tags, "ci")
+				copyTag(t, direct, "cache-"+tc.floatAt, tags, "cache-ci")
+			}
+			injectFailures(p, repo, tc.fails)
+			b := NewBuilder(nil, NewRegistry(RegistryOptions{}), "p", Options{Push: true, RequireCacheExport: tc.require})
+			j := Job{Service: &compose.Service{Name: "s", Image: p.Addr + "/" + repo}, Inputs: &inputs.Inputs{Hash: h1}}
+			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+			b.buildOne(context.Background(), j, nil, "", res)
+			p.Clear()
+
+			f.after = headDirect(t, direct+":ci")
+			if f.moved() != tc.wantMoved {
+				t.Fatalf("R:F moved = %v, want %v (status %s, error %q)", f.moved(), tc.wantMoved, res.Status, res.Error)
+			}
+			if got := headDirect(t, direct+":cache-ci"); got != tags["cache-"+tc.wantCacheAt] {
+				t.Errorf("R:cache-F at %s, want R:cache-%s (%s)", got, tc.wantCacheAt, tags["cache-"+tc.wantCacheAt])
+			}
+			if f.after != tags["h1"] && f.after != f.before {
+				t.Fatalf("R:F at %s: neither R:H nor where it was", f.after)
+			}
+			wantFloating := f.after == tags["h1"]
+			if (res.Floating != "") != wantFloating {
+				t.Errorf("result floating=%q, but R:F at R:H is %v", res.Floating, wantFloating)
+			}
+			if wantStatus := map[bool]Status{true: Skipped, false: Failed}[wantFloating]; res.Status != wantStatus {
+				t.Errorf("status %s, want %s (error %q)", res.Status, wantStatus, res.Error)
+			}
+		})
+	}
+}
+
+// copyTag points tag at what tags[key] names, directly in the registry.
+func copyTag(t *testing.T, direct, key string, tags map[string]digest.Digest, tag string) digest.Digest {
+	t.Helper()
+	src, _ := name.ParseReference(direct+"@"+tags[key].String(), name.Insecure)
+	dst, _ := name.NewTag(direct+":"+tag, name.Insecure)
+	desc, err := remote.Get(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(dst, desc); err != nil {
+		t.Fatal(err)
+	}
+	return tags[key]
+}
