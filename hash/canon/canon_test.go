@@ -3,6 +3,7 @@ package canon
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"testing"
 )
 
@@ -29,6 +30,25 @@ func TestGolden(t *testing.T) {
 		"0a620302a4030402000106000301020201780200"
 	if h := hex.EncodeToString(got); h != want {
 		t.Fatalf("encoding changed:\n got %s\nwant %s", h, want)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		want error
+	}{
+		{[]byte{2, 0x80, 0x00}, ErrNonCanonical},
+		{[]byte{2, 0x81, 0x00, 'a'}, ErrNonCanonical},
+		{[]byte{2, 0x80}, ErrTruncated},
+		{[]byte{2, 2, 'a'}, ErrTruncated},
+	} {
+		if _, err := Decode(tc.in); !errors.Is(err, tc.want) {
+			t.Errorf("Decode(%x) = %v, want %v", tc.in, err, tc.want)
+		}
+	}
+	if _, err := Decode([]byte{0, 0}); err == nil {
+		t.Error("Decode accepted tag 0")
 	}
 }
 
@@ -83,7 +103,21 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{1, 2, 'a', 'b'})
 	f.Add([]byte{9})
 	f.Add([]byte{1, 0xff})
+	f.Add([]byte{2, 0x80, 0x00}) // a length of 0 in two bytes
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = Decode(b) // must not panic
+		fields, err := Decode(b)
+		if err != nil {
+			return
+		}
+		// What decodes is exactly one Writer's output: the encoding is a
+		// bijection, so a hash names one field sequence.
+		again := encode(func(w *Writer) {
+			for _, f := range fields {
+				w.fieldBytes(f.Tag, f.Value)
+			}
+		})
+		if !bytes.Equal(again, b) {
+			t.Fatalf("Decode accepted %x, which no Writer writes (re-encoded: %x)", b, again)
+		}
 	})
 }
