@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/tonistiigi/fsutil"
+	fstypes "github.com/tonistiigi/fsutil/types"
 )
 
 func walk(t *testing.T, s *Source, follow []string) []string {
@@ -93,23 +97,106 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// ignoreTree is the tree FuzzIgnore filters: names that patterns with
+// wildcards, negations, ** and character classes tell apart.
+var ignoreTree = map[string]string{
+	"a.log":          "x",
+	"keep.log":       "x",
+	"d/x":            "x",
+	"d/e/x":          "x",
+	"d/e/f.go":       "x",
+	"Dockerfile":     "x",
+	".hidden":        "x",
+	"sp ace/[b]":     "x",
+	"link":           "->d/x",
+	"dir-link":       "->d",
+	"node_modules/m": "x",
+}
+
+// FuzzIgnore checks the ignore rules against BuildKit's own client side:
+// for any ignore file and one more file of any name, the paths (with
+// their types and link targets) a Source's view walks are the ones
+// fsutil's host FS under the same FilterOpt sends, and an ignore file
+// the Source refuses is one BuildKit's parsers refuse too.
 func FuzzIgnore(f *testing.F) {
 	f.Add("*.log\n!keep.log\n", "a.log")
 	f.Add("**/x\n# c\n", "d/x")
 	f.Add("[\n", "a")
+	f.Add("d\n!d/e/*.go\n", "d/e/g.go")
+	f.Add("*\n!Dockerfile\n", "z")
 	f.Fuzz(func(t *testing.T, ignore, name string) {
 		dir := t.TempDir()
+		files := maps.Clone(ignoreTree)
+		if extraName(name) {
+			files[name] = "x"
+		}
+		sourcetest.Write(t, dir, files)
 		if err := os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte(ignore), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(dir, ".dockerignore")
-		if err != nil {
-			return // a parse error is a fine answer; a panic is not
+		patterns, refErr := ignorefile.ReadAll(strings.NewReader(ignore))
+		var ref fsutil.FS
+		if refErr == nil {
+			ref, refErr = fsutil.NewFS(dir)
 		}
-		fsys, err := s.FS(nil)
+		if refErr == nil {
+			ref, refErr = fsutil.NewFilterFS(ref, &fsutil.FilterOpt{ExcludePatterns: patterns})
+		}
+		s, err := Open(dir, ".dockerignore")
+		var view *View
+		if err == nil {
+			view, err = s.FS(nil)
+		}
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("ignore file %q: bkcache says %v, fsutil says %v", ignore, err, refErr)
+		}
 		if err != nil {
 			return
 		}
-		_ = fsys.Walk(context.Background(), "", func(string, fs.DirEntry, error) error { return nil })
+		got, err := fuzzListing(view)
+		want, refErr := fuzzListing(ref)
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("ignore file %q: bkcache's walk says %v, fsutil's %v", ignore, err, refErr)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("ignore file %q:\nbkcache %q\nfsutil  %q", ignore, got, want)
+		}
 	})
+}
+
+// extraName reports whether name can be one more file of ignoreTree.
+func extraName(name string) bool {
+	if !fs.ValidPath(name) || name == "." || len(name) > 64 || strings.ContainsAny(name, "\\\x00") {
+		return false
+	}
+	for p := range ignoreTree {
+		if p == name || strings.HasPrefix(p, name+"/") || strings.HasPrefix(name, p+"/") {
+			return false
+		}
+	}
+	return name != ".dockerignore"
+}
+
+// fuzzListing walks fsys: each path with its type and, for links, target.
+func fuzzListing(fsys fsutil.FS) ([]string, error) {
+	var out []string
+	err := fsys.Walk(context.Background(), "", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		line := filepath.ToSlash(p) + " " + d.Type().String()
+		if d.Type()&fs.ModeSymlink != 0 {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if st, ok := info.Sys().(*fstypes.Stat); ok {
+				line += " -> " + st.Linkname
+			}
+		}
+		out = append(out, line)
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
 }
