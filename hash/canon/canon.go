@@ -5,7 +5,7 @@
 // an unsigned varint length and that many bytes, so no two different
 // sequences of fields encode to the same bytes, whatever the fields hold
 // (paths with newlines, empty strings, NUL bytes). Each hash starts with a
-// scheme field (for example "bkcache/v1") so that a change of encoding never
+// scheme field (for example "bkcache/v2") so that a change of encoding never
 // collides with an old one.
 package canon
 

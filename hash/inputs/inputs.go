@@ -27,7 +27,8 @@ import (
 
 // Scheme versions the service hash. Any change to what it covers or how
 // it is encoded requires a new scheme, so old and new never collide.
-const Scheme = "bkcache/v1"
+// v2: source trees are bkcache/tree/v2 (file contents by BLAKE3).
+const Scheme = "bkcache/v2"
 
 // Inputs is everything that went into one service's hash.
 type Inputs struct {

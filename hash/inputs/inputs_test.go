@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,18 @@ import (
 	"github.com/bkcache/bkcache/hash/tree"
 )
 
-var update = flag.Bool("update", os.Getenv("UPDATE_GOLDEN") == "1", "rewrite golden files")
+// Golden hashes change only on purpose, by one command:
+//
+//	go test ./hash/inputs -run '^TestGolden$' -args -regen-golden [-golden-intended]
+//
+// It rewrites testdata/golden-hashes.json and refuses to unless Scheme
+// differs from the file's (a new encoding), or -golden-intended says that
+// hashes move under the same scheme on purpose (the fixture changed, never
+// the encoding). It compares nothing: the next plain run does.
+var (
+	regenGolden    = flag.Bool("regen-golden", false, "rewrite testdata/golden-hashes.json (see TestGolden)")
+	goldenIntended = flag.Bool("golden-intended", false, "with -regen-golden: let hashes move under the same Scheme")
+)
 
 // fixture is a small but complete project: two services, a service:
 // context, an additional local context, ignore files, a Dockerfile outside
@@ -116,38 +128,63 @@ func hashes(m map[string]*Inputs) map[string]string {
 	return out
 }
 
+// goldenFile is testdata/golden-hashes.json: the fixture's hashes and
+// the scheme they were computed under.
+type goldenFile struct {
+	Scheme string            `json:"scheme"`
+	Hashes map[string]string `json:"hashes"`
+}
+
+const goldenPath = "testdata/golden-hashes.json"
+
 // TestGolden pins the hashes of the fixture. A change here means every
 // published tag changes: only acceptable together with a new Scheme.
 func TestGolden(t *testing.T) {
 	dir := t.TempDir()
 	writeFixture(t, dir, fixture, time.Unix(1700000000, 0))
 	got := hashes(computeDir(t, dir))
-	golden := filepath.Join("testdata", "golden-hashes.json")
-	if *update {
-		b, _ := json.MarshalIndent(map[string]any{"scheme": Scheme, "hashes": got}, "", "  ")
-		if err := os.WriteFile(golden, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	want, err := readGolden()
+	if *regenGolden {
+		writeGolden(t, want, err, got)
+		return
 	}
-	b, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-	}
-	var want struct {
-		Scheme string            `json:"scheme"`
-		Hashes map[string]string `json:"hashes"`
-	}
-	if err := json.Unmarshal(b, &want); err != nil {
 		t.Fatal(err)
 	}
 	if want.Scheme != Scheme {
-		t.Fatalf("golden file is for scheme %s, code is %s", want.Scheme, Scheme)
+		t.Fatalf("%s is for scheme %s, the code is %s: regenerate it (see TestGolden)", goldenPath, want.Scheme, Scheme)
 	}
-	for svc, h := range want.Hashes {
-		if got[svc] != h {
-			t.Errorf("%s: hash %s, golden %s", svc, got[svc], h)
-		}
+	if !maps.Equal(got, want.Hashes) {
+		t.Fatalf("hashes moved under scheme %s:\n got %v\nwant %v\na change of encoding needs a new Scheme", Scheme, got, want.Hashes)
 	}
+}
+
+func readGolden() (goldenFile, error) {
+	var g goldenFile
+	b, err := os.ReadFile(goldenPath)
+	if err == nil {
+		err = json.Unmarshal(b, &g)
+	}
+	return g, err
+}
+
+// writeGolden is -regen-golden: it writes got unless that would move
+// hashes under the scheme they were recorded with.
+func writeGolden(t *testing.T, old goldenFile, oldErr error, got map[string]string) {
+	switch {
+	case oldErr == nil && old.Scheme == Scheme && maps.Equal(old.Hashes, got):
+		t.Logf("%s is up to date", goldenPath)
+		return
+	case oldErr == nil && old.Scheme == Scheme && !*goldenIntended:
+		t.Fatalf("refusing to rewrite %s: the hashes moved but Scheme is still %s.\n"+
+			"A change of encoding or of what the hash covers needs a new Scheme (every published tag changes);\n"+
+			"a change of the fixture alone is -golden-intended.", goldenPath, Scheme)
+	}
+	b, _ := json.MarshalIndent(goldenFile{Scheme: Scheme, Hashes: got}, "", "  ")
+	if err := os.WriteFile(goldenPath, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s for scheme %s (was %s): review it with git diff", goldenPath, Scheme, old.Scheme)
 }
 
 func TestInputsListing(t *testing.T) {

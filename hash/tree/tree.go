@@ -51,8 +51,9 @@ func ContentDigest(sum []byte) digest.Digest {
 }
 
 // Scheme versions the tree encoding. Changing what a tree digest covers or
-// how it is encoded requires a new scheme.
-const Scheme = "bkcache/tree/v1"
+// how it is encoded requires a new scheme. v2: file contents by BLAKE3
+// (v1 had SHA-256, and its digests were re-recorded without a bump).
+const Scheme = "bkcache/tree/v2"
 
 // FS is the view of a source that the hasher reads. fsutil.FS satisfies it;
 // FromFS adapts an io/fs.FS (such as fstest.MapFS) for tests.
