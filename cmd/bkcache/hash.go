@@ -78,6 +78,9 @@ func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*
 	if len(all) == 0 {
 		fmt.Fprintf(pf.stderr, "bkcache: no service of project %q builds: none has a build: section (%s)\n", p.Name, strings.Join(p.Files, ", "))
 	}
+	for _, n := range store.Notes() {
+		fmt.Fprintf(pf.stderr, "bkcache: %s\n", n)
+	}
 	if err := store.Save(); err != nil {
 		// It only saves work next time: say so, carry on.
 		fmt.Fprintf(pf.stderr, "bkcache: warning: %v (hashing works without it; --no-stat-cache skips it)\n", err)

@@ -1,6 +1,8 @@
 package statcache
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,8 +14,14 @@ import (
 )
 
 // magic starts every cache file; a format change needs a new one (old
-// files are then ignored, which only costs one cold hash).
-const magic = "bkcstat1"
+// files are then ignored, which only costs one cold hash). v2 added the
+// checksum.
+const magic = "bkcstat2"
+
+// sumSize is the length of the SHA-256 checksum that ends every cache
+// file, over everything before it: a torn, truncated or flipped file
+// never decodes, so it can never give a wrong digest.
+const sumSize = sha256.Size
 
 // minEntry is the smallest encoded entry: a one-byte path with its
 // length, six one-byte varints and the digest.
@@ -21,9 +29,10 @@ const minEntry = 1 + 1 + 6 + 32
 
 // Encode serializes the cache of source directory dir: the magic, dir,
 // the entry count, then each entry by path order as path, size, mtime,
-// ctime, inode, device, mode (varints) and the 32-byte digest.
+// ctime, inode, device, mode (varints) and the 32-byte digest, then the
+// checksum.
 func Encode(dir string, entries map[string]Entry) []byte {
-	b := make([]byte, 0, len(magic)+len(dir)+8+len(entries)*(minEntry+48))
+	b := make([]byte, 0, len(magic)+len(dir)+8+len(entries)*(minEntry+48)+sumSize)
 	b = append(b, magic...)
 	b = appendString(b, dir)
 	b = binary.AppendUvarint(b, uint64(len(entries)))
@@ -38,7 +47,8 @@ func Encode(dir string, entries map[string]Entry) []byte {
 		b = binary.AppendUvarint(b, uint64(e.ID.Mode))
 		b = append(b, e.Digest[:]...)
 	}
-	return b
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -52,10 +62,20 @@ var errCorrupt = errors.New("corrupt stat cache")
 // Decode reads what Encode wrote. Any other input is an error, never a
 // panic or an allocation larger than the input.
 func Decode(data []byte) (dir string, entries map[string]Entry, err error) {
-	r := reader{b: data}
-	if !strings.HasPrefix(string(r.next(len(magic))), magic) {
+	if !strings.HasPrefix(string(data), magic) {
+		if strings.HasPrefix(string(data), magic[:len(magic)-1]) {
+			return "", nil, fmt.Errorf("%w: written by another bkcache release", errCorrupt)
+		}
 		return "", nil, fmt.Errorf("%w: not a bkcache stat cache", errCorrupt)
 	}
+	if len(data) < len(magic)+sumSize {
+		return "", nil, fmt.Errorf("%w: truncated", errCorrupt)
+	}
+	body, sum := data[:len(data)-sumSize], data[len(data)-sumSize:]
+	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:]) {
+		return "", nil, fmt.Errorf("%w: checksum mismatch (truncated or damaged)", errCorrupt)
+	}
+	r := reader{b: body[len(magic):]}
 	dir = r.string()
 	n := r.uvarint()
 	if r.err != nil || n > uint64(len(r.b)/minEntry) {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,6 +49,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	caches map[string]*Cache
+	notes  []string
 }
 
 // NewStore returns a Store keeping its caches in dir (created on Save).
@@ -98,7 +100,15 @@ func (s *Store) For(dir string) *Cache {
 	sum := sha256.Sum256([]byte(dir))
 	c.file = filepath.Join(s.dir, hex.EncodeToString(sum[:16]))
 	if data, err := os.ReadFile(c.file); err == nil {
-		if d, entries, err := Decode(data); err == nil && d == dir {
+		d, entries, err := Decode(data)
+		if err == nil && d != dir {
+			err = fmt.Errorf("it is for %s", d)
+		}
+		if err != nil {
+			// Saved over once this run has hashed the source.
+			s.notes = append(s.notes, fmt.Sprintf("stat cache %s (for %s) discarded: %v; its files are read again", c.file, dir, err))
+			c.dirty = true
+		} else {
 			c.entries = make(map[string]*slot, len(entries))
 			for p, e := range entries {
 				c.entries[p] = &slot{Entry: e}
@@ -107,6 +117,18 @@ func (s *Store) For(dir string) *Cache {
 	}
 	s.caches[dir] = c
 	return c
+}
+
+// Notes returns one line for each cache file found unusable (corrupt,
+// truncated, from another release) and discarded: worth telling, never
+// an error, since a cache only ever saves work.
+func (s *Store) Notes() []string {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.notes)
 }
 
 // Save writes every cache that learned or forgot something.
@@ -122,7 +144,24 @@ func (s *Store) Save() error {
 			errs = append(errs, err)
 		}
 	}
+	if s.dir != "" {
+		removeOrphans(s.dir, s.now())
+	}
 	return errors.Join(errs...)
+}
+
+// orphanAge is how old a temporary file must be before Save takes it for
+// one left by a bkcache killed while writing, not one being written now.
+const orphanAge = 10 * time.Minute
+
+// removeOrphans removes the temporary files of saves that never finished.
+func removeOrphans(dir string, now time.Time) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, tmpPrefix+"*"))
+	for _, p := range tmps {
+		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() && now.Sub(st.ModTime()) > orphanAge {
+			os.Remove(p)
+		}
+	}
 }
 
 // Entry is one remembered file.
@@ -203,6 +242,9 @@ func (c *Cache) Store(path string, id source.Identity, d digest.Digest) {
 	}
 }
 
+// tmpPrefix names a cache file being written; a rename makes it the cache.
+const tmpPrefix = ".tmp-"
+
 // save writes the cache when it changed, dropping entries this run did
 // not see once there are too many of them, atomically (a concurrent
 // bkcache reads the old or the new file, never a mix).
@@ -233,7 +275,7 @@ func (c *Cache) save() error {
 	if err := os.MkdirAll(filepath.Dir(c.file), 0o700); err != nil {
 		return fmt.Errorf("stat cache: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(c.file), ".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(c.file), tmpPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("stat cache: %w", err)
 	}

@@ -2,10 +2,13 @@ package statcache
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,10 +199,33 @@ func TestCorruptCacheIsIgnored(t *testing.T) {
 	}
 	p := filepath.Join(cacheDir, ents[0].Name())
 	data, _ := os.ReadFile(p)
-	os.WriteFile(p, data[:len(data)-1], 0o600) // truncated: does not decode
-	if got, reads := hash(t, later(cacheDir), src); got != want || reads != 3 {
-		t.Fatalf("after corruption: %s (want %s), %d reads", got, want, reads)
+	for name, damaged := range map[string][]byte{
+		"truncated":       data[:len(data)-1],
+		"a digest byte":   flip(data, len(data)-sumSize-1),
+		"older release":   append([]byte("bkcstat1"), data[len(magic):]...),
+		"not a cache":     []byte("{}"),
+		"empty (a crash)": nil,
+	} {
+		os.WriteFile(p, damaged, 0o600)
+		store := later(cacheDir)
+		if got, reads := hash(t, store, src); got != want || reads != 3 {
+			t.Fatalf("%s: %s (want %s), %d reads", name, got, want, reads)
+		}
+		notes := store.Notes()
+		if len(notes) != 1 || !strings.Contains(notes[0], p) || !strings.Contains(notes[0], "discarded") || strings.Contains(notes[0], "\n") {
+			t.Errorf("%s: want one line naming %s, got %q", name, p, notes)
+		}
+		// The run saved a good cache over it.
+		if _, reads := hash(t, later(cacheDir), src); reads != 0 {
+			t.Errorf("%s: the run after: %d reads, want 0", name, reads)
+		}
 	}
+}
+
+func flip(b []byte, i int) []byte {
+	b = slices.Clone(b)
+	b[i] ^= 1
+	return b
 }
 
 func TestEncodeDecode(t *testing.T) {
@@ -212,18 +238,53 @@ func TestEncodeDecode(t *testing.T) {
 	if err != nil || dir != "/src" || !reflect.DeepEqual(got, entries) {
 		t.Fatalf("round trip: %v %q %v", err, dir, got)
 	}
-	for _, bad := range []string{"", "bkcstat", "xkcstat1", magic + "\x01", magic + "\x00\x05", magic + "\x00\x01\x00"} {
+	for _, bad := range []string{"", "bkcstat", "xkcstat2", magic + "\x01", magic + "\x00\x05", magic + "\x00\x01\x00"} {
 		if _, _, err := Decode([]byte(bad)); err == nil {
 			t.Errorf("Decode(%q) accepted", bad)
+		}
+		if _, _, err := Decode(seal([]byte(bad))); err == nil {
+			t.Errorf("Decode(%q, sealed) accepted", bad)
 		}
 	}
 }
 
+// TestDamageNeverDecodes: a cache file with any one byte changed, or cut
+// short anywhere, is refused, so a damaged file can never hand out the
+// digest of other contents.
+func TestDamageNeverDecodes(t *testing.T) {
+	good := Encode("/src", map[string]Entry{
+		"a.txt":   {ID: source.Identity{Size: 5, Mtime: 1, Ctime: 2, Ino: 3, Dev: 4, Mode: 0o100644}, Digest: [32]byte{1, 2, 3}},
+		"b/c.txt": {ID: source.Identity{Size: 7}, Digest: [32]byte{31: 9}},
+	})
+	for i := range good {
+		for _, bit := range []byte{0x01, 0x80} {
+			bad := slices.Clone(good)
+			bad[i] ^= bit
+			if _, _, err := Decode(bad); err == nil {
+				t.Fatalf("byte %d ^ %#x: damaged cache decoded", i, bit)
+			}
+		}
+		if _, _, err := Decode(good[:i]); err == nil {
+			t.Fatalf("cut at %d of %d bytes: decoded", i, len(good))
+		}
+	}
+}
+
+// seal appends the checksum Decode verifies, so that fuzzed bytes reach
+// the parser behind it.
+func seal(body []byte) []byte {
+	sum := sha256.Sum256(body)
+	return append(slices.Clip(body), sum[:]...)
+}
+
+// FuzzDecode: whatever decodes re-encodes to what decodes alike; the
+// fuzzed bytes are sealed with a valid checksum (no fuzzer finds one).
 func FuzzDecode(f *testing.F) {
-	f.Add(Encode("/src", map[string]Entry{"a": {ID: source.Identity{Size: 3}}, "b": {}}))
+	enc := Encode("/src", map[string]Entry{"a": {ID: source.Identity{Size: 3}}, "b": {}})
+	f.Add(enc[:len(enc)-sumSize])
 	f.Add([]byte(magic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir, entries, err := Decode(data)
+		dir, entries, err := Decode(seal(data))
 		if err != nil {
 			return
 		}
