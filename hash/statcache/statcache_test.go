@@ -294,3 +294,77 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestEachIdentityFieldCounts: a recorded digest is handed out only for
+// exactly the identity it was recorded with; a change of any one field
+// (and a size of one byte more, a time one nanosecond later) misses.
+func TestEachIdentityFieldCounts(t *testing.T) {
+	old := time.Now().Add(-time.Hour).UnixNano()
+	id := source.Identity{Size: 10, Mtime: old, Ctime: old + 1, Ino: 42, Dev: 7, Mode: 0o100644}
+	d := tree.ContentDigest(make([]byte, 32))
+	for _, tc := range []struct {
+		field string
+		edit  func(*source.Identity)
+	}{
+		{"size", func(i *source.Identity) { i.Size++ }},
+		{"mtime", func(i *source.Identity) { i.Mtime++ }},
+		{"ctime", func(i *source.Identity) { i.Ctime++ }},
+		{"inode", func(i *source.Identity) { i.Ino++ }},
+		{"device", func(i *source.Identity) { i.Dev++ }},
+		{"mode", func(i *source.Identity) { i.Mode |= 0o100 }},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			dir := t.TempDir()
+			c := NewStore(dir).For("/src")
+			c.Store("f", id, d)
+			for name, c := range map[string]*Cache{"in memory": c, "saved": saved(t, dir, c)} {
+				if got, ok := c.Lookup("f", id); !ok || got != d {
+					t.Fatalf("%s: the recorded identity misses", name)
+				}
+				changed := id
+				tc.edit(&changed)
+				if _, ok := c.Lookup("f", changed); ok {
+					t.Errorf("%s: a file whose %s changed was taken as unchanged", name, tc.field)
+				}
+			}
+		})
+	}
+}
+
+// saved writes c to dir and loads it again in a new Store.
+func saved(t *testing.T, dir string, c *Cache) *Cache {
+	t.Helper()
+	if err := c.save(); err != nil {
+		t.Fatal(err)
+	}
+	return NewStore(dir).For(c.dir)
+}
+
+// TestRacyByCtimeAlone: a file whose mtime is old but whose ctime is
+// fresh (touch -d, tar -x, cp -p, git checkout of an old file) was
+// changed just now all the same: it is not recorded.
+func TestRacyByCtimeAlone(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	d := tree.ContentDigest(make([]byte, 32))
+	for _, tc := range []struct {
+		name         string
+		mtime, ctime time.Time
+		recorded     bool
+	}{
+		{"both old", now.Add(-time.Hour), now.Add(-time.Hour), true},
+		{"old mtime, fresh ctime", now.Add(-time.Hour), now, false},
+		{"fresh mtime, old ctime", now, now.Add(-time.Hour), false},
+		{"ctime just inside the window", now.Add(-time.Hour), now.Add(-RacyWindow + time.Millisecond), false},
+		{"ctime just outside the window", now.Add(-time.Hour), now.Add(-RacyWindow - 100*time.Millisecond), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewStore(dir).For(filepath.Join("/src", tc.name))
+			id := source.Identity{Size: 1, Mtime: tc.mtime.UnixNano(), Ctime: tc.ctime.UnixNano(), Ino: 1, Mode: 0o100644}
+			c.Store("f", id, d)
+			if _, ok := saved(t, dir, c).Lookup("f", id); ok != tc.recorded {
+				t.Errorf("recorded for the next run = %v, want %v", ok, tc.recorded)
+			}
+		})
+	}
+}

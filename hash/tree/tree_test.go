@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -75,6 +76,15 @@ func TestWhatMoves(t *testing.T) {
 		{"rename", func(m fstest.MapFS) { m["app/main2.go"] = m["app/main.go"]; delete(m, "app/main.go") }, true},
 		{"new empty dir", func(m fstest.MapFS) { m["other"] = &fstest.MapFile{Mode: fs.ModeDir | 0o755} }, true},
 		{"dir mode", func(m fstest.MapFS) { m["empty"].Mode = fs.ModeDir | 0o700 }, true},
+		{"setgid bit", func(m fstest.MapFS) { m["app/run.sh"].Mode |= fs.ModeSetgid }, true},
+		{"sticky bit", func(m fstest.MapFS) { m["empty"].Mode |= fs.ModeSticky }, true},
+		{"setuid for setgid", func(m fstest.MapFS) { m["app/setuid.sh"].Mode = 0o755 | fs.ModeSetgid }, true},
+		{"group write bit", func(m fstest.MapFS) { m["app/main.go"].Mode = 0o664 }, true},
+		{"other read bit", func(m fstest.MapFS) { m["app/main.go"].Mode = 0o640 }, true},
+		{"file becomes fifo", func(m fstest.MapFS) { m["app/z/nested"].Mode = fs.ModeNamedPipe | 0o644 }, true},
+		{"file becomes char device", func(m fstest.MapFS) { m["app/z/nested"].Mode = fs.ModeDevice | fs.ModeCharDevice | 0o644 }, true},
+		{"file becomes block device", func(m fstest.MapFS) { m["app/z/nested"].Mode = fs.ModeDevice | 0o644 }, true},
+		{"ownership is not hashed", func(m fstest.MapFS) { m["app/main.go"].Sys = &syscall.Stat_t{Uid: 1000, Gid: 1000} }, false},
 		{"mtime", func(m fstest.MapFS) { m["app/main.go"].ModTime = time.Unix(12345, 0) }, false},
 		{"nothing", func(m fstest.MapFS) {}, false},
 	} {
@@ -86,6 +96,27 @@ func TestWhatMoves(t *testing.T) {
 				t.Fatalf("digest moved=%v, want moved=%v", got != ref, tc.moves)
 			}
 		})
+	}
+}
+
+// TestLongLinkTargets: a symlink target counts whole, however long: two
+// targets that differ only past 255 bytes, or in length, hash apart.
+func TestLongLinkTargets(t *testing.T) {
+	digestWith := func(target string) digest.Digest {
+		m := base()
+		m["long"] = &fstest.MapFile{Data: []byte(target), Mode: fs.ModeSymlink | 0o777}
+		return hashMap(t, m).Digest
+	}
+	seen := map[digest.Digest]string{}
+	for _, n := range []int{255, 256, 257, 4000} {
+		long := strings.Repeat("d/", n/2) + strings.Repeat("x", n%2)
+		for _, target := range []string{long, long[:n-1] + "y", "y" + long[1:]} {
+			d := digestWith(target)
+			if other, ok := seen[d]; ok {
+				t.Fatalf("targets of %d and %d bytes share digest %s", len(other), len(target), d)
+			}
+			seen[d] = target
+		}
 	}
 }
 
