@@ -80,7 +80,14 @@ func (s *smallReader) Read() []SmallFile {
 	return files
 }
 
+// testHookSubmit, when set (by tests), runs before each batch is
+// submitted; tests break the ring there.
+var testHookSubmit func(*smallReader)
+
 func (s *smallReader) submit(files []SmallFile) bool {
+	if testHookSubmit != nil {
+		testHookSubmit(s)
+	}
 	s.names = s.names[:0]
 	offs := make([]int, len(files))
 	for i, f := range files {
