@@ -47,8 +47,35 @@ func TestDecodeRejects(t *testing.T) {
 			t.Errorf("Decode(%x) = %v, want %v", tc.in, err, tc.want)
 		}
 	}
-	if _, err := Decode([]byte{0, 0}); err == nil {
-		t.Error("Decode accepted tag 0")
+	for _, tag := range []byte{0, byte(TagEnd) + 1, 0xff} {
+		if _, err := Decode([]byte{tag, 0}); err == nil {
+			t.Errorf("Decode accepted tag %d", tag)
+		}
+	}
+}
+
+// TestDecodeEveryTag: each tag a Writer writes decodes as itself.
+func TestDecodeEveryTag(t *testing.T) {
+	enc := encode(func(w *Writer) {
+		w.Scheme("s")
+		w.String("a")
+		w.Uint(7)
+		w.Bytes([]byte{1})
+		w.Begin("g")
+		w.End()
+	})
+	fields, err := Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Tag{TagScheme, TagString, TagUint, TagBytes, TagBegin, TagEnd}
+	if len(fields) != len(want) {
+		t.Fatalf("%d fields, want %d", len(fields), len(want))
+	}
+	for i, f := range fields {
+		if f.Tag != want[i] {
+			t.Errorf("field %d: tag %d, want %d", i, f.Tag, want[i])
+		}
 	}
 }
 
