@@ -16,6 +16,24 @@ go build -o /dev/null ./...
 # solver/daemon's build of the private daemon, which pins the same versions.
 go build -o /dev/null github.com/moby/buildkit/cmd/buildkitd
 
+echo "--- no build outputs tracked"
+# A binary or a large file in the tree slows every clone and goes stale
+# with every commit: refuse ELF files, and files over 1 MB outside testdata/.
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	outputs=$(git ls-files -z | while IFS= read -r -d '' f; do
+		[ -f "$f" ] || continue
+		if [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+			echo "$f (an ELF binary)"
+		elif [ "$(wc -c < "$f")" -gt 1048576 ] && [[ "$f" != *testdata/* ]]; then
+			echo "$f (over 1 MB)"
+		fi
+	done)
+	if [ -n "$outputs" ]; then
+		echo "tracked build outputs: $outputs; git rm --cached them and add them to .gitignore" >&2
+		exit 1
+	fi
+fi
+
 echo "--- gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
