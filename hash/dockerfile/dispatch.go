@@ -70,7 +70,7 @@ func (w *walker) dispatchCmd(stage string, e *env, cmd instructions.Command) err
 	case *instructions.CopyCommand:
 		src := MainContext
 		if c.From != "" {
-			if _, isStage := w.stageRef(c.From, -1); isStage || !w.isContext(c.From) {
+			if w.isStageName(c.From) || !w.isContext(c.From) {
 				return nil // another stage or an image: no local files
 			}
 			src = c.From
@@ -97,7 +97,7 @@ func (w *walker) dispatchCmd(stage string, e *env, cmd instructions.Command) err
 			}
 			src := MainContext
 			if m.From != "" {
-				if _, isStage := w.stageRef(m.From, -1); isStage || !w.isContext(m.From) {
+				if w.isStageName(m.From) || !w.isContext(m.From) {
 					continue
 				}
 				src = m.From

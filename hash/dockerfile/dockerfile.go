@@ -106,7 +106,8 @@ func (a *Analysis) add(src, p string, o Origin) {
 
 func (a *Analysis) widen(src, reason string) {
 	u := a.use(src)
-	if !u.Whole || u.Reason == "" || strings.Contains(u.Reason, "copies the whole") {
+	// The first reason that is not only "copies the whole" stays.
+	if u.Reason == "" || strings.Contains(u.Reason, "copies the whole") {
 		u.Reason = reason
 	}
 	u.Whole = true
@@ -321,6 +322,14 @@ func (w *walker) reachable(target int) []bool {
 	}
 	visit(target)
 	return reach
+}
+
+// isStageName reports whether name is a stage's name (in any case): a
+// source that is not a local context. A number is not a name here: one
+// that names no context reads no local files either.
+func (w *walker) isStageName(name string) bool {
+	_, ok := w.byName[strings.ToLower(name)]
+	return ok
 }
 
 func (w *walker) stageRef(from string, current int) (int, bool) {

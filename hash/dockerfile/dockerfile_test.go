@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 )
 
 // summary renders an Analysis as source -> "*" (whole) or its paths.
@@ -167,6 +169,41 @@ COPY --from=1 /b /b
 			dockerfile: "ARG TARGETARCH\nFROM scratch AS base-amd64\nCOPY a /a\nFROM scratch AS base-arm64\nCOPY b /b\nFROM scratch AS base-s390x\nCOPY s /s\nFROM base-${TARGETARCH}\nCOPY c /c\n",
 			opt:        Options{Platforms: []string{"linux/amd64", "linux/arm64"}},
 			want:       map[string]string{"context": "a,b,c"},
+		},
+		{
+			name:       "a stage named like its base is not its own base",
+			dockerfile: "FROM scratch AS scratch\nARG X\nCOPY a$X /a\n",
+			want:       map[string]string{"context": "a"},
+		},
+		{
+			name:       "a numeric ref to the first stage",
+			dockerfile: "FROM scratch\nCOPY a /a\nFROM scratch\nCOPY b /b\nFROM scratch\nCOPY --from=0 /a /a\n",
+			want:       map[string]string{"context": "a"},
+		},
+		{
+			name:       "FROM undecidable in a single stage",
+			dockerfile: "FROM base-${TARGETARCH}\nCOPY c /c\n",
+			want:       map[string]string{"context": "*"},
+			reason:     "FROM base-${TARGETARCH}",
+		},
+		{
+			name:       "the first reason to read everything is the one given",
+			dockerfile: "# syntax=example.com/my/frontend:1\nFROM golang:1.26\nCOPY $GOPATH /x\nCOPY . /y\n",
+			want:       map[string]string{"context": "*"},
+			reason:     "custom frontend",
+		},
+		{
+			name:       "a platform of one part leaves TARGETARCH to the daemon",
+			dockerfile: "FROM scratch\nARG TARGETARCH\nCOPY bin/$TARGETARCH/app /app\n",
+			opt:        Options{Platforms: []string{"linux"}},
+			want:       map[string]string{"context": "*"},
+			reason:     "$TARGETARCH",
+		},
+		{
+			name:       "platforms are normalized as BuildKit does",
+			dockerfile: "FROM scratch\nARG TARGETPLATFORM TARGETARCH TARGETVARIANT\nCOPY bin/$TARGETARCH$TARGETVARIANT /app\nCOPY p/$TARGETPLATFORM /p\n",
+			opt:        Options{Platforms: []string{"linux/arm", "linux/arm64", "Linux/x86_64"}},
+			want:       map[string]string{"context": "bin/amd64,bin/arm64,bin/armv7,p/linux/amd64,p/linux/arm/v7,p/linux/arm64"},
 		},
 		{
 			name:       "base stage chain",
@@ -357,6 +394,29 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("error %v: want line %d", err, tc.line)
 			}
 		})
+	}
+}
+
+// TestErrorLines: an error with a line says so first; one without does
+// not invent line 0, nor does a location error that carries none.
+func TestErrorLines(t *testing.T) {
+	for _, tc := range []struct {
+		err  *SyntaxError
+		want string
+	}{
+		{&SyntaxError{Line: 3, Err: errors.New("x")}, "line 3: x"},
+		{&SyntaxError{Line: 1, Err: errors.New("x")}, "line 1: x"},
+		{&SyntaxError{Err: errors.New("x")}, "x"},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("Error() = %q, want %q", got, tc.want)
+		}
+	}
+	for _, le := range []*parser.LocationError{{}, {Locations: [][]parser.Range{{}}}} {
+		var se *SyntaxError
+		if err := syntaxErr(le); !errors.As(err, &se) || se.Line != 0 {
+			t.Errorf("syntaxErr(%+v) = %v", le, err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
@@ -64,20 +65,22 @@ func (x *expander) expand(word string) (string, error) {
 func sortedKeys(m map[string]struct{}) []string { return slices.Sorted(maps.Keys(m)) }
 
 // platformArgs are the automatic platform ARGs BuildKit defines in the
-// global scope. TARGET* follow the requested platform; BUILD* depend on the
-// daemon and are never known statically.
+// global scope. TARGET* follow the requested platform as BuildKit's
+// frontend reads it (parsed, then normalized: linux/arm is linux/arm/v7);
+// BUILD* depend on the daemon and are never known statically, and so do
+// TARGET* for a platform of one part ("linux", "arm64"), which BuildKit
+// completes from the daemon's own.
 func platformArgs(platform string) (known map[string]string, unknown []string) {
 	unknown = []string{"BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT"}
-	if platform == "" {
-		return nil, append(unknown, "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT")
+	target := []string{"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT"}
+	if !strings.Contains(platform, "/") {
+		return nil, append(unknown, target...)
 	}
-	parts := strings.SplitN(platform, "/", 3)
-	known = map[string]string{"TARGETPLATFORM": platform, "TARGETOS": parts[0], "TARGETARCH": "", "TARGETVARIANT": ""}
-	if len(parts) > 1 {
-		known["TARGETARCH"] = parts[1]
+	p, err := platforms.Parse(platform)
+	if err != nil {
+		return nil, append(unknown, target...)
 	}
-	if len(parts) > 2 {
-		known["TARGETVARIANT"] = parts[2]
-	}
+	p = platforms.Normalize(p)
+	known = map[string]string{"TARGETPLATFORM": platforms.FormatAll(p), "TARGETOS": p.OS, "TARGETARCH": p.Architecture, "TARGETVARIANT": p.Variant}
 	return known, unknown
 }
