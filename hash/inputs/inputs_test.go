@@ -15,6 +15,7 @@ import (
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/hash/dockerfile"
+	"github.com/bkcache/bkcache/hash/statcache"
 	"github.com/bkcache/bkcache/hash/tree"
 )
 
@@ -398,5 +399,97 @@ func TestFillFiles(t *testing.T) {
 		if got[i] != want {
 			t.Fatalf("file %d: got %+v, want %+v", i, got[i], want)
 		}
+	}
+}
+
+// computeFiles computes the inputs of a project made of files.
+func computeFiles(t *testing.T, files map[string]string) map[string]*Inputs {
+	t.Helper()
+	dir := t.TempDir()
+	writeFixture(t, dir, files, time.Now())
+	return computeDir(t, dir)
+}
+
+// byOf returns what each regular file of svc's main context was
+// attributed to.
+func byOf(in *Inputs) map[string]string {
+	out := map[string]string{}
+	for _, s := range in.Sources {
+		for _, f := range s.Files {
+			if f.Type == "file" && s.Name == "context" {
+				out[f.Path] = f.By
+			}
+		}
+	}
+	return out
+}
+
+// TestAttribution: each file is credited to the instruction that read
+// it, and a file read only because the whole source counts to the reason.
+func TestAttribution(t *testing.T) {
+	got := byOf(computeFiles(t, map[string]string{
+		"compose.yaml": "services:\n  s:\n    build: .\n",
+		"Dockerfile":   "FROM scratch\nCOPY a /a\nCOPY b /b\n",
+		"a":            "a", "b": "b", "c": "c",
+	})["s"])
+	if want := map[string]string{"a": "line 2: COPY a /a", "b": "line 3: COPY b /b"}; !maps.Equal(got, want) {
+		t.Errorf("by = %v, want %v", got, want)
+	}
+	got = byOf(computeFiles(t, map[string]string{
+		"compose.yaml": "services:\n  s:\n    build: .\n",
+		"Dockerfile":   "FROM scratch\nCOPY . /all\n",
+		"c":            "c",
+	})["s"])
+	if got["c"] != "line 2: COPY . /all" {
+		t.Errorf("c: by %q", got["c"])
+	}
+	got = byOf(computeFiles(t, map[string]string{
+		"compose.yaml": "services:\n  s:\n    build: .\n",
+		"Dockerfile":   "FROM golang:1.26\nCOPY $GOPATH/x /x\n",
+		"a":            "a",
+	})["s"])
+	if !strings.Contains(got["a"], "$GOPATH") {
+		t.Errorf("a file read because the whole context counts is credited to %q, not the reason", got["a"])
+	}
+}
+
+// TestInlineDockerfile: an inline Dockerfile is recorded as such, and
+// errors in it name it as compose's key does.
+func TestInlineDockerfile(t *testing.T) {
+	all := computeFiles(t, map[string]string{
+		"compose.yaml": "services:\n  file:\n    build: .\n  inline:\n    build:\n      context: .\n      dockerfile_inline: \"FROM scratch\\n\"\n",
+		"Dockerfile":   "FROM scratch\n",
+	})
+	if !all["inline"].Dockerfile.Inline || all["file"].Dockerfile.Inline {
+		t.Errorf("inline: %v, file: %v", all["inline"].Dockerfile.Inline, all["file"].Dockerfile.Inline)
+	}
+	dir := t.TempDir()
+	writeFixture(t, dir, map[string]string{
+		"compose.yaml": "services:\n  inline:\n    build:\n      context: .\n      dockerfile_inline: \"FROM scratch\\nCOPY --nope a /a\\n\"\n",
+	}, time.Now())
+	p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ComputeProject(context.Background(), p, nil, Options{})
+	if err == nil || !strings.Contains(err.Error(), "(dockerfile_inline)") {
+		t.Fatalf("error %v does not name the inline Dockerfile", err)
+	}
+}
+
+// TestStoreFor: a run hashes through the stat cache it is given; without
+// one, services sharing a source share one in memory, and others none.
+func TestStoreFor(t *testing.T) {
+	a, b := &compose.Service{Name: "a", Context: "/src"}, &compose.Service{Name: "b", Context: "/src"}
+	c := &compose.Service{Name: "c", Context: "/other", Contexts: map[string]string{"lib": "/lib"}}
+	disk := statcache.NewStore(t.TempDir())
+	if got := storeFor(disk, []*compose.Service{a, b}); got != disk {
+		t.Error("the given store was replaced")
+	}
+	if got := storeFor(nil, []*compose.Service{a, b}); got == nil {
+		t.Error("services sharing /src got no shared store")
+	}
+	if got := storeFor(nil, []*compose.Service{a, c}); got != nil {
+		t.Error("services sharing nothing got a store")
 	}
 }

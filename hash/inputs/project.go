@@ -16,11 +16,7 @@ func ComputeProject(ctx context.Context, p *compose.Project, names []string, opt
 	if err != nil {
 		return nil, err
 	}
-	if opt.StatCache == nil && sharesSource(svcs) {
-		// No stat cache (--no-stat-cache), but services with a source in
-		// common: share what this run reads, so each file is read once.
-		opt.StatCache = statcache.NewMemoryStore()
-	}
+	opt.StatCache = storeFor(opt.StatCache, svcs)
 	hashes := map[string]digest.Digest{}
 	out := make([]*Inputs, 0, len(svcs))
 	for _, s := range svcs {
@@ -38,6 +34,16 @@ func ComputeProject(ctx context.Context, p *compose.Project, names []string, opt
 // directory (as written: a context, or a local additional context). Only
 // then is an in-memory cache worth its bookkeeping, about 6% of a cold
 // hash of one context.
+// storeFor is the stat cache a run hashes through: the one given, else,
+// for services with a source in common (--no-stat-cache), one in memory
+// so that this run reads each file once.
+func storeFor(given *statcache.Store, svcs []*compose.Service) *statcache.Store {
+	if given == nil && sharesSource(svcs) {
+		return statcache.NewMemoryStore()
+	}
+	return given
+}
+
 func sharesSource(svcs []*compose.Service) bool {
 	seen := map[string]bool{}
 	for _, s := range svcs {
