@@ -320,3 +320,50 @@ func TestStripTag(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceKeys pins compose keys a single example does not: the
+// service-level platform (used when build.platforms is empty), ssh
+// entries with a key path.
+func TestServiceKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, compose string
+		got           func(*Service) string
+		want          string
+	}{
+		{"service platform", "services:\n  s:\n    platform: linux/arm64\n    build: .\n",
+			func(s *Service) string { return strings.Join(s.Platforms, ",") }, "linux/arm64"},
+		{"build platforms win", "services:\n  s:\n    platform: linux/arm64\n    build:\n      context: .\n      platforms: [linux/amd64, linux/arm64]\n",
+			func(s *Service) string { return strings.Join(s.Platforms, ",") }, "linux/amd64,linux/arm64"},
+		{"no platform", "services:\n  s:\n    build: .\n",
+			func(s *Service) string { return strings.Join(s.Platforms, ",") }, ""},
+		{"ssh key path", "services:\n  s:\n    build:\n      context: .\n      ssh: [\"deploy=/keys/id\", default]\n",
+			func(s *Service) string {
+				var out []string
+				for _, e := range s.SSH {
+					out = append(out, e.ID+"="+strings.Join(e.Paths, ":"))
+				}
+				return strings.Join(out, " ")
+			}, "deploy=/keys/id default="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := sourcetest.Tree(t, map[string]string{"compose.yaml": tc.compose, "Dockerfile": "FROM scratch\n"})
+			if got := tc.got(load(t, dir, Options{}).Services["s"]); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestNoComposeFile names where it looked.
+func TestNoComposeFile(t *testing.T) {
+	dir := t.TempDir()
+	_, err := LoadAnd(context.Background(), Options{ProjectDir: dir}, func(*Project) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("with --project-directory: %v", err)
+	}
+	t.Chdir(dir)
+	_, err = LoadAnd(context.Background(), Options{}, func(*Project) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "the current directory") {
+		t.Errorf("in the current directory: %v", err)
+	}
+}

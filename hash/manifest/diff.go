@@ -55,8 +55,8 @@ type Report struct {
 
 // Empty reports whether the report names no change at all.
 func (r *Report) Empty() bool {
-	return r.Scheme == nil && !r.DockerfileChanged && len(r.Settings)+len(r.Args)+len(r.Labels)+
-		len(r.Secrets)+len(r.SSH)+len(r.Contexts)+len(r.Files) == 0
+	return r.Scheme == nil && !r.DockerfileChanged && len(r.Settings) == 0 && len(r.Args) == 0 &&
+		len(r.Labels) == 0 && len(r.Secrets) == 0 && len(r.SSH) == 0 && len(r.Contexts) == 0 && len(r.Files) == 0
 }
 
 // Compare explains how the inputs in cur differ from those in old.

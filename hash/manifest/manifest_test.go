@@ -14,6 +14,7 @@ import (
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/hash/inputs"
+	digest "github.com/opencontainers/go-digest"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -169,3 +170,109 @@ func render(r *Report) []string {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// TestEmpty: a report is empty only when no kind of change is in it.
+func TestEmpty(t *testing.T) {
+	if !(&Report{}).Empty() {
+		t.Fatal("a report of nothing is not empty")
+	}
+	c := []Change{{Key: "k"}}
+	for name, r := range map[string]*Report{
+		"scheme": {Scheme: &Change{}}, "dockerfile": {DockerfileChanged: true}, "settings": {Settings: c},
+		"args": {Args: c}, "labels": {Labels: c}, "secrets": {Secrets: c}, "ssh": {SSH: c},
+		"contexts": {Contexts: c}, "files": {Files: []FileChange{{Path: "p"}}},
+	} {
+		if r.Empty() {
+			t.Errorf("a report with only %s changed is empty", name)
+		}
+	}
+}
+
+// TestDescribe: added and removed files are described by type, mode and
+// digest, or by link target.
+func TestDescribe(t *testing.T) {
+	d := digest.FromString("x")
+	for _, tc := range []struct {
+		f    inputs.File
+		want string
+	}{
+		{inputs.File{Type: "file", Mode: "0644", Digest: d}, "file 0644 " + d.String()},
+		{inputs.File{Type: "symlink", Mode: "0777", Link: "a/b"}, "symlink -> a/b"},
+		{inputs.File{Type: "dir", Mode: "0755"}, "dir 0755"},
+	} {
+		if got := describe(tc.f); got != tc.want {
+			t.Errorf("describe(%+v) = %q, want %q", tc.f, got, tc.want)
+		}
+	}
+}
+
+// TestLineDiff: changes at the first and last lines are found.
+func TestLineDiff(t *testing.T) {
+	for _, tc := range []struct {
+		old, cur string
+		want     string
+	}{
+		{"A\nB\nC\n", "X\nB\nC\n", "-1 A|+1 X"},
+		{"A\nB\nC\n", "A\nB\nY\n", "-3 C|+3 Y"},
+		{"A\n", "A\n", ""},
+		{"", "A\n", "+1 A"},
+	} {
+		var got []string
+		for _, l := range lineDiff(tc.old, tc.cur) {
+			got = append(got, l.Op+itoa(l.Line)+" "+l.Text)
+		}
+		if strings.Join(got, "|") != tc.want {
+			t.Errorf("lineDiff(%q, %q) = %q, want %q", tc.old, tc.cur, strings.Join(got, "|"), tc.want)
+		}
+	}
+}
+
+func TestFind(t *testing.T) {
+	m := &Manifest{Services: []*Service{{Service: "a"}, {Service: "b"}}}
+	if m.Find("b") != m.Services[1] || m.Find("a") != m.Services[0] || m.Find("c") != nil {
+		t.Fatal("Find returns the wrong record")
+	}
+}
+
+// TestLineDiffMinimal: over every pair of short texts of two distinct
+// lines, the diff removes and adds exactly the lines outside a longest
+// common subsequence.
+func TestLineDiffMinimal(t *testing.T) {
+	var texts []string
+	var gen func(prefix string, n int)
+	gen = func(prefix string, n int) {
+		texts = append(texts, prefix)
+		if n == 0 {
+			return
+		}
+		gen(prefix+"A\n", n-1)
+		gen(prefix+"B\n", n-1)
+	}
+	gen("", 4)
+	for _, a := range texts {
+		for _, b := range texts {
+			l := lcsLen(splitLines(a), splitLines(b))
+			var minus, plus int
+			for _, c := range lineDiff(a, b) {
+				if c.Op == "-" {
+					minus++
+				} else {
+					plus++
+				}
+			}
+			if minus != len(splitLines(a))-l || plus != len(splitLines(b))-l {
+				t.Fatalf("lineDiff(%q, %q): -%d +%d, want -%d +%d", a, b, minus, plus, len(splitLines(a))-l, len(splitLines(b))-l)
+			}
+		}
+	}
+}
+
+func lcsLen(a, b []string) int {
+	if len(a) == 0 || len(b) == 0 {
+		return 0
+	}
+	if a[0] == b[0] {
+		return 1 + lcsLen(a[1:], b[1:])
+	}
+	return max(lcsLen(a[1:], b), lcsLen(a, b[1:]))
+}
