@@ -3,6 +3,8 @@ package statcache
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -366,5 +368,132 @@ func TestRacyByCtimeAlone(t *testing.T) {
 				t.Errorf("recorded for the next run = %v, want %v", ok, tc.recorded)
 			}
 		})
+	}
+}
+
+// rawEntry encodes one entry as Encode does, with any mode.
+func rawEntry(path string, mode uint64) []byte {
+	b := appendString(nil, path)
+	for range 3 {
+		b = binary.AppendVarint(b, 1)
+	}
+	b = binary.AppendUvarint(binary.AppendUvarint(b, 1), 1)
+	b = binary.AppendUvarint(b, mode)
+	return append(b, make([]byte, 32)...)
+}
+
+// TestDecodeRefusesWhatEncodeNeverWrites: with a valid checksum, bodies
+// no Encode writes are refused all the same: unsorted or repeated paths,
+// an empty path, a mode wider than 32 bits. An empty directory name and
+// no entries round-trip.
+func TestDecodeRefusesWhatEncodeNeverWrites(t *testing.T) {
+	body := func(entries ...[]byte) []byte {
+		b := appendString([]byte(magic), "/src")
+		b = binary.AppendUvarint(b, uint64(len(entries)))
+		for _, e := range entries {
+			b = append(b, e...)
+		}
+		return seal(b)
+	}
+	if _, _, err := Decode(body(rawEntry("a", 0o100644), rawEntry("b", 0o100644))); err != nil {
+		t.Fatalf("a well-formed body: %v", err)
+	}
+	oneShort := seal(binary.AppendUvarint(appendString([]byte(magic), "/src"), 1)) // a count of 1, no entry
+	for name, data := range map[string][]byte{
+		"unsorted":       body(rawEntry("b", 0o644), rawEntry("a", 0o644)),
+		"repeated":       body(rawEntry("a", 0o644), rawEntry("a", 0o644)),
+		"empty path":     body(rawEntry("", 0o644)),
+		"33-bit mode":    body(rawEntry("a", 1<<32)),
+		"count too high": oneShort,
+	} {
+		if _, _, err := Decode(data); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+	for _, dir := range []string{"", "/src"} {
+		got, entries, err := Decode(Encode(dir, nil))
+		if err != nil || got != dir || len(entries) != 0 {
+			t.Errorf("Encode(%q, nil) does not round-trip: %q %v %v", dir, got, entries, err)
+		}
+	}
+}
+
+// TestCacheOfAnotherDirectory: a cache file that holds another source
+// directory's entries (a name collision) is discarded, with a note.
+func TestCacheOfAnotherDirectory(t *testing.T) {
+	cacheDir := t.TempDir()
+	a := NewStore(cacheDir).For("/a")
+	a.Store("f", source.Identity{Size: 1}, tree.ContentDigest(make([]byte, 32)))
+	if err := a.save(); err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(cacheDir)
+	b := s.For("/b")
+	if err := os.Rename(a.file, b.file); err != nil {
+		t.Fatal(err)
+	}
+	s = NewStore(cacheDir)
+	if _, ok := s.For("/b").Lookup("f", source.Identity{Size: 1}); ok {
+		t.Fatal("/a's entry was handed out for /b")
+	}
+	if notes := s.Notes(); len(notes) != 1 || !strings.Contains(notes[0], "it is for /a") {
+		t.Errorf("notes = %q", notes)
+	}
+}
+
+// TestSaveReportsErrors: a cache that cannot be written is an error
+// (which bkcache prints as a warning), not silence.
+func TestSaveReportsErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	s := NewStore(filepath.Join(file, "stat")) // under a regular file
+	s.For("/src").Store("f", source.Identity{Size: 1}, tree.ContentDigest(make([]byte, 32)))
+	if err := s.Save(); err == nil {
+		t.Fatal("no error saving under a regular file")
+	}
+}
+
+// TestRacyCutoffIsExclusive: a file changed exactly at the cut-off (the
+// run's start less RacyWindow) is as racy as one changed later.
+func TestRacyCutoffIsExclusive(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	cutoff := start.Add(-RacyWindow).UnixNano()
+	for name, id := range map[string]source.Identity{
+		"mtime at the cut-off": {Size: 1, Mtime: cutoff, Ctime: cutoff - 1},
+		"ctime at the cut-off": {Size: 1, Mtime: cutoff - 1, Ctime: cutoff},
+	} {
+		s := NewStore(t.TempDir())
+		s.now = func() time.Time { return start }
+		c := s.For("/src")
+		c.Store("f", id, tree.ContentDigest(make([]byte, 32)))
+		if _, ok := c.entries["f"]; ok {
+			t.Errorf("%s: recorded", name)
+		}
+	}
+}
+
+// TestStaleEntriesBounded: entries no run met are kept up to maxStale,
+// and dropped once there are more.
+func TestStaleEntriesBounded(t *testing.T) {
+	for _, tc := range []struct {
+		stale int
+		kept  bool
+	}{{maxStale, true}, {maxStale + 1, false}} {
+		dir := t.TempDir()
+		c := NewStore(dir).For("/src")
+		for i := range tc.stale {
+			c.entries[fmt.Sprintf("f%06d", i)] = &slot{Entry: Entry{ID: source.Identity{Size: 1}}}
+		}
+		c.Store("seen", source.Identity{Size: 2}, tree.ContentDigest(make([]byte, 32)))
+		if err := c.save(); err != nil {
+			t.Fatal(err)
+		}
+		again := NewStore(dir).For("/src")
+		if _, ok := again.entries["f000000"]; ok != tc.kept {
+			t.Errorf("%d stale entries: kept = %v, want %v", tc.stale, ok, tc.kept)
+		}
+		if _, ok := again.entries["seen"]; !ok {
+			t.Errorf("%d stale entries: the entry this run saw was dropped", tc.stale)
+		}
 	}
 }
