@@ -78,3 +78,33 @@ func TestDirFSWalksLikeFsutil(t *testing.T) {
 		})
 	}
 }
+
+// TestNotExistFromTheCallback: a callback that reports a path as gone (a
+// file deleted mid-walk) skips the rest of its directory, as fsutil's own
+// host FS does, instead of failing the walk.
+func TestNotExistFromTheCallback(t *testing.T) {
+	dir := sourcetest.Tree(t, map[string]string{"a/x": "x", "a/y": "y", "b/z": "z"})
+	walk := func(fsys fsutil.FS) ([]string, error) {
+		var seen []string
+		err := fsys.Walk(context.Background(), "", func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			seen = append(seen, filepath.ToSlash(p))
+			if filepath.ToSlash(p) == "a/x" {
+				return &fs.PathError{Op: "lstat", Path: p, Err: fs.ErrNotExist}
+			}
+			return nil
+		})
+		return seen, err
+	}
+	ref, err := fsutil.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wantErr := walk(ref)
+	got, err := walk(newDirFS(dir, false))
+	if (err == nil) != (wantErr == nil) || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("dirFS walked %v (%v), fsutil %v (%v)", got, err, want, wantErr)
+	}
+}

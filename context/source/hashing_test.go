@@ -134,3 +134,52 @@ func TestFileSwappedForALink(t *testing.T) {
 type streamedSwap struct{ swapping }
 
 func (streamedSwap) SmallReader() *source.SmallReader { return nil }
+
+// shrinking is a view whose walk empties one file just after listing it.
+type shrinking struct {
+	*source.View
+	dir, victim string
+}
+
+func (s shrinking) Walk(ctx context.Context, p string, fn fs.WalkDirFunc) error {
+	return s.View.Walk(ctx, p, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && filepath.ToSlash(path) == s.victim {
+			if err := os.Truncate(filepath.Join(s.dir, path), 0); err != nil {
+				return err
+			}
+		}
+		return fn(path, d, err)
+	})
+}
+
+// TestFileShrunkAfterListing: a file cut short between the walk and the
+// read is hashed as what it now holds (and recorded at that size), in
+// the streaming and the batch reader, rather than read forever or
+// padded to the size the walk saw.
+func TestFileShrunkAfterListing(t *testing.T) {
+	for _, batched := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
+			dir := smallFiles(t)
+			const victim = "d4/f299"
+			var fsys tree.FS = shrinking{openView(t, dir), dir, victim}
+			if !batched {
+				fsys = streamedShrink{fsys.(shrinking)}
+			}
+			got, err := tree.Hash(context.Background(), fsys, tree.Options{Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := tree.Hash(context.Background(), streamed{openView(t, dir)}, tree.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Digest != want.Digest {
+				t.Fatalf("digest %s, the tree as it is now %s", got.Digest, want.Digest)
+			}
+		})
+	}
+}
+
+type streamedShrink struct{ shrinking }
+
+func (streamedShrink) SmallReader() *source.SmallReader { return nil }
