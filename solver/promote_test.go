@@ -3,6 +3,7 @@ package solver
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails ste
 	}
 	var cacheFailures []string
 	if fails&stepCacheExport == 0 {
-		pushRandom(t, direct+":cache-h")
+		pushCache(t, direct+":cache-h", "image-manifest")
 	} else {
 		cacheFailures = []string{"exporting cache to " + direct + ":cache-h: injected"}
 	}
@@ -151,6 +152,11 @@ func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails ste
 	}
 	if fails&stepCacheExport != 0 && strings.Contains(strings.Join(res.Warnings, "\n"), "moving "+refs.CacheFloat) {
 		t.Errorf("no R:cache-H to move R:cache-F to, yet a warning about moving it: %q", res.Warnings)
+	}
+	// The size of the cache written is read from the registry when the
+	// export succeeded (while R:H is checked).
+	if wantSize := fails&stepCacheExport == 0; (res.CacheExportBytes > 0) != wantSize {
+		t.Errorf("cache export bytes %d, want a size: %v", res.CacheExportBytes, wantSize)
 	}
 	if fails&stepRetagCacheFloat != 0 && fails&(stepPush|stepAttach|stepCacheExport) == 0 && !require &&
 		!strings.Contains(strings.Join(res.Warnings, "\n"), "cache-ci") {
@@ -295,4 +301,47 @@ func copyTag(t *testing.T, direct, key string, tags map[string]digest.Digest, ta
 		t.Fatal(err)
 	}
 	return tags[key]
+}
+
+// TestBuilderDefaults: unset and nonsensical options get the documented
+// defaults (a parallelism of 0 would never start a solve).
+func TestBuilderDefaults(t *testing.T) {
+	for _, opt := range []Options{{}, {Parallel: -1, Attempts: -1}} {
+		b := NewBuilder(nil, nil, "p", opt)
+		if b.opt.Floating != "ci" || b.opt.Parallel != 4 || b.opt.Attempts != DefaultAttempts {
+			t.Errorf("NewBuilder(%+v): floating %q, parallel %d, attempts %d", opt, b.opt.Floating, b.opt.Parallel, b.opt.Attempts)
+		}
+	}
+	b := NewBuilder(nil, nil, "p", Options{Floating: "ci-x", Parallel: 1, Attempts: 1})
+	if b.opt.Floating != "ci-x" || b.opt.Parallel != 1 || b.opt.Attempts != 1 {
+		t.Errorf("given options were changed: %+v", b.opt)
+	}
+}
+
+// TestFinishKeepsTheLayout: a build without --push hands its OCI layout
+// to its dependents.
+func TestFinishKeepsTheLayout(t *testing.T) {
+	b := NewBuilder(nil, NewRegistry(RegistryOptions{}), "p", Options{})
+	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: "sha256:" + strings.Repeat("a", 64)}}
+	for _, layout := range []string{"", "/tmp/layout"} {
+		res := &Result{Service: "s"}
+		b.finish(context.Background(), Job{}, NewRefs("r", "h", "ci"), resp, nil, layout, res)
+		if res.layout != layout || res.Status != Built {
+			t.Errorf("layout %q: result layout %q, status %s", layout, res.layout, res.Status)
+		}
+	}
+}
+
+// TestRegistryTimeoutDefault: without a timeout, the default bounds each wait
+// for a registry's answer; a registry that never answers is an error.
+func TestRegistryTimeoutDefault(t *testing.T) {
+	for _, tc := range []struct {
+		given, want time.Duration
+	}{{0, DefaultRegistryTimeout}, {-time.Second, DefaultRegistryTimeout}, {time.Second, time.Second}} {
+		r := NewRegistry(RegistryOptions{Timeout: tc.given})
+		tr := r.transport.(*httpsOnly).inner.(*retryAfter).inner.(*http.Transport)
+		if tr.ResponseHeaderTimeout != tc.want || tr.TLSHandshakeTimeout != tc.want {
+			t.Errorf("timeout %v: waits %v for headers, %v for TLS; want %v", tc.given, tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout, tc.want)
+		}
+	}
 }
