@@ -30,10 +30,6 @@ func ComputeProject(ctx context.Context, p *compose.Project, names []string, opt
 	return out, nil
 }
 
-// sharesSource reports whether two of the services hash the same local
-// directory (as written: a context, or a local additional context). Only
-// then is an in-memory cache worth its bookkeeping, about 6% of a cold
-// hash of one context.
 // storeFor is the stat cache a run hashes through: the one given, else,
 // for services with a source in common (--no-stat-cache), one in memory
 // so that this run reads each file once.
@@ -44,6 +40,10 @@ func storeFor(given *statcache.Store, svcs []*compose.Service) *statcache.Store 
 	return given
 }
 
+// sharesSource reports whether two of the services hash the same local
+// directory (as written: a context, or a local additional context). Only
+// then is an in-memory cache worth its bookkeeping, about 6% of a cold
+// hash of one context.
 func sharesSource(svcs []*compose.Service) bool {
 	seen := map[string]bool{}
 	for _, s := range svcs {
