@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -32,8 +33,8 @@ func openView(t *testing.T, dir string) *source.View {
 	return v
 }
 
-// streamed hides the view's batch reader: every file goes through Open.
-type streamed struct{ *source.View }
+// streamed hides a view's batch reader: every file goes through Open.
+type streamed struct{ tree.FS }
 
 func (streamed) SmallReader() *source.SmallReader { return nil }
 
@@ -78,26 +79,37 @@ func TestRingFailureMidHash(t *testing.T) {
 	}
 }
 
-// swapping is a view whose walk replaces one regular file by a symlink to
-// another just after listing it and before the hasher can read it.
-type swapping struct {
+// changing is a view whose walk changes one file just after listing it,
+// before the hasher can read it.
+type changing struct {
 	*source.View
-	dir, victim, target string
+	dir    string
+	change func(full string) error
 }
 
-func (s swapping) Walk(ctx context.Context, p string, fn fs.WalkDirFunc) error {
-	return s.View.Walk(ctx, p, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && filepath.ToSlash(path) == s.victim {
-			full := filepath.Join(s.dir, path)
-			if err := os.Remove(full); err != nil {
-				return err
-			}
-			if err := os.Symlink(s.target, full); err != nil {
+func (c changing) Walk(ctx context.Context, p string, fn fs.WalkDirFunc) error {
+	return c.View.Walk(ctx, p, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && filepath.ToSlash(path) == lastFile {
+			if err := c.change(filepath.Join(c.dir, path)); err != nil {
 				return err
 			}
 		}
 		return fn(path, d, err)
 	})
+}
+
+// lastFile is smallFiles' last file in walk order: by then every worker
+// batches.
+const lastFile, lastSize = "d4/f299", 299 * 7
+
+// hashChanging hashes smallFiles with change applied to lastFile during
+// the walk, through the batch reader or streaming only.
+func hashChanging(t *testing.T, dir string, batched bool, change func(full string) error) (*tree.Result, error) {
+	var fsys tree.FS = changing{openView(t, dir), dir, change}
+	if !batched {
+		fsys = streamed{fsys}
+	}
+	return tree.Hash(context.Background(), fsys, tree.Options{Workers: 1})
 }
 
 // TestFileSwappedForALink: a file that turns into a symlink between the
@@ -108,48 +120,26 @@ func TestFileSwappedForALink(t *testing.T) {
 	// As large as the file it replaces, so that no size check can stand
 	// in for not following links.
 	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte(strings.Repeat("S", 299*7)), 0o600); err != nil {
+	if err := os.WriteFile(secret, []byte(strings.Repeat("S", lastSize)), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	swap := func(full string) error {
+		if err := os.Remove(full); err != nil {
+			return err
+		}
+		return os.Symlink(secret, full)
 	}
 	for _, batched := range []bool{false, true} {
 		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
-			dir := smallFiles(t)
-			// The last file in walk order: by then every worker batches.
-			victim := "d4/f299"
-			var fsys tree.FS = swapping{openView(t, dir), dir, victim, secret}
-			if !batched {
-				fsys = streamedSwap{fsys.(swapping)}
-			}
-			_, err := tree.Hash(context.Background(), fsys, tree.Options{Workers: 1})
+			_, err := hashChanging(t, smallFiles(t), batched, swap)
 			if err == nil {
 				t.Fatal("hashed a file that had become a symlink by following it")
 			}
-			if !strings.Contains(err.Error(), "f299") {
+			if !strings.Contains(err.Error(), path.Base(lastFile)) {
 				t.Errorf("error %q does not name the file", err)
 			}
 		})
 	}
-}
-
-type streamedSwap struct{ swapping }
-
-func (streamedSwap) SmallReader() *source.SmallReader { return nil }
-
-// shrinking is a view whose walk empties one file just after listing it.
-type shrinking struct {
-	*source.View
-	dir, victim string
-}
-
-func (s shrinking) Walk(ctx context.Context, p string, fn fs.WalkDirFunc) error {
-	return s.View.Walk(ctx, p, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && filepath.ToSlash(path) == s.victim {
-			if err := os.Truncate(filepath.Join(s.dir, path), 0); err != nil {
-				return err
-			}
-		}
-		return fn(path, d, err)
-	})
 }
 
 // TestFileShrunkAfterListing: a file cut short between the walk and the
@@ -157,15 +147,11 @@ func (s shrinking) Walk(ctx context.Context, p string, fn fs.WalkDirFunc) error 
 // the streaming and the batch reader, rather than read forever or
 // padded to the size the walk saw.
 func TestFileShrunkAfterListing(t *testing.T) {
+	empty := func(full string) error { return os.Truncate(full, 0) }
 	for _, batched := range []bool{false, true} {
 		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
 			dir := smallFiles(t)
-			const victim = "d4/f299"
-			var fsys tree.FS = shrinking{openView(t, dir), dir, victim}
-			if !batched {
-				fsys = streamedShrink{fsys.(shrinking)}
-			}
-			got, err := tree.Hash(context.Background(), fsys, tree.Options{Workers: 1})
+			got, err := hashChanging(t, dir, batched, empty)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +165,3 @@ func TestFileShrunkAfterListing(t *testing.T) {
 		})
 	}
 }
-
-type streamedShrink struct{ shrinking }
-
-func (streamedShrink) SmallReader() *source.SmallReader { return nil }
