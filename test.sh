@@ -57,9 +57,9 @@ declare -A fuzz_execs=(
 	[tree/FuzzBlake3]=150000
 	[tree/FuzzContentDigest]=200000
 	[statcache/FuzzDecode]=200000
-	[solver/FuzzParseCacheEntry]=8000
+	[plan/FuzzParseCacheEntry]=8000
 	[solver/FuzzParseOutput]=15000
-	[solver/FuzzRefs]=40000
+	[plan/FuzzRefs]=40000
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Packages, and for the solver only the promotion and skip-check code.
-pkgs=(hash/canon hash/tree hash/dockerfile hash/inputs hash/statcache hash/manifest
+pkgs=(hash/canon hash/tree hash/dockerfile hash/inputs hash/statcache solver/manifest
 	context/compose context/source solver)
 [ $# -gt 0 ] && pkgs=("$@")
 # gremlins matches these against paths relative to the package, its

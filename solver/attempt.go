@@ -39,7 +39,11 @@ func (b *Builder) checkImports(ctx context.Context, entries []client.CacheOption
 			continue
 		}
 		g.Go(func() error {
-			_, found, err := b.registry.Head(ctx, ref)
+			n, err := b.registry.Hosts().Reference(ref)
+			found := false
+			if err == nil {
+				_, found, err = b.registry.Head(ctx, n)
+			}
 			switch {
 			case err != nil:
 				warn[i] = fmt.Sprintf("cache import from %s skipped: %v", ref, err)

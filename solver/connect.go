@@ -2,8 +2,8 @@ package solver
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,49 +19,52 @@ import (
 // DefaultAddr is buildkitd's default socket for a root daemon.
 const DefaultAddr = "unix:///run/buildkit/buildkitd.sock"
 
-// Daemon says how to reach buildkitd.
-type Daemon struct {
-	Addr       string // unix://, tcp://, docker-container://, kube-pod://, ssh://
-	CACert     string // tcp with TLS: CA to verify the daemon
-	Cert, Key  string // tcp with TLS: client certificate
-	ServerName string // tcp with TLS: name expected in the daemon's certificate
+// TLS says how to reach a buildkitd over tcp:// with TLS.
+type TLS struct {
+	CACert     string // CA to verify the daemon
+	Cert, Key  string // client certificate
+	ServerName string // name expected in the daemon's certificate
 }
 
-// Addr returns the daemon address to use: flag, then $BUILDKIT_HOST,
-// then buildkitd's default socket.
-func Addr(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	if v := os.Getenv("BUILDKIT_HOST"); v != "" {
-		return v
-	}
-	return DefaultAddr
-}
+// ErrCertWithoutKey reports a client certificate without its key, or a
+// key without its certificate.
+var ErrCertWithoutKey = errors.New("a client certificate and its key go together")
 
-// Connect dials buildkitd and checks that it answers, since client.New
-// itself does not connect.
-func Connect(ctx context.Context, d Daemon) (*client.Client, *client.Info, error) {
-	var opts []client.ClientOpt
-	if d.CACert != "" || d.ServerName != "" {
-		opts = append(opts, client.WithServerConfig(d.ServerName, d.CACert))
-	}
-	if d.Cert != "" || d.Key != "" {
-		if d.Cert == "" || d.Key == "" {
-			return nil, nil, fmt.Errorf("--tlscert and --tlskey go together")
+// Addrs splits a BUILDKIT_HOST value: addresses separated by commas.
+func Addrs(v string) []string {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
 		}
-		opts = append(opts, client.WithCredentials(d.Cert, d.Key))
 	}
-	c, err := client.New(ctx, d.Addr, opts...)
+	return out
+}
+
+// Connect dials the buildkitd at addr (unix://, tcp://,
+// docker-container://, kube-pod://, ssh://) and checks that it answers,
+// since client.New itself does not connect.
+func Connect(ctx context.Context, addr string, tls TLS) (*client.Client, *client.Info, error) {
+	var opts []client.ClientOpt
+	if tls.CACert != "" || tls.ServerName != "" {
+		opts = append(opts, client.WithServerConfig(tls.ServerName, tls.CACert))
+	}
+	if tls.Cert != "" || tls.Key != "" {
+		if tls.Cert == "" || tls.Key == "" {
+			return nil, nil, ErrCertWithoutKey
+		}
+		opts = append(opts, client.WithCredentials(tls.Cert, tls.Key))
+	}
+	c, err := client.New(ctx, addr, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("buildkitd at %s: %w", d.Addr, err)
+		return nil, nil, fmt.Errorf("buildkitd at %s: %w", addr, err)
 	}
 	ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	info, err := c.Info(ictx)
 	if err != nil {
 		c.Close()
-		return nil, nil, dialError(d.Addr, err)
+		return nil, nil, dialError(addr, err)
 	}
 	return c, info, nil
 }
@@ -89,7 +92,7 @@ func dialError(addr string, err error) error {
 	if hint == "" || m == nil {
 		return fmt.Errorf("cannot reach buildkitd at %s: %v\n"+
 			"start one (for example `sudo buildkitd` or `go tool buildkitd` in this repository), "+
-			"or point bkcache at a running daemon with --addr or BUILDKIT_HOST", addr, err)
+			"or point bkcache at a running daemon through BUILDKIT_HOST", addr, err)
 	}
 	stderr := strings.TrimRight(m[3], `"`)
 	stderr = strings.NewReplacer(`\r`, "", `\n`, "\n", `\"`, `"`, `\t`, "\t").Replace(stderr)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc/codes"
@@ -18,17 +19,10 @@ import (
 type Node struct {
 	Addr   string
 	client *client.Client
-	sem    chan struct{} // solves at once on this node
+	info   *client.Info
 
 	mu   sync.Mutex
 	down error // why the node is no longer used in this run
-}
-
-// NewNode returns a node reached through c. A nil c is a node that could
-// not be reached: down is why, and no service is sent to it (it still
-// takes its place in the ordering, so other services keep their nodes).
-func NewNode(addr string, c *client.Client, down error) *Node {
-	return &Node{Addr: addr, client: c, down: down}
 }
 
 // Client is the node's connection; nil when it could not be reached.
@@ -49,6 +43,86 @@ func (n *Node) markDown(err error) {
 	n.mu.Unlock()
 }
 
+// Pool is the buildkitd nodes of a run. A node that could not be reached
+// keeps its place (so that other services keep their nodes) but is sent
+// no service.
+type Pool struct{ nodes []*Node }
+
+// Dial connects to every address at once. With none answering, the
+// error is the first address's; nodes that do not answer are left out,
+// and Down says why.
+func Dial(ctx context.Context, addrs []string, tls TLS) (*Pool, error) {
+	p := &Pool{nodes: make([]*Node, len(addrs))}
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() {
+			c, info, err := Connect(ctx, a, tls)
+			p.nodes[i] = &Node{Addr: a, client: c, info: info, down: err}
+		})
+	}
+	wg.Wait()
+	if p.first() == nil {
+		if len(p.nodes) == 0 {
+			return nil, errors.New("no buildkitd address given")
+		}
+		return nil, p.nodes[0].down
+	}
+	return p, nil
+}
+
+// Nodes returns the pool's nodes, reachable or not.
+func (p *Pool) Nodes() []*Node {
+	if p == nil {
+		return nil
+	}
+	return p.nodes
+}
+
+// Down returns why each unreachable node is left out.
+func (p *Pool) Down() []error {
+	var out []error
+	for _, n := range p.Nodes() {
+		if err := n.Down(); err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// Close closes every connection.
+func (p *Pool) Close() {
+	for _, n := range p.Nodes() {
+		if n.client != nil {
+			n.client.Close()
+		}
+	}
+}
+
+func (p *Pool) first() *Node {
+	for _, n := range p.Nodes() {
+		if n.client != nil {
+			return n
+		}
+	}
+	return nil
+}
+
+// Buildkit describes the pool's first working node, for manifests.
+func (p *Pool) Buildkit(ctx context.Context) *manifest.Buildkit {
+	n := p.first()
+	if n == nil {
+		return nil
+	}
+	bk := &manifest.Buildkit{Address: n.Addr}
+	if n.info != nil {
+		bk.Version = n.info.BuildkitVersion.Version
+	}
+	if ws, err := n.client.ListWorkers(ctx); err == nil && len(ws) > 0 {
+		bk.Worker = ws[0].Labels["org.mobyproject.buildkit.worker.executor"]
+	}
+	return bk
+}
+
 // order returns the nodes by their rendezvous (highest random weight)
 // score for service: a service lands on the same node run after run, so
 // that node's local cache stays warm for it, and adding or losing a node
@@ -65,20 +139,6 @@ func order(nodes []*Node, service string) []*Node {
 		}
 		return 0
 	})
-	return out
-}
-
-// Order returns addrs in the order service tries them: its preferred
-// node first (rendezvous hashing; the order of addrs does not matter).
-func Order(addrs []string, service string) []string {
-	var ns []*Node
-	for _, a := range addrs {
-		ns = append(ns, &Node{Addr: a})
-	}
-	var out []string
-	for _, n := range order(ns, service) {
-		out = append(out, n.Addr)
-	}
 	return out
 }
 
@@ -102,7 +162,7 @@ var ErrNoNode = errors.New("no working buildkitd left")
 func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.SolveOpt, res *Result) attempt {
 	var last attempt
 	tries := 0
-	for _, n := range order(b.nodes, service) {
+	for _, n := range order(b.pool.Nodes(), service) {
 		if err := n.Down(); err != nil {
 			if tries == 0 {
 				res.warn(fmt.Sprintf("buildkitd %s, this service's first choice, is left out of this run: %v", n.Addr, err))
@@ -114,13 +174,13 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 		}
 		tries++
 		select {
-		case n.sem <- struct{}{}:
+		case b.sems[n] <- struct{}{}:
 		case <-ctx.Done():
 			return attempt{err: ctx.Err(), counter: newStepCounter(service, nil)}
 		}
 		res.Node = n.Addr
 		last = b.solve(ctx, n, service, so, res)
-		<-n.sem
+		<-b.sems[n]
 		if last.err == nil || ctx.Err() != nil || !NodeFailure(last.err) {
 			return last
 		}
@@ -129,7 +189,7 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 	}
 	if tries == 0 {
 		var why []string
-		for _, n := range b.nodes {
+		for _, n := range b.pool.Nodes() {
 			why = append(why, fmt.Sprintf("%s: %v", n.Addr, n.Down()))
 		}
 		return attempt{err: fmt.Errorf("%w (%s)", ErrNoNode, why), counter: newStepCounter(service, nil)}

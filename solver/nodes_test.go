@@ -12,7 +12,7 @@ import (
 func nodes(addrs ...string) []*Node {
 	var out []*Node
 	for _, a := range addrs {
-		out = append(out, NewNode(a, nil, nil))
+		out = append(out, &Node{Addr: a})
 	}
 	return out
 }

@@ -20,17 +20,17 @@ type Output struct {
 	Dest string // file or directory; unused for load
 }
 
-// ParseOutput reads --output: type=oci|docker|tar|local,dest=PATH.
+// ParseOutput reads an output: type=oci|docker|tar|local,dest=PATH.
 func ParseOutput(s string) (Output, error) {
 	fields, err := csv.NewReader(strings.NewReader(s)).Read()
 	if err != nil {
-		return Output{}, fmt.Errorf("--output %q: %w", s, err)
+		return Output{}, fmt.Errorf("%q: %w", s, err)
 	}
 	var o Output
 	for _, f := range fields {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok {
-			return Output{}, fmt.Errorf("--output %q: %q is not key=value", s, f)
+			return Output{}, fmt.Errorf("%q: %q is not key=value", s, f)
 		}
 		switch strings.TrimSpace(k) {
 		case "type":
@@ -38,16 +38,16 @@ func ParseOutput(s string) (Output, error) {
 		case "dest":
 			o.Dest = v
 		default:
-			return Output{}, fmt.Errorf("--output %q: unknown key %q (use type= and dest=)", s, k)
+			return Output{}, fmt.Errorf("%q: unknown key %q (use type= and dest=)", s, k)
 		}
 	}
 	switch o.Type {
 	case "oci", "docker", "tar", "local":
 	default:
-		return Output{}, fmt.Errorf("--output %q: type must be oci, docker, tar or local", s)
+		return Output{}, fmt.Errorf("%q: type must be oci, docker, tar or local", s)
 	}
 	if o.Dest == "" {
-		return Output{}, fmt.Errorf("--output %q: dest= is required", s)
+		return Output{}, fmt.Errorf("%q: dest= is required", s)
 	}
 	return o, nil
 }
@@ -61,11 +61,20 @@ func (o Output) ForService(service string) Output {
 	return Output{Type: o.Type, Dest: filepath.Join(o.Dest, service+".tar")}
 }
 
-// CheckDocker reports whether a Docker engine answers, for --load.
+// EngineError reports that no Docker engine answers, which loading an
+// image needs.
+type EngineError struct{ Detail string } // the last line `docker info` printed
+
+func (e *EngineError) Error() string {
+	return "no Docker engine answers: `docker info` failed: " + e.Detail
+}
+
+// CheckDocker reports whether a Docker engine answers, for the load
+// output.
 func CheckDocker(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("--load needs a running Docker engine, and `docker info` failed: %s: use --output type=docker,dest=FILE and `docker load -i FILE` elsewhere", strings.TrimSpace(lastLine(string(out), err)))
+		return &EngineError{Detail: strings.TrimSpace(lastLine(string(out), err))}
 	}
 	return nil
 }

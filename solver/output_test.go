@@ -2,11 +2,7 @@ package solver
 
 import (
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
-
-	"github.com/bkcache/bkcache/context/compose"
 )
 
 func TestParseOutput(t *testing.T) {
@@ -51,24 +47,9 @@ func FuzzParseOutput(f *testing.F) {
 }
 
 // TestEngineNames: an image for a Docker engine is also named as docker
-// compose names it; other outputs keep the one name.
+// compose names it (the plan's engine names); other outputs keep the one
+// name.
 func TestEngineNames(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		svc  compose.Service
-		want []string
-	}{
-		{"no image:", compose.Service{Name: "web"}, []string{"shop-web"}},
-		{"image: and tags", compose.Service{Name: "web", Image: "ghcr.io/acme/web:dev", Tags: []string{"web:extra", "ghcr.io/acme/web:dev"}}, []string{"ghcr.io/acme/web:dev", "web:extra"}},
-		{"image: by digest", compose.Service{Name: "web", Image: "ghcr.io/acme/web@sha256:" + strings.Repeat("a", 64)}, nil},
-		{"image: equal to R:H", compose.Service{Name: "web", Image: "ghcr.io/acme/web:h"}, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := engineAliases(&tc.svc, "shop", "ghcr.io/acme/web:h"); !slices.Equal(got, tc.want) {
-				t.Errorf("engineAliases = %q, want %q", got, tc.want)
-			}
-		})
-	}
 	for typ, want := range map[string]string{
 		"load":   "r/web:h,shop-web,web:extra",
 		"docker": "r/web:h,shop-web,web:extra",

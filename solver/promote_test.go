@@ -3,7 +3,6 @@ package solver
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,9 @@ import (
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/hash/inputs"
-	"github.com/bkcache/bkcache/hash/manifest"
+	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/registry"
+	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -45,14 +46,21 @@ func (s step) String() string {
 	return strings.Join(out, "+")
 }
 
-// recordFor is Options.Record with the manifest cmd/bkcache attaches,
-// cut to what the invariants read.
-func recordFor(_ Job, res *Result) ([]byte, error) {
-	m := manifest.New("p", "test", time.Unix(1, 0))
-	m.Services = append(m.Services, &manifest.Service{Service: res.Service, Status: string(res.Status), Hash: res.Hash})
-	var b strings.Builder
-	err := m.Write(&b)
-	return []byte(b.String()), err
+// testRecorder is the Recorder cmd/bkcache attaches manifests with, cut
+// to what the invariants read.
+var testRecorder = Recorder{Project: "p", Tool: "test", Start: time.Unix(1, 0)}
+
+// testHash is the input hash of the services published here.
+var testHash = digest.FromString("inputs of s")
+
+// testJob is a job for service s of the repository (as written).
+func testJob(t *testing.T, repository string, h digest.Digest, svc *compose.Service) *plan.Job {
+	t.Helper()
+	refs, err := plan.NewRefs(registry.NewHosts(), repository, h.Encoded(), "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &plan.Job{Service: svc, Inputs: &inputs.Inputs{Service: svc.Name, Hash: h}, Refs: refs}
 }
 
 // injectFailures makes the registry-side steps in fails fail for repo,
@@ -85,7 +93,7 @@ func (s tagState) moved() bool { return s.before != s.after }
 // R:cache-F moves only when everything before R:F's own move went well;
 // and the result says exactly which.
 func TestPublishInvariants(t *testing.T) {
-	p, host := faultyRegistry(t)
+	p, host := rt.Faulty(t)
 	n := 0
 	for fails := step(0); fails < allSteps; fails++ {
 		for _, require := range []bool{false, true} {
@@ -106,26 +114,28 @@ func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails ste
 	direct := host + "/" + repo
 	var f, cf tagState
 	if prior {
-		f.before = digest.Digest(pushRandom(t, direct+":ci"))
-		cf.before = digest.Digest(pushRandom(t, direct+":cache-ci"))
+		f.before = digest.Digest(rt.PushRandom(t, direct+":ci"))
+		cf.before = digest.Digest(rt.PushRandom(t, direct+":cache-ci"))
 	}
+	h := testHash.Encoded()
 	built := digest.FromString("an image buildkitd reported but never pushed")
 	if fails&stepPush == 0 {
-		built = digest.Digest(pushRandom(t, direct+":h"))
+		built = digest.Digest(rt.PushRandom(t, direct+":"+h))
 	}
 	var cacheFailures []string
 	if fails&stepCacheExport == 0 {
-		pushCache(t, direct+":cache-h", "image-manifest")
+		rt.PushCache(t, direct+":cache-"+h, "image-manifest")
 	} else {
-		cacheFailures = []string{"exporting cache to " + direct + ":cache-h: injected"}
+		cacheFailures = []string{"exporting cache to " + direct + ":cache-" + h + ": injected"}
 	}
 	injectFailures(p, repo, fails)
 
-	b := &Builder{registry: NewRegistry(RegistryOptions{}), opt: Options{Push: true, Floating: "ci", RequireCacheExport: require, Record: recordFor}}
-	refs := NewRefs(p.Addr+"/"+repo, "h", "ci")
-	res := &Result{Service: "s", Hash: "h"}
+	b := &Builder{registry: registry.New(registry.Options{}), opt: Options{Push: true, RequireCacheExport: require, Attach: true, Recorder: testRecorder}}
+	j := testJob(t, p.Addr+"/"+repo, testHash, &compose.Service{Name: "s"})
+	refs := j.Refs
+	res := &Result{Service: "s", Hash: h}
 	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: built.String()}}
-	b.finish(ctx, Job{}, refs, resp, cacheFailures, "", res)
+	b.finish(ctx, j, resp, cacheFailures, "", res)
 	p.Clear()
 
 	f.after = headDirect(t, direct+":ci")
@@ -142,14 +152,14 @@ func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails ste
 	if cf.moved() != wantCacheMoved {
 		t.Fatalf("R:cache-F moved = %v, want %v (status %s, error %q)", cf.moved(), wantCacheMoved, res.Status, res.Error)
 	}
-	if cf.moved() && cf.after != headDirect(t, direct+":cache-h") {
+	if cf.moved() && cf.after != headDirect(t, direct+":cache-"+h) {
 		t.Fatalf("R:cache-F moved to %s, which is not R:cache-H", cf.after)
 	}
 	requiredCacheFailed := require && fails&stepCacheExport != 0 // fails before any registry step
 	if fails&stepPush != 0 && !requiredCacheFailed && !strings.Contains(res.Error, "the registry has no such tag") {
 		t.Errorf("R:H never reached the registry, but the error does not say so: %q", res.Error)
 	}
-	if fails&stepCacheExport != 0 && strings.Contains(strings.Join(res.Warnings, "\n"), "moving "+refs.CacheFloat) {
+	if fails&stepCacheExport != 0 && strings.Contains(strings.Join(res.Warnings, "\n"), "moving "+refs.CacheFloat.String()) {
 		t.Errorf("no R:cache-H to move R:cache-F to, yet a warning about moving it: %q", res.Warnings)
 	}
 	// The size of the cache written is read from the registry when the
@@ -164,21 +174,21 @@ func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails ste
 }
 
 // checkFloating asserts the invariant on R:F and that res reports it.
-func checkFloating(t *testing.T, direct string, refs Refs, f tagState, res *Result) {
+func checkFloating(t *testing.T, direct string, refs plan.Refs, f tagState, res *Result) {
 	t.Helper()
 	if !f.moved() {
 		if res.Floating != "" {
 			t.Errorf("R:F did not move but the result says floating=%q", res.Floating)
 		}
-		if res.Status != Failed || !strings.Contains(res.Error, refs.Floating) && !strings.Contains(res.Error, refs.Image) {
+		if res.Status != Failed || !strings.Contains(res.Error, refs.Floating.String()) && !strings.Contains(res.Error, refs.Image.String()) {
 			t.Errorf("R:F did not move: want a failure naming %s or %s, got status %s, error %q", refs.Floating, refs.Image, res.Status, res.Error)
 		}
 		return
 	}
-	if res.Floating != refs.Floating || (res.Status != Built && res.Status != Skipped) {
+	if res.Floating != refs.Floating.String() || (res.Status != Built && res.Status != Skipped) {
 		t.Errorf("R:F moved but the result says status %s, floating %q, error %q", res.Status, res.Floating, res.Error)
 	}
-	if h := headDirect(t, direct+":"+strings.TrimPrefix(refs.Image, refs.Repository+":")); f.after != h {
+	if h := headDirect(t, direct+":"+refs.Image.TagStr()); f.after != h {
 		t.Fatalf("R:F points at %s, R:H at %s", f.after, h)
 	}
 	n, _ := name.ParseReference(direct+":ci", name.Insecure)
@@ -189,7 +199,7 @@ func checkFloating(t *testing.T, direct string, refs Refs, f tagState, res *Resu
 	if err := validate.Image(img); err != nil {
 		t.Fatalf("R:F points at an incomplete image: %v", err)
 	}
-	m, err := NewRegistry(RegistryOptions{}).FetchManifest(context.Background(), direct+":ci")
+	m, err := registry.New(registry.Options{}).FetchManifest(context.Background(), rt.Ref(t, direct+":ci"))
 	if err != nil {
 		t.Fatalf("R:F points at an image without its bkcache manifest: %v", err)
 	}
@@ -202,7 +212,7 @@ func checkFloating(t *testing.T, direct string, refs Refs, f tagState, res *Resu
 // none (a 404, as the skip check tells it).
 func headDirect(t *testing.T, ref string) digest.Digest {
 	t.Helper()
-	d, _, err := NewRegistry(RegistryOptions{}).Head(context.Background(), ref)
+	d, _, err := registry.New(registry.Options{}).Head(context.Background(), rt.Ref(t, ref))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +222,7 @@ func headDirect(t *testing.T, ref string) digest.Digest {
 // TestPromoteInvariants covers a skipped service: R:H is there already,
 // and R:F (with R:cache-F) follows it, back to an earlier image too.
 func TestPromoteInvariants(t *testing.T) {
-	p, host := faultyRegistry(t)
+	p, host := rt.Faulty(t)
 	h1, h2 := digest.FromString("inputs one"), digest.FromString("inputs two")
 	for i, tc := range []struct {
 		name  string
@@ -240,8 +250,8 @@ func TestPromoteInvariants(t *testing.T) {
 				key string
 				d   digest.Digest
 			}{{"h1", h1}, {"h2", h2}} {
-				tags[h.key] = digest.Digest(pushRandom(t, direct+":"+h.d.Encoded()))
-				tags["cache-"+h.key] = digest.Digest(pushRandom(t, direct+":cache-"+h.d.Encoded()))
+				tags[h.key] = digest.Digest(rt.PushRandom(t, direct+":"+h.d.Encoded()))
+				tags["cache-"+h.key] = digest.Digest(rt.PushRandom(t, direct+":cache-"+h.d.Encoded()))
 			}
 			var f tagState
 			if tc.floatAt != "" {
@@ -249,8 +259,8 @@ func TestPromoteInvariants(t *testing.T) {
 				copyTag(t, direct, "cache-"+tc.floatAt, tags, "cache-ci")
 			}
 			injectFailures(p, repo, tc.fails)
-			b := NewBuilder(nil, NewRegistry(RegistryOptions{}), "p", Options{Push: true, RequireCacheExport: tc.require})
-			j := Job{Service: &compose.Service{Name: "s", Image: p.Addr + "/" + repo}, Inputs: &inputs.Inputs{Hash: h1}}
+			b := NewBuilder(nil, registry.New(registry.Options{}), Options{Push: true, RequireCacheExport: tc.require})
+			j := testJob(t, p.Addr+"/"+repo, h1, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
 			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
 			b.buildOne(context.Background(), j, nil, "", res)
 			p.Clear()
@@ -292,44 +302,40 @@ func copyTag(t *testing.T, direct, key string, tags map[string]digest.Digest, ta
 }
 
 // TestBuilderDefaults: unset and nonsensical options get the documented
-// defaults (a parallelism of 0 would never start a solve).
+// defaults (a parallelism of 0 would never start a solve), each node
+// gets a bound of its own, and the pool given is left as it was.
 func TestBuilderDefaults(t *testing.T) {
 	for _, opt := range []Options{{}, {Parallel: -1, Attempts: -1}} {
-		b := NewBuilder(nil, nil, "p", opt)
-		if b.opt.Floating != "ci" || b.opt.Parallel != 4 || b.opt.Attempts != DefaultAttempts {
-			t.Errorf("NewBuilder(%+v): floating %q, parallel %d, attempts %d", opt, b.opt.Floating, b.opt.Parallel, b.opt.Attempts)
+		b := NewBuilder(nil, nil, opt)
+		if b.opt.Parallel != 4 || b.opt.Attempts != DefaultAttempts {
+			t.Errorf("NewBuilder(%+v): parallel %d, attempts %d", opt, b.opt.Parallel, b.opt.Attempts)
 		}
 	}
-	b := NewBuilder(nil, nil, "p", Options{Floating: "ci-x", Parallel: 1, Attempts: 1})
-	if b.opt.Floating != "ci-x" || b.opt.Parallel != 1 || b.opt.Attempts != 1 {
+	pool := &Pool{nodes: []*Node{{Addr: "a"}, {Addr: "b"}}}
+	b := NewBuilder(pool, nil, Options{Parallel: 1, Attempts: 1})
+	if b.opt.Parallel != 1 || b.opt.Attempts != 1 {
 		t.Errorf("given options were changed: %+v", b.opt)
+	}
+	for _, n := range pool.nodes {
+		if cap(b.sems[n]) != 1 {
+			t.Errorf("node %s: %d solves at once, want 1", n.Addr, cap(b.sems[n]))
+		}
+	}
+	if len(pool.nodes) != 2 || pool.nodes[0].Addr != "a" || pool.nodes[1].Addr != "b" {
+		t.Errorf("the pool changed: %+v", pool.nodes)
 	}
 }
 
 // TestFinishKeepsTheLayout: a build without --push hands its OCI layout
 // to its dependents.
 func TestFinishKeepsTheLayout(t *testing.T) {
-	b := NewBuilder(nil, NewRegistry(RegistryOptions{}), "p", Options{})
+	b := NewBuilder(nil, registry.New(registry.Options{}), Options{})
 	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: "sha256:" + strings.Repeat("a", 64)}}
 	for _, layout := range []string{"", "/tmp/layout"} {
 		res := &Result{Service: "s"}
-		b.finish(context.Background(), Job{}, NewRefs("r", "h", "ci"), resp, nil, layout, res)
+		b.finish(context.Background(), testJob(t, "r", testHash, &compose.Service{Name: "s"}), resp, nil, layout, res)
 		if res.layout != layout || res.Status != Built {
 			t.Errorf("layout %q: result layout %q, status %s", layout, res.layout, res.Status)
-		}
-	}
-}
-
-// TestRegistryTimeoutDefault: without a timeout, the default bounds each wait
-// for a registry's answer; a registry that never answers is an error.
-func TestRegistryTimeoutDefault(t *testing.T) {
-	for _, tc := range []struct {
-		given, want time.Duration
-	}{{0, DefaultRegistryTimeout}, {-time.Second, DefaultRegistryTimeout}, {time.Second, time.Second}} {
-		r := NewRegistry(RegistryOptions{Timeout: tc.given})
-		tr := r.transport.(*httpsOnly).inner.(*retryAfter).inner.(*http.Transport)
-		if tr.ResponseHeaderTimeout != tc.want || tr.TLSHandshakeTimeout != tc.want {
-			t.Errorf("timeout %v: waits %v for headers, %v for TLS; want %v", tc.given, tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout, tc.want)
 		}
 	}
 }

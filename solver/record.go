@@ -1,15 +1,58 @@
 package solver
 
 import (
+	"bytes"
 	"maps"
+	"time"
 
 	"github.com/bkcache/bkcache/hash/inputs"
-	"github.com/bkcache/bkcache/hash/manifest"
+	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/plan"
 )
 
-// Record returns the manifest record of a service's result. Args listed
+// Recorder writes the cache manifests of a run: one per pushed service,
+// attached to its image, and the whole run's.
+type Recorder struct {
+	Project  string
+	Tool     string // bkcache's version
+	Buildkit *manifest.Buildkit
+	// Redact lists build args whose values are stored redacted.
+	Redact []string
+	Start  time.Time
+}
+
+// Run is the manifest of a whole run: every job's inputs, with its
+// result when there is one (results are in job order; nil for a run
+// that only hashed).
+func (r *Recorder) Run(p *plan.Plan, results []*Result) *manifest.Manifest {
+	var records []*manifest.Service
+	for i, j := range p.Jobs {
+		var res *Result
+		if i < len(results) {
+			res = results[i]
+		}
+		records = append(records, record(j.Inputs, res, r.Redact))
+	}
+	return r.manifest(records...)
+}
+
+// document is the single-service manifest attached to a pushed image.
+func (r *Recorder) document(j *plan.Job, res *Result) ([]byte, error) {
+	var buf bytes.Buffer
+	err := r.manifest(record(j.Inputs, res, r.Redact)).Write(&buf)
+	return buf.Bytes(), err
+}
+
+func (r *Recorder) manifest(records ...*manifest.Service) *manifest.Manifest {
+	m := manifest.New(r.Project, r.Tool, r.Start)
+	m.Buildkit = r.Buildkit
+	m.Services = append(m.Services, records...)
+	return m
+}
+
+// record returns the manifest record of a service's result. Args listed
 // in redact are stored redacted; in itself is left untouched.
-func Record(in *inputs.Inputs, res *Result, redact []string) *manifest.Service {
+func record(in *inputs.Inputs, res *Result, redact []string) *manifest.Service {
 	cp := *in
 	cp.Args = maps.Clone(in.Args)
 	manifest.Redact(&cp, redact)
@@ -25,7 +68,7 @@ func Record(in *inputs.Inputs, res *Result, redact []string) *manifest.Service {
 	}
 	s.Status = string(res.Status)
 	s.Image = res.Image
-	s.Digest = res.Digest.String()
+	s.Digest = res.Digest
 	s.Error = res.Error
 	s.Warnings = res.Warnings
 	s.Node = res.Node

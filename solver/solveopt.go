@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/docker/cli/cli/config"
@@ -23,27 +25,6 @@ import (
 	"github.com/tonistiigi/fsutil"
 )
 
-// Refs are the registry names of one service's build.
-type Refs struct {
-	Repository string   // R
-	Image      string   // R:H
-	Floating   string   // R:F
-	Cache      string   // R:cache-H
-	CacheFloat string   // R:cache-F
-	Fallbacks  []string // further cache refs to import, in order
-}
-
-// NewRefs names the tags of repository for hash tag h and floating tag f.
-func NewRefs(repository, h, f string) Refs {
-	return Refs{
-		Repository: repository,
-		Image:      repository + ":" + h,
-		Floating:   repository + ":" + f,
-		Cache:      repository + ":cache-" + h,
-		CacheFloat: repository + ":cache-" + f,
-	}
-}
-
 // depImage is how a service: context reaches a dependent's solve: the
 // dependency's image in the registry, or (built without --push) an OCI
 // layout on this machine.
@@ -53,77 +34,74 @@ type depImage struct {
 	Digest digest.Digest // the image's digest in Layout
 }
 
-// solveRequest is everything needed to turn a service into a SolveOpt.
-type solveRequest struct {
-	svc      *compose.Service
-	project  string
-	refs     Refs
-	push     bool
-	local    bool                // no registry repository: no registry cache refs
-	deps     map[string]depImage // by service name
-	registry *Registry
-	// layout, when set, also exports the image to this OCI layout
-	// directory, for dependents of a build that does not push.
-	layout string
-	output *Output // --output or --load
-}
-
-// insecureAttrs adds registry.insecure for a ref on a host that needs it
-// and that BuildKit would not already reach over HTTP (loopback).
-func (r *solveRequest) insecureAttrs(ref string, attrs map[string]string) map[string]string {
-	host := registryHost(ref)
-	if slices.Contains(r.registry.insecure, host) && !isLoopback(host) {
-		attrs["registry.insecure"] = "true"
-	}
-	return attrs
-}
-
-// solveOpt maps the service's compose build keys onto a SolveOpt for the
-// builtin dockerfile frontend, as docker compose and buildx do. The
+// solveOpt maps a job onto a SolveOpt for the builtin dockerfile
+// frontend, as docker compose and buildx map compose's build keys. The
 // returned cleanup removes temporary files (an inline Dockerfile).
-func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
-	svc := r.svc
-	cleanup := func() {}
+// layout, when set, also exports the image to this OCI layout
+// directory, for dependents of a build that does not push.
+func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string) (*client.SolveOpt, func(), error) {
 	so := &client.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: map[string]string{},
 		LocalMounts:   map[string]fsutil.FS{},
 	}
-	attrs := so.FrontendAttrs
-
-	// Context and Dockerfile.
-	if compose.IsRemote(svc.Context) {
-		attrs["context"] = svc.Context
-		attrs["filename"] = svc.Dockerfile
-	} else {
-		ctxFS, err := fsutil.NewFS(svc.Context)
-		if err != nil {
-			return nil, cleanup, fmt.Errorf("build context %s: %w", svc.Context, err)
-		}
-		so.LocalMounts["context"] = ctxFS
-		dfDir, dfName := filepath.Split(svc.Dockerfile)
-		if svc.DockerfileInline != "" {
-			tmp, err := os.MkdirTemp("", "bkcache-dockerfile-")
-			if err != nil {
-				return nil, cleanup, err
-			}
-			cleanup = func() { os.RemoveAll(tmp) }
-			if err := os.WriteFile(filepath.Join(tmp, "Dockerfile"), []byte(svc.DockerfileInline), 0o600); err != nil {
-				cleanup()
-				return nil, func() {}, err
-			}
-			dfDir, dfName = tmp, "Dockerfile"
-		}
-		dfFS, err := fsutil.NewFS(dfDir)
-		if err != nil {
-			cleanup()
-			return nil, func() {}, fmt.Errorf("Dockerfile directory %s: %w", dfDir, err)
-		}
-		so.LocalMounts["dockerfile"] = dfFS
-		attrs["filename"] = dfName
+	cleanup, err := mainContext(so, j.Service)
+	if err != nil {
+		return nil, cleanup, err
 	}
+	settings(so, j)
+	if err := additionalContexts(so, j.Service, deps); err != nil {
+		return nil, cleanup, err
+	}
+	caches(so, j, b.registry.Hosts(), b.opt.Push)
+	if err := b.exports(so, j, layout); err != nil {
+		return nil, cleanup, err
+	}
+	if so.Session, err = sessionAttachables(j.Service); err != nil {
+		return nil, cleanup, err
+	}
+	return so, cleanup, nil
+}
 
-	// Build settings.
+// mainContext adds the build context and the Dockerfile.
+func mainContext(so *client.SolveOpt, svc *compose.Service) (cleanup func(), err error) {
+	cleanup = func() {}
+	attrs := so.FrontendAttrs
+	if svc.Context.Kind == compose.RemoteContext {
+		attrs["context"] = svc.Context.Source
+		attrs["filename"] = svc.Dockerfile
+		return cleanup, nil
+	}
+	ctxFS, err := fsutil.NewFS(svc.Context.Source)
+	if err != nil {
+		return cleanup, fmt.Errorf("build context %s: %w", svc.Context.Source, err)
+	}
+	so.LocalMounts["context"] = ctxFS
+	dfDir, dfName := filepath.Split(svc.Dockerfile)
+	if svc.DockerfileInline != "" {
+		tmp, err := os.MkdirTemp("", "bkcache-dockerfile-")
+		if err != nil {
+			return cleanup, err
+		}
+		cleanup = func() { os.RemoveAll(tmp) }
+		if err := os.WriteFile(filepath.Join(tmp, "Dockerfile"), []byte(svc.DockerfileInline), 0o600); err != nil {
+			return cleanup, err
+		}
+		dfDir, dfName = tmp, "Dockerfile"
+	}
+	dfFS, err := fsutil.NewFS(dfDir)
+	if err != nil {
+		return cleanup, fmt.Errorf("Dockerfile directory %s: %w", dfDir, err)
+	}
+	so.LocalMounts["dockerfile"] = dfFS
+	attrs["filename"] = dfName
+	return cleanup, nil
+}
+
+// settings adds the build settings: target, args, labels, platforms,
+// hosts, shm size, network, no_cache and pull.
+func settings(so *client.SolveOpt, j *plan.Job) {
+	svc, attrs := j.Service, so.FrontendAttrs
 	if svc.Target != "" {
 		attrs["target"] = svc.Target
 	}
@@ -142,120 +120,141 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 	if svc.ShmSize > 0 {
 		attrs["shm-size"] = strconv.FormatInt(svc.ShmSize, 10)
 	}
-	mode, err := networkMode(svc.Network)
-	if err != nil {
-		return nil, cleanup, err
+	if j.Network != "" {
+		attrs["force-network-mode"] = j.Network
 	}
-	if mode != "" {
-		attrs["force-network-mode"] = mode
-	}
-	if mode == "host" {
+	if j.Network == "host" {
 		so.AllowedEntitlements = append(so.AllowedEntitlements, "network.host")
 	}
-	if svc.NoCache {
+	if j.NoCache {
 		attrs["no-cache"] = ""
 	}
-	if svc.Pull {
+	if j.Pull {
 		attrs["image-resolve-mode"] = "pull"
 	}
+}
 
-	// Additional contexts.
+// additionalContexts adds the named contexts: local directories as
+// mounts, service: contexts as their image (in the registry, or in an
+// OCI layout here), the others as written.
+func additionalContexts(so *client.SolveOpt, svc *compose.Service, deps map[string]depImage) error {
 	for _, name := range slices.Sorted(maps.Keys(svc.Contexts)) {
-		v := svc.Contexts[name]
-		switch {
-		case strings.HasPrefix(v, "service:"):
-			dep := strings.TrimPrefix(v, "service:")
-			img, ok := r.deps[dep]
-			switch {
-			case ok && img.Layout != "":
-				store, err := local.NewStore(img.Layout)
-				if err != nil {
-					return nil, cleanup, fmt.Errorf("additional context %q: OCI layout of service %q: %w", name, dep, err)
-				}
-				if so.OCIStores == nil {
-					so.OCIStores = map[string]content.Store{}
-				}
-				id := "service-" + sanitizeStoreID(dep)
-				so.OCIStores[id] = store
-				attrs["context:"+name] = "oci-layout://" + id + "@" + img.Digest.String()
-			case ok && img.Ref != "":
-				attrs["context:"+name] = "docker-image://" + img.Ref
-			default:
-				return nil, cleanup, fmt.Errorf("additional context %q: service %q has no image to use", name, dep)
-			}
-		case strings.Contains(v, "://") || compose.IsRemote(v):
-			attrs["context:"+name] = v
-		default:
-			fs, err := fsutil.NewFS(v)
+		c := svc.Contexts[name]
+		switch c.Kind {
+		case compose.ServiceContext:
+			v, err := serviceContext(so, name, c.Source, deps)
 			if err != nil {
-				return nil, cleanup, fmt.Errorf("additional context %q at %s: %w", name, v, err)
+				return err
+			}
+			so.FrontendAttrs["context:"+name] = v
+		case compose.LocalContext:
+			fs, err := fsutil.NewFS(c.Source)
+			if err != nil {
+				return fmt.Errorf("additional context %q at %s: %w", name, c.Source, err)
 			}
 			so.LocalMounts[name] = fs
-			attrs["context:"+name] = "local:" + name
+			so.FrontendAttrs["context:"+name] = "local:" + name
+		default:
+			so.FrontendAttrs["context:"+name] = c.String()
 		}
 	}
+	return nil
+}
 
-	// Cache: import by hash and by the floating tag, plus compose's own;
-	// export (with --push) to the hash's cache ref plus compose's own.
-	// The floating cache ref is moved registry-side after success.
-	if !r.local {
-		so.CacheImports = []client.CacheOptionsEntry{
-			{Type: "registry", Attrs: r.insecureAttrs(r.refs.Cache, map[string]string{"ref": r.refs.Cache})},
-			{Type: "registry", Attrs: r.insecureAttrs(r.refs.CacheFloat, map[string]string{"ref": r.refs.CacheFloat})},
-		}
-		for _, ref := range r.refs.Fallbacks {
-			so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: "registry", Attrs: r.insecureAttrs(ref, map[string]string{"ref": ref})})
-		}
-	}
-	for _, s := range svc.CacheFrom {
-		e, err := ParseCacheEntry(s)
+// serviceContext is the frontend's value for a service: context on dep.
+func serviceContext(so *client.SolveOpt, name, dep string, deps map[string]depImage) (string, error) {
+	img, ok := deps[dep]
+	switch {
+	case ok && img.Layout != "":
+		store, err := local.NewStore(img.Layout)
 		if err != nil {
-			return nil, cleanup, fmt.Errorf("cache_from: %w", err)
+			return "", fmt.Errorf("additional context %q: OCI layout of service %q: %w", name, dep, err)
 		}
-		so.CacheImports = append(so.CacheImports, e)
+		if so.OCIStores == nil {
+			so.OCIStores = map[string]content.Store{}
+		}
+		id := "service-" + sanitizeStoreID(dep)
+		so.OCIStores[id] = store
+		return "oci-layout://" + id + "@" + img.Digest.String(), nil
+	case ok && img.Ref != "":
+		return "docker-image://" + img.Ref, nil
 	}
-	if r.push {
-		// A failed cache export must not cost the image: BuildKit pushes
-		// it anyway and reports the export's error on its step, which
-		// Builder turns into a warning (or, with --require-cache-export,
-		// a failure).
-		so.CacheExports = []client.CacheOptionsEntry{
-			{Type: "registry", Attrs: r.insecureAttrs(r.refs.Cache, map[string]string{"ref": r.refs.Cache, "mode": "max", "ignore-error": "true"})},
+	return "", fmt.Errorf("additional context %q: service %q has no image to use", name, dep)
+}
+
+// caches adds the cache imports (R:cache-H, R:cache-F, the fallbacks,
+// compose's cache_from) and, with push, the exports (R:cache-H and
+// compose's cache_to). R:cache-F is moved registry-side after success.
+func caches(so *client.SolveOpt, j *plan.Job, hosts registry.Hosts, push bool) {
+	registryEntry := func(t registry.Tag, attrs map[string]string) client.CacheOptionsEntry {
+		attrs["ref"] = t.String()
+		return client.CacheOptionsEntry{Type: "registry", Attrs: insecureAttrs(hosts, t, attrs)}
+	}
+	if !j.Local {
+		for _, t := range append([]registry.Tag{j.Refs.Cache, j.Refs.CacheFloat}, j.Refs.Fallbacks...) {
+			so.CacheImports = append(so.CacheImports, registryEntry(t, map[string]string{}))
 		}
-		for _, s := range svc.CacheTo {
-			e, err := ParseCacheEntry(s)
-			if err != nil {
-				return nil, cleanup, fmt.Errorf("cache_to: %w", err)
-			}
-			if _, set := e.Attrs["ignore-error"]; !set {
-				e.Attrs["ignore-error"] = "true"
-			}
-			so.CacheExports = append(so.CacheExports, e)
+	}
+	for _, e := range j.CacheFrom {
+		so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: e.Type, Attrs: maps.Clone(e.Attrs)})
+	}
+	if !push {
+		return
+	}
+	// A failed cache export must not cost the image: BuildKit pushes it
+	// anyway and reports the export's error on its step, which Builder
+	// turns into a warning (or, when required, a failure).
+	so.CacheExports = []client.CacheOptionsEntry{registryEntry(j.Refs.Cache, map[string]string{"mode": "max", "ignore-error": "true"})}
+	for _, e := range j.CacheTo {
+		attrs := maps.Clone(e.Attrs)
+		if _, set := attrs["ignore-error"]; !set {
+			attrs["ignore-error"] = "true"
 		}
-		names := append([]string{r.refs.Image}, svc.Tags...)
+		so.CacheExports = append(so.CacheExports, client.CacheOptionsEntry{Type: e.Type, Attrs: attrs})
+	}
+}
+
+// exports adds the image exports: the push of R:H and the build tags,
+// an output on this machine, the OCI layout for dependents.
+func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string) error {
+	image := j.Refs.Image
+	if b.opt.Push {
+		names := append([]string{image.String()}, j.Service.Tags...)
 		so.Exports = []client.ExportEntry{{
 			Type:  client.ExporterImage,
-			Attrs: r.insecureAttrs(r.refs.Image, map[string]string{"name": strings.Join(names, ","), "push": "true"}),
+			Attrs: insecureAttrs(b.registry.Hosts(), image, map[string]string{"name": strings.Join(names, ","), "push": "true"}),
 		}}
 	}
-
-	if r.output != nil {
-		e, err := r.output.exportEntry(r.refs.Image, engineAliases(svc, r.project, r.refs.Image)...)
+	if out, ok := b.opt.Outputs[j.Name()]; ok {
+		e, err := out.exportEntry(image.String(), j.EngineNames...)
 		if err != nil {
-			return nil, cleanup, err
+			return err
 		}
 		so.Exports = append(so.Exports, e)
 	}
-	if r.layout != "" {
+	if layout != "" {
 		so.Exports = append(so.Exports, client.ExportEntry{
-			Type: client.ExporterOCI, OutputDir: r.layout,
-			Attrs: map[string]string{"tar": "false", "name": r.refs.Image},
+			Type: client.ExporterOCI, OutputDir: layout,
+			Attrs: map[string]string{"tar": "false", "name": image.String()},
 		})
 	}
+	return nil
+}
 
-	// Session: registry auth from the docker config, secrets, ssh.
+// insecureAttrs adds registry.insecure for a ref on a host named
+// insecure that BuildKit would not already reach over HTTP (loopback).
+func insecureAttrs(hosts registry.Hosts, t registry.Tag, attrs map[string]string) map[string]string {
+	if hosts.Named(t.RegistryStr()) {
+		attrs["registry.insecure"] = "true"
+	}
+	return attrs
+}
+
+// sessionAttachables are the solve's session: registry auth from the
+// docker config, secrets, ssh.
+func sessionAttachables(svc *compose.Service) ([]session.Attachable, error) {
 	cfg := config.LoadDefaultConfigFile(io.Discard)
-	so.Session = []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+	out := []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
 	})}
 	if len(svc.Secrets) > 0 {
@@ -265,9 +264,9 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 		}
 		store, err := secretsprovider.NewStore(srcs)
 		if err != nil {
-			return nil, cleanup, fmt.Errorf("build secrets: %w", err)
+			return nil, fmt.Errorf("build secrets: %w", err)
 		}
-		so.Session = append(so.Session, secretsprovider.NewSecretProvider(store))
+		out = append(out, secretsprovider.NewSecretProvider(store))
 	}
 	if len(svc.SSH) > 0 {
 		var confs []sshprovider.AgentConfig
@@ -276,23 +275,11 @@ func (r *solveRequest) solveOpt() (*client.SolveOpt, func(), error) {
 		}
 		sp, err := sshprovider.NewSSHAgentProvider(confs)
 		if err != nil {
-			return nil, cleanup, fmt.Errorf("build ssh: %w", err)
+			return nil, fmt.Errorf("build ssh: %w", err)
 		}
-		so.Session = append(so.Session, sp)
+		out = append(out, sp)
 	}
-	return so, cleanup, nil
-}
-
-// networkMode maps compose's build.network onto BuildKit's
-// force-network-mode ("" for the default).
-func networkMode(network string) (string, error) {
-	switch network {
-	case "", "default":
-		return "", nil
-	case "host", "none":
-		return network, nil
-	}
-	return "", fmt.Errorf("build.network %q is not supported by BuildKit (use default, host or none)", network)
+	return out, nil
 }
 
 // sanitizeStoreID keeps an OCI store id a valid reference name.
@@ -306,19 +293,4 @@ func sanitizeStoreID(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// engineAliases are the names, besides R:H, that an image loaded into a
-// Docker engine also gets: the one docker compose looks for before
-// building the service in `up` (its image:, else PROJECT-NAME) and its
-// compose build tags, so that `docker compose up` runs what bkcache
-// built. A name pinned by digest cannot be a tag and is left out.
-func engineAliases(svc *compose.Service, project, image string) []string {
-	var out []string
-	for _, n := range append([]string{svc.LocalImage(project)}, svc.Tags...) {
-		if !strings.Contains(n, "@") && n != image && !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out
 }

@@ -2,28 +2,28 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/bkcache/bkcache/context/compose"
-	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/term"
 )
 
 type buildOptions struct {
-	daemon    solver.Daemon // TLS settings, for every node
+	tls       solver.TLS // for every node
 	addrs     []string
+	reg       registryFlags
 	push      bool
 	force     bool
 	noCache   bool
@@ -33,7 +33,6 @@ type buildOptions struct {
 	keepGoing bool
 	progress  string
 	format    string
-	insecure  []string
 	manifest  string
 	redact    []string
 	noAttach  bool
@@ -83,42 +82,40 @@ registry: the result stays in buildkitd's cache.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.addrs, "addr", nil, "buildkitd address; repeat it to spread services over several nodes (default $BUILDKIT_HOST, comma-separated for several, else "+solver.DefaultAddr+")")
-	f.StringVar(&o.daemon.CACert, "tlscacert", "", "CA certificate to verify buildkitd (tcp://)")
-	f.StringVar(&o.daemon.Cert, "tlscert", "", "client certificate for buildkitd (tcp://)")
-	f.StringVar(&o.daemon.Key, "tlskey", "", "client key for buildkitd (tcp://)")
-	f.StringVar(&o.daemon.ServerName, "tlsservername", "", "server name expected in buildkitd's certificate")
+	f.StringVar(&o.tls.CACert, "tlscacert", "", "CA certificate to verify buildkitd (tcp://)")
+	f.StringVar(&o.tls.Cert, "tlscert", "", "client certificate for buildkitd (tcp://)")
+	f.StringVar(&o.tls.Key, "tlskey", "", "client key for buildkitd (tcp://)")
+	f.StringVar(&o.tls.ServerName, "tlsservername", "", "server name expected in buildkitd's certificate")
 	f.BoolVar(&o.push, "push", false, "export cache, push images and move the floating tag")
 	f.BoolVar(&o.force, "force", false, "build even when the image for the hash exists")
 	f.BoolVar(&o.noCache, "no-cache", false, "build every step again, reusing no cache (implies --force; as docker compose build --no-cache)")
 	f.BoolVar(&o.pull, "pull", false, "resolve base images in the registry even when buildkitd has them (as docker compose build --pull)")
-	f.StringVar(&o.ciTag, "ci-tag", "ci", "floating tag moved to the last successful build")
+	f.StringVar(&o.ciTag, "ci-tag", plan.DefaultFloating, "floating tag moved to the last successful build")
 	f.IntVar(&o.parallel, "parallel", 4, "services built at once")
 	f.BoolVar(&o.keepGoing, "keep-going", false, "let other services finish when one fails")
 	f.StringVar(&o.progress, "progress", "auto", "progress output on stderr: auto, tty, plain, rawjson or quiet")
 	f.StringVar(&o.format, "format", "text", "summary format on stdout: text or json")
-	f.StringArrayVar(&o.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
+	o.reg.bind(cmd)
 	f.StringVar(&o.manifest, "manifest", "", "write the run's cache manifest to FILE (also when a service fails)")
 	f.StringArrayVar(&o.redact, "redact-arg", nil, "store this build arg's value redacted in manifests (repeatable)")
 	f.BoolVar(&o.noAttach, "no-attach-manifest", false, "with --push, do not attach the cache manifest to pushed images")
 	f.StringArrayVar(&o.fallback, "cache-fallback", nil, "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
 	f.StringVar(&o.output, "output", "", "also write the images here: type=oci|docker|tar|local,dest=PATH (a directory per service when several build)")
 	f.BoolVar(&o.load, "load", false, "load the images into the local Docker engine")
-	f.DurationVar(&o.registryTimeout, "registry-timeout", solver.DefaultRegistryTimeout, "how long to wait for the registry to answer one request before retrying it")
+	f.DurationVar(&o.registryTimeout, "registry-timeout", registry.DefaultTimeout, "how long to wait for the registry to answer one request before retrying it")
 	f.IntVar(&o.attempts, "attempts", solver.DefaultAttempts, "tries per service when a push or pull fails on a transient registry error (5xx, 429, reset)")
 	f.BoolVar(&o.requireCache, "require-cache-export", false, "fail a service whose cache export failed (default: warn, the image is pushed anyway)")
 	return cmd
 }
 
-// floatingTag is a tag whose cache- twin is still a valid tag.
-var floatingTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,121}$`)
-
-func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o *buildOptions, names []string) error {
+// check finds what is wrong in how the command was called.
+func (o *buildOptions) check() error {
 	if o.parallel < 1 {
 		return usageError{fmt.Errorf("--parallel must be at least 1")}
 	}
 	for flag, tags := range map[string][]string{"--ci-tag": {o.ciTag}, "--cache-fallback": o.fallback} {
 		for _, tag := range tags {
-			if !floatingTag.MatchString(tag) {
+			if plan.CheckFloating(tag) != nil {
 				return usageError{fmt.Errorf("%s %q is not a valid tag: use letters, digits, . _ - (at most 122 characters, not starting with . or -), for example ci-main", flag, tag)}
 			}
 		}
@@ -129,30 +126,40 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if o.registryTimeout <= 0 {
 		return usageError{fmt.Errorf("--registry-timeout must be positive, for example 30s")}
 	}
-	p, all, err := loadProjectInputs(ctx, pf, names)
+	if o.output != "" && o.load {
+		return usageError{fmt.Errorf("--output and --load go one at a time")}
+	}
+	return nil
+}
+
+// forced: build even what the registry has (--no-cache reuses nothing,
+// so it builds everything).
+func (o *buildOptions) forced() bool { return o.force || o.noCache }
+
+func (o *buildOptions) planOptions(names []string) plan.Options {
+	return plan.Options{
+		Services: names, Floating: o.ciTag, Fallbacks: o.fallback, Push: o.push,
+		NoCache: o.noCache, Pull: o.pull, Hosts: o.reg.hosts(),
+	}
+}
+
+func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o *buildOptions, names []string) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	p, err := loadPlan(ctx, pf, o.planOptions(names))
+	var noRepo *plan.NoRepositoryError
+	if errors.As(err, &noRepo) {
+		return fmt.Errorf("--push: %w", noRepositoryAdvice(noRepo))
+	}
 	if err != nil {
 		return err
 	}
-	if err := checkRefs(p, all, pf.repository, append([]string{o.ciTag}, o.fallback...)...); err != nil {
-		return err
-	}
-	if len(all) == 0 {
+	if len(p.Jobs) == 0 {
 		// Nothing to build, as docker compose build: no daemon needed.
-		return writeInputsManifest(o.manifest, p, all, o.redact)
+		return writeInputsManifest(o.manifest, p, o.redact)
 	}
-	if o.push {
-		var local []string
-		for _, in := range all {
-			if !p.Services[in.Service].HasRepository(pf.repository) {
-				local = append(local, in.Service)
-			}
-		}
-		if len(local) > 0 {
-			return fmt.Errorf("--push: %w", solver.NoRepositoryError(local...))
-		}
-	}
-	o.apply(p)
-	outputs, err := o.outputs(ctx, all, names)
+	outputs, err := o.outputs(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -161,51 +168,43 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		return err
 	}
 	start := time.Now()
-	nodes, first, info, err := connectNodes(ctx, stderr, o.daemon, addrs)
+	pool, err := solver.Dial(ctx, addrs, o.tls)
 	if err != nil {
 		return err
 	}
-	for _, n := range nodes {
-		if n.Client() != nil {
-			defer n.Client().Close()
-		}
+	defer pool.Close()
+	for _, err := range pool.Down() {
+		fmt.Fprintf(stderr, "bkcache: warning: %v; building on the other nodes\n", err)
 	}
-	rec := &recorder{project: p.Name, buildkit: buildkitInfo(ctx, first.Client(), first.Addr, info), redact: o.redact, start: start}
-	var record func(solver.Job, *solver.Result) ([]byte, error)
-	if !o.noAttach {
-		record = rec.attach
-	}
-
-	jobs := make([]solver.Job, len(all))
-	for i, in := range all {
-		jobs[i] = solver.Job{Service: p.Services[in.Service], Inputs: in}
-	}
-	progress := make(chan *client.SolveStatus)
-	b := solver.NewBuilder(nodes, solver.NewRegistry(solver.RegistryOptions{Insecure: o.insecure, Timeout: o.registryTimeout}), p.Name, solver.Options{
-		Push: o.push, Force: o.force, Floating: o.ciTag, Parallel: o.parallel,
-		KeepGoing: o.keepGoing, Repository: pf.repository, Progress: progress, Record: record,
-		CacheFallback: o.fallback, Outputs: outputs, Attempts: o.attempts, RequireCacheExport: o.requireCache,
+	rec := solver.Recorder{Project: p.Project, Tool: version, Buildkit: pool.Buildkit(ctx), Redact: o.redact, Start: start}
+	progress, waitProgress := startProgress(stderr, o.progress)
+	b := solver.NewBuilder(pool, o.reg.registry(o.registryTimeout), solver.Options{
+		Push: o.push, Force: o.forced(), Parallel: o.parallel, KeepGoing: o.keepGoing,
+		Progress: progress, Outputs: outputs, Attempts: o.attempts, RequireCacheExport: o.requireCache,
+		Attach: !o.noAttach, Recorder: rec,
 	})
-
-	var g errgroup.Group
-	g.Go(func() error { return renderProgress(stderr, o.progress, progress) })
-	results, buildErr := b.Build(ctx, jobs)
-	close(progress)
-	if err := g.Wait(); err != nil {
-		fmt.Fprintln(stderr, "bkcache: progress display:", err)
-	}
-
+	results, buildErr := b.Build(ctx, p)
+	waitProgress()
 	if o.manifest != "" {
-		if err := rec.run(all, results).WriteFile(o.manifest); err != nil {
+		if err := rec.Run(p, results).WriteFile(o.manifest); err != nil {
 			return err
 		}
 	}
-	if o.format == "json" {
+	if err := report(stdout, stderr, o.format, results, len(pool.Nodes()) > 1); err != nil {
+		return err
+	}
+	return buildErr
+}
+
+// report writes the summary on stdout, and each service's warnings and
+// failure on stderr.
+func report(stdout, stderr io.Writer, format string, results []*solver.Result, nodes bool) error {
+	if format == "json" {
 		if err := writeJSON(stdout, map[string]any{"services": results}); err != nil {
 			return err
 		}
 	} else {
-		writeBuildTable(stdout, results, len(nodes) > 1, isTerminal(stdout))
+		writeBuildTable(stdout, results, nodes, isTerminal(stdout))
 	}
 	for _, r := range results {
 		for _, w := range r.Warnings {
@@ -214,32 +213,18 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	}
 	for _, r := range results {
 		if r.Status == solver.Failed {
-			fmt.Fprintf(stderr, "bkcache: service %q failed: %v\n", r.Service, r.Err())
+			fmt.Fprintf(stderr, "bkcache: service %q failed: %v\n", r.Service, advise(r.Err()))
 		}
 	}
-	return buildErr
-}
-
-// apply sets what --no-cache and --pull ask of every service, as the
-// compose keys no_cache and pull would; neither is part of the hash, and
-// --no-cache builds even what the registry has.
-func (o *buildOptions) apply(p *compose.Project) {
-	for _, svc := range p.Services {
-		svc.NoCache = svc.NoCache || o.noCache
-		svc.Pull = svc.Pull || o.pull
-	}
-	o.force = o.force || o.noCache
+	return nil
 }
 
 // outputs maps --output and --load onto the services asked for (all of
 // them when none were named): one dest for a single service, a directory
 // of one entry per service otherwise.
-func (o *buildOptions) outputs(ctx context.Context, all []*inputs.Inputs, names []string) (map[string]solver.Output, error) {
+func (o *buildOptions) outputs(ctx context.Context, p *plan.Plan) (map[string]solver.Output, error) {
 	if o.output == "" && !o.load {
 		return nil, nil
-	}
-	if o.output != "" && o.load {
-		return nil, usageError{fmt.Errorf("--output and --load go one at a time")}
 	}
 	var out solver.Output
 	if o.load {
@@ -250,15 +235,13 @@ func (o *buildOptions) outputs(ctx context.Context, all []*inputs.Inputs, names 
 	} else {
 		var err error
 		if out, err = solver.ParseOutput(o.output); err != nil {
-			return nil, usageError{err}
+			return nil, usageError{fmt.Errorf("--output %w", err)}
 		}
 	}
 	var targets []string
-	if len(names) > 0 {
-		targets = names
-	} else {
-		for _, in := range all {
-			targets = append(targets, in.Service)
+	for _, j := range p.Jobs {
+		if j.Asked {
+			targets = append(targets, j.Name())
 		}
 	}
 	m := map[string]solver.Output{}
@@ -272,14 +255,27 @@ func (o *buildOptions) outputs(ctx context.Context, all []*inputs.Inputs, names 
 	return m, nil
 }
 
-// renderProgress shows BuildKit's own progress display on w until ch is
-// closed; in quiet mode it only drains ch.
-func renderProgress(w io.Writer, mode string, ch chan *client.SolveStatus) error {
+// startProgress shows BuildKit's own progress display on w, fed by the
+// returned channel, until wait, which closes it; in quiet mode there is
+// no channel (and nothing to wait for).
+func startProgress(w io.Writer, mode string) (chan<- *client.SolveStatus, func()) {
 	if mode == "quiet" {
-		for range ch {
-		}
-		return nil
+		return nil, func() {}
 	}
+	ch := make(chan *client.SolveStatus)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := renderProgress(w, mode, ch); err != nil {
+			fmt.Fprintln(w, "bkcache: progress display:", err)
+		}
+	}()
+	return ch, func() { close(ch); <-done }
+}
+
+// renderProgress shows BuildKit's own progress display on w until ch is
+// closed.
+func renderProgress(w io.Writer, mode string, ch chan *client.SolveStatus) error {
 	var out io.Writer = w
 	if f, ok := w.(*os.File); ok {
 		out = f // progressui detects a terminal on an *os.File
@@ -338,9 +334,9 @@ func writeBuildTable(w io.Writer, results []*solver.Result, nodes, compact bool)
 // shortRef cuts an image ref's tag, the hash, to 12 characters, as short
 // cuts a hash, marking the cut.
 func shortRef(ref string) string {
-	repo := compose.StripTag(ref)
-	if tag, ok := strings.CutPrefix(ref, repo+":"); ok && len(tag) > 12 {
-		return repo + ":" + short(tag) + "…"
+	slash := strings.LastIndex(ref, "/")
+	if colon := strings.LastIndex(ref, ":"); colon > slash && len(ref)-colon-1 > 12 {
+		return ref[:colon+1] + short(ref[colon+1:]) + "…"
 	}
 	return ref
 }

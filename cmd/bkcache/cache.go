@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/spf13/cobra"
 )
 
@@ -14,7 +14,7 @@ func newCacheCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cache", Short: "Audit BuildKit registry caches",
 		Example: "  bkcache cache inspect registry.example.com/shop/api:cache-ci"}
 	var format string
-	var insecure []string
+	var reg registryFlags
 	inspect := &cobra.Command{
 		Use:   "inspect REF",
 		Short: "List a registry cache's layers, records, size and age",
@@ -25,8 +25,12 @@ func newCacheCmd() *cobra.Command {
 			if err := checkFormat(format, "text", "json"); err != nil {
 				return err
 			}
-			info, err := solver.NewRegistry(solver.RegistryOptions{Insecure: insecure}).InspectCache(cmd.Context(), args[0])
-			if errors.Is(err, solver.ErrNotFound) {
+			ref, err := reg.hosts().Reference(args[0])
+			if err != nil {
+				return fmt.Errorf("invalid image reference %q: %w", args[0], err)
+			}
+			info, err := reg.registry(0).InspectCache(cmd.Context(), ref)
+			if errors.Is(err, registry.ErrNotFound) {
 				return fmt.Errorf("%w: cache refs are REPOSITORY:cache-HASH and REPOSITORY:cache-ci, written by bkcache build --push", err)
 			}
 			if err != nil {
@@ -51,7 +55,7 @@ func newCacheCmd() *cobra.Command {
 		},
 	}
 	inspect.Flags().StringVar(&format, "format", "text", "output format: text or json")
-	inspect.Flags().StringArrayVar(&insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP")
+	reg.bind(inspect)
 	cmd.AddCommand(inspect)
 	return cmd
 }

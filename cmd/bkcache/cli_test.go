@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/solver"
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -239,9 +238,28 @@ func TestVersionWithoutDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v map[string]string
-	if err := json.Unmarshal([]byte(out), &v); err != nil || v["buildkitClient"] != "v0.33.1" || v["daemonError"] == "" {
+	var v struct {
+		Buildkit string        `json:"buildkitClient"`
+		Daemons  []nodeVersion `json:"daemons"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Buildkit != "v0.33.1" || len(v.Daemons) != 1 || v.Daemons[0].Error == "" {
 		t.Fatalf("version: %v %s", err, out)
+	}
+}
+
+// TestVersionEachNode: BUILDKIT_HOST holds several nodes, comma-separated,
+// as build reads it; version reports each.
+func TestVersionEachNode(t *testing.T) {
+	a, b := "unix://"+t.TempDir()+"/a.sock", "unix://"+t.TempDir()+"/b.sock"
+	t.Setenv("BUILDKIT_HOST", a+", "+b)
+	out, err := run(t, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{a, b} {
+		if !strings.Contains(out, "buildkitd        not reachable ("+addr+")") {
+			t.Errorf("no line for %s:\n%s", addr, out)
+		}
 	}
 }
 
@@ -294,8 +312,9 @@ func TestEnvConsumedByCompose(t *testing.T) {
 	}
 }
 
-// TestBuildFlagsApply: --no-cache and --pull reach every service as the
-// compose keys no_cache and pull would, and --no-cache implies --force.
+// TestBuildFlagsApply: --no-cache and --pull reach the plan, which
+// applies them to every service as the compose keys no_cache and pull
+// would (plan's TestNoCacheAndPull), and --no-cache implies --force.
 func TestBuildFlagsApply(t *testing.T) {
 	for _, tc := range []struct {
 		name                 string
@@ -305,21 +324,15 @@ func TestBuildFlagsApply(t *testing.T) {
 		{"neither", buildOptions{}, false, false, false},
 		{"--no-cache", buildOptions{noCache: true}, true, false, true},
 		{"--pull", buildOptions{pull: true}, false, true, false},
+		{"--force", buildOptions{force: true}, false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &compose.Project{Services: map[string]*compose.Service{
-				"plain": {Name: "plain"},
-				"keys":  {Name: "keys", NoCache: true, Pull: true},
-			}}
-			tc.o.apply(p)
-			if s := p.Services["plain"]; s.NoCache != tc.noCache || s.Pull != tc.pull {
-				t.Errorf("plain: no_cache %v pull %v, want %v %v", s.NoCache, s.Pull, tc.noCache, tc.pull)
+			po := tc.o.planOptions(nil)
+			if po.NoCache != tc.noCache || po.Pull != tc.pull {
+				t.Errorf("plan options no_cache %v pull %v, want %v %v", po.NoCache, po.Pull, tc.noCache, tc.pull)
 			}
-			if s := p.Services["keys"]; !s.NoCache || !s.Pull {
-				t.Errorf("a service's own no_cache/pull were dropped: %+v", s)
-			}
-			if tc.o.force != tc.force {
-				t.Errorf("force = %v, want %v", tc.o.force, tc.force)
+			if got := tc.o.forced(); got != tc.force {
+				t.Errorf("force = %v, want %v", got, tc.force)
 			}
 		})
 	}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/moby/buildkit/client"
 	"io"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/daemon"
@@ -135,7 +133,7 @@ built once with the Go toolchain when one is present.`,
 // default socket when a daemon answers there, else the private daemon,
 // started when needed.
 func defaultDaemonAddr(ctx context.Context, stderr io.Writer) (string, error) {
-	if c, _, err := solver.Connect(ctx, solver.Daemon{Addr: solver.DefaultAddr}); err == nil {
+	if c, _, err := solver.Connect(ctx, solver.DefaultAddr, solver.TLS{}); err == nil {
 		c.Close()
 		return solver.DefaultAddr, nil
 	}
@@ -158,11 +156,7 @@ func daemonAddrs(ctx context.Context, stderr io.Writer, flags []string) ([]strin
 	if len(flags) > 0 {
 		addrs = flags
 	} else {
-		for _, a := range strings.Split(os.Getenv("BUILDKIT_HOST"), ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				addrs = append(addrs, a)
-			}
-		}
+		addrs = solver.Addrs(os.Getenv("BUILDKIT_HOST"))
 	}
 	if len(addrs) == 0 {
 		a, err := defaultDaemonAddr(ctx, stderr)
@@ -173,37 +167,4 @@ func daemonAddrs(ctx context.Context, stderr io.Writer, flags []string) ([]strin
 	}
 	slices.Sort(addrs)
 	return slices.Compact(addrs), nil
-}
-
-// connectNodes connects to every address at once. A node that does not
-// answer is left out with a warning (its services go to the next node in
-// their order); with none answering, the error is the first node's.
-// first is a working node, and info its daemon's.
-func connectNodes(ctx context.Context, stderr io.Writer, tls solver.Daemon, addrs []string) (nodes []*solver.Node, first *solver.Node, info *client.Info, err error) {
-	nodes = make([]*solver.Node, len(addrs))
-	infos := make([]*client.Info, len(addrs))
-	var wg sync.WaitGroup
-	for i, a := range addrs {
-		wg.Go(func() {
-			d := tls
-			d.Addr = a
-			c, inf, err := solver.Connect(ctx, d)
-			nodes[i], infos[i] = solver.NewNode(a, c, err), inf
-		})
-	}
-	wg.Wait()
-	for i, n := range nodes {
-		if n.Client() != nil && first == nil {
-			first, info = n, infos[i]
-		}
-	}
-	if first == nil {
-		return nil, nil, nil, nodes[0].Down()
-	}
-	for _, n := range nodes {
-		if err := n.Down(); err != nil {
-			fmt.Fprintf(stderr, "bkcache: warning: %v; building on the other nodes\n", err)
-		}
-	}
-	return nodes, first, info, nil
 }

@@ -11,16 +11,17 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bkcache/bkcache/hash/manifest"
-	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/spf13/cobra"
 )
 
 type explainOptions struct {
-	against  string
-	ciTag    string
-	format   string
-	insecure []string
+	against string
+	ciTag   string
+	format  string
+	reg     registryFlags
 }
 
 func newExplainCmd(pf *projectFlags) *cobra.Command {
@@ -42,20 +43,20 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 				return err
 			}
 			ctx := cmd.Context()
-			p, all, err := loadProjectInputs(ctx, pf, args)
+			p, err := loadPlan(ctx, pf, plan.Options{Services: args, Floating: o.ciTag, Hosts: o.reg.hosts()})
 			if err != nil {
 				return err
 			}
-			cur := all[len(all)-1]
+			j := p.Job(args[0])
+			cur := j.Inputs
 			against := o.against
 			if against == "" {
-				svc := p.Services[cur.Service]
-				if !svc.HasRepository(pf.repository) {
-					return fmt.Errorf("%w; or compare with a manifest file: --against FILE", solver.NoRepositoryError(cur.Service))
+				if j.Local {
+					return fmt.Errorf("%w; or compare with a manifest file: --against FILE", noRepositoryAdvice(&plan.NoRepositoryError{Services: []string{j.Name()}}))
 				}
-				against = svc.Repository(p.Name, pf.repository) + ":" + o.ciTag
+				against = j.Refs.Floating.String()
 			}
-			old, where, err := loadManifest(ctx, against, o.insecure)
+			old, where, err := loadManifest(ctx, against, &o.reg)
 			if err != nil {
 				return err
 			}
@@ -72,25 +73,29 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 		},
 	}
 	cmd.Flags().StringVar(&o.against, "against", "", "image ref or manifest file to compare with (default REPOSITORY:ci)")
-	cmd.Flags().StringVar(&o.ciTag, "ci-tag", "ci", "floating tag to compare with when --against is not given")
+	cmd.Flags().StringVar(&o.ciTag, "ci-tag", plan.DefaultFloating, "floating tag to compare with when --against is not given")
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text or json")
-	cmd.Flags().StringArrayVar(&o.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP")
+	o.reg.bind(cmd)
 	return cmd
 }
 
 // loadManifest reads a manifest from a file, or else from the image ref.
-func loadManifest(ctx context.Context, against string, insecure []string) (*manifest.Manifest, string, error) {
+func loadManifest(ctx context.Context, against string, reg *registryFlags) (*manifest.Manifest, string, error) {
 	if _, err := os.Stat(against); err == nil {
 		m, err := manifest.ReadFile(against)
 		return m, against, err
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, "", err
 	}
-	m, err := solver.NewRegistry(solver.RegistryOptions{Insecure: insecure}).FetchManifest(ctx, against)
+	ref, err := reg.hosts().Reference(against)
+	if err != nil {
+		return nil, "", fmt.Errorf("--against %q is neither a file nor a valid image reference: %w", against, err)
+	}
+	m, err := reg.registry(0).FetchManifest(ctx, ref)
 	switch {
-	case errors.Is(err, solver.ErrNotFound):
+	case errors.Is(err, registry.ErrNotFound):
 		return nil, "", fmt.Errorf("%s does not exist (no file, and no such image): build and push once, or pass --against", against)
-	case errors.Is(err, solver.ErrNoManifest):
+	case errors.Is(err, registry.ErrNoManifest):
 		return nil, "", fmt.Errorf("%w: it was not pushed by bkcache build --push, or with --no-attach-manifest", err)
 	}
 	return m, against, err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/hash/statcache"
 	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/spf13/cobra"
 )
 
@@ -36,18 +36,14 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 			if err := checkFormat(o.format, "text", "json", "env"); err != nil {
 				return err
 			}
-			p, all, err := loadProjectInputs(cmd.Context(), pf, args)
+			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
 			if err != nil {
 				return err
 			}
-			if err := writeInputsManifest(o.manifest, p, all, o.redact); err != nil {
+			if err := writeInputsManifest(o.manifest, p, o.redact); err != nil {
 				return err
 			}
-			rows, err := hashRows(p, all, args, pf.repository)
-			if err != nil {
-				return err
-			}
-			return writeHashes(cmd.OutOrStdout(), o.format, rows, isTerminal(cmd.OutOrStdout()))
+			return writeHashes(cmd.OutOrStdout(), o.format, hashRows(p), isTerminal(cmd.OutOrStdout()))
 		},
 	}
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or env")
@@ -56,109 +52,72 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 	return cmd
 }
 
-func loadProjectInputs(ctx context.Context, pf *projectFlags, names []string) (*compose.Project, []*inputs.Inputs, error) {
-	var store *statcache.Store
+// loadPlan loads the project and resolves the run opt describes, with
+// the project-wide flags filled in: every command starts here.
+func loadPlan(ctx context.Context, pf *projectFlags, opt plan.Options) (*plan.Plan, error) {
 	if !pf.noStatCache {
 		if dir, err := statcache.DefaultDir(); err == nil {
-			store = statcache.NewStore(dir)
+			opt.StatCache = statcache.NewStore(dir)
 		}
 	}
+	opt.Repository = pf.repository
 	// Hash while compose's schema checks the files.
-	var all []*inputs.Inputs
-	p, err := compose.LoadAnd(ctx, pf.options(), func(p *compose.Project) (err error) {
-		all, err = inputs.ComputeProject(ctx, p, names, inputs.Options{StatCache: store})
+	var p *plan.Plan
+	project, err := compose.LoadAnd(ctx, pf.options(), func(project *compose.Project) (err error) {
+		p, err = plan.Resolve(ctx, project, opt)
 		return err
 	})
-	if errors.Is(err, compose.ErrBuildArg) {
-		return nil, nil, usageError{err}
-	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if len(all) == 0 {
-		fmt.Fprintf(pf.stderr, "bkcache: no service of project %q builds: none has a build: section (%s)\n", p.Name, strings.Join(p.Files, ", "))
+	if len(p.Jobs) == 0 {
+		fmt.Fprintf(pf.stderr, "bkcache: no service of project %q builds: none has a build: section (%s)\n", project.Name, strings.Join(project.Files, ", "))
 	}
-	for _, n := range store.Notes() {
+	for _, n := range opt.StatCache.Notes() {
 		fmt.Fprintf(pf.stderr, "bkcache: %s\n", n)
 	}
-	if err := store.Save(); err != nil {
+	if err := opt.StatCache.Save(); err != nil {
 		// It only saves work next time: say so, carry on.
 		fmt.Fprintf(pf.stderr, "bkcache: warning: %v (hashing works without it; --no-stat-cache skips it)\n", err)
 	}
-	return p, all, nil
+	return p, nil
 }
 
 // writeInputsManifest writes the inputs part of a cache manifest, with
 // nothing built, to file; an empty file name writes nothing.
-func writeInputsManifest(file string, p *compose.Project, all []*inputs.Inputs, redact []string) error {
+func writeInputsManifest(file string, p *plan.Plan, redact []string) error {
 	if file == "" {
 		return nil
 	}
-	rec := &recorder{project: p.Name, redact: redact, start: time.Now()}
-	return rec.run(all, nil).WriteFile(file)
+	rec := &solver.Recorder{Project: p.Project, Tool: version, Redact: redact, Start: time.Now()}
+	return rec.Run(p, nil).WriteFile(file)
 }
 
 type hashRow struct {
 	Service string `json:"service"`
 	Hash    string `json:"hash"`
 	Image   string `json:"image"`
-	// local: no image: and no --repository, so Image is compose's local
-	// name and no registry has it.
-	local bool
 }
 
-// hashRows keeps the services asked for (dependencies were hashed only
+// hashRows are the services asked for (dependencies were hashed only
 // because their hash is an input), in build order.
-// checkRefs fails, naming the service, when a service's image
-// repository or a tag bkcache would write in it (the hash, and the
-// floating tags with their cache- twins) is not a valid reference, or
-// when its build section holds something BuildKit would refuse: before
-// anything is built or pushed.
-func checkRefs(p *compose.Project, all []*inputs.Inputs, repository string, floating ...string) error {
-	for _, in := range all {
-		svc := p.Services[in.Service]
-		tags := []string{in.Tag(), "cache-" + in.Tag()}
-		for _, f := range floating {
-			tags = append(tags, f, "cache-"+f)
-		}
-		if err := solver.CheckRefs(svc.Repository(p.Name, repository), tags...); err != nil {
-			return fmt.Errorf("service %q: %w", in.Service, err)
-		}
-		if err := solver.CheckService(svc); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// loadImages loads the project and returns the image of each service
-// asked for: what env, compose-override and check print or look up.
-func loadImages(ctx context.Context, pf *projectFlags, names []string) ([]hashRow, error) {
-	p, all, err := loadProjectInputs(ctx, pf, names)
-	if err != nil {
-		return nil, err
-	}
-	return hashRows(p, all, names, pf.repository)
-}
-
-func hashRows(p *compose.Project, all []*inputs.Inputs, names []string, repository string) ([]hashRow, error) {
-	if err := checkRefs(p, all, repository); err != nil {
-		return nil, err
-	}
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
+func hashRows(p *plan.Plan) []hashRow {
 	var rows []hashRow
-	for _, in := range all {
-		if len(names) > 0 && !want[in.Service] {
-			continue
-		}
-		svc := p.Services[in.Service]
-		repo := svc.Repository(p.Name, repository)
-		rows = append(rows, hashRow{Service: in.Service, Hash: in.Tag(), Image: repo + ":" + in.Tag(), local: !svc.HasRepository(repository)})
+	for _, j := range askedJobs(p) {
+		rows = append(rows, hashRow{Service: j.Name(), Hash: j.Inputs.Tag(), Image: j.Refs.Image.String()})
 	}
-	return rows, nil
+	return rows
+}
+
+// askedJobs are the jobs of the services asked for, in build order.
+func askedJobs(p *plan.Plan) []*plan.Job {
+	var out []*plan.Job
+	for _, j := range p.Jobs {
+		if j.Asked {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // writeHashes prints the hashes. On a terminal (compact) the image ref's

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/spf13/cobra"
 )
 
@@ -31,11 +32,11 @@ digest and the Dockerfile instruction that pulled it in.`,
 			if err := checkFormat(o.format, "text", "json"); err != nil {
 				return err
 			}
-			_, all, err := loadProjectInputs(cmd.Context(), pf, args)
+			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
 			if err != nil {
 				return err
 			}
-			in := all[len(all)-1] // the service asked for comes after its dependencies
+			in := p.Job(args[0]).Inputs
 			if o.format == "json" {
 				return writeJSON(cmd.OutOrStdout(), in)
 			}

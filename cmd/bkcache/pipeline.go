@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v4"
 )
@@ -35,10 +35,11 @@ and _ replaced by _. Formats:
 			if err := checkFormat(format, "dotenv", "github", "gitlab", "circleci"); err != nil {
 				return err
 			}
-			rows, err := loadImages(cmd.Context(), pf, args)
+			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
 			if err != nil {
 				return err
 			}
+			rows := hashRows(p)
 			return writeEnv(cmd.OutOrStdout(), format, rows)
 		},
 	}
@@ -76,10 +77,11 @@ builds, so that a test job runs exactly the images the build job pushed:
 		Example: `  bkcache compose-override -o compose.ci.yaml
   docker compose -f compose.yaml -f compose.ci.yaml up --no-build -d`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rows, err := loadImages(cmd.Context(), pf, args)
+			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
 			if err != nil {
 				return err
 			}
+			rows := hashRows(p)
 			services := map[string]map[string]string{}
 			for _, r := range rows {
 				services[r.Service] = map[string]string{"image": r.Image}
@@ -104,42 +106,43 @@ builds, so that a test job runs exactly the images the build job pushed:
 }
 
 func newCheckCmd(pf *projectFlags) *cobra.Command {
-	var insecure []string
+	var reg registryFlags
 	cmd := &cobra.Command{
 		Use:   "check [SERVICE...]",
 		Short: "Exit non-zero, listing them, when any service's REPOSITORY:HASH is missing",
 		Example: `  bkcache check               # in a test job, before docker compose pull
   bkcache check api worker`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rows, err := loadImages(cmd.Context(), pf, args)
+			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
 			if err != nil {
 				return err
 			}
+			jobs := askedJobs(p)
 			var local []string
-			for _, r := range rows {
-				if r.local {
-					local = append(local, r.Service)
+			for _, j := range jobs {
+				if j.Local {
+					local = append(local, j.Name())
 				}
 			}
 			if len(local) > 0 {
-				return solver.NoRepositoryError(local...)
+				return noRepositoryAdvice(&plan.NoRepositoryError{Services: local})
 			}
-			reg := solver.NewRegistry(solver.RegistryOptions{Insecure: insecure})
+			r := reg.registry(0)
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tIMAGE\tSTATUS")
 			var missing []string
-			for _, r := range rows {
-				_, found, err := reg.Head(cmd.Context(), r.Image)
+			for _, j := range jobs {
+				_, found, err := r.Head(cmd.Context(), j.Refs.Image)
 				if err != nil {
 					tw.Flush()
-					return fmt.Errorf("service %q: %w", r.Service, err)
+					return fmt.Errorf("service %q: %w", j.Name(), err)
 				}
 				status := "present"
 				if !found {
 					status = "missing"
-					missing = append(missing, r.Service)
+					missing = append(missing, j.Name())
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Service, r.Image, status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", j.Name(), j.Refs.Image, status)
 			}
 			tw.Flush()
 			if len(missing) > 0 {
@@ -148,6 +151,6 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP")
+	reg.bind(cmd)
 	return cmd
 }

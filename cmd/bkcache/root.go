@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/spf13/cobra"
 )
 
@@ -46,6 +51,23 @@ func (f *projectFlags) options() compose.Options {
 	return compose.Options{Files: f.files, ProjectDir: f.projectDir, Name: f.name, Profiles: f.profiles, EnvFiles: f.envFiles, BuildArgs: f.buildArgs}
 }
 
+// registryFlags are the flags of every command that talks to a registry.
+type registryFlags struct {
+	insecure []string
+}
+
+func (f *registryFlags) bind(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
+}
+
+func (f *registryFlags) hosts() registry.Hosts { return registry.NewHosts(f.insecure...) }
+
+// registry returns a client for the registries, waiting at most timeout
+// (0: the default) for each answer.
+func (f *registryFlags) registry(timeout time.Duration) *registry.Registry {
+	return registry.New(registry.Options{Hosts: f.hosts(), Timeout: timeout})
+}
+
 func newRootCmd() *cobra.Command {
 	pf := &projectFlags{stderr: os.Stderr}
 	root := &cobra.Command{
@@ -64,11 +86,58 @@ floating ci tag.`,
 	pf.bind(root)
 	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(),
 		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newVersionCmd(), newDaemonCmd())
+	adviseAll(root)
 	return root
+}
+
+// adviseAll makes every command's error advise, in flags, what to do.
+func adviseAll(cmd *cobra.Command) {
+	if run := cmd.RunE; run != nil {
+		cmd.RunE = func(c *cobra.Command, args []string) error { return advise(run(c, args)) }
+	}
+	for _, c := range cmd.Commands() {
+		adviseAll(c)
+	}
 }
 
 // usageError marks errors in how a command was called: exit status 2.
 type usageError struct{ error }
+
+// advise adds to an error from a library what the user can do about it
+// with bkcache's flags.
+func advise(err error) error {
+	var noRepo *plan.NoRepositoryError
+	var plainHTTP *registry.PlainHTTPError
+	var engine *solver.EngineError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &noRepo):
+		return noRepositoryAdvice(noRepo)
+	case errors.Is(err, compose.ErrBuildArg):
+		return usageError{fmt.Errorf("--build-arg: %w", err)}
+	case errors.Is(err, compose.ErrNoComposeFile):
+		return fmt.Errorf("%w: pass one with -f or --project-directory", err)
+	case errors.As(err, &plainHTTP):
+		return fmt.Errorf("%w: pass --insecure-registry %s to allow it", err, plainHTTP.Host)
+	case errors.As(err, &engine):
+		return fmt.Errorf("--load needs a running Docker engine, and `docker info` failed: %s: use --output type=docker,dest=FILE and `docker load -i FILE` elsewhere", engine.Detail)
+	case errors.Is(err, solver.ErrCertWithoutKey):
+		return fmt.Errorf("--tlscert and --tlskey go together")
+	case errors.Is(err, solver.ErrCacheExportRequired):
+		return fmt.Errorf("%w (--require-cache-export)", err)
+	}
+	return err
+}
+
+// noRepositoryAdvice says how to give services a registry repository.
+func noRepositoryAdvice(e *plan.NoRepositoryError) error {
+	s := e.Services
+	if len(s) == 1 {
+		return fmt.Errorf("service %q has no image: and no --repository was given, so it has no registry repository: give it one (for example image: ghcr.io/acme/%s) or pass --repository ghcr.io/acme", s[0], s[0])
+	}
+	return fmt.Errorf("services %s have no image: and no --repository was given, so they have no registry repository: give each an image: (for example image: ghcr.io/acme/%s) or pass --repository ghcr.io/acme", strings.Join(s, ", "), s[0])
+}
 
 func exitCode(err error) int {
 	var ue usageError

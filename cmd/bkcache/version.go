@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/bkcache/bkcache/solver"
@@ -19,46 +21,70 @@ func buildkitClientVersion() string {
 	return "unknown"
 }
 
+// nodeVersion is what one buildkitd said, or why it did not.
+type nodeVersion struct {
+	Addr    string `json:"address"`
+	Version string `json:"version,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
 func newVersionCmd() *cobra.Command {
-	var addr, format string
+	var addrs []string
+	var format string
 	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print bkcache's version, its BuildKit client's, and the daemon's when one answers",
+		Short: "Print bkcache's version, its BuildKit client's, and each daemon's when it answers",
 		Example: `  bkcache version
-  BUILDKIT_HOST=tcp://buildkitd:1234 bkcache version --format json`,
+  BUILDKIT_HOST=tcp://buildkitd-1:1234,tcp://buildkitd-2:1234 bkcache version --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format, "text", "json"); err != nil {
 				return err
 			}
-			v := struct {
-				Version       string `json:"version"`
-				Buildkit      string `json:"buildkitClient"`
-				DaemonAddr    string `json:"daemonAddress"`
-				DaemonVersion string `json:"daemonVersion,omitempty"`
-				DaemonError   string `json:"daemonError,omitempty"`
-			}{Version: version, Buildkit: buildkitClientVersion(), DaemonAddr: solver.Addr(addr)}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
-			defer cancel()
-			c, info, err := solver.Connect(ctx, solver.Daemon{Addr: v.DaemonAddr})
-			if err != nil {
-				v.DaemonError = "not reachable"
-			} else {
-				v.DaemonVersion = info.BuildkitVersion.Version
-				c.Close()
+			if len(addrs) == 0 {
+				addrs = solver.Addrs(os.Getenv("BUILDKIT_HOST"))
 			}
+			if len(addrs) == 0 {
+				addrs = []string{solver.DefaultAddr}
+			}
+			v := struct {
+				Version  string        `json:"version"`
+				Buildkit string        `json:"buildkitClient"`
+				Daemons  []nodeVersion `json:"daemons"`
+			}{Version: version, Buildkit: buildkitClientVersion(), Daemons: nodeVersions(cmd.Context(), addrs)}
 			if format == "json" {
 				return writeJSON(cmd.OutOrStdout(), v)
 			}
-			daemon := v.DaemonVersion
-			if daemon == "" {
-				daemon = v.DaemonError
+			fmt.Fprintf(cmd.OutOrStdout(), "bkcache          %s\nbuildkit client  %s\n", v.Version, v.Buildkit)
+			for _, d := range v.Daemons {
+				fmt.Fprintf(cmd.OutOrStdout(), "buildkitd        %s (%s)\n", orDash(d.Version+d.Error), d.Addr)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "bkcache          %s\nbuildkit client  %s\nbuildkitd        %s (%s)\n", v.Version, v.Buildkit, daemon, v.DaemonAddr)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "", "buildkitd address (default $BUILDKIT_HOST)")
+	cmd.Flags().StringArrayVar(&addrs, "addr", nil, "buildkitd address; repeatable (default $BUILDKIT_HOST, comma-separated for several)")
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
+}
+
+// nodeVersions asks every daemon at once, each for at most 5 seconds.
+func nodeVersions(ctx context.Context, addrs []string) []nodeVersion {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out := make([]nodeVersion, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() {
+			out[i].Addr = a
+			c, info, err := solver.Connect(ctx, a, solver.TLS{})
+			if err != nil {
+				out[i].Error = "not reachable"
+				return
+			}
+			out[i].Version = info.BuildkitVersion.Version
+			c.Close()
+		})
+	}
+	wg.Wait()
+	return out
 }

@@ -4,6 +4,7 @@
 package compose
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,9 +57,9 @@ type SSH struct {
 // Service is one service's build, normalized.
 type Service struct {
 	Name             string
-	Image            string // the compose image: value, may be empty
-	Context          string // absolute directory, or a remote URL
-	Dockerfile       string // absolute path; empty when DockerfileInline is set
+	Image            string  // the compose image: value, may be empty
+	Context          Context // a local directory or a remote URL
+	Dockerfile       string  // absolute path; empty when DockerfileInline is set
 	DockerfileInline string
 	Args             map[string]string // args with a value (as compose drops nil ones)
 	Target           string
@@ -66,9 +67,8 @@ type Service struct {
 	Labels           map[string]string
 	Secrets          []Secret
 	SSH              []SSH
-	// Contexts are the additional contexts, by name: an absolute
-	// directory, "service:NAME", "docker-image://REF" or a remote URL.
-	Contexts   map[string]string
+	// Contexts are the additional contexts, by name.
+	Contexts   map[string]Context
 	CacheFrom  []string
 	CacheTo    []string
 	Network    string
@@ -79,13 +79,8 @@ type Service struct {
 	Pull       bool
 }
 
-// Load reads the project described by opt, as `docker compose` would
-// with the same flags and environment.
-func Load(ctx context.Context, opt Options) (*Project, error) {
-	return loadWith(ctx, opt, true)
-}
-
-// loadWith reads the project, checking each compose file against the compose
+// loadWith reads the project described by opt, as `docker compose`
+// would with the same flags and environment, checking each compose file against the compose
 // schema unless validate is false.
 func loadWith(ctx context.Context, opt Options, validate bool) (*Project, error) {
 	overrides, err := parseBuildArgs(opt.BuildArgs)
@@ -110,7 +105,7 @@ func loadWith(ctx context.Context, opt Options, validate bool) (*Project, error)
 		return nil, fmt.Errorf("loading compose project: %w", err)
 	}
 	if len(po.ConfigPaths) == 0 {
-		return nil, fmt.Errorf("no compose file found in %s or its parents: pass one with -f or --project-directory", dirOr(opt.ProjectDir))
+		return nil, fmt.Errorf("%w in %s or its parents", ErrNoComposeFile, dirOr(opt.ProjectDir))
 	}
 	p, err := po.LoadProject(ctx)
 	if err != nil {
@@ -131,11 +126,14 @@ func loadWith(ctx context.Context, opt Options, validate bool) (*Project, error)
 	return out, nil
 }
 
-// ErrBuildArg marks a malformed --build-arg value: how the command was
-// called, not what the project holds.
-var ErrBuildArg = errors.New("malformed --build-arg")
+// ErrBuildArg marks a malformed Options.BuildArgs value: how the
+// command was called, not what the project holds.
+var ErrBuildArg = errors.New("malformed build arg override")
 
-// parseBuildArgs reads --build-arg values: KEY=VALUE, or KEY alone (nil).
+// ErrNoComposeFile reports that no compose file was found.
+var ErrNoComposeFile = errors.New("no compose file found")
+
+// parseBuildArgs reads build arg overrides: KEY=VALUE, or KEY alone (nil).
 func parseBuildArgs(args []string) (map[string]*string, error) {
 	out := map[string]*string{}
 	for _, a := range args {
@@ -183,13 +181,13 @@ func normalize(p *types.Project, s types.ServiceConfig) (*Service, error) {
 	svc := &Service{
 		Name:             s.Name,
 		Image:            s.Image,
-		Context:          b.Context,
+		Context:          mainContext(cmp.Or(b.Context, p.WorkingDir)),
 		DockerfileInline: b.DockerfileInline,
 		Args:             map[string]string{},
 		Target:           b.Target,
 		Platforms:        slices.Clone(b.Platforms),
 		Labels:           maps.Clone(map[string]string(b.Labels)),
-		Contexts:         maps.Clone(map[string]string(b.AdditionalContexts)),
+		Contexts:         map[string]Context{},
 		CacheFrom:        slices.Clone(b.CacheFrom),
 		CacheTo:          slices.Clone(b.CacheTo),
 		Network:          b.Network,
@@ -199,8 +197,8 @@ func normalize(p *types.Project, s types.ServiceConfig) (*Service, error) {
 		NoCache:          b.NoCache,
 		Pull:             b.Pull,
 	}
-	if svc.Context == "" {
-		svc.Context = p.WorkingDir
+	for name, v := range b.AdditionalContexts {
+		svc.Contexts[name] = additionalContext(v)
 	}
 	if len(svc.Platforms) == 0 && s.Platform != "" {
 		svc.Platforms = []string{s.Platform}
@@ -215,12 +213,12 @@ func normalize(p *types.Project, s types.ServiceConfig) (*Service, error) {
 		if df == "" {
 			df = "Dockerfile"
 		}
-		if IsRemote(svc.Context) {
+		if svc.Context.Kind == RemoteContext {
 			// The Dockerfile lives in the remote context; keep its name.
 			svc.Dockerfile = df
 		} else {
 			if !filepath.IsAbs(df) {
-				df = filepath.Join(svc.Context, df)
+				df = filepath.Join(svc.Context.Source, df)
 			}
 			svc.Dockerfile = filepath.Clean(df)
 		}
@@ -243,37 +241,38 @@ func normalize(p *types.Project, s types.ServiceConfig) (*Service, error) {
 		}
 		svc.SSH = append(svc.SSH, entry)
 	}
-	for name, v := range svc.Contexts {
-		if dep, ok := strings.CutPrefix(v, types.ServicePrefix); ok {
-			if _, exists := p.Services[dep]; !exists {
-				return nil, fmt.Errorf("additional context %q refers to service %q, which is not in the project", name, dep)
+	// compose-go may hand the entries over in either order.
+	slices.SortFunc(svc.SSH, func(a, b SSH) int { return strings.Compare(a.ID, b.ID) })
+	for name, c := range svc.Contexts {
+		if c.Kind == ServiceContext {
+			if _, exists := p.Services[c.Source]; !exists {
+				return nil, fmt.Errorf("additional context %q refers to service %q, which is not in the project", name, c.Source)
 			}
 		}
 	}
 	return svc, nil
 }
 
-// IsRemote reports whether a context is a Git repository or URL rather
-// than a local directory (the rule of BuildKit's dockerui and compose-go).
-func IsRemote(c string) bool {
-	for _, prefix := range []string{"https://", "http://", "git://", "ssh://", "github.com/", "git@"} {
-		if strings.HasPrefix(c, prefix) {
-			return true
-		}
-	}
-	return false
-}
-
 // ServiceDeps returns the services this one's `service:` contexts name.
 func (s *Service) ServiceDeps() []string {
 	var out []string
-	for _, v := range s.Contexts {
-		if dep, ok := strings.CutPrefix(v, types.ServicePrefix); ok {
-			out = append(out, dep)
+	for _, c := range s.Contexts {
+		if c.Kind == ServiceContext {
+			out = append(out, c.Source)
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// LocalImage is the name docker compose gives the service's image on a
+// Docker engine, and looks for before building it in `up`: its image: as
+// written, else PROJECT-NAME.
+func (s *Service) LocalImage(project string) string {
+	if s.Image != "" {
+		return s.Image
+	}
+	return project + "-" + s.Name
 }
 
 // Select returns the named services (all of them when names is empty) and
@@ -316,46 +315,4 @@ func (p *Project) Select(names []string) ([]*Service, error) {
 		}
 	}
 	return order, nil
-}
-
-// HasRepository reports whether the service names a registry repository:
-// through its image: or a --repository prefix. Without either, its
-// Repository is compose's local image name PROJECT-NAME, which docker
-// compose never pushes, and which bkcache must not look up on Docker Hub.
-func (s *Service) HasRepository(prefix string) bool {
-	return prefix != "" || s.Image != ""
-}
-
-// LocalImage is the name docker compose gives the service's image on a
-// Docker engine, and looks for before building it in `up`: its image: as
-// written, else PROJECT-NAME.
-func (s *Service) LocalImage(project string) string {
-	if s.Image != "" {
-		return s.Image
-	}
-	return project + "-" + s.Name
-}
-
-// Repository returns the image repository the service is pushed to:
-// prefix/NAME when a prefix is given, else its image: without tag or
-// digest, else compose's default PROJECT-NAME (see HasRepository).
-func (s *Service) Repository(project, prefix string) string {
-	if prefix != "" {
-		return strings.TrimSuffix(prefix, "/") + "/" + s.Name
-	}
-	if s.Image != "" {
-		return StripTag(s.Image)
-	}
-	return project + "-" + s.Name
-}
-
-// StripTag removes a :tag and an @digest from an image reference, leaving
-// a registry port alone.
-func StripTag(ref string) string {
-	ref, _, _ = strings.Cut(ref, "@")
-	slash := strings.LastIndex(ref, "/")
-	if colon := strings.LastIndex(ref, ":"); colon > slash {
-		ref = ref[:colon]
-	}
-	return ref
 }

@@ -2,9 +2,11 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,7 +16,7 @@ import (
 func load(t *testing.T, dir string, opt Options) *Project {
 	t.Helper()
 	opt.ProjectDir = dir
-	p, err := Load(context.Background(), opt)
+	p, err := loadWith(context.Background(), opt, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ secrets:
 	}
 	api := p.Services["api"]
 	checks := []struct{ what, got, want string }{
-		{"context", api.Context, filepath.Join(dir, "api")},
+		{"context", api.Context.String(), filepath.Join(dir, "api")},
 		{"dockerfile", api.Dockerfile, filepath.Join(dir, "docker", "api.Dockerfile")},
 		{"args", strings.Join(sortedKV(api.Args), " "), "FROM_ENV=from-env VERSION=dev"},
 		{"target", api.Target, "prod"},
@@ -88,13 +90,10 @@ secrets:
 		{"labels", strings.Join(sortedKV(api.Labels), " "), "team=core"},
 		{"secrets", api.Secrets[0].ID + "=" + api.Secrets[0].File + " " + api.Secrets[1].ID + "=$" + api.Secrets[1].Env, "npmrc=" + filepath.Join(dir, "npmrc") + " token=$TOKEN"},
 		{"ssh", api.SSH[0].ID, "default"},
-		{"contexts", strings.Join(sortedKV(api.Contexts), " "), "base=service:base img=docker-image://busybox:1 shared=" + filepath.Join(dir, "shared")},
+		{"contexts", strings.Join(sortedKV(contextStrings(api.Contexts)), " "), "base=service:base img=docker-image://busybox:1 shared=" + filepath.Join(dir, "shared")},
 		{"deps", strings.Join(api.ServiceDeps(), ","), "base"},
 		{"cache", strings.Join(append(api.CacheFrom, api.CacheTo...), " "), "type=registry,ref=x/cache type=inline"},
 		{"misc", strings.Join([]string{api.Network, strings.Join(api.ExtraHosts, ","), strings.Join(api.Tags, ",")}, " "), "host db=10.0.0.1 x/api:extra"},
-		{"repository", api.Repository(p.Name, ""), "registry.local:5000/shop/api"},
-		{"repository prefix", api.Repository(p.Name, "reg:5000/ci/"), "reg:5000/ci/api"},
-		{"default repository", p.Services["base"].Repository(p.Name, ""), "shop-base"},
 		{"string build", p.Services["base"].Dockerfile, filepath.Join(dir, "base", "Dockerfile")},
 		{"inline", p.Services["inline"].DockerfileInline + "|" + p.Services["inline"].Dockerfile, "FROM scratch\n|"},
 	}
@@ -106,6 +105,14 @@ secrets:
 	if api.ShmSize != 64<<20 || !api.NoCache || !api.Pull {
 		t.Errorf("shm %d no_cache %v pull %v", api.ShmSize, api.NoCache, api.Pull)
 	}
+}
+
+func contextStrings(m map[string]Context) map[string]string {
+	out := map[string]string{}
+	for k, c := range m {
+		out[k] = c.String()
+	}
+	return out
 }
 
 func sortedKV(m map[string]string) []string {
@@ -242,9 +249,9 @@ services:
 		})
 	}
 	for _, bad := range []string{"", "=x", "A B=1"} {
-		_, err := Load(context.Background(), Options{ProjectDir: sourcetest.Tree(t, files), BuildArgs: []string{bad}})
-		if err == nil || !strings.Contains(err.Error(), "--build-arg") {
-			t.Errorf("--build-arg %q: error %v, want one naming --build-arg", bad, err)
+		_, err := loadWith(context.Background(), Options{ProjectDir: sourcetest.Tree(t, files), BuildArgs: []string{bad}}, true)
+		if !errors.Is(err, ErrBuildArg) || !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("build arg override %q: error %v, want ErrBuildArg quoting it", bad, err)
 		}
 	}
 }
@@ -290,12 +297,12 @@ func TestLoadErrors(t *testing.T) {
 		{"malformed yaml", map[string]string{"compose.yaml": "services: [\n"}, "compose.yaml"},
 		{"schema violation", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., nope: 1}\n"}, "nope"},
 		{"undefined secret", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., secrets: [s]}\n"}, "undefined build secret s"},
-		{"service context to missing service", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:ghost'}}\n"}, "ghost"},
 		{"cycle", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:b'}}\n  b:\n    build: {context: ., additional_contexts: {x: 'service:a'}}\n"}, "cycle"},
+		{"service context to missing service", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:ghost'}}\n"}, "ghost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := sourcetest.Tree(t, tc.files)
-			p, err := Load(context.Background(), Options{ProjectDir: dir})
+			p, err := loadWith(context.Background(), Options{ProjectDir: dir}, true)
 			if err == nil {
 				_, err = p.Select(nil)
 			}
@@ -306,17 +313,34 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func TestStripTag(t *testing.T) {
-	for in, want := range map[string]string{
-		"app":                        "app",
-		"app:1":                      "app",
-		"reg:5000/app":               "reg:5000/app",
-		"reg:5000/app:1":             "reg:5000/app",
-		"reg/app@sha256:abc":         "reg/app",
-		"reg:5000/ns/app:t@sha256:a": "reg:5000/ns/app",
+// TestContextKinds: each additional_contexts form is classified once,
+// and prints back as written.
+func TestContextKinds(t *testing.T) {
+	for _, tc := range []struct {
+		value  string
+		kind   ContextKind
+		source string
+	}{
+		{"/abs/dir", LocalContext, "/abs/dir"},
+		{"service:base", ServiceContext, "base"},
+		{"docker-image://busybox:1", ImageContext, "busybox:1"},
+		{"docker-image://reg:5000/a/b@sha256:" + strings.Repeat("a", 64), ImageContext, "reg:5000/a/b@sha256:" + strings.Repeat("a", 64)},
+		{"https://github.com/acme/lib.git#main", RemoteContext, "https://github.com/acme/lib.git#main"},
+		{"git@github.com:acme/lib.git", RemoteContext, "git@github.com:acme/lib.git"},
+		{"github.com/acme/lib", RemoteContext, "github.com/acme/lib"},
+		{"oci-layout:///tmp/layout@sha256:" + strings.Repeat("b", 64), RemoteContext, "oci-layout:///tmp/layout@sha256:" + strings.Repeat("b", 64)},
 	} {
-		if got := StripTag(in); got != want {
-			t.Errorf("StripTag(%q) = %q, want %q", in, got, want)
+		c := additionalContext(tc.value)
+		if c.Kind != tc.kind || c.Source != tc.source {
+			t.Errorf("additionalContext(%q) = %+v, want kind %d source %q", tc.value, c, tc.kind, tc.source)
+		}
+		if c.String() != tc.value {
+			t.Errorf("%q prints back as %q", tc.value, c.String())
+		}
+	}
+	for v, kind := range map[string]ContextKind{"/src": LocalContext, "https://example.com/ctx.tar": RemoteContext, "git@github.com:a/b.git": RemoteContext, "ssh://git@host/repo": RemoteContext} {
+		if c := mainContext(v); c.Kind != kind || c.String() != v {
+			t.Errorf("mainContext(%q) = %+v, want kind %d", v, c, kind)
 		}
 	}
 }
@@ -343,7 +367,7 @@ func TestServiceKeys(t *testing.T) {
 					out = append(out, e.ID+"="+strings.Join(e.Paths, ":"))
 				}
 				return strings.Join(out, " ")
-			}, "deploy=/keys/id default="},
+			}, "default= deploy=/keys/id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := sourcetest.Tree(t, map[string]string{"compose.yaml": tc.compose, "Dockerfile": "FROM scratch\n"})
@@ -358,12 +382,12 @@ func TestServiceKeys(t *testing.T) {
 func TestNoComposeFile(t *testing.T) {
 	dir := t.TempDir()
 	_, err := LoadAnd(context.Background(), Options{ProjectDir: dir}, func(*Project) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), dir) {
-		t.Errorf("with --project-directory: %v", err)
+	if !errors.Is(err, ErrNoComposeFile) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("with a project directory: %v", err)
 	}
 	t.Chdir(dir)
 	_, err = LoadAnd(context.Background(), Options{}, func(*Project) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "the current directory") {
+	if !errors.Is(err, ErrNoComposeFile) || !strings.Contains(err.Error(), "the current directory") {
 		t.Errorf("in the current directory: %v", err)
 	}
 }

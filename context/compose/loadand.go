@@ -6,7 +6,8 @@ import (
 	"reflect"
 )
 
-// LoadAnd loads the project as Load does and calls use with it, while the
+// LoadAnd loads the project described by opt, as `docker compose` would
+// with the same flags and environment, and calls use with it, while the
 // compose files are checked against the compose schema alongside:
 // compiling that schema takes about 20 ms of one core on every run, and
 // use (hashing the build contexts, say) need not wait for it.

@@ -30,7 +30,7 @@ func TestLoadAnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := sourcetest.Tree(t, map[string]string{"compose.yaml": tc.compose})
 			opt := Options{ProjectDir: dir}
-			want, wantErr := Load(context.Background(), opt)
+			want, wantErr := loadWith(context.Background(), opt, true)
 
 			var calls int
 			var seen *Project

@@ -31,7 +31,7 @@ func BenchmarkCompute(b *testing.B) {
 				total += int64(n)
 			}
 			os.WriteFile(filepath.Join(dir, "ctx", "Dockerfile"), []byte("FROM scratch\nCOPY . /\n"), 0o644)
-			svc := &compose.Service{Name: "bench", Context: filepath.Join(dir, "ctx"), Dockerfile: filepath.Join(dir, "ctx", "Dockerfile")}
+			svc := &compose.Service{Name: "bench", Context: compose.Context{Kind: compose.LocalContext, Source: filepath.Join(dir, "ctx")}, Dockerfile: filepath.Join(dir, "ctx", "Dockerfile")}
 			b.SetBytes(total)
 			for b.Loop() {
 				if _, err := Compute(context.Background(), svc, nil, Options{}); err != nil {

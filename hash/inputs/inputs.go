@@ -13,7 +13,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/bkcache/bkcache/context/compose"
@@ -152,30 +151,29 @@ func compute(ctx context.Context, svc *compose.Service, deps map[string]digest.D
 	}
 	in.Dockerfile = Dockerfile{Path: svc.Dockerfile, Inline: svc.DockerfileInline != "", Digest: digest.FromBytes(df), Content: string(df)}
 
-	// Sort the contexts: local ones are analyzed, the others are refs.
+	// Local contexts are analyzed; the others enter as what they name,
+	// the main context first.
 	local := map[string]string{}
-	if compose.IsRemote(svc.Context) {
-		in.Refs = append(in.Refs, Ref{Name: dockerfile.MainContext, Value: svc.Context})
-	} else {
-		local[dockerfile.MainContext] = svc.Context
-	}
-	for _, name := range slices.Sorted(maps.Keys(svc.Contexts)) {
-		v := svc.Contexts[name]
-		switch {
-		case strings.HasPrefix(v, "service:"):
-			dep := strings.TrimPrefix(v, "service:")
-			h, ok := deps[dep]
+	names := append([]string{dockerfile.MainContext}, slices.Sorted(maps.Keys(svc.Contexts))...)
+	for _, name := range names {
+		c := svc.Context
+		if name != dockerfile.MainContext {
+			c = svc.Contexts[name]
+		}
+		switch c.Kind {
+		case compose.ServiceContext:
+			h, ok := deps[c.Source]
 			if !ok {
-				return nil, fmt.Errorf("additional context %q: the hash of service %q is not known yet", name, dep)
+				return nil, fmt.Errorf("additional context %q: the hash of service %q is not known yet", name, c.Source)
 			}
-			in.Services = append(in.Services, ServiceRef{Name: name, Service: dep, Hash: h})
-		case isLocal(v):
-			local[name] = v
+			in.Services = append(in.Services, ServiceRef{Name: name, Service: c.Source, Hash: h})
+		case compose.LocalContext:
+			local[name] = c.Source
 		default:
-			in.Refs = append(in.Refs, Ref{Name: name, Value: v})
+			in.Refs = append(in.Refs, Ref{Name: name, Value: c.String()})
 		}
 	}
-	names := slices.Sorted(maps.Keys(local))
+	names = slices.Sorted(maps.Keys(local))
 	an, err := dockerfile.Analyze(df, dockerfile.Options{
 		Target:    svc.Target,
 		BuildArgs: svc.Args,
@@ -206,7 +204,7 @@ func readDockerfile(svc *compose.Service) ([]byte, error) {
 	if svc.DockerfileInline != "" {
 		return []byte(svc.DockerfileInline), nil
 	}
-	if compose.IsRemote(svc.Context) {
+	if svc.Context.Kind == compose.RemoteContext {
 		// The Dockerfile is inside the remote context: the context ref
 		// covers it. Hash its name so that pointing elsewhere moves it.
 		return []byte("remote:" + svc.Dockerfile), nil

@@ -104,13 +104,28 @@ func writeFixture(t testing.TB, dir string, files map[string]string, mtime time.
 	}
 }
 
+// loadProject loads the compose project in dir.
+func loadProject(dir string) (*compose.Project, error) {
+	return compose.LoadAnd(context.Background(), compose.Options{ProjectDir: dir}, func(*compose.Project) error { return nil })
+}
+
+// computeProject computes the inputs of the named services (all when
+// none) and of those they depend on, dependencies first.
+func computeProject(p *compose.Project, names []string) ([]*Inputs, error) {
+	svcs, err := p.Select(names)
+	if err != nil {
+		return nil, err
+	}
+	return ComputeAll(context.Background(), svcs, Options{})
+}
+
 func computeDir(t testing.TB, dir string) map[string]*Inputs {
 	t.Helper()
-	p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+	p, err := loadProject(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := ComputeProject(context.Background(), p, nil, Options{})
+	all, err := computeProject(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,11 +313,11 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 				}
 				os.WriteFile(filepath.Join(dir, p), []byte(data), 0o644)
 			}
-			p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+			p, err := loadProject(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = ComputeProject(context.Background(), p, nil, Options{})
+			_, err = computeProject(p, nil)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -332,7 +347,7 @@ services:
 		"c/Dockerfile": "FROM scratch\nCOPY --from=root src /src\n",
 		"d/Dockerfile": "FROM scratch\nCOPY . /\n",
 	})
-	p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+	p, err := loadProject(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +370,7 @@ services:
 	}
 	together := hashes(computeDir(t, dir))
 	for name, h := range together {
-		alone, err := ComputeProject(context.Background(), p, []string{name}, Options{})
+		alone, err := computeProject(p, []string{name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -467,11 +482,11 @@ func TestInlineDockerfile(t *testing.T) {
 	writeFixture(t, dir, map[string]string{
 		"compose.yaml": "services:\n  inline:\n    build:\n      context: .\n      dockerfile_inline: \"FROM scratch\\nCOPY --nope a /a\\n\"\n",
 	}, time.Now())
-	p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+	p, err := loadProject(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ComputeProject(context.Background(), p, nil, Options{})
+	_, err = computeProject(p, nil)
 	if err == nil || !strings.Contains(err.Error(), "(dockerfile_inline)") {
 		t.Fatalf("error %v does not name the inline Dockerfile", err)
 	}
@@ -480,8 +495,9 @@ func TestInlineDockerfile(t *testing.T) {
 // TestStoreFor: a run hashes through the stat cache it is given; without
 // one, services sharing a source share one in memory, and others none.
 func TestStoreFor(t *testing.T) {
-	a, b := &compose.Service{Name: "a", Context: "/src"}, &compose.Service{Name: "b", Context: "/src"}
-	c := &compose.Service{Name: "c", Context: "/other", Contexts: map[string]string{"lib": "/lib"}}
+	local := func(dir string) compose.Context { return compose.Context{Kind: compose.LocalContext, Source: dir} }
+	a, b := &compose.Service{Name: "a", Context: local("/src")}, &compose.Service{Name: "b", Context: local("/src")}
+	c := &compose.Service{Name: "c", Context: local("/other"), Contexts: map[string]compose.Context{"lib": local("/lib"), "img": {Kind: compose.ImageContext, Source: "/src"}}}
 	disk := statcache.NewStore(t.TempDir())
 	if got := storeFor(disk, []*compose.Service{a, b}); got != disk {
 		t.Error("the given store was replaced")

@@ -2,20 +2,17 @@ package inputs
 
 import (
 	"context"
-	"strings"
+	"maps"
+	"slices"
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/statcache"
 	digest "github.com/opencontainers/go-digest"
 )
 
-// ComputeProject computes the inputs of the named services (all when
-// names is empty) and of the services they depend on, dependencies first.
-func ComputeProject(ctx context.Context, p *compose.Project, names []string, opt Options) ([]*Inputs, error) {
-	svcs, err := p.Select(names)
-	if err != nil {
-		return nil, err
-	}
+// ComputeAll computes the inputs of svcs, which list every service's
+// `service:` dependencies before it, in that order.
+func ComputeAll(ctx context.Context, svcs []*compose.Service, opt Options) ([]*Inputs, error) {
 	opt.StatCache = storeFor(opt.StatCache, svcs)
 	hashes := map[string]digest.Digest{}
 	out := make([]*Inputs, 0, len(svcs))
@@ -48,12 +45,9 @@ func sharesSource(svcs []*compose.Service) bool {
 	seen := map[string]bool{}
 	for _, s := range svcs {
 		dirs := map[string]bool{}
-		if !compose.IsRemote(s.Context) {
-			dirs[s.Context] = true
-		}
-		for _, v := range s.Contexts {
-			if isLocal(v) {
-				dirs[v] = true
+		for _, c := range append([]compose.Context{s.Context}, slices.Collect(maps.Values(s.Contexts))...) {
+			if c.Kind == compose.LocalContext {
+				dirs[c.Source] = true
 			}
 		}
 		for d := range dirs {
@@ -64,10 +58,4 @@ func sharesSource(svcs []*compose.Service) bool {
 		}
 	}
 	return false
-}
-
-// isLocal reports whether an additional context names a local directory:
-// not a service: context, an image or other URL scheme, or a Git remote.
-func isLocal(v string) bool {
-	return !strings.HasPrefix(v, "service:") && !strings.Contains(v, "://") && !compose.IsRemote(v)
 }

@@ -145,7 +145,7 @@ func info(ctx context.Context, addr string, timeout time.Duration) (string, erro
 func Missing() string {
 	var m []string
 	if runtime.GOOS != "linux" {
-		return "the private buildkitd runs on Linux only: point bkcache at a daemon with --addr or BUILDKIT_HOST (for example docker-container://NAME)"
+		return "the private buildkitd runs on Linux only: point bkcache at a daemon through BUILDKIT_HOST (for example docker-container://NAME)"
 	}
 	if os.Geteuid() != 0 {
 		m = append(m, "root (run as root, or start a rootless buildkitd yourself and set BUILDKIT_HOST)")

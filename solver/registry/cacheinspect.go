@@ -1,4 +1,4 @@
-package solver
+package registry
 
 import (
 	"context"
@@ -10,39 +10,40 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	digest "github.com/opencontainers/go-digest"
 )
 
-// cacheConfigType is the media type of BuildKit's cache configuration.
-const cacheConfigType = "application/vnd.buildkit.cacheconfig.v0"
+// CacheConfigType is the media type of BuildKit's cache configuration.
+const CacheConfigType = "application/vnd.buildkit.cacheconfig.v0"
 
 // CacheInfo describes a BuildKit registry cache, for audit.
 type CacheInfo struct {
-	Ref       string       `json:"ref"`
-	Digest    string       `json:"digest"`
-	Form      string       `json:"form"` // "image-manifest" or "index"
-	MediaType string       `json:"mediaType"`
-	Records   int          `json:"records"`
-	Layers    []CacheLayer `json:"layers"`
-	Size      int64        `json:"size"` // layers plus config
-	Created   *time.Time   `json:"created,omitempty"`
+	Ref       string        `json:"ref"`
+	Digest    digest.Digest `json:"digest"`
+	Form      string        `json:"form"` // "image-manifest" or "index"
+	MediaType string        `json:"mediaType"`
+	Records   int           `json:"records"`
+	Layers    []CacheLayer  `json:"layers"`
+	Size      int64         `json:"size"` // layers plus config
+	Created   *time.Time    `json:"created,omitempty"`
 }
 
 // CacheLayer is one blob of a cache.
 type CacheLayer struct {
-	Digest    string     `json:"digest"`
-	MediaType string     `json:"mediaType"`
-	Size      int64      `json:"size"`
-	Created   *time.Time `json:"created,omitempty"`
+	Digest    digest.Digest `json:"digest"`
+	MediaType string        `json:"mediaType"`
+	Size      int64         `json:"size"`
+	Created   *time.Time    `json:"created,omitempty"`
 }
 
 // InspectCache reads the BuildKit cache at ref: its layers, its number of
 // cache records, its size and when its newest layer was created.
-func (r *Registry) InspectCache(ctx context.Context, ref string) (*CacheInfo, error) {
-	info, config, n, err := r.cacheManifest(ctx, ref)
+func (r *Registry) InspectCache(ctx context.Context, ref name.Reference) (*CacheInfo, error) {
+	info, config, err := r.cacheManifest(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	b, err := r.blob(ctx, ref, n.Context().Digest(config.Digest.String()))
+	b, err := r.blob(ctx, ref, ref.Context().Digest(config.Digest.String()))
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +59,8 @@ func (r *Registry) InspectCache(ctx context.Context, ref string) (*CacheInfo, er
 
 // CacheSize returns the size of the BuildKit cache at ref (its layers and
 // config), from its manifest alone.
-func (r *Registry) CacheSize(ctx context.Context, ref string) (int64, error) {
-	info, _, _, err := r.cacheManifest(ctx, ref)
+func (r *Registry) CacheSize(ctx context.Context, ref name.Reference) (int64, error) {
+	info, _, err := r.cacheManifest(ctx, ref)
 	if err != nil {
 		return 0, err
 	}
@@ -68,30 +69,26 @@ func (r *Registry) CacheSize(ctx context.Context, ref string) (int64, error) {
 
 // cacheManifest reads what the manifest of the cache at ref says: its
 // form, layers and size, and its config's descriptor.
-func (r *Registry) cacheManifest(ctx context.Context, ref string) (*CacheInfo, v1.Descriptor, name.Reference, error) {
+func (r *Registry) cacheManifest(ctx context.Context, ref name.Reference) (*CacheInfo, v1.Descriptor, error) {
 	var config v1.Descriptor
-	n, err := r.parse(ref)
-	if err != nil {
-		return nil, config, nil, err
-	}
-	desc, err := remote.Get(n, r.opts(ctx)...)
+	desc, err := remote.Get(ref, r.opts(ctx)...)
 	if err != nil {
 		if _, found, herr := r.Head(ctx, ref); herr == nil && !found {
-			return nil, config, nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
+			return nil, config, fmt.Errorf("%s: %w", ref, ErrNotFound)
 		}
-		return nil, config, nil, r.wrap(ref, err)
+		return nil, config, wrap(ref, err)
 	}
-	info := &CacheInfo{Ref: ref, Digest: desc.Digest.String(), MediaType: string(desc.MediaType)}
+	info := &CacheInfo{Ref: ref.String(), Digest: digest.Digest(desc.Digest.String()), MediaType: string(desc.MediaType)}
 	var layers []v1.Descriptor
 	switch desc.MediaType {
 	case types.OCIImageIndex, types.DockerManifestList:
 		info.Form = "index"
 		var im v1.IndexManifest
 		if err := json.Unmarshal(desc.Manifest, &im); err != nil {
-			return nil, config, nil, fmt.Errorf("%s: malformed index: %w", ref, err)
+			return nil, config, fmt.Errorf("%s: malformed index: %w", ref, err)
 		}
 		for _, d := range im.Manifests {
-			if d.MediaType == cacheConfigType {
+			if d.MediaType == CacheConfigType {
 				config = d
 			} else {
 				layers = append(layers, d)
@@ -101,16 +98,16 @@ func (r *Registry) cacheManifest(ctx context.Context, ref string) (*CacheInfo, v
 		info.Form = "image-manifest"
 		var m v1.Manifest
 		if err := json.Unmarshal(desc.Manifest, &m); err != nil {
-			return nil, config, nil, fmt.Errorf("%s: malformed manifest: %w", ref, err)
+			return nil, config, fmt.Errorf("%s: malformed manifest: %w", ref, err)
 		}
 		config, layers = m.Config, m.Layers
 	}
-	if config.MediaType != cacheConfigType {
-		return nil, config, nil, fmt.Errorf("%s is not a BuildKit cache (no %s config): is it an image? cache refs are REPOSITORY:cache-HASH and REPOSITORY:cache-ci", ref, cacheConfigType)
+	if config.MediaType != CacheConfigType {
+		return nil, config, fmt.Errorf("%s is not a BuildKit cache (no %s config): is it an image? cache refs are REPOSITORY:cache-HASH and REPOSITORY:cache-ci", ref, CacheConfigType)
 	}
 	info.Size = config.Size
 	for _, l := range layers {
-		cl := CacheLayer{Digest: l.Digest.String(), MediaType: string(l.MediaType), Size: l.Size}
+		cl := CacheLayer{Digest: digest.Digest(l.Digest.String()), MediaType: string(l.MediaType), Size: l.Size}
 		if t, err := time.Parse(time.RFC3339Nano, l.Annotations["buildkit/createdat"]); err == nil {
 			cl.Created = &t
 			if info.Created == nil || t.After(*info.Created) {
@@ -120,5 +117,5 @@ func (r *Registry) cacheManifest(ctx context.Context, ref string) (*CacheInfo, v
 		info.Size += l.Size
 		info.Layers = append(info.Layers, cl)
 	}
-	return info, config, n, nil
+	return info, config, nil
 }

@@ -1,4 +1,4 @@
-package solver
+package registry
 
 import (
 	"fmt"
@@ -35,9 +35,17 @@ type httpsOnly struct {
 
 func (t *httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !t.allow(req.URL.Host) {
-		return nil, fmt.Errorf("refusing plain HTTP to registry %s: only loopback registries and those named with --insecure-registry are reached without TLS", req.URL.Host)
+		return nil, &PlainHTTPError{Host: req.URL.Host}
 	}
 	return t.inner.RoundTrip(req)
+}
+
+// PlainHTTPError reports a registry that would have been reached over
+// plain HTTP, though neither loopback nor named insecure.
+type PlainHTTPError struct{ Host string }
+
+func (e *PlainHTTPError) Error() string {
+	return fmt.Sprintf("refusing plain HTTP to registry %s: only loopback registries and those named insecure are reached without TLS", e.Host)
 }
 
 // retryAfter honours Retry-After on 429 and 503 answers.

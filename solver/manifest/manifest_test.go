@@ -30,11 +30,15 @@ var project = map[string]string{
 
 func compute(t *testing.T, dir string) map[string]*inputs.Inputs {
 	t.Helper()
-	p, err := compose.Load(context.Background(), compose.Options{ProjectDir: dir})
+	p, err := compose.LoadAnd(context.Background(), compose.Options{ProjectDir: dir}, func(*compose.Project) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := inputs.ComputeProject(context.Background(), p, nil, inputs.Options{})
+	svcs, err := p.Select(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := inputs.ComputeAll(context.Background(), svcs, inputs.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +62,7 @@ func TestSchema(t *testing.T) {
 		Redact(in, []string{"TOKEN"})
 		m.Services = append(m.Services, &Service{
 			Service: in.Service, Status: "built", Hash: in.Tag(), Scheme: in.Scheme, Inputs: in,
-			Image: "reg/app:" + in.Tag(), Digest: "sha256:" + strings.Repeat("a", 64),
+			Image: "reg/app:" + in.Tag(), Digest: digest.Digest("sha256:" + strings.Repeat("a", 64)),
 			Cache: &Cache{Imports: []string{"reg/app:cache-ci"}, Exports: []string{}},
 			Steps: &Steps{Cached: 1, Total: 3}, Timing: &Timing{TotalMs: 12},
 		})

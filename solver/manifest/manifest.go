@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/hash/inputs"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // SchemaVersion is the version of the document this package writes and
@@ -56,7 +57,7 @@ type Service struct {
 	Scheme  string         `json:"scheme"`
 	Inputs  *inputs.Inputs `json:"inputs"`
 	Image   string         `json:"image,omitempty"`
-	Digest  string         `json:"digest,omitempty"`
+	Digest  digest.Digest  `json:"digest,omitempty"`
 	Cache   *Cache         `json:"cache,omitempty"`
 	Steps   *Steps         `json:"steps,omitempty"`
 	Timing  *Timing        `json:"timing,omitempty"`

@@ -1,0 +1,98 @@
+package plan
+
+import (
+	"maps"
+	"testing"
+)
+
+func TestParseCacheEntry(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		typ   string
+		attrs map[string]string
+		err   bool
+	}{
+		{"reg/app:cache", "registry", map[string]string{"ref": "reg/app:cache"}, false},
+		{"type=registry,ref=reg/app:c,mode=max", "registry", map[string]string{"ref": "reg/app:c", "mode": "max"}, false},
+		{"ref=reg/app:c", "registry", map[string]string{"ref": "reg/app:c"}, false},
+		{"type=local,src=/tmp/c", "local", map[string]string{"src": "/tmp/c"}, false},
+		{`type=gha,"scope=a,b"`, "gha", map[string]string{"scope": "a,b"}, false},
+		{"type=inline", "inline", map[string]string{}, false},
+		{"", "", nil, true},
+		{"mode=max", "", nil, true},
+		{"type=registry,junk", "", nil, true},
+		{`type="unterminated`, "", nil, true},
+	} {
+		e, err := ParseCacheEntry(tc.in)
+		if (err != nil) != tc.err {
+			t.Errorf("%q: err = %v, want error %v", tc.in, err, tc.err)
+			continue
+		}
+		if !tc.err && (e.Type != tc.typ || !maps.Equal(e.Attrs, tc.attrs)) {
+			t.Errorf("%q: got %s %v", tc.in, e.Type, e.Attrs)
+		}
+	}
+}
+
+// TestCacheCredentials: gha and s3 entries get what buildx gives them
+// from the environment, never over what the entry says, and their
+// String never shows it.
+func TestCacheCredentials(t *testing.T) {
+	env := map[string]string{
+		"ACTIONS_RUNTIME_TOKEN": "tok", "ACTIONS_CACHE_URL": "https://cache/", "ACTIONS_RESULTS_URL": "https://results/",
+		"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET", "AWS_SESSION_TOKEN": "SESSION",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for _, tc := range []struct {
+		in   string
+		want map[string]string
+	}{
+		{"type=gha", map[string]string{"token": "tok", "url": "https://cache/"}},
+		{"type=gha,version=2", map[string]string{"token": "tok", "url": "https://cache/", "url_v2": "https://results/", "version": "2"}},
+		{"type=gha,token=mine,url=https://mine/", map[string]string{"token": "mine", "url": "https://mine/"}},
+		{"type=s3,bucket=b", map[string]string{"bucket": "b", "access_key_id": "AKID", "secret_access_key": "SECRET", "session_token": "SESSION"}},
+		{"type=s3,bucket=b,access_key_id=K,secret_access_key=S", map[string]string{"bucket": "b", "access_key_id": "K", "secret_access_key": "S"}},
+		{"type=registry,ref=r/a:c", map[string]string{"ref": "r/a:c"}},
+	} {
+		es, err := parseCacheEntries("cache_from", []string{tc.in}, lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(es[0].Attrs, tc.want) {
+			t.Errorf("%s: attrs %v, want %v", tc.in, es[0].Attrs, tc.want)
+		}
+		if s := es[0].String(); s != "registry:r/a:c" && s != es[0].Type {
+			t.Errorf("%s prints as %q, want only its type (and ref)", tc.in, s)
+		}
+	}
+	// GitHub's v2 cache service, asked for through the environment.
+	env["ACTIONS_CACHE_SERVICE_V2"] = "true"
+	es, _ := parseCacheEntries("cache_to", []string{"type=gha"}, lookup)
+	if es[0].Attrs["url_v2"] != "https://results/" {
+		t.Errorf("ACTIONS_CACHE_SERVICE_V2: attrs %v", es[0].Attrs)
+	}
+}
+
+// FuzzParseCacheEntry: whatever parses has a type, and prints as its
+// type, with its ref when it has one.
+func FuzzParseCacheEntry(f *testing.F) {
+	f.Add("type=registry,ref=a/b:c,mode=max")
+	f.Add("a/b")
+	f.Add(`"x`)
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseCacheEntry(s)
+		if err != nil {
+			return
+		}
+		if e.Type == "" {
+			t.Fatalf("%q parsed without a type", s)
+		}
+		want := e.Type
+		if ref := e.Attrs["ref"]; ref != "" {
+			want += ":" + ref
+		}
+		if e.String() != want {
+			t.Fatalf("%q prints as %q, want %q", s, e.String(), want)
+		}
+	})
+}

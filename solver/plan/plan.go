@@ -1,0 +1,207 @@
+// Package plan settles one run's facts before anything is built: which
+// services build and in what order, each one's inputs and hash, the
+// registry tags it reads and writes, its cache entries, and every error
+// a user can cause in the project or the options, all found before any
+// daemon or registry is contacted. Every command starts from a Plan; the
+// solver executes its jobs.
+package plan
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/bkcache/bkcache/hash/statcache"
+	"github.com/bkcache/bkcache/solver/registry"
+)
+
+// DefaultFloating is the floating tag moved to the last successful build.
+const DefaultFloating = "ci"
+
+// Options are a run's settings, beside the project.
+type Options struct {
+	// Services are those asked for; all that build when empty. The
+	// services their service: contexts need are planned too.
+	Services []string
+	// Repository, when set, is the prefix every service is pushed under
+	// (PREFIX/SERVICE) instead of its image: name.
+	Repository string
+	Floating   string   // floating tag; DefaultFloating when empty
+	Fallbacks  []string // further floating tags whose caches are imported
+	// Push: the run writes to the registry, so every service needs a
+	// repository of its own.
+	Push bool
+	// NoCache and Pull apply compose's no_cache and pull to every
+	// service; NoCache also builds what the registry has.
+	NoCache, Pull bool
+	Hosts         registry.Hosts   // how each ref is reached
+	StatCache     *statcache.Store // digests of unchanged files; may be nil
+	// LookupEnv reads the environment for cache backend credentials;
+	// os.LookupEnv when nil.
+	LookupEnv func(string) (string, bool)
+}
+
+// Plan is one run, resolved.
+type Plan struct {
+	Project string
+	Jobs    []*Job // dependencies before dependents
+}
+
+// Job is one service to build (or skip), with everything the build
+// needs settled.
+type Job struct {
+	Service *compose.Service // the build section as loaded; read only
+	Inputs  *inputs.Inputs
+	Refs    Refs
+	// Local: the service names no registry repository (no image:, no
+	// prefix), so Refs name compose's local image, which no registry is
+	// asked about.
+	Local bool
+	Asked bool     // named in Options.Services, or all were asked for
+	Deps  []string // the services its service: contexts name, sorted
+	// CacheFrom and CacheTo are the compose cache entries, parsed, with
+	// the credentials their backends take from the environment.
+	CacheFrom, CacheTo []CacheEntry
+	Network            string // BuildKit's force-network-mode; "" for the default
+	NoCache, Pull      bool
+	// EngineNames are the names a Docker engine gives the image besides
+	// Refs.Image: docker compose's own and the build tags.
+	EngineNames []string
+}
+
+// Name is the job's service name.
+func (j *Job) Name() string { return j.Service.Name }
+
+// Resolve plans a run of project. Everything it reports is the user's to
+// fix: in the compose files, the Dockerfiles, the build contexts or opt.
+// It reads local files only.
+func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan, error) {
+	opt.Floating = cmp.Or(opt.Floating, DefaultFloating)
+	for _, f := range append([]string{opt.Floating}, opt.Fallbacks...) {
+		if err := CheckFloating(f); err != nil {
+			return nil, err
+		}
+	}
+	svcs, err := project.Select(opt.Services)
+	if err != nil {
+		return nil, err
+	}
+	all, err := inputs.ComputeAll(ctx, svcs, inputs.Options{StatCache: opt.StatCache})
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Project: project.Name}
+	var local []string
+	for i, svc := range svcs {
+		j, err := newJob(project.Name, svc, all[i], opt)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: %w", svc.Name, err)
+		}
+		if j.Local {
+			local = append(local, j.Name())
+		}
+		p.Jobs = append(p.Jobs, j)
+	}
+	if opt.Push && len(local) > 0 {
+		return nil, &NoRepositoryError{Services: local}
+	}
+	return p, p.checkDeps()
+}
+
+func newJob(project string, svc *compose.Service, in *inputs.Inputs, opt Options) (*Job, error) {
+	refs, err := newRefs(project, svc, in.Tag(), opt)
+	if err != nil {
+		return nil, err
+	}
+	j := &Job{
+		Service: svc, Inputs: in, Refs: refs,
+		Local:   opt.Repository == "" && svc.Image == "",
+		Asked:   len(opt.Services) == 0 || slices.Contains(opt.Services, svc.Name),
+		Deps:    svc.ServiceDeps(),
+		NoCache: svc.NoCache || opt.NoCache, Pull: svc.Pull || opt.Pull,
+		EngineNames: engineNames(project, svc, refs.Image.String()),
+	}
+	lookup := opt.LookupEnv
+	if lookup == nil {
+		lookup = osLookupEnv
+	}
+	if j.CacheFrom, err = parseCacheEntries("cache_from", svc.CacheFrom, lookup); err != nil {
+		return nil, err
+	}
+	if j.CacheTo, err = parseCacheEntries("cache_to", svc.CacheTo, lookup); err != nil {
+		return nil, err
+	}
+	if j.Network, err = networkMode(svc.Network); err != nil {
+		return nil, err
+	}
+	for _, t := range svc.Tags {
+		if _, err := opt.Hosts.Reference(t); err != nil {
+			return nil, fmt.Errorf("build.tags: %q is not a valid image reference: %w", t, err)
+		}
+	}
+	return j, nil
+}
+
+// checkDeps makes sure every job's dependencies are planned before it.
+func (p *Plan) checkDeps() error {
+	seen := map[string]bool{}
+	for _, j := range p.Jobs {
+		for _, d := range j.Deps {
+			if !seen[d] {
+				return fmt.Errorf("service %q needs service %q for a service: context, which is not planned before it", j.Name(), d)
+			}
+		}
+		seen[j.Name()] = true
+	}
+	return nil
+}
+
+// Job returns the job of the named service, or nil.
+func (p *Plan) Job(service string) *Job {
+	for _, j := range p.Jobs {
+		if j.Name() == service {
+			return j
+		}
+	}
+	return nil
+}
+
+// Inputs returns every job's inputs, in job order.
+func (p *Plan) Inputs() []*inputs.Inputs {
+	out := make([]*inputs.Inputs, len(p.Jobs))
+	for i, j := range p.Jobs {
+		out[i] = j.Inputs
+	}
+	return out
+}
+
+// networkMode maps compose's build.network onto BuildKit's
+// force-network-mode ("" for the default).
+func networkMode(network string) (string, error) {
+	switch network {
+	case "", "default":
+		return "", nil
+	case "host", "none":
+		return network, nil
+	}
+	return "", fmt.Errorf("build.network %q is not supported by BuildKit (use default, host or none)", network)
+}
+
+// engineNames are the names, besides R:H, that an image loaded into a
+// Docker engine also gets: the one docker compose looks for before
+// building the service in `up` (its image:, else PROJECT-NAME) and its
+// compose build tags, so that `docker compose up` runs what bkcache
+// built. A name pinned by digest cannot be a tag and is left out.
+func engineNames(project string, svc *compose.Service, image string) []string {
+	var out []string
+	for _, n := range append([]string{svc.LocalImage(project)}, svc.Tags...) {
+		if !strings.Contains(n, "@") && n != image && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}

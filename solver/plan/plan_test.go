@@ -1,0 +1,297 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/solver/registry"
+	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+)
+
+// resolve loads the project in files and plans opt on it.
+func resolve(t *testing.T, files map[string]string, opt Options) (*Plan, error) {
+	t.Helper()
+	dir := sourcetest.Tree(t, files)
+	p, err := compose.LoadAnd(context.Background(), compose.Options{ProjectDir: dir}, func(*compose.Project) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Resolve(context.Background(), p, opt)
+}
+
+// project is a fixture of every kind of context; REG is replaced by the
+// registry the images are said to live in.
+func project(reg string) map[string]string {
+	return map[string]string{
+		"compose.yaml": strings.ReplaceAll(`name: shop
+services:
+  base:
+    image: REG/shop/base:dev
+    build: ./base
+  api:
+    image: REG/shop/api
+    build:
+      context: ./api
+      cache_from: ["REG/shop/api:cache-extra", "type=gha,scope=api"]
+      cache_to: ["type=inline"]
+      tags: ["REG/shop/api:latest"]
+      additional_contexts:
+        base: service:base
+        lib: ./lib
+        alpine: docker-image://alpine:3.20
+        tools: https://github.com/acme/tools.git#v1
+  local:
+    build: ./base
+  db:
+    image: postgres
+`, "REG", reg),
+		"base/Dockerfile": "FROM scratch\nCOPY x /\n",
+		"base/x":          "x",
+		"api/Dockerfile":  "FROM base\nCOPY --from=lib a /\nCOPY --from=alpine /etc/os-release /\nCOPY --from=tools README /\nCOPY main.txt /\n",
+		"api/main.txt":    "main",
+		"lib/a":           "a",
+	}
+}
+
+// TestResolveContextsAndRefs: each kind of context is classified once
+// and enters the hash as what it is; each ref is parsed once, as the
+// user wrote its repository.
+func TestResolveContextsAndRefs(t *testing.T) {
+	reg := rt.Serve(t, true)
+	p, err := resolve(t, project(reg.Host), Options{Fallbacks: []string{"ci-main"}, Push: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(p.Jobs); got != "base,api,local" {
+		t.Fatalf("jobs %s, want dependencies first", got)
+	}
+	api := p.Job("api")
+	kinds := map[string]compose.ContextKind{}
+	for n, c := range api.Service.Contexts {
+		kinds[n] = c.Kind
+	}
+	for n, want := range map[string]compose.ContextKind{"base": compose.ServiceContext, "lib": compose.LocalContext, "alpine": compose.ImageContext, "tools": compose.RemoteContext} {
+		if kinds[n] != want {
+			t.Errorf("context %s: kind %d, want %d", n, kinds[n], want)
+		}
+	}
+	if api.Service.Context.Kind != compose.LocalContext || !slices.Equal(api.Deps, []string{"base"}) {
+		t.Errorf("api: context %+v, deps %v", api.Service.Context, api.Deps)
+	}
+	if len(api.Inputs.Services) != 1 || api.Inputs.Services[0].Hash != p.Job("base").Inputs.Hash {
+		t.Errorf("api's service: context does not carry base's hash: %+v", api.Inputs.Services)
+	}
+	var refs []string
+	for _, r := range api.Inputs.Refs {
+		refs = append(refs, r.Name+"="+r.Value)
+	}
+	if want := "alpine=docker-image://alpine:3.20 tools=https://github.com/acme/tools.git#v1"; strings.Join(refs, " ") != want {
+		t.Errorf("refs %q, want %q", refs, want)
+	}
+
+	h := api.Inputs.Tag()
+	r := api.Refs
+	for _, tc := range []struct{ what, got, want string }{
+		{"R:H", r.Image.String(), reg.Host + "/shop/api:" + h},
+		{"R:F", r.Floating.String(), reg.Host + "/shop/api:ci"},
+		{"R:cache-H", r.Cache.String(), reg.Host + "/shop/api:cache-" + h},
+		{"R:cache-F", r.CacheFloat.String(), reg.Host + "/shop/api:cache-ci"},
+		{"fallback", r.Fallbacks[0].String(), reg.Host + "/shop/api:cache-ci-main"},
+		{"repository", r.Repository.Name(), reg.Host + "/shop/api"},
+		{"base, tag dropped", p.Job("base").Refs.Image.String(), reg.Host + "/shop/base:" + p.Job("base").Inputs.Tag()},
+		{"no image:", p.Job("local").Refs.Image.String(), "shop-local:" + p.Job("local").Inputs.Tag()},
+		{"cache_from", api.CacheFrom[0].String() + " " + api.CacheFrom[1].String(), "registry:" + reg.Host + "/shop/api:cache-extra gha"},
+		{"cache_to", api.CacheTo[0].String(), "inline"},
+		{"engine names", strings.Join(api.EngineNames, " "), reg.Host + "/shop/api " + reg.Host + "/shop/api:latest"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.what, tc.got, tc.want)
+		}
+	}
+	if r.Image.TagStr() != h || r.Image.RegistryStr() != reg.Host {
+		t.Errorf("R:H parsed as tag %q on %q", r.Image.TagStr(), r.Image.RegistryStr())
+	}
+	if p.Job("api").Local || !p.Job("local").Local {
+		t.Errorf("local: api %v, local %v", p.Job("api").Local, p.Job("local").Local)
+	}
+	if reg.Requests() != 0 {
+		t.Errorf("resolving made %d registry requests, want none", reg.Requests())
+	}
+}
+
+// TestResolveRepositories: where each service is pushed, as written.
+func TestResolveRepositories(t *testing.T) {
+	for _, tc := range []struct {
+		name, image, prefix, want string
+	}{
+		{"image: with registry and tag", "registry.local:5000/shop/api:dev", "", "registry.local:5000/shop/api"},
+		{"image: by digest", "reg.io/a/b@sha256:" + strings.Repeat("0", 64), "", "reg.io/a/b"},
+		{"Docker Hub name", "acme/api:1", "", "acme/api"},
+		{"official image", "myapp", "", "myapp"},
+		{"prefix", "ignored/x", "reg:5000/ci/", "reg:5000/ci/api"},
+		{"prefix without slash", "", "reg:5000/ci", "reg:5000/ci/api"},
+		{"default", "", "", "shop-api"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			image := ""
+			if tc.image != "" {
+				image = "\n    image: " + tc.image
+			}
+			p, err := resolve(t, map[string]string{
+				"compose.yaml":   "name: shop\nservices:\n  api:" + image + "\n    build: ./api\n",
+				"api/Dockerfile": "FROM scratch\n",
+			}, Options{Repository: tc.prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := p.Jobs[0]
+			if got := strings.TrimSuffix(j.Refs.Image.String(), ":"+j.Inputs.Tag()); got != tc.want {
+				t.Errorf("repository %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestInsecureHosts: refs on a host named insecure are reached over
+// plain HTTP; others over HTTPS; loopback always over HTTP.
+func TestInsecureHosts(t *testing.T) {
+	files := map[string]string{
+		"compose.yaml":    "services:\n  a:\n    image: reg.internal:5000/a\n    build: ./a\n  b:\n    image: reg.example.com/b\n    build: ./a\n  c:\n    image: 127.0.0.1:5000/c\n    build: ./a\n",
+		"a/Dockerfile":    "FROM scratch\n",
+		"a/.dockerignore": "",
+	}
+	p, err := resolve(t, files, Options{Hosts: registry.NewHosts("reg.internal:5000")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, want := range map[string]string{"a": "http", "b": "https", "c": "http"} {
+		if got := p.Job(svc).Refs.Image.Scheme(); got != want {
+			t.Errorf("%s: scheme %s, want %s", svc, got, want)
+		}
+	}
+}
+
+// TestNoCacheAndPull: the run's no-cache and pull add to what each
+// service's own no_cache and pull say.
+func TestNoCacheAndPull(t *testing.T) {
+	files := map[string]string{
+		"compose.yaml": "services:\n  plain:\n    build: ./a\n  keys:\n    build:\n      context: ./a\n      no_cache: true\n      pull: true\n",
+		"a/Dockerfile": "FROM scratch\n",
+	}
+	for _, tc := range []struct {
+		noCache, pull bool
+	}{{false, false}, {true, false}, {false, true}} {
+		p, err := resolve(t, files, Options{NoCache: tc.noCache, Pull: tc.pull})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j := p.Job("plain"); j.NoCache != tc.noCache || j.Pull != tc.pull {
+			t.Errorf("%+v: plain no_cache %v pull %v", tc, j.NoCache, j.Pull)
+		}
+		if j := p.Job("keys"); !j.NoCache || !j.Pull {
+			t.Errorf("%+v: a service's own no_cache/pull were dropped", tc)
+		}
+	}
+}
+
+// TestResolveErrors: every error a user can cause is found while
+// planning, names its culprit, and reaches no registry.
+func TestResolveErrors(t *testing.T) {
+	reg := rt.Serve(t, true)
+	svc := func(build string) map[string]string {
+		return map[string]string{
+			"compose.yaml": "services:\n  a:\n    image: " + reg.Host + "/p/a\n    build:\n      context: ./a\n" + build,
+			"a/Dockerfile": "FROM scratch\n",
+		}
+	}
+	noImage := map[string]string{"compose.yaml": "services:\n  a:\n    build: ./a\n  b:\n    build: ./a\n", "a/Dockerfile": "FROM scratch\n"}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		opt   Options
+		want  []string
+		is    error
+	}{
+		{"push without repository", noImage, Options{Push: true}, []string{`services a, b have no image:`}, nil},
+		{"unknown service", svc(""), Options{Services: []string{"ghost"}}, []string{`"ghost"`, "a"}, nil},
+		{"invalid image", map[string]string{"compose.yaml": "services:\n  a:\n    image: Reg.Local/UPPER/App\n    build: ./a\n", "a/Dockerfile": "FROM scratch\n"}, Options{}, []string{`service "a"`, "UPPER"}, nil},
+		{"invalid repository prefix", svc(""), Options{Repository: "reg.local/bad repo"}, []string{`service "a"`, "bad repo"}, nil},
+		{"invalid floating tag", svc(""), Options{Floating: "ci/main"}, []string{`"ci/main"`}, ErrFloatingTag},
+		{"floating tag too long for its cache twin", svc(""), Options{Floating: strings.Repeat("f", 123)}, []string{"122"}, ErrFloatingTag},
+		{"invalid fallback", svc(""), Options{Fallbacks: []string{".x"}}, []string{`".x"`}, ErrFloatingTag},
+		{"malformed cache_from", svc("      cache_from: [\"type=registry,ref\"]\n"), Options{}, []string{`service "a"`, "cache_from"}, nil},
+		{"malformed cache_to", svc("      cache_to: [\"type=\"]\n"), Options{}, []string{`service "a"`, "cache_to"}, nil},
+		{"unsupported network", svc("      network: bridge2\n"), Options{}, []string{`service "a"`, "bridge2"}, nil},
+		{"invalid build.tags", svc("      tags: [\"reg.local/x:bad tag\"]\n"), Options{}, []string{`service "a"`, "bad tag"}, nil},
+		{"cycle", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ./a, additional_contexts: {x: 'service:b'}}\n  b:\n    build: {context: ./a, additional_contexts: {x: 'service:a'}}\n", "a/Dockerfile": "FROM scratch\n"}, Options{}, []string{"a -> b -> a"}, nil},
+		{"missing Dockerfile", svc("      dockerfile: Nope\n"), Options{}, []string{`service "a"`, "Nope"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := resolve(t, tc.files, tc.opt)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("error %v is not %v", err, tc.is)
+			}
+		})
+	}
+	if reg.Requests() != 0 {
+		t.Errorf("planning made %d registry requests, want none", reg.Requests())
+	}
+	var nr *NoRepositoryError
+	if _, err := resolve(t, noImage, Options{Push: true}); !errors.As(err, &nr) || !slices.Equal(nr.Services, []string{"a", "b"}) {
+		t.Errorf("push without repository: %v, want a NoRepositoryError naming a and b", err)
+	}
+}
+
+// TestEngineNames: an image for a Docker engine is also named as docker
+// compose names it, less names pinned by digest and R:H itself.
+func TestEngineNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		svc  compose.Service
+		want []string
+	}{
+		{"no image:", compose.Service{Name: "web"}, []string{"shop-web"}},
+		{"image: and tags", compose.Service{Name: "web", Image: "ghcr.io/acme/web:dev", Tags: []string{"web:extra", "ghcr.io/acme/web:dev"}}, []string{"ghcr.io/acme/web:dev", "web:extra"}},
+		{"image: by digest", compose.Service{Name: "web", Image: "ghcr.io/acme/web@sha256:" + strings.Repeat("a", 64)}, nil},
+		{"image: equal to R:H", compose.Service{Name: "web", Image: "ghcr.io/acme/web:h"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := engineNames("shop", &tc.svc, "ghcr.io/acme/web:h"); !slices.Equal(got, tc.want) {
+				t.Errorf("engineNames = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckFloating: a floating tag and its cache- twin are both tags.
+func TestCheckFloating(t *testing.T) {
+	for tag, ok := range map[string]bool{
+		"ci": true, "ci-main": true, "_x": true, "v1.2": true, strings.Repeat("f", 122): true,
+		strings.Repeat("f", 123): false, "": false, ".x": false, "-x": false, "ci/main": false, "ci main": false,
+	} {
+		if err := CheckFloating(tag); (err == nil) != ok {
+			t.Errorf("CheckFloating(%q) = %v, want ok=%v", tag, err, ok)
+		}
+	}
+}
+
+func names(jobs []*Job) string {
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.Name())
+	}
+	return strings.Join(out, ",")
+}

@@ -1,0 +1,128 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Refs are the registry names of one service's build: repository R,
+// hash H, floating tag F.
+type Refs struct {
+	Repository name.Repository
+	Image      registry.Tag   // R:H
+	Floating   registry.Tag   // R:F
+	Cache      registry.Tag   // R:cache-H
+	CacheFloat registry.Tag   // R:cache-F
+	Fallbacks  []registry.Tag // R:cache-FALLBACK, imported after R:cache-F
+}
+
+// newRefs names the tags of the service's repository for hash tag h.
+func newRefs(project string, svc *compose.Service, h string, opt Options) (Refs, error) {
+	repo, err := repositoryOf(project, svc, opt.Repository)
+	if err != nil {
+		return Refs{}, err
+	}
+	return NewRefs(opt.Hosts, repo, h, opt.Floating, opt.Fallbacks...)
+}
+
+// NewRefs names the tags of repository (as written) for hash tag h,
+// floating tag f and the fallback floating tags.
+func NewRefs(hosts registry.Hosts, repository, h, f string, fallbacks ...string) (Refs, error) {
+	r, err := hosts.Repository(repository)
+	if err != nil {
+		return Refs{}, fmt.Errorf("image repository %q is not valid (lowercase letters, digits and . _ - / only, with an optional registry host): %w", repository, err)
+	}
+	refs := Refs{Repository: r}
+	for _, t := range []struct {
+		dst *registry.Tag
+		tag string
+	}{{&refs.Image, h}, {&refs.Floating, f}, {&refs.Cache, "cache-" + h}, {&refs.CacheFloat, "cache-" + f}} {
+		if *t.dst, err = tagOf(hosts, repository, t.tag); err != nil {
+			return Refs{}, err
+		}
+	}
+	for _, fb := range fallbacks {
+		t, err := tagOf(hosts, repository, "cache-"+fb)
+		if err != nil {
+			return Refs{}, err
+		}
+		refs.Fallbacks = append(refs.Fallbacks, t)
+	}
+	return refs, nil
+}
+
+// repositoryOf is the repository a service is pushed to, as people write
+// it: prefix/NAME when a prefix is given, else its image: without tag or
+// digest, else compose's default PROJECT-NAME (which docker compose never
+// pushes: see Job.Local).
+func repositoryOf(project string, svc *compose.Service, prefix string) (string, error) {
+	switch {
+	case prefix != "":
+		return strings.TrimSuffix(prefix, "/") + "/" + svc.Name, nil
+	case svc.Image != "":
+		ref, err := name.ParseReference(svc.Image)
+		if err != nil {
+			return "", fmt.Errorf("image %q is not a valid image reference (lowercase letters, digits and . _ - / only, with an optional registry host and tag): %w", svc.Image, err)
+		}
+		return familiar(ref.Context()), nil
+	}
+	return project + "-" + svc.Name, nil
+}
+
+// familiar writes a repository as docker does: Docker Hub's without its
+// host, and its official images without library/.
+func familiar(r name.Repository) string {
+	if r.RegistryStr() != name.DefaultRegistry {
+		return r.Name()
+	}
+	return strings.TrimPrefix(r.RepositoryStr(), "library/")
+}
+
+func tagOf(h registry.Hosts, repo, tag string) (registry.Tag, error) {
+	// Checked on its own: appended to the repository, a "tag" such as
+	// "/x" would parse as more repository path instead.
+	if !tagRE().MatchString(tag) {
+		return registry.Tag{}, fmt.Errorf("tag %q for %s is not valid (letters, digits, . _ -, at most 128 characters, not starting with . or -)", tag, repo)
+	}
+	t, err := h.Tag(repo + ":" + tag)
+	if err != nil {
+		return registry.Tag{}, fmt.Errorf("tag %q for %s: %w", tag, repo, err)
+	}
+	return t, nil
+}
+
+// tagRE is the OCI distribution spec's tag grammar, compiled on first
+// use rather than at every start of every command (its {0,127} alone is
+// over a thousand allocations).
+var tagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
+
+// ErrFloatingTag reports a floating tag that is not a valid tag, or
+// whose cache- twin is not.
+var ErrFloatingTag = errors.New("not a valid floating tag")
+
+// CheckFloating reports whether f can be a floating tag: f and cache-f
+// must both be valid tags.
+func CheckFloating(f string) error {
+	if !tagRE().MatchString(f) || !tagRE().MatchString("cache-"+f) {
+		return fmt.Errorf("%q is %w: use letters, digits, . _ - (at most 122 characters, not starting with . or -), for example ci-main", f, ErrFloatingTag)
+	}
+	return nil
+}
+
+// NoRepositoryError reports services that name no registry repository
+// (no image:, no repository prefix) in a run that needs one.
+type NoRepositoryError struct{ Services []string }
+
+func (e *NoRepositoryError) Error() string {
+	if len(e.Services) == 1 {
+		return fmt.Sprintf("service %q has no image: and no repository prefix, so it has no registry repository", e.Services[0])
+	}
+	return fmt.Sprintf("services %s have no image: and no repository prefix, so they have no registry repository", strings.Join(e.Services, ", "))
+}

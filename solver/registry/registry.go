@@ -1,0 +1,232 @@
+// Package registry is everything bkcache says to an image registry
+// itself: whether a manifest exists, moving a tag registry-side,
+// attaching and reading cache manifests, inspecting BuildKit caches. Its
+// transport bounds every wait and retries what a registry says may pass.
+// Credentials come from the docker config and its credential helpers.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Hosts decides which registries are reached over plain HTTP: loopback
+// ones, and those named insecure. Its parsers give references that
+// go-containerregistry reaches accordingly.
+type Hosts struct{ insecure []string }
+
+// NewHosts returns Hosts that also reach the named hosts (host:port)
+// over plain HTTP.
+func NewHosts(insecure ...string) Hosts { return Hosts{insecure: slices.Clone(insecure)} }
+
+// PlainHTTP reports whether host may be reached over plain HTTP.
+func (h Hosts) PlainHTTP(host string) bool { return h.Named(host) || isLoopback(host) }
+
+// Named reports whether host was named insecure and is not loopback:
+// what BuildKit must be told (it reaches loopback over HTTP by itself).
+func (h Hosts) Named(host string) bool { return slices.Contains(h.insecure, host) && !isLoopback(host) }
+
+// Reference parses an image reference, a tag or a digest.
+func (h Hosts) Reference(s string) (name.Reference, error) {
+	r, err := name.ParseReference(s)
+	if err != nil {
+		return nil, err
+	}
+	if !h.Named(r.Context().RegistryStr()) {
+		return r, nil
+	}
+	return name.ParseReference(s, name.Insecure)
+}
+
+// Repository parses an image repository.
+func (h Hosts) Repository(s string) (name.Repository, error) {
+	r, err := name.NewRepository(s)
+	if err != nil || !h.Named(r.RegistryStr()) {
+		return r, err
+	}
+	return name.NewRepository(s, name.Insecure)
+}
+
+func isLoopback(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Registry answers the registry-side questions of a build.
+type Registry struct {
+	hosts     Hosts
+	keychain  authn.Keychain
+	transport http.RoundTripper
+	// puller and pusher, in a Session, share pings, token exchanges and
+	// connections between calls.
+	puller *remote.Puller
+	pusher *remote.Pusher
+}
+
+// Options configure a Registry.
+type Options struct {
+	Hosts Hosts
+	// Timeout bounds each wait for a registry (connecting, an answer's
+	// headers); 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// DefaultTimeout is how long bkcache waits for a registry to answer one
+// request before taking it as a failure (which is retried).
+const DefaultTimeout = 30 * time.Second
+
+// New returns a Registry.
+func New(opt Options) *Registry {
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultTimeout
+	}
+	r := &Registry{hosts: opt.Hosts, keychain: authn.DefaultKeychain}
+	r.transport = newTransport(opt.Timeout, opt.Hosts.PlainHTTP)
+	return r
+}
+
+// Hosts returns the hosts the registry reaches over plain HTTP.
+func (r *Registry) Hosts() Hosts { return r.hosts }
+
+func (r *Registry) opts(ctx context.Context) []remote.Option {
+	o := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain), remote.WithTransport(r.transport)}
+	if r.puller != nil {
+		o = append(o, remote.Reuse(r.puller), remote.Reuse(r.pusher))
+	}
+	return o
+}
+
+// Session returns a Registry whose calls share the registry ping, token
+// exchanges and connections per repository, instead of setting them up
+// for every call: a sequence of a dozen requests then costs a dozen
+// round trips, not twice as many. A failure while setting up sticks to
+// the session (go-containerregistry caches it), so a session is for one
+// short sequence, such as one service's steps after its push, which
+// fail together anyway.
+func (r *Registry) Session(ctx context.Context) *Registry {
+	s := *r
+	base := r.opts(ctx)
+	var err1, err2 error
+	s.puller, err1 = remote.NewPuller(base...)
+	s.pusher, err2 = remote.NewPusher(base...)
+	if err1 != nil || err2 != nil {
+		return r // only option errors, which these are not; no reuse then
+	}
+	return &s
+}
+
+// ErrAuth reports a registry that refused our credentials.
+var ErrAuth = errors.New("registry refused the credentials")
+
+// ErrNotFound reports a reference the registry does not have.
+var ErrNotFound = errors.New("not found in the registry")
+
+// Head returns the digest of ref. It returns found=false, err=nil only for
+// a definite "no such manifest" (404); every other failure is an error,
+// never taken for a miss.
+func (r *Registry) Head(ctx context.Context, ref name.Reference) (d digest.Digest, found bool, err error) {
+	desc, err := remote.Head(ref, r.opts(ctx)...)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return "", false, nil
+		}
+		return "", false, wrap(ref, err)
+	}
+	return digest.Digest(desc.Digest.String()), true, nil
+}
+
+// Copy points the tag dst at the manifest of src, in the same repository,
+// by writing the manifest under the new tag: no blob is transferred.
+func (r *Registry) Copy(ctx context.Context, src name.Reference, dst name.Tag) error {
+	desc, err := remote.Get(src, r.opts(ctx)...)
+	if err != nil {
+		return wrap(src, err)
+	}
+	if err := remote.Tag(dst, desc, r.opts(ctx)...); err != nil {
+		return wrap(dst, err)
+	}
+	return nil
+}
+
+// maxBlob bounds the JSON blobs bkcache reads (manifests, cache configs).
+const maxBlob = 64 << 20
+
+// blob reads a small blob (a JSON document) from the registry; ref names
+// what it belongs to, for errors.
+func (r *Registry) blob(ctx context.Context, ref name.Reference, d name.Digest) ([]byte, error) {
+	l, err := remote.Layer(d, r.opts(ctx)...)
+	if err != nil {
+		return nil, wrap(ref, err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, wrap(ref, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxBlob))
+	if err != nil {
+		return nil, wrap(ref, err)
+	}
+	return b, nil
+}
+
+// wrap names the registry, and for refused credentials how to log in.
+func wrap(ref name.Reference, err error) error {
+	host := Host(ref.Context())
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("%s: %w (HTTP %d): log in with `docker login %s` or check the credential helper in ~/.docker/config.json", ref, ErrAuth, te.StatusCode, host)
+	}
+	return fmt.Errorf("registry %s: %w", host, err)
+}
+
+// Host is the registry host of repo as people write it: docker.io for
+// Docker Hub, which go-containerregistry calls index.docker.io.
+func Host(repo name.Repository) string {
+	if h := repo.RegistryStr(); h != name.DefaultRegistry {
+		return h
+	}
+	return "docker.io"
+}
+
+// Tag is an image tag parsed once that prints as it was written: a
+// Docker Hub name stays app:v1, not index.docker.io/library/app:v1.
+type Tag struct {
+	name.Tag
+	text string
+}
+
+// String returns the tag as written.
+func (t Tag) String() string { return t.text }
+
+// Tag parses a tag.
+func (h Hosts) Tag(s string) (Tag, error) {
+	t, err := name.NewTag(s)
+	if err == nil && h.Named(t.RegistryStr()) {
+		t, err = name.NewTag(s, name.Insecure)
+	}
+	if err != nil {
+		return Tag{}, err
+	}
+	return Tag{Tag: t, text: s}, nil
+}

@@ -1,0 +1,212 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/bkcache/bkcache/solver/manifest"
+	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+func TestAttachAndFetch(t *testing.T) {
+	// A registry without the referrers API gets the referrers tag schema:
+	// an index tagged sha256-<subject hex> listing the manifests.
+	for _, referrers := range []bool{true, false} {
+		t.Run(fmt.Sprintf("referrers=%v", referrers), func(t *testing.T) {
+			testAttachAndFetch(t, rt.Serve(t, referrers).Host, referrers)
+		})
+	}
+}
+
+func testAttachAndFetch(t *testing.T, host string, referrers bool) {
+	ctx := context.Background()
+	r := New(Options{})
+	img := host + "/p/app"
+	dg := rt.PushRandom(t, img+":abc")
+
+	if _, err := r.FetchManifest(ctx, rt.Ref(t, img+":abc")); !errors.Is(err, ErrNoManifest) {
+		t.Fatalf("before attaching: %v", err)
+	}
+	if _, err := r.FetchManifest(ctx, rt.Ref(t, img+":nope")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing tag: %v", err)
+	}
+	for i, status := range []string{"built", "skipped"} {
+		m := manifest.New("p", "test", time.Unix(int64(1000+i), 0))
+		m.Services = append(m.Services, &manifest.Service{Service: "app", Status: status})
+		var b strings.Builder
+		m.Write(&b)
+		if err := r.Attach(ctx, rt.Ref(t, img+"@"+dg).(name.Digest), []byte(b.String()), m.Created); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A tag that moves to the image carries its manifests with it.
+	if err := r.Copy(ctx, rt.Ref(t, img+":abc"), rt.Tag(t, img+":ci")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.FetchManifest(ctx, rt.Ref(t, img+":ci"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Find("app") == nil || got.Find("app").Status != "skipped" {
+		t.Fatalf("want the newest manifest, got %+v", got.Services)
+	}
+	// The fallback tag exists exactly when the registry lacks the API.
+	fallback := img + ":" + strings.Replace(dg, ":", "-", 1)
+	_, found, err := r.Head(ctx, rt.Ref(t, fallback))
+	if err != nil || found == referrers {
+		t.Fatalf("referrers tag %s: found=%v, err=%v; registry has the referrers API: %v", fallback, found, err, referrers)
+	}
+}
+
+func TestHeadClassifiesErrors(t *testing.T) {
+	host := rt.Serve(t, true).Host
+	r := New(Options{})
+	ctx := context.Background()
+	if _, found, err := r.Head(ctx, rt.Ref(t, host+"/p/x:missing")); found || err != nil {
+		t.Fatalf("404 must be a plain miss: found=%v err=%v", found, err)
+	}
+	dg := rt.PushRandom(t, host+"/p/x:t")
+	if d, found, err := r.Head(ctx, rt.Ref(t, host+"/p/x:t")); !found || err != nil || d.String() != dg {
+		t.Fatalf("hit: %s %v %v", d, found, err)
+	}
+	if _, _, err := r.Head(ctx, rt.Ref(t, "127.0.0.1:1/p/x:t")); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("unreachable registry must be an error naming it: %v", err)
+	}
+}
+
+// TestSkipCheckUnderFaults: the skip check takes only a 404 for a miss,
+// rides out transient failures, honours Retry-After, and reports
+// everything else as an error naming the registry.
+func TestSkipCheckUnderFaults(t *testing.T) {
+	p, host := rt.Faulty(t)
+	rt.PushRandom(t, host+"/p/app:h")
+	ref := p.Addr + "/p/app:h"
+	manifests := `^/v2/p/app/manifests/h$`
+	for _, tc := range []struct {
+		name  string
+		fault faultproxy.Fault
+		found bool
+		err   []string // substrings of the error; nil: no error
+		hits  int
+	}{
+		{"no fault", faultproxy.Fault{Path: "^$"}, true, nil, 0},
+		{"429 with Retry-After, twice", faultproxy.Fault{Path: manifests, Times: 2, Status: 429, Header: http.Header{"Retry-After": {"1"}}}, true, nil, 2},
+		{"503 once", faultproxy.Fault{Path: manifests, Times: 1, Status: 503}, true, nil, 1},
+		{"reset once", faultproxy.Fault{Path: manifests, Times: 1, Reset: true}, true, nil, 1},
+		{"401", faultproxy.Fault{Path: manifests, Status: 401}, false, []string{p.Addr, "docker login " + p.Addr, "401"}, -1},
+		{"403", faultproxy.Fault{Path: manifests, Status: 403}, false, []string{p.Addr, "docker login", "403"}, -1},
+		{"500 always", faultproxy.Fault{Path: manifests, Status: 500}, false, []string{p.Addr, "500"}, -1},
+		{"404 is a miss", faultproxy.Fault{Path: manifests, Status: 404}, false, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.Clear()
+			rule := p.Inject(tc.fault)
+			_, found, err := New(Options{}).Head(context.Background(), rt.Ref(t, ref))
+			if found != tc.found {
+				t.Errorf("found = %v, want %v (err %v)", found, tc.found, err)
+			}
+			switch {
+			case tc.err == nil && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tc.err != nil && err == nil:
+				t.Errorf("no error; a failure must never pass as a miss or a hit")
+			}
+			for _, w := range tc.err {
+				if err != nil && !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if tc.hits >= 0 && rule.Hits() != tc.hits {
+				t.Errorf("fault hit %d times, want %d", rule.Hits(), tc.hits)
+			}
+			if tc.hits < 0 && tc.err != nil && strings.Contains(tc.name, "500") && rule.Hits() < 2 {
+				t.Errorf("a 500 was not retried (%d requests)", rule.Hits())
+			}
+		})
+	}
+}
+
+func TestRegistryTimeout(t *testing.T) {
+	p, host := rt.Faulty(t)
+	rt.PushRandom(t, host+"/p/app:h")
+	p.Inject(faultproxy.Fault{Path: `/manifests/h$`, Delay: 5 * time.Second})
+	_, found, err := New(Options{Timeout: 100 * time.Millisecond}).Head(context.Background(), rt.Ref(t, p.Addr+"/p/app:h"))
+	if err == nil || found || !strings.Contains(err.Error(), p.Addr) {
+		t.Fatalf("a registry that does not answer must be an error naming it: found=%v err=%v", found, err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"3", 3 * time.Second, true},
+		{"0", 0, true},
+		{"-1", 0, false},
+		{"soon", 0, false},
+		{"Sun, 22 Nov 2026 12:00:10 GMT", 10 * time.Second, true},
+		{"Sun, 22 Nov 2026 11:00:00 GMT", 0, true},
+	} {
+		got, ok := parseRetryAfter(tc.in, now)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestPlainHTTPOnlyWhereAllowed: bkcache talks plain HTTP to loopback
+// registries and to those named by --insecure-registry, never to others
+// (go-containerregistry alone would for private addresses).
+func TestPlainHTTPOnlyWhereAllowed(t *testing.T) {
+	r := New(Options{Hosts: NewHosts("reg.internal:5000")})
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1:5000", true},
+		{"localhost:5000", true},
+		{"[::1]:5000", true},
+		{"reg.internal:5000", true},
+		{"reg.internal", false},
+		{"reg.internal:5001", false},
+		{"10.0.0.1:5000", false},
+		{"192.168.1.2", false},
+		{"registry.example.com", false},
+	} {
+		if got := r.Hosts().PlainHTTP(tc.host); got != tc.ok {
+			t.Errorf("PlainHTTP(%s) = %v, want %v", tc.host, got, tc.ok)
+		}
+	}
+	// A private address named nowhere: HTTPS is tried (and fails, nobody
+	// listens), the HTTP fallback is refused before any connection.
+	r = New(Options{Timeout: 500 * time.Millisecond})
+	_, _, err := r.Head(context.Background(), rt.Ref(t, "10.255.255.1:5000/a:t"))
+	if err == nil || !strings.Contains(err.Error(), "refusing plain HTTP to registry 10.255.255.1:5000") {
+		t.Errorf("plain HTTP to a private address: %v", err)
+	}
+}
+
+// TestRegistryTimeoutDefault: without a timeout, the default bounds each wait
+// for a registry's answer.
+func TestRegistryTimeoutDefault(t *testing.T) {
+	for _, tc := range []struct {
+		given, want time.Duration
+	}{{0, DefaultTimeout}, {-time.Second, DefaultTimeout}, {time.Second, time.Second}} {
+		r := New(Options{Timeout: tc.given})
+		tr := r.transport.(*httpsOnly).inner.(*retryAfter).inner.(*http.Transport)
+		if tr.ResponseHeaderTimeout != tc.want || tr.TLSHandshakeTimeout != tc.want {
+			t.Errorf("timeout %v: waits %v for headers, %v for TLS; want %v", tc.given, tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout, tc.want)
+		}
+	}
+}

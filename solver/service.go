@@ -1,0 +1,101 @@
+package solver
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/grpcerrors"
+	"google.golang.org/grpc/codes"
+)
+
+// buildOne takes one job from its skip check to its end state.
+func (b *Builder) buildOne(ctx context.Context, j *plan.Job, deps map[string]depImage, layout string, res *Result) {
+	start := time.Now()
+	defer func() { res.Duration = time.Since(start).Round(time.Millisecond) }()
+	if b.skip(ctx, j, layout, res) {
+		return
+	}
+	so, cleanup, err := b.solveOpt(j, deps, layout)
+	defer cleanup()
+	if err != nil {
+		res.fail(err)
+		return
+	}
+	var warnings []string
+	so.CacheImports, warnings = b.checkImports(ctx, so.CacheImports)
+	res.warn(warnings...)
+	res.CacheImports, res.CacheExports = cacheRefs(so.CacheImports), cacheRefs(so.CacheExports)
+	a := b.solveOnNodes(ctx, j.Name(), so, res)
+	res.CachedSteps, res.TotalSteps = a.counter.counts()
+	imp, exp := a.counter.cacheIO()
+	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()
+	res.CacheImportBytes, res.CacheExportBytes = imp.Bytes, exp.Bytes
+	res.warn(a.counter.failed("importing cache manifest")...)
+	if a.err != nil {
+		b.solveFailed(ctx, j, a.err, res)
+		return
+	}
+	b.finish(ctx, j, a.resp, a.counter.failed("exporting cache"), layout, res)
+}
+
+// skip reports whether the job ends without a solve: R:H is in the
+// registry (then, with --push, R:F follows it), or a --load target the
+// engine already holds.
+func (b *Builder) skip(ctx context.Context, j *plan.Job, layout string, res *Result) bool {
+	refs := j.Refs
+	out, hasOutput := b.opt.Outputs[j.Name()]
+	// A service without a registry repository builds from buildkitd's
+	// own cache: there is nothing to look up.
+	if !b.opt.Force && !hasOutput && !j.Local {
+		d, found, err := b.registry.Head(ctx, refs.Image)
+		if err != nil {
+			res.fail(fmt.Errorf("checking whether %s exists: %w", refs.Image, err))
+			return true
+		}
+		if found {
+			res.Status, res.Digest = Skipped, d
+			if b.opt.Push {
+				if err := b.promote(ctx, refs, d, res); err != nil {
+					res.fail(err)
+				}
+			}
+			return true
+		}
+	}
+	// --load of an image the engine already has under its hash: the same
+	// inputs, so the same image; only its compose names are (re)applied.
+	// Not when a dependent needs this build's layout, or with --push.
+	if hasOutput && out.Type == "load" && !b.opt.Force && !b.opt.Push && layout == "" &&
+		inEngine(ctx, refs.Image.String(), j.EngineNames) {
+		res.Status = Skipped
+		return true
+	}
+	return false
+}
+
+// solveFailed records why a solve failed.
+func (b *Builder) solveFailed(ctx context.Context, j *plan.Job, err error, res *Result) {
+	switch {
+	case ctx.Err() != nil:
+		res.cancel(ctx.Err())
+	case grpcerrors.Code(err) == codes.Unavailable:
+		res.fail(fmt.Errorf("building %s: the connection to buildkitd was lost during the solve (did it stop or restart? its log says why); %s was not moved: %w", j.Refs.Image, j.Refs.Floating, err))
+	default:
+		res.fail(fmt.Errorf("building %s: %w", j.Refs.Image, err))
+	}
+}
+
+func cacheRefs(entries []client.CacheOptionsEntry) []string {
+	out := []string{}
+	for _, e := range entries {
+		if ref := e.Attrs["ref"]; ref != "" {
+			out = append(out, e.Type+":"+ref)
+		} else {
+			out = append(out, e.Type)
+		}
+	}
+	return out
+}
