@@ -196,7 +196,9 @@ func compute(ctx context.Context, svc *compose.Service, deps map[string]digest.D
 		}
 		in.Sources = append(in.Sources, *src)
 	}
-	in.Hash = in.digest()
+	if in.Hash, err = in.digest(); err != nil {
+		return nil, err
+	}
 	return in, nil
 }
 
@@ -300,7 +302,7 @@ func describe(name string) string {
 // digest encodes the inputs canonically. Paths on this machine (the
 // Dockerfile's, the sources' directories) stay out, so the same inputs
 // hash alike anywhere.
-func (in *Inputs) digest() digest.Digest {
+func (in *Inputs) digest() (digest.Digest, error) {
 	h := sha256.New()
 	w := canon.NewWriter(h)
 	w.Scheme(Scheme)
@@ -333,7 +335,10 @@ func (in *Inputs) digest() digest.Digest {
 	for _, r := range in.Refs {
 		group("ref", r.Name, r.Value)
 	}
-	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+	if err := w.Err(); err != nil {
+		return "", fmt.Errorf("encoding the inputs: %w", err)
+	}
+	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)), nil
 }
 
 func writeMap(w *canon.Writer, name string, m map[string]string) {

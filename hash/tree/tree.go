@@ -306,6 +306,10 @@ func Digest(entries []*Entry) digest.Digest {
 	for _, e := range entries {
 		Encode(w, e)
 	}
+	if w.Err() != nil {
+		// A hash.Hash never fails a write; a Writer on one cannot either.
+		panic(w.Err())
+	}
 	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
 }
 
