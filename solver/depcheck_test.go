@@ -1,0 +1,122 @@
+package solver
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/bkcache/bkcache/"
+
+type goPackage struct {
+	ImportPath string
+	Imports    []string // direct, of the package's non-test files
+	Deps       []string // transitive
+}
+
+// listPackages is `go list -json` of every package of the module.
+func listPackages(t *testing.T) []goPackage {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", "github.com/bkcache/bkcache/...")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []goPackage
+	for dec := json.NewDecoder(out); ; {
+		var p goPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		p.ImportPath = strings.TrimPrefix(p.ImportPath, module)
+		pkgs = append(pkgs, p)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
+}
+
+func within(pkg string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if pkg == p || strings.HasPrefix(pkg, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDependencyDirection keeps the direction of ../shared/DESIGN.md:
+// cmd -> plan -> {hash, context, registry}; solver -> registry. hash and
+// context work with no daemon and no registry; the plan decides a run
+// without talking to either; only the solver (buildkitd) and the
+// registry package (registries) talk to the network.
+func TestDependencyDirection(t *testing.T) {
+	buildkit := []string{"github.com/moby/buildkit/client", "github.com/moby/buildkit/session", "github.com/moby/buildkit/solver", "google.golang.org/grpc"}
+	registryClient := []string{"github.com/google/go-containerregistry/pkg/v1/remote", "github.com/google/go-containerregistry/pkg/authn"}
+	ours := func(p string) string { return module + p }
+	for _, rule := range []struct {
+		pkgs      []string // these packages (and those below them)
+		forbidden []string // may not depend on these, even indirectly
+	}{
+		{[]string{"hash", "context"}, append(append(slices.Clone(buildkit), registryClient...), ours("solver"), "github.com/google/go-containerregistry")},
+		{[]string{"solver/plan"}, append(slices.Clone(buildkit), ours("solver/daemon"))},
+		{[]string{"solver/registry", "solver/manifest"}, append(slices.Clone(buildkit), ours("solver/plan"))},
+		{[]string{"solver/manifest"}, registryClient},
+	} {
+		for _, p := range listPackages(t) {
+			if !within(p.ImportPath, rule.pkgs...) {
+				continue
+			}
+			for _, dep := range p.Deps {
+				for _, f := range rule.forbidden {
+					if dep == f || strings.HasPrefix(dep, f+"/") {
+						t.Errorf("%s depends on %s", p.ImportPath, dep)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestNetworkClients: which packages talk to the network themselves,
+// by importing a client. Tools and test harnesses are listed with why.
+func TestNetworkClients(t *testing.T) {
+	allowed := map[string][]string{
+		"github.com/google/go-containerregistry/pkg/v1/remote": {
+			"solver/registry",
+			"solver/registry/registrytest", // writes fixtures into in-process registries
+			"e2e/sandbox",                  // seeds the sandbox registry
+			"bench/builds",                 // a measurement tool
+		},
+		"github.com/moby/buildkit/client": {
+			"solver",
+			"solver/daemon", // asks the private buildkitd its version
+			"cmd/bkcache",   // the progress display's SolveStatus type only
+			"e2e/sandbox",   // prunes the sandbox's daemons
+		},
+		"net/http": {
+			"solver/registry",
+			"solver",                       // status codes of the registry errors BuildKit reports
+			"solver/registry/registrytest", // serves the in-process registry
+			"e2e/faultproxy", "e2e/sandbox",
+		},
+	}
+	for _, p := range listPackages(t) {
+		for _, imp := range p.Imports {
+			for client, who := range allowed {
+				if (imp == client || strings.HasPrefix(imp, client+"/")) && !slices.Contains(who, p.ImportPath) {
+					t.Errorf("%s imports %s: only %v may", p.ImportPath, imp, who)
+				}
+			}
+		}
+	}
+}
