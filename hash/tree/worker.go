@@ -2,6 +2,7 @@ package tree
 
 import (
 	"github.com/bkcache/bkcache/context/source"
+	"github.com/zeebo/blake3"
 )
 
 // smallReaderFS is an FS that can read small files in batches
@@ -22,7 +23,7 @@ type worker struct {
 	small  *source.SmallReader // nil: stream every file
 	queued []pending           // the files in small's batch, in order
 	buf    []byte
-	h      b3
+	h      *blake3.Hasher
 	sum    []byte
 }
 
@@ -35,7 +36,7 @@ type pending struct {
 }
 
 func newWorker(fsys FS, idf Identifier, cache Cache) *worker {
-	w := &worker{fsys: fsys, idf: idf, cache: cache, buf: make([]byte, readBufSize), sum: make([]byte, 0, 32)}
+	w := &worker{fsys: fsys, idf: idf, cache: cache, buf: make([]byte, readBufSize), h: newHasher(), sum: make([]byte, 0, 32)}
 	w.srf, _ = fsys.(smallReaderFS)
 	return w
 }
@@ -141,7 +142,7 @@ func (w *worker) flush() error {
 
 func (w *worker) stream(p pending) error {
 	w.h.Reset()
-	if err := digestFile(w.fsys, p.e, &w.h, w.buf); err != nil {
+	if err := digestFile(w.fsys, p.e, w.h, w.buf); err != nil {
 		return err
 	}
 	w.finish(p)
