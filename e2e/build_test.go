@@ -12,8 +12,9 @@ import (
 // the ci refs; the same project on a pruned daemon skips every service.
 func TestColdBuildThenSkip(t *testing.T) {
 	requireSandbox(t)
+	d := newDaemon(t)
 	dir, r := project(t), repo(t)
-	res := mustBuild(t, dir, nil, "--push", "--repository", r)
+	res := mustBuild(t, dir, d.env(), "--push", "--repository", r)
 	for _, svc := range []string{"base", "app", "web"} {
 		s := res[svc]
 		if s.Status != "built" || s.Digest == "" {
@@ -31,8 +32,8 @@ func TestColdBuildThenSkip(t *testing.T) {
 		}
 	}
 
-	prune(t)
-	again := mustBuild(t, dir, nil, "--push", "--repository", r)
+	d.prune(t)
+	again := mustBuild(t, dir, d.env(), "--push", "--repository", r)
 	for svc, s := range again {
 		if s.Status != "skipped" || s.TotalSteps != 0 || s.Digest != res[svc].Digest {
 			t.Errorf("second run, %s: %+v (first run digest %s)", svc, s, res[svc].Digest)
@@ -45,12 +46,13 @@ func TestColdBuildThenSkip(t *testing.T) {
 // from cache-ci on a pruned daemon, and moves its ci tag.
 func TestChangeOutsideAndInsideInputs(t *testing.T) {
 	requireSandbox(t)
+	d := newDaemon(t)
 	dir, r := project(t), repo(t)
-	first := mustBuild(t, dir, nil, "--push", "--repository", r)
+	first := mustBuild(t, dir, d.env(), "--push", "--repository", r)
 
 	writeFile(t, dir, "app/NOTES.md", "edited, but no Dockerfile reads it")
-	prune(t)
-	res := mustBuild(t, dir, nil, "--push", "--repository", r)
+	d.prune(t)
+	res := mustBuild(t, dir, d.env(), "--push", "--repository", r)
 	for svc, s := range res {
 		if s.Status != "skipped" {
 			t.Errorf("after editing a non-input, %s is %s", svc, s.Status)
@@ -58,8 +60,8 @@ func TestChangeOutsideAndInsideInputs(t *testing.T) {
 	}
 
 	writeFile(t, dir, "app/src/main.txt", "app source v2")
-	prune(t)
-	res, out := build(t, dir, nil, "--push", "--repository", r)
+	d.prune(t)
+	res, out := build(t, dir, d.env(), "--push", "--repository", r)
 	if out.code != 0 {
 		t.Fatalf("rebuild failed:\n%s", out.stderr)
 	}

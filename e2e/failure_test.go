@@ -101,23 +101,25 @@ func TestFailingService(t *testing.T) {
 
 // TestRegistryDown: the skip check cannot ask the registry, so nothing is
 // built or moved, the error names the registry, and ci is untouched once
-// the registry is back.
+// the registry is back. The registry is the test's own: the others' stays
+// up.
 func TestRegistryDown(t *testing.T) {
 	requireSandbox(t)
-	dir, r := project(t), repo(t)
+	reg := newRegistry(t)
+	dir, r := project(t), reg.Addr+"/"+strings.TrimPrefix(repo(t), sb.RegistryAddr+"/")
 	first := mustBuild(t, dir, nil, "--push", "--repository", r, "web")
 	writeFile(t, dir, "web/static/index.html", "<p>changed</p>")
 
-	sb.Stop("registry")
+	reg.Stop()
 	res, out := build(t, dir, nil, "--push", "--repository", r, "web")
-	if err := sb.Restart(t.Context(), "registry"); err != nil {
+	if err := reg.Restart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if out.code == 0 || res["web"].Status != "failed" {
 		t.Fatalf("registry down: exit %d, web %+v", out.code, res["web"])
 	}
-	if !strings.Contains(out.stderr, sb.RegistryAddr) {
-		t.Errorf("error does not name the registry %s:\n%s", sb.RegistryAddr, out.stderr)
+	if !strings.Contains(out.stderr, reg.Addr) {
+		t.Errorf("error does not name the registry %s:\n%s", reg.Addr, out.stderr)
 	}
 	if got := head(t, r+"/web:ci"); got != first["web"].Digest {
 		t.Errorf("web:ci moved to %s while the registry was down (was %s)", got, first["web"].Digest)

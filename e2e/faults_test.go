@@ -70,9 +70,10 @@ func containsAll(s string, parts ...string) bool {
 // build goes on without that cache, warns, and records the warning.
 func TestCacheImportFaults(t *testing.T) {
 	requireSandbox(t)
+	d := newDaemon(t)
 	p, r, direct := faulty(t)
 	dir := sourcetest.Tree(t, tiny)
-	mustBuild(t, dir, nil, "--push", "--repository", r) // cache-ci exists from here on
+	mustBuild(t, dir, d.env(), "--push", "--repository", r) // cache-ci exists from here on
 
 	corrupt := func(t *testing.T) {
 		// A cache-ci whose cache config blob is not JSON.
@@ -118,9 +119,9 @@ func TestCacheImportFaults(t *testing.T) {
 				rules = append(rules, p.Inject(f))
 			}
 			writeFile(t, dir, "input.txt", fmt.Sprintf("v%d\n", i+2))
-			prune(t)
+			d.prune(t)
 			mf := filepath.Join(t.TempDir(), "m.json")
-			res, out := build(t, dir, nil, append([]string{"--push", "--repository", r, "--manifest", mf}, tc.args...)...)
+			res, out := build(t, dir, d.env(), append([]string{"--push", "--repository", r, "--manifest", mf}, tc.args...)...)
 			s := res["svc"]
 			if out.code != 0 || s.Status != "built" {
 				t.Fatalf("exit %d, svc %+v\n%s", out.code, s, out.stderr)
@@ -183,9 +184,10 @@ func TestCacheExportFault(t *testing.T) {
 // a push that keeps failing is a clear error and moves nothing.
 func TestPushFaults(t *testing.T) {
 	requireSandbox(t)
+	d := newDaemon(t)
 	p, r, direct := faulty(t)
 	dir := sourcetest.Tree(t, tiny)
-	first := mustBuild(t, dir, nil, "--push", "--repository", r)["svc"]
+	first := mustBuild(t, dir, d.env(), "--push", "--repository", r)["svc"]
 
 	t.Run("429 beyond buildkitd's retries, then success", func(t *testing.T) {
 		// First learn how many 429s one solve takes before it gives up
@@ -194,7 +196,7 @@ func TestPushFaults(t *testing.T) {
 		p.Clear()
 		always := p.Inject(faultproxy.Fault{Method: "PUT", Path: imageManifest, Status: 429, Header: http.Header{"Retry-After": {"1"}}})
 		writeFile(t, dir, "input.txt", "v2\n")
-		res, out := build(t, dir, nil, "--push", "--repository", r, "--attempts", "1")
+		res, out := build(t, dir, d.env(), "--push", "--repository", r, "--attempts", "1")
 		if out.code == 0 || res["svc"].Status != "failed" || !strings.Contains(out.stderr, "429") {
 			t.Fatalf("429 on every push: exit %d, %+v\n%s", out.code, res["svc"], out.stderr)
 		}
@@ -206,7 +208,7 @@ func TestPushFaults(t *testing.T) {
 		// Then fail exactly one attempt: the second one succeeds.
 		p.Clear()
 		rule := p.Inject(faultproxy.Fault{Method: "PUT", Path: imageManifest, Times: perAttempt, Status: 429, Header: http.Header{"Retry-After": {"1"}}})
-		res, out = build(t, dir, nil, "--push", "--repository", r)
+		res, out = build(t, dir, d.env(), "--push", "--repository", r)
 		s := res["svc"]
 		if out.code != 0 || s.Status != "built" || rule.Hits() != perAttempt {
 			t.Fatalf("exit %d, %+v, fault hits %d of %d\n%s", out.code, s, rule.Hits(), perAttempt, out.stderr)
@@ -226,8 +228,8 @@ func TestPushFaults(t *testing.T) {
 		p.Clear()
 		rule := p.Inject(faultproxy.Fault{Method: "GET", Path: `/blobs/sha256:`, Times: 1, Truncate: 10})
 		writeFile(t, dir, "input.txt", "v3\n")
-		prune(t)
-		res, out := build(t, dir, nil, "--push", "--repository", r)
+		d.prune(t)
+		res, out := build(t, dir, d.env(), "--push", "--repository", r)
 		s := res["svc"]
 		if out.code != 0 || s.Status != "built" || rule.Hits() != 1 {
 			t.Fatalf("exit %d, %+v (fault hits %d)\n%s", out.code, s, rule.Hits(), out.stderr)
@@ -243,7 +245,7 @@ func TestPushFaults(t *testing.T) {
 		p.Inject(faultproxy.Fault{Method: "PUT", Path: imageManifest, Status: 500})
 		writeFile(t, dir, "input.txt", "v4\n")
 		mf := filepath.Join(t.TempDir(), "m.json")
-		res, out := build(t, dir, nil, "--push", "--repository", r, "--attempts", "2", "--manifest", mf)
+		res, out := build(t, dir, d.env(), "--push", "--repository", r, "--attempts", "2", "--manifest", mf)
 		s := res["svc"]
 		if out.code == 0 || s.Status != "failed" {
 			t.Fatalf("a push that never succeeded: exit %d, %+v", out.code, s)

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/bkcache/bkcache/e2e/sandbox"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -150,11 +151,48 @@ func writeFile(t *testing.T, dir, rel, data string) {
 	}
 }
 
-func prune(t *testing.T) {
+var daemons atomic.Int64
+
+// daemon is a buildkitd of one test's own, sharing the sandbox registry:
+// for tests that prune a daemon's cache or kill a daemon, so that no
+// other test finds its cache gone or its daemon down.
+type daemon struct{ name, addr string }
+
+// newDaemon starts a daemon for t, stopped when t ends.
+func newDaemon(t *testing.T) *daemon {
 	t.Helper()
-	if err := sb.Prune(context.Background()); err != nil {
-		t.Fatalf("pruning buildkitd: %v", err)
+	d := &daemon{name: fmt.Sprintf("buildkitd-own-%d", daemons.Add(1))}
+	addr, err := sb.StartNode(t.Context(), d.name)
+	if err != nil {
+		t.Fatal(err)
 	}
+	d.addr = addr
+	t.Cleanup(func() { sb.StopNode(d.name) })
+	return d
+}
+
+// env points bkcache at the daemon, with the extra variables.
+func (d *daemon) env(extra ...string) []string {
+	return append([]string{"BUILDKIT_HOST=" + d.addr}, extra...)
+}
+
+// prune empties the daemon's cache, as a fresh CI machine would have it.
+func (d *daemon) prune(t *testing.T) {
+	t.Helper()
+	if err := sandbox.PruneAddr(context.Background(), d.addr); err != nil {
+		t.Fatalf("pruning %s: %v", d.addr, err)
+	}
+}
+
+// newRegistry starts a registry of t's own, stopped with the sandbox.
+func newRegistry(t *testing.T) *sandbox.Registry {
+	t.Helper()
+	r, err := sb.NewRegistry(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return r
 }
 
 // imageFiles returns the named files of the image at ref (paths without

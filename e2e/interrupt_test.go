@@ -40,11 +40,11 @@ func (l *lockedBuffer) String() string {
 
 // startSlow starts `bkcache build --push` of the slow service, sleeping
 // for secs, and returns once its RUN step is running.
-func startSlow(t *testing.T, dir, r string, secs int) (*exec.Cmd, *lockedBuffer, chan error) {
+func startSlow(t *testing.T, addr, dir, r string, secs int) (*exec.Cmd, *lockedBuffer, chan error) {
 	t.Helper()
 	cmd := exec.Command(sb.BkcacheBin(), "build", "--push", "--progress", "plain", "--repository", r)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+sb.BuildkitAddr, fmt.Sprintf("SLEEP=%d", secs))
+	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+addr, fmt.Sprintf("SLEEP=%d", secs))
 	var stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
@@ -95,7 +95,7 @@ func TestSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir, r := sourcetest.Tree(t, slow), repo(t)
-			cmd, out, done := startSlow(t, dir, r, 600)
+			cmd, out, done := startSlow(t, sb.BuildkitAddr, dir, r, 600)
 			cmd.Process.Signal(sig)
 			code := waitExit(t, done, out)
 			t.Logf("after %s, exit %d:\n%s", sig, code, lastLines(out.String(), 6))
@@ -117,12 +117,13 @@ func TestSignals(t *testing.T) {
 // next run succeeds.
 func TestDaemonDiesMidSolve(t *testing.T) {
 	requireSandbox(t)
+	d := newDaemon(t)
 	dir, r := sourcetest.Tree(t, slow), repo(t)
-	_, out, done := startSlow(t, dir, r, 600)
-	sb.Kill("buildkitd")
+	_, out, done := startSlow(t, d.addr, dir, r, 600)
+	sb.Kill(d.name)
 	code := waitExit(t, done, out)
 	t.Logf("after buildkitd died, exit %d:\n%s", code, lastLines(out.String(), 6))
-	if err := sb.Restart(t.Context(), "buildkitd"); err != nil {
+	if _, err := sb.RestartNode(t.Context(), d.name); err != nil {
 		t.Fatal(err)
 	}
 	if code == 0 {
@@ -134,7 +135,7 @@ func TestDaemonDiesMidSolve(t *testing.T) {
 	if head(t, r+"/slow:ci") != "" {
 		t.Error("ci moved although the build died")
 	}
-	res := mustBuild(t, dir, []string{"SLEEP=0"}, "--push", "--repository", r)
+	res := mustBuild(t, dir, d.env("SLEEP=0"), "--push", "--repository", r)
 	if s := res["slow"]; s.Status != "built" || head(t, r+"/slow:ci") != s.Digest {
 		t.Errorf("the run after the restart: %+v", s)
 	}
@@ -145,15 +146,16 @@ func TestDaemonDiesMidSolve(t *testing.T) {
 // image of the inputs and ci points at one of the two results.
 func TestConcurrentRuns(t *testing.T) {
 	requireSandbox(t)
+	d := newDaemon(t)
 	r := repo(t)
 	dirs := []string{project(t), project(t)}
-	prune(t)
+	d.prune(t)
 	var wg sync.WaitGroup
 	results := make([]result, len(dirs))
 	errs := make([]error, len(dirs))
 	for i, dir := range dirs {
 		wg.Go(func() {
-			results[i], errs[i] = runBkcache(dir, nil, "build", "--push", "--repository", r, "--format", "json", "--progress", "quiet")
+			results[i], errs[i] = runBkcache(dir, d.env(), "build", "--push", "--repository", r, "--format", "json", "--progress", "quiet")
 		})
 	}
 	wg.Wait()
@@ -165,7 +167,7 @@ func TestConcurrentRuns(t *testing.T) {
 			t.Fatalf("run %d failed (exit %d):\n%s\n%s", i, results[i].code, results[i].stderr, sb.Logs())
 		}
 	}
-	hashes := mustBuild(t, dirs[0], nil, "--repository", r) // all skipped now
+	hashes := mustBuild(t, dirs[0], d.env(), "--repository", r) // all skipped now
 	for svc, s := range hashes {
 		if s.Status != "skipped" {
 			t.Errorf("%s: %s after two complete runs", svc, s.Status)

@@ -13,6 +13,7 @@ import (
 // passes them.
 func TestMoreComposeBuildKeys(t *testing.T) {
 	requireSandbox(t)
+	d := newDaemon(t)
 	if _, err := exec.LookPath("ssh-agent"); err != nil {
 		t.Skip("ssh-agent is needed for the ssh: key (apt-get install -y openssh-client)")
 	}
@@ -68,7 +69,7 @@ RUN echo built > /out
 			t.Fatal(err)
 		}
 	}
-	env := []string{"SSH_AUTH_SOCK=" + sock}
+	env := d.env("SSH_AUTH_SOCK=" + sock)
 	res, out := build(t, dir, env, "--push", "--repository", r)
 	if out.code != 0 {
 		t.Fatalf("build: %s", out.stderr)
@@ -84,7 +85,7 @@ RUN echo built > /out
 		t.Errorf("compose cache_to wrote no local cache: %v", err)
 	}
 	// After a prune, compose's cache_from (the local cache) serves steps.
-	prune(t)
+	d.prune(t)
 	res2, out := build(t, dir, env, "--push", "--repository", r, "--force")
 	if out.code != 0 || res2["keys"].CachedSteps == 0 {
 		t.Errorf("rebuild from compose cache_from: exit %d cached %d/%d\n%s", out.code, res2["keys"].CachedSteps, res2["keys"].TotalSteps, out.stderr)

@@ -84,13 +84,14 @@ func TestLoadWithoutEngine(t *testing.T) {
 // its own tag.
 func TestBranchCacheFallback(t *testing.T) {
 	requireSandbox(t)
+	d := newDaemon(t)
 	dir, r := project(t), repo(t)
-	main := mustBuild(t, dir, nil, "--push", "--repository", r)
+	main := mustBuild(t, dir, d.env(), "--push", "--repository", r)
 
 	writeFile(t, dir, "app/src/main.txt", "changed on a branch")
-	prune(t)
+	d.prune(t)
 	mf := filepath.Join(t.TempDir(), "m.json")
-	res := mustBuild(t, dir, nil, "--push", "--repository", r, "--ci-tag", "ci-feature", "--cache-fallback", "ci", "--manifest", mf)
+	res := mustBuild(t, dir, d.env(), "--push", "--repository", r, "--ci-tag", "ci-feature", "--cache-fallback", "ci", "--manifest", mf)
 	app := res["app"]
 	if app.Status != "built" || app.CachedSteps == 0 {
 		t.Errorf("branch build of app: %+v (want steps cached from cache-ci)", app)

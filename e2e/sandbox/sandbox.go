@@ -4,6 +4,15 @@
 // directory and stopped with it. It is the model of BuildKit's own
 // integration sandbox: requirements are checked up front with a message
 // saying how to get what is missing, and daemon logs are kept for failures.
+//
+// What tests share: one buildkitd (BuildkitAddr) and its cache, one
+// registry (RegistryAddr) holding the base images, and the bkcache
+// binary. Every test writes only under a repository prefix of its own.
+// A test that prunes or restarts a buildkitd does it to one of its own
+// (StartNode, RestartNode, StopNode), and a test that stops a registry
+// to one of its own (NewRegistry), so that no other test finds a cache
+// gone or a daemon down: BuildKit's integration sandbox hands each test
+// its own registry in the same way.
 package sandbox
 
 import (
@@ -180,8 +189,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startRegistry starts the registry and waits for it; the first call
-// picks its port and writes its config, a restart reuses both.
+// startRegistry picks the shared registry's port, writes its config,
+// starts it and waits for it.
 func (s *Sandbox) startRegistry(ctx context.Context) error {
 	cfgPath := filepath.Join(s.Dir, "registry.yml")
 	if s.RegistryAddr == "" {
@@ -339,22 +348,8 @@ func (s *Sandbox) stop(name string, sig syscall.Signal) {
 	p.log.Close()
 }
 
-// Restart starts a stopped daemon again with the same settings.
-func (s *Sandbox) Restart(ctx context.Context, name string) error {
-	s.Stop(name)
-	switch name {
-	case "registry":
-		return s.startRegistry(ctx)
-	case "buildkitd":
-		return s.startBuildkitd(ctx)
-	}
-	return fmt.Errorf("unknown daemon %q", name)
-}
-
-// Prune empties buildkitd's cache, as a fresh CI machine would have it.
-func (s *Sandbox) Prune(ctx context.Context) error { return PruneAddr(ctx, s.BuildkitAddr) }
-
-// PruneAddr empties the cache of the buildkitd at addr (a StartNode one).
+// PruneAddr empties the cache of the buildkitd at addr (a StartNode one),
+// as a fresh CI machine would have it.
 func PruneAddr(ctx context.Context, addr string) error {
 	c, err := client.New(ctx, addr)
 	if err != nil {
@@ -372,7 +367,10 @@ func PruneAddr(ctx context.Context, addr string) error {
 // Logs returns the daemons' logs, for a failing test to print.
 func (s *Sandbox) Logs() string {
 	var b bytes.Buffer
-	for _, name := range []string{"buildkitd", "registry"} {
+	s.mu.Lock()
+	names := append([]string{"buildkitd", "registry"}, s.nodes...)
+	s.mu.Unlock()
+	for _, name := range names {
 		data, err := os.ReadFile(filepath.Join(s.Dir, name+".log"))
 		if err != nil {
 			continue
@@ -428,7 +426,9 @@ func (s *Sandbox) StartNode(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	s.mu.Lock()
-	s.nodes = append(s.nodes, name)
+	if !slices.Contains(s.nodes, name) {
+		s.nodes = append(s.nodes, name)
+	}
 	s.mu.Unlock()
 	addr := "unix://" + filepath.Join(s.Dir, name+".sock")
 	if err := s.start(name, filepath.Join(s.Bin, "buildkitd"),
@@ -439,4 +439,22 @@ func (s *Sandbox) StartNode(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	return addr, nil
+}
+
+// RestartNode starts a StartNode buildkitd again, stopped or killed,
+// with its root and address.
+func (s *Sandbox) RestartNode(ctx context.Context, name string) (string, error) {
+	s.Stop(name)
+	return s.StartNode(ctx, name)
+}
+
+// StopNode stops a StartNode buildkitd and removes its state.
+func (s *Sandbox) StopNode(name string) {
+	s.Stop(name)
+	root := filepath.Join(s.Dir, name)
+	UnmountBelow(root)
+	os.RemoveAll(root)
+	s.mu.Lock()
+	s.nodes = slices.DeleteFunc(s.nodes, func(n string) bool { return n == name })
+	s.mu.Unlock()
 }
