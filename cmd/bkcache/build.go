@@ -33,8 +33,7 @@ type buildOptions struct {
 	keepGoing bool
 	progress  string
 	format    string
-	manifest  string
-	redact    []string
+	manifest  manifestFlags
 	noAttach  bool
 	fallback  []string
 	output    string
@@ -71,12 +70,6 @@ registry: the result stays in buildkitd's cache.`,
   # override a compose build arg in every service (it is part of the hash)
   bkcache build --push --build-arg NODE_VERSION=22`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(o.format, "text", "json"); err != nil {
-				return err
-			}
-			if err := checkFormat(o.progress, "auto", "tty", "plain", "rawjson", "quiet"); err != nil {
-				return usageError{fmt.Errorf("--progress: %w", err)}
-			}
 			return runBuild(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), pf, o, args)
 		},
 	}
@@ -90,14 +83,13 @@ registry: the result stays in buildkitd's cache.`,
 	f.BoolVar(&o.force, "force", false, "build even when the image for the hash exists")
 	f.BoolVar(&o.noCache, "no-cache", false, "build every step again, reusing no cache (implies --force; as docker compose build --no-cache)")
 	f.BoolVar(&o.pull, "pull", false, "resolve base images in the registry even when buildkitd has them (as docker compose build --pull)")
-	f.StringVar(&o.ciTag, "ci-tag", plan.DefaultFloating, "floating tag moved to the last successful build")
+	bindFloating(cmd, &o.ciTag, "floating tag moved to the last successful build")
 	f.IntVar(&o.parallel, "parallel", 4, "services built at once")
 	f.BoolVar(&o.keepGoing, "keep-going", false, "let other services finish when one fails")
-	f.StringVar(&o.progress, "progress", "auto", "progress output on stderr: auto, tty, plain, rawjson or quiet")
-	f.StringVar(&o.format, "format", "text", "summary format on stdout: text or json")
+	bindChoice(cmd, &o.progress, "progress", "progress output on stderr", "auto", "tty", "plain", "rawjson", "quiet")
+	bindFormat(cmd, &o.format, "text", "json")
 	o.reg.bind(cmd)
-	f.StringVar(&o.manifest, "manifest", "", "write the run's cache manifest to FILE (also when a service fails)")
-	f.StringArrayVar(&o.redact, "redact-arg", nil, "store this build arg's value redacted in manifests (repeatable)")
+	o.manifest.bind(cmd, "write the run's cache manifest to FILE (also when a service fails)")
 	f.BoolVar(&o.noAttach, "no-attach-manifest", false, "with --push, do not attach the cache manifest to pushed images")
 	f.StringArrayVar(&o.fallback, "cache-fallback", nil, "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
 	f.StringVar(&o.output, "output", "", "also write the images here: type=oci|docker|tar|local,dest=PATH (a directory per service when several build)")
@@ -157,7 +149,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	}
 	if len(p.Jobs) == 0 {
 		// Nothing to build, as docker compose build: no daemon needed.
-		return writeInputsManifest(o.manifest, p, o.redact)
+		return writeInputsManifest(o.manifest, p)
 	}
 	outputs, err := o.outputs(ctx, p)
 	if err != nil {
@@ -176,7 +168,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	for _, err := range pool.Down() {
 		fmt.Fprintf(stderr, "bkcache: warning: %v; building on the other nodes\n", err)
 	}
-	rec := solver.Recorder{Project: p.Project, Tool: version, Buildkit: pool.Buildkit(ctx), Redact: o.redact, Start: start}
+	rec := solver.Recorder{Project: p.Project, Tool: version, Buildkit: pool.Buildkit(ctx), Redact: o.manifest.redact, Start: start}
 	progress, waitProgress := startProgress(stderr, o.progress)
 	b := solver.NewBuilder(pool, o.reg.registry(o.registryTimeout), solver.Options{
 		Push: o.push, Force: o.forced(), Parallel: o.parallel, KeepGoing: o.keepGoing,
@@ -185,8 +177,8 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	})
 	results, buildErr := b.Build(ctx, p)
 	waitProgress()
-	if o.manifest != "" {
-		if err := rec.Run(p, results).WriteFile(o.manifest); err != nil {
+	if o.manifest.file != "" {
+		if err := rec.Run(p, results).WriteFile(o.manifest.file); err != nil {
 			return err
 		}
 	}

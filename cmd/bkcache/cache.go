@@ -22,9 +22,6 @@ func newCacheCmd() *cobra.Command {
   bkcache cache inspect registry.example.com/shop/api:cache-ci --format json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format, "text", "json"); err != nil {
-				return err
-			}
 			ref, err := reg.hosts().Reference(args[0])
 			if err != nil {
 				return fmt.Errorf("invalid image reference %q: %w", args[0], err)
@@ -54,7 +51,7 @@ func newCacheCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	inspect.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	bindFormat(inspect, &format, "text", "json")
 	reg.bind(inspect)
 	cmd.AddCommand(inspect)
 	return cmd

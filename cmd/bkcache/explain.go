@@ -39,9 +39,6 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
   bkcache explain api --against last-build.json --format json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(o.format, "text", "json"); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			p, err := loadPlan(ctx, pf, plan.Options{Services: args, Floating: o.ciTag, Hosts: o.reg.hosts()})
 			if err != nil {
@@ -73,8 +70,8 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 		},
 	}
 	cmd.Flags().StringVar(&o.against, "against", "", "image ref or manifest file to compare with (default REPOSITORY:ci)")
-	cmd.Flags().StringVar(&o.ciTag, "ci-tag", plan.DefaultFloating, "floating tag to compare with when --against is not given")
-	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text or json")
+	bindFloating(cmd, &o.ciTag, "floating tag to compare with when --against is not given")
+	bindFormat(cmd, &o.format, "text", "json")
 	o.reg.bind(cmd)
 	return cmd
 }
@@ -111,9 +108,6 @@ func newManifestCmd() *cobra.Command {
 		Example: "  bkcache manifest diff yesterday.json today.json",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format, "text", "json"); err != nil {
-				return err
-			}
 			a, err := manifest.ReadFile(args[0])
 			if err != nil {
 				return err
@@ -152,7 +146,7 @@ func newManifestCmd() *cobra.Command {
 			return nil
 		},
 	}
-	diff.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	bindFormat(diff, &format, "text", "json")
 	cmd.AddCommand(diff)
 	return cmd
 }

@@ -20,8 +20,7 @@ import (
 
 type hashOptions struct {
 	format   string
-	manifest string
-	redact   []string
+	manifest manifestFlags
 }
 
 func newHashCmd(pf *projectFlags) *cobra.Command {
@@ -33,22 +32,18 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
   bkcache hash api worker --format json
   bkcache hash --format env >> "$GITHUB_ENV"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(o.format, "text", "json", "env"); err != nil {
-				return err
-			}
 			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
 			if err != nil {
 				return err
 			}
-			if err := writeInputsManifest(o.manifest, p, o.redact); err != nil {
+			if err := writeInputsManifest(o.manifest, p); err != nil {
 				return err
 			}
 			return writeHashes(cmd.OutOrStdout(), o.format, hashRows(p), isTerminal(cmd.OutOrStdout()))
 		},
 	}
-	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or env")
-	cmd.Flags().StringVar(&o.manifest, "manifest", "", "write the inputs part of a cache manifest to FILE")
-	cmd.Flags().StringArrayVar(&o.redact, "redact-arg", nil, "store this build arg's value redacted in the manifest (repeatable)")
+	bindFormat(cmd, &o.format, "text", "json", "env")
+	o.manifest.bind(cmd, "write the inputs part of a cache manifest to FILE")
 	return cmd
 }
 
@@ -84,13 +79,13 @@ func loadPlan(ctx context.Context, pf *projectFlags, opt plan.Options) (*plan.Pl
 }
 
 // writeInputsManifest writes the inputs part of a cache manifest, with
-// nothing built, to file; an empty file name writes nothing.
-func writeInputsManifest(file string, p *plan.Plan, redact []string) error {
-	if file == "" {
+// nothing built, to f.file; an empty file name writes nothing.
+func writeInputsManifest(f manifestFlags, p *plan.Plan) error {
+	if f.file == "" {
 		return nil
 	}
-	rec := &solver.Recorder{Project: p.Project, Tool: version, Redact: redact, Start: time.Now()}
-	return rec.Run(p, nil).WriteFile(file)
+	rec := &solver.Recorder{Project: p.Project, Tool: version, Redact: f.redact, Start: time.Now()}
+	return rec.Run(p, nil).WriteFile(f.file)
 }
 
 type hashRow struct {

@@ -29,9 +29,6 @@ digest and the Dockerfile instruction that pulled it in.`,
   bkcache inputs api --format json | jq '.sources[].files[].path'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(o.format, "text", "json"); err != nil {
-				return err
-			}
 			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
 			if err != nil {
 				return err
@@ -43,7 +40,7 @@ digest and the Dockerfile instruction that pulled it in.`,
 			return writeInputs(cmd.OutOrStdout(), in)
 		},
 	}
-	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text or json")
+	bindFormat(cmd, &o.format, "text", "json")
 	return cmd
 }
 

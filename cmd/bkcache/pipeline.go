@@ -32,9 +32,6 @@ and _ replaced by _. Formats:
   bkcache env --format gitlab > build.env
   bkcache env --format circleci >> "$BASH_ENV"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format, "dotenv", "github", "gitlab", "circleci"); err != nil {
-				return err
-			}
 			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
 			if err != nil {
 				return err
@@ -43,7 +40,7 @@ and _ replaced by _. Formats:
 			return writeEnv(cmd.OutOrStdout(), format, rows)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "dotenv", "dotenv, github, gitlab or circleci")
+	bindFormat(cmd, &format, "dotenv", "github", "gitlab", "circleci")
 	return cmd
 }
 

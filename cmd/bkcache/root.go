@@ -146,12 +146,3 @@ func exitCode(err error) int {
 	}
 	return 1
 }
-
-func checkFormat(format string, allowed ...string) error {
-	for _, a := range allowed {
-		if format == a {
-			return nil
-		}
-	}
-	return usageError{fmt.Errorf("unknown --format %q: use one of %v", format, allowed)}
-}

@@ -38,9 +38,6 @@ func newVersionCmd() *cobra.Command {
   BUILDKIT_HOST=tcp://buildkitd-1:1234,tcp://buildkitd-2:1234 bkcache version --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format, "text", "json"); err != nil {
-				return err
-			}
 			if len(addrs) == 0 {
 				addrs = solver.Addrs(os.Getenv("BUILDKIT_HOST"))
 			}
@@ -63,7 +60,7 @@ func newVersionCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&addrs, "addr", nil, "buildkitd address; repeatable (default $BUILDKIT_HOST, comma-separated for several)")
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	bindFormat(cmd, &format, "text", "json")
 	return cmd
 }
 
