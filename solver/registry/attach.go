@@ -84,7 +84,8 @@ func (r *Registry) FetchManifest(ctx context.Context, ref name.Reference) (*mani
 		return nil, wrap(ref, err)
 	}
 	var am v1.Manifest
-	if err := json.Unmarshal(art.Manifest, &am); err != nil || len(am.Layers) != 1 {
+	if err := json.Unmarshal(art.Manifest, &am); err != nil || len(am.Layers) != 1 ||
+		(am.ArtifactType != manifest.ArtifactType && am.Config.MediaType != manifest.ArtifactType) {
 		return nil, fmt.Errorf("%s: the attached manifest %s is malformed", ref, newest.Digest)
 	}
 	doc, err := r.blob(ctx, ref, repo.Digest(am.Layers[0].Digest.String()))
