@@ -16,14 +16,17 @@ cd "$(dirname "$0")/.."
 
 # Packages, and for the solver only the promotion and skip-check code.
 pkgs=(hash/canon hash/tree hash/dockerfile hash/inputs hash/statcache solver/manifest
-	context/compose context/source solver)
+	context/compose context/source solver/plan solver/registry solver)
 [ $# -gt 0 ] && pkgs=("$@")
 # gremlins matches these against paths relative to the package, its
 # subpackages included. Everywhere: code that does not build here. In the
-# solver: all but the promotion and skip-check path (build.go, check.go,
-# registry.go). In context/source: the test helpers of sourcetest.
+# solver: all but the promotion and skip-check path (service.go,
+# publish.go), its subpackages run on their own. In solver/registry: all
+# but the skip check's HEAD (registry.go). In context/source: the test
+# helpers of sourcetest.
 skip_all='_(other|windows)\.go$'
-solver_skip='^(attach|attempt|cacheinspect|cacheopt|connect|nodes|output|progress|record|solveopt|transport)\.go$|^daemon/'
+solver_skip='^(attempt|build|connect|nodes|output|progress|record|schedule|solveopt)\.go$|^(daemon|manifest|plan|registry)/'
+registry_skip='^(attach|cacheinspect|transport)\.go$|^registrytest/'
 source_skip='^sourcetest/'
 
 # Per-package logs and JSON stay for reading afterwards.
@@ -41,6 +44,7 @@ start=$(date +%s)
 for p in "${pkgs[@]}"; do
 	args=(--workers 2 --timeout-coefficient 20 -o "$out/${p//\//_}.json" -E "$skip_all")
 	[ "$p" = solver ] && args+=(-E "$solver_skip")
+	[ "$p" = solver/registry ] && args+=(-E "$registry_skip")
 	[ "$p" = context/source ] && args+=(-E "$source_skip")
 	echo "--- $p"
 	go tool gremlins unleash "${args[@]}" "./$p" > "$out/${p//\//_}.log" 2>&1 || {
