@@ -119,6 +119,20 @@ func TestResolveContextsAndRefs(t *testing.T) {
 	if p.Job("api").Local || !p.Job("local").Local {
 		t.Errorf("local: api %v, local %v", p.Job("api").Local, p.Job("local").Local)
 	}
+	for _, j := range p.Jobs {
+		if !j.Asked {
+			t.Errorf("%s not asked for, though no service was named (all were)", j.Name())
+		}
+	}
+	// Asking for api plans base too, as a dependency only; with --push
+	// every planned service has a repository, so it resolves.
+	only, err := resolve(t, project(reg.Host), Options{Services: []string{"api"}, Push: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(only.Jobs); got != "base,api" || only.Job("base").Asked || !only.Job("api").Asked {
+		t.Errorf("asking for api: jobs %s, base asked %v, api asked %v", got, only.Job("base").Asked, only.Job("api").Asked)
+	}
 	if reg.Requests() != 0 {
 		t.Errorf("resolving made %d registry requests, want none", reg.Requests())
 	}
