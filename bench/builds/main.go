@@ -279,7 +279,7 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func (b *bench) prune() {
-	if err := b.sb.Prune(context.Background()); err != nil {
+	if err := sandbox.PruneAddr(context.Background(), b.sb.BuildkitAddr); err != nil {
 		log.Fatalf("pruning buildkitd: %v", err)
 	}
 }

@@ -170,15 +170,6 @@ func (p *Plan) Job(service string) *Job {
 	return nil
 }
 
-// Inputs returns every job's inputs, in job order.
-func (p *Plan) Inputs() []*inputs.Inputs {
-	out := make([]*inputs.Inputs, len(p.Jobs))
-	for i, j := range p.Jobs {
-		out[i] = j.Inputs
-	}
-	return out
-}
-
 // networkMode maps compose's build.network onto BuildKit's
 // force-network-mode ("" for the default).
 func networkMode(network string) (string, error) {

@@ -192,7 +192,7 @@ func (r *Registry) blob(ctx context.Context, ref name.Reference, d name.Digest) 
 
 // wrap names the registry, and for refused credentials how to log in.
 func wrap(ref name.Reference, err error) error {
-	host := Host(ref.Context())
+	host := hostOf(ref.Context())
 	var te *transport.Error
 	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
 		return fmt.Errorf("%s: %w (HTTP %d): log in with `docker login %s` or check the credential helper in ~/.docker/config.json", ref, ErrAuth, te.StatusCode, host)
@@ -200,9 +200,9 @@ func wrap(ref name.Reference, err error) error {
 	return fmt.Errorf("registry %s: %w", host, err)
 }
 
-// Host is the registry host of repo as people write it: docker.io for
+// hostOf is the registry host of repo as people write it: docker.io for
 // Docker Hub, which go-containerregistry calls index.docker.io.
-func Host(repo name.Repository) string {
+func hostOf(repo name.Repository) string {
 	if h := repo.RegistryStr(); h != name.DefaultRegistry {
 		return h
 	}
