@@ -65,7 +65,7 @@ func runBkcache(dir string, env []string, args ...string) (result, error) {
 
 func runCmd(cmd *exec.Cmd, dir string, env []string) (result, error) {
 	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "BUILDKIT_HOST="+sb.BuildkitAddr, "XDG_CACHE_HOME="+filepath.Join(sb.Dir, "cache")), env...)
+	cmd.Env = append(append(append(os.Environ(), "BUILDKIT_HOST="+sb.BuildkitAddr, "XDG_CACHE_HOME="+filepath.Join(sb.Dir, "cache")), sb.Env()...), env...)
 	var out, errb bytes.Buffer
 	if cmd.Stdout == nil {
 		cmd.Stdout = &out

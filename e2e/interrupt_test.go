@@ -44,7 +44,7 @@ func startSlow(t *testing.T, addr, dir, r string, secs int) (*exec.Cmd, *lockedB
 	t.Helper()
 	cmd := exec.Command(sb.BkcacheBin(), "build", "--push", "--progress", "plain", "--repository", r)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+addr, fmt.Sprintf("SLEEP=%d", secs))
+	cmd.Env = append(append(os.Environ(), sb.Env()...), "BUILDKIT_HOST="+addr, fmt.Sprintf("SLEEP=%d", secs))
 	var stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {

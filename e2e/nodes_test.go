@@ -189,7 +189,7 @@ func TestNodeDiesMidRun(t *testing.T) {
 	mf := filepath.Join(t.TempDir(), "m.json")
 	cmd := exec.Command(sb.BkcacheBin(), append([]string{"build", "--push", "--repository", r, "--manifest", mf, "--progress", "plain"}, addrFlags(x, y)...)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SLEEP=5", "XDG_CACHE_HOME="+filepath.Join(sb.Dir, "cache"))
+	cmd.Env = append(append(os.Environ(), sb.Env()...), "SLEEP=5", "XDG_CACHE_HOME="+filepath.Join(sb.Dir, "cache"))
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -60,6 +60,7 @@ func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string)
 	if so.Session, err = sessionAttachables(j.Service); err != nil {
 		return nil, cleanup, err
 	}
+	so.SourcePolicy = sourcePolicy(j.Inputs.Images)
 	return so, cleanup, nil
 }
 

@@ -285,7 +285,7 @@ func (b *bench) prune() {
 }
 
 func (b *bench) env() []string {
-	return append(os.Environ(), "BUILDKIT_HOST="+b.sb.BuildkitAddr, "XDG_CACHE_HOME="+filepath.Join(b.dir, "cache"))
+	return append(append(os.Environ(), b.sb.Env()...), "BUILDKIT_HOST="+b.sb.BuildkitAddr, "XDG_CACHE_HOME="+filepath.Join(b.dir, "cache"))
 }
 
 // bkcache runs bkcache in dir and returns its wall time.

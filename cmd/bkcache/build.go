@@ -23,7 +23,7 @@ import (
 type buildOptions struct {
 	tls       solver.TLS // for every node
 	addrs     []string
-	reg       registryFlags
+	reg       *registryFlags // the project-wide flags
 	push      bool
 	force     bool
 	noCache   bool
@@ -45,7 +45,7 @@ type buildOptions struct {
 }
 
 func newBuildCmd(pf *projectFlags) *cobra.Command {
-	o := &buildOptions{}
+	o := &buildOptions{reg: &pf.reg}
 	cmd := &cobra.Command{
 		Use:   "build [SERVICE...]",
 		Short: "Build services whose image for their input hash is not in the registry yet",
@@ -88,7 +88,6 @@ registry: the result stays in buildkitd's cache.`,
 	f.BoolVar(&o.keepGoing, "keep-going", false, "let other services finish when one fails")
 	bindChoice(cmd, &o.progress, "progress", "progress output on stderr", "auto", "tty", "plain", "rawjson", "quiet")
 	bindFormat(cmd, &o.format, "text", "json")
-	o.reg.bind(cmd)
 	o.manifest.bind(cmd, "write the run's cache manifest to FILE (also when a service fails)")
 	f.BoolVar(&o.noAttach, "no-attach-manifest", false, "with --push, do not attach the cache manifest to pushed images")
 	f.StringArrayVar(&o.fallback, "cache-fallback", nil, "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
@@ -131,7 +130,7 @@ func (o *buildOptions) forced() bool { return o.force || o.noCache }
 func (o *buildOptions) planOptions(names []string) plan.Options {
 	return plan.Options{
 		Services: names, Floating: o.ciTag, Fallbacks: o.fallback, Push: o.push,
-		NoCache: o.noCache, Pull: o.pull, Hosts: o.reg.hosts(),
+		NoCache: o.noCache, Pull: o.pull,
 	}
 }
 
@@ -139,7 +138,9 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if err := o.check(); err != nil {
 		return err
 	}
-	p, err := loadPlan(ctx, pf, o.planOptions(names))
+	po := o.planOptions(names)
+	po.Registry = o.reg.registry(o.registryTimeout) // lookups wait as long as the build's
+	p, err := loadPlan(ctx, pf, po)
 	var noRepo *plan.NoRepositoryError
 	if errors.As(err, &noRepo) {
 		return fmt.Errorf("--push: %w", noRepositoryAdvice(noRepo))
@@ -155,7 +156,8 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if err != nil {
 		return err
 	}
-	addrs, err := daemonAddrs(ctx, stderr, o.addrs)
+	mirrors, _ := pf.mirrorMap() // loadPlan has checked them
+	addrs, err := daemonAddrs(ctx, stderr, o.addrs, mirrors)
 	if err != nil {
 		return err
 	}

@@ -10,11 +10,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newCacheCmd() *cobra.Command {
+func newCacheCmd(pf *projectFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "cache", Short: "Audit BuildKit registry caches",
 		Example: "  bkcache cache inspect registry.example.com/shop/api:cache-ci"}
 	var format string
-	var reg registryFlags
 	inspect := &cobra.Command{
 		Use:   "inspect REF",
 		Short: "List a registry cache's layers, records, size and age",
@@ -22,11 +21,11 @@ func newCacheCmd() *cobra.Command {
   bkcache cache inspect registry.example.com/shop/api:cache-ci --format json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := reg.hosts().Reference(args[0])
+			ref, err := pf.reg.hosts().Reference(args[0])
 			if err != nil {
 				return fmt.Errorf("invalid image reference %q: %w", args[0], err)
 			}
-			info, err := reg.registry(0).InspectCache(cmd.Context(), ref)
+			info, err := pf.reg.registry(0).InspectCache(cmd.Context(), ref)
 			if errors.Is(err, registry.ErrNotFound) {
 				return fmt.Errorf("%w: cache refs are REPOSITORY:cache-HASH and REPOSITORY:cache-ci, written by bkcache build --push", err)
 			}
@@ -52,7 +51,6 @@ func newCacheCmd() *cobra.Command {
 		},
 	}
 	bindFormat(inspect, &format, "text", "json")
-	reg.bind(inspect)
 	cmd.AddCommand(inspect)
 	return cmd
 }

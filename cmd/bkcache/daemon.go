@@ -11,10 +11,11 @@ import (
 
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/daemon"
+	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/spf13/cobra"
 )
 
-func newDaemonCmd() *cobra.Command {
+func newDaemonCmd(pf *projectFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run bkcache's private buildkitd on this machine",
@@ -64,7 +65,11 @@ built once with the Go toolchain when one is present.`,
 			var addrs []string
 			for _, d := range ds {
 				before := daemon.Get(cmd.Context(), d)
-				st, err := daemon.Start(cmd.Context(), d, logf(cmd.ErrOrStderr()))
+				mirrors, err := pf.mirrorMap()
+				if err != nil {
+					return err
+				}
+				st, err := daemon.Start(cmd.Context(), d, daemon.StartOptions{Logf: logf(cmd.ErrOrStderr()), Mirrors: mirrors})
 				if err != nil {
 					return err
 				}
@@ -132,7 +137,7 @@ built once with the Go toolchain when one is present.`,
 // defaultDaemonAddr is the buildkitd to use when none was named: the
 // default socket when a daemon answers there, else the private daemon,
 // started when needed.
-func defaultDaemonAddr(ctx context.Context, stderr io.Writer) (string, error) {
+func defaultDaemonAddr(ctx context.Context, stderr io.Writer, mirrors registry.Mirrors) (string, error) {
 	if c, _, err := solver.Connect(ctx, solver.DefaultAddr, solver.TLS{}); err == nil {
 		c.Close()
 		return solver.DefaultAddr, nil
@@ -141,7 +146,7 @@ func defaultDaemonAddr(ctx context.Context, stderr io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st, err := daemon.Start(ctx, d, func(f string, a ...any) { fmt.Fprintf(stderr, "bkcache: "+f+"\n", a...) })
+	st, err := daemon.Start(ctx, d, daemon.StartOptions{Mirrors: mirrors, Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "bkcache: "+f+"\n", a...) }})
 	if err != nil {
 		return "", fmt.Errorf("no buildkitd at %s, and %w", solver.DefaultAddr, err)
 	}
@@ -151,7 +156,7 @@ func defaultDaemonAddr(ctx context.Context, stderr io.Writer) (string, error) {
 // daemonAddrs returns the buildkitd nodes to use: the --addr flags, else
 // $BUILDKIT_HOST (comma-separated for several), else one daemon as
 // defaultDaemonAddr finds or starts it.
-func daemonAddrs(ctx context.Context, stderr io.Writer, flags []string) ([]string, error) {
+func daemonAddrs(ctx context.Context, stderr io.Writer, flags []string, mirrors registry.Mirrors) ([]string, error) {
 	var addrs []string
 	if len(flags) > 0 {
 		addrs = flags
@@ -159,7 +164,7 @@ func daemonAddrs(ctx context.Context, stderr io.Writer, flags []string) ([]strin
 		addrs = solver.Addrs(os.Getenv("BUILDKIT_HOST"))
 	}
 	if len(addrs) == 0 {
-		a, err := defaultDaemonAddr(ctx, stderr)
+		a, err := defaultDaemonAddr(ctx, stderr, mirrors)
 		if err != nil {
 			return nil, err
 		}

@@ -21,11 +21,11 @@ type explainOptions struct {
 	against string
 	ciTag   string
 	format  string
-	reg     registryFlags
+	reg     *registryFlags
 }
 
 func newExplainCmd(pf *projectFlags) *cobra.Command {
-	o := &explainOptions{}
+	o := &explainOptions{reg: &pf.reg}
 	cmd := &cobra.Command{
 		Use:   "explain SERVICE",
 		Short: "Say why a service would rebuild: what changed since the image under the ci tag",
@@ -40,7 +40,7 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := loadPlan(ctx, pf, plan.Options{Services: args, Floating: o.ciTag, Hosts: o.reg.hosts()})
+			p, err := loadPlan(ctx, pf, plan.Options{Services: args, Floating: o.ciTag})
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,7 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 				}
 				against = j.Refs.Floating.String()
 			}
-			old, where, err := loadManifest(ctx, against, &o.reg)
+			old, where, err := loadManifest(ctx, against, o.reg)
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,6 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 	cmd.Flags().StringVar(&o.against, "against", "", "image ref or manifest file to compare with (default REPOSITORY:ci)")
 	bindFloating(cmd, &o.ciTag, "floating tag to compare with when --against is not given")
 	bindFormat(cmd, &o.format, "text", "json")
-	o.reg.bind(cmd)
 	return cmd
 }
 
@@ -186,6 +185,19 @@ func writeReport(w io.Writer, r *manifest.Report, where string) {
 	changes("secret id", r.Secrets)
 	changes("ssh id", r.SSH)
 	changes("context", r.Contexts)
+	for _, c := range r.Images {
+		switch {
+		case c.Old == "":
+			fmt.Fprintf(w, "  image %s now read: %s\n", c.Key, c.New)
+		case c.New == "":
+			fmt.Fprintf(w, "  image %s no longer read (was %s)\n", c.Key, c.Old)
+		default:
+			fmt.Fprintf(w, "  base image %s moved from %s to %s\n", c.Key, c.Old, c.New)
+		}
+	}
+	if r.BaseImages != nil {
+		fmt.Fprintf(w, "  base images hashed %s, were %s\n", r.BaseImages.New, r.BaseImages.Old)
+	}
 	for _, f := range r.Files {
 		switch f.Kind {
 		case "added", "removed":

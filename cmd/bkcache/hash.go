@@ -56,6 +56,16 @@ func loadPlan(ctx context.Context, pf *projectFlags, opt plan.Options) (*plan.Pl
 		}
 	}
 	opt.Repository = pf.repository
+	opt.Hosts = pf.reg.hosts()
+	opt.BaseImages = inputs.BaseImages(pf.baseImages)
+	mirrors, err := pf.mirrorMap()
+	if err != nil {
+		return nil, err
+	}
+	opt.Mirrors = mirrors
+	if opt.Registry == nil {
+		opt.Registry = pf.reg.registry(0)
+	}
 	// Hash while compose's schema checks the files.
 	var p *plan.Plan
 	project, err := compose.LoadAnd(ctx, pf.options(), func(project *compose.Project) (err error) {

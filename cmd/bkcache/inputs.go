@@ -67,6 +67,10 @@ func writeInputs(w io.Writer, in *inputs.Inputs) error {
 	for _, r := range in.Refs {
 		kv("context "+r.Name, r.Value)
 	}
+	kv("base images", string(in.BaseImages))
+	for _, im := range in.Images {
+		kv("image "+im.Ref, orDash(im.Digest.String())+"  ("+strings.Join(im.By, "; ")+")")
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

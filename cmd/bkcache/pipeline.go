@@ -103,7 +103,6 @@ builds, so that a test job runs exactly the images the build job pushed:
 }
 
 func newCheckCmd(pf *projectFlags) *cobra.Command {
-	var reg registryFlags
 	cmd := &cobra.Command{
 		Use:   "check [SERVICE...]",
 		Short: "Exit non-zero, listing them, when any service's REPOSITORY:HASH is missing",
@@ -124,7 +123,7 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 			if len(local) > 0 {
 				return noRepositoryAdvice(&plan.NoRepositoryError{Services: local})
 			}
-			r := reg.registry(0)
+			r := pf.reg.registry(0)
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tIMAGE\tSTATUS")
 			var missing []string
@@ -148,6 +147,5 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 			return nil
 		},
 	}
-	reg.bind(cmd)
 	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
@@ -31,6 +32,9 @@ type projectFlags struct {
 	// noStatCache reads every file instead of trusting the digests of
 	// unchanged files recorded by an earlier run.
 	noStatCache bool
+	baseImages  string   // resolve or as-written
+	mirrors     []string // HOST=MIRROR
+	reg         registryFlags
 	// stderr is the running command's, for notices while loading.
 	stderr io.Writer
 }
@@ -45,19 +49,33 @@ func (f *projectFlags) bind(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "set a build arg of every service, NAME=VALUE, or NAME to take it from the environment (repeatable; as docker compose build --build-arg)")
 	fl.StringVar(&f.repository, "repository", "", "push every service to PREFIX/SERVICE instead of its image: name")
 	fl.BoolVar(&f.noStatCache, "no-stat-cache", false, "read every input file instead of reusing the digests of files unchanged since the last run ($XDG_CACHE_HOME/bkcache/stat)")
+	modes := []string{string(inputs.Resolve), string(inputs.AsWritten)}
+	if env := os.Getenv("BKCACHE_BASE_IMAGES"); env == string(inputs.AsWritten) {
+		modes[0], modes[1] = modes[1], modes[0] // the default
+	}
+	fl.Var(choice{&f.baseImages, []string{string(inputs.Resolve), string(inputs.AsWritten)}}, "base-images",
+		"how images the builds read enter the hash: resolve (by the digest their tag names now) or as-written (their refs as text, for offline work) (default $BKCACHE_BASE_IMAGES, else resolve)")
+	f.baseImages = modes[0]
+	fl.StringArrayVar(&f.mirrors, "registry-mirror", solver.Addrs(os.Getenv("BKCACHE_REGISTRY_MIRRORS")), "look images of HOST up through MIRROR, as buildkitd's mirrors fetch them: HOST=MIRROR, for example docker.io=mirror.example.com (repeatable; default $BKCACHE_REGISTRY_MIRRORS, comma-separated)")
+	fl.StringArrayVar(&f.reg.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
 }
 
 func (f *projectFlags) options() compose.Options {
 	return compose.Options{Files: f.files, ProjectDir: f.projectDir, Name: f.name, Profiles: f.profiles, EnvFiles: f.envFiles, BuildArgs: f.buildArgs}
 }
 
-// registryFlags are the flags of every command that talks to a registry.
-type registryFlags struct {
-	insecure []string
+// mirrorMap is --registry-mirror, parsed.
+func (f *projectFlags) mirrorMap() (registry.Mirrors, error) {
+	m, err := registry.ParseMirrors(f.mirrors)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--registry-mirror: %w", err)}
+	}
+	return m, nil
 }
 
-func (f *registryFlags) bind(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
+// registryFlags say how registries are reached, for every command.
+type registryFlags struct {
+	insecure []string
 }
 
 func (f *registryFlags) hosts() registry.Hosts { return registry.NewHosts(f.insecure...) }
@@ -84,8 +102,8 @@ floating ci tag.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { pf.stderr = cmd.ErrOrStderr() }
 	pf.bind(root)
-	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(),
-		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newVersionCmd(), newDaemonCmd())
+	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(pf),
+		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newVersionCmd(), newDaemonCmd(pf))
 	adviseAll(root)
 	return root
 }
@@ -124,6 +142,8 @@ func advise(err error) error {
 		return fmt.Errorf("--load needs a running Docker engine, and `docker info` failed: %s: use --output type=docker,dest=FILE and `docker load -i FILE` elsewhere", engine.Detail)
 	case errors.Is(err, solver.ErrCertWithoutKey):
 		return fmt.Errorf("--tlscert and --tlskey go together")
+	case errors.As(err, new(*inputs.ImageError)), errors.Is(err, inputs.ErrUndecidedImage):
+		return fmt.Errorf("%w; to hash the images as written instead (offline work), pass --base-images as-written", err)
 	case errors.Is(err, solver.ErrCacheExportRequired):
 		return fmt.Errorf("%w (--require-cache-export)", err)
 	}

@@ -417,6 +417,12 @@ func UnmountBelow(dir string) {
 	}
 }
 
+// Env is what bkcache needs set to look images up as the sandbox's
+// buildkitd fetches them: Docker Hub through the sandbox registry.
+func (s *Sandbox) Env() []string {
+	return []string{"BKCACHE_REGISTRY_MIRRORS=docker.io=" + s.RegistryAddr}
+}
+
 // StartNode starts one more buildkitd, named name (for Kill and Logs),
 // with its own root and socket and the same configuration as the first,
 // sharing the registry: a node of a pool. It returns its address.

@@ -22,15 +22,25 @@ func (w *walker) dispatch(i int, finals []*env) (*env, error) {
 		e = newEnv(strings.EqualFold(st.BaseName, "scratch"))
 	}
 	stage := w.stageName(i)
+	if w.bases[i] < 0 {
+		from := Origin{Stage: stage, Line: line(st.Location), Instruction: "FROM " + st.BaseName}
+		if w.from[i] == "" {
+			if w.a.Undecided == "" {
+				w.a.Undecided = fmt.Sprintf("line %d: FROM %s depends on a value only known at build time", from.Line, st.BaseName)
+			}
+		} else {
+			w.readImage(w.from[i], i, from)
+		}
+	}
 	for _, cmd := range w.commands(i) {
-		if err := w.dispatchCmd(stage, e, cmd); err != nil {
+		if err := w.dispatchCmd(i, stage, e, cmd); err != nil {
 			return nil, err
 		}
 	}
 	return e, nil
 }
 
-func (w *walker) dispatchCmd(stage string, e *env, cmd instructions.Command) error {
+func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Command) error {
 	o := Origin{Stage: stage, Line: line(cmd.Location()), Instruction: instructionText(cmd)}
 	x := &expander{lex: w.lex, env: e}
 	if arg, ok := cmd.(*instructions.ArgCommand); ok {
@@ -71,6 +81,7 @@ func (w *walker) dispatchCmd(stage string, e *env, cmd instructions.Command) err
 		src := MainContext
 		if c.From != "" {
 			if w.isStageName(c.From) || !w.isContext(c.From) {
+				w.readImage(c.From, i, o)
 				return nil // another stage or an image: no local files
 			}
 			src = c.From
@@ -92,6 +103,9 @@ func (w *walker) dispatchCmd(stage string, e *env, cmd instructions.Command) err
 		}
 	case *instructions.RunCommand:
 		for _, m := range instructions.GetMounts(c) {
+			if m.From != "" && !w.isContext(m.From) {
+				w.readImage(m.From, i, o)
+			}
 			if m.Type != instructions.MountTypeBind {
 				continue
 			}

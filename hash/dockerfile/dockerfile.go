@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
@@ -37,6 +38,10 @@ type Options struct {
 	// Contexts names the additional contexts that are local directories:
 	// `COPY --from=NAME` and `FROM NAME` then read that source.
 	Contexts []string
+	// Named names every additional context, of any kind: an image ref
+	// that names one (as BuildKit matches them) reads that context, not
+	// the image.
+	Named []string
 }
 
 // Origin says which instruction pulled a path in.
@@ -76,12 +81,37 @@ func (u *Use) Paths() []string {
 	return slices.Compact(out)
 }
 
-// Analysis is what a Dockerfile reads from its local sources.
+// Image is an image the build reads: a FROM base, a COPY --from= or RUN
+// --mount from= source, or the `# syntax=` frontend.
+type Image struct {
+	Ref     string   `json:"ref"` // as written, after ARG expansion
+	Origins []Origin `json:"origins"`
+}
+
+// Analysis is what a Dockerfile reads from its local sources, and the
+// images it reads.
 type Analysis struct {
 	Target  string          // the stage built
 	Stages  []string        // stages the target reaches, in file order
 	Syntax  string          // the `# syntax=` frontend, if any
 	Sources map[string]*Use // by source name; absent means unused
+	Images  []Image         // sorted by Ref
+	// Undecided says why a FROM of a reached stage names an image only
+	// known at build time (it depends on an undecidable ARG); "" when
+	// none does.
+	Undecided string
+}
+
+func (a *Analysis) image(ref string, o Origin) {
+	for i := range a.Images {
+		if a.Images[i].Ref == ref {
+			if !slices.Contains(a.Images[i].Origins, o) {
+				a.Images[i].Origins = append(a.Images[i].Origins, o)
+			}
+			return
+		}
+	}
+	a.Images = append(a.Images, Image{Ref: ref, Origins: []Origin{o}})
 }
 
 func (a *Analysis) use(src string) *Use {
@@ -151,8 +181,9 @@ func Analyze(dockerfile []byte, opt Options) (*Analysis, error) {
 		return nil, &SyntaxError{Err: fmt.Errorf("no FROM instruction: a Dockerfile needs at least one stage")}
 	}
 	a := &Analysis{Sources: map[string]*Use{}}
-	if syntax, _, _, ok := parser.DetectSyntax(dockerfile); ok {
+	if syntax, _, line, ok := parser.DetectSyntax(dockerfile); ok {
 		a.Syntax = syntax
+		a.image(syntax, Origin{Line: lineOf(line), Instruction: "# syntax=" + syntax})
 		if !isDockerfileFrontend(syntax) {
 			reason := fmt.Sprintf("custom frontend %q decides what it reads", syntax)
 			a.widen(MainContext, reason)
@@ -181,7 +212,15 @@ func Analyze(dockerfile []byte, opt Options) (*Analysis, error) {
 	for _, u := range a.Sources {
 		slices.SortStableFunc(u.Patterns, func(x, y Pattern) int { return strings.Compare(x.Path, y.Path) })
 	}
+	slices.SortFunc(a.Images, func(x, y Image) int { return strings.Compare(x.Ref, y.Ref) })
 	return a, nil
+}
+
+func lineOf(r []parser.Range) int {
+	if len(r) == 0 {
+		return 1
+	}
+	return r[0].Start.Line
 }
 
 // isDockerfileFrontend accepts the official frontend images, whose read
@@ -200,10 +239,31 @@ type walker struct {
 	lex    *shell.Lex
 	global *env
 	byName map[string]int
-	bases  []int // base stage of each stage, or -1
+	bases  []int    // base stage of each stage, or -1
+	from   []string // each stage's FROM, expanded; "" when undecidable
 }
 
 func (w *walker) isContext(name string) bool { return slices.Contains(w.opt.Contexts, name) }
+
+// isNamed reports whether an image ref is overridden by an additional
+// context, matched as BuildKit's dockerui matches it: the ref as docker
+// writes it, without :latest.
+func (w *walker) isNamed(ref string) bool {
+	if slices.Contains(w.opt.Named, ref) {
+		return true
+	}
+	n, err := reference.ParseNormalizedNamed(ref)
+	return err == nil && slices.Contains(w.opt.Named, strings.TrimSuffix(reference.FamiliarString(n), ":latest"))
+}
+
+// readImage records ref as an image the stage reads, unless it is a
+// stage (by name or index), scratch, or an additional context.
+func (w *walker) readImage(ref string, current int, o Origin) {
+	if _, ok := w.stageRef(ref, current); ok || w.isStageName(ref) || strings.EqualFold(ref, "scratch") || w.isNamed(ref) {
+		return
+	}
+	w.a.image(ref, o)
+}
 
 func (w *walker) run(metaArgs []instructions.ArgCommand, platform string) error {
 	w.global = newEnv(true)
@@ -238,6 +298,7 @@ func (w *walker) run(metaArgs []instructions.ArgCommand, platform string) error 
 	w.a.Target = w.stageName(target)
 
 	w.bases = make([]int, len(w.stages))
+	w.from = make([]string, len(w.stages))
 	for i := range w.stages {
 		w.bases[i] = w.baseOf(i)
 	}
@@ -285,6 +346,7 @@ func (w *walker) baseOf(i int) int {
 		w.widenAll(fmt.Sprintf("line %d: FROM %s depends on a value only known at build time", line(st.Location), st.BaseName))
 		return -1
 	}
+	w.from[i] = name
 	if b, ok := w.byName[strings.ToLower(name)]; ok && b < i {
 		return b
 	}

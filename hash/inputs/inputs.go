@@ -27,7 +27,8 @@ import (
 // Scheme versions the service hash. Any change to what it covers or how
 // it is encoded requires a new scheme, so old and new never collide.
 // v2: source trees are bkcache/tree/v2 (file contents by BLAKE3).
-const Scheme = "bkcache/v2"
+// v3: the images a build reads, by digest (or as written, by mode).
+const Scheme = "bkcache/v3"
 
 // Inputs is everything that went into one service's hash.
 type Inputs struct {
@@ -44,6 +45,10 @@ type Inputs struct {
 	Sources    []Source          `json:"sources"` // local directories, by name
 	Services   []ServiceRef      `json:"services"`
 	Refs       []Ref             `json:"refs"` // image and remote contexts
+	// BaseImages says how the images were hashed: by digest (Resolve)
+	// or by ref as written (AsWritten).
+	BaseImages BaseImages `json:"baseImages"`
+	Images     []Image    `json:"images"`
 }
 
 // Dockerfile identifies the Dockerfile by content.
@@ -113,20 +118,38 @@ type Options struct {
 	// StatCache, when set, supplies the digests of files unchanged since
 	// an earlier run read them; the caller saves it afterwards.
 	StatCache *statcache.Store
+	// Resolver looks the images up; nil hashes them as written.
+	Resolver Resolver
 }
 
 // Compute gathers the inputs of svc and hashes them. deps holds the
 // hashes of the services its `service:` contexts name.
 func Compute(ctx context.Context, svc *compose.Service, deps map[string]digest.Digest, opt Options) (*Inputs, error) {
-	in, err := compute(ctx, svc, deps, opt)
+	p, err := prepare(svc)
 	if err != nil {
 		return nil, &Error{Service: svc.Name, Err: err}
 	}
-	return in, nil
+	digests, err := resolveImages(ctx, []*prepared{p}, opt.Resolver)
+	if err != nil {
+		return nil, err
+	}
+	return p.finish(ctx, deps, digests, opt)
 }
 
-func compute(ctx context.Context, svc *compose.Service, deps map[string]digest.Digest, opt Options) (*Inputs, error) {
-	in := &Inputs{
+// prepared is a service whose Dockerfile has been read and analyzed: what
+// its hash needs from elsewhere (dependencies' hashes, images' digests)
+// is known, not yet looked up.
+type prepared struct {
+	svc    *compose.Service
+	in     *Inputs
+	an     *dockerfile.Analysis
+	local  map[string]string // local sources by name
+	deps   []ServiceRef      // service: contexts, hashes still to fill in
+	images []Image           // normalized, digests still to fill in
+}
+
+func prepare(svc *compose.Service) (*prepared, error) {
+	p := &prepared{svc: svc, local: map[string]string{}, in: &Inputs{
 		Scheme:    Scheme,
 		Service:   svc.Name,
 		Args:      orEmpty(svc.Args),
@@ -136,7 +159,9 @@ func compute(ctx context.Context, svc *compose.Service, deps map[string]digest.D
 		Sources:   []Source{},
 		Services:  []ServiceRef{},
 		Refs:      []Ref{},
-	}
+		Images:    []Image{},
+	}}
+	in := p.in
 	for _, s := range svc.Secrets {
 		in.Secrets = append(in.Secrets, s.ID)
 	}
@@ -150,10 +175,31 @@ func compute(ctx context.Context, svc *compose.Service, deps map[string]digest.D
 		return nil, err
 	}
 	in.Dockerfile = Dockerfile{Path: svc.Dockerfile, Inline: svc.DockerfileInline != "", Digest: digest.FromBytes(df), Content: string(df)}
+	imageContexts := p.classify()
+	names := slices.Sorted(maps.Keys(p.local))
+	an, err := dockerfile.Analyze(df, dockerfile.Options{
+		Target:    svc.Target,
+		BuildArgs: svc.Args,
+		Platforms: svc.Platforms,
+		Contexts:  slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == dockerfile.MainContext }),
+		Named:     slices.Sorted(maps.Keys(svc.Contexts)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("Dockerfile %s: %w", dockerfileName(svc), err)
+	}
+	p.an = an
+	in.Dockerfile.Stages = an.Stages
+	if p.images, err = imagesOf(an, imageContexts); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
-	// Local contexts are analyzed; the others enter as what they name,
-	// the main context first.
-	local := map[string]string{}
+// classify sorts the contexts: local ones are analyzed, service: ones
+// enter as their service's hash, the others as what they name, the main
+// context first. It returns the image contexts, by name.
+func (p *prepared) classify() map[string]string {
+	svc, images := p.svc, map[string]string{}
 	names := append([]string{dockerfile.MainContext}, slices.Sorted(maps.Keys(svc.Contexts))...)
 	for _, name := range names {
 		c := svc.Context
@@ -162,43 +208,68 @@ func compute(ctx context.Context, svc *compose.Service, deps map[string]digest.D
 		}
 		switch c.Kind {
 		case compose.ServiceContext:
-			h, ok := deps[c.Source]
-			if !ok {
-				return nil, fmt.Errorf("additional context %q: the hash of service %q is not known yet", name, c.Source)
-			}
-			in.Services = append(in.Services, ServiceRef{Name: name, Service: c.Source, Hash: h})
+			p.deps = append(p.deps, ServiceRef{Name: name, Service: c.Source})
 		case compose.LocalContext:
-			local[name] = c.Source
+			p.local[name] = c.Source
 		default:
-			in.Refs = append(in.Refs, Ref{Name: name, Value: c.String()})
+			if c.Kind == compose.ImageContext {
+				images[name] = c.Source
+			}
+			p.in.Refs = append(p.in.Refs, Ref{Name: name, Value: c.String()})
 		}
 	}
-	names = slices.Sorted(maps.Keys(local))
-	an, err := dockerfile.Analyze(df, dockerfile.Options{
-		Target:    svc.Target,
-		BuildArgs: svc.Args,
-		Platforms: svc.Platforms,
-		Contexts:  slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == dockerfile.MainContext }),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("Dockerfile %s: %w", dockerfileName(svc), err)
-	}
-	in.Dockerfile.Stages = an.Stages
+	return images
+}
 
-	for _, name := range names {
-		use := an.Sources[name]
+// finish hashes the local sources and the whole, given the hashes of the
+// services depended on and the digests of the images read.
+func (p *prepared) finish(ctx context.Context, deps map[string]digest.Digest, digests map[string]digest.Digest, opt Options) (*Inputs, error) {
+	in, err := p.complete(ctx, deps, digests, opt)
+	if err != nil {
+		return nil, &Error{Service: p.svc.Name, Err: err}
+	}
+	return in, nil
+}
+
+func (p *prepared) complete(ctx context.Context, deps map[string]digest.Digest, digests map[string]digest.Digest, opt Options) (*Inputs, error) {
+	in := p.in
+	for _, s := range p.deps {
+		h, ok := deps[s.Service]
+		if !ok {
+			return nil, fmt.Errorf("additional context %q: the hash of service %q is not known yet", s.Name, s.Service)
+		}
+		s.Hash = h
+		in.Services = append(in.Services, s)
+	}
+	in.BaseImages = AsWritten
+	if opt.Resolver != nil {
+		in.BaseImages = Resolve
+		if p.an.Undecided != "" {
+			return nil, fmt.Errorf("%w: %s: give the arg a value (build args, platforms:)", ErrUndecidedImage, p.an.Undecided)
+		}
+	}
+	for _, im := range p.images {
+		if opt.Resolver != nil && im.Digest == "" {
+			im.Digest = digests[im.Ref]
+		}
+		in.Images = append(in.Images, im)
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.local)) {
+		use := p.an.Sources[name]
 		if use == nil {
 			continue // the Dockerfile never reads this source
 		}
-		src, err := hashSource(ctx, svc, name, local[name], use, opt)
+		src, err := hashSource(ctx, p.svc, name, p.local[name], use, opt)
 		if err != nil {
 			return nil, err
 		}
 		in.Sources = append(in.Sources, *src)
 	}
-	if in.Hash, err = in.digest(); err != nil {
+	h, err := in.digest()
+	if err != nil {
 		return nil, err
 	}
+	in.Hash = h
 	return in, nil
 }
 
@@ -334,6 +405,10 @@ func (in *Inputs) digest() (digest.Digest, error) {
 	}
 	for _, r := range in.Refs {
 		group("ref", r.Name, r.Value)
+	}
+	group("base-images", string(in.BaseImages))
+	for _, im := range in.Images {
+		group("image", im.Ref, im.Digest.String())
 	}
 	if err := w.Err(); err != nil {
 		return "", fmt.Errorf("encoding the inputs: %w", err)

@@ -149,6 +149,9 @@ func hashes(m map[string]*Inputs) map[string]string {
 type goldenFile struct {
 	Scheme string            `json:"scheme"`
 	Hashes map[string]string `json:"hashes"`
+	// Previous is what the scheme before gave the same fixture: a new
+	// scheme must move every hash, so that old and new never share a tag.
+	Previous *goldenFile `json:"previous,omitempty"`
 }
 
 const goldenPath = "testdata/golden-hashes.json"
@@ -173,6 +176,14 @@ func TestGolden(t *testing.T) {
 	if !maps.Equal(got, want.Hashes) {
 		t.Fatalf("hashes moved under scheme %s:\n got %v\nwant %v\na change of encoding needs a new Scheme", Scheme, got, want.Hashes)
 	}
+	if want.Previous == nil || want.Previous.Scheme == Scheme {
+		t.Fatalf("%s records no earlier scheme to compare with", goldenPath)
+	}
+	for svc, h := range got {
+		if prev := want.Previous.Hashes[svc]; prev == h {
+			t.Errorf("%s: %s gives the same hash as %s (%s): the two would share tags", svc, Scheme, want.Previous.Scheme, h)
+		}
+	}
 }
 
 func readGolden() (goldenFile, error) {
@@ -196,7 +207,11 @@ func writeGolden(t *testing.T, old goldenFile, oldErr error, got map[string]stri
 			"A change of encoding or of what the hash covers needs a new Scheme (every published tag changes);\n"+
 			"a change of the fixture alone is -golden-intended.", goldenPath, Scheme)
 	}
-	b, _ := json.MarshalIndent(goldenFile{Scheme: Scheme, Hashes: got}, "", "  ")
+	prev := old.Previous
+	if oldErr == nil && old.Scheme != Scheme {
+		prev = &goldenFile{Scheme: old.Scheme, Hashes: old.Hashes}
+	}
+	b, _ := json.MarshalIndent(goldenFile{Scheme: Scheme, Hashes: got, Previous: prev}, "", "  ")
 	if err := os.WriteFile(goldenPath, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}

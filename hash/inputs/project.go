@@ -11,17 +11,31 @@ import (
 )
 
 // ComputeAll computes the inputs of svcs, which list every service's
-// `service:` dependencies before it, in that order.
+// `service:` dependencies before it, in that order. Every Dockerfile is
+// read first, so that all the images the services read are looked up at
+// once, each once.
 func ComputeAll(ctx context.Context, svcs []*compose.Service, opt Options) ([]*Inputs, error) {
 	opt.StatCache = storeFor(opt.StatCache, svcs)
+	ps := make([]*prepared, len(svcs))
+	for i, s := range svcs {
+		p, err := prepare(s)
+		if err != nil {
+			return nil, &Error{Service: s.Name, Err: err}
+		}
+		ps[i] = p
+	}
+	digests, err := resolveImages(ctx, ps, opt.Resolver)
+	if err != nil {
+		return nil, err
+	}
 	hashes := map[string]digest.Digest{}
 	out := make([]*Inputs, 0, len(svcs))
-	for _, s := range svcs {
-		in, err := Compute(ctx, s, hashes, opt)
+	for _, p := range ps {
+		in, err := p.finish(ctx, hashes, digests, opt)
 		if err != nil {
 			return nil, err
 		}
-		hashes[s.Name] = in.Hash
+		hashes[p.svc.Name] = in.Hash
 		out = append(out, in)
 	}
 	return out, nil

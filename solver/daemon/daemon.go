@@ -9,11 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,9 +164,31 @@ func Missing() string {
 // ErrUnavailable reports a machine that cannot run the private daemon.
 var ErrUnavailable = errors.New("cannot run a private buildkitd here")
 
+// StartOptions configure a daemon Start starts.
+type StartOptions struct {
+	Logf func(string, ...any) // reports what Start does
+	// Mirrors maps registry hosts (docker.io) to pull-through mirrors,
+	// written into the daemon's config as bkcache looks images up.
+	Mirrors map[string]string
+}
+
+// config is buildkitd.toml for the mirrors: "" when there are none.
+func (o StartOptions) config() string {
+	var b strings.Builder
+	for _, host := range slices.Sorted(maps.Keys(o.Mirrors)) {
+		fmt.Fprintf(&b, "[registry.%q]\n  mirrors = [%q]\n", host, o.Mirrors[host])
+	}
+	return b.String()
+}
+
 // Start starts the private daemon unless it already runs, and returns its
-// state. A stale pid file is replaced. logf reports what it does.
-func Start(ctx context.Context, d Dirs, logf func(string, ...any)) (Status, error) {
+// state. A stale pid file is replaced. A daemon already running keeps the
+// mirrors it was started with.
+func Start(ctx context.Context, d Dirs, opt StartOptions) (Status, error) {
+	logf := opt.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	if st := Get(ctx, d); st.Running {
 		return st, nil
 	} else if st.PID != 0 && !st.Stale {
@@ -188,8 +212,15 @@ func Start(ctx context.Context, d Dirs, logf func(string, ...any)) (Status, erro
 		return Status{}, err
 	}
 	defer log.Close()
-	cmd := exec.Command(bin, "--root", filepath.Join(d.State, "root"), "--addr", d.Addr(),
-		"--oci-worker=true", "--containerd-worker=false")
+	args := []string{"--root", filepath.Join(d.State, "root"), "--addr", d.Addr(), "--oci-worker=true", "--containerd-worker=false"}
+	if cfg := opt.config(); cfg != "" {
+		path := filepath.Join(d.State, "buildkitd.toml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			return Status{}, err
+		}
+		args = append(args, "--config", path)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	detach(cmd) // outlives bkcache
 	if err := cmd.Start(); err != nil {

@@ -60,3 +60,16 @@ func TestGetWithoutDaemon(t *testing.T) {
 		t.Fatalf("status of a fresh state dir: %+v", st)
 	}
 }
+
+// TestMirrorConfig: the private daemon fetches through the mirrors
+// bkcache looks images up through.
+func TestMirrorConfig(t *testing.T) {
+	got := StartOptions{Mirrors: map[string]string{"docker.io": "127.0.0.1:5000", "ghcr.io": "mirror.local"}}.config()
+	want := "[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.1:5000\"]\n[registry.\"ghcr.io\"]\n  mirrors = [\"mirror.local\"]\n"
+	if got != want {
+		t.Errorf("config:\n%s\nwant\n%s", got, want)
+	}
+	if (StartOptions{}).config() != "" {
+		t.Error("a config without mirrors")
+	}
+}

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -43,20 +44,25 @@ type Report struct {
 	Dockerfile []LineChange `json:"dockerfile,omitempty"`
 	// DockerfileChanged is set when the digests differ, even if the old
 	// text is not known (a manifest without it).
-	DockerfileChanged bool         `json:"dockerfileChanged"`
-	Settings          []Change     `json:"settings,omitempty"` // target, platforms, stages
-	Args              []Change     `json:"args,omitempty"`
-	Labels            []Change     `json:"labels,omitempty"`
-	Secrets           []Change     `json:"secrets,omitempty"`
-	SSH               []Change     `json:"ssh,omitempty"`
-	Contexts          []Change     `json:"contexts,omitempty"` // service:, image and remote contexts, sources
-	Files             []FileChange `json:"files,omitempty"`
+	DockerfileChanged bool     `json:"dockerfileChanged"`
+	Settings          []Change `json:"settings,omitempty"` // target, platforms, stages
+	Args              []Change `json:"args,omitempty"`
+	Labels            []Change `json:"labels,omitempty"`
+	Secrets           []Change `json:"secrets,omitempty"`
+	SSH               []Change `json:"ssh,omitempty"`
+	Contexts          []Change `json:"contexts,omitempty"` // service:, image and remote contexts, sources
+	// Images are the images the build reads, by ref: a moved tag shows
+	// as its digest changing; BaseImages the mode they were hashed in.
+	Images     []Change     `json:"images,omitempty"`
+	BaseImages *Change      `json:"baseImages,omitempty"`
+	Files      []FileChange `json:"files,omitempty"`
 }
 
 // Empty reports whether the report names no change at all.
 func (r *Report) Empty() bool {
 	return r.Scheme == nil && !r.DockerfileChanged && len(r.Settings) == 0 && len(r.Args) == 0 &&
-		len(r.Labels) == 0 && len(r.Secrets) == 0 && len(r.SSH) == 0 && len(r.Contexts) == 0 && len(r.Files) == 0
+		len(r.Labels) == 0 && len(r.Secrets) == 0 && len(r.SSH) == 0 && len(r.Contexts) == 0 && len(r.Files) == 0 &&
+		len(r.Images) == 0 && r.BaseImages == nil
 }
 
 // Compare explains how the inputs in cur differ from those in old.
@@ -78,12 +84,25 @@ func Compare(old, cur *inputs.Inputs) *Report {
 	r.Secrets = diffMaps(set(old.Secrets), set(cur.Secrets))
 	r.SSH = diffMaps(set(old.SSH), set(cur.SSH))
 	r.Contexts = diffMaps(contexts(old), contexts(cur))
+	r.Images = diffMaps(images(old), images(cur))
+	if old.BaseImages != cur.BaseImages {
+		r.BaseImages = &Change{Key: "base images", Old: string(old.BaseImages), New: string(cur.BaseImages)}
+	}
 
 	oldSrc, curSrc := sources(old), sources(cur)
 	for _, name := range union(oldSrc, curSrc) {
 		r.Files = append(r.Files, diffFiles(name, oldSrc[name], curSrc[name])...)
 	}
 	return r
+}
+
+// images maps each image read to its digest, or "as written".
+func images(in *inputs.Inputs) map[string]string {
+	m := map[string]string{}
+	for _, im := range in.Images {
+		m[im.Ref] = cmp.Or(im.Digest.String(), "as written")
+	}
+	return m
 }
 
 func set(ids []string) map[string]string {

@@ -40,6 +40,12 @@ type Options struct {
 	NoCache, Pull bool
 	Hosts         registry.Hosts   // how each ref is reached
 	StatCache     *statcache.Store // digests of unchanged files; may be nil
+	// BaseImages is how the images builds read enter the hash: looked
+	// up (inputs.Resolve, the default when empty) through Registry and
+	// Mirrors, or as written.
+	BaseImages inputs.BaseImages
+	Registry   *registry.Registry
+	Mirrors    registry.Mirrors
 	// LookupEnv reads the environment for cache backend credentials;
 	// os.LookupEnv when nil.
 	LookupEnv func(string) (string, bool)
@@ -78,7 +84,9 @@ func (j *Job) Name() string { return j.Service.Name }
 
 // Resolve plans a run of project. Everything it reports is the user's to
 // fix: in the compose files, the Dockerfiles, the build contexts or opt.
-// It reads local files only.
+// It reads local files, and (unless opt.BaseImages is as-written) asks
+// the registries what the images the builds read are now; every other
+// error is found before that.
 func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan, error) {
 	opt.Floating = cmp.Or(opt.Floating, DefaultFloating)
 	for _, f := range append([]string{opt.Floating}, opt.Fallbacks...) {
@@ -90,14 +98,10 @@ func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	all, err := inputs.ComputeAll(ctx, svcs, inputs.Options{StatCache: opt.StatCache})
-	if err != nil {
-		return nil, err
-	}
 	p := &Plan{Project: project.Name}
 	var local []string
-	for i, svc := range svcs {
-		j, err := newJob(project.Name, svc, all[i], opt)
+	for _, svc := range svcs {
+		j, err := newJob(project.Name, svc, opt)
 		if err != nil {
 			return nil, fmt.Errorf("service %q: %w", svc.Name, err)
 		}
@@ -109,26 +113,50 @@ func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan,
 	if opt.Push && len(local) > 0 {
 		return nil, &NoRepositoryError{Services: local}
 	}
-	return p, p.checkDeps()
+	if err := p.checkDeps(); err != nil {
+		return nil, err
+	}
+	return p, p.hash(ctx, project.Name, svcs, opt)
 }
 
-func newJob(project string, svc *compose.Service, in *inputs.Inputs, opt Options) (*Job, error) {
-	refs, err := newRefs(project, svc, in.Tag(), opt)
+// hash computes every job's inputs and names its tags after the hash.
+func (p *Plan) hash(ctx context.Context, project string, svcs []*compose.Service, opt Options) error {
+	io := inputs.Options{StatCache: opt.StatCache}
+	if opt.BaseImages != inputs.AsWritten {
+		io.Resolver = &resolver{reg: opt.Registry, hosts: opt.Hosts, mirrors: opt.Mirrors}
+	}
+	all, err := inputs.ComputeAll(ctx, svcs, io)
 	if err != nil {
+		return err
+	}
+	for i, j := range p.Jobs {
+		j.Inputs = all[i]
+		if j.Refs, err = newRefs(project, j.Service, j.Inputs.Tag(), opt); err != nil {
+			return fmt.Errorf("service %q: %w", j.Name(), err)
+		}
+		j.EngineNames = engineNames(project, j.Service, j.Refs.Image.String())
+	}
+	return nil
+}
+
+// newJob checks what opt and the service's build section ask for, before
+// anything is hashed or looked up.
+func newJob(project string, svc *compose.Service, opt Options) (*Job, error) {
+	if _, err := newRefs(project, svc, "0", opt); err != nil {
 		return nil, err
 	}
 	j := &Job{
-		Service: svc, Inputs: in, Refs: refs,
+		Service: svc,
 		Local:   opt.Repository == "" && svc.Image == "",
 		Asked:   len(opt.Services) == 0 || slices.Contains(opt.Services, svc.Name),
 		Deps:    svc.ServiceDeps(),
 		NoCache: svc.NoCache || opt.NoCache, Pull: svc.Pull || opt.Pull,
-		EngineNames: engineNames(project, svc, refs.Image.String()),
 	}
 	lookup := opt.LookupEnv
 	if lookup == nil {
 		lookup = osLookupEnv
 	}
+	var err error
 	if j.CacheFrom, err = parseCacheEntries("cache_from", svc.CacheFrom, lookup); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 )
@@ -63,7 +64,7 @@ services:
 // user wrote its repository.
 func TestResolveContextsAndRefs(t *testing.T) {
 	reg := rt.Serve(t, true)
-	p, err := resolve(t, project(reg.Host), Options{Fallbacks: []string{"ci-main"}, Push: false})
+	p, err := resolve(t, project(reg.Host), Options{Fallbacks: []string{"ci-main"}, BaseImages: inputs.AsWritten})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestResolveContextsAndRefs(t *testing.T) {
 	}
 	// Asking for api plans base too, as a dependency only; with --push
 	// every planned service has a repository, so it resolves.
-	only, err := resolve(t, project(reg.Host), Options{Services: []string{"api"}, Push: true})
+	only, err := resolve(t, project(reg.Host), Options{Services: []string{"api"}, Push: true, BaseImages: inputs.AsWritten})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -229,4 +230,57 @@ func (h Hosts) Tag(s string) (Tag, error) {
 		return Tag{}, err
 	}
 	return Tag{Tag: t, text: s}, nil
+}
+
+// Mirrors maps a registry host (docker.io for Docker Hub) to the
+// pull-through mirror images from it are fetched through, as buildkitd's
+// [registry."HOST"] mirrors are.
+type Mirrors map[string]string
+
+// ParseMirrors reads HOST=MIRROR entries.
+func ParseMirrors(entries []string) (Mirrors, error) {
+	m := Mirrors{}
+	for _, e := range entries {
+		host, mirror, ok := strings.Cut(strings.TrimSpace(e), "=")
+		mirror = strings.TrimPrefix(strings.TrimPrefix(mirror, "https://"), "http://")
+		if !ok || host == "" || mirror == "" || strings.Contains(mirror, "/") {
+			return nil, fmt.Errorf("registry mirror %q: want HOST=MIRROR, for example docker.io=mirror.example.com:5000", e)
+		}
+		m[host] = mirror
+	}
+	return m, nil
+}
+
+// mirrored returns ref on the mirror of its registry, if it has one.
+func (m Mirrors) mirrored(h Hosts, ref name.Reference) (name.Reference, bool) {
+	mirror, ok := m[hostOf(ref.Context())]
+	if !ok {
+		return nil, false
+	}
+	sep := ":"
+	if _, isDigest := ref.(name.Digest); isDigest {
+		sep = "@"
+	}
+	r, err := h.Reference(mirror + "/" + ref.Context().RepositoryStr() + sep + ref.Identifier())
+	return r, err == nil
+}
+
+// Resolve returns the digest ref names now: what a manifest HEAD gives
+// (an index's digest for a multi-platform image), asked of its
+// registry's mirror first when it has one, as buildkitd asks.
+func (r *Registry) Resolve(ctx context.Context, ref name.Reference, mirrors Mirrors) (digest.Digest, error) {
+	if m, ok := mirrors.mirrored(r.hosts, ref); ok {
+		d, found, err := r.Head(ctx, m)
+		if err == nil && found {
+			return d, nil
+		}
+	}
+	d, found, err := r.Head(ctx, ref)
+	switch {
+	case err != nil:
+		return "", err
+	case !found:
+		return "", fmt.Errorf("%s: %w (manifest unknown)", ref, ErrNotFound)
+	}
+	return d, nil
 }

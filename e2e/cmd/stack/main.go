@@ -1,6 +1,6 @@
 // Command stack starts the e2e sandbox (pinned buildkitd, a loopback
 // registry with an offline busybox image), runs a command in it with
-// BUILDKIT_HOST, REGISTRY and BKCACHE set, and stops everything after.
+// BUILDKIT_HOST, REGISTRY, BKCACHE and BKCACHE_REGISTRY_MIRRORS set, and stops everything after.
 //
 //	go run ./e2e/cmd/stack -- sh -c '$BKCACHE build --push'
 package main
@@ -40,7 +40,7 @@ func run() int {
 	defer s.Close()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(), s.Env()...),
 		"BUILDKIT_HOST="+s.BuildkitAddr,
 		"REGISTRY="+s.RegistryAddr,
 		"BKCACHE="+s.BkcacheBin(),

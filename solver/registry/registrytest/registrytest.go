@@ -25,12 +25,16 @@ import (
 
 // Server is an in-process registry on loopback.
 type Server struct {
-	Host     string // host:port
-	requests atomic.Int64
+	Host      string // host:port
+	requests  atomic.Int64
+	manifests atomic.Int64
 }
 
 // Requests is how many HTTP requests the registry has answered.
 func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Manifests is how many of them were for a manifest (a HEAD or GET).
+func (s *Server) Manifests() int64 { return s.manifests.Load() }
 
 // Serve starts a registry, with or without the OCI 1.1 referrers API,
 // stopped when the test ends.
@@ -40,6 +44,9 @@ func Serve(t testing.TB, referrers bool) *Server {
 	h := registry.New(registry.WithReferrersSupport(referrers))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			s.manifests.Add(1)
+		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
