@@ -68,7 +68,7 @@ func TestDependencyDirection(t *testing.T) {
 		forbidden []string // may not depend on these, even indirectly
 	}{
 		{[]string{"hash", "context"}, append(append(slices.Clone(buildkit), registryClient...), ours("solver"), "github.com/google/go-containerregistry")},
-		{[]string{"solver/plan"}, append(slices.Clone(buildkit), ours("solver/daemon"))},
+		{[]string{"solver/plan", "solver/remote"}, append(slices.Clone(buildkit), ours("solver/daemon"))},
 		{[]string{"solver/registry", "solver/manifest"}, append(slices.Clone(buildkit), ours("solver/plan"))},
 		{[]string{"solver/manifest"}, registryClient},
 	} {
@@ -105,6 +105,7 @@ func TestNetworkClients(t *testing.T) {
 		},
 		"net/http": {
 			"solver/registry",
+			"solver/remote",                // HTTP sources, ADD https://
 			"solver",                       // status codes of the registry errors BuildKit reports
 			"solver/registry/registrytest", // serves the in-process registry
 			"e2e/faultproxy", "e2e/sandbox",

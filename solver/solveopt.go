@@ -13,6 +13,7 @@ import (
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/bkcache/bkcache/solver/remote"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/docker/cli/cli/config"
@@ -45,12 +46,12 @@ func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string)
 		FrontendAttrs: map[string]string{},
 		LocalMounts:   map[string]fsutil.FS{},
 	}
-	cleanup, err := mainContext(so, j.Service)
+	cleanup, err := mainContext(so, j)
 	if err != nil {
 		return nil, cleanup, err
 	}
 	settings(so, j)
-	if err := additionalContexts(so, j.Service, deps); err != nil {
+	if err := additionalContexts(so, j, deps); err != nil {
 		return nil, cleanup, err
 	}
 	caches(so, j, b.registry.Hosts(), b.opt.Push)
@@ -65,11 +66,13 @@ func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string)
 }
 
 // mainContext adds the build context and the Dockerfile.
-func mainContext(so *client.SolveOpt, svc *compose.Service) (cleanup func(), err error) {
+func mainContext(so *client.SolveOpt, j *plan.Job) (cleanup func(), err error) {
 	cleanup = func() {}
-	attrs := so.FrontendAttrs
+	svc, attrs := j.Service, so.FrontendAttrs
 	if svc.Context.Kind == compose.RemoteContext {
-		attrs["context"] = svc.Context.Source
+		if attrs["context"], err = pinnedRemote(j, svc.Context.Source); err != nil {
+			return cleanup, err
+		}
 		attrs["filename"] = svc.Dockerfile
 		return cleanup, nil
 	}
@@ -138,7 +141,8 @@ func settings(so *client.SolveOpt, j *plan.Job) {
 // additionalContexts adds the named contexts: local directories as
 // mounts, service: contexts as their image (in the registry, or in an
 // OCI layout here), the others as written.
-func additionalContexts(so *client.SolveOpt, svc *compose.Service, deps map[string]depImage) error {
+func additionalContexts(so *client.SolveOpt, j *plan.Job, deps map[string]depImage) error {
+	svc := j.Service
 	for _, name := range slices.Sorted(maps.Keys(svc.Contexts)) {
 		c := svc.Contexts[name]
 		switch c.Kind {
@@ -156,10 +160,25 @@ func additionalContexts(so *client.SolveOpt, svc *compose.Service, deps map[stri
 			so.LocalMounts[name] = fs
 			so.FrontendAttrs["context:"+name] = "local:" + name
 		default:
-			so.FrontendAttrs["context:"+name] = c.String()
+			v, err := pinnedRemote(j, c.String())
+			if err != nil {
+				return err
+			}
+			so.FrontendAttrs["context:"+name] = v
 		}
 	}
 	return nil
+}
+
+// pinnedRemote is a remote context as the solve fetches it: a Git
+// context at the commit its hash names, anything else as written.
+func pinnedRemote(j *plan.Job, url string) (string, error) {
+	for _, r := range j.Inputs.Remotes {
+		if r.URL == url && r.Kind == "git" && r.Resolved != "" {
+			return remote.PinGit(url, r.Resolved)
+		}
+	}
+	return url, nil
 }
 
 // serviceContext is the frontend's value for a service: context on dep.

@@ -195,6 +195,11 @@ func writeReport(w io.Writer, r *manifest.Report, where string) {
 			fmt.Fprintf(w, "  base image %s moved from %s to %s\n", c.Key, c.Old, c.New)
 		}
 	}
+	for _, c := range r.Remotes {
+		if c.Old != "" && c.New != "" {
+			fmt.Fprintf(w, "  remote source %s moved from %s to %s\n", c.Key, c.Old, c.New)
+		}
+	}
 	if r.BaseImages != nil {
 		fmt.Fprintf(w, "  base images hashed %s, were %s\n", r.BaseImages.New, r.BaseImages.Old)
 	}

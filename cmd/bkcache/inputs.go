@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -70,6 +71,9 @@ func writeInputs(w io.Writer, in *inputs.Inputs) error {
 	kv("base images", string(in.BaseImages))
 	for _, im := range in.Images {
 		kv("image "+im.Ref, orDash(im.Digest.String())+"  ("+strings.Join(im.By, "; ")+")")
+	}
+	for _, r := range in.Remotes {
+		kv(r.Kind+" "+r.URL, orDash(cmp.Or(r.Resolved, r.Checksum))+"  ("+strings.Join(r.By, "; ")+")")
 	}
 	if err := tw.Flush(); err != nil {
 		return err

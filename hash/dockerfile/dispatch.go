@@ -2,8 +2,10 @@ package dockerfile
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 )
 
@@ -97,7 +99,12 @@ func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Comma
 			return nil
 		}
 		for _, p := range c.SourcePaths {
-			if !strings.HasPrefix(p, "http://") && !strings.HasPrefix(p, "https://") {
+			if IsURL(p) {
+				d := Download{URL: p, Checksum: c.Checksum, Origin: o}
+				if !slices.Contains(w.a.Downloads, d) {
+					w.a.Downloads = append(w.a.Downloads, d)
+				}
+			} else {
 				w.a.add(MainContext, ctxPath(p), o)
 			}
 		}
@@ -123,6 +130,17 @@ func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Comma
 		}
 	}
 	return nil
+}
+
+// IsURL reports whether an ADD source is downloaded rather than read
+// from the context: an HTTP URL or a Git repository, as the frontend
+// decides.
+func IsURL(src string) bool {
+	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+		return true
+	}
+	_, isGit, _ := dfgitutil.ParseGitRef(src)
+	return isGit
 }
 
 // declareArg follows dispatchArg: a build arg wins, then the default

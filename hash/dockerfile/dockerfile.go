@@ -88,14 +88,22 @@ type Image struct {
 	Origins []Origin `json:"origins"`
 }
 
+// Download is an ADD of a URL: a Git repository or a file over HTTP.
+type Download struct {
+	URL      string `json:"url"`                // as written, after ARG expansion
+	Checksum string `json:"checksum,omitempty"` // ADD --checksum, hashed as written
+	Origin   Origin `json:"origin"`
+}
+
 // Analysis is what a Dockerfile reads from its local sources, and the
-// images it reads.
+// images and downloads it reads.
 type Analysis struct {
-	Target  string          // the stage built
-	Stages  []string        // stages the target reaches, in file order
-	Syntax  string          // the `# syntax=` frontend, if any
-	Sources map[string]*Use // by source name; absent means unused
-	Images  []Image         // sorted by Ref
+	Target    string          // the stage built
+	Stages    []string        // stages the target reaches, in file order
+	Syntax    string          // the `# syntax=` frontend, if any
+	Sources   map[string]*Use // by source name; absent means unused
+	Images    []Image         // sorted by Ref
+	Downloads []Download      // in file order
 	// Undecided says why a FROM of a reached stage names an image only
 	// known at build time (it depends on an undecidable ARG); "" when
 	// none does.

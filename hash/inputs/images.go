@@ -10,6 +10,7 @@ import (
 
 	"github.com/bkcache/bkcache/hash/dockerfile"
 	"github.com/distribution/reference"
+	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -34,10 +35,37 @@ type Image struct {
 	By     []string      `json:"by"` // the instructions and contexts that read it
 }
 
-// Resolver gives the digest each image ref names now.
+// Remote is a source fetched from elsewhere: a Git or HTTP context, or an
+// ADD of a URL.
+type Remote struct {
+	URL string `json:"url"` // as written
+	// Kind is "git" or "http".
+	Kind string `json:"kind"`
+	// Resolved is what URL gave when it was hashed: a Git ref's commit,
+	// or an HTTP resource's validators (or its content's digest); empty
+	// when hashed as written or pinned by --checksum.
+	Resolved string   `json:"resolved,omitempty"`
+	Checksum string   `json:"checksum,omitempty"` // ADD --checksum
+	By       []string `json:"by"`
+}
+
+// Resolver gives the digest each image ref names now, and what each
+// remote source is now.
 type Resolver interface {
 	Resolve(ctx context.Context, refs []string) (map[string]digest.Digest, error)
+	// ResolveRemotes returns, by URL, a Git ref's commit or an HTTP
+	// resource's validators.
+	ResolveRemotes(ctx context.Context, remotes []Remote) (map[string]string, error)
 }
+
+// RemoteError is a failure to resolve a remote source.
+type RemoteError struct {
+	URL string
+	Err error
+}
+
+func (e *RemoteError) Error() string { return fmt.Sprintf("remote source %s: %v", e.URL, e.Err) }
+func (e *RemoteError) Unwrap() error { return e.Err }
 
 // ErrUndecidedImage reports a FROM whose image is only known at build
 // time, so that it cannot be looked up.
@@ -103,14 +131,54 @@ func imagesOf(an *dockerfile.Analysis, contexts map[string]string) ([]Image, err
 	return out, nil
 }
 
-// resolveImages looks up, once each and all at once, the images of ps
-// that are not pinned by digest; a nil resolver looks up nothing.
-func resolveImages(ctx context.Context, ps []*prepared, r Resolver) (map[string]digest.Digest, error) {
+// remotesOf lists the remote sources: the Git and HTTP contexts (refs)
+// and the ADDs of URLs, merged by URL.
+func remotesOf(an *dockerfile.Analysis, refs []Ref) []Remote {
+	var out []Remote
+	add := func(url, checksum, by string) {
+		i := slices.IndexFunc(out, func(r Remote) bool { return r.URL == url && r.Checksum == checksum })
+		if i < 0 {
+			kind := "http"
+			if _, isGit, _ := dfgitutil.ParseGitRef(url); isGit {
+				kind = "git"
+			}
+			out = append(out, Remote{URL: url, Kind: kind, Checksum: checksum})
+			i = len(out) - 1
+		}
+		if !slices.Contains(out[i].By, by) {
+			out[i].By = append(out[i].By, by)
+		}
+	}
+	for _, r := range refs {
+		if dockerfile.IsURL(r.Value) {
+			add(r.Value, "", describe(r.Name))
+		}
+	}
+	for _, d := range an.Downloads {
+		add(d.URL, d.Checksum, fmt.Sprintf("line %d: %s", d.Origin.Line, d.Origin.Instruction))
+	}
+	slices.SortFunc(out, func(a, b Remote) int { return strings.Compare(a.URL+"\x00"+a.Checksum, b.URL+"\x00"+b.Checksum) })
+	return out
+}
+
+// resolved is what a run's lookups found: image digests by ref, remote
+// sources by URL.
+type resolved struct {
+	images  map[string]digest.Digest
+	remotes map[string]string
+}
+
+// resolveAll looks up, once each and all at once, the images of ps that
+// are not pinned by digest and the remotes not pinned by checksum; a nil
+// resolver looks up nothing.
+func resolveAll(ctx context.Context, ps []*prepared, r Resolver) (resolved, error) {
+	var res resolved
 	if r == nil {
-		return nil, nil
+		return res, nil
 	}
 	var refs []string
-	needs := map[string]string{} // ref -> the first service that reads it
+	var remotes []Remote
+	needs := map[string]string{} // ref or URL -> the first service that reads it
 	for _, p := range ps {
 		for _, im := range p.images {
 			if im.Digest == "" && needs[im.Ref] == "" {
@@ -118,14 +186,27 @@ func resolveImages(ctx context.Context, ps []*prepared, r Resolver) (map[string]
 				needs[im.Ref] = p.svc.Name
 			}
 		}
+		for _, rm := range p.remotes {
+			if rm.Checksum == "" && needs[rm.URL] == "" {
+				remotes = append(remotes, rm)
+				needs[rm.URL] = p.svc.Name
+			}
+		}
 	}
-	if len(refs) == 0 {
-		return nil, nil
+	var err error
+	if len(refs) > 0 {
+		res.images, err = r.Resolve(ctx, refs)
 	}
-	digests, err := r.Resolve(ctx, refs)
+	if err == nil && len(remotes) > 0 {
+		res.remotes, err = r.ResolveRemotes(ctx, remotes)
+	}
 	var ie *ImageError
-	if errors.As(err, &ie) {
-		return nil, &Error{Service: needs[ie.Ref], Err: err}
+	var re *RemoteError
+	switch {
+	case errors.As(err, &ie):
+		return res, &Error{Service: needs[ie.Ref], Err: err}
+	case errors.As(err, &re):
+		return res, &Error{Service: needs[re.URL], Err: err}
 	}
-	return digests, err
+	return res, err
 }

@@ -49,6 +49,7 @@ type Inputs struct {
 	// or by ref as written (AsWritten).
 	BaseImages BaseImages `json:"baseImages"`
 	Images     []Image    `json:"images"`
+	Remotes    []Remote   `json:"remotes"` // resolved, or as written, with the images
 }
 
 // Dockerfile identifies the Dockerfile by content.
@@ -129,23 +130,24 @@ func Compute(ctx context.Context, svc *compose.Service, deps map[string]digest.D
 	if err != nil {
 		return nil, &Error{Service: svc.Name, Err: err}
 	}
-	digests, err := resolveImages(ctx, []*prepared{p}, opt.Resolver)
+	res, err := resolveAll(ctx, []*prepared{p}, opt.Resolver)
 	if err != nil {
 		return nil, err
 	}
-	return p.finish(ctx, deps, digests, opt)
+	return p.finish(ctx, deps, res, opt)
 }
 
 // prepared is a service whose Dockerfile has been read and analyzed: what
 // its hash needs from elsewhere (dependencies' hashes, images' digests)
 // is known, not yet looked up.
 type prepared struct {
-	svc    *compose.Service
-	in     *Inputs
-	an     *dockerfile.Analysis
-	local  map[string]string // local sources by name
-	deps   []ServiceRef      // service: contexts, hashes still to fill in
-	images []Image           // normalized, digests still to fill in
+	svc     *compose.Service
+	in      *Inputs
+	an      *dockerfile.Analysis
+	local   map[string]string // local sources by name
+	deps    []ServiceRef      // service: contexts, hashes still to fill in
+	images  []Image           // normalized, digests still to fill in
+	remotes []Remote          // still to resolve
 }
 
 func prepare(svc *compose.Service) (*prepared, error) {
@@ -177,6 +179,14 @@ func prepare(svc *compose.Service) (*prepared, error) {
 	in.Dockerfile = Dockerfile{Path: svc.Dockerfile, Inline: svc.DockerfileInline != "", Digest: digest.FromBytes(df), Content: string(df)}
 	imageContexts := p.classify()
 	names := slices.Sorted(maps.Keys(p.local))
+	if svc.DockerfileInline == "" && svc.Context.Kind == compose.RemoteContext {
+		// The Dockerfile is in the remote context, which enters the hash
+		// by what it resolves to; there is no file here to analyze. (The
+		// images that Dockerfile reads are not looked up.)
+		p.an = &dockerfile.Analysis{Sources: map[string]*dockerfile.Use{}}
+		p.remotes = remotesOf(p.an, p.in.Refs)
+		return p, nil
+	}
 	an, err := dockerfile.Analyze(df, dockerfile.Options{
 		Target:    svc.Target,
 		BuildArgs: svc.Args,
@@ -192,6 +202,7 @@ func prepare(svc *compose.Service) (*prepared, error) {
 	if p.images, err = imagesOf(an, imageContexts); err != nil {
 		return nil, err
 	}
+	p.remotes = remotesOf(an, p.in.Refs)
 	return p, nil
 }
 
@@ -223,15 +234,15 @@ func (p *prepared) classify() map[string]string {
 
 // finish hashes the local sources and the whole, given the hashes of the
 // services depended on and the digests of the images read.
-func (p *prepared) finish(ctx context.Context, deps map[string]digest.Digest, digests map[string]digest.Digest, opt Options) (*Inputs, error) {
-	in, err := p.complete(ctx, deps, digests, opt)
+func (p *prepared) finish(ctx context.Context, deps map[string]digest.Digest, res resolved, opt Options) (*Inputs, error) {
+	in, err := p.complete(ctx, deps, res, opt)
 	if err != nil {
 		return nil, &Error{Service: p.svc.Name, Err: err}
 	}
 	return in, nil
 }
 
-func (p *prepared) complete(ctx context.Context, deps map[string]digest.Digest, digests map[string]digest.Digest, opt Options) (*Inputs, error) {
+func (p *prepared) complete(ctx context.Context, deps map[string]digest.Digest, res resolved, opt Options) (*Inputs, error) {
 	in := p.in
 	for _, s := range p.deps {
 		h, ok := deps[s.Service]
@@ -250,9 +261,16 @@ func (p *prepared) complete(ctx context.Context, deps map[string]digest.Digest, 
 	}
 	for _, im := range p.images {
 		if opt.Resolver != nil && im.Digest == "" {
-			im.Digest = digests[im.Ref]
+			im.Digest = res.images[im.Ref]
 		}
 		in.Images = append(in.Images, im)
+	}
+	in.Remotes = []Remote{}
+	for _, r := range p.remotes {
+		if opt.Resolver != nil && r.Checksum == "" {
+			r.Resolved = res.remotes[r.URL]
+		}
+		in.Remotes = append(in.Remotes, r)
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.local)) {
 		use := p.an.Sources[name]
@@ -409,6 +427,9 @@ func (in *Inputs) digest() (digest.Digest, error) {
 	group("base-images", string(in.BaseImages))
 	for _, im := range in.Images {
 		group("image", im.Ref, im.Digest.String())
+	}
+	for _, r := range in.Remotes {
+		group("remote", r.URL, r.Kind, r.Resolved, r.Checksum)
 	}
 	if err := w.Err(); err != nil {
 		return "", fmt.Errorf("encoding the inputs: %w", err)

@@ -24,14 +24,14 @@ func ComputeAll(ctx context.Context, svcs []*compose.Service, opt Options) ([]*I
 		}
 		ps[i] = p
 	}
-	digests, err := resolveImages(ctx, ps, opt.Resolver)
+	res, err := resolveAll(ctx, ps, opt.Resolver)
 	if err != nil {
 		return nil, err
 	}
 	hashes := map[string]digest.Digest{}
 	out := make([]*Inputs, 0, len(svcs))
 	for _, p := range ps {
-		in, err := p.finish(ctx, hashes, digests, opt)
+		in, err := p.finish(ctx, hashes, res, opt)
 		if err != nil {
 			return nil, err
 		}

@@ -54,6 +54,7 @@ type Report struct {
 	// Images are the images the build reads, by ref: a moved tag shows
 	// as its digest changing; BaseImages the mode they were hashed in.
 	Images     []Change     `json:"images,omitempty"`
+	Remotes    []Change     `json:"remotes,omitempty"` // Git commits, HTTP validators, by URL
 	BaseImages *Change      `json:"baseImages,omitempty"`
 	Files      []FileChange `json:"files,omitempty"`
 }
@@ -62,7 +63,7 @@ type Report struct {
 func (r *Report) Empty() bool {
 	return r.Scheme == nil && !r.DockerfileChanged && len(r.Settings) == 0 && len(r.Args) == 0 &&
 		len(r.Labels) == 0 && len(r.Secrets) == 0 && len(r.SSH) == 0 && len(r.Contexts) == 0 && len(r.Files) == 0 &&
-		len(r.Images) == 0 && r.BaseImages == nil
+		len(r.Images) == 0 && len(r.Remotes) == 0 && r.BaseImages == nil
 }
 
 // Compare explains how the inputs in cur differ from those in old.
@@ -85,6 +86,7 @@ func Compare(old, cur *inputs.Inputs) *Report {
 	r.SSH = diffMaps(set(old.SSH), set(cur.SSH))
 	r.Contexts = diffMaps(contexts(old), contexts(cur))
 	r.Images = diffMaps(images(old), images(cur))
+	r.Remotes = diffMaps(remotes(old), remotes(cur))
 	if old.BaseImages != cur.BaseImages {
 		r.BaseImages = &Change{Key: "base images", Old: string(old.BaseImages), New: string(cur.BaseImages)}
 	}
@@ -101,6 +103,15 @@ func images(in *inputs.Inputs) map[string]string {
 	m := map[string]string{}
 	for _, im := range in.Images {
 		m[im.Ref] = cmp.Or(im.Digest.String(), "as written")
+	}
+	return m
+}
+
+// remotes maps each remote source to what it resolved to.
+func remotes(in *inputs.Inputs) map[string]string {
+	m := map[string]string{}
+	for _, r := range in.Remotes {
+		m[r.URL] = cmp.Or(r.Resolved, r.Checksum, "as written")
 	}
 	return m
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/bkcache/bkcache/solver/remote"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 )
@@ -42,6 +43,33 @@ func (r *resolver) Resolve(ctx context.Context, refs []string) (map[string]diges
 			}
 			mu.Lock()
 			out[ref] = d
+			mu.Unlock()
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// ResolveRemotes returns, by URL, each Git source's commit and each HTTP
+// source's validators, or the first failure as an *inputs.RemoteError.
+func (r *resolver) ResolveRemotes(ctx context.Context, remotes []inputs.Remote) (map[string]string, error) {
+	var mu sync.Mutex
+	out := make(map[string]string, len(remotes))
+	g, ctx := errgroup.WithContext(ctx)
+	for _, rm := range remotes {
+		g.Go(func() error {
+			var v string
+			var err error
+			if rm.Kind == "git" {
+				v, err = remote.GitCommit(ctx, rm.URL)
+			} else {
+				v, err = remote.HTTP(ctx, rm.URL)
+			}
+			if err != nil {
+				return &inputs.RemoteError{URL: rm.URL, Err: err}
+			}
+			mu.Lock()
+			out[rm.URL] = v
 			mu.Unlock()
 			return nil
 		})
