@@ -3,6 +3,8 @@ package e2e
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -68,5 +70,29 @@ func TestAddURL(t *testing.T) {
 		if got := imageFiles(t, res[svc].Image, "file")["file"]; got != "v2" {
 			t.Errorf("%s: file %q, want v2", svc, got)
 		}
+	}
+}
+
+// TestCopyExclude: a file every COPY leaves out with --exclude is not an
+// input. Editing it keeps the hash, so the service is skipped, and a
+// real buildkitd agrees: forced, it takes the COPY from its cache.
+func TestCopyExclude(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  app:\n    build: .\n",
+		"Dockerfile":   "FROM scratch\nCOPY --exclude=*.md . /app\n",
+		"main.txt":     "main",
+		"README.md":    "readme",
+	})
+	first := mustBuild(t, dir, nil, "--push", "--repository", r)["app"]
+	writeFile(t, dir, "README.md", "edited")
+	again := mustBuild(t, dir, nil, "--push", "--repository", r)["app"]
+	if again.Hash != first.Hash || again.Status != "skipped" {
+		t.Errorf("after editing an excluded file: %s with hash %s (was %s)", again.Status, again.Hash, first.Hash)
+	}
+	_, out := build(t, dir, nil, "--repository", r, "--force")
+	if c := cachedSteps(out.stderr); !slices.ContainsFunc(c, func(s string) bool { return strings.Contains(s, "COPY --exclude") }) {
+		t.Errorf("buildkitd did not reuse the COPY (cached: %q):\n%s", c, out.stderr)
 	}
 }

@@ -92,7 +92,7 @@ func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Comma
 			return nil
 		}
 		for _, p := range c.SourcePaths {
-			w.a.add(src, ctxPath(p), o)
+			w.a.add(src, ctxPath(p), o, c.ExcludePatterns...)
 		}
 	case *instructions.AddCommand:
 		if undecided(MainContext) {
@@ -105,7 +105,7 @@ func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Comma
 					w.a.Downloads = append(w.a.Downloads, d)
 				}
 			} else {
-				w.a.add(MainContext, ctxPath(p), o)
+				w.a.add(MainContext, ctxPath(p), o, c.ExcludePatterns...)
 			}
 		}
 	case *instructions.RunCommand:

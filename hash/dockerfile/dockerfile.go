@@ -56,6 +56,8 @@ type Origin struct {
 type Pattern struct {
 	Path   string `json:"path"`
 	Origin Origin `json:"origin"`
+	// Excludes are the instruction's --exclude patterns.
+	Excludes []string `json:"excludes,omitempty"`
 }
 
 // Use says what the build reads from one local source.
@@ -63,7 +65,10 @@ type Use struct {
 	// Whole means every file of the source (after .dockerignore) counts,
 	// either because the Dockerfile copies "." or because what it copies
 	// could not be decided statically; Reason says which.
-	Whole    bool      `json:"whole"`
+	Whole bool `json:"whole"`
+	// Widened says the source counts whole because something could not
+	// be decided: then no --exclude leaves a file out.
+	Widened  bool      `json:"widened,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	Patterns []Pattern `json:"patterns,omitempty"`
 }
@@ -131,7 +136,7 @@ func (a *Analysis) use(src string) *Use {
 	return u
 }
 
-func (a *Analysis) add(src, p string, o Origin) {
+func (a *Analysis) add(src, p string, o Origin, excludes ...string) {
 	u := a.use(src)
 	if p == "." {
 		u.Whole = true
@@ -139,11 +144,12 @@ func (a *Analysis) add(src, p string, o Origin) {
 			u.Reason = fmt.Sprintf("line %d: %s copies the whole source", o.Line, o.Instruction)
 		}
 	}
-	u.Patterns = append(u.Patterns, Pattern{Path: p, Origin: o})
+	u.Patterns = append(u.Patterns, Pattern{Path: p, Origin: o, Excludes: excludes})
 }
 
 func (a *Analysis) widen(src, reason string) {
 	u := a.use(src)
+	u.Widened = true
 	// The first reason that is not only "copies the whole" stays.
 	if u.Reason == "" || strings.Contains(u.Reason, "copies the whole") {
 		u.Reason = reason

@@ -3,6 +3,7 @@ package dockerfile
 import (
 	"errors"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -359,7 +360,7 @@ func TestOrigins(t *testing.T) {
 		{Path: "main.go", Origin: Origin{Stage: "1", Line: 5, Instruction: "COPY main.go /"}},
 		{Path: "src", Origin: Origin{Stage: "build", Line: 2, Instruction: "COPY src/ /src"}},
 	}
-	if !slices.Equal(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("patterns = %+v\nwant %+v", got, want)
 	}
 	if !slices.Equal(a.Stages, []string{"build", "1"}) || a.Target != "1" {

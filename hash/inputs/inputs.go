@@ -331,6 +331,9 @@ func hashSource(ctx context.Context, svc *compose.Service, name, dir string, use
 		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}
 	topt := tree.Options{Workers: opt.Workers}
+	if x := newExcluder(use); x != nil {
+		topt.Skip = x.skip
+	}
 	if c := opt.StatCache.For(s.Dir); c != nil {
 		topt.Cache = c
 		s.Identities = true

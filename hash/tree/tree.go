@@ -149,6 +149,9 @@ type Options struct {
 	// Cache, when set and the FS is an Identifier, supplies the digests
 	// of files unchanged since they were last read, and learns new ones.
 	Cache Cache
+	// Skip, when set, leaves out the non-directory entries it reports
+	// true for: files the walk reaches but no input depends on.
+	Skip func(path string) bool
 }
 
 // Identifier is an FS that can tell what a regular file's identity was
@@ -195,6 +198,9 @@ func Hash(ctx context.Context, fsys FS, opt Options) (*Result, error) {
 		return fsys.Walk(ctx, "", func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return fmt.Errorf("walking %s: %w", p, err)
+			}
+			if opt.Skip != nil && !d.IsDir() && opt.Skip(p) {
+				return nil
 			}
 			e, err := entryOf(p, d)
 			if err != nil {

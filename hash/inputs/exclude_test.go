@@ -1,0 +1,70 @@
+package inputs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/hash/dockerfile"
+)
+
+// TestExclude: a file that every COPY reading it leaves out with
+// --exclude is not an input; one another COPY reads still is; an
+// undecidable source ignores --exclude (never less).
+func TestExclude(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		dockerfile string
+		edit       string // a file edited afterwards
+		moves      bool
+	}{
+		{"excluded from the whole context", "FROM scratch\nCOPY --exclude=*.md . /app\n", "README.md", false},
+		{"excluded below a directory", "FROM scratch\nCOPY --exclude=*.md docs /docs\n", "docs/guide.md", false},
+		{"kept file moves", "FROM scratch\nCOPY --exclude=*.md . /app\n", "main.go", true},
+		{"read by another COPY", "FROM scratch\nCOPY --exclude=*.md . /app\nCOPY README.md /\n", "README.md", true},
+		{"excluded directory", "FROM scratch\nCOPY --exclude=docs . /app\n", "docs/guide.md", false},
+		{"wildcard source: excludes not applied", "FROM scratch\nCOPY --exclude=*.md do* /x/\n", "docs/guide.md", true},
+		{"undecidable: whole, excludes not applied", "FROM scratch\nARG TARGETARCH\nCOPY --exclude=*.md . /app\nCOPY bin/$TARGETARCH /bin\n", "README.md", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files := map[string]string{
+				"compose.yaml":  "services:\n  s:\n    build: .\n",
+				"Dockerfile":    tc.dockerfile,
+				"README.md":     "readme",
+				"main.go":       "package main",
+				"docs/guide.md": "guide",
+			}
+			writeFixture(t, dir, files, time.Unix(1700000000, 0))
+			before := computeDir(t, dir)["s"]
+			if err := os.WriteFile(filepath.Join(dir, tc.edit), []byte("edited"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			after := computeDir(t, dir)["s"]
+			if moved := before.Hash != after.Hash; moved != tc.moves {
+				t.Errorf("editing %s moved the hash: %v, want %v", tc.edit, moved, tc.moves)
+			}
+		})
+	}
+}
+
+func TestExcluderSkip(t *testing.T) {
+	use := &dockerfile.Use{Patterns: []dockerfile.Pattern{
+		{Path: ".", Excludes: []string{"*.md", "tmp"}},
+		{Path: "docs", Excludes: []string{"draft*"}},
+	}}
+	x := newExcluder(use)
+	for path, want := range map[string]bool{
+		"README.md": true, "main.go": false, "tmp/x": true, "sub/README.md": false,
+		"docs/draft1.txt": false, // docs/draft1.txt: "." keeps it (not *.md), so it counts
+		"docs/x.md":       false, // "." excludes it, docs keeps it
+	} {
+		if got := x.skip(path); got != want {
+			t.Errorf("skip(%s) = %v, want %v", path, got, want)
+		}
+	}
+	if newExcluder(&dockerfile.Use{Patterns: []dockerfile.Pattern{{Path: "."}}}) != nil {
+		t.Error("an excluder without --exclude")
+	}
+}
