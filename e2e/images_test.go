@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
@@ -120,7 +122,8 @@ func TestBaseImageMoves(t *testing.T) {
 		"copier/Dockerfile": "FROM scratch\nCOPY --from=" + r + "/tools:1 /tool.txt /tool.txt\n",
 		"copier/Ctx":        "FROM scratch\nCOPY --from=tools /tool.txt /tool.txt\n",
 	})
-	first := mustBuild(t, dir, nil, "--push", "--repository", r)
+	mf := filepath.Join(t.TempDir(), "build.json")
+	first := mustBuild(t, dir, nil, "--push", "--repository", r, "--manifest", mf)
 	written := hashOf(t, dir, nil, "app", "--base-images", "as-written")
 
 	newBase := pushFiles(t, r+"/base:1", map[string]string{"base.txt": "base two"})
@@ -134,6 +137,16 @@ func TestBaseImageMoves(t *testing.T) {
 		t.Errorf("as written: %s, then %s after the move (resolved %s)", written, h, first["app"].Hash)
 	}
 
+	// Between the build job and a test job: the manifest still names what
+	// was built; check says which base moved.
+	env := bkcache(t, dir, nil, "env", "app", "--from-manifest", mf)
+	if env.code != 0 || !strings.Contains(env.stdout, "BKCACHE_APP_IMAGE="+first["app"].Image+"\n") {
+		t.Errorf("env --from-manifest (exit %d):\n%s%s", env.code, env.stdout, env.stderr)
+	}
+	chk := bkcache(t, dir, nil, "check", "app", "--repository", r)
+	if chk.code == 0 || !containsAll(chk.stderr, "base image "+r+"/base:1 moved from ", r+"/app:ci") {
+		t.Errorf("check after the base moved (exit %d):\n%s%s", chk.code, chk.stdout, chk.stderr)
+	}
 	ex := bkcache(t, dir, nil, "explain", "app", "--repository", r)
 	if ex.code != 0 || !containsAll(ex.stdout, "base image "+r+"/base:1 moved from ", first["app"].Hash[:12]) {
 		t.Errorf("explain after the base moved (exit %d):\n%s%s", ex.code, ex.stdout, ex.stderr)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/spf13/cobra"
 )
@@ -422,6 +423,33 @@ func TestHashTable(t *testing.T) {
 		}
 		if b.String() != want {
 			t.Errorf("compact %v: got\n%s\nwant\n%s", compact, b.String(), want)
+		}
+	}
+}
+
+// TestEnvFromManifest: env and compose-override print what a build job's
+// manifest recorded, without the project, and say what is missing.
+func TestEnvFromManifest(t *testing.T) {
+	dir := t.TempDir()
+	m := manifest.New("p", "test", time.Unix(1, 0))
+	m.Services = append(m.Services,
+		&manifest.Service{Service: "api", Status: "built", Hash: "abc", Image: "reg.io/p/api:abc"},
+		&manifest.Service{Service: "hashed", Status: "hashed", Hash: "def"})
+	mf := filepath.Join(dir, "m.json")
+	if err := m.WriteFile(mf); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "env", "api", "--from-manifest", mf, "--project-directory", t.TempDir())
+	if err != nil || out != "BKCACHE_API_IMAGE=reg.io/p/api:abc\nBKCACHE_API_HASH=abc\n" {
+		t.Errorf("env --from-manifest (%v):\n%s", err, out)
+	}
+	ov, err := run(t, "compose-override", "api", "--from-manifest", mf)
+	if err != nil || !strings.Contains(ov, "image: reg.io/p/api:abc") {
+		t.Errorf("compose-override --from-manifest (%v):\n%s", err, ov)
+	}
+	for args, want := range map[string]string{"ghost": `no service "ghost"`, "hashed": `no image for service "hashed"`} {
+		if _, err := run(t, "env", args, "--from-manifest", mf); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("env %s --from-manifest: %v, want %q", args, err, want)
 		}
 	}
 }

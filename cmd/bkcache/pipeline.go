@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v4"
 )
@@ -17,7 +21,7 @@ import (
 // whether they all exist.
 
 func newEnvCmd(pf *projectFlags) *cobra.Command {
-	var format string
+	var format, fromManifest string
 	cmd := &cobra.Command{
 		Use:   "env [SERVICE...]",
 		Short: "Print each service's exact image ref as variables for a CI system",
@@ -30,17 +34,20 @@ and _ replaced by _. Formats:
   circleci  export KEY='VALUE' lines, to append to $BASH_ENV`,
 		Example: `  bkcache env --format github >> "$GITHUB_ENV"
   bkcache env --format gitlab > build.env
-  bkcache env --format circleci >> "$BASH_ENV"`,
+  bkcache env --format circleci >> "$BASH_ENV"
+
+  # a test job: exactly what the build job built, even if a base moved since
+  bkcache env --from-manifest build-manifest.json --format github >> "$GITHUB_ENV"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
+			rows, err := imageRows(cmd.Context(), pf, args, fromManifest)
 			if err != nil {
 				return err
 			}
-			rows := hashRows(p)
 			return writeEnv(cmd.OutOrStdout(), format, rows)
 		},
 	}
 	bindFormat(cmd, &format, "dotenv", "github", "gitlab", "circleci")
+	bindFromManifest(cmd, &fromManifest)
 	return cmd
 }
 
@@ -63,7 +70,7 @@ func writeEnv(w io.Writer, format string, rows []hashRow) error {
 }
 
 func newComposeOverrideCmd(pf *projectFlags) *cobra.Command {
-	var out string
+	var out, fromManifest string
 	cmd := &cobra.Command{
 		Use:   "compose-override [SERVICE...]",
 		Short: "Write a compose override file pinning each service's image to REPOSITORY:HASH",
@@ -74,11 +81,10 @@ builds, so that a test job runs exactly the images the build job pushed:
 		Example: `  bkcache compose-override -o compose.ci.yaml
   docker compose -f compose.yaml -f compose.ci.yaml up --no-build -d`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
+			rows, err := imageRows(cmd.Context(), pf, args, fromManifest)
 			if err != nil {
 				return err
 			}
-			rows := hashRows(p)
 			services := map[string]map[string]string{}
 			for _, r := range rows {
 				services[r.Service] = map[string]string{"image": r.Image}
@@ -99,6 +105,7 @@ builds, so that a test job runs exactly the images the build job pushed:
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default: stdout)")
+	bindFromManifest(cmd, &fromManifest)
 	return cmd
 }
 
@@ -141,6 +148,11 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", j.Name(), j.Refs.Image, status)
 			}
 			tw.Flush()
+			for _, j := range jobs {
+				if slices.Contains(missing, j.Name()) {
+					explainMissing(cmd.Context(), cmd.ErrOrStderr(), r, j)
+				}
+			}
 			if len(missing) > 0 {
 				return fmt.Errorf("%d image(s) missing for services %s: run bkcache build --push for them", len(missing), strings.Join(missing, ", "))
 			}
@@ -148,4 +160,59 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 		},
 	}
 	return cmd
+}
+
+// bindFromManifest defines --from-manifest.
+func bindFromManifest(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "from-manifest", "", "print the images the cache manifest FILE (a build job's --manifest) records, without hashing or looking anything up again")
+}
+
+// imageRows are the images of the services asked for: as the project
+// hashes now, or as a build job's manifest recorded them.
+func imageRows(ctx context.Context, pf *projectFlags, names []string, fromManifest string) ([]hashRow, error) {
+	if fromManifest == "" {
+		p, err := loadPlan(ctx, pf, plan.Options{Services: names})
+		if err != nil {
+			return nil, err
+		}
+		return hashRows(p), nil
+	}
+	m, err := manifest.ReadFile(fromManifest)
+	if err != nil {
+		return nil, err
+	}
+	var rows []hashRow
+	for _, s := range m.Services {
+		if len(names) > 0 && !slices.Contains(names, s.Service) {
+			continue
+		}
+		if s.Image == "" {
+			return nil, fmt.Errorf("%s records no image for service %q (status %s): write it with bkcache build --manifest", fromManifest, s.Service, s.Status)
+		}
+		rows = append(rows, hashRow{Service: s.Service, Hash: s.Hash, Image: s.Image})
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(rows, func(r hashRow) bool { return r.Service == n }) {
+			return nil, fmt.Errorf("%s has no service %q", fromManifest, n)
+		}
+	}
+	return rows, nil
+}
+
+// explainMissing says, for a service whose R:H is missing, which images
+// moved since the build under its floating tag, when that says why.
+func explainMissing(ctx context.Context, w io.Writer, r *registry.Registry, j *plan.Job) {
+	m, err := r.FetchManifest(ctx, j.Refs.Floating)
+	if err != nil {
+		return
+	}
+	old := m.Find(j.Name())
+	if old == nil || old.Inputs == nil {
+		return
+	}
+	for _, c := range manifest.Compare(old.Inputs, j.Inputs).Images {
+		if c.Old != "" && c.New != "" {
+			fmt.Fprintf(w, "bkcache: service %q: base image %s moved from %s to %s since %s was built\n", j.Name(), c.Key, c.Old, c.New, j.Refs.Floating)
+		}
+	}
 }
