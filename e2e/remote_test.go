@@ -96,3 +96,31 @@ func TestCopyExclude(t *testing.T) {
 		t.Errorf("buildkitd did not reuse the COPY (cached: %q):\n%s", c, out.stderr)
 	}
 }
+
+// TestAddGitPinned: ADD of a Git URL enters the hash by its branch's
+// commit, and the solve builds that commit even when the branch moves
+// between hashing and solving; the next run takes the new commit.
+func TestAddGitPinned(t *testing.T) {
+	requireSandbox(t)
+	d := gittest.Start(t)
+	d.Commit(t, "lib", map[string]string{"lib.txt": "one"})
+	r := repo(t)
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  slow:\n    build:\n      context: .\n      args:\n        SLEEP: ${SLEEP:-0}\n" +
+			"  app:\n    build:\n      context: ./app\n      additional_contexts:\n        slow: service:slow\n",
+		"Dockerfile":     slow["Dockerfile"],
+		"app/Dockerfile": "FROM scratch\nADD " + d.URL("lib") + "#main /lib\nCOPY --from=slow /done /done\n",
+	})
+	_, out, done := startSlow(t, sb.BuildkitAddr, dir, r, 3)
+	d.Commit(t, "lib", map[string]string{"lib.txt": "two"})
+	if code := waitExit(t, done, out); code != 0 {
+		t.Fatalf("build (exit %d):\n%s", code, out.String())
+	}
+	if got := imageFiles(t, r+"/app:ci", "lib/lib.txt")["lib/lib.txt"]; got != "one" {
+		t.Errorf("lib.txt %q: want the commit hashed before the branch moved", got)
+	}
+	res := mustBuild(t, dir, nil, "--push", "--repository", r)
+	if res["app"].Status != "built" || imageFiles(t, res["app"].Image, "lib/lib.txt")["lib/lib.txt"] != "two" {
+		t.Errorf("the run after the new commit: %+v", res["app"])
+	}
+}

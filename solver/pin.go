@@ -1,18 +1,21 @@
 package solver
 
 import (
+	"path"
 	"strings"
 
 	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 	spb "github.com/moby/buildkit/sourcepolicy/pb"
+	"github.com/moby/buildkit/util/gitutil"
 )
 
 // sourcePolicy pins the solve to the images the hash names: each image
 // looked up by tag is converted to the same ref at the digest that was
 // hashed, so that a tag moved since cannot reach the image. Nil when
 // there is nothing to pin (images hashed as written, or all pinned).
-func sourcePolicy(images []inputs.Image) *spb.Policy {
-	var rules []*spb.Rule
+func sourcePolicy(images []inputs.Image, remotes []inputs.Remote) *spb.Policy {
+	rules := gitRules(remotes)
 	for _, im := range images {
 		if im.Digest == "" || strings.Contains(im.Ref, "@") {
 			continue
@@ -27,4 +30,44 @@ func sourcePolicy(images []inputs.Image) *spb.Policy {
 		return nil
 	}
 	return &spb.Policy{Rules: rules}
+}
+
+// gitRules pin each Git source to the commit hashed: the source op's
+// identifier (as BuildKit's llb.Git forms it: host/path#ref:subdir)
+// converted to the same at the commit. Git contexts are also rewritten
+// to the commit in the frontend's options; ADD of a Git URL only this
+// way.
+func gitRules(remotes []inputs.Remote) []*spb.Rule {
+	var rules []*spb.Rule
+	for _, r := range remotes {
+		if r.Kind != "git" || r.Resolved == "" {
+			continue
+		}
+		g, isGit, err := dfgitutil.ParseGitRef(r.URL)
+		if err != nil || !isGit || g.Ref == r.Resolved {
+			continue
+		}
+		u := g.Remote
+		if g.IndistinguishableFromLocal {
+			u = "https://" + u
+		}
+		remote, err := gitutil.ParseURL(u)
+		if err != nil {
+			continue
+		}
+		id := "git://" + remote.Host + path.Join("/", remote.Path)
+		from, to := id, id+"#"+r.Resolved
+		if g.Ref != "" || g.SubDir != "" {
+			from += "#" + g.Ref
+		}
+		if g.SubDir != "" {
+			from, to = from+":"+g.SubDir, to+":"+g.SubDir
+		}
+		rules = append(rules, &spb.Rule{
+			Action:   spb.PolicyAction_CONVERT,
+			Selector: &spb.Selector{Identifier: from, MatchType: spb.MatchType_EXACT},
+			Updates:  &spb.Update{Identifier: to},
+		})
+	}
+	return rules
 }

@@ -61,7 +61,7 @@ func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string)
 	if so.Session, err = sessionAttachables(j.Service); err != nil {
 		return nil, cleanup, err
 	}
-	so.SourcePolicy = sourcePolicy(j.Inputs.Images)
+	so.SourcePolicy = sourcePolicy(j.Inputs.Images, j.Inputs.Remotes)
 	return so, cleanup, nil
 }
 
