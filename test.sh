@@ -60,6 +60,7 @@ declare -A fuzz_execs=(
 	[plan/FuzzParseCacheEntry]=8000
 	[solver/FuzzParseOutput]=15000
 	[plan/FuzzRefs]=40000
+	[inputs/FuzzNormalize]=40000
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do

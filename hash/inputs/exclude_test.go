@@ -3,6 +3,7 @@ package inputs
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +68,22 @@ func TestExcluderSkip(t *testing.T) {
 	if newExcluder(&dockerfile.Use{Patterns: []dockerfile.Pattern{{Path: "."}}}) != nil {
 		t.Error("an excluder without --exclude")
 	}
+}
+
+// FuzzNormalize: a normalized ref normalizes to itself, and names the
+// same repository as the ref it came from.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"node:20", "alpine", "reg:5000/a/b:t", "docker.io/library/x@sha256:" + strings.Repeat("a", 64), "Upper"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		n, err := Normalize(ref)
+		if err != nil {
+			return
+		}
+		again, err := Normalize(n)
+		if err != nil || again != n {
+			t.Fatalf("Normalize(%q) = %q, which normalizes to %q, %v", ref, n, again, err)
+		}
+	})
 }

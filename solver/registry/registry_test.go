@@ -210,3 +210,42 @@ func TestRegistryTimeoutDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMirrors(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want Mirrors
+		err  bool
+	}{
+		{[]string{"docker.io=127.0.0.1:5000"}, Mirrors{"docker.io": "127.0.0.1:5000"}, false},
+		{[]string{"docker.io=https://mirror.local", "ghcr.io=m2:5000"}, Mirrors{"docker.io": "mirror.local", "ghcr.io": "m2:5000"}, false},
+		{[]string{"docker.io"}, nil, true},
+		{[]string{"=m"}, nil, true},
+		{[]string{"docker.io="}, nil, true},
+		{[]string{"docker.io=m/path"}, nil, true},
+	} {
+		got, err := ParseMirrors(tc.in)
+		if (err != nil) != tc.err || (!tc.err && fmt.Sprint(got) != fmt.Sprint(tc.want)) {
+			t.Errorf("ParseMirrors(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+}
+
+// TestResolveThroughMirror: a Docker Hub image is looked up on its
+// mirror; a registry without one, directly.
+func TestResolveThroughMirror(t *testing.T) {
+	mirror := rt.Serve(t, true)
+	d := rt.PushRandom(t, mirror.Host+"/library/alpine:3.20")
+	r := New(Options{})
+	got, err := r.Resolve(context.Background(), rt.Ref(t, "alpine:3.20"), Mirrors{"docker.io": mirror.Host})
+	if err != nil || got.String() != d {
+		t.Fatalf("through the mirror: %s, %v; want %s", got, err, d)
+	}
+	own := rt.PushRandom(t, mirror.Host+"/own:1")
+	if got, err := r.Resolve(context.Background(), rt.Ref(t, mirror.Host+"/own:1"), Mirrors{"docker.io": "127.0.0.1:1"}); err != nil || got.String() != own {
+		t.Errorf("no mirror for its registry: %s, %v", got, err)
+	}
+	if _, err := r.Resolve(context.Background(), rt.Ref(t, mirror.Host+"/own:nope"), nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing tag: %v", err)
+	}
+}
