@@ -177,7 +177,7 @@ func TestSolvePinnedToHashedBase(t *testing.T) {
 	files := map[string]string{
 		"compose.yaml": "services:\n  slow:\n    build:\n      context: .\n      args:\n        SLEEP: ${SLEEP:-0}\n" +
 			"  app:\n    build:\n      context: ./app\n      additional_contexts:\n        slow: service:slow\n",
-		"Dockerfile":     slow["Dockerfile"],
+		"Dockerfile":     slowDockerfile(r),
 		"app/Dockerfile": "FROM " + r + "/base:1\nCOPY --from=slow /done /done\n",
 	}
 	dir := sourcetest.Tree(t, files)
@@ -211,4 +211,11 @@ func TestBaseImageLookupFails(t *testing.T) {
 	if head(t, r+"/app:ci") != "" {
 		t.Error("something was pushed")
 	}
+}
+
+// slowDockerfile is the slow service's Dockerfile with a step of its own
+// (nonce): no other test's cached RUN can stand in for it, so it prints
+// "start" and sleeps.
+func slowDockerfile(nonce string) string {
+	return "FROM busybox\nARG SLEEP\nRUN echo " + nonce + " > /nonce && echo start && sleep $SLEEP && echo done > /done\n"
 }

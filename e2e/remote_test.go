@@ -108,7 +108,7 @@ func TestAddGitPinned(t *testing.T) {
 	dir := sourcetest.Tree(t, map[string]string{
 		"compose.yaml": "services:\n  slow:\n    build:\n      context: .\n      args:\n        SLEEP: ${SLEEP:-0}\n" +
 			"  app:\n    build:\n      context: ./app\n      additional_contexts:\n        slow: service:slow\n",
-		"Dockerfile":     slow["Dockerfile"],
+		"Dockerfile":     slowDockerfile(r),
 		"app/Dockerfile": "FROM scratch\nADD " + d.URL("lib") + "#main /lib\nCOPY --from=slow /done /done\n",
 	})
 	_, out, done := startSlow(t, sb.BuildkitAddr, dir, r, 3)
