@@ -97,6 +97,8 @@ type svcResult struct {
 	CachedSteps int    `json:"cachedSteps"`
 	TotalSteps  int    `json:"totalSteps"`
 	Error       string `json:"error"`
+	// CacheImports are the cache refs the solve imported.
+	CacheImports []string `json:"cacheImports"`
 }
 
 // build runs `bkcache build --format json` and decodes the summary.

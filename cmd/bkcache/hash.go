@@ -102,6 +102,9 @@ type hashRow struct {
 	Service string `json:"service"`
 	Hash    string `json:"hash"`
 	Image   string `json:"image"`
+	// Floating is R:F, the tag moved to the service's last build: its
+	// own when services with different builds share its repository.
+	Floating string `json:"floating,omitempty"`
 }
 
 // hashRows are the services asked for (dependencies were hashed only
@@ -109,7 +112,7 @@ type hashRow struct {
 func hashRows(p *plan.Plan) []hashRow {
 	var rows []hashRow
 	for _, j := range askedJobs(p) {
-		rows = append(rows, hashRow{Service: j.Name(), Hash: j.Inputs.Tag(), Image: j.Refs.Image.String()})
+		rows = append(rows, hashRow{Service: j.Name(), Hash: j.Inputs.Tag(), Image: j.Refs.Image.String(), Floating: j.Refs.Floating.String()})
 	}
 	return rows
 }

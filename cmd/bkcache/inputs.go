@@ -34,22 +34,23 @@ digest and the Dockerfile instruction that pulled it in.`,
 			if err != nil {
 				return err
 			}
-			in := p.Job(args[0]).Inputs
+			j := p.Job(args[0])
 			if o.format == "json" {
-				return writeJSON(cmd.OutOrStdout(), in)
+				return writeJSON(cmd.OutOrStdout(), j.Inputs)
 			}
-			return writeInputs(cmd.OutOrStdout(), in)
+			return writeInputs(cmd.OutOrStdout(), j.Inputs, j.Refs.Floating.String())
 		},
 	}
 	bindFormat(cmd, &o.format, "text", "json")
 	return cmd
 }
 
-func writeInputs(w io.Writer, in *inputs.Inputs) error {
+func writeInputs(w io.Writer, in *inputs.Inputs, floating string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	kv := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	kv("service", in.Service)
 	kv("hash", in.Hash.String()+"  ("+in.Scheme+")")
+	kv("floating tag", floating)
 	df := in.Dockerfile.Path
 	if in.Dockerfile.Inline {
 		df = "(dockerfile_inline)"

@@ -77,6 +77,11 @@ type Job struct {
 	// EngineNames are the names a Docker engine gives the image besides
 	// Refs.Image: docker compose's own and the build tags.
 	EngineNames []string
+	// Floating and Fallbacks are the job's floating tags: the run's, or,
+	// when services with different builds push to one repository, its
+	// own (see sharedRepositories).
+	Floating  string
+	Fallbacks []string
 }
 
 // Name is the job's service name.
@@ -116,6 +121,19 @@ func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan,
 	if err := p.checkDeps(); err != nil {
 		return nil, err
 	}
+	shared, err := sharedRepositories(project, opt)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range p.Jobs {
+		j.Floating, j.Fallbacks = opt.Floating, opt.Fallbacks
+		if shared[j.Name()] {
+			j.Floating, j.Fallbacks = ownTag(opt.Floating, j.Name()), nil
+			for _, f := range opt.Fallbacks {
+				j.Fallbacks = append(j.Fallbacks, ownTag(f, j.Name()))
+			}
+		}
+	}
 	return p, p.hash(ctx, project.Name, svcs, opt)
 }
 
@@ -131,7 +149,7 @@ func (p *Plan) hash(ctx context.Context, project string, svcs []*compose.Service
 	}
 	for i, j := range p.Jobs {
 		j.Inputs = all[i]
-		if j.Refs, err = newRefs(project, j.Service, j.Inputs.Tag(), opt); err != nil {
+		if j.Refs, err = newRefs(project, j.Service, j.Inputs.Tag(), j.Floating, j.Fallbacks, opt); err != nil {
 			return fmt.Errorf("service %q: %w", j.Name(), err)
 		}
 		j.EngineNames = engineNames(project, j.Service, j.Refs.Image.String())
@@ -142,7 +160,7 @@ func (p *Plan) hash(ctx context.Context, project string, svcs []*compose.Service
 // newJob checks what opt and the service's build section ask for, before
 // anything is hashed or looked up.
 func newJob(project string, svc *compose.Service, opt Options) (*Job, error) {
-	if _, err := newRefs(project, svc, "0", opt); err != nil {
+	if _, err := newRefs(project, svc, "0", opt.Floating, opt.Fallbacks, opt); err != nil {
 		return nil, err
 	}
 	j := &Job{

@@ -310,3 +310,43 @@ func names(jobs []*Job) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// TestSharedRepository: services with different builds pushing to one
+// repository get floating tags of their own, decided over the whole
+// project; identical builds keep sharing them.
+func TestSharedRepository(t *testing.T) {
+	files := map[string]string{
+		"compose.yaml": "services:\n" +
+			"  ad:\n    image: reg.io/demo:latest-ad\n    build: ./ad\n" +
+			"  cart:\n    image: reg.io/demo:latest-cart\n    build: ./cart\n" +
+			"  web1:\n    image: reg.io/same\n    build: ./ad\n" +
+			"  web2:\n    image: reg.io/same\n    build: ./ad\n" +
+			"  alone:\n    image: reg.io/alone\n    build: ./cart\n",
+		"ad/Dockerfile":   "FROM scratch\nCOPY a /a\n",
+		"ad/a":            "a",
+		"cart/Dockerfile": "FROM scratch\n",
+	}
+	opt := Options{BaseImages: inputs.AsWritten, Fallbacks: []string{"ci-main"}}
+	p, err := resolve(t, files, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, want := range map[string]string{"ad": "ci-ad", "cart": "ci-cart", "web1": "ci", "web2": "ci", "alone": "ci"} {
+		j := p.Job(svc)
+		if j.Floating != want || j.Refs.Floating.TagStr() != want || j.Refs.CacheFloat.TagStr() != "cache-"+want {
+			t.Errorf("%s: floating %s (refs %s, %s), want %s", svc, j.Floating, j.Refs.Floating, j.Refs.CacheFloat, want)
+		}
+	}
+	if got := p.Job("ad").Refs.Fallbacks[0].TagStr(); got != "cache-ci-main-ad" {
+		t.Errorf("ad's fallback %s, want cache-ci-main-ad", got)
+	}
+	// Asked for alone, a service keeps its own tag.
+	opt.Services = []string{"cart"}
+	only, err := resolve(t, files, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := only.Job("cart").Refs.Floating.TagStr(); got != "ci-cart" {
+		t.Errorf("cart asked for alone: %s, want ci-cart", got)
+	}
+}

@@ -3,7 +3,10 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -24,13 +27,60 @@ type Refs struct {
 }
 
 // newRefs names the tags of the service's repository for hash tag h.
-func newRefs(project string, svc *compose.Service, h string, opt Options) (Refs, error) {
+func newRefs(project string, svc *compose.Service, h, floating string, fallbacks []string, opt Options) (Refs, error) {
 	repo, err := repositoryOf(project, svc, opt.Repository)
 	if err != nil {
 		return Refs{}, err
 	}
-	return NewRefs(opt.Hosts, repo, h, opt.Floating, opt.Fallbacks...)
+	return NewRefs(opt.Hosts, repo, h, floating, fallbacks...)
 }
+
+// sharedRepositories returns the services that push to a repository
+// other services of the project, with different builds, push to too (as
+// opentelemetry-demo's sixteen share one, told apart by tag). Each of them
+// gets floating tags of its own (ownTag): with one R:F for all, each
+// build would move the others' R:F, import another service's cache and
+// explain against another's manifest. Services with identical builds
+// make the same image and keep sharing. It is decided over the whole
+// project, not the services asked for, so that a service's tags do not
+// change with what a run builds.
+func sharedRepositories(project *compose.Project, opt Options) (map[string]bool, error) {
+	byRepo := map[string][]*compose.Service{}
+	for _, name := range slices.Sorted(maps.Keys(project.Services)) {
+		svc := project.Services[name]
+		if opt.Repository == "" && svc.Image == "" {
+			continue // compose's PROJECT-NAME: one per service
+		}
+		repo, err := repositoryOf(project.Name, svc, opt.Repository)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: %w", name, err)
+		}
+		byRepo[repo] = append(byRepo[repo], svc)
+	}
+	out := map[string]bool{}
+	for _, svcs := range byRepo {
+		for _, s := range svcs[1:] {
+			if !sameBuild(svcs[0], s) {
+				for _, s := range svcs {
+					out[s.Name] = true
+				}
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// sameBuild reports whether two services build the same image: every
+// build key alike but their names, image: and tags.
+func sameBuild(a, b *compose.Service) bool {
+	x, y := *a, *b
+	x.Name, y.Name, x.Image, y.Image, x.Tags, y.Tags = "", "", "", "", nil, nil
+	return reflect.DeepEqual(x, y)
+}
+
+// ownTag is a service's own floating tag: TAG-SERVICE.
+func ownTag(tag, service string) string { return tag + "-" + service }
 
 // NewRefs names the tags of repository (as written) for hash tag h,
 // floating tag f and the fallback floating tags.
