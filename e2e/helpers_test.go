@@ -99,6 +99,7 @@ type svcResult struct {
 	Error       string `json:"error"`
 	// CacheImports are the cache refs the solve imported.
 	CacheImports []string `json:"cacheImports"`
+	SameAs       string   `json:"sameAs"`
 }
 
 // build runs `bkcache build --format json` and decodes the summary.

@@ -52,3 +52,33 @@ func TestSharedRepository(t *testing.T) {
 		t.Errorf("cart: %s, ci-cart moved", res["cart"].Status)
 	}
 }
+
+// TestIdenticalServices: three services that make the same image (as
+// sentry's self-hosted file has nineteen) are built once; the others
+// report that build.
+func TestIdenticalServices(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	var compose strings.Builder
+	compose.WriteString("services:\n")
+	for _, s := range []string{"web", "worker", "cron"} {
+		compose.WriteString("  " + s + ":\n    image: " + r + "/sentry\n    build: .\n")
+	}
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": compose.String(),
+		"Dockerfile":   "FROM busybox\nRUN echo " + r + " > /built\n",
+	})
+	res := mustBuild(t, dir, nil, "--push")
+	solved := 0
+	for _, s := range []string{"cron", "web", "worker"} {
+		if res[s].Status != "built" || res[s].Digest != res["cron"].Digest {
+			t.Errorf("%s: %+v", s, res[s])
+		}
+		if res[s].TotalSteps > 0 {
+			solved++
+		}
+	}
+	if solved != 1 || res["web"].SameAs != "cron" || res["worker"].SameAs != "cron" {
+		t.Errorf("%d solves, web same as %q, worker same as %q; want one, by cron", solved, res["web"].SameAs, res["worker"].SameAs)
+	}
+}

@@ -69,6 +69,9 @@ type Result struct {
 	Duration    time.Duration `json:"-"` // as durationMs in JSON
 	Error       string        `json:"error,omitempty"`
 	Node        string        `json:"node,omitempty"` // the buildkitd that solved it
+	// SameAs names the service whose build made this same image: this
+	// one was not built again, and reports that one's outcome.
+	SameAs string `json:"sameAs,omitempty"`
 	// CacheImports and CacheExports are the cache refs the solve used.
 	CacheImports     []string `json:"cacheImports,omitempty"`
 	CacheExports     []string `json:"cacheExports,omitempty"`
@@ -155,6 +158,10 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
 		res := s.results[i]
 		wg.Go(func() {
 			defer close(s.done[j.Name()])
+			if b.follows(j) {
+				s.follow(ctx, j, res)
+				return
+			}
 			deps, err := s.acquire(ctx, j)
 			if err != nil {
 				res.stop(ctx, err)
@@ -169,6 +176,18 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
 	}
 	wg.Wait()
 	return s.results, s.err()
+}
+
+// follows reports whether j takes another job's result instead of
+// building the same image again: not when either sends its image to
+// this machine, which each needs of its own.
+func (b *Builder) follows(j *plan.Job) bool {
+	if j.SameAs == "" {
+		return false
+	}
+	_, out := b.opt.Outputs[j.Name()]
+	_, leaderOut := b.opt.Outputs[j.SameAs]
+	return !out && !leaderOut
 }
 
 // layoutsDir is where, without --push, a service that others read

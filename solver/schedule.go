@@ -3,6 +3,7 @@ package solver
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/bkcache/bkcache/solver/plan"
 )
@@ -70,6 +71,23 @@ func (s *schedule) acquire(ctx context.Context, j *plan.Job) (map[string]depImag
 }
 
 func (s *schedule) release() { <-s.slots }
+
+// follow waits for the job that makes the same image as j and reports
+// its outcome as j's.
+func (s *schedule) follow(ctx context.Context, j *plan.Job, res *Result) {
+	select {
+	case <-s.done[j.SameAs]:
+	case <-ctx.Done():
+		res.cancel(ctx.Err())
+		return
+	}
+	l := s.byName[j.SameAs]
+	res.SameAs = j.SameAs
+	res.Status, res.Digest, res.Floating, res.Node, res.layout = l.Status, l.Digest, l.Floating, l.Node, l.layout
+	if l.err != nil {
+		res.err, res.Error = fmt.Errorf("the same image as service %q, which did not build: %w", j.SameAs, l.err), "the same image as service "+strconv.Quote(j.SameAs)+": "+l.Error
+	}
+}
 
 // err says which services did not end built or skipped.
 func (s *schedule) err() error {

@@ -82,6 +82,10 @@ type Job struct {
 	// own (see sharedRepositories).
 	Floating  string
 	Fallbacks []string
+	// SameAs names the earlier job that builds exactly this image (the
+	// same R:H, the same build tags): this one is not built again but
+	// reports that one's result.
+	SameAs string
 }
 
 // Name is the job's service name.
@@ -154,7 +158,22 @@ func (p *Plan) hash(ctx context.Context, project string, svcs []*compose.Service
 		}
 		j.EngineNames = engineNames(project, j.Service, j.Refs.Image.String())
 	}
+	p.markSame()
 	return nil
+}
+
+// markSame points each job at the first earlier one that makes the same
+// image: one solve and one push for the set.
+func (p *Plan) markSame() {
+	first := map[string]*Job{}
+	for _, j := range p.Jobs {
+		key := j.Refs.Image.String() + "\x00" + strings.Join(j.Service.Tags, "\x00")
+		if f, ok := first[key]; ok && !j.Local {
+			j.SameAs = f.Name()
+			continue
+		}
+		first[key] = j
+	}
 }
 
 // newJob checks what opt and the service's build section ask for, before

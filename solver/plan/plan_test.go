@@ -350,3 +350,25 @@ func TestSharedRepository(t *testing.T) {
 		t.Errorf("cart asked for alone: %s, want ci-cart", got)
 	}
 }
+
+// TestSameImage: services that make the same image (same R:H, same build
+// tags) are marked to take the first one's result; others are not.
+func TestSameImage(t *testing.T) {
+	p, err := resolve(t, map[string]string{
+		"compose.yaml": "services:\n" +
+			"  a:\n    image: reg.io/same\n    build: ./s\n" +
+			"  b:\n    image: reg.io/same:other\n    build: ./s\n" +
+			"  c:\n    image: reg.io/same\n    build:\n      context: ./s\n      tags: [reg.io/same:c]\n" +
+			"  d:\n    image: reg.io/elsewhere\n    build: ./s\n" +
+			"  e:\n    build: ./s\n  f:\n    build: ./s\n",
+		"s/Dockerfile": "FROM scratch\n",
+	}, Options{BaseImages: inputs.AsWritten})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, want := range map[string]string{"a": "", "b": "a", "c": "", "d": "", "e": "", "f": ""} {
+		if got := p.Job(svc).SameAs; got != want {
+			t.Errorf("%s: same as %q, want %q", svc, got, want)
+		}
+	}
+}
