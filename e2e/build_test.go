@@ -3,9 +3,6 @@ package e2e
 import (
 	"strings"
 	"testing"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // TestColdBuildThenSkip: a cold build pushes every image, its cache and
@@ -92,24 +89,7 @@ func TestServiceContextOrder(t *testing.T) {
 	if res["base"].Status != "built" || res["app"].Status != "built" {
 		t.Fatalf("base %+v app %+v", res["base"], res["app"])
 	}
-	layers := func(ref string) []string {
-		n, _ := name.ParseReference(ref, name.Insecure)
-		img, err := remote.Image(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls, err := img.Layers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, l := range ls {
-			d, _ := l.Digest()
-			out = append(out, d.String())
-		}
-		return out
-	}
-	base, app := layers(res["base"].Image), layers(res["app"].Image)
+	base, app := layers(t, res["base"].Image), layers(t, res["app"].Image)
 	if len(app) <= len(base) || strings.Join(app[:len(base)], ",") != strings.Join(base, ",") {
 		t.Errorf("app's layers %v do not start with base's %v", app, base)
 	}

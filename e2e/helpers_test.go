@@ -18,6 +18,7 @@ import (
 
 	"github.com/bkcache/bkcache/e2e/sandbox"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -198,9 +199,8 @@ func newRegistry(t *testing.T) *sandbox.Registry {
 	return r
 }
 
-// imageFiles returns the named files of the image at ref (paths without
-// a leading slash), trimmed.
-func imageFiles(t *testing.T, ref string, names ...string) map[string]string {
+// remoteImage is the image at ref in a loopback registry.
+func remoteImage(t *testing.T, ref string) v1.Image {
 	t.Helper()
 	n, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
@@ -210,6 +210,29 @@ func imageFiles(t *testing.T, ref string, names ...string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return img
+}
+
+// layers lists the layer digests of the image at ref.
+func layers(t *testing.T, ref string) []string {
+	t.Helper()
+	ls, err := remoteImage(t, ref).Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range ls {
+		d, _ := l.Digest()
+		out = append(out, d.String())
+	}
+	return out
+}
+
+// imageFiles returns the named files of the image at ref (paths without
+// a leading slash), trimmed.
+func imageFiles(t *testing.T, ref string, names ...string) map[string]string {
+	t.Helper()
+	img := remoteImage(t, ref)
 	want := map[string]bool{}
 	for _, nm := range names {
 		want[nm] = true

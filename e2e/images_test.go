@@ -59,29 +59,6 @@ func pushFiles(t *testing.T, ref string, files map[string]string) string {
 	return d.String()
 }
 
-// layers lists the layer digests of the image at ref.
-func layers(t *testing.T, ref string) []string {
-	t.Helper()
-	n, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range ls {
-		d, _ := l.Digest()
-		out = append(out, d.String())
-	}
-	return out
-}
-
 func hashOf(t *testing.T, dir string, env []string, svc string, args ...string) string {
 	t.Helper()
 	out := bkcache(t, dir, env, append([]string{"hash", svc, "--format", "json"}, args...)...)

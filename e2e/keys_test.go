@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // TestComposeBuildKeys: target, args, labels, secrets, tags, extra_hosts
@@ -63,12 +60,7 @@ RUN exit 1
 		t.Errorf("inputs: exit %d, secret id listed %v, value leaked %v", in.code, strings.Contains(in.stdout, `"token"`), strings.Contains(in.stdout, secret))
 	}
 
-	n, _ := name.ParseReference(k.Image, name.Insecure)
-	img, err := remote.Image(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.ConfigFile()
+	cfg, err := remoteImage(t, k.Image).ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
