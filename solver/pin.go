@@ -1,13 +1,11 @@
 package solver
 
 import (
-	"path"
 	"strings"
 
 	"github.com/bkcache/bkcache/hash/inputs"
-	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
+	"github.com/bkcache/bkcache/solver/remote"
 	spb "github.com/moby/buildkit/sourcepolicy/pb"
-	"github.com/moby/buildkit/util/gitutil"
 )
 
 // sourcePolicy pins the solve to the images the hash names: each image
@@ -43,25 +41,9 @@ func gitRules(remotes []inputs.Remote) []*spb.Rule {
 		if r.Kind != "git" || r.Resolved == "" {
 			continue
 		}
-		g, isGit, err := dfgitutil.ParseGitRef(r.URL)
-		if err != nil || !isGit || g.Ref == r.Resolved {
+		from, to, ok := remote.GitSourceIDs(r.URL, r.Resolved)
+		if !ok {
 			continue
-		}
-		u := g.Remote
-		if g.IndistinguishableFromLocal {
-			u = "https://" + u
-		}
-		remote, err := gitutil.ParseURL(u)
-		if err != nil {
-			continue
-		}
-		id := "git://" + remote.Host + path.Join("/", remote.Path)
-		from, to := id, id+"#"+r.Resolved
-		if g.Ref != "" || g.SubDir != "" {
-			from += "#" + g.Ref
-		}
-		if g.SubDir != "" {
-			from, to = from+":"+g.SubDir, to+":"+g.SubDir
 		}
 		rules = append(rules, &spb.Rule{
 			Action:   spb.PolicyAction_CONVERT,

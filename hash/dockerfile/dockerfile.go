@@ -195,9 +195,9 @@ func Analyze(dockerfile []byte, opt Options) (*Analysis, error) {
 		return nil, &SyntaxError{Err: fmt.Errorf("no FROM instruction: a Dockerfile needs at least one stage")}
 	}
 	a := &Analysis{Sources: map[string]*Use{}}
-	if syntax, _, line, ok := parser.DetectSyntax(dockerfile); ok {
+	if syntax, _, loc, ok := parser.DetectSyntax(dockerfile); ok {
 		a.Syntax = syntax
-		a.image(syntax, Origin{Line: lineOf(line), Instruction: "# syntax=" + syntax})
+		a.image(syntax, Origin{Line: max(line(loc), 1), Instruction: "# syntax=" + syntax})
 		if !isDockerfileFrontend(syntax) {
 			reason := fmt.Sprintf("custom frontend %q decides what it reads", syntax)
 			a.widen(MainContext, reason)
@@ -228,13 +228,6 @@ func Analyze(dockerfile []byte, opt Options) (*Analysis, error) {
 	}
 	slices.SortFunc(a.Images, func(x, y Image) int { return strings.Compare(x.Ref, y.Ref) })
 	return a, nil
-}
-
-func lineOf(r []parser.Range) int {
-	if len(r) == 0 {
-		return 1
-	}
-	return r[0].Start.Line
 }
 
 // isDockerfileFrontend accepts the official frontend images, whose read

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"strings"
 	"time"
 
@@ -31,16 +32,12 @@ var ErrNoSuchRef = errors.New("no such branch or tag")
 // optional #REF:SUBDIR) names now: REF as a branch or tag, the default
 // branch without one. A URL naming a commit needs no lookup.
 func GitCommit(ctx context.Context, url string) (string, error) {
-	g, isGit, err := dfgitutil.ParseGitRef(url)
-	if err != nil || !isGit {
-		return "", fmt.Errorf("not a Git URL: %v", err)
+	g, remote, err := parseGit(url)
+	if err != nil {
+		return "", err
 	}
 	if gitutil.IsCommitSHA(g.Ref) {
 		return g.Ref, nil
-	}
-	remote := g.Remote
-	if g.IndistinguishableFromLocal {
-		remote = "https://" + remote
 	}
 	ref := g.Ref
 	if ref == "" {
@@ -85,21 +82,55 @@ func pickRef(out []byte, ref string) (string, error) {
 	return "", fmt.Errorf("%w %q", ErrNoSuchRef, ref)
 }
 
-// PinGit returns the Git URL building exactly commit, with its subdir.
-func PinGit(url, commit string) (string, error) {
+// parseGit reads a Git URL as BuildKit's frontend does, and returns
+// the remote to fetch (github.com/x/y as https://github.com/x/y).
+func parseGit(url string) (*dfgitutil.GitRef, string, error) {
 	g, isGit, err := dfgitutil.ParseGitRef(url)
 	if err != nil || !isGit {
-		return "", fmt.Errorf("not a Git URL: %v", err)
+		return nil, "", fmt.Errorf("not a Git URL: %v", err)
 	}
 	remote := g.Remote
 	if g.IndistinguishableFromLocal {
 		remote = "https://" + remote
+	}
+	return g, remote, nil
+}
+
+// PinGit returns the Git URL building exactly commit, with its subdir.
+func PinGit(url, commit string) (string, error) {
+	g, remote, err := parseGit(url)
+	if err != nil {
+		return "", err
 	}
 	pinned := remote + "#" + commit
 	if g.SubDir != "" {
 		pinned += ":" + g.SubDir
 	}
 	return pinned, nil
+}
+
+// GitSourceIDs returns the identifier BuildKit's llb.Git gives the
+// source of url (host/path#ref:subdir, behind git://), and the same at
+// commit: what a source policy converts to pin it. ok is false for what
+// needs no pin (not a Git URL, or already at the commit).
+func GitSourceIDs(url, commit string) (from, to string, ok bool) {
+	g, remote, err := parseGit(url)
+	if err != nil || g.Ref == commit {
+		return "", "", false
+	}
+	u, err := gitutil.ParseURL(remote)
+	if err != nil {
+		return "", "", false
+	}
+	id := "git://" + u.Host + path.Join("/", u.Path)
+	from, to = id, id+"#"+commit
+	if g.Ref != "" || g.SubDir != "" {
+		from += "#" + g.Ref
+	}
+	if g.SubDir != "" {
+		from, to = from+":"+g.SubDir, to+":"+g.SubDir
+	}
+	return from, to, true
 }
 
 // HTTP returns what an HTTP resource is now, for its hash: its ETag,
@@ -118,7 +149,7 @@ func HTTP(ctx context.Context, url string) (string, error) {
 			v = append(v, strings.ToLower(h)+"="+s)
 		}
 	}
-	if len(v) > 0 && resp.Header.Get("ETag")+resp.Header.Get("Last-Modified") != "" {
+	if resp.Header.Get("ETag") != "" || resp.Header.Get("Last-Modified") != "" {
 		return strings.Join(v, ";"), nil
 	}
 	// A length alone says too little: hash the body.
