@@ -12,6 +12,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 )
 
 // BaseImages says how images enter the hash.
@@ -83,11 +84,21 @@ func (e *ImageError) Unwrap() error { return e.Err }
 // Normalize writes an image ref as BuildKit resolves it: docker.io and
 // library/ filled in, :latest when it has neither tag nor digest.
 func Normalize(ref string) (string, error) {
+	n, _, err := normalize(ref)
+	return n, err
+}
+
+// normalize is Normalize, and the digest the ref is pinned to, if any.
+func normalize(ref string) (string, digest.Digest, error) {
 	n, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return reference.TagNameOnly(n).String(), nil
+	var d digest.Digest
+	if c, ok := n.(reference.Canonical); ok {
+		d = c.Digest()
+	}
+	return reference.TagNameOnly(n).String(), d, nil
 }
 
 // imagesOf normalizes the images an analysis found, and the image
@@ -95,19 +106,13 @@ func Normalize(ref string) (string, error) {
 func imagesOf(an *dockerfile.Analysis, contexts map[string]string) ([]Image, error) {
 	var out []Image
 	add := func(ref, by string) error {
-		n, err := Normalize(ref)
+		n, pinned, err := normalize(ref)
 		if err != nil {
 			return fmt.Errorf("%s: %q is not a valid image reference: %w", by, ref, err)
 		}
 		i := slices.IndexFunc(out, func(im Image) bool { return im.Ref == n })
 		if i < 0 {
-			im := Image{Ref: n}
-			if d, ok := reference.ParseNormalizedNamed(n); ok == nil {
-				if c, isDigest := d.(reference.Canonical); isDigest {
-					im.Digest = c.Digest()
-				}
-			}
-			out = append(out, im)
+			out = append(out, Image{Ref: n, Digest: pinned})
 			i = len(out) - 1
 		}
 		if !slices.Contains(out[i].By, by) {
@@ -193,13 +198,15 @@ func resolveAll(ctx context.Context, ps []*prepared, r Resolver) (resolved, erro
 			}
 		}
 	}
-	var err error
+	// Images and remotes at once: the run waits for one round trip.
+	var g errgroup.Group
 	if len(refs) > 0 {
-		res.images, err = r.Resolve(ctx, refs)
+		g.Go(func() (err error) { res.images, err = r.Resolve(ctx, refs); return err })
 	}
-	if err == nil && len(remotes) > 0 {
-		res.remotes, err = r.ResolveRemotes(ctx, remotes)
+	if len(remotes) > 0 {
+		g.Go(func() (err error) { res.remotes, err = r.ResolveRemotes(ctx, remotes); return err })
 	}
+	err := g.Wait()
 	var ie *ImageError
 	var re *RemoteError
 	switch {
