@@ -49,13 +49,12 @@ func (f *projectFlags) bind(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "set a build arg of every service, NAME=VALUE, or NAME to take it from the environment (repeatable; as docker compose build --build-arg)")
 	fl.StringVar(&f.repository, "repository", "", "push every service to PREFIX/SERVICE instead of its image: name")
 	fl.BoolVar(&f.noStatCache, "no-stat-cache", false, "read every input file instead of reusing the digests of files unchanged since the last run ($XDG_CACHE_HOME/bkcache/stat)")
-	modes := []string{string(inputs.Resolve), string(inputs.AsWritten)}
-	if env := os.Getenv("BKCACHE_BASE_IMAGES"); env == string(inputs.AsWritten) {
-		modes[0], modes[1] = modes[1], modes[0] // the default
+	f.baseImages = string(inputs.Resolve)
+	if os.Getenv("BKCACHE_BASE_IMAGES") == string(inputs.AsWritten) {
+		f.baseImages = string(inputs.AsWritten)
 	}
 	fl.Var(choice{&f.baseImages, []string{string(inputs.Resolve), string(inputs.AsWritten)}}, "base-images",
 		"how images the builds read enter the hash: resolve (by the digest their tag names now) or as-written (their refs as text, for offline work) (default $BKCACHE_BASE_IMAGES, else resolve)")
-	f.baseImages = modes[0]
 	fl.StringArrayVar(&f.mirrors, "registry-mirror", solver.Addrs(os.Getenv("BKCACHE_REGISTRY_MIRRORS")), "look images of HOST up through MIRROR, as buildkitd's mirrors fetch them: HOST=MIRROR, for example docker.io=mirror.example.com (repeatable; default $BKCACHE_REGISTRY_MIRRORS, comma-separated)")
 	fl.StringArrayVar(&f.reg.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
 }
