@@ -141,7 +141,7 @@ func advise(err error) error {
 		return fmt.Errorf("--load needs a running Docker engine, and `docker info` failed: %s: use --output type=docker,dest=FILE and `docker load -i FILE` elsewhere", engine.Detail)
 	case errors.Is(err, solver.ErrCertWithoutKey):
 		return fmt.Errorf("--tlscert and --tlskey go together")
-	case errors.As(err, new(*inputs.ImageError)), errors.Is(err, inputs.ErrUndecidedImage):
+	case errors.As(err, new(*inputs.ImageError)), errors.As(err, new(*inputs.RemoteError)), errors.Is(err, inputs.ErrUndecidedImage):
 		return fmt.Errorf("%w; to hash the images as written instead (offline work), pass --base-images as-written", err)
 	case errors.Is(err, solver.ErrCacheExportRequired):
 		return fmt.Errorf("%w (--require-cache-export)", err)
