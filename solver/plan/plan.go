@@ -86,6 +86,8 @@ type Job struct {
 	// same R:H, the same build tags): this one is not built again but
 	// reports that one's result.
 	SameAs string
+
+	repository string // R as written
 }
 
 // Name is the job's service name.
@@ -107,10 +109,15 @@ func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan,
 	if err != nil {
 		return nil, err
 	}
+	repos, err := repositories(project, opt)
+	if err != nil {
+		return nil, err
+	}
+	shared := sharedRepositories(project, repos)
 	p := &Plan{Project: project.Name}
 	var local []string
 	for _, svc := range svcs {
-		j, err := newJob(project.Name, svc, opt)
+		j, err := newJob(svc, repos[svc.Name], shared[svc.Name], opt)
 		if err != nil {
 			return nil, fmt.Errorf("service %q: %w", svc.Name, err)
 		}
@@ -124,19 +131,6 @@ func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan,
 	}
 	if err := p.checkDeps(); err != nil {
 		return nil, err
-	}
-	shared, err := sharedRepositories(project, opt)
-	if err != nil {
-		return nil, err
-	}
-	for _, j := range p.Jobs {
-		j.Floating, j.Fallbacks = opt.Floating, opt.Fallbacks
-		if shared[j.Name()] {
-			j.Floating, j.Fallbacks = ownTag(opt.Floating, j.Name()), nil
-			for _, f := range opt.Fallbacks {
-				j.Fallbacks = append(j.Fallbacks, ownTag(f, j.Name()))
-			}
-		}
 	}
 	return p, p.hash(ctx, project.Name, svcs, opt)
 }
@@ -153,7 +147,7 @@ func (p *Plan) hash(ctx context.Context, project string, svcs []*compose.Service
 	}
 	for i, j := range p.Jobs {
 		j.Inputs = all[i]
-		if j.Refs, err = newRefs(project, j.Service, j.Inputs.Tag(), j.Floating, j.Fallbacks, opt); err != nil {
+		if j.Refs, err = NewRefs(opt.Hosts, j.repository, j.Inputs.Tag(), j.Floating, j.Fallbacks...); err != nil {
 			return fmt.Errorf("service %q: %w", j.Name(), err)
 		}
 		j.EngineNames = engineNames(project, j.Service, j.Refs.Image.String())
@@ -177,13 +171,11 @@ func (p *Plan) markSame() {
 }
 
 // newJob checks what opt and the service's build section ask for, before
-// anything is hashed or looked up.
-func newJob(project string, svc *compose.Service, opt Options) (*Job, error) {
-	if _, err := newRefs(project, svc, "0", opt.Floating, opt.Fallbacks, opt); err != nil {
-		return nil, err
-	}
+// anything is hashed or looked up. repo is the service's repository;
+// ownTags, that it needs floating tags of its own (sharedRepositories).
+func newJob(svc *compose.Service, repo string, ownTags bool, opt Options) (*Job, error) {
 	j := &Job{
-		Service: svc,
+		Service: svc, repository: repo, Floating: opt.Floating, Fallbacks: opt.Fallbacks,
 		Local:   opt.Repository == "" && svc.Image == "",
 		Asked:   len(opt.Services) == 0 || slices.Contains(opt.Services, svc.Name),
 		Deps:    svc.ServiceDeps(),
@@ -192,6 +184,15 @@ func newJob(project string, svc *compose.Service, opt Options) (*Job, error) {
 	lookup := opt.LookupEnv
 	if lookup == nil {
 		lookup = osLookupEnv
+	}
+	if ownTags {
+		j.Floating, j.Fallbacks = ownTag(opt.Floating, svc.Name), nil
+		for _, f := range opt.Fallbacks {
+			j.Fallbacks = append(j.Fallbacks, ownTag(f, svc.Name))
+		}
+	}
+	if _, err := NewRefs(opt.Hosts, repo, "0", j.Floating, j.Fallbacks...); err != nil {
+		return nil, err
 	}
 	var err error
 	if j.CacheFrom, err = parseCacheEntries("cache_from", svc.CacheFrom, lookup); err != nil {

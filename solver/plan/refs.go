@@ -26,13 +26,18 @@ type Refs struct {
 	Fallbacks  []registry.Tag // R:cache-FALLBACK, imported after R:cache-F
 }
 
-// newRefs names the tags of the service's repository for hash tag h.
-func newRefs(project string, svc *compose.Service, h, floating string, fallbacks []string, opt Options) (Refs, error) {
-	repo, err := repositoryOf(project, svc, opt.Repository)
-	if err != nil {
-		return Refs{}, err
+// repositories is the repository of every service of the project, by
+// name, as people write it.
+func repositories(project *compose.Project, opt Options) (map[string]string, error) {
+	out := map[string]string{}
+	for name, svc := range project.Services {
+		repo, err := repositoryOf(project.Name, svc, opt.Repository)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: %w", name, err)
+		}
+		out[name] = repo
 	}
-	return NewRefs(opt.Hosts, repo, h, floating, fallbacks...)
+	return out, nil
 }
 
 // sharedRepositories returns the services that push to a repository
@@ -44,18 +49,10 @@ func newRefs(project string, svc *compose.Service, h, floating string, fallbacks
 // make the same image and keep sharing. It is decided over the whole
 // project, not the services asked for, so that a service's tags do not
 // change with what a run builds.
-func sharedRepositories(project *compose.Project, opt Options) (map[string]bool, error) {
+func sharedRepositories(project *compose.Project, repos map[string]string) map[string]bool {
 	byRepo := map[string][]*compose.Service{}
 	for _, name := range slices.Sorted(maps.Keys(project.Services)) {
-		svc := project.Services[name]
-		if opt.Repository == "" && svc.Image == "" {
-			continue // compose's PROJECT-NAME: one per service
-		}
-		repo, err := repositoryOf(project.Name, svc, opt.Repository)
-		if err != nil {
-			return nil, fmt.Errorf("service %q: %w", name, err)
-		}
-		byRepo[repo] = append(byRepo[repo], svc)
+		byRepo[repos[name]] = append(byRepo[repos[name]], project.Services[name])
 	}
 	out := map[string]bool{}
 	for _, svcs := range byRepo {
@@ -68,7 +65,7 @@ func sharedRepositories(project *compose.Project, opt Options) (map[string]bool,
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // sameBuild reports whether two services build the same image: every
