@@ -34,7 +34,7 @@ func BenchmarkCompute(b *testing.B) {
 			svc := &compose.Service{Name: "bench", Context: compose.Context{Kind: compose.LocalContext, Source: filepath.Join(dir, "ctx")}, Dockerfile: filepath.Join(dir, "ctx", "Dockerfile")}
 			b.SetBytes(total)
 			for b.Loop() {
-				if _, err := Compute(context.Background(), svc, nil, Options{}); err != nil {
+				if _, err := ComputeAll(context.Background(), []*compose.Service{svc}, Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -113,7 +113,7 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("service %q: %v", e.Service, e.Err) }
 func (e *Error) Unwrap() error { return e.Err }
 
-// Options tune Compute.
+// Options tune ComputeAll.
 type Options struct {
 	Workers int // files digested at once; zero means GOMAXPROCS
 	// StatCache, when set, supplies the digests of files unchanged since
@@ -121,20 +121,6 @@ type Options struct {
 	StatCache *statcache.Store
 	// Resolver looks the images up; nil hashes them as written.
 	Resolver Resolver
-}
-
-// Compute gathers the inputs of svc and hashes them. deps holds the
-// hashes of the services its `service:` contexts name.
-func Compute(ctx context.Context, svc *compose.Service, deps map[string]digest.Digest, opt Options) (*Inputs, error) {
-	p, err := prepare(svc)
-	if err != nil {
-		return nil, &Error{Service: svc.Name, Err: err}
-	}
-	res, err := resolveAll(ctx, []*prepared{p}, opt.Resolver)
-	if err != nil {
-		return nil, err
-	}
-	return p.finish(ctx, deps, res, opt)
 }
 
 // prepared is a service whose Dockerfile has been read and analyzed: what
