@@ -61,6 +61,7 @@ declare -A fuzz_execs=(
 	[solver/FuzzParseOutput]=15000
 	[plan/FuzzRefs]=40000
 	[inputs/FuzzNormalize]=40000
+	[inputs/FuzzShared]=2500
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do

@@ -1,6 +1,8 @@
-// Command gen writes a deterministic build context for benchmarks: N
-// files totalling about SIZE bytes, spread over nested directories, with
-// sizes skewed like a source tree (many small files, a few large ones).
+// Command gen writes deterministic projects for benchmarks. By default it
+// writes one build context: N files totalling about SIZE bytes, spread
+// over nested directories, with sizes skewed like a source tree (many
+// small files, a few large ones). With -monorepo it writes a compose
+// project of many services on one shared context (see monorepo.go).
 package main
 
 import (
@@ -17,9 +19,17 @@ func main() {
 	files := flag.Int("files", 20000, "number of files")
 	size := flag.Int64("bytes", 1300<<20, "total bytes, approximately")
 	seed := flag.Uint64("seed", 1, "random seed")
+	mono := flag.Int("monorepo", 0, "write a compose project of this many services on one context")
+	ignored := flag.Int("ignored", 0, "with -monorepo: files under node_modules/, which .dockerignore excludes")
 	flag.Parse()
 	if *dir == "" {
 		log.Fatal("gen: -dir is required")
+	}
+	if *mono > 0 {
+		if err := writeMonorepo(*dir, *mono, *ignored); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 	rng := rand.New(rand.NewPCG(*seed, 42))
 	// Sizes follow a Pareto-like spread, scaled to the requested total.

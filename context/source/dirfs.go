@@ -25,15 +25,28 @@ type dirFS struct {
 	rootfd  int // root held open (see holdRoot), or -1
 	workers int
 	ids     *identities // of the regular files lstat saw; nil: not recorded
+	shared  *Listing    // the run's snapshot of root; nil: list afresh
 }
 
-func newDirFS(root string, identities bool) *dirFS {
-	d := &dirFS{root: root, rootfd: -1, workers: runtime.GOMAXPROCS(0)}
-	if identities {
+func newDirFS(root string, identities bool, shared *Listing) *dirFS {
+	d := &dirFS{root: root, rootfd: -1, workers: runtime.GOMAXPROCS(0), shared: shared}
+	switch {
+	case shared != nil:
+		d.ids = shared.ids
+	case identities:
 		d.ids = newIdentities()
 	}
 	d.holdRoot()
 	return d
+}
+
+// list returns the children of rel, from the shared snapshot if there is
+// one.
+func (d *dirFS) list(rel string) ([]*entry, error) {
+	if d.shared != nil {
+		return d.shared.list(rel, d.readDir)
+	}
+	return d.readDir(rel)
 }
 
 func (d *dirFS) Walk(ctx context.Context, target string, fn fs.WalkDirFunc) error {
@@ -41,7 +54,7 @@ func (d *dirFS) Walk(ctx context.Context, target string, fn fs.WalkDirFunc) erro
 	if rel == "/" {
 		rel = "."
 	}
-	ra := newReadAhead(d.readDir, d.workers)
+	ra := newReadAhead(d.list, d.workers)
 	defer ra.close()
 	var err error
 	if rel == "." {

@@ -70,7 +70,7 @@ func TestDirFSWalksLikeFsutil(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range 5 { // the read-ahead is concurrent: try a few times
-				got, exp := visit(newDirFS(dir, false)), visit(want)
+				got, exp := visit(newDirFS(dir, false, nil)), visit(want)
 				if strings.Join(got, "\n") != strings.Join(exp, "\n") {
 					t.Fatalf("dirFS:\n%s\n\nfsutil:\n%s", strings.Join(got, "\n"), strings.Join(exp, "\n"))
 				}
@@ -103,7 +103,7 @@ func TestNotExistFromTheCallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, wantErr := walk(ref)
-	got, err := walk(newDirFS(dir, false))
+	got, err := walk(newDirFS(dir, false, nil))
 	if (err == nil) != (wantErr == nil) || strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("dirFS walked %v (%v), fsutil %v (%v)", got, err, want, wantErr)
 	}

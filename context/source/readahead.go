@@ -3,7 +3,6 @@ package source
 import (
 	"container/heap"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 )
@@ -26,6 +25,7 @@ type readAhead struct {
 	cond    sync.Cond
 	pending map[string]*listing // claimed: being read, or read and not yet walked
 	next    walkOrder           // discovered, not claimed; a heap, first in walk order on top
+	skipped map[string]bool     // directories the walk skipped: nothing below them is read
 	closed  bool
 }
 
@@ -39,7 +39,7 @@ type listing struct {
 const maxAhead = 256
 
 func newReadAhead(read func(string) ([]*entry, error), workers int) *readAhead {
-	r := &readAhead{read: read, pending: map[string]*listing{}}
+	r := &readAhead{read: read, pending: map[string]*listing{}, skipped: map[string]bool{}}
 	r.cond.L = &r.mu
 	for range workers {
 		go r.work()
@@ -66,8 +66,8 @@ func (r *readAhead) work() {
 			return
 		}
 		rel := heap.Pop(&r.next).(string)
-		if _, ok := r.pending[rel]; ok {
-			continue // the walk got there first
+		if _, ok := r.pending[rel]; ok || r.under(rel) {
+			continue // the walk got there first, or skips it
 		}
 		l := &listing{done: make(chan struct{})}
 		r.pending[rel] = l
@@ -82,9 +82,11 @@ func (r *readAhead) fill(l *listing, rel string) {
 	l.children, l.err = r.read(rel)
 	close(l.done)
 	r.mu.Lock()
-	for _, c := range l.children {
-		if c.IsDir() {
-			heap.Push(&r.next, c.rel)
+	if !r.under(rel) {
+		for _, c := range l.children {
+			if c.IsDir() {
+				heap.Push(&r.next, c.rel)
+			}
 		}
 	}
 	r.mu.Unlock()
@@ -113,18 +115,39 @@ func (r *readAhead) list(rel string) ([]*entry, error) {
 
 // skip forgets what was read or announced of rel and below it, which the
 // walk will not visit, so that it does not hold the read-ahead window.
+// What is announced below rel stays in the heap until a worker pops and
+// drops it: removing it now would cost a pass over the heap per skipped
+// directory, which adds up to seconds on a directory of many that one
+// walk skips (a monorepo's services/, for each service).
 func (r *readAhead) skip(rel string) {
 	prefix := rel + string(filepath.Separator)
 	r.mu.Lock()
+	r.skipped[rel] = true
 	for p := range r.pending {
 		if p == rel || strings.HasPrefix(p, prefix) {
 			delete(r.pending, p)
 		}
 	}
-	r.next = slices.DeleteFunc(r.next, func(p string) bool { return p == rel || strings.HasPrefix(p, prefix) })
-	heap.Init(&r.next)
 	r.mu.Unlock()
 	r.cond.Broadcast()
+}
+
+// under reports whether rel is a skipped directory or below one. The
+// caller holds r.mu.
+func (r *readAhead) under(rel string) bool {
+	if len(r.skipped) == 0 {
+		return false
+	}
+	for p := rel; ; {
+		if r.skipped[p] {
+			return true
+		}
+		parent := filepath.Dir(p)
+		if parent == p || parent == "." {
+			return false
+		}
+		p = parent
+	}
 }
 
 // walkOrder is a min-heap of relative paths in the order a depth-first,

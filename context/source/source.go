@@ -27,6 +27,11 @@ type Source struct {
 	// Recording costs a map insertion per file, so it is off unless a
 	// cache will ask.
 	Identities bool
+
+	// Listing, when set, is the run's snapshot of Dir that views walk
+	// instead of the directory itself, shared with the run's other
+	// sources of Dir. Identities are then always recorded.
+	Listing *Listing
 }
 
 // ErrNotDir reports a source path that exists but is not a directory.
@@ -78,7 +83,7 @@ func Open(dir string, ignoreFiles ...string) (*Source, error) {
 // build that asks for followPaths (nil for all of it): ignored paths
 // left out, symlinks named in followPaths resolved within the source.
 func (s *Source) FS(followPaths []string) (*View, error) {
-	base := newDirFS(s.Dir, s.Identities)
+	base := newDirFS(s.Dir, s.Identities, s.Listing)
 	fsys, err := fsutil.NewFilterFS(base, &fsutil.FilterOpt{
 		ExcludePatterns: s.Excludes,
 		FollowPaths:     followPaths,

@@ -27,9 +27,14 @@ func newAttributor(use *dockerfile.Use) *attributor {
 		}
 		a.matchers = append(a.matchers, m)
 		a.all = append(a.all, p.Path == ".")
-		a.labels = append(a.labels, fmt.Sprintf("line %d: %s", p.Origin.Line, p.Origin.Instruction))
+		a.labels = append(a.labels, attributionLabel(p))
 	}
 	return a
+}
+
+// attributionLabel is what by says of the files p pulls in.
+func attributionLabel(p dockerfile.Pattern) string {
+	return fmt.Sprintf("line %d: %s", p.Origin.Line, p.Origin.Instruction)
 }
 
 func (a *attributor) by(path string) string {

@@ -73,7 +73,9 @@ type Source struct {
 	Patterns   []dockerfile.Pattern `json:"patterns,omitempty"`
 	Digest     digest.Digest        `json:"digest"`
 	Bytes      int64                `json:"bytes"`
-	Files      []File               `json:"files"`
+	// Files point into memory shared with the run's other services that
+	// read the same files the same way: treat them as read-only.
+	Files []*File `json:"files"`
 }
 
 // File is one entry of a source that entered the hash.
@@ -121,6 +123,13 @@ type Options struct {
 	StatCache *statcache.Store
 	// Resolver looks the images up; nil hashes them as written.
 	Resolver Resolver
+
+	// shared, when set, is what the run's services share of the
+	// directories they all read: each walked and each file digested once.
+	shared *shared
+	// reference, for tests, hashes each source with its own walk, as
+	// the shared path must match.
+	reference bool
 }
 
 // prepared is a service whose Dockerfile has been read and analyzed: what
@@ -316,38 +325,94 @@ func hashSource(ctx context.Context, svc *compose.Service, name, dir string, use
 		}
 		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}
-	topt := tree.Options{Workers: opt.Workers}
-	if x := newExcluder(use); x != nil {
-		topt.Skip = x.skip
-	}
-	if c := opt.StatCache.For(s.Dir); c != nil {
-		topt.Cache = c
-		s.Identities = true
-	}
-	fsys, err := s.FS(use.Paths())
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
-	}
-	res, err := tree.Hash(ctx, fsys, topt)
+	entries, files, err := selectFiles(ctx, s, use, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}
 	out := &Source{
 		Name: name, Dir: dir, IgnoreFile: s.IgnoreFile,
 		Whole: use.Whole, Reason: use.Reason, Patterns: use.Patterns,
-		Digest: res.Digest, Bytes: res.Bytes, Files: make([]File, len(res.Entries)),
+		Digest: tree.Digest(entries), Files: files,
 	}
-	fillFiles(out.Files, res.Entries, use)
+	for _, e := range entries {
+		out.Bytes += e.Size
+	}
 	return out, nil
 }
 
-// fillFiles describes entries in files, in parts of 4,096 run in
-// parallel: files is fresh memory, and on this VM faulting its pages in
+// selectFiles returns the entries of s that use selects, with their
+// digests, and their descriptions: from the parts shared with the run's
+// other services where there are some, else from one walk of s.
+func selectFiles(ctx context.Context, s *source.Source, use *dockerfile.Use, opt Options) ([]*tree.Entry, []*File, error) {
+	if opt.shared != nil {
+		return opt.shared.selection(ctx, s, use, opt)
+	}
+	topt := tree.Options{Workers: opt.Workers, Cache: opt.cacheFor(s)}
+	if x := newExcluder(use); x != nil {
+		topt.Skip = x.skip
+	}
+	fsys, err := s.FS(use.Paths())
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := tree.Hash(ctx, fsys, topt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res.Entries, describeFiles(res.Entries, use), nil
+}
+
+// cacheFor is where the digests of s's files come from: the run's
+// listing of s.Dir, else the stat cache, else nowhere. It sets s to walk
+// that listing, or to record identities for the stat cache.
+func (opt Options) cacheFor(s *source.Source) tree.Cache {
+	disk := opt.StatCache.For(s.Dir)
+	if opt.shared != nil {
+		s.Listing = opt.shared.listings.For(s.Dir)
+	}
+	switch {
+	case s.Listing != nil && disk != nil:
+		return layered{s.Listing, disk}
+	case s.Listing != nil:
+		return s.Listing
+	case disk != nil:
+		s.Identities = true
+		return disk
+	}
+	return nil
+}
+
+// layered answers from the run's listing first, then from the stat cache
+// on disk, and teaches both.
+type layered struct {
+	run  *source.Listing
+	disk *statcache.Cache
+}
+
+func (c layered) Lookup(path string, id source.Identity) (digest.Digest, bool) {
+	if d, ok := c.run.Lookup(path, id); ok {
+		return d, true
+	}
+	d, ok := c.disk.Lookup(path, id)
+	if ok {
+		c.run.Store(path, id, d)
+	}
+	return d, ok
+}
+
+func (c layered) Store(path string, id source.Identity, d digest.Digest) {
+	c.run.Store(path, id, d)
+	c.disk.Store(path, id, d)
+}
+
+// describeFiles describes entries, in parts of 4,096 run in parallel:
+// the descriptions are fresh memory, and on this VM faulting its pages in
 // (10 us each) costs more than filling them. Each part has an attributor
 // of its own, since pattern matchers compile on first use and are not
 // safe for concurrent use.
-func fillFiles(files []File, entries []*tree.Entry, use *dockerfile.Use) {
+func describeFiles(entries []*tree.Entry, use *dockerfile.Use) []*File {
 	const part = 4096
+	files, ptrs := make([]File, len(entries)), make([]*File, len(entries))
 	var wg sync.WaitGroup
 	for start := 0; start < len(entries); start += part {
 		wg.Go(func() {
@@ -358,10 +423,12 @@ func fillFiles(files []File, entries []*tree.Entry, use *dockerfile.Use) {
 					Path: e.Path, Type: e.Type.String(), Mode: octal4(e.Perm),
 					Link: e.Linkname, Size: e.Size, Digest: e.Digest, By: attr.by(e.Path),
 				}
+				ptrs[i] = &files[i]
 			}
 		})
 	}
 	wg.Wait()
+	return ptrs
 }
 
 // octal4 formats permission bits (at most 0o7777) as four octal digits,

@@ -1,6 +1,7 @@
 package inputs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -15,7 +16,6 @@ import (
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/hash/dockerfile"
-	"github.com/bkcache/bkcache/hash/statcache"
 	"github.com/bkcache/bkcache/hash/tree"
 )
 
@@ -119,21 +119,59 @@ func computeProject(p *compose.Project, names []string) ([]*Inputs, error) {
 	return ComputeAll(context.Background(), svcs, Options{})
 }
 
+// computeDir computes the inputs of every service in dir, through the
+// shared listing and parts whether or not the services share a source,
+// and fails unless that gives exactly what each source's own walk (the
+// reference implementation) gives: every test that computes through it
+// checks the shared path.
 func computeDir(t testing.TB, dir string) map[string]*Inputs {
 	t.Helper()
 	p, err := loadProject(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := computeProject(p, nil)
+	svcs, err := p.Select(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	all, err := ComputeAll(context.Background(), svcs, Options{shared: newShared()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := ComputeAll(context.Background(), svcs, Options{reference: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameInputs(t, all, ref)
 	out := map[string]*Inputs{}
 	for _, in := range all {
 		out[in.Service] = in
 	}
 	return out
+}
+
+// sameInputs fails unless got and want encode to the same JSON: hashes,
+// file lists, modes, digests and attributions.
+func sameInputs(t testing.TB, got, want []*Inputs) {
+	t.Helper()
+	g, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(g, w) {
+		for i := range min(len(got), len(want)) {
+			gi, _ := json.MarshalIndent(got[i], "", " ")
+			wi, _ := json.MarshalIndent(want[i], "", " ")
+			if !bytes.Equal(gi, wi) {
+				t.Fatalf("service %s: the shared path gives\n%s\nits own walk gives\n%s", want[i].Service, gi, wi)
+			}
+		}
+		t.Fatalf("the shared path gives %d services, their own walks %d", len(got), len(want))
+	}
 }
 
 func hashes(m map[string]*Inputs) map[string]string {
@@ -421,12 +459,11 @@ func TestFillFiles(t *testing.T) {
 		}
 		entries = append(entries, &tree.Entry{Path: p, Type: tree.TypeFile, Perm: uint32(i % 0o1000), Size: int64(i)})
 	}
-	got := make([]File, len(entries))
-	fillFiles(got, entries, use)
+	got := describeFiles(entries, use)
 	attr := newAttributor(use)
 	for i, e := range entries {
 		want := File{Path: e.Path, Type: "file", Mode: fmt.Sprintf("%04o", e.Perm), Size: e.Size, By: attr.by(e.Path)}
-		if got[i] != want {
+		if *got[i] != want {
 			t.Fatalf("file %d: got %+v, want %+v", i, got[i], want)
 		}
 	}
@@ -504,23 +541,5 @@ func TestInlineDockerfile(t *testing.T) {
 	_, err = computeProject(p, nil)
 	if err == nil || !strings.Contains(err.Error(), "(dockerfile_inline)") {
 		t.Fatalf("error %v does not name the inline Dockerfile", err)
-	}
-}
-
-// TestStoreFor: a run hashes through the stat cache it is given; without
-// one, services sharing a source share one in memory, and others none.
-func TestStoreFor(t *testing.T) {
-	local := func(dir string) compose.Context { return compose.Context{Kind: compose.LocalContext, Source: dir} }
-	a, b := &compose.Service{Name: "a", Context: local("/src")}, &compose.Service{Name: "b", Context: local("/src")}
-	c := &compose.Service{Name: "c", Context: local("/other"), Contexts: map[string]compose.Context{"lib": local("/lib"), "img": {Kind: compose.ImageContext, Source: "/src"}}}
-	disk := statcache.NewStore(t.TempDir())
-	if got := storeFor(disk, []*compose.Service{a, b}); got != disk {
-		t.Error("the given store was replaced")
-	}
-	if got := storeFor(nil, []*compose.Service{a, b}); got == nil {
-		t.Error("services sharing /src got no shared store")
-	}
-	if got := storeFor(nil, []*compose.Service{a, c}); got != nil {
-		t.Error("services sharing nothing got a store")
 	}
 }

@@ -3,11 +3,13 @@ package inputs
 import (
 	"context"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/bkcache/bkcache/context/compose"
-	"github.com/bkcache/bkcache/hash/statcache"
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 )
 
 // ComputeAll computes the inputs of svcs, which list every service's
@@ -15,7 +17,9 @@ import (
 // read first, so that all the images the services read are looked up at
 // once, each once.
 func ComputeAll(ctx context.Context, svcs []*compose.Service, opt Options) ([]*Inputs, error) {
-	opt.StatCache = storeFor(opt.StatCache, svcs)
+	if opt.shared == nil && !opt.reference && sharesSource(svcs) {
+		opt.shared = newShared()
+	}
 	ps := make([]*prepared, len(svcs))
 	for i, s := range svcs {
 		p, err := prepare(s)
@@ -28,33 +32,65 @@ func ComputeAll(ctx context.Context, svcs []*compose.Service, opt Options) ([]*I
 	if err != nil {
 		return nil, err
 	}
-	hashes := map[string]digest.Digest{}
-	out := make([]*Inputs, 0, len(svcs))
+	return finishAll(ctx, ps, res, opt)
+}
+
+// finishAll hashes the prepared services, up to GOMAXPROCS at once, each
+// once the services it depends on have their hashes. A failure stops the
+// others; the first one is returned.
+func finishAll(ctx context.Context, ps []*prepared, res resolved, opt Options) ([]*Inputs, error) {
+	out := make([]*Inputs, len(ps))
+	done := map[string]chan struct{}{}
 	for _, p := range ps {
-		in, err := p.finish(ctx, hashes, res, opt)
-		if err != nil {
-			return nil, err
+		done[p.svc.Name] = make(chan struct{})
+	}
+	var mu sync.Mutex
+	hashes := map[string]digest.Digest{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, p := range ps {
+		// Dependencies come first in ps, so waiting for them here never
+		// holds a slot they need.
+		for _, d := range p.deps {
+			if ch, ok := done[d.Service]; ok {
+				select {
+				case <-ch:
+				case <-gctx.Done():
+				}
+			}
 		}
-		hashes[p.svc.Name] = in.Hash
-		out = append(out, in)
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			mu.Lock()
+			deps := maps.Clone(hashes)
+			mu.Unlock()
+			in, err := p.finish(gctx, deps, res, opt)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			hashes[p.svc.Name] = in.Hash
+			mu.Unlock()
+			out[i] = in
+			close(done[p.svc.Name])
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// storeFor is the stat cache a run hashes through: the one given, else,
-// for services with a source in common (--no-stat-cache), one in memory
-// so that this run reads each file once.
-func storeFor(given *statcache.Store, svcs []*compose.Service) *statcache.Store {
-	if given == nil && sharesSource(svcs) {
-		return statcache.NewMemoryStore()
-	}
-	return given
-}
-
 // sharesSource reports whether two of the services hash the same local
 // directory (as written: a context, or a local additional context). Only
-// then is an in-memory cache worth its bookkeeping, about 6% of a cold
-// hash of one context.
+// then are shared listings worth their bookkeeping (an identity and a
+// digest recorded per file, about 6% of a cold hash of one context).
 func sharesSource(svcs []*compose.Service) bool {
 	seen := map[string]bool{}
 	for _, s := range svcs {

@@ -15,6 +15,8 @@
 package tree
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -73,6 +75,21 @@ type Entry struct {
 	Linkname string        // symlink target; empty for other types
 	Size     int64         // regular files only
 	Digest   digest.Digest // ContentAlgorithm digest of the content; regular files only
+
+	enc string // the entry's encoding, once Seal made it
+}
+
+// Seal records each entry's canonical encoding in it, for the Digests of
+// the many selections that share the entries: an entry must not change
+// once sealed.
+func Seal(entries []*Entry) {
+	var buf bytes.Buffer
+	w := canon.NewWriter(&buf)
+	for _, e := range entries {
+		buf.Reset()
+		Encode(w, e)
+		e.enc = buf.String()
+	}
 }
 
 // Type is the kind of a file system object, as a stable one-letter code.
@@ -307,10 +324,19 @@ func unwrapStack(err error) error {
 // Path. It is what Hash returns in Result.Digest.
 func Digest(entries []*Entry) digest.Digest {
 	h := sha256.New()
-	w := canon.NewWriter(h)
+	// Fields are a few bytes each: the hash takes them in blocks.
+	bw := bufio.NewWriterSize(h, 32<<10)
+	w := canon.NewWriter(bw)
 	w.Scheme(Scheme)
 	for _, e := range entries {
-		Encode(w, e)
+		if e.enc != "" {
+			bw.WriteString(e.enc)
+		} else {
+			Encode(w, e)
+		}
+	}
+	if w.Err() == nil {
+		bw.Flush()
 	}
 	if w.Err() != nil {
 		// A hash.Hash never fails a write; a Writer on one cannot either.

@@ -183,7 +183,7 @@ func diffFiles(source string, old, cur *inputs.Source) []FileChange {
 		m := map[string]inputs.File{}
 		if s != nil {
 			for _, f := range s.Files {
-				m[f.Path] = f
+				m[f.Path] = *f
 			}
 		}
 		return m

@@ -1,0 +1,218 @@
+package inputs
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/bkcache/bkcache/context/source"
+	"github.com/bkcache/bkcache/hash/dockerfile"
+	"github.com/bkcache/bkcache/hash/tree"
+)
+
+// shared is what the services of one run share when they read the same
+// directories: one listing per directory (each directory listed and each
+// file digested once), and the selections made of it.
+//
+// A service's selection is the union of what each of its paths selects
+// on its own (fsutil's include patterns match a path when any of them
+// does), so each path's part is made once per run, for every service
+// whose Dockerfile copies it, and a service only merges its parts. The
+// files' descriptions are shared the same way where the instructions
+// that could have pulled them in are the same.
+type shared struct {
+	listings *source.Listings
+	mu       sync.Mutex
+	parts    map[string]*part
+	files    map[string]*partFiles
+}
+
+func newShared() *shared {
+	return &shared{listings: source.NewListings(), parts: map[string]*part{}, files: map[string]*partFiles{}}
+}
+
+// part is what one path selects of a source: its entries, sorted, with
+// their digests.
+type part struct {
+	done    chan struct{}
+	path    string // "" for the whole source
+	entries []*tree.Entry
+	err     error
+}
+
+type partFiles struct {
+	done  chan struct{}
+	files []*File
+}
+
+// selection returns the entries of s that use selects, and their
+// descriptions: the same as one filtered walk of s with all of use's
+// paths, made of parts shared with the run's other services.
+func (sh *shared) selection(ctx context.Context, s *source.Source, use *dockerfile.Use, opt Options) ([]*tree.Entry, []*File, error) {
+	paths := use.Paths()
+	if paths == nil {
+		paths = []string{""}
+	}
+	var entries [][]*tree.Entry
+	var files [][]*File
+	for _, p := range paths {
+		pt, err := sh.part(ctx, s, p, opt)
+		if err != nil {
+			return nil, nil, err
+		}
+		entries = append(entries, pt.entries)
+		files = append(files, sh.describe(s, pt, use))
+	}
+	var skip func(string) bool
+	if x := newExcluder(use); x != nil {
+		skip = x.skip
+	}
+	es, fs := merge(entries, files, skip)
+	return es, fs, nil
+}
+
+// part returns the part of s that path selects, made on first use.
+func (sh *shared) part(ctx context.Context, s *source.Source, path string, opt Options) (*part, error) {
+	key := sourceKey(s) + "\x00" + path
+	sh.mu.Lock()
+	pt, ok := sh.parts[key]
+	if !ok {
+		pt = &part{done: make(chan struct{}), path: path}
+		sh.parts[key] = pt
+	}
+	sh.mu.Unlock()
+	if !ok {
+		pt.entries, pt.err = walkPart(ctx, *s, path, opt)
+		close(pt.done)
+	}
+	<-pt.done
+	return pt, pt.err
+}
+
+// sourceKey identifies a source by what decides its selections: its
+// directory and its ignore rules.
+func sourceKey(s *source.Source) string {
+	return s.Dir + "\x00" + strings.Join(s.Excludes, "\x00")
+}
+
+func walkPart(ctx context.Context, s source.Source, path string, opt Options) ([]*tree.Entry, error) {
+	topt := tree.Options{Workers: opt.Workers, Cache: opt.cacheFor(&s)}
+	var follow []string
+	if path != "" {
+		follow = []string{path}
+	}
+	fsys, err := s.FS(follow)
+	if err != nil {
+		return nil, err
+	}
+	res, err := tree.Hash(ctx, fsys, topt)
+	if err != nil {
+		return nil, err
+	}
+	tree.Seal(res.Entries)
+	return res.Entries, nil
+}
+
+// describe returns the descriptions of pt's entries as use attributes
+// them, shared with every service whose instructions that could reach pt
+// are the same.
+func (sh *shared) describe(s *source.Source, pt *part, use *dockerfile.Use) []*File {
+	narrow, ok := reaching(pt, use)
+	if !ok {
+		return describeFiles(pt.entries, use)
+	}
+	key := sourceKey(s) + "\x00" + pt.path + "\x00" + attributionKey(narrow)
+	sh.mu.Lock()
+	pf, found := sh.files[key]
+	if !found {
+		pf = &partFiles{done: make(chan struct{})}
+		sh.files[key] = pf
+	}
+	sh.mu.Unlock()
+	if !found {
+		pf.files = describeFiles(pt.entries, narrow)
+		close(pf.done)
+	}
+	<-pf.done
+	return pf.files
+}
+
+// reaching returns use narrowed to the patterns that could match an
+// entry of pt, which attribute pt's entries exactly as use does. It
+// reports false when that cannot be told: a wildcard, or a part with
+// entries outside its path (a symlink's target).
+func reaching(pt *part, use *dockerfile.Use) (*dockerfile.Use, bool) {
+	if pt.path == "" || hasWildcard(pt.path) {
+		return nil, false
+	}
+	for _, e := range pt.entries {
+		if !within(e.Path, pt.path) && !within(pt.path, e.Path) {
+			return nil, false
+		}
+	}
+	narrow := &dockerfile.Use{Whole: use.Whole, Widened: use.Widened, Reason: use.Reason}
+	for _, p := range use.Patterns {
+		switch {
+		case p.Path == ".", hasWildcard(p.Path):
+			return nil, false
+		case within(p.Path, pt.path), within(pt.path, p.Path):
+			narrow.Patterns = append(narrow.Patterns, p)
+		}
+	}
+	return narrow, true
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+func hasWildcard(p string) bool { return strings.ContainsAny(p, `*?[\`) }
+
+// attributionKey is what decides how use attributes files.
+func attributionKey(use *dockerfile.Use) string {
+	var b strings.Builder
+	if use.Whole {
+		b.WriteString("whole\x00" + use.Reason)
+	}
+	for _, p := range use.Patterns {
+		b.WriteString("\x00" + p.Path + "\x00" + attributionLabel(p))
+	}
+	return b.String()
+}
+
+// merge unites sorted entry lists, with their descriptions alongside,
+// into one sorted list without repeats, leaving out the non-directories
+// that skip reports.
+func merge(entries [][]*tree.Entry, files [][]*File, skip func(string) bool) ([]*tree.Entry, []*File) {
+	if len(entries) == 1 && skip == nil {
+		return entries[0], files[0]
+	}
+	n := 0
+	for _, l := range entries {
+		n += len(l)
+	}
+	outE, outF := make([]*tree.Entry, 0, n), make([]*File, 0, n)
+	at := make([]int, len(entries))
+	for {
+		best := -1
+		for i, l := range entries {
+			if at[i] < len(l) && (best < 0 || l[at[i]].Path < entries[best][at[best]].Path) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return outE, outF
+		}
+		e, f := entries[best][at[best]], files[best][at[best]]
+		for i, l := range entries {
+			if at[i] < len(l) && l[at[i]].Path == e.Path {
+				at[i]++
+			}
+		}
+		if skip != nil && e.Type != tree.TypeDir && skip(e.Path) {
+			continue
+		}
+		outE, outF = append(outE, e), append(outF, f)
+	}
+}

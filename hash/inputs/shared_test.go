@@ -1,0 +1,117 @@
+package inputs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bkcache/bkcache/context/compose"
+)
+
+// The fuzz targets' vocabulary: paths of a small tree in which patterns
+// overlap, nest and name each other's parents, and the patterns COPY and
+// .dockerignore use on it.
+var (
+	fuzzFiles = []string{
+		"a/x.go", "a/y.txt", "a/c/z.go", "a/c/d/w.go", "b/x.go", "b/c/z.go",
+		"lib/m/f.go", "lib/m/g.go", "lib/n/h.go", "svc/s1/src/main.go", "svc/s2/src/main.go",
+		"top.go", "a.go", "a-b/x", "node_modules/p/i.js",
+	}
+	fuzzLinks = map[string]string{"l": "a/c", "lib/link": "../b/x.go", "svc/s1/dep": "../../lib/n"}
+	fuzzCopy  = []string{
+		"a", "a/c", "a/c/d", "b", "lib", "lib/m", "svc/s1/src", "svc/s2/src", "svc/s1", ".",
+		"*.go", "a/*", "lib/*/f.go", "a/c/*.go", "a/c/d*", "lib/m*", "l", "lib/link", "svc/s1/dep", "missing", "top.go",
+	}
+	fuzzExclude = []string{"", "*.txt", "**/z.go", "d"}
+	fuzzIgnore  = []string{"", "node_modules", "**/*.txt", "a/c\n!a/c/z.go", "lib/m/g.go"}
+)
+
+// FuzzShared: whatever the tree, Dockerfiles and ignore rules, services
+// hashed through the run's shared listing and parts get exactly what each
+// source's own walk gives them: hashes, files, modes, digests and the
+// instructions the files are credited to.
+func FuzzShared(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte{10, 11, 12, 13, 200, 14, 15, 16, 17, 18, 3})
+	f.Add([]byte{4, 5, 6, 0, 1, 9, 2, 7, 3, 1, 1, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		svcs := fuzzProject(t, dir, b)
+		shared, err := ComputeAll(context.Background(), svcs, Options{shared: newShared()})
+		ref, refErr := ComputeAll(context.Background(), svcs, Options{reference: true})
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("shared: %v; own walks: %v", err, refErr)
+		}
+		if err == nil {
+			sameInputs(t, shared, ref)
+		}
+	})
+}
+
+// fuzzProject writes a tree and up to four services on it as b says, and
+// returns the services.
+func fuzzProject(t *testing.T, dir string, b []byte) []*compose.Service {
+	next := func() int {
+		if len(b) == 0 {
+			return 0
+		}
+		v := int(b[0])
+		b = b[1:]
+		return v
+	}
+	files := next()<<8 | next() // which of fuzzFiles exist
+	for i, p := range fuzzFiles {
+		if files&(1<<i) == 0 && i%3 != 0 {
+			continue
+		}
+		write(t, filepath.Join(dir, p), p, os.FileMode(0o644|0o111*(i%2)))
+	}
+	for l, target := range fuzzLinks {
+		if next()%2 == 0 {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, l)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(dir, l)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if ig := fuzzIgnore[next()%len(fuzzIgnore)]; ig != "" {
+		write(t, filepath.Join(dir, ".dockerignore"), ig+"\n", 0o644)
+	}
+	var svcs []*compose.Service
+	for s := range 1 + next()%4 {
+		var df strings.Builder
+		df.WriteString("FROM scratch\n")
+		for range 1 + next()%4 {
+			src := fuzzCopy[next()%len(fuzzCopy)]
+			ex := fuzzExclude[next()%len(fuzzExclude)]
+			if ex != "" {
+				ex = "--exclude=" + ex + " "
+			}
+			fmt.Fprintf(&df, "COPY %s%s /dst/\n", ex, src)
+		}
+		name := fmt.Sprintf("s%d", s)
+		path := filepath.Join(dir, name+".Dockerfile")
+		write(t, path, df.String(), 0o644)
+		if v := next(); v%3 == 0 {
+			// Its own ignore file, which wins over .dockerignore.
+			write(t, path+".dockerignore", fuzzIgnore[v/3%len(fuzzIgnore)]+"\n", 0o644)
+		}
+		svcs = append(svcs, &compose.Service{Name: name, Context: compose.Context{Kind: compose.LocalContext, Source: dir}, Dockerfile: path})
+	}
+	return svcs
+}
+
+func write(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
