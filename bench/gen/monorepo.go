@@ -72,9 +72,16 @@ func writeMonorepo(dir string, services, ignored int) error {
 	if err := writeFile(filepath.Join(dir, "union", "Dockerfile"), []byte(union.String())); err != nil {
 		return err
 	}
-	unionCompose := "services:\n  union:\n    build:\n      context: .\n      dockerfile: union/Dockerfile\n"
-	if err := writeFile(filepath.Join(dir, "compose.union.yaml"), []byte(unionCompose)); err != nil {
+	// And one that reads the whole context, which only .dockerignore
+	// narrows.
+	if err := writeFile(filepath.Join(dir, "whole", "Dockerfile"), []byte("FROM scratch\nCOPY . /src/\n")); err != nil {
 		return err
+	}
+	for _, name := range []string{"union", "whole"} {
+		c := fmt.Sprintf("services:\n  %s:\n    build:\n      context: .\n      dockerfile: %s/Dockerfile\n", name, name)
+		if err := writeFile(filepath.Join(dir, "compose."+name+".yaml"), []byte(c)); err != nil {
+			return err
+		}
 	}
 	if err := writeFile(filepath.Join(dir, ".dockerignore"), []byte("node_modules\n")); err != nil {
 		return err

@@ -26,6 +26,10 @@ type dirFS struct {
 	workers int
 	ids     *identities // of the regular files lstat saw; nil: not recorded
 	shared  *Listing    // the run's snapshot of root; nil: list afresh
+	// ignored reports the directories that ignore rules leave out whole
+	// (see ignoredDirs); nil: none known. The walk does not need it, since
+	// the filter skips them; it keeps the read-ahead out of them.
+	ignored func(rel string) bool
 }
 
 func newDirFS(root string, identities bool, shared *Listing) *dirFS {
@@ -54,7 +58,7 @@ func (d *dirFS) Walk(ctx context.Context, target string, fn fs.WalkDirFunc) erro
 	if rel == "/" {
 		rel = "."
 	}
-	ra := newReadAhead(d.list, d.workers)
+	ra := newReadAhead(d.list, d.ignored, d.workers)
 	defer ra.close()
 	var err error
 	if rel == "." {

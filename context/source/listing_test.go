@@ -11,8 +11,9 @@ import (
 )
 
 // TestListingSnapshot: the sources of one run that share a listing see
-// the directory as its first walk found it, list each directory once, and
-// see exactly what their own walks would see then.
+// the directory as its first walk found it, list each directory once
+// (and an ignored one never), and see exactly what their own walks would
+// see then.
 func TestListingSnapshot(t *testing.T) {
 	dir := sourcetest.Tree(t, map[string]string{"a/x": "x", "a/y": "y", "b/z": "z", "ign/q": "q"})
 	ls := NewListings()
@@ -39,6 +40,9 @@ func TestListingSnapshot(t *testing.T) {
 	}
 	if got, want := walk(t, open(), []string{"a"}), own([]string{"a"}); !slices.Equal(got, want) {
 		t.Fatalf("a through the listing %v, own walk %v", got, want)
+	}
+	if _, ok := first.Listing.dirs["ign"]; ok {
+		t.Error("a directory .dockerignore excludes was listed (read ahead)")
 	}
 	listed := len(first.Listing.dirs)
 	if err := os.WriteFile(filepath.Join(dir, "a", "new"), nil, 0o644); err != nil {

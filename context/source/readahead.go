@@ -20,6 +20,10 @@ import (
 // read-ahead at most.
 type readAhead struct {
 	read func(rel string) ([]*entry, error)
+	// ignored, when set, reports the directories the walk will skip
+	// (see dirFS.ignored); they are not read ahead. It is called with mu
+	// held.
+	ignored func(rel string) bool
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -38,8 +42,8 @@ type listing struct {
 
 const maxAhead = 256
 
-func newReadAhead(read func(string) ([]*entry, error), workers int) *readAhead {
-	r := &readAhead{read: read, pending: map[string]*listing{}, skipped: map[string]bool{}}
+func newReadAhead(read func(string) ([]*entry, error), ignored func(string) bool, workers int) *readAhead {
+	r := &readAhead{read: read, ignored: ignored, pending: map[string]*listing{}, skipped: map[string]bool{}}
 	r.cond.L = &r.mu
 	for range workers {
 		go r.work()
@@ -84,7 +88,7 @@ func (r *readAhead) fill(l *listing, rel string) {
 	r.mu.Lock()
 	if !r.under(rel) {
 		for _, c := range l.children {
-			if c.IsDir() {
+			if c.IsDir() && (r.ignored == nil || !r.ignored(c.rel)) {
 				heap.Push(&r.next, c.rel)
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -79,11 +81,32 @@ func Open(dir string, ignoreFiles ...string) (*Source, error) {
 	return s, nil
 }
 
+// ignoredDirs returns what reports the directories that the ignore rules
+// excludes leave out with all they hold, or nil if that cannot be told
+// cheaply: with an exception ("!pattern"), something below an excluded
+// directory may be let back in. Only the read-ahead asks, so a wrong
+// answer costs time, never a file: a package manager's directory of
+// 200,000 files that .dockerignore excludes is not listed at all.
+func ignoredDirs(excludes []string) func(rel string) bool {
+	if len(excludes) == 0 || slices.ContainsFunc(excludes, func(p string) bool { return strings.HasPrefix(p, "!") }) {
+		return nil
+	}
+	m, err := patternmatcher.New(excludes)
+	if err != nil {
+		return nil
+	}
+	return func(rel string) bool {
+		ok, err := m.MatchesOrParentMatches(filepath.ToSlash(rel))
+		return ok && err == nil
+	}
+}
+
 // FS returns the source as BuildKit's file sync would send it for a
 // build that asks for followPaths (nil for all of it): ignored paths
 // left out, symlinks named in followPaths resolved within the source.
 func (s *Source) FS(followPaths []string) (*View, error) {
 	base := newDirFS(s.Dir, s.Identities, s.Listing)
+	base.ignored = ignoredDirs(s.Excludes)
 	fsys, err := fsutil.NewFilterFS(base, &fsutil.FilterOpt{
 		ExcludePatterns: s.Excludes,
 		FollowPaths:     followPaths,
