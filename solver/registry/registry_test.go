@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,6 +144,46 @@ func TestRegistryTimeout(t *testing.T) {
 	}
 }
 
+// TestPingOnce: the services of a run, each in its repository, ping the
+// registry once between them, however many ask at once; an answer that
+// is not the registry's settled one (a 503) is not kept.
+func TestPingOnce(t *testing.T) {
+	s := rt.Serve(t, true)
+	for i := range 20 {
+		rt.PushRandom(t, fmt.Sprintf("%s/p/s%d:h", s.Host, i))
+	}
+	r := New(Options{})
+	before := s.Pings()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if _, found, err := r.Head(context.Background(), rt.Ref(t, fmt.Sprintf("%s/p/s%d:h", s.Host, i))); err != nil || !found {
+				t.Errorf("s%d: found=%v, %v", i, found, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := s.Pings() - before; n != 1 {
+		t.Errorf("20 services in 20 repositories pinged the registry %d times, want 1", n)
+	}
+
+	p, host := rt.Faulty(t)
+	rt.PushRandom(t, host+"/p/app:h")
+	rule := p.Inject(faultproxy.Fault{Method: http.MethodGet, Path: `^/v2/$`, Times: 1, Status: http.StatusServiceUnavailable})
+	r = New(Options{})
+	for i := range 2 {
+		if _, found, err := r.Head(context.Background(), rt.Ref(t, p.Addr+"/p/app:h")); err != nil || !found {
+			t.Errorf("head %d after a 503 ping: found=%v, %v", i, found, err)
+		}
+	}
+	if rule.Hits() != 1 {
+		t.Errorf("the 503 was served %d times, want 1", rule.Hits())
+	}
+	if pinged := len(faultproxy.Match(p.Log(), "GET", "/v2/ ")); pinged < 2 {
+		t.Errorf("after a 503 ping the next was answered from it: %d pings reached the registry\n%s", pinged, strings.Join(p.Log(), "\n"))
+	}
+}
+
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
@@ -204,7 +245,7 @@ func TestRegistryTimeoutDefault(t *testing.T) {
 		given, want time.Duration
 	}{{0, DefaultTimeout}, {-time.Second, DefaultTimeout}, {time.Second, time.Second}} {
 		r := New(Options{Timeout: tc.given})
-		tr := r.transport.(*httpsOnly).inner.(*retryAfter).inner.(*http.Transport)
+		tr := r.transport.(*httpsOnly).inner.(*pings).inner.(*retryAfter).inner.(*http.Transport)
 		if tr.ResponseHeaderTimeout != tc.want || tr.TLSHandshakeTimeout != tc.want {
 			t.Errorf("timeout %v: waits %v for headers, %v for TLS; want %v", tc.given, tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout, tc.want)
 		}

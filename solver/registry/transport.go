@@ -1,10 +1,12 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -24,7 +26,91 @@ func newTransport(timeout time.Duration, allowHTTP func(host string) bool) http.
 	t.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = timeout
 	t.ResponseHeaderTimeout = timeout
-	return &httpsOnly{allow: allowHTTP, inner: &retryAfter{inner: t, attempts: 3, sleep: sleepCtx}}
+	// Every service of a run asks the same registry at once: keep their
+	// connections rather than the default two per host.
+	t.MaxIdleConnsPerHost = 64
+	inner := &retryAfter{inner: t, attempts: 3, sleep: sleepCtx}
+	return &httpsOnly{allow: allowHTTP, inner: &pings{inner: inner, plain: allowHTTP, seen: map[string]*ping{}}}
+}
+
+// pings answers a registry's ping (GET /v2/, which go-containerregistry
+// sends before the first request to each repository, over HTTPS first
+// even where plain HTTP is allowed) from the first answer the host gave
+// this run: the scheme that works and the authentication challenge do
+// not change within a run, and 200 services on one registry then cost
+// one ping, not 200, each with a TLS attempt.
+type pings struct {
+	inner http.RoundTripper
+	plain func(host string) bool // hosts that may be reached over HTTP
+	mu    sync.Mutex
+	seen  map[string]*ping // by scheme://host
+}
+
+// ping is one host's first answer: a response's status and headers (the
+// body of a ping carries nothing), or the error of an HTTPS connection
+// to a host that may be reached over plain HTTP, which then is.
+type ping struct {
+	done   chan struct{}
+	status int
+	header http.Header
+	err    error
+}
+
+func (t *pings) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet || req.URL.Path != "/v2/" || req.Header.Get("Authorization") != "" {
+		return t.inner.RoundTrip(req)
+	}
+	key := req.URL.Scheme + "://" + req.URL.Host
+	t.mu.Lock()
+	p, ok := t.seen[key]
+	if !ok {
+		p = &ping{done: make(chan struct{})}
+		t.seen[key] = p
+	}
+	t.mu.Unlock()
+	if !ok {
+		resp, err := t.first(req, p)
+		close(p.done)
+		return resp, err
+	}
+	select {
+	case <-p.done:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	if p.header == nil && p.err == nil {
+		return t.inner.RoundTrip(req) // the first answer was not one to keep
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	return &http.Response{
+		Status: http.StatusText(p.status), StatusCode: p.status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: p.header.Clone(), Body: http.NoBody, Request: req,
+	}, nil
+}
+
+// first sends the host's first ping and keeps what later ones can be
+// answered with: a 200 or 401 (the challenge), or the failure of HTTPS
+// where plain HTTP is allowed (a TLS handshake with a plain-HTTP
+// registry), after which go-containerregistry pings over HTTP. Anything
+// else (a 5xx, a reset, a timeout) is not kept: the next ping is sent.
+func (t *pings) first(req *http.Request, p *ping) (*http.Response, error) {
+	resp, err := t.inner.RoundTrip(req)
+	switch {
+	case err != nil:
+		if req.URL.Scheme == "https" && t.plain(req.URL.Host) && req.Context().Err() == nil && !isTimeout(err) {
+			p.err = err
+		}
+	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized:
+		p.status, p.header = resp.StatusCode, resp.Header.Clone()
+	}
+	return resp, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // httpsOnly refuses plain-HTTP requests to hosts not allowed them.

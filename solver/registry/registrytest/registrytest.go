@@ -28,7 +28,12 @@ type Server struct {
 	Host      string // host:port
 	requests  atomic.Int64
 	manifests atomic.Int64
+	pings     atomic.Int64
 }
+
+// Pings is how many of them were a client's ping (GET /v2/), which it
+// makes to learn the registry's scheme and how it authenticates.
+func (s *Server) Pings() int64 { return s.pings.Load() }
 
 // Requests is how many HTTP requests the registry has answered.
 func (s *Server) Requests() int64 { return s.requests.Load() }
@@ -46,6 +51,9 @@ func Serve(t testing.TB, referrers bool) *Server {
 		s.requests.Add(1)
 		if strings.Contains(r.URL.Path, "/manifests/") {
 			s.manifests.Add(1)
+		}
+		if r.URL.Path == "/v2/" {
+			s.pings.Add(1)
 		}
 		h.ServeHTTP(w, r)
 	}))
