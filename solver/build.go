@@ -36,7 +36,7 @@ const (
 type Options struct {
 	Push      bool // export cache, push images, move the floating tag
 	Force     bool // build even when R:H exists
-	Parallel  int  // services solved at once per node; <= 0 means 4
+	Parallel  int  // services solved at once per node; <= 0: SolvesPerWorker per worker it reports
 	KeepGoing bool // let other services finish when one fails
 	// Progress receives status updates of every solve, vertex names
 	// prefixed with the service; nil discards them. Never closed here.
@@ -122,19 +122,33 @@ type Builder struct {
 }
 
 // NewBuilder returns a Builder on pool, each node solving up to
-// opt.Parallel services at once.
+// opt.Parallel services at once, or as many as its workers take.
 func NewBuilder(pool *Pool, reg *registry.Registry, opt Options) *Builder {
-	if opt.Parallel <= 0 {
-		opt.Parallel = 4
-	}
 	if opt.Attempts <= 0 {
 		opt.Attempts = DefaultAttempts
 	}
 	b := &Builder{pool: pool, sems: map[*Node]chan struct{}{}, registry: reg, opt: opt}
 	for _, n := range pool.Nodes() {
-		b.sems[n] = make(chan struct{}, opt.Parallel)
+		b.sems[n] = make(chan struct{}, b.perNode(n))
 	}
 	return b
+}
+
+// perNode is how many services n solves at once.
+func (b *Builder) perNode(n *Node) int {
+	if b.opt.Parallel > 0 {
+		return b.opt.Parallel
+	}
+	return n.capacity()
+}
+
+// width is how many services the whole pool solves at once.
+func (b *Builder) width() int {
+	w := 0
+	for _, n := range b.pool.Nodes() {
+		w += b.perNode(n)
+	}
+	return max(w, 1)
 }
 
 // ErrDependency reports a service not built because one it needs failed.
@@ -152,7 +166,7 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(layouts)
-	s := newSchedule(p, b.opt.Parallel*max(len(b.pool.Nodes()), 1))
+	s := newSchedule(p, b.width())
 	var wg sync.WaitGroup
 	for i, j := range p.Jobs {
 		res := s.results[i]

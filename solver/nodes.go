@@ -17,9 +17,10 @@ import (
 
 // Node is one buildkitd of the pool a Builder spreads services over.
 type Node struct {
-	Addr   string
-	client *client.Client
-	info   *client.Info
+	Addr    string
+	client  *client.Client
+	info    *client.Info
+	workers []*client.WorkerInfo // as the node listed them when dialled
 
 	mu   sync.Mutex
 	down error // why the node is no longer used in this run
@@ -57,7 +58,11 @@ func Dial(ctx context.Context, addrs []string, tls TLS) (*Pool, error) {
 	for i, a := range addrs {
 		wg.Go(func() {
 			c, info, err := Connect(ctx, a, tls)
-			p.nodes[i] = &Node{Addr: a, client: c, info: info, down: err}
+			n := &Node{Addr: a, client: c, info: info, down: err}
+			if c != nil {
+				n.workers, _ = c.ListWorkers(ctx)
+			}
+			p.nodes[i] = n
 		})
 	}
 	wg.Wait()
@@ -117,10 +122,24 @@ func (p *Pool) Buildkit(ctx context.Context) *manifest.Buildkit {
 	if n.info != nil {
 		bk.Version = n.info.BuildkitVersion.Version
 	}
-	if ws, err := n.client.ListWorkers(ctx); err == nil && len(ws) > 0 {
-		bk.Worker = ws[0].Labels["org.mobyproject.buildkit.worker.executor"]
+	if len(n.workers) > 0 {
+		bk.Worker = n.workers[0].Labels["org.mobyproject.buildkit.worker.executor"]
 	}
 	return bk
+}
+
+// SolvesPerWorker is how many services a node is sent at once per worker
+// it reports, unless Options.Parallel says otherwise. buildkitd schedules
+// the steps of all its solves itself (sharing the steps they have in
+// common, and bounding them with its own max-parallelism when set), as
+// bake relies on when it sends every target at once; what the client
+// bounds is the sessions and context transfers open at once. 16 sends a
+// project of ten services all at once, and two hundred in waves.
+const SolvesPerWorker = 16
+
+// capacity is how many services n is sent at once by default.
+func (n *Node) capacity() int {
+	return SolvesPerWorker * max(len(n.workers), 1)
 }
 
 // order returns the nodes by their rendezvous (highest random weight)

@@ -302,27 +302,36 @@ func copyTag(t *testing.T, direct, key string, tags map[string]digest.Digest, ta
 }
 
 // TestBuilderDefaults: unset and nonsensical options get the documented
-// defaults (a parallelism of 0 would never start a solve), each node
-// gets a bound of its own, and the pool given is left as it was.
+// defaults (a parallelism of 0 would never start a solve): by default
+// each node takes SolvesPerWorker services per worker it reported, a
+// given --parallel bounds each node alike, and the pool given is left as
+// it was.
 func TestBuilderDefaults(t *testing.T) {
 	for _, opt := range []Options{{}, {Parallel: -1, Attempts: -1}} {
-		b := NewBuilder(nil, nil, opt)
-		if b.opt.Parallel != 4 || b.opt.Attempts != DefaultAttempts {
-			t.Errorf("NewBuilder(%+v): parallel %d, attempts %d", opt, b.opt.Parallel, b.opt.Attempts)
+		if b := NewBuilder(nil, nil, opt); b.opt.Attempts != DefaultAttempts || b.width() != 1 {
+			t.Errorf("NewBuilder(%+v): attempts %d, width %d", opt, b.opt.Attempts, b.width())
 		}
 	}
-	pool := &Pool{nodes: []*Node{{Addr: "a"}, {Addr: "b"}}}
-	b := NewBuilder(pool, nil, Options{Parallel: 1, Attempts: 1})
-	if b.opt.Parallel != 1 || b.opt.Attempts != 1 {
-		t.Errorf("given options were changed: %+v", b.opt)
-	}
-	for _, n := range pool.nodes {
-		if cap(b.sems[n]) != 1 {
-			t.Errorf("node %s: %d solves at once, want 1", n.Addr, cap(b.sems[n]))
+	two := []*client.WorkerInfo{{ID: "runc"}, {ID: "containerd"}}
+	for _, tc := range []struct {
+		parallel    int
+		a, b, width int
+	}{
+		{0, SolvesPerWorker, 2 * SolvesPerWorker, 3 * SolvesPerWorker},
+		{1, 1, 1, 2},
+		{7, 7, 7, 14},
+	} {
+		pool := &Pool{nodes: []*Node{{Addr: "a"}, {Addr: "b", workers: two}}}
+		b := NewBuilder(pool, nil, Options{Parallel: tc.parallel, Attempts: 1})
+		if b.opt.Parallel != tc.parallel || b.opt.Attempts != 1 {
+			t.Errorf("given options were changed: %+v", b.opt)
 		}
-	}
-	if len(pool.nodes) != 2 || pool.nodes[0].Addr != "a" || pool.nodes[1].Addr != "b" {
-		t.Errorf("the pool changed: %+v", pool.nodes)
+		if got := [3]int{cap(b.sems[pool.nodes[0]]), cap(b.sems[pool.nodes[1]]), b.width()}; got != [3]int{tc.a, tc.b, tc.width} {
+			t.Errorf("--parallel %d: nodes take %d and %d, the pool %d; want %d, %d, %d", tc.parallel, got[0], got[1], got[2], tc.a, tc.b, tc.width)
+		}
+		if len(pool.nodes) != 2 || pool.nodes[0].Addr != "a" || pool.nodes[1].Addr != "b" {
+			t.Errorf("the pool changed: %+v", pool.nodes)
+		}
 	}
 }
 

@@ -98,7 +98,7 @@ func TestBadInput(t *testing.T) {
 		{"bad --format", []string{"hash", "--format", "yaml", "--project-directory", tree(nil)}, []string{"yaml"}, 2},
 		{"bad env --format", []string{"env", "--format", "jenkins", "--project-directory", tree(nil)}, []string{"jenkins"}, 2},
 		{"bad --progress", []string{"build", "--progress", "fancy", "--project-directory", tree(nil)}, []string{"fancy"}, 2},
-		{"--parallel 0", []string{"build", "--parallel", "0", "--project-directory", tree(nil)}, []string{"--parallel"}, 2},
+		{"--parallel -1", []string{"build", "--parallel", "-1", "--project-directory", tree(nil)}, []string{"--parallel"}, 2},
 		{"--attempts 0", []string{"build", "--attempts", "0", "--project-directory", tree(nil)}, []string{"--attempts"}, 2},
 		{"--registry-timeout 0", []string{"build", "--registry-timeout", "0s", "--project-directory", tree(nil)}, []string{"--registry-timeout"}, 2},
 		{"unknown --output type", []string{"build", "--output", "type=bogus,dest=x", "--project-directory", tree(nil)}, []string{"bogus"}, 2},

@@ -84,7 +84,7 @@ registry: the result stays in buildkitd's cache.`,
 	f.BoolVar(&o.noCache, "no-cache", false, "build every step again, reusing no cache (implies --force; as docker compose build --no-cache)")
 	f.BoolVar(&o.pull, "pull", false, "resolve base images in the registry even when buildkitd has them (as docker compose build --pull)")
 	bindFloating(cmd, &o.ciTag, "floating tag moved to the last successful build")
-	f.IntVar(&o.parallel, "parallel", 4, "services built at once")
+	f.IntVar(&o.parallel, "parallel", 0, fmt.Sprintf("services built at once per node (default: %d per worker the node reports)", solver.SolvesPerWorker))
 	f.BoolVar(&o.keepGoing, "keep-going", false, "let other services finish when one fails")
 	bindChoice(cmd, &o.progress, "progress", "progress output on stderr", "auto", "tty", "plain", "rawjson", "quiet")
 	bindFormat(cmd, &o.format, "text", "json")
@@ -101,8 +101,8 @@ registry: the result stays in buildkitd's cache.`,
 
 // check finds what is wrong in how the command was called.
 func (o *buildOptions) check() error {
-	if o.parallel < 1 {
-		return usageError{fmt.Errorf("--parallel must be at least 1")}
+	if o.parallel < 0 {
+		return usageError{fmt.Errorf("--parallel must be at least 1 (or 0: as many as each node's workers take)")}
 	}
 	for flag, tags := range map[string][]string{"--ci-tag": {o.ciTag}, "--cache-fallback": o.fallback} {
 		for _, tag := range tags {
