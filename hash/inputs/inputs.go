@@ -325,25 +325,32 @@ func hashSource(ctx context.Context, svc *compose.Service, name, dir string, use
 		}
 		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}
-	entries, files, err := selectFiles(ctx, s, use, opt)
+	sel, err := selectFiles(ctx, s, use, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}
 	out := &Source{
 		Name: name, Dir: dir, IgnoreFile: s.IgnoreFile,
 		Whole: use.Whole, Reason: use.Reason, Patterns: use.Patterns,
-		Digest: tree.Digest(entries), Files: files,
+		Digest: sel.digest, Files: sel.files,
 	}
-	for _, e := range entries {
+	for _, e := range sel.entries {
 		out.Bytes += e.Size
 	}
 	return out, nil
 }
 
-// selectFiles returns the entries of s that use selects, with their
-// digests, and their descriptions: from the parts shared with the run's
-// other services where there are some, else from one walk of s.
-func selectFiles(ctx context.Context, s *source.Source, use *dockerfile.Use, opt Options) ([]*tree.Entry, []*File, error) {
+// selected is what a service takes of a source: the entries, sorted,
+// their tree digest, and their descriptions.
+type selected struct {
+	entries []*tree.Entry
+	digest  digest.Digest
+	files   []*File
+}
+
+// selectFiles returns what use selects of s: from the parts shared with
+// the run's other services where there are some, else from one walk.
+func selectFiles(ctx context.Context, s *source.Source, use *dockerfile.Use, opt Options) (*selected, error) {
 	if opt.shared != nil {
 		return opt.shared.selection(ctx, s, use, opt)
 	}
@@ -353,13 +360,13 @@ func selectFiles(ctx context.Context, s *source.Source, use *dockerfile.Use, opt
 	}
 	fsys, err := s.FS(use.Paths())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	res, err := tree.Hash(ctx, fsys, topt)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return res.Entries, describeFiles(res.Entries, use), nil
+	return &selected{entries: res.Entries, digest: res.Digest, files: describeFiles(res.Entries, use)}, nil
 }
 
 // cacheFor is where the digests of s's files come from: the run's

@@ -47,7 +47,7 @@ func finishAll(ctx context.Context, ps []*prepared, res resolved, opt Options) (
 	var mu sync.Mutex
 	hashes := map[string]digest.Digest{}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
+	g.SetLimit(2 * runtime.GOMAXPROCS(0))
 	for i, p := range ps {
 		// Dependencies come first in ps, so waiting for them here never
 		// holds a slot they need.

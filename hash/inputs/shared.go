@@ -38,6 +38,17 @@ type part struct {
 	path    string // "" for the whole source
 	entries []*tree.Entry
 	err     error
+
+	once  sync.Once
+	state *tree.State // the digest's state after entries, made on first use
+}
+
+// after returns the digest's state after pt's entries: a selection that
+// starts with them (the part its first path selects, when no other part
+// has an entry sorting among them) goes on from there.
+func (pt *part) after() *tree.State {
+	pt.once.Do(func() { pt.state = tree.StateAfter(pt.entries) })
+	return pt.state
 }
 
 type partFiles struct {
@@ -45,20 +56,24 @@ type partFiles struct {
 	files []*File
 }
 
-// selection returns the entries of s that use selects, and their
-// descriptions: the same as one filtered walk of s with all of use's
-// paths, made of parts shared with the run's other services.
-func (sh *shared) selection(ctx context.Context, s *source.Source, use *dockerfile.Use, opt Options) ([]*tree.Entry, []*File, error) {
+// selection returns the entries of s that use selects, their digest and
+// their descriptions: the same as one filtered walk of s with all of
+// use's paths, made of parts shared with the run's other services.
+func (sh *shared) selection(ctx context.Context, s *source.Source, use *dockerfile.Use, opt Options) (*selected, error) {
 	paths := use.Paths()
 	if paths == nil {
 		paths = []string{""}
 	}
 	var entries [][]*tree.Entry
 	var files [][]*File
+	var first *part
 	for _, p := range paths {
 		pt, err := sh.part(ctx, s, p, opt)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
+		}
+		if first == nil {
+			first = pt
 		}
 		entries = append(entries, pt.entries)
 		files = append(files, sh.describe(s, pt, use))
@@ -67,8 +82,10 @@ func (sh *shared) selection(ctx context.Context, s *source.Source, use *dockerfi
 	if x := newExcluder(use); x != nil {
 		skip = x.skip
 	}
-	es, fs := merge(entries, files, skip)
-	return es, fs, nil
+	sel := &selected{}
+	sel.entries, sel.files = merge(entries, files, skip)
+	sel.digest = tree.DigestAfter(first.after(), sel.entries)
+	return sel, nil
 }
 
 // part returns the part of s that path selects, made on first use.

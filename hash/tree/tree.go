@@ -20,6 +20,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -323,11 +324,65 @@ func unwrapStack(err error) error {
 // Digest returns the canonical digest of entries, which must be sorted by
 // Path. It is what Hash returns in Result.Digest.
 func Digest(entries []*Entry) digest.Digest {
+	return DigestAfter(nil, entries)
+}
+
+// State is the digest's running state after the scheme and the first
+// entries of a list, for the many selections that start with the same
+// entries (every service of a monorepo copying lib/ first): they go on
+// from it rather than hash those entries again.
+type State struct {
+	b     []byte
+	first []*Entry
+}
+
+// StateAfter returns the state after entries.
+func StateAfter(entries []*Entry) *State {
 	h := sha256.New()
-	// Fields are a few bytes each: the hash takes them in blocks.
+	writeEntries(h, true, entries)
+	b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic(err) // crypto/sha256 always can
+	}
+	return &State{b: b, first: entries}
+}
+
+// DigestAfter returns Digest(entries), going on from s where entries
+// starts with the very entries s was made after (the same pointers); s
+// may be nil.
+func DigestAfter(s *State, entries []*Entry) digest.Digest {
+	h := sha256.New()
+	if s != nil && s.starts(entries) {
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(s.b); err != nil {
+			panic(err) // a state crypto/sha256 wrote itself
+		}
+		writeEntries(h, false, entries[len(s.first):])
+	} else {
+		writeEntries(h, true, entries)
+	}
+	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+}
+
+func (s *State) starts(entries []*Entry) bool {
+	if len(entries) < len(s.first) {
+		return false
+	}
+	for i, e := range s.first {
+		if entries[i] != e {
+			return false
+		}
+	}
+	return true
+}
+
+// writeEntries encodes entries onto h, after the scheme when scheme is
+// set. Fields are a few bytes each: the hash takes them in blocks.
+func writeEntries(h io.Writer, scheme bool, entries []*Entry) {
 	bw := bufio.NewWriterSize(h, 32<<10)
 	w := canon.NewWriter(bw)
-	w.Scheme(Scheme)
+	if scheme {
+		w.Scheme(Scheme)
+	}
 	for _, e := range entries {
 		if e.enc != "" {
 			bw.WriteString(e.enc)
@@ -342,7 +397,6 @@ func Digest(entries []*Entry) digest.Digest {
 		// A hash.Hash never fails a write; a Writer on one cannot either.
 		panic(w.Err())
 	}
-	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
 }
 
 // Encode writes one entry in its canonical form.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -276,5 +277,46 @@ func TestHugeFileStreams(t *testing.T) {
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
 		t.Errorf("hashing a 1 GiB file allocated %d MiB: it is not streamed", alloc>>20)
+	}
+}
+
+// TestDigestAfter: going on from the state after a list's first entries
+// gives the digest of the whole list, and a state made after other
+// entries (equal in content or not) is not used.
+func TestDigestAfter(t *testing.T) {
+	var all []*Entry
+	for i := range 50 {
+		e := &Entry{Path: fmt.Sprintf("d/f%02d", i), Type: TypeFile, Perm: 0o644, Size: int64(i), Digest: ContentDigest(make([]byte, 32))}
+		if i%7 == 0 {
+			e = &Entry{Path: fmt.Sprintf("d/f%02d", i), Type: TypeDir, Perm: 0o755}
+		}
+		all = append(all, e)
+	}
+	want := Digest(all)
+	sealed := slices.Clone(all)
+	Seal(sealed[:20])
+	for _, n := range []int{0, 1, 20, 49, 50} {
+		if got := DigestAfter(StateAfter(all[:n]), all); got != want {
+			t.Errorf("after %d entries: %s, want %s", n, got, want)
+		}
+		if got := DigestAfter(StateAfter(sealed[:n]), sealed); got != want {
+			t.Errorf("after %d sealed entries: %s, want %s", n, got, want)
+		}
+	}
+	other := slices.Clone(all[:10])
+	other[3] = &Entry{Path: "elsewhere", Type: TypeFile, Perm: 0o600}
+	if got := DigestAfter(StateAfter(other), all); got != want {
+		t.Errorf("a state after other entries was used: %s, want %s", got, want)
+	}
+	twin := make([]*Entry, 10)
+	for i := range twin {
+		c := *all[i]
+		twin[i] = &c
+	}
+	if got := DigestAfter(StateAfter(twin), all); got != want {
+		t.Errorf("a state after equal copies: %s, want %s", got, want)
+	}
+	if got := DigestAfter(StateAfter(all), all[:5]); got != Digest(all[:5]) {
+		t.Errorf("a state longer than the list was used")
 	}
 }
