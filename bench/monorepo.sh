@@ -18,9 +18,10 @@ trap 'rm -rf "$WORK"' EXIT
 CGO_ENABLED=0 go build -o "$WORK/bkcache" ./cmd/bkcache
 go run ./bench/gen -dir "$WORK/mono" -monorepo 200 >&2
 go run ./bench/gen -dir "$WORK/ignored" -monorepo 200 -ignored 230000 >&2
+go run ./bench/gen -dir "$WORK/plain" -monorepo 200 >&2 # as mono, without .git
 M="$WORK/mono"
 git -C "$M" init -q && git -C "$M" add -A && git -C "$M" -c user.name=b -c user.email=b@b commit -qm bench
-find "$WORK/mono" "$WORK/ignored" -type f -print0 | xargs -0 cat > /dev/null
+find "$WORK/mono" "$WORK/ignored" "$WORK/plain" -type f -print0 | xargs -0 cat > /dev/null
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 once() { # once CMD...: the wall time of one run in seconds
@@ -39,7 +40,7 @@ for _ in $(seq "$RUNS"); do
 	echo "warm $(once bk "$M")"
 	echo "git $(once git -C "$M" status --porcelain)"
 	echo "ign $(once bk "$WORK/ignored" -f "$WORK/ignored/compose.whole.yaml" --no-stat-cache)"
-	echo "noign $(once bk "$M" -f "$M/compose.whole.yaml" --no-stat-cache)"
+	echo "noign $(once bk "$WORK/plain" -f "$WORK/plain/compose.whole.yaml" --no-stat-cache)"
 done > "$WORK/times"
 m() { awk -v k="$1" '$1 == k {print $2}' "$WORK/times" | median; }
 cold=$(m cold) union=$(m union) warm=$(m warm) git=$(m git) ign=$(m ign) noign=$(m noign)

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 out=${OUT:-docs/performance.md}
 echo "bench: hashing (bench/hash.sh, RUNS=${RUNS:=5})" >&2
 hash=$(RUNS=$RUNS bench/hash.sh)
+echo "bench: monorepo hashing (bench/monorepo.sh, RUNS=$RUNS)" >&2
+mono=$(RUNS=$RUNS bench/monorepo.sh)
 echo "bench: builds (bench/builds, ${BUILD_RUNS:=3} runs)" >&2
 builds=$(go run ./bench/builds -runs "$BUILD_RUNS")
 {
@@ -23,6 +25,9 @@ builds=$(go run ./bench/builds -runs "$BUILD_RUNS")
 	echo
 	echo "## Hashing a build context"
 	echo "$hash"
+	echo
+	echo "## Hashing a monorepo"
+	echo "$mono"
 	echo
 	echo "## Builds (median of $BUILD_RUNS runs, pinned buildkitd $(grep -m1 'moby/buildkit v' go.mod | awk '{print $2}'), loopback registry)"
 	echo

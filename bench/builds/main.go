@@ -34,6 +34,7 @@ const services = 10
 func main() {
 	runs := flag.Int("runs", 3, "runs per measurement (the median is reported)")
 	write := flag.String("write", "", "only write the workload's compose project into this directory")
+	only := flag.String("only", "", "run only these measurements: issue18 (the bake comparison and the monorepo)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench/builds: ")
@@ -49,7 +50,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer sb.Close()
-	b := &bench{sb: sb, runs: *runs, dir: filepath.Join(sb.Dir, "bench")}
+	b := &bench{sb: sb, runs: *runs, dir: filepath.Join(sb.Dir, "bench"), only: *only}
 	b.buildctl = filepath.Join(sb.Bin, "buildctl")
 	if out, err := exec.Command("go", "build", "-o", b.buildctl, "github.com/moby/buildkit/cmd/buildctl").CombinedOutput(); err != nil {
 		log.Fatalf("building buildctl: %v\n%s", err, out)
@@ -67,6 +68,7 @@ type bench struct {
 	buildctl string
 	n        int // repositories handed out
 	rows     []string
+	only     string // see -only
 }
 
 // repo returns a fresh repository prefix.
@@ -79,6 +81,9 @@ func (b *bench) run(ctx context.Context) error {
 	proj := filepath.Join(b.dir, "project")
 	if err := writeProject(proj); err != nil {
 		return err
+	}
+	if b.only == "issue18" {
+		return b.issue18(ctx, proj)
 	}
 
 	// 3. No-op CI run: every R:H present, pruned daemon.
@@ -277,6 +282,18 @@ func (b *bench) run(ctx context.Context) error {
 	b.row("10 services, pruned daemons, empty registry, --parallel 5 per node", "two buildkitd nodes", median(two),
 		"one buildkitd node", median(one), "both nodes share this machine's 2 cores")
 
+	return b.issue18(ctx, proj)
+}
+
+// issue18 measures the first build against bake and the monorepo, and
+// prints every row measured.
+func (b *bench) issue18(ctx context.Context, proj string) error {
+	if err := b.bake(ctx, proj); err != nil {
+		return err
+	}
+	if err := b.monorepo(ctx); err != nil {
+		return err
+	}
 	fmt.Printf("| measurement | bkcache | s | alternative | s | ratio | target / note |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range b.rows {
 		fmt.Println(r)

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// monorepo measures issue 18's project at build time: 200 services on
+// one context (bench/gen -monorepo), built once from an empty registry on
+// a pruned daemon, then the no-op run and check (medians of b.runs),
+// then the rebuild of all 200 after one lib/ file changes. For the two
+// builds it reports the context bytes buildkitd received (the final
+// "transferring context" figure of every "load build context" vertex).
+func (b *bench) monorepo(ctx context.Context) error {
+	dir := filepath.Join(b.dir, "monorepo")
+	if out, err := exec.Command("go", "run", "./bench/gen", "-dir", dir, "-monorepo", "200").CombinedOutput(); err != nil {
+		return fmt.Errorf("bench/gen: %v\n%s", err, out)
+	}
+	r := b.repo()
+	b.prune()
+	first, firstMB, err := b.transfer(dir, "build", "--push", "--repository", r)
+	if err != nil {
+		return err
+	}
+	var noop, check []time.Duration
+	for range b.runs {
+		d, err := b.bkcache(dir, "build", "--push", "--repository", r)
+		if err != nil {
+			return err
+		}
+		noop = append(noop, d)
+		if d, err = b.bkcache(dir, "check", "--repository", r); err != nil {
+			return err
+		}
+		check = append(check, d)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lib", "m00", "f0000.go"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f, "// changed at %d\n", time.Now().UnixNano())
+	f.Close()
+	rebuild, rebuildMB, err := b.transfer(dir, "build", "--push", "--repository", r)
+	if err != nil {
+		return err
+	}
+	b.row("200 services on one context (monorepo), no-op CI run", "bkcache build --push", median(noop),
+		"bkcache check", median(check), "both ≤ 0.5 s")
+	b.row("200 services, first build, pruned daemon, empty registry", "bkcache build --push (defaults)", first,
+		"the rebuild of all 200 after one lib/ file changed", rebuild,
+		fmt.Sprintf("context received: %.0f MB, then %.0f MB (lib/ is 26 MB, each service's own files 0.5 MB)", firstMB, rebuildMB))
+	return nil
+}
+
+// transfer runs a bkcache build with raw progress and returns its wall
+// time and the context bytes buildkitd received, in MB.
+func (b *bench) transfer(dir string, args ...string) (time.Duration, float64, error) {
+	cmd := exec.Command(b.sb.BkcacheBin(), append(args, "--progress", "rawjson")...)
+	cmd.Dir, cmd.Env = dir, b.env()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("bkcache %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String()))
+	}
+	return time.Since(start), contextMB(stderr.Bytes()), nil
+}
+
+// contextMB sums, over the "load build context" vertices of BuildKit's
+// raw progress, the last byte count of their transfers.
+func contextMB(progress []byte) float64 {
+	type status struct {
+		ID, Vertex string
+		Current    int64
+	}
+	var line struct {
+		Vertexes []struct{ Digest, Name string }
+		Statuses []status
+	}
+	names := map[string]string{}
+	last := map[[2]string]int64{}
+	sc := bufio.NewScanner(bytes.NewReader(progress))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line.Vertexes, line.Statuses = nil, nil
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			continue
+		}
+		for _, v := range line.Vertexes {
+			names[v.Digest] = v.Name
+		}
+		for _, s := range line.Statuses {
+			if strings.HasPrefix(s.ID, "transferring") {
+				k := [2]string{s.Vertex, s.ID}
+				last[k] = max(last[k], s.Current)
+			}
+		}
+	}
+	var total int64
+	for k, n := range last {
+		if strings.HasSuffix(names[k[0]], "load build context") {
+			total += n
+		}
+	}
+	return float64(total) / 1e6
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return "..." + s[len(s)-4000:]
+	}
+	return s
+}
+
+// tagsPerService counts the tags a build left in the repositories under
+// prefix, per service.
+func tagsPerService(prefix string) (float64, error) {
+	var total int
+	for i := range services {
+		repo, err := name.NewRepository(prefix+"/"+svcName(i), name.Insecure)
+		if err != nil {
+			return 0, err
+		}
+		tags, err := remote.List(repo)
+		if err != nil {
+			return 0, err
+		}
+		total += len(tags)
+	}
+	return float64(total) / services, nil
+}
