@@ -1,0 +1,211 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/prune"
+	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/spf13/cobra"
+)
+
+type pruneOptions struct {
+	keep       int
+	keepWithin time.Duration
+	keepRefs   []string
+	ciTags     []string
+	yes        bool
+	format     string
+}
+
+func newPruneCmd(pf *projectFlags) *cobra.Command {
+	o := &pruneOptions{}
+	cmd := &cobra.Command{
+		Use:   "prune [SERVICE...]",
+		Short: "Delete the old hash images and caches bkcache pushed (a dry run unless --yes)",
+		Long: `Prune lists the tags of each service's repository and deletes the ones
+bkcache made that no rule keeps: hash images (REPOSITORY:HASH), their caches
+(REPOSITORY:cache-HASH) and what refers to them (the attached cache manifest,
+the referrers fallback tag). It never touches another tag, nor anything a kept
+tag points at. Kept are: every floating tag (ci, ci-*, the --ci-tag values)
+and what it points at, with its cache; the newest --keep hash images; those
+younger than --keep-within; and what --keep-ref names.
+
+Without --yes it only prints what it would do. Blobs are freed by the
+registry's own garbage collection (distribution: registry garbage-collect).`,
+		Example: `  bkcache prune                          # what a prune would delete, and why
+  bkcache prune --yes                    # nightly, in CI
+  bkcache prune --keep 3 --keep-within 72h --keep-ref release-1 --yes api`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
+			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
+			if err != nil {
+				return err
+			}
+			targets, err := pruneTargets(p)
+			if err != nil {
+				return err
+			}
+			rules := prune.Rules{Keep: o.keep, KeepWithin: o.keepWithin, KeepRefs: o.keepRefs, Floating: o.ciTags, Now: time.Now()}
+			reports, err := runPrune(cmd, pf.reg.registry(0), targets, rules, !o.yes)
+			if werr := o.write(cmd.OutOrStdout(), reports); werr != nil && err == nil {
+				err = werr
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.keep, "keep", 10, "keep the newest N hash images per repository (by build time)")
+	f.DurationVar(&o.keepWithin, "keep-within", 24*time.Hour, "keep every hash image younger than this (0s: none for its age)")
+	f.StringArrayVar(&o.keepRefs, "keep-ref", nil, "also keep this tag or digest (sha256:...) and what it holds (repeatable)")
+	f.StringArrayVar(&o.ciTags, "ci-tag", nil, "also keep this floating tag and its cache- twin, besides ci and ci-* (repeatable)")
+	f.BoolVar(&o.yes, "yes", false, "delete; without it prune only says what it would delete")
+	bindFormat(cmd, &o.format, "text", "json")
+	return cmd
+}
+
+func (o *pruneOptions) check() error {
+	if o.keep < 0 {
+		return usageError{fmt.Errorf("--keep must be 0 or more")}
+	}
+	if o.keepWithin < 0 {
+		return usageError{fmt.Errorf("--keep-within must be 0s or more")}
+	}
+	return nil
+}
+
+// pruneTargets groups the asked services by repository: services that
+// share one are pruned together, by the floating tags of all of them.
+func pruneTargets(p *plan.Plan) ([]prune.Target, error) {
+	var local []string
+	var out []prune.Target
+	at := map[string]int{}
+	for _, j := range askedJobs(p) {
+		if j.Local {
+			local = append(local, j.Name())
+			continue
+		}
+		key := j.Refs.Repository.String()
+		i, ok := at[key]
+		if !ok {
+			i = len(out)
+			at[key] = i
+			out = append(out, prune.Target{Repository: j.Refs.Repository})
+		}
+		out[i].Services = append(out[i].Services, j.Name())
+		out[i].Floating = append(out[i].Floating, j.Floating)
+	}
+	if len(local) > 0 {
+		return nil, noRepositoryAdvice(&plan.NoRepositoryError{Services: local})
+	}
+	return out, nil
+}
+
+// runPrune prunes each target in turn. A registry that refuses to delete
+// is reported once, with what to do instead, and not asked again.
+func runPrune(cmd *cobra.Command, reg *registry.Registry, targets []prune.Target, rules prune.Rules, dryRun bool) ([]*prune.Report, error) {
+	var reports []*prune.Report
+	var errs []error
+	refused := map[string]bool{}
+	for _, t := range targets {
+		host := t.Repository.RegistryStr()
+		if refused[host] {
+			continue
+		}
+		rep, err := prune.Run(cmd.Context(), reg, t, rules, dryRun)
+		reports = append(reports, rep)
+		switch {
+		case prune.Refused(err):
+			refused[host] = true
+			errs = append(errs, fmt.Errorf("%w: enable deletion (distribution: storage.delete.enabled: true), or let the registry expire them itself (ECR: a lifecycle policy; GHCR, Docker Hub: their retention settings); nothing of %s was deleted after the refusal", err, t.Repository))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("pruning %s (services %s): %w; what was deleted stays deleted and everything kept is whole: run prune again", t.Repository, strings.Join(t.Services, ", "), err))
+		}
+		if cmd.Context().Err() != nil {
+			break
+		}
+	}
+	return reports, errors.Join(errs...)
+}
+
+func (o *pruneOptions) write(w io.Writer, reports []*prune.Report) error {
+	if o.format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if reports == nil {
+			reports = []*prune.Report{}
+		}
+		return enc.Encode(reports)
+	}
+	for _, r := range reports {
+		writePruneText(w, r)
+	}
+	return nil
+}
+
+func writePruneText(w io.Writer, r *prune.Report) {
+	fmt.Fprintf(w, "%s (%s)\n", r.Repository, strings.Join(r.Services, ", "))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ACTION\tKIND\tTAGS\tBYTES\tWHY")
+	var del, kept, tags int
+	for _, it := range r.Items {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", it.Action, it.Kind, shortTags(it), sizeOf(it.Bytes), it.Reason)
+		if it.Action == prune.Delete {
+			del, tags = del+1, tags+len(it.Tags)
+		} else {
+			kept++
+		}
+	}
+	tw.Flush()
+	verb := "deleted"
+	if r.DryRun {
+		verb = "would delete"
+	}
+	n := del
+	if !r.DryRun {
+		n = r.Deleted
+	}
+	fmt.Fprintf(w, "  %s %d manifests (%d tags), freeing %s once the registry collects garbage; keeping %d", verb, n, tags, sizeOf(r.Freed), kept)
+	if r.DryRun && del > 0 {
+		fmt.Fprint(w, "; run with --yes to delete")
+	}
+	fmt.Fprintln(w)
+}
+
+// shortTags shows a manifest's tags with hashes cut to 12 digits.
+func shortTags(it prune.Item) string {
+	if len(it.Tags) == 0 {
+		return "(untagged " + strings.TrimPrefix(it.Digest.String(), "sha256:")[:12] + ")"
+	}
+	out := slices.Clone(it.Tags)
+	for i, t := range out {
+		if loc := hexTail.FindStringIndex(t); loc != nil {
+			out[i] = t[:loc[0]+12]
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+var hexTail = regexp.MustCompile(`[0-9a-f]{64}$`)
+
+func sizeOf(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// pruneReport is the part of prune's JSON the tests read.
+type pruneReport struct {
+	Repository string `json:"repository"`
+	DryRun     bool   `json:"dryRun"`
+	Deleted    int    `json:"deleted"`
+	Freed      int64  `json:"bytesFreed"`
+	Items      []struct {
+		Tags    []string `json:"tags"`
+		Kind    string   `json:"kind"`
+		Action  string   `json:"action"`
+		Reason  string   `json:"reason"`
+		Created string   `json:"created"`
+	} `json:"items"`
+}
+
+func (r pruneReport) deletes() int {
+	n := 0
+	for _, it := range r.Items {
+		if it.Action == "delete" {
+			n++
+		}
+	}
+	return n
+}
+
+// versions builds n versions of one service into repository r and
+// returns their hashes, oldest first.
+func versions(t *testing.T, r string, n int) (string, []string) {
+	t.Helper()
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build: .\n",
+		"Dockerfile":   "FROM busybox\nCOPY v.txt /v.txt\n",
+	})
+	var hashes []string
+	for i := range n {
+		writeFile(t, dir, "v.txt", fmt.Sprintf("version %d of %s", i, r))
+		hashes = append(hashes, mustBuild(t, dir, nil, "--push")["app"].Hash)
+	}
+	return dir, hashes
+}
+
+func tagsOf(t *testing.T, repo string) []string {
+	t.Helper()
+	rp, err := name.NewRepository(repo, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(tags)
+	return tags
+}
+
+func prune(t *testing.T, dir string, env []string, args ...string) ([]pruneReport, result) {
+	t.Helper()
+	res := bkcache(t, dir, env, append([]string{"prune", "--format", "json"}, args...)...)
+	var reps []pruneReport
+	if err := json.Unmarshal([]byte(res.stdout), &reps); err != nil {
+		t.Fatalf("prune %v: %v\nstdout: %s\nstderr: %s", args, err, res.stdout, res.stderr)
+	}
+	return reps, res
+}
+
+// pulls fails unless the image at ref answers with its manifest and every
+// blob.
+func pulls(t *testing.T, ref string) {
+	t.Helper()
+	img := remoteImage(t, ref)
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatalf("%s: %v", ref, err)
+	}
+	if _, err := img.RawConfigFile(); err != nil {
+		t.Errorf("%s: config: %v", ref, err)
+	}
+	for _, l := range ls {
+		rc, err := l.Compressed()
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+		}
+		if err != nil {
+			t.Errorf("%s: a layer does not pull: %v", ref, err)
+		}
+	}
+}
+
+// TestPrune: six versions of a service; a dry run deletes nothing; the
+// rules keep the two newest with their caches, ci and cache-ci, a
+// ci-feature floating tag's image and a hand-pushed release-1; every
+// kept image still pulls and the deleted ones answer 404.
+func TestPrune(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	dir, hashes := versions(t, r, 6)
+	app := r + "/app"
+	release, err := random.Image(512, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := name.NewTag(app+":release-1", name.Insecure)
+	if err := remote.Write(rel, release); err != nil {
+		t.Fatal(err)
+	}
+	feature, _ := name.NewTag(app+":ci-feature", name.Insecure)
+	desc, err := remote.Get(mustRef(t, app+":"+hashes[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(feature, desc); err != nil {
+		t.Fatal(err)
+	}
+	before := tagsOf(t, app)
+
+	if reps, res := prune(t, dir, nil); res.code != 0 || len(reps) != 1 || reps[0].deletes() != 0 {
+		t.Errorf("the default rules (keep 10, 24h) delete %d manifests of six builds: exit %d\n%s", reps[0].deletes(), res.code, res.stderr)
+	}
+	reps, res := prune(t, dir, nil, "--keep", "2", "--keep-within", "0s")
+	if res.code != 0 || len(reps) != 1 || !reps[0].DryRun || reps[0].deletes() == 0 || reps[0].Freed == 0 {
+		t.Fatalf("dry run: exit %d, %+v\n%s", res.code, reps, res.stderr)
+	}
+	if got := tagsOf(t, app); !slices.Equal(got, before) {
+		t.Fatalf("a dry run changed the tags:\nbefore %v\nafter  %v", before, got)
+	}
+	if reps, _ := prune(t, dir, nil, "--keep", "2", "--keep-within", "1h"); reps[0].deletes() != 0 {
+		t.Errorf("--keep-within 1h deletes %d manifests of six builds made minutes ago", reps[0].deletes())
+	}
+
+	reps, res = prune(t, dir, nil, "--keep", "2", "--keep-within", "0s", "--yes")
+	if res.code != 0 || reps[0].DryRun || reps[0].Deleted == 0 {
+		t.Fatalf("prune --yes: exit %d, %+v\n%s", res.code, reps, res.stderr)
+	}
+	kept := []string{hashes[2], hashes[4], hashes[5]}
+	for _, h := range kept {
+		pulls(t, app+":"+h)
+		if head(t, app+":cache-"+h) == "" {
+			t.Errorf("the cache of kept image %s is gone", h[:12])
+		}
+	}
+	for _, tag := range []string{"ci", "cache-ci", "ci-feature", "release-1"} {
+		pulls(t, app+":"+tag)
+	}
+	for _, h := range []string{hashes[0], hashes[1], hashes[3]} {
+		if head(t, app+":"+h) != "" || head(t, app+":cache-"+h) != "" {
+			t.Errorf("image %s or its cache still answers", h[:12])
+		}
+	}
+	for _, tag := range tagsOf(t, app) {
+		keep := slices.ContainsFunc(kept, func(h string) bool { return strings.HasSuffix(tag, h) }) ||
+			slices.Contains([]string{"ci", "cache-ci", "ci-feature", "release-1"}, tag) || strings.HasPrefix(tag, "sha256-")
+		if !keep {
+			t.Errorf("tag %s was left", tag)
+		}
+	}
+	t.Logf("tags before %d, after %d; %d manifests deleted, %d bytes freed", len(before), len(tagsOf(t, app)), reps[0].Deleted, reps[0].Freed)
+
+	// Run again: nothing more to do.
+	if reps, res := prune(t, dir, nil, "--keep", "2", "--keep-within", "0s", "--yes"); res.code != 0 || reps[0].Deleted != 0 {
+		t.Errorf("a second prune: exit %d, deleted %d\n%s", res.code, reps[0].Deleted, res.stderr)
+	}
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	ref, err := name.ParseReference(s, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// TestPruneFaults: a 5xx in the middle of the deletions fails the prune
+// and loses nothing kept; the next prune finishes the job. A registry
+// that refuses DELETE gets one message saying what to do.
+func TestPruneFaults(t *testing.T) {
+	requireSandbox(t)
+	p, via, direct := faulty(t)
+	_, hashes := versions(t, direct, 4)
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  app:\n    image: " + via + "/app\n    build: .\n",
+		"Dockerfile":   "FROM busybox\nCOPY v.txt /v.txt\n",
+		"v.txt":        "unused",
+	})
+	app := direct + "/app"
+	p.Inject(faultproxy.Fault{Method: http.MethodDelete, Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED"})
+	_, res := prune(t, dir, nil, "--keep", "1", "--keep-within", "0s", "--yes")
+	if res.code == 0 || strings.Count(res.stderr, "does not allow deleting") != 1 || !strings.Contains(res.stderr, "storage.delete.enabled") {
+		t.Errorf("a registry refusing DELETE: exit %d, stderr:\n%s", res.code, res.stderr)
+	}
+	p.Clear()
+
+	// Images go last, after every cache and referrer: failing the
+	// deletion of one image leaves the prune half done.
+	img := strings.TrimPrefix(head(t, app+":"+hashes[1]), "sha256:")
+	rule := p.Inject(faultproxy.Fault{Method: http.MethodDelete, Path: `/manifests/sha256:` + img + `$`, Status: http.StatusInternalServerError})
+	reps, res := prune(t, dir, nil, "--keep", "1", "--keep-within", "0s", "--yes")
+	if res.code == 0 || rule.Hits() == 0 || len(reps) != 1 || reps[0].Deleted == 0 || !strings.Contains(res.stderr, "run prune again") {
+		t.Errorf("a 5xx halfway: exit %d, %d faulted, %+v\n%s", res.code, rule.Hits(), reps, res.stderr)
+	}
+	pulls(t, app+":"+hashes[3])
+	pulls(t, app+":ci")
+	p.Clear()
+	reps, res = prune(t, dir, nil, "--keep", "1", "--keep-within", "0s", "--yes")
+	if res.code != 0 {
+		t.Fatalf("the prune after the faults: exit %d\n%s", res.code, res.stderr)
+	}
+	for i, h := range hashes {
+		t.Logf("version %d: %s", i, h[:12])
+	}
+	for _, it := range reps[0].Items {
+		if it.Kind == "image" {
+			t.Logf("image %v: %s, created %s (%s)", it.Tags, it.Action, it.Created, it.Reason)
+		}
+	}
+	for _, h := range hashes[:3] {
+		if head(t, app+":"+h) != "" {
+			t.Errorf("image %s is still there after the second prune (%+v)", h[:12], reps)
+		}
+	}
+	pulls(t, app+":"+hashes[3])
+	pulls(t, app+":ci")
+}
+
+// TestPruneDuringBuild: a build that runs while a prune deletes (two
+// processes) ends with a complete ci, whichever finishes first.
+func TestPruneDuringBuild(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	dir, _ := versions(t, r, 4)
+	writeFile(t, dir, "v.txt", "built during the prune of "+r)
+	done := make(chan result, 1)
+	go func() { done <- bkcache(t, dir, nil, "build", "--push", "--progress", "quiet") }()
+	_, res := prune(t, dir, nil, "--keep", "0", "--keep-within", "0s", "--yes")
+	built := <-done
+	if built.code != 0 || res.code != 0 {
+		t.Fatalf("build: exit %d\n%s\nprune: exit %d\n%s", built.code, built.stderr, res.code, res.stderr)
+	}
+	pulls(t, r+"/app:ci")
+	if head(t, r+"/app:cache-ci") == "" {
+		t.Error("cache-ci is gone")
+	}
+	// The prune kept what ci pointed at when it deleted; a second one,
+	// with the build done, keeps ci's image too.
+	if _, res := prune(t, dir, nil, "--keep", "0", "--keep-within", "0s", "--yes"); res.code != 0 {
+		t.Fatalf("second prune: exit %d\n%s", res.code, res.stderr)
+	}
+	pulls(t, r+"/app:ci")
+}

@@ -1,0 +1,186 @@
+package prune
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+)
+
+var regen = flag.Bool("regen-golden", false, "rewrite testdata/report.json (see TestReportGolden)")
+
+var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+func dg(s string) digest.Digest { return digest.FromString(s) }
+
+func hash(i int) string { return fmt.Sprintf("%064x", i) }
+
+// repoOf is a repository as prune lists it: n hash images built an hour
+// apart (the newest last), each with its cache, an attached manifest and
+// a referrers fallback index, and ci, cache-ci on the newest.
+func repoOf(n int) map[digest.Digest]*manifest {
+	ms := map[digest.Digest]*manifest{}
+	add := func(m *manifest) *manifest { ms[m.digest] = m; return m }
+	for i := 1; i <= n; i++ {
+		h := hash(i)
+		img := add(&manifest{digest: dg("image" + h), tags: []string{h}, created: t0.Add(time.Duration(i) * time.Hour),
+			blobs: map[digest.Digest]int64{dg("base"): 1000, dg("layer" + h): 10}})
+		add(&manifest{digest: dg("cache" + h), tags: []string{"cache-" + h}, blobs: map[digest.Digest]int64{dg("cachelayer" + h): 100}})
+		add(&manifest{digest: dg("attached" + h), subject: img.digest, blobs: map[digest.Digest]int64{dg("doc" + h): 1}})
+		add(&manifest{digest: dg("index" + h), tags: []string{"sha256-" + img.digest.Encoded()}, subject: img.digest})
+		if i == n {
+			img.tags = append(img.tags, "ci")
+			ms[dg("cache"+h)].tags = append(ms[dg("cache"+h)].tags, "cache-ci")
+		}
+	}
+	return ms
+}
+
+func actions(d *decision) map[string]string {
+	out := map[string]string{}
+	for _, it := range d.items {
+		key := strings.Join(it.Tags, ",")
+		if key == "" {
+			key = "untagged " + it.Kind
+		}
+		if prev, ok := out[key]; ok && prev != it.Action {
+			key += " " + string(it.Digest)
+		}
+		out[key] = it.Action
+	}
+	return out
+}
+
+// TestDecide: what the rules keep and delete, and why.
+func TestDecide(t *testing.T) {
+	now := t0.Add(7 * time.Hour)
+	for _, tc := range []struct {
+		name   string
+		edit   func(map[digest.Digest]*manifest)
+		rules  Rules
+		keep   []int // hash images kept, by number
+		others map[string]string
+	}{
+		{"keep 2, nothing younger", nil, Rules{Keep: 2, Now: now}, []int{5, 6}, nil},
+		{"release-1 pins its image", func(ms map[digest.Digest]*manifest) {
+			ms[dg("image"+hash(2))].tags = append(ms[dg("image"+hash(2))].tags, "release-1")
+		}, Rules{Keep: 2, Now: now}, []int{2, 5, 6}, nil},
+		{"keep-within 1h keeps all", nil, Rules{Keep: 2, KeepWithin: 24 * time.Hour, Now: now}, []int{1, 2, 3, 4, 5, 6}, nil},
+		{"keep-within 90m keeps the young", nil, Rules{Keep: 1, KeepWithin: 150 * time.Minute, Now: now}, []int{5, 6}, nil},
+		{"a ci-feature floating tag keeps its image", func(ms map[digest.Digest]*manifest) {
+			ms[dg("image"+hash(1))].tags = append(ms[dg("image"+hash(1))].tags, "ci-feature")
+		}, Rules{Keep: 1, Now: now}, []int{1, 6}, nil},
+		{"a --ci-tag value keeps its image", func(ms map[digest.Digest]*manifest) {
+			ms[dg("image"+hash(3))].tags = append(ms[dg("image"+hash(3))].tags, "nightly")
+		}, Rules{Keep: 1, Floating: []string{"nightly"}, Now: now}, []int{3, 6}, nil},
+		{"--keep-ref by tag and by digest", nil, Rules{Keep: 1, KeepRefs: []string{hash(2), dg("image" + hash(4)).String()}, Now: now}, []int{2, 4, 6}, nil},
+		{"keep 0 keeps only what ci points at", nil, Rules{Keep: 0, Now: now}, []int{6}, nil},
+		{"a cache another kept tag points at stays", func(ms map[digest.Digest]*manifest) {
+			// cache-ci copied from an image's cache that is now old
+			c := ms[dg("cache"+hash(6))]
+			c.tags = []string{"cache-" + hash(6)}
+			ms[dg("cache"+hash(1))].tags = append(ms[dg("cache"+hash(1))].tags, "cache-ci")
+		}, Rules{Keep: 1, Now: now}, []int{6}, map[string]string{"cache-" + hash(1) + ",cache-ci": Keep}},
+		{"an orphan cache stays unless keep-within 0", func(ms map[digest.Digest]*manifest) {
+			ms[dg("orphan")] = &manifest{digest: dg("orphan"), tags: []string{"cache-" + hash(99)}}
+		}, Rules{Keep: 6, KeepWithin: time.Hour, Now: now}, []int{1, 2, 3, 4, 5, 6}, map[string]string{"cache-" + hash(99): Keep}},
+		{"an orphan cache goes with keep-within 0", func(ms map[digest.Digest]*manifest) {
+			ms[dg("orphan")] = &manifest{digest: dg("orphan"), tags: []string{"cache-" + hash(99)}}
+		}, Rules{Keep: 6, Now: now}, []int{1, 2, 3, 4, 5, 6}, map[string]string{"cache-" + hash(99): Delete}},
+		{"a fallback index whose subject is gone goes", func(ms map[digest.Digest]*manifest) {
+			ms[dg("stale")] = &manifest{digest: dg("stale"), tags: []string{"sha256-" + hash(98)}, subject: goneSubject}
+		}, Rules{Keep: 6, Now: now}, []int{1, 2, 3, 4, 5, 6}, map[string]string{"sha256-" + hash(98): Delete}},
+		{"latest, v1.2.3 and other tags are never touched", func(ms map[digest.Digest]*manifest) {
+			ms[dg("latest")] = &manifest{digest: dg("latest"), tags: []string{"latest", "v1.2.3"}}
+			ms[dg("short")] = &manifest{digest: dg("short"), tags: []string{"abc123"}}
+		}, Rules{Keep: 0, Now: now}, []int{6}, map[string]string{"latest,v1.2.3": Keep, "abc123": Keep}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := repoOf(6)
+			if tc.edit != nil {
+				tc.edit(ms)
+			}
+			d := decide(ms, tc.rules)
+			for i := 1; i <= 6; i++ {
+				want := Delete
+				for _, k := range tc.keep {
+					if k == i {
+						want = Keep
+					}
+				}
+				h := hash(i)
+				img := d.items[dg("image"+h)]
+				for what, it := range map[string]*Item{"image": img, "its attached manifest": d.items[dg("attached"+h)], "its fallback index": d.items[dg("index"+h)]} {
+					if it.Action != want {
+						t.Errorf("image %d, %s: %s (%s), want %s", i, what, it.Action, it.Reason, want)
+					}
+				}
+				if c := d.items[dg("cache"+h)]; c.Action != want && tc.others["cache-"+h+",cache-ci"] == "" {
+					t.Errorf("cache %d: %s (%s), want %s", i, c.Action, c.Reason, want)
+				}
+			}
+			got := actions(d)
+			for k, want := range tc.others {
+				if got[k] != want {
+					t.Errorf("%s: %q, want %q", k, got[k], want)
+				}
+			}
+			last := -1
+			for _, dgst := range d.order {
+				r := deletionRank[d.items[dgst].Kind]
+				if r < last {
+					t.Errorf("deletion order: %v after a later kind", d.items[dgst].Kind)
+				}
+				last = r
+			}
+		})
+	}
+}
+
+// TestBytes: a deletion frees the blobs no kept manifest holds, each
+// counted once.
+func TestBytes(t *testing.T) {
+	d := decide(repoOf(3), Rules{Keep: 1, Now: t0.Add(4 * time.Hour)})
+	rep := &Report{}
+	d.report(rep)
+	// Two images go: each its own 10-byte layer (the 1000-byte base is
+	// the kept image's too), 100 of cache and 1 of attached document.
+	if rep.Freed != 2*(10+100+1) {
+		t.Errorf("freed %d bytes, want %d", rep.Freed, 2*(10+100+1))
+	}
+}
+
+// TestReportGolden: the JSON report's fields and order stay as the README
+// documents them. Regenerate on purpose: go test ./solver/prune -regen-golden.
+func TestReportGolden(t *testing.T) {
+	ms := repoOf(3)
+	ms[dg("image"+hash(1))].tags = append(ms[dg("image"+hash(1))].tags, "release-1")
+	d := decide(ms, Rules{Keep: 1, Now: t0.Add(4 * time.Hour)})
+	rep := &Report{Repository: "registry.example/app", Services: []string{"app"}, DryRun: true}
+	d.report(rep)
+	got, err := json.MarshalIndent([]*Report{rep}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "report.json")
+	if *regen {
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (regenerate with -regen-golden)", err)
+	}
+	if !bytes.Equal(append(got, '\n'), want) {
+		t.Errorf("the report changed; if on purpose, run go test ./solver/prune -regen-golden and update the README\ngot:\n%s", got)
+	}
+}
