@@ -38,7 +38,7 @@ func (b *bench) bake(ctx context.Context, proj string) error {
 		}
 		r = b.repo()
 		b.prune()
-		args := []string{"--builder", "bkbench", "bake", "-f", filepath.Join(proj, "compose.yaml"), "--push", "--progress", "quiet"}
+		args := []string{"--builder", "bkbench", "bake", "-f", "compose.yaml", "--push", "--progress", "quiet"}
 		for i := range services {
 			s := svcName(i)
 			args = append(args,
@@ -47,7 +47,7 @@ func (b *bench) bake(ctx context.Context, proj string) error {
 				"--set", s+".cache-to=type=registry,mode=max,ref="+r+"/"+s+":cache")
 		}
 		start := time.Now()
-		if out, err := b.runTool(ctx, env, buildx, args...); err != nil {
+		if out, err := b.runTool(ctx, proj, env, buildx, args...); err != nil {
 			return fmt.Errorf("buildx bake: %v\n%s", err, out)
 		}
 		bx = append(bx, time.Since(start))
@@ -74,15 +74,16 @@ func (b *bench) buildx(ctx context.Context) (string, []string, error) {
 	}
 	cfg := filepath.Join(b.dir, "buildx")
 	env := append(b.env(), "BUILDX_CONFIG="+cfg, "DOCKER_CONFIG="+cfg)
-	if out, err := b.runTool(ctx, env, bin, "create", "--name", "bkbench", "--driver", "remote", b.sb.BuildkitAddr); err != nil {
+	if out, err := b.runTool(ctx, b.dir, env, bin, "create", "--name", "bkbench", "--driver", "remote", b.sb.BuildkitAddr); err != nil {
 		return "", nil, fmt.Errorf("buildx create: %v\n%s", err, out)
 	}
 	return bin, env, nil
 }
 
-func (b *bench) runTool(ctx context.Context, env []string, bin string, args ...string) (string, error) {
+// runTool runs bin in dir (compose paths are relative to it for bake).
+func (b *bench) runTool(ctx context.Context, dir string, env []string, bin string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = env
+	cmd.Dir, cmd.Env = dir, env
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
