@@ -266,3 +266,20 @@ func TestPruneDuringBuild(t *testing.T) {
 	}
 	pulls(t, r+"/app:ci")
 }
+
+// TestBuildPrune: build --push --prune prunes the repositories of the
+// services it built, with prune's default rules, which keep builds made
+// minutes ago.
+func TestBuildPrune(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	dir, _ := versions(t, r, 2)
+	writeFile(t, dir, "v.txt", "pruned after "+r)
+	res := bkcache(t, dir, nil, "build", "--push", "--prune", "--progress", "quiet")
+	if res.code != 0 || !strings.Contains(res.stderr, "--prune: "+r+"/app: deleted 0 manifests") {
+		t.Errorf("build --push --prune: exit %d\n%s", res.code, res.stderr)
+	}
+	if n := len(tagsOf(t, r+"/app")); n < 3*2+2 { // three hash and cache tags, ci, cache-ci
+		t.Errorf("%d tags left after three builds; the default rules keep them all", n)
+	}
+}

@@ -100,6 +100,7 @@ func TestBadInput(t *testing.T) {
 		{"bad --progress", []string{"build", "--progress", "fancy", "--project-directory", tree(nil)}, []string{"fancy"}, 2},
 		{"--parallel -1", []string{"build", "--parallel", "-1", "--project-directory", tree(nil)}, []string{"--parallel"}, 2},
 		{"--attempts 0", []string{"build", "--attempts", "0", "--project-directory", tree(nil)}, []string{"--attempts"}, 2},
+		{"build --prune without --push", []string{"build", "--prune", "--project-directory", tree(nil)}, []string{"--prune", "--push"}, 2},
 		{"prune --keep -1", []string{"prune", "--keep", "-1", "--project-directory", tree(nil)}, []string{"--keep"}, 2},
 		{"prune --keep-within -1h", []string{"prune", "--keep-within", "-1h", "--project-directory", tree(nil)}, []string{"--keep-within"}, 2},
 		{"prune --format yaml", []string{"prune", "--format", "yaml", "--project-directory", tree(nil)}, []string{"yaml"}, 2},

@@ -42,6 +42,7 @@ type buildOptions struct {
 	registryTimeout time.Duration
 	attempts        int
 	requireCache    bool
+	prune           bool // --prune: after a successful --push
 }
 
 func newBuildCmd(pf *projectFlags) *cobra.Command {
@@ -95,12 +96,16 @@ registry: the result stays in buildkitd's cache.`,
 	f.BoolVar(&o.load, "load", false, "load the images into the local Docker engine")
 	f.DurationVar(&o.registryTimeout, "registry-timeout", registry.DefaultTimeout, "how long to wait for the registry to answer one request before retrying it")
 	f.IntVar(&o.attempts, "attempts", solver.DefaultAttempts, "tries per service when a push or pull fails on a transient registry error (5xx, 429, reset)")
+	f.BoolVar(&o.prune, "prune", false, "after a successful --push, prune the repositories of the services built, with prune's default rules (see bkcache prune)")
 	f.BoolVar(&o.requireCache, "require-cache-export", false, "fail a service whose cache export failed (default: warn, the image is pushed anyway)")
 	return cmd
 }
 
 // check finds what is wrong in how the command was called.
 func (o *buildOptions) check() error {
+	if o.prune && !o.push {
+		return usageError{fmt.Errorf("--prune deletes old images of what --push pushed: add --push, or run bkcache prune")}
+	}
 	if o.parallel < 0 {
 		return usageError{fmt.Errorf("--parallel must be at least 1 (or 0: as many as each node's workers take)")}
 	}
@@ -186,6 +191,9 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	}
 	if err := report(stdout, stderr, o.format, results, len(pool.Nodes()) > 1); err != nil {
 		return err
+	}
+	if buildErr == nil && o.push && o.prune {
+		pruneBuilt(ctx, stderr, o.reg.registry(o.registryTimeout), p, results, o.ciTag)
 	}
 	return buildErr
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/prune"
 	"github.com/bkcache/bkcache/solver/registry"
@@ -52,12 +54,12 @@ registry's own garbage collection (distribution: registry garbage-collect).`,
 			if err != nil {
 				return err
 			}
-			targets, err := pruneTargets(p)
+			targets, err := pruneTargets(askedJobs(p))
 			if err != nil {
 				return err
 			}
 			rules := prune.Rules{Keep: o.keep, KeepWithin: o.keepWithin, KeepRefs: o.keepRefs, Floating: o.ciTags, Now: time.Now()}
-			reports, err := runPrune(cmd, pf.reg.registry(0), targets, rules, !o.yes)
+			reports, err := pruneAll(cmd.Context(), pf.reg.registry(0), targets, rules, !o.yes)
 			if werr := o.write(cmd.OutOrStdout(), reports); werr != nil && err == nil {
 				err = werr
 			}
@@ -65,8 +67,8 @@ registry's own garbage collection (distribution: registry garbage-collect).`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.keep, "keep", 10, "keep the newest N hash images per repository (by build time)")
-	f.DurationVar(&o.keepWithin, "keep-within", 24*time.Hour, "keep every hash image younger than this (0s: none for its age)")
+	f.IntVar(&o.keep, "keep", defaultKeep, "keep the newest N hash images per repository (by build time)")
+	f.DurationVar(&o.keepWithin, "keep-within", defaultKeepWithin, "keep every hash image younger than this (0s: none for its age)")
 	f.StringArrayVar(&o.keepRefs, "keep-ref", nil, "also keep this tag or digest (sha256:...) and what it holds (repeatable)")
 	f.StringArrayVar(&o.ciTags, "ci-tag", nil, "also keep this floating tag and its cache- twin, besides ci and ci-* (repeatable)")
 	f.BoolVar(&o.yes, "yes", false, "delete; without it prune only says what it would delete")
@@ -84,13 +86,13 @@ func (o *pruneOptions) check() error {
 	return nil
 }
 
-// pruneTargets groups the asked services by repository: services that
+// pruneTargets groups the jobs' services by repository: services that
 // share one are pruned together, by the floating tags of all of them.
-func pruneTargets(p *plan.Plan) ([]prune.Target, error) {
+func pruneTargets(jobs []*plan.Job) ([]prune.Target, error) {
 	var local []string
 	var out []prune.Target
 	at := map[string]int{}
-	for _, j := range askedJobs(p) {
+	for _, j := range jobs {
 		if j.Local {
 			local = append(local, j.Name())
 			continue
@@ -111,9 +113,45 @@ func pruneTargets(p *plan.Plan) ([]prune.Target, error) {
 	return out, nil
 }
 
-// runPrune prunes each target in turn. A registry that refuses to delete
+// pruneBuilt prunes, with the default rules, the repositories of the
+// services a successful build --push built, and says what it did on
+// stderr. A prune that fails is a warning: the images are pushed.
+func pruneBuilt(ctx context.Context, stderr io.Writer, reg *registry.Registry, p *plan.Plan, results []*solver.Result, ciTag string) {
+	built := map[string]bool{}
+	for _, r := range results {
+		if r.Status == solver.Built {
+			built[r.Service] = true
+		}
+	}
+	var jobs []*plan.Job
+	for _, j := range p.Jobs {
+		if built[j.Name()] && !j.Local {
+			jobs = append(jobs, j)
+		}
+	}
+	targets, err := pruneTargets(jobs)
+	if err != nil || len(targets) == 0 {
+		return
+	}
+	rules := prune.Rules{Keep: defaultKeep, KeepWithin: defaultKeepWithin, Floating: []string{ciTag}, Now: time.Now()}
+	reports, err := pruneAll(ctx, reg, targets, rules, false)
+	for _, r := range reports {
+		fmt.Fprintf(stderr, "bkcache: --prune: %s: deleted %d manifests, freeing %s once the registry collects garbage\n", r.Repository, r.Deleted, sizeOf(r.Freed))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bkcache: warning: --prune: %v (the images are pushed)\n", err)
+	}
+}
+
+// Prune's default rules, for prune and build --prune alike.
+const (
+	defaultKeep       = 10
+	defaultKeepWithin = 24 * time.Hour
+)
+
+// pruneAll prunes each target in turn. A registry that refuses to delete
 // is reported once, with what to do instead, and not asked again.
-func runPrune(cmd *cobra.Command, reg *registry.Registry, targets []prune.Target, rules prune.Rules, dryRun bool) ([]*prune.Report, error) {
+func pruneAll(ctx context.Context, reg *registry.Registry, targets []prune.Target, rules prune.Rules, dryRun bool) ([]*prune.Report, error) {
 	var reports []*prune.Report
 	var errs []error
 	refused := map[string]bool{}
@@ -122,7 +160,7 @@ func runPrune(cmd *cobra.Command, reg *registry.Registry, targets []prune.Target
 		if refused[host] {
 			continue
 		}
-		rep, err := prune.Run(cmd.Context(), reg, t, rules, dryRun)
+		rep, err := prune.Run(ctx, reg, t, rules, dryRun)
 		reports = append(reports, rep)
 		switch {
 		case prune.Refused(err):
@@ -131,7 +169,7 @@ func runPrune(cmd *cobra.Command, reg *registry.Registry, targets []prune.Target
 		case err != nil:
 			errs = append(errs, fmt.Errorf("pruning %s (services %s): %w; what was deleted stays deleted and everything kept is whole: run prune again", t.Repository, strings.Join(t.Services, ", "), err))
 		}
-		if cmd.Context().Err() != nil {
+		if ctx.Err() != nil {
 			break
 		}
 	}
