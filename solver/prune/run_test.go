@@ -1,0 +1,120 @@
+package prune
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/solver/registry"
+	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// TestRun lists a real (in-process) registry, with and without the
+// referrers API: three hash images dated by their attached manifests,
+// their caches, ci on the newest and release-1 on the oldest. With keep 1
+// and keep-within 0 the middle one goes with its cache and attached
+// manifest; a dry run deletes nothing; the recheck keeps what ci was
+// moved to after the listing.
+func TestRun(t *testing.T) {
+	for _, referrers := range []bool{true, false} {
+		t.Run(fmt.Sprintf("referrers=%v", referrers), func(t *testing.T) {
+			s := rt.Serve(t, referrers)
+			reg := registry.New(registry.Options{})
+			ctx := context.Background()
+			repo, _ := name.NewRepository(s.Host + "/p/app")
+			var imgs, caches []digest.Digest
+			for i := range 3 {
+				h := hash(i + 1)
+				imgs = append(imgs, digest.Digest(rt.PushRandom(t, repo.Tag(h).String())))
+				caches = append(caches, digest.Digest(rt.PushRandom(t, repo.Tag("cache-"+h).String())))
+				if err := reg.Attach(ctx, repo.Digest(imgs[i].String()), []byte(`{}`), t0.Add(time.Duration(i)*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tag := func(tag string, d digest.Digest) {
+				desc, err := remote.Get(repo.Digest(d.String()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := remote.Tag(repo.Tag(tag), desc); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tag("ci", imgs[2])
+			tag("release-1", imgs[0])
+			target := Target{Repository: repo, Services: []string{"app"}, Floating: []string{"ci"}}
+			rules := Rules{Keep: 1, Now: t0.Add(5 * time.Hour)}
+
+			dry, err := Run(ctx, reg, target, rules, true)
+			if err != nil || dry.Deleted != 0 || dry.Freed == 0 {
+				t.Fatalf("dry run: %+v, %v", dry, err)
+			}
+			present := func(d digest.Digest) bool {
+				_, found, err := reg.Head(ctx, repo.Digest(d.String()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return found
+			}
+			if !present(imgs[1]) {
+				t.Fatal("a dry run deleted")
+			}
+			rep, err := Run(ctx, reg, target, rules, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if present(imgs[1]) || present(caches[1]) || !present(imgs[0]) || !present(imgs[2]) || !present(caches[0]) || !present(caches[2]) {
+				t.Errorf("after the prune: images %v %v %v, caches %v %v %v; want the middle ones gone",
+					present(imgs[0]), present(imgs[1]), present(imgs[2]), present(caches[0]), present(caches[1]), present(caches[2]))
+			}
+			if rep.Deleted < 3 { // the image, its cache, its attached manifest (and, without the API, its fallback index)
+				t.Errorf("deleted %d manifests, want at least 3", rep.Deleted)
+			}
+		})
+	}
+}
+
+// TestRecheck: a floating tag moved after the listing, onto a manifest
+// the decision would delete, keeps it.
+func TestRecheck(t *testing.T) {
+	s := rt.Serve(t, true)
+	reg := registry.New(registry.Options{})
+	ctx := context.Background()
+	repo, _ := name.NewRepository(s.Host + "/p/app")
+	old := digest.Digest(rt.PushRandom(t, repo.Tag(hash(1)).String()))
+	newest := digest.Digest(rt.PushRandom(t, repo.Tag(hash(2)).String()))
+	for d, at := range map[digest.Digest]time.Time{old: t0, newest: t0.Add(time.Hour)} {
+		if err := reg.Attach(ctx, repo.Digest(d.String()), []byte(`{}`), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt.PushRandom(t, repo.Tag("ci").String())
+	rules := Rules{Keep: 1, Now: t0.Add(2 * time.Hour)}
+	ms, err := list(ctx, reg, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decide(ms, rules)
+	if d.items[old].Action != Delete {
+		t.Fatalf("the old image: %s, want delete", d.items[old].Action)
+	}
+	desc, err := remote.Get(repo.Digest(old.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(repo.Tag("ci"), desc); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := recheck(ctx, reg, repo, ms, rules, d)
+	if err != nil || len(moved) != 1 || moved[0] != old.String() {
+		t.Fatalf("recheck = %v, %v; want the old image, which ci now points at", moved, err)
+	}
+	rules.KeepRefs = moved
+	if it := decide(ms, rules).items[old]; it.Action != Keep {
+		t.Errorf("after the recheck the old image: %s (%s)", it.Action, it.Reason)
+	}
+}
