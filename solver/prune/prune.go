@@ -72,6 +72,7 @@ type manifest struct {
 	blobs     map[digest.Digest]int64
 	children  []digest.Digest // an index's manifests
 	created   time.Time       // hash images: when built; zero if unknown
+	attached  bool            // a bkcache manifest refers to it: bkcache pushed it
 	referrers []digest.Digest
 	subject   digest.Digest // a referrer's or referrers index's subject
 	config    digest.Digest // an image's config blob, which dates it
@@ -102,6 +103,10 @@ func decide(ms map[digest.Digest]*manifest, rules Rules) *decision {
 		}
 		if why := rules.pins("", m.digest); why != "" {
 			pinned[m.digest] = why
+		}
+		if pinned[m.digest] == "" && !m.attached && slices.ContainsFunc(m.tags, hashTag.MatchString) {
+			// A hash-shaped tag is bkcache's only with its manifest on it.
+			pinned[m.digest] = "no bkcache manifest is attached (pushed with --no-attach-manifest, or not by bkcache)"
 		}
 	}
 	images := d.images(ms, rules, pinned, item)

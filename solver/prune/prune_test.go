@@ -30,7 +30,7 @@ func repoOf(n int) map[digest.Digest]*manifest {
 	add := func(m *manifest) *manifest { ms[m.digest] = m; return m }
 	for i := 1; i <= n; i++ {
 		h := hash(i)
-		img := add(&manifest{digest: dg("image" + h), tags: []string{h}, created: t0.Add(time.Duration(i) * time.Hour),
+		img := add(&manifest{digest: dg("image" + h), tags: []string{h}, created: t0.Add(time.Duration(i) * time.Hour), attached: true,
 			blobs: map[digest.Digest]int64{dg("base"): 1000, dg("layer" + h): 10}})
 		add(&manifest{digest: dg("cache" + h), tags: []string{"cache-" + h}, blobs: map[digest.Digest]int64{dg("cachelayer" + h): 100}})
 		add(&manifest{digest: dg("attached" + h), subject: img.digest, blobs: map[digest.Digest]int64{dg("doc" + h): 1}})
@@ -97,6 +97,9 @@ func TestDecide(t *testing.T) {
 		{"a fallback index whose subject is gone goes", func(ms map[digest.Digest]*manifest) {
 			ms[dg("stale")] = &manifest{digest: dg("stale"), tags: []string{"sha256-" + hash(98)}, subject: goneSubject}
 		}, Rules{Keep: 6, Now: now}, []int{1, 2, 3, 4, 5, 6}, map[string]string{"sha256-" + hash(98): Delete}},
+		{"a hash-shaped tag with no bkcache manifest is not bkcache's", func(ms map[digest.Digest]*manifest) {
+			ms[dg("image"+hash(2))].attached = false
+		}, Rules{Keep: 1, Now: now}, []int{2, 6}, nil},
 		{"latest, v1.2.3 and other tags are never touched", func(ms map[digest.Digest]*manifest) {
 			ms[dg("latest")] = &manifest{digest: dg("latest"), tags: []string{"latest", "v1.2.3"}}
 			ms[dg("short")] = &manifest{digest: dg("short"), tags: []string{"abc123"}}

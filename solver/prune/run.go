@@ -134,9 +134,9 @@ func list(ctx context.Context, reg *registry.Registry, repo name.Repository) (ma
 			}
 			m = add(m, tag)
 			if hashTag.MatchString(tag) {
-				created, err := dateAndReferrers(gctx, reg, repo, m, add)
+				created, attached, err := dateAndReferrers(gctx, reg, repo, m, add)
 				mu.Lock()
-				m.created = created
+				m.created, m.attached = created, attached
 				mu.Unlock()
 				return err
 			}
@@ -158,29 +158,34 @@ func describe(ctx context.Context, reg *registry.Registry, ref name.Reference) (
 }
 
 // dateAndReferrers records what refers to the hash image m and returns
-// when it was built: the newest attached bkcache manifest's time, else
-// the image config's created.
-func dateAndReferrers(ctx context.Context, reg *registry.Registry, repo name.Repository, m *manifest, add func(*manifest, string) *manifest) (time.Time, error) {
+// when it was built (the newest attached bkcache manifest's time, else
+// the image config's created) and whether a bkcache manifest is
+// attached.
+func dateAndReferrers(ctx context.Context, reg *registry.Registry, repo name.Repository, m *manifest, add func(*manifest, string) *manifest) (time.Time, bool, error) {
 	refs, err := reg.Referrers(ctx, repo.Digest(m.digest.String()))
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, false, err
 	}
 	var created time.Time
+	attached := false
 	for _, r := range refs {
 		rm, err := describe(ctx, reg, repo.Digest(r.Digest.String()))
 		if err != nil {
-			return time.Time{}, err
+			return time.Time{}, false, err
 		}
 		rm.subject = m.digest
 		add(rm, "")
-		if r.ArtifactType == bkmanifest.ArtifactType && r.Created.After(created) {
-			created = r.Created
+		if r.ArtifactType == bkmanifest.ArtifactType {
+			attached = true
+			if r.Created.After(created) {
+				created = r.Created
+			}
 		}
 	}
 	if created.IsZero() && m.config != "" {
-		return reg.Created(ctx, repo, m.config)
+		created, err = reg.Created(ctx, repo, m.config)
 	}
-	return created, nil
+	return created, attached, err
 }
 
 // markGone marks the referrers fallback indexes whose subject no longer
