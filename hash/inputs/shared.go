@@ -22,22 +22,51 @@ import (
 // that could have pulled them in are the same.
 type shared struct {
 	listings *source.Listings
-	mu       sync.Mutex
-	parts    map[string]*part
-	files    map[string]*partFiles
+	parts    memo[*part]
+	files    memo[[]*File]
 }
 
 func newShared() *shared {
-	return &shared{listings: source.NewListings(), parts: map[string]*part{}, files: map[string]*partFiles{}}
+	return &shared{listings: source.NewListings()}
+}
+
+// memo makes each key's value once, for every caller that asks, at once
+// or later.
+type memo[V any] struct {
+	mu sync.Mutex
+	m  map[string]*memoCall[V]
+}
+
+type memoCall[V any] struct {
+	done chan struct{}
+	v    V
+	err  error
+}
+
+func (c *memo[V]) do(key string, f func() (V, error)) (V, error) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]*memoCall[V]{}
+	}
+	call, ok := c.m[key]
+	if !ok {
+		call = &memoCall[V]{done: make(chan struct{})}
+		c.m[key] = call
+	}
+	c.mu.Unlock()
+	if !ok {
+		call.v, call.err = f()
+		close(call.done)
+	}
+	<-call.done
+	return call.v, call.err
 }
 
 // part is what one path selects of a source: its entries, sorted, with
 // their digests.
 type part struct {
-	done    chan struct{}
 	path    string // "" for the whole source
 	entries []*tree.Entry
-	err     error
 
 	once  sync.Once
 	state *tree.State // the digest's state after entries, made on first use
@@ -49,11 +78,6 @@ type part struct {
 func (pt *part) after() *tree.State {
 	pt.once.Do(func() { pt.state = tree.StateAfter(pt.entries) })
 	return pt.state
-}
-
-type partFiles struct {
-	done  chan struct{}
-	files []*File
 }
 
 // selection returns the entries of s that use selects, their digest and
@@ -90,20 +114,10 @@ func (sh *shared) selection(ctx context.Context, s *source.Source, use *dockerfi
 
 // part returns the part of s that path selects, made on first use.
 func (sh *shared) part(ctx context.Context, s *source.Source, path string, opt Options) (*part, error) {
-	key := sourceKey(s) + "\x00" + path
-	sh.mu.Lock()
-	pt, ok := sh.parts[key]
-	if !ok {
-		pt = &part{done: make(chan struct{}), path: path}
-		sh.parts[key] = pt
-	}
-	sh.mu.Unlock()
-	if !ok {
-		pt.entries, pt.err = walkPart(ctx, *s, path, opt)
-		close(pt.done)
-	}
-	<-pt.done
-	return pt, pt.err
+	return sh.parts.do(sourceKey(s)+"\x00"+path, func() (*part, error) {
+		entries, err := walkPart(ctx, *s, path, opt)
+		return &part{path: path, entries: entries}, err
+	})
 }
 
 // sourceKey identifies a source by what decides its selections: its
@@ -138,20 +152,10 @@ func (sh *shared) describe(s *source.Source, pt *part, use *dockerfile.Use) []*F
 	if !ok {
 		return describeFiles(pt.entries, use)
 	}
-	key := sourceKey(s) + "\x00" + pt.path + "\x00" + attributionKey(narrow)
-	sh.mu.Lock()
-	pf, found := sh.files[key]
-	if !found {
-		pf = &partFiles{done: make(chan struct{})}
-		sh.files[key] = pf
-	}
-	sh.mu.Unlock()
-	if !found {
-		pf.files = describeFiles(pt.entries, narrow)
-		close(pf.done)
-	}
-	<-pf.done
-	return pf.files
+	files, _ := sh.files.do(sourceKey(s)+"\x00"+pt.path+"\x00"+attributionKey(narrow), func() ([]*File, error) {
+		return describeFiles(pt.entries, narrow), nil
+	})
+	return files
 }
 
 // reaching returns use narrowed to the patterns that could match an
