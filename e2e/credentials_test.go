@@ -11,7 +11,6 @@ import (
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -146,10 +145,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 // image, as the registry serves them.
 func attachedManifests(t *testing.T, ref string, auth authn.Authenticator) string {
 	t.Helper()
-	n, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := mustRef(t, ref)
 	desc, err := remote.Head(n, remote.WithAuth(auth))
 	if err != nil {
 		t.Fatal(err)

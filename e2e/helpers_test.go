@@ -131,13 +131,19 @@ func mustBuild(t *testing.T, dir string, env []string, args ...string) map[strin
 
 // head returns the digest of ref, or "" when the registry has no such
 // manifest.
-func head(t *testing.T, ref string) string {
+// mustRef parses s, a ref in a loopback registry.
+func mustRef(t *testing.T, s string) name.Reference {
 	t.Helper()
-	n, err := name.ParseReference(ref, name.Insecure)
+	ref, err := name.ParseReference(s, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := remote.Head(n, remote.WithContext(context.Background()))
+	return ref
+}
+
+func head(t *testing.T, ref string) string {
+	t.Helper()
+	d, err := remote.Head(mustRef(t, ref), remote.WithContext(context.Background()))
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 		return ""
@@ -202,11 +208,7 @@ func newRegistry(t *testing.T) *sandbox.Registry {
 // remoteImage is the image at ref in a loopback registry.
 func remoteImage(t *testing.T, ref string) v1.Image {
 	t.Helper()
-	n, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(n)
+	img, err := remote.Image(mustRef(t, ref))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -48,11 +47,7 @@ func pushFiles(t *testing.T, ref string, files map[string]string) string {
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		t.Fatal(err)
 	}
-	n, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(n, img); err != nil {
+	if err := remote.Write(mustRef(t, ref), img); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := layer.Digest()

@@ -180,15 +180,6 @@ func TestPrune(t *testing.T) {
 	}
 }
 
-func mustRef(t *testing.T, s string) name.Reference {
-	t.Helper()
-	ref, err := name.ParseReference(s, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref
-}
-
 // TestPruneFaults: a 5xx in the middle of the deletions fails the prune
 // and loses nothing kept; the next prune finishes the job. A registry
 // that refuses DELETE gets one message saying what to do.
