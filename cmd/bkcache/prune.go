@@ -163,7 +163,7 @@ func pruneAll(ctx context.Context, reg *registry.Registry, targets []prune.Targe
 		rep, err := prune.Run(ctx, reg, t, rules, dryRun)
 		reports = append(reports, rep)
 		switch {
-		case prune.Refused(err):
+		case errors.Is(err, registry.ErrNoDelete):
 			refused[host] = true
 			errs = append(errs, fmt.Errorf("%w: enable deletion (distribution: storage.delete.enabled: true), or let the registry expire them itself (ECR: a lifecycle policy; GHCR, Docker Hub: their retention settings); nothing of %s was deleted after the refusal", err, t.Repository))
 		case err != nil:

@@ -1,7 +1,6 @@
 package source
 
 import (
-	"path/filepath"
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
@@ -91,10 +90,4 @@ func (l *Listing) Store(path string, id Identity, d digest.Digest) {
 	l.mu.Lock()
 	l.sums[path] = sum{id, d}
 	l.mu.Unlock()
-}
-
-// identity returns what the snapshot's lstat said of the regular file at
-// rel (OS separators).
-func (l *Listing) identity(rel string) (Identity, bool) {
-	return l.ids.get(filepath.Clean(rel))
 }

@@ -75,7 +75,7 @@ func newExcluder(use *dockerfile.Use) *excluder {
 		root, m := "", (*patternmatcher.PatternMatcher)(nil)
 		switch {
 		case p.Path == ".":
-		case strings.ContainsAny(p.Path, `*?[\`):
+		case hasWildcard(p.Path):
 			root = "\x00" // what its excludes are relative to is not known here
 			m, _ = patternmatcher.New([]string{p.Path})
 		default:

@@ -63,8 +63,13 @@ func finishAll(ctx context.Context, ps []*prepared, res resolved, opt Options) (
 			break
 		}
 		g.Go(func() error {
+			deps := map[string]digest.Digest{}
 			mu.Lock()
-			deps := maps.Clone(hashes)
+			for _, d := range p.deps {
+				if h, ok := hashes[d.Service]; ok {
+					deps[d.Service] = h
+				}
+			}
 			mu.Unlock()
 			in, err := p.finish(gctx, deps, res, opt)
 			if err != nil {

@@ -9,6 +9,7 @@ package prune
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -81,7 +82,7 @@ type manifest struct {
 // decision is one repository's items, decided.
 type decision struct {
 	items map[digest.Digest]*Item
-	order []digest.Digest // the order deletions go in: caches, referrers, then images
+	order []digest.Digest // the order deletions go in (see sortDeletions)
 }
 
 // decide applies the rules to the repository's manifests, by digest.
@@ -97,19 +98,19 @@ func decide(ms map[digest.Digest]*manifest, rules Rules) *decision {
 	pinned := map[digest.Digest]string{}
 	for _, m := range ms {
 		for _, t := range m.tags {
-			if why := rules.pins(t, m.digest); why != "" {
+			if why := rules.pins(t); why != "" {
 				pinned[m.digest] = why
 			}
 		}
-		if why := rules.pins("", m.digest); why != "" {
-			pinned[m.digest] = why
+		if slices.Contains(rules.KeepRefs, m.digest.String()) {
+			pinned[m.digest] = "named by --keep-ref " + m.digest.String()
 		}
 		if pinned[m.digest] == "" && !m.attached && slices.ContainsFunc(m.tags, hashTag.MatchString) {
 			// A hash-shaped tag is bkcache's only with its manifest on it.
 			pinned[m.digest] = "no bkcache manifest is attached (pushed with --no-attach-manifest, or not by bkcache)"
 		}
 	}
-	images := d.images(ms, rules, pinned, item)
+	d.images(ms, rules, pinned, item)
 	for _, m := range ms {
 		if d.items[m.digest] != nil || m.subject != "" {
 			continue
@@ -137,7 +138,7 @@ func decide(ms map[digest.Digest]*manifest, rules Rules) *decision {
 			it.Action, it.Reason = Keep, pinned[m.digest]
 		case m.subjectGone():
 			it.Action, it.Reason = Delete, "its subject is gone"
-		case sub != nil && sub.Action == Delete && images[m.subject]:
+		case sub != nil && sub.Action == Delete && sub.Kind == KindImage:
 			it.Action, it.Reason = Delete, "its subject "+short(m.subject)+" is deleted"
 		default:
 			it.Action, it.Reason = Keep, "its subject "+short(m.subject)+" is kept"
@@ -159,7 +160,7 @@ func short(d digest.Digest) string {
 var deletionRank = map[string]int{KindCache: 0, KindImage: 1, KindReferrer: 2, KindReferrers: 3, KindOther: 4}
 
 // subjectGone is set by the lister when a referrers fallback tag's
-// subject answers 404; see list.go.
+// subject answers 404; see markGone.
 func (m *manifest) subjectGone() bool { return m.subject == goneSubject }
 
 // goneSubject marks a referrers index whose subject no longer exists.
@@ -181,16 +182,9 @@ func isCache(m *manifest) bool {
 	return slices.ContainsFunc(m.tags, cacheTag.MatchString)
 }
 
-// pins returns why tag (or, with tag "", digest d itself) keeps its
-// manifest whatever else holds: a floating tag, a --keep-ref, or a tag
-// bkcache does not make.
-func (r Rules) pins(tag string, d digest.Digest) string {
-	if tag == "" {
-		if slices.Contains(r.KeepRefs, d.String()) {
-			return "named by --keep-ref " + d.String()
-		}
-		return ""
-	}
+// pins returns why tag keeps its manifest whatever else holds: a
+// floating tag, a --keep-ref, or a tag bkcache does not make.
+func (r Rules) pins(tag string) string {
 	switch {
 	case slices.Contains(r.KeepRefs, tag):
 		return "named by --keep-ref " + tag
@@ -203,9 +197,8 @@ func (r Rules) pins(tag string, d digest.Digest) string {
 }
 
 // images decides the hash images: those pinned are kept, then the newest
-// Keep, then those younger than KeepWithin; the others are deleted. It
-// returns the digests it judged.
-func (d *decision) images(ms map[digest.Digest]*manifest, rules Rules, pinned map[digest.Digest]string, item func(*manifest, string) *Item) map[digest.Digest]bool {
+// Keep, then those younger than KeepWithin; the others are deleted.
+func (d *decision) images(ms map[digest.Digest]*manifest, rules Rules, pinned map[digest.Digest]string, item func(*manifest, string) *Item) {
 	var hs []*manifest
 	for _, m := range ms {
 		if slices.ContainsFunc(m.tags, hashTag.MatchString) {
@@ -220,9 +213,7 @@ func (d *decision) images(ms map[digest.Digest]*manifest, rules Rules, pinned ma
 		}
 		return strings.Compare(string(a.digest), string(b.digest))
 	})
-	judged := map[digest.Digest]bool{}
 	for i, m := range hs {
-		judged[m.digest] = true
 		it := item(m, KindImage)
 		if !m.created.IsZero() {
 			t := m.created
@@ -241,7 +232,6 @@ func (d *decision) images(ms map[digest.Digest]*manifest, rules Rules, pinned ma
 			it.Action, it.Reason = Delete, "older and beyond the newest kept"
 		}
 	}
-	return judged
 }
 
 // cache decides a cache manifest: it goes with its image.
@@ -284,7 +274,7 @@ func (d *decision) bytes(ms map[digest.Digest]*manifest) {
 			}
 		}
 	}
-	for _, dg := range slices.Sorted(mapKeys(d.items)) {
+	for _, dg := range slices.Sorted(maps.Keys(d.items)) {
 		it := d.items[dg]
 		if it.Action != Delete {
 			continue
@@ -317,14 +307,4 @@ func (d *decision) sortDeletions() {
 		}
 		return strings.Compare(string(a), string(b))
 	})
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

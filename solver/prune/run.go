@@ -2,7 +2,6 @@ package prune
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -242,6 +241,3 @@ func recheck(ctx context.Context, reg *registry.Registry, repo name.Repository, 
 	}
 	return moved, nil
 }
-
-// Refused reports whether err is a registry's refusal to delete.
-func Refused(err error) bool { return errors.Is(err, registry.ErrNoDelete) }
