@@ -171,7 +171,7 @@ func TestPingOnce(t *testing.T) {
 	rt.PushRandom(t, host+"/p/app:h")
 	rule := p.Inject(faultproxy.Fault{Method: http.MethodGet, Path: `^/v2/$`, Times: 1, Status: http.StatusServiceUnavailable})
 	r = New(Options{})
-	for i := range 2 {
+	for i := range 4 {
 		if _, found, err := r.Head(context.Background(), rt.Ref(t, p.Addr+"/p/app:h")); err != nil || !found {
 			t.Errorf("head %d after a 503 ping: found=%v, %v", i, found, err)
 		}
@@ -181,6 +181,8 @@ func TestPingOnce(t *testing.T) {
 	}
 	if pinged := len(faultproxy.Match(p.Log(), "GET", "/v2/ ")); pinged < 2 {
 		t.Errorf("after a 503 ping the next was answered from it: %d pings reached the registry\n%s", pinged, strings.Join(p.Log(), "\n"))
+	} else if pinged > 2 {
+		t.Errorf("after a 503 ping, the next answer was not kept: %d pings reached the registry for 4 heads, want 2\n%s", pinged, strings.Join(p.Log(), "\n"))
 	}
 }
 

@@ -70,6 +70,12 @@ func (t *pings) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.mu.Unlock()
 	if !ok {
 		resp, err := t.first(req, p)
+		if p.header == nil && p.err == nil {
+			// Not an answer to keep: the next ping is the host's first.
+			t.mu.Lock()
+			delete(t.seen, key)
+			t.mu.Unlock()
+		}
 		close(p.done)
 		return resp, err
 	}
@@ -79,7 +85,7 @@ func (t *pings) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, req.Context().Err()
 	}
 	if p.header == nil && p.err == nil {
-		return t.inner.RoundTrip(req) // the first answer was not one to keep
+		return t.inner.RoundTrip(req) // the answer waited for was not one to keep
 	}
 	if p.err != nil {
 		return nil, p.err
@@ -94,7 +100,8 @@ func (t *pings) RoundTrip(req *http.Request) (*http.Response, error) {
 // answered with: a 200 or 401 (the challenge), or the failure of HTTPS
 // where plain HTTP is allowed (a TLS handshake with a plain-HTTP
 // registry), after which go-containerregistry pings over HTTP. Anything
-// else (a 5xx, a reset, a timeout) is not kept: the next ping is sent.
+// else (a 5xx, a reset, a timeout) is not kept: the next ping is sent,
+// and its answer is the one kept.
 func (t *pings) first(req *http.Request, p *ping) (*http.Response, error) {
 	resp, err := t.inner.RoundTrip(req)
 	switch {
