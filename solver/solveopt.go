@@ -118,6 +118,7 @@ func settings(so *client.SolveOpt, j *plan.Job) {
 	if len(svc.Platforms) > 0 {
 		attrs["platform"] = strings.Join(svc.Platforms, ",")
 	}
+	attest(attrs, svc.Attestations)
 	if len(svc.ExtraHosts) > 0 {
 		attrs["add-hosts"] = strings.Join(svc.ExtraHosts, ",")
 	}
@@ -135,6 +136,21 @@ func settings(so *client.SolveOpt, j *plan.Job) {
 	}
 	if j.Pull {
 		attrs["image-resolve-mode"] = "pull"
+	}
+}
+
+// attest asks the frontend for the attestations, as buildx does: the
+// default provenance goes into the image only, not beside a local or
+// tar output.
+func attest(attrs map[string]string, a compose.Attestations) {
+	if a.Provenance != "" {
+		attrs["attest:provenance"] = a.Provenance
+		if a.ProvenanceDefault {
+			attrs["attest:provenance"] += ",inline-only=true"
+		}
+	}
+	if a.SBOM != "" {
+		attrs["attest:sbom"] = a.SBOM
 	}
 }
 

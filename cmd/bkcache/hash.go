@@ -66,9 +66,13 @@ func loadPlan(ctx context.Context, pf *projectFlags, opt plan.Options) (*plan.Pl
 	if opt.Registry == nil {
 		opt.Registry = pf.reg.registry(0)
 	}
+	copt, err := pf.options()
+	if err != nil {
+		return nil, err
+	}
 	// Hash while compose's schema checks the files.
 	var p *plan.Plan
-	project, err := compose.LoadAnd(ctx, pf.options(), func(project *compose.Project) (err error) {
+	project, err := compose.LoadAnd(ctx, copt, func(project *compose.Project) (err error) {
 		p, err = plan.Resolve(ctx, project, opt)
 		return err
 	})

@@ -59,6 +59,8 @@ func writeInputs(w io.Writer, in *inputs.Inputs, floating string) error {
 	kv("stages", strings.Join(in.Dockerfile.Stages, ", "))
 	kv("target", orNone(in.Target))
 	kv("platforms", orNone(strings.Join(in.Platforms, ", ")))
+	kv("provenance", orNone(in.Attestations.Provenance))
+	kv("sbom", orNone(in.Attestations.SBOM))
 	kv("args", orNone(joinMap(in.Args)))
 	kv("labels", orNone(joinMap(in.Labels)))
 	kv("secrets", orNone(strings.Join(in.Secrets, ", ")))

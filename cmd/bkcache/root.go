@@ -13,7 +13,9 @@ import (
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/containerd/platforms"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // version is set at link time: -ldflags "-X main.version=v1.2.3".
@@ -28,7 +30,11 @@ type projectFlags struct {
 	profiles   []string
 	envFiles   []string
 	buildArgs  []string
-	repository string
+	platforms  []string
+	// provenance and sbom are the flags' values, "" when not given.
+	provenance, sbom string
+	flags            *pflag.FlagSet // these flags, to tell which were given
+	repository       string
 	// noStatCache reads every file instead of trusting the digests of
 	// unchanged files recorded by an earlier run.
 	noStatCache bool
@@ -41,12 +47,16 @@ type projectFlags struct {
 
 func (f *projectFlags) bind(cmd *cobra.Command) {
 	fl := cmd.PersistentFlags()
+	f.flags = fl
 	fl.StringArrayVarP(&f.files, "file", "f", nil, "compose file (repeatable; later files override earlier ones)")
 	fl.StringVar(&f.projectDir, "project-directory", "", "project directory (default: the directory of the first compose file)")
 	fl.StringVarP(&f.name, "project-name", "p", "", "project name")
 	fl.StringArrayVar(&f.profiles, "profile", nil, "activate a compose profile (repeatable)")
 	fl.StringArrayVar(&f.envFiles, "env-file", nil, "environment file for interpolation (repeatable; default .env)")
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "set a build arg of every service, NAME=VALUE, or NAME to take it from the environment (repeatable; as docker compose build --build-arg)")
+	fl.StringArrayVar(&f.platforms, "platform", nil, "build every service for these platforms instead of its platforms:, OS/ARCH[/VARIANT] (repeatable or comma-separated; as bake's --set *.platform=; part of the hash)")
+	fl.StringVar(&f.provenance, "provenance", "", "provenance attestation of every image: true, false, mode=min or mode=max (default: build.provenance, else mode=min, as buildx; part of the hash)")
+	fl.StringVar(&f.sbom, "sbom", "", "SBOM attestation of every image: true, false or generator=IMAGE (default: build.sbom, else false; part of the hash)")
 	fl.StringVar(&f.repository, "repository", "", "push every service to PREFIX/SERVICE instead of its image: name")
 	fl.BoolVar(&f.noStatCache, "no-stat-cache", false, "read every input file instead of reusing the digests of files unchanged since the last run ($XDG_CACHE_HOME/bkcache/stat)")
 	f.baseImages = string(inputs.Resolve)
@@ -59,8 +69,33 @@ func (f *projectFlags) bind(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.reg.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
 }
 
-func (f *projectFlags) options() compose.Options {
-	return compose.Options{Files: f.files, ProjectDir: f.projectDir, Name: f.name, Profiles: f.profiles, EnvFiles: f.envFiles, BuildArgs: f.buildArgs}
+func (f *projectFlags) options() (compose.Options, error) {
+	o := compose.Options{Files: f.files, ProjectDir: f.projectDir, Name: f.name, Profiles: f.profiles, EnvFiles: f.envFiles, BuildArgs: f.buildArgs}
+	for _, p := range f.platforms {
+		for _, one := range strings.Split(p, ",") {
+			if _, err := platforms.Parse(one); err != nil || one == "" {
+				return o, usageError{fmt.Errorf("--platform %q: want OS/ARCH[/VARIANT], for example linux/arm64", one)}
+			}
+			o.Platforms = append(o.Platforms, one)
+		}
+	}
+	attest := func(name string, parse func(string) (string, error)) (*string, error) {
+		fl := f.flags.Lookup(name)
+		if !fl.Changed {
+			return nil, nil
+		}
+		v, err := parse(fl.Value.String())
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--%s: %w", name, err)}
+		}
+		return &v, nil
+	}
+	var err error
+	if o.Provenance, err = attest("provenance", compose.ParseProvenance); err != nil {
+		return o, err
+	}
+	o.SBOM, err = attest("sbom", compose.ParseSBOM)
+	return o, err
 }
 
 // mirrorMap is --registry-mirror, parsed.

@@ -30,6 +30,13 @@ type Options struct {
 	// They override every building service's args, as docker compose
 	// build --build-arg does.
 	BuildArgs []string
+	// Platforms, when set, replace every building service's platforms,
+	// as bake's --set *.platform= does.
+	Platforms []string
+	// Provenance and SBOM, when set, replace every building service's
+	// build.provenance and build.sbom: canonical, from ParseProvenance
+	// and ParseSBOM.
+	Provenance, SBOM *string
 }
 
 // Project is a loaded compose project reduced to what builds.
@@ -64,6 +71,7 @@ type Service struct {
 	Args             map[string]string // args with a value (as compose drops nil ones)
 	Target           string
 	Platforms        []string
+	Attestations     Attestations
 	Labels           map[string]string
 	Secrets          []Secret
 	SSH              []SSH
@@ -116,9 +124,9 @@ func loadWith(ctx context.Context, opt Options, validate bool) (*Project, error)
 		if s.Build == nil {
 			continue
 		}
-		svc, err := normalize(p, s)
+		svc, err := normalize(p, s, opt)
 		if err != nil {
-			return nil, fmt.Errorf("service %q: %w", name, err)
+			return nil, fmt.Errorf("service %q in %s: %w", name, strings.Join(p.ComposeFiles, ", "), err)
 		}
 		overrideArgs(svc, overrides, p.Environment)
 		out.Services[name] = svc
@@ -176,7 +184,7 @@ func dirOr(d string) string {
 	return d
 }
 
-func normalize(p *types.Project, s types.ServiceConfig) (*Service, error) {
+func normalize(p *types.Project, s types.ServiceConfig, opt Options) (*Service, error) {
 	b := s.Build
 	svc := &Service{
 		Name:             s.Name,
@@ -202,6 +210,13 @@ func normalize(p *types.Project, s types.ServiceConfig) (*Service, error) {
 	}
 	if len(svc.Platforms) == 0 && s.Platform != "" {
 		svc.Platforms = []string{s.Platform}
+	}
+	if len(opt.Platforms) > 0 {
+		svc.Platforms = slices.Clone(opt.Platforms)
+	}
+	var err error
+	if svc.Attestations, err = attestations(opt, b); err != nil {
+		return nil, err
 	}
 	for k, v := range b.Args {
 		if v != nil {

@@ -298,6 +298,8 @@ func TestLoadErrors(t *testing.T) {
 		{"schema violation", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., nope: 1}\n"}, "nope"},
 		{"undefined secret", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., secrets: [s]}\n"}, "undefined build secret s"},
 		{"cycle", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:b'}}\n  b:\n    build: {context: ., additional_contexts: {x: 'service:a'}}\n"}, "cycle"},
+		{"malformed build.provenance", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., provenance: max}\n"}, `service "a" in `},
+		{"malformed build.sbom", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., sbom: 'mode=max'}\n"}, `build.sbom: malformed attestation setting "mode=max": unknown key "mode"`},
 		{"service context to missing service", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:ghost'}}\n"}, "ghost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

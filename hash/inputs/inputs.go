@@ -28,7 +28,8 @@ import (
 // it is encoded requires a new scheme, so old and new never collide.
 // v2: source trees are bkcache/tree/v2 (file contents by BLAKE3).
 // v3: the images a build reads, by digest (or as written, by mode).
-const Scheme = "bkcache/v3"
+// v4: the attestations the image carries (provenance, SBOM).
+const Scheme = "bkcache/v4"
 
 // Inputs is everything that went into one service's hash.
 type Inputs struct {
@@ -39,12 +40,15 @@ type Inputs struct {
 	Args       map[string]string `json:"args"`
 	Target     string            `json:"target"`
 	Platforms  []string          `json:"platforms"`
-	Labels     map[string]string `json:"labels"`
-	Secrets    []string          `json:"secrets"` // ids only, never values
-	SSH        []string          `json:"ssh"`     // ids only
-	Sources    []Source          `json:"sources"` // local directories, by name
-	Services   []ServiceRef      `json:"services"`
-	Refs       []Ref             `json:"refs"` // image and remote contexts
+	// Attestations change what R:H is (its index holds them); their
+	// content (timestamps, build ids) is the build's, never hashed.
+	Attestations Attestations      `json:"attestations"`
+	Labels       map[string]string `json:"labels"`
+	Secrets      []string          `json:"secrets"` // ids only, never values
+	SSH          []string          `json:"ssh"`     // ids only
+	Sources      []Source          `json:"sources"` // local directories, by name
+	Services     []ServiceRef      `json:"services"`
+	Refs         []Ref             `json:"refs"` // image and remote contexts
 	// BaseImages says how the images were hashed: by digest (Resolve)
 	// or by ref as written (AsWritten).
 	BaseImages BaseImages `json:"baseImages"`
@@ -95,6 +99,13 @@ type ServiceRef struct {
 	Name    string        `json:"name"`
 	Service string        `json:"service"`
 	Hash    digest.Digest `json:"hash"`
+}
+
+// Attestations are the supply-chain attestations asked for, in the
+// canonical forms of compose.ParseProvenance and compose.ParseSBOM.
+type Attestations struct {
+	Provenance string `json:"provenance"` // "" for none, else "mode=min" or "mode=max"
+	SBOM       string `json:"sbom"`       // "" for none, else "generator=IMAGE"
 }
 
 // Ref is an image or remote context; it enters the hash as written.
@@ -152,11 +163,15 @@ func prepare(svc *compose.Service) (*prepared, error) {
 		Args:      orEmpty(svc.Args),
 		Target:    svc.Target,
 		Platforms: sortedCopy(svc.Platforms),
-		Labels:    orEmpty(svc.Labels),
-		Sources:   []Source{},
-		Services:  []ServiceRef{},
-		Refs:      []Ref{},
-		Images:    []Image{},
+		Attestations: Attestations{
+			Provenance: svc.Attestations.Provenance,
+			SBOM:       svc.Attestations.SBOM,
+		},
+		Labels:   orEmpty(svc.Labels),
+		Sources:  []Source{},
+		Services: []ServiceRef{},
+		Refs:     []Ref{},
+		Images:   []Image{},
 	}}
 	in := p.in
 	for _, s := range svc.Secrets {
@@ -471,6 +486,7 @@ func (in *Inputs) digest() (digest.Digest, error) {
 	w.Begin("platforms")
 	w.Strings(in.Platforms)
 	w.End()
+	group("attestations", in.Attestations.Provenance, in.Attestations.SBOM)
 	writeMap(w, "labels", in.Labels)
 	w.Begin("secrets")
 	w.Strings(in.Secrets)

@@ -66,6 +66,21 @@ func (r *Report) Empty() bool {
 		len(r.Images) == 0 && len(r.Remotes) == 0 && r.BaseImages == nil
 }
 
+// settings are the build settings Compare reports by name.
+func settings(in *inputs.Inputs) map[string]string {
+	return map[string]string{
+		"target": in.Target, "platforms": strings.Join(in.Platforms, ","), "stages": strings.Join(in.Dockerfile.Stages, ","),
+		"provenance": orNone(in.Attestations.Provenance), "sbom": orNone(in.Attestations.SBOM),
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
 // Compare explains how the inputs in cur differ from those in old.
 func Compare(old, cur *inputs.Inputs) *Report {
 	r := &Report{Service: cur.Service, OldHash: old.Hash.Encoded(), NewHash: cur.Hash.Encoded(), Same: old.Hash == cur.Hash}
@@ -77,8 +92,7 @@ func Compare(old, cur *inputs.Inputs) *Report {
 		r.Dockerfile = lineDiff(old.Dockerfile.Content, cur.Dockerfile.Content)
 	}
 	r.Settings = diffMaps(
-		map[string]string{"target": old.Target, "platforms": strings.Join(old.Platforms, ","), "stages": strings.Join(old.Dockerfile.Stages, ",")},
-		map[string]string{"target": cur.Target, "platforms": strings.Join(cur.Platforms, ","), "stages": strings.Join(cur.Dockerfile.Stages, ",")},
+		settings(old), settings(cur),
 	)
 	r.Args = diffMaps(old.Args, cur.Args)
 	r.Labels = diffMaps(old.Labels, cur.Labels)
