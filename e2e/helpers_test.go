@@ -234,7 +234,22 @@ func layers(t *testing.T, ref string) []string {
 // a leading slash), trimmed.
 func imageFiles(t *testing.T, ref string, names ...string) map[string]string {
 	t.Helper()
-	img := remoteImage(t, ref)
+	return filesOf(t, remoteImage(t, ref), names...)
+}
+
+// platformFiles is imageFiles of the linux/arch image of the index at ref.
+func platformFiles(t *testing.T, ref, arch string, names ...string) map[string]string {
+	t.Helper()
+	img, err := remote.Image(mustRef(t, ref), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: arch}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filesOf(t, img, names...)
+}
+
+// filesOf reads the named files of img, trimmed of surrounding space.
+func filesOf(t *testing.T, img v1.Image, names ...string) map[string]string {
+	t.Helper()
 	want := map[string]bool{}
 	for _, nm := range names {
 		want[nm] = true

@@ -10,11 +10,9 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -55,40 +53,42 @@ func (s *Sandbox) seedBusybox(ctx context.Context) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(buf.Bytes())), nil
+	img, err := oneLayer(buf.Bytes(), runtime.GOARCH, v1.Config{
+		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Cmd: []string{"sh"},
 	})
 	if err != nil {
 		return err
+	}
+	return s.push(ctx, "library/busybox:latest", img)
+}
+
+// oneLayer is a linux/arch image of one layer, the tarball layerTar,
+// with config cfg.
+func oneLayer(layerTar []byte, arch string, cfg v1.Config) (v1.Image, error) {
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	img, err = mutate.ConfigFile(img, &v1.ConfigFile{
-		OS: "linux", Architecture: runtime.GOARCH,
-		Config: v1.Config{
-			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			Cmd: []string{"sh"},
-		},
-		RootFS: v1.RootFS{Type: "layers"},
-	})
+	img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: arch, Config: cfg, RootFS: v1.RootFS{Type: "layers"}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// mutate.ConfigFile replaced the diff IDs: restore them from the layer.
 	diffID, err := layer.DiffID()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cf, _ := img.ConfigFile()
-	cf.RootFS.DiffIDs = []v1.Hash{diffID}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return err
-	}
-	ref, err := name.ParseReference(s.RegistryAddr+"/library/busybox:latest", name.Insecure)
+	cf, err := img.ConfigFile()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return remote.Write(ref, img, remote.WithContext(ctx))
+	cf.RootFS.DiffIDs = []v1.Hash{diffID}
+	return mutate.ConfigFile(img, cf)
 }

@@ -140,7 +140,10 @@ func Start(ctx context.Context, opt Options) (_ *Sandbox, retErr error) {
 	if err := s.seedBusybox(ctx); err != nil {
 		return nil, fmt.Errorf("seeding the busybox base image: %w", err)
 	}
-	logf("sandbox: registry %s, buildkitd %s, busybox seeded in %s", s.RegistryAddr, s.BuildkitAddr, time.Since(t).Round(time.Millisecond))
+	if err := s.seedTestImages(ctx); err != nil {
+		return nil, fmt.Errorf("seeding the test images: %w", err)
+	}
+	logf("sandbox: registry %s, buildkitd %s, busybox and test images seeded in %s", s.RegistryAddr, s.BuildkitAddr, time.Since(t).Round(time.Millisecond))
 	return s, nil
 }
 

@@ -321,6 +321,10 @@ func TestWhatMoves(t *testing.T) {
 		{"target", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "target: final", "target: build", 1)}, []string{"api"}},
 		{"platforms", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "[linux/amd64]", "[linux/arm64]", 1)}, []string{"api"}},
 		{"label", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "source: fixture", "source: other", 1)}, []string{"api"}},
+		{"provenance mode", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "target: final", "target: final\n      provenance: mode=max", 1)}, []string{"api"}},
+		{"provenance off", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "target: final", "target: final\n      provenance: false", 1)}, []string{"api"}},
+		{"provenance spelt otherwise", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "target: final", "target: final\n      provenance: 'true'", 1)}, nil},
+		{"sbom", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "target: final", "target: final\n      sbom: generator=reg.local/scan:1", 1)}, []string{"api"}},
 		{"secret id", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "secrets: [npmrc]", "secrets: [{source: npmrc, target: npm}]", 1)}, []string{"api"}},
 		{"inline Dockerfile", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "COPY go.mod /", "COPY go.mod /x", 1)}, []string{"inline"}},
 	} {

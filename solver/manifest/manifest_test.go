@@ -137,6 +137,8 @@ func TestCompare(t *testing.T) {
 		{"dockerfile line", edit(map[string]string{"app/Dockerfile": strings.Replace(project["app/Dockerfile"], "COPY src/ /src/", "COPY src/ /app/", 1)}), "app", []string{"dockerfile - 3 COPY src/ /src/", "dockerfile + 3 COPY src/ /app/"}},
 		{"dependency moved", edit(map[string]string{"base/x": "y"}), "app", []string{"context base"}},
 		{"secret id", edit(map[string]string{"compose.yaml": strings.Replace(project["compose.yaml"], "secrets: [s]", "secrets: [{source: s, target: t}]", 1)}), "app", []string{"secret s", "secret t"}},
+		{"provenance", edit(map[string]string{"compose.yaml": strings.Replace(project["compose.yaml"], "secrets: [s]", "secrets: [s]\n      provenance: mode=max\n      sbom: 'true'", 1)}), "app",
+			[]string{"setting provenance mode=min -> mode=max", "setting sbom none -> generator=" + compose.DefaultSBOMGenerator}},
 		{"secret value is not a change", edit(map[string]string{"s.txt": "other"}), "app", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,6 +159,9 @@ func render(r *Report) []string {
 	var out []string
 	for _, l := range r.Dockerfile {
 		out = append(out, "dockerfile "+l.Op+" "+itoa(l.Line)+" "+l.Text)
+	}
+	for _, c := range r.Settings {
+		out = append(out, "setting "+c.Key+" "+c.Old+" -> "+c.New)
 	}
 	for _, c := range r.Args {
 		out = append(out, "arg "+c.Key+" "+c.Old+" -> "+c.New)
