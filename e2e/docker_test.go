@@ -66,6 +66,36 @@ func TestDockerEngine(t *testing.T) {
 		}
 	})
 
+	// A service of two platforms is pushed as an index of both, and the
+	// engine gets the image of its own platform.
+	t.Run("load several platforms", func(t *testing.T) {
+		pr := repo(t)
+		multi := sourcetest.Tree(t, map[string]string{
+			"compose.yaml": "services:\n  app:\n    image: " + pr + "/app\n    build:\n      context: .\n      platforms: [linux/arm64, linux/amd64]\n",
+			"Dockerfile":   "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n",
+			"amd64.txt":    "amd64\n", "arm64.txt": "arm64\n",
+		})
+		s := mustBuild(t, multi, env, "--load", "--push")["app"]
+		if idx := readIndex(t, s.Image); len(idx.images) != 2 {
+			t.Errorf("--push --load pushed %v, want both platforms", idx.images)
+		}
+		arch, err := docker.Run(ctx, nil, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", pr+"/app:"+s.Hash)
+		if err != nil || arch != "linux/amd64\n" {
+			t.Fatalf("the loaded image: %q %v, want linux/amd64", arch, err)
+		}
+		only := sourcetest.Tree(t, map[string]string{
+			"compose.yaml": "services:\n  app:\n    image: " + pr + "/app\n    build:\n      context: .\n      platforms: [linux/arm64, linux/s390x]\n",
+			"Dockerfile":   "FROM scratch\nCOPY compose.yaml /\n",
+		})
+		res := bkcache(t, only, env, "build", "--load", "--push")
+		if res.code != 1 || !containsAll(res.stderr, `service "app"`, "linux/arm64, linux/s390x", "not for linux/amd64", "--output type=oci") {
+			t.Errorf("--load of platforms the engine is not: exit %d\n%s", res.code, res.stderr)
+		}
+		if h := hashOf(t, only, env, "app"); head(t, pr+"/app:"+h) != "" {
+			t.Errorf("the refused --load pushed %s:%s", pr+"/app", h)
+		}
+	})
+
 	t.Run("docker-container", func(t *testing.T) {
 		const name = "bkcache-e2e-buildctl"
 		t.Cleanup(func() { docker.Run(context.Background(), nil, "rm", "-f", name) })

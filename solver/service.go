@@ -18,6 +18,15 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, deps map[string]dep
 	if b.skip(ctx, j, layout, res) {
 		return
 	}
+	out, hasOutput := b.opt.Outputs[j.Name()]
+	var single string // the platform of a one-platform output, solved apart
+	if hasOutput && oneImage(out, j) {
+		var err error
+		if single, err = loadPlatform(ctx, j, out); err != nil {
+			res.fail(err)
+			return
+		}
+	}
 	so, cleanup, err := b.solveOpt(j, deps, layout)
 	defer cleanup()
 	if err != nil {
@@ -37,6 +46,12 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, deps map[string]dep
 	if a.err != nil {
 		b.solveFailed(ctx, j, a.err, res)
 		return
+	}
+	if single != "" {
+		if err := b.exportPlatform(ctx, j, so, out, single, res); err != nil {
+			b.solveFailed(ctx, j, err, res)
+			return
+		}
 	}
 	b.finish(ctx, j, a.resp, a.counter.failed("exporting cache"), layout, res)
 }

@@ -251,7 +251,8 @@ func caches(so *client.SolveOpt, j *plan.Job, hosts registry.Hosts, push bool) {
 }
 
 // exports adds the image exports: the push of R:H and the build tags,
-// an output on this machine, the OCI layout for dependents.
+// an output on this machine (but a one-platform one of a service of
+// several: see loadPlatform), the OCI layout for dependents.
 func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string) error {
 	image := j.Refs.Image
 	if b.opt.Push {
@@ -261,7 +262,7 @@ func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string) error
 			Attrs: insecureAttrs(b.registry.Hosts(), image, map[string]string{"name": strings.Join(names, ","), "push": "true"}),
 		}}
 	}
-	if out, ok := b.opt.Outputs[j.Name()]; ok {
+	if out, ok := b.opt.Outputs[j.Name()]; ok && !oneImage(out, j) {
 		e, err := out.exportEntry(image.String(), j.EngineNames...)
 		if err != nil {
 			return err
