@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -63,6 +66,49 @@ func TestPlatforms(t *testing.T) {
 		if got := steps[p]; len(got) != 2 || slices.Contains(got, false) {
 			t.Errorf("%s: steps cached %v, want both COPYs from cache\n%s", p, got, forced.stderr)
 		}
+	}
+}
+
+// TestPlatformsAround: what reads and writes the index besides the
+// build: explain finds the cache manifest attached to the index, cache
+// inspect reads the one cache of both platforms, --output type=local gets
+// each platform's files, and --platform replaces compose's platforms
+// under another hash.
+func TestPlatformsAround(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build:\n      context: .\n      platforms: [linux/amd64, linux/arm64]\n",
+		"Dockerfile":   "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n",
+		"amd64.txt":    "amd64", "arm64.txt": "arm64",
+	})
+	first := mustBuild(t, dir, nil, "--push")["app"]
+
+	writeFile(t, dir, "arm64.txt", "arm64 v2")
+	ex := bkcache(t, dir, nil, "explain", "app")
+	if ex.code != 0 || !strings.Contains(ex.stdout, "file modified context:arm64.txt") {
+		t.Errorf("explain against the index's manifest (exit %d):\n%s%s", ex.code, ex.stdout, ex.stderr)
+	}
+	ci := bkcache(t, dir, nil, "cache", "inspect", r+"/app:cache-"+first.Hash, "--format", "json")
+	var info struct{ Records int }
+	if ci.code != 0 || json.Unmarshal([]byte(ci.stdout), &info) != nil || info.Records < 4 {
+		t.Errorf("cache inspect of both platforms' cache (exit %d): %s %s", ci.code, ci.stdout, ci.stderr)
+	}
+
+	out := t.TempDir()
+	mustBuild(t, dir, nil, "--output", "type=local,dest="+out)
+	for p, want := range map[string]string{"linux_amd64": "amd64", "linux_arm64": "arm64 v2"} {
+		if b, err := os.ReadFile(filepath.Join(out, p, "arch.txt")); err != nil || string(b) != want {
+			t.Errorf("--output type=local: %s/arch.txt = %q, %v; want %q", p, b, err, want)
+		}
+	}
+
+	arm := mustBuild(t, dir, nil, "--push", "--platform", "linux/arm64")["app"]
+	if arm.Hash == hashOf(t, dir, nil, "app") {
+		t.Errorf("--platform linux/arm64 has the hash of both platforms")
+	}
+	if idx := readIndex(t, arm.Image); len(idx.images) != 1 || idx.images["linux/arm64"] == "" {
+		t.Errorf("--platform linux/arm64 pushed %v", idx.images)
 	}
 }
 
