@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/moby/buildkit/client"
@@ -54,6 +55,9 @@ type Options struct {
 	// the floating tag moves, as Recorder writes it.
 	Attach   bool
 	Recorder Recorder
+	// Explain compares each solved service's inputs with the manifest of
+	// the image its floating tag names, into Result.Changes.
+	Explain bool
 }
 
 // Result is what happened to one service.
@@ -82,7 +86,16 @@ type Result struct {
 	// Warnings are what went wrong without failing the service: a cache
 	// that could not be imported or exported, a retried attempt.
 	Warnings []string `json:"warnings,omitempty"`
-	err      error
+	// Start is when the service's turn came: its skip check.
+	Start time.Time `json:"-"`
+	// Log is the end of the service's build output (its steps, their
+	// output and errors), at most LogLines lines.
+	Log []string `json:"-"`
+	// ErrorAt is where in the Dockerfile a failed build failed.
+	ErrorAt *manifest.Location `json:"errorAt,omitempty"`
+	// Changes is why a solved service rebuilt (with Options.Explain).
+	Changes *manifest.Report `json:"-"`
+	err     error
 	layout   string // OCI layout of a local (unpushed) build, for dependents
 	// cacheExported says the solve's cache exports all succeeded.
 	cacheExported bool

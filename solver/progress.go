@@ -24,15 +24,53 @@ type stepCounter struct {
 	// sizes keeps the largest total BuildKit reported per status (a layer
 	// written or pulled), by the vertex it belongs to.
 	sizes map[digest.Digest]map[string]int64
+	// tail is the end of the solve's output, as reports show it.
+	tail    []string
+	started map[digest.Digest]bool
 }
 
+// LogLines is how much of a service's output its result keeps.
+const LogLines = 50
+
 func newStepCounter(service string, out chan<- *client.SolveStatus) *stepCounter {
-	return &stepCounter{service: service, out: out, steps: map[digest.Digest]*client.Vertex{}, cached: map[digest.Digest]bool{}, sizes: map[digest.Digest]map[string]int64{}}
+	return &stepCounter{service: service, out: out, steps: map[digest.Digest]*client.Vertex{}, cached: map[digest.Digest]bool{},
+		sizes: map[digest.Digest]map[string]int64{}, started: map[digest.Digest]bool{}}
+}
+
+// keep adds lines to the tail, dropping the oldest beyond LogLines.
+func (s *stepCounter) keep(lines ...string) {
+	s.tail = append(s.tail, lines...)
+	if n := len(s.tail) - LogLines; n > 0 {
+		s.tail = slices.Delete(s.tail, 0, n)
+	}
+}
+
+// record keeps what st says in the tail: steps as they start (and
+// whether from cache), their output, their errors.
+func (s *stepCounter) record(st *client.SolveStatus) {
+	for _, v := range st.Vertexes {
+		if v.Started != nil && !s.started[v.Digest] {
+			s.started[v.Digest] = true
+			s.keep(v.Name)
+		}
+		if v.Cached && v.Completed != nil {
+			s.keep("CACHED " + v.Name)
+		}
+		if v.Error != "" {
+			s.keep("ERROR " + v.Name + ": " + v.Error)
+		}
+	}
+	for _, l := range st.Logs {
+		for _, line := range strings.Split(strings.TrimRight(string(l.Data), "\n"), "\n") {
+			s.keep("  " + line)
+		}
+	}
 }
 
 // run consumes in until it is closed (BuildKit's Solve closes it).
 func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 	for st := range in {
+		s.record(st)
 		for _, v := range st.Vertexes {
 			s.steps[v.Digest] = v
 			if v.Cached {

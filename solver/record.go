@@ -31,7 +31,7 @@ func (r *Recorder) Run(p *plan.Plan, results []*Result) *manifest.Manifest {
 		if i < len(results) {
 			res = results[i]
 		}
-		records = append(records, record(j.Inputs, res, r.Redact))
+		records = append(records, record(j.Inputs, res, r.Redact, r.Start))
 	}
 	return r.manifest(records...)
 }
@@ -39,7 +39,7 @@ func (r *Recorder) Run(p *plan.Plan, results []*Result) *manifest.Manifest {
 // document is the single-service manifest attached to a pushed image.
 func (r *Recorder) document(j *plan.Job, res *Result) ([]byte, error) {
 	var buf bytes.Buffer
-	err := r.manifest(record(j.Inputs, res, r.Redact)).Write(&buf)
+	err := r.manifest(record(j.Inputs, res, r.Redact, r.Start)).Write(&buf)
 	return buf.Bytes(), err
 }
 
@@ -50,9 +50,10 @@ func (r *Recorder) manifest(records ...*manifest.Service) *manifest.Manifest {
 	return m
 }
 
-// record returns the manifest record of a service's result. Args listed
-// in redact are stored redacted; in itself is left untouched.
-func record(in *inputs.Inputs, res *Result, redact []string) *manifest.Service {
+// record returns the manifest record of a service's result in a run
+// that started at start. Args listed in redact are stored redacted; in
+// itself is left untouched.
+func record(in *inputs.Inputs, res *Result, redact []string, start time.Time) *manifest.Service {
 	cp := *in
 	cp.Args = maps.Clone(in.Args)
 	manifest.Redact(&cp, redact)
@@ -72,11 +73,14 @@ func record(in *inputs.Inputs, res *Result, redact []string) *manifest.Service {
 	s.Error = res.Error
 	s.Warnings = res.Warnings
 	s.Node = res.Node
+	s.ErrorAt = res.ErrorAt
+	s.Changes = res.Changes
 	if res.Status == Built || res.Status == Failed {
 		s.Cache = &manifest.Cache{Imports: orEmpty(res.CacheImports), Exports: orEmpty(res.CacheExports)}
 		s.Steps = &manifest.Steps{Cached: res.CachedSteps, Total: res.TotalSteps}
 	}
 	s.Timing = &manifest.Timing{
+		StartMs:       max(0, res.Start.Sub(start).Milliseconds()),
 		TotalMs:       res.Duration.Milliseconds(),
 		CacheImportMs: res.CacheImportMs, CacheExportMs: res.CacheExportMs,
 		CacheImportBytes: res.CacheImportBytes, CacheExportBytes: res.CacheExportBytes,

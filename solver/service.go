@@ -14,6 +14,7 @@ import (
 // buildOne takes one job from its skip check to its end state.
 func (b *Builder) buildOne(ctx context.Context, j *plan.Job, deps map[string]depImage, layout string, res *Result) {
 	start := time.Now()
+	res.Start = start
 	defer func() { res.Duration = time.Since(start).Round(time.Millisecond) }()
 	if b.skip(ctx, j, layout, res) {
 		return
@@ -37,7 +38,10 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, deps map[string]dep
 	so.CacheImports, warnings = b.checkImports(ctx, so.CacheImports)
 	res.warn(warnings...)
 	res.CacheImports, res.CacheExports = cacheRefs(so.CacheImports), cacheRefs(so.CacheExports)
+	explained := b.explain(ctx, j, res)
 	a := b.solveOnNodes(ctx, j.Name(), so, res)
+	explained()
+	res.Log = a.counter.tail
 	res.CachedSteps, res.TotalSteps = a.counter.counts()
 	imp, exp := a.counter.cacheIO()
 	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()
@@ -100,6 +104,7 @@ func (b *Builder) solveFailed(ctx context.Context, j *plan.Job, err error, res *
 		res.fail(fmt.Errorf("building %s: the connection to buildkitd was lost during the solve (did it stop or restart? its log says why); %s was not moved: %w", j.Refs.Image, j.Refs.Floating, err))
 	default:
 		res.fail(fmt.Errorf("building %s: %w", j.Refs.Image, err))
+		res.ErrorAt = errorAt(j, err)
 	}
 }
 

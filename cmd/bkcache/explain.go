@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
@@ -158,60 +157,8 @@ func writeReport(w io.Writer, r *manifest.Report, where string) {
 		return
 	}
 	fmt.Fprintf(w, "%s: hash %s -> %s: rebuilds because, since %s:\n", r.Service, short(r.OldHash), short(r.NewHash), where)
-	if r.Scheme != nil {
-		fmt.Fprintf(w, "  hash scheme changed: %s -> %s\n", r.Scheme.Old, r.Scheme.New)
-	}
-	if r.DockerfileChanged {
-		fmt.Fprintln(w, "  Dockerfile changed:")
-		for _, l := range r.Dockerfile {
-			fmt.Fprintf(w, "    %s %3d | %s\n", l.Op, l.Line, l.Text)
-		}
-	}
-	changes := func(what string, cs []manifest.Change) {
-		for _, c := range cs {
-			switch {
-			case c.Old == "":
-				fmt.Fprintf(w, "  %s %s added: %s\n", what, c.Key, c.New)
-			case c.New == "":
-				fmt.Fprintf(w, "  %s %s removed (was %s)\n", what, c.Key, c.Old)
-			default:
-				fmt.Fprintf(w, "  %s %s: %s -> %s\n", what, c.Key, c.Old, c.New)
-			}
-		}
-	}
-	changes("setting", r.Settings)
-	changes("build arg", r.Args)
-	changes("label", r.Labels)
-	changes("secret id", r.Secrets)
-	changes("ssh id", r.SSH)
-	changes("context", r.Contexts)
-	for _, c := range r.Images {
-		switch {
-		case c.Old == "":
-			fmt.Fprintf(w, "  image %s now read: %s\n", c.Key, c.New)
-		case c.New == "":
-			fmt.Fprintf(w, "  image %s no longer read (was %s)\n", c.Key, c.Old)
-		default:
-			fmt.Fprintf(w, "  base image %s moved from %s to %s\n", c.Key, c.Old, c.New)
-		}
-	}
-	for _, c := range r.Remotes {
-		if c.Old != "" && c.New != "" {
-			fmt.Fprintf(w, "  remote source %s moved from %s to %s\n", c.Key, c.Old, c.New)
-		}
-	}
-	if r.BaseImages != nil {
-		fmt.Fprintf(w, "  base images hashed %s, were %s\n", r.BaseImages.New, r.BaseImages.Old)
-	}
-	for _, f := range r.Files {
-		switch f.Kind {
-		case "added", "removed":
-			fmt.Fprintf(w, "  file %s %s: %s\n", f.Kind, f.Source+":"+f.Path, strings.TrimSpace(f.Old+f.New))
-		case "modified":
-			fmt.Fprintf(w, "  file modified %s\n", f.Source+":"+f.Path)
-		default:
-			fmt.Fprintf(w, "  file %s changed %s: %s -> %s\n", f.Kind, f.Source+":"+f.Path, f.Old, f.New)
-		}
+	for _, l := range r.Reasons() {
+		fmt.Fprintf(w, "  %s\n", l)
 	}
 	if r.Empty() {
 		fmt.Fprintln(w, "  no recorded input differs: a redacted build arg, or an input older manifests do not record, changed")

@@ -67,6 +67,19 @@ type Service struct {
 	// Warnings are what went wrong without failing the service: a cache
 	// that could not be imported or exported, a retried attempt.
 	Warnings []string `json:"warnings,omitempty"`
+	// ErrorAt is where in its Dockerfile a failed build failed, when
+	// BuildKit said.
+	ErrorAt *Location `json:"errorAt,omitempty"`
+	// Changes is what changed since the manifest of the image the
+	// floating tag named before this run, for a service that was solved:
+	// why it rebuilt. Absent when there was no such manifest.
+	Changes *Report `json:"changes,omitempty"`
+}
+
+// Location is a line of a file.
+type Location struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
 }
 
 // Cache lists the cache refs a build imported from and exported to.
@@ -83,6 +96,9 @@ type Steps struct {
 
 // Timing is where a service's time went, as far as BuildKit reports it.
 type Timing struct {
+	// StartMs is when the service's build started, after the run did
+	// (the manifest's created).
+	StartMs       int64 `json:"startMs"`
 	TotalMs       int64 `json:"totalMs"`
 	CacheImportMs int64 `json:"cacheImportMs,omitempty"`
 	CacheExportMs int64 `json:"cacheExportMs,omitempty"`
