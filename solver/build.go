@@ -96,7 +96,7 @@ type Result struct {
 	// Changes is why a solved service rebuilt (with Options.Explain).
 	Changes *manifest.Report `json:"-"`
 	err     error
-	layout   string // OCI layout of a local (unpushed) build, for dependents
+	layout  string // OCI layout of a local (unpushed) build, for dependents
 	// cacheExported says the solve's cache exports all succeeded.
 	cacheExported bool
 }
