@@ -99,7 +99,7 @@ func (b *Builder) solve(ctx context.Context, n *Node, service string, so *client
 
 func (b *Builder) solveOnce(ctx context.Context, n *Node, service string, so *client.SolveOpt) attempt {
 	ch := make(chan *client.SolveStatus)
-	counter := newStepCounter(service, b.opt.Progress)
+	counter := newStepCounter(service, b.progressFor(service))
 	var wg sync.WaitGroup
 	wg.Go(func() { counter.run(ch) })
 	resp, err := n.client.Solve(ctx, nil, *so, ch)
@@ -145,4 +145,12 @@ func Transient(err error) bool {
 		return false
 	}
 	return transientRE().MatchString(msg)
+}
+
+// progressFor is where service's status updates go.
+func (b *Builder) progressFor(service string) chan<- *client.SolveStatus {
+	if b.opt.ProgressOf != nil {
+		return b.opt.ProgressOf(service)
+	}
+	return b.opt.Progress
 }

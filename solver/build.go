@@ -42,6 +42,12 @@ type Options struct {
 	// Progress receives status updates of every solve, vertex names
 	// prefixed with the service; nil discards them. Never closed here.
 	Progress chan<- *client.SolveStatus
+	// ProgressOf, when set, gives each service a channel of its own
+	// instead of Progress (to show each service's output apart).
+	ProgressOf func(service string) chan<- *client.SolveStatus
+	// Done, when set, is called with each service's result once it is
+	// final, as soon as it is: after its last update was sent.
+	Done func(*Result)
 	// Outputs sends the named services' images to this machine too. A
 	// service with an output is solved even when R:H exists.
 	Outputs map[string]Output
@@ -185,6 +191,9 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
 		res := s.results[i]
 		wg.Go(func() {
 			defer close(s.done[j.Name()])
+			if b.opt.Done != nil {
+				defer b.opt.Done(res)
+			}
 			if b.follows(j) {
 				s.follow(ctx, j, res)
 				return

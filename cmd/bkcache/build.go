@@ -14,6 +14,7 @@ import (
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/bkcache/bkcache/solver/report"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
@@ -34,6 +35,7 @@ type buildOptions struct {
 	progress  string
 	format    string
 	manifest  manifestFlags
+	reports   reportFlags
 	noAttach  bool
 	fallback  []string
 	output    string
@@ -90,6 +92,7 @@ registry: the result stays in buildkitd's cache.`,
 	bindChoice(cmd, &o.progress, "progress", "progress output on stderr", "auto", "tty", "plain", "rawjson", "quiet")
 	bindFormat(cmd, &o.format, "text", "json")
 	o.manifest.bind(cmd, "write the run's cache manifest to FILE (also when a service fails)")
+	o.reports.bind(cmd)
 	f.BoolVar(&o.noAttach, "no-attach-manifest", false, "with --push, do not attach the cache manifest to pushed images")
 	f.StringArrayVar(&o.fallback, "cache-fallback", nil, "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
 	f.StringVar(&o.output, "output", "", "also write the images here: type=oci|docker|tar|local,dest=PATH (a directory per service when several build)")
@@ -176,20 +179,31 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		fmt.Fprintf(stderr, "bkcache: warning: %v; building on the other nodes\n", err)
 	}
 	rec := solver.Recorder{Project: p.Project, Tool: version, Buildkit: pool.Buildkit(ctx), Redact: o.manifest.redact, Start: start}
-	progress, waitProgress := startProgress(stderr, o.progress)
-	b := solver.NewBuilder(pool, o.reg.registry(o.registryTimeout), solver.Options{
+	opt := solver.Options{
 		Push: o.push, Force: o.forced(), Parallel: o.parallel, KeepGoing: o.keepGoing,
-		Progress: progress, Outputs: outputs, Attempts: o.attempts, RequireCacheExport: o.requireCache,
-		Attach: !o.noAttach, Recorder: rec,
-	})
-	results, buildErr := b.Build(ctx, p)
+		Outputs: outputs, Attempts: o.attempts, RequireCacheExport: o.requireCache,
+		Attach: !o.noAttach, Recorder: rec, Explain: o.reports.wanted() || o.manifest.file != "",
+	}
+	waitProgress := func() {}
+	if githubActions() && o.progress == "plain" {
+		g := newGroupedProgress(stderr)
+		opt.ProgressOf, opt.Done = g.of, g.done
+	} else {
+		opt.Progress, waitProgress = startProgress(stderr, o.progress)
+	}
+	results, buildErr := solver.NewBuilder(pool, o.reg.registry(o.registryTimeout), opt).Build(ctx, p)
 	waitProgress()
+	wd, _ := os.Getwd()
+	run := report.Run{Manifest: rec.Run(p, results), Logs: logs(results), Dir: wd}
 	if o.manifest.file != "" {
-		if err := rec.Run(p, results).WriteFile(o.manifest.file); err != nil {
+		if err := run.Manifest.WriteFile(o.manifest.file); err != nil {
 			return err
 		}
 	}
-	if err := report(stdout, stderr, o.format, results, len(pool.Nodes()) > 1); err != nil {
+	if err := o.reports.write(stderr, run); err != nil {
+		return err
+	}
+	if err := printResults(stdout, stderr, o.format, results, len(pool.Nodes()) > 1); err != nil {
 		return err
 	}
 	if buildErr == nil && o.push && o.prune {
@@ -198,9 +212,9 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	return buildErr
 }
 
-// report writes the summary on stdout, and each service's warnings and
+// printResults writes the summary on stdout, and each service's warnings and
 // failure on stderr.
-func report(stdout, stderr io.Writer, format string, results []*solver.Result, nodes bool) error {
+func printResults(stdout, stderr io.Writer, format string, results []*solver.Result, nodes bool) error {
 	if format == "json" {
 		if err := writeJSON(stdout, map[string]any{"services": results}); err != nil {
 			return err

@@ -137,7 +137,7 @@ floating ci tag.`,
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { pf.stderr = cmd.ErrOrStderr() }
 	pf.bind(root)
 	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(pf),
-		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newPruneCmd(pf), newVersionCmd(), newDaemonCmd(pf))
+		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newPruneCmd(pf), newReportCmd(), newVersionCmd(), newDaemonCmd(pf))
 	adviseAll(root)
 	return root
 }
