@@ -59,7 +59,7 @@ func TestReports(t *testing.T) {
 			Tests    int `xml:"tests,attr"`
 			Failures int `xml:"failures,attr"`
 			Skipped  int `xml:"skipped,attr"`
-			Cases                    []struct {
+			Cases    []struct {
 				Name       string `xml:"name,attr"`
 				Properties []struct {
 					Name  string `xml:"name,attr"`

@@ -93,9 +93,9 @@ func TestSummaryFacts(t *testing.T) {
 		"4 services: 1 built, 1 skipped, 1 failed, 1 cancelled",
 		"| api | 🔨 built | `8f6097d9acc2` | 5/8 | 5.2 s |",
 		"build arg VERSION: 1 -\\> 2", "and 1 more: `bkcache explain api`",
-		"src/a\\|b\\_\\*.go",           // escaped for the table and the list
-		"**worker** at `worker/Dockerfile:7`", // the failure, located
-		"    web (skipped) :milestone, s0, 12, 12",      // skipped ones are milestones, first to start is first
+		"src/a\\|b\\_\\*.go",                       // escaped for the table and the list
+		"**worker** at `worker/Dockerfile:7`",      // the failure, located
+		"    web (skipped) :milestone, s0, 12, 12", // skipped ones are milestones, first to start is first
 		"    worker (failed) :crit, s1, 35, 2135",
 		"dateFormat x",
 	} {
