@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	_ "embed"
 	"html/template"
 	"io"
@@ -14,16 +15,16 @@ import (
 var pageTemplate string
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"short": short,
-	"sub":   func(l string) bool { return strings.HasPrefix(l, "  ") },
+	"short":   short,
+	"seconds": seconds,
+	"sub":     func(l string) bool { return strings.HasPrefix(l, "  ") },
 }).Parse(pageTemplate))
 
-// timeline geometry, in the SVG's own units: it scales to the page.
+// timeline geometry: heights in pixels, so that names stay readable at
+// any width; positions and widths in percent of the page's width.
 const (
-	svgWidth  = 1000.0
 	rowHeight = 34.0
 	barTop    = 16.0
-	barHeight = 12.0
 )
 
 // pageData is what the template shows.
@@ -40,7 +41,8 @@ type pageData struct {
 type row struct {
 	Name, Status, Title string
 	Y, TextY, BarY      float64
-	X, W                float64 // the whole bar
+	X, W                float64 // the whole bar, in percent
+	CX, CY              float64 // a milestone's centre
 	ImportW, ExportW    float64 // cache import at its start, export at its end
 	ExportX             float64
 	LabelX              float64 // where the name is written, to Anchor
@@ -49,8 +51,9 @@ type row struct {
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64 // percent
+	Label  string
+	Anchor string
 }
 
 // detail is what the page says of one service below the table.
@@ -75,22 +78,23 @@ func HTML(w io.Writer, r Run) error {
 	d.Rows, d.Ticks = timelineRows(m)
 	d.Height = rowHeight*float64(len(d.Rows)) + 24
 	for _, s := range m.Services {
-		d.Details = append(d.Details, detailOf(s))
+		d.Details = append(d.Details, detailOf(r, s))
 	}
 	return page.Execute(w, d)
 }
 
 func timelineRows(m *manifest.Manifest) ([]row, []tick) {
 	total := float64(max(span(m).Milliseconds(), 1))
-	scale := func(ms int64) float64 { return float64(ms) / total * svgWidth }
+	scale := func(ms int64) float64 { return float64(ms) / total * 100 }
 	var rows []row
 	for i, s := range byStart(m) {
 		start, dur := timing(s)
 		y := float64(i) * rowHeight
 		r := row{Name: s.Service, Status: s.Status, Y: y, TextY: y + 12, BarY: y + barTop,
-			X: scale(start), W: max(scale(dur), 2), Milestone: s.Status == "skipped" || s.Status == "hashed"}
+			X: scale(start), W: max(scale(dur), 0.3), Milestone: s.Status == "skipped" || s.Status == "hashed"}
+		r.CX, r.CY = min(max(r.X, 1), 99), r.BarY+6
 		r.LabelX, r.Anchor = r.X, "start"
-		if r.X > svgWidth*0.6 {
+		if r.X > 60 {
 			r.LabelX, r.Anchor = r.X+r.W, "end"
 		}
 		r.Title = s.Service + ": " + s.Status + ", " + seconds(dur)
@@ -107,15 +111,16 @@ func timelineRows(m *manifest.Manifest) ([]row, []tick) {
 	var ticks []tick
 	for i := 0; i <= 4; i++ {
 		ms := int64(total) * int64(i) / 4
-		ticks = append(ticks, tick{X: scale(ms), Label: seconds(ms)})
+		anchor := map[int]string{0: "start", 4: "end"}[i]
+		ticks = append(ticks, tick{X: scale(ms), Label: seconds(ms), Anchor: cmp.Or(anchor, "middle")})
 	}
 	return rows, ticks
 }
 
-func detailOf(s *manifest.Service) detail {
+func detailOf(r Run, s *manifest.Service) detail {
 	d := detail{Service: s.Service, Status: s.Status, Error: s.Error, Warnings: s.Warnings}
 	if s.ErrorAt != nil {
-		d.ErrorAt = s.ErrorAt.File + ":" + strconv.Itoa(s.ErrorAt.Line)
+		d.ErrorAt = r.path(s.ErrorAt.File) + ":" + strconv.Itoa(s.ErrorAt.Line)
 	}
 	if s.Changes != nil && s.Status != "skipped" {
 		d.Reasons = s.Changes.Reasons()
