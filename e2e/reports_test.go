@@ -20,23 +20,25 @@ func TestReports(t *testing.T) {
 	dir := sourcetest.Tree(t, map[string]string{
 		"compose.yaml": "services:\n" +
 			"  same:\n    image: " + r + "/same\n    build: {context: ., dockerfile: same.Dockerfile}\n" +
-			"  moved:\n    image: " + r + "/moved\n    build: {context: ., dockerfile: moved.Dockerfile}\n" +
+			"  moved:\n    image: " + r + "/moved\n    build: {context: ., dockerfile: moved.Dockerfile, args: {TOKEN: $TOKEN}}\n" +
 			"  broken:\n    image: " + r + "/broken\n    build: {context: ., dockerfile: broken.Dockerfile}\n",
 		"same.Dockerfile":   "FROM scratch\nCOPY same.txt /\n",
-		"moved.Dockerfile":  "FROM scratch\nCOPY moved.txt /\n",
+		"moved.Dockerfile":  "FROM scratch\nARG TOKEN\nCOPY moved.txt /\n",
 		"broken.Dockerfile": "FROM busybox\nRUN echo about to fail && exit 3\n",
 		"same.txt":          "same",
 		"moved.txt":         "v1",
 	})
 	out := t.TempDir()
 	summary, junit, manifest := filepath.Join(out, "summary.md"), filepath.Join(out, "junit.xml"), filepath.Join(out, "run.json")
-	env := []string{"GITHUB_ACTIONS=true", "GITHUB_STEP_SUMMARY=" + summary}
-	if res := bkcache(t, dir, env, "build", "--push", "--keep-going"); res.code != 1 {
+	// TOKEN is a secret build arg: no report may show its value.
+	env := []string{"GITHUB_ACTIONS=true", "GITHUB_STEP_SUMMARY=" + summary, "TOKEN=first-secret-value"}
+	if res := bkcache(t, dir, env, "build", "--push", "--keep-going", "--redact-arg", "TOKEN"); res.code != 1 {
 		t.Fatalf("first run: exit %d, want 1 (broken fails)\n%s", res.code, res.stderr)
 	}
 	os.Remove(summary)
 	writeFile(t, dir, "moved.txt", "v2")
-	res := bkcache(t, dir, env, "build", "--push", "--keep-going", "--junit", junit, "--manifest", manifest, "--progress", "plain")
+	env[2] = "TOKEN=second-secret-value"
+	res := bkcache(t, dir, env, "build", "--push", "--keep-going", "--redact-arg", "TOKEN", "--junit", junit, "--manifest", manifest, "--progress", "plain")
 	if res.code != 1 {
 		t.Fatalf("second run: exit %d, want 1\n%s", res.code, res.stderr)
 	}
@@ -45,7 +47,7 @@ func TestReports(t *testing.T) {
 	for _, want := range []string{
 		"3 services: 1 built, 1 skipped, 1 failed",
 		"| same | ⏭️ skipped |", "| moved | 🔨 built |", "| broken | ❌ failed |",
-		"- **moved** (", "file modified context:moved.txt",
+		"- **moved** (", "file modified context:moved.txt", "build arg TOKEN: redacted:sha256:",
 		"**broken** at `broken.Dockerfile:2`", "exit code: 3",
 		"```mermaid\ngantt", "same (skipped) :milestone,",
 	} {
@@ -115,6 +117,11 @@ func TestReports(t *testing.T) {
 	}
 	if !strings.Contains(html, "file modified context:moved.txt") {
 		t.Errorf("the report does not say why moved rebuilt")
+	}
+	for name, text := range map[string]string{"summary": md, "JUnit report": readString(t, junit), "HTML report": html, "stderr": res.stderr, "stdout": res.stdout} {
+		if strings.Contains(text, "secret-value") {
+			t.Errorf("the %s shows the redacted arg's value", name)
+		}
 	}
 }
 

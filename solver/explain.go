@@ -2,7 +2,9 @@ package solver
 
 import (
 	"context"
+	"maps"
 
+	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/moby/buildkit/solver/errdefs"
@@ -22,12 +24,21 @@ func (b *Builder) explain(ctx context.Context, j *plan.Job, res *Result) (wait f
 		var r *manifest.Report
 		if m, err := b.registry.FetchManifest(ctx, j.Refs.Floating); err == nil {
 			if old := m.Find(j.Inputs.Service); old != nil && old.Inputs != nil {
-				r = manifest.Compare(old.Inputs, j.Inputs)
+				r = manifest.Compare(old.Inputs, b.redacted(j))
 			}
 		}
 		done <- r
 	}()
 	return func() { res.Changes = <-done }
+}
+
+// redacted is j's inputs as its manifest records them: the args
+// --redact-arg names stored redacted, so that no report shows them.
+func (b *Builder) redacted(j *plan.Job) *inputs.Inputs {
+	cp := *j.Inputs
+	cp.Args = maps.Clone(j.Inputs.Args)
+	manifest.Redact(&cp, b.opt.Recorder.Redact)
+	return &cp
 }
 
 // errorAt is where in the service's Dockerfile a solve failed, from the
