@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/distribution/reference"
 	"github.com/tonistiigi/go-csvvalue"
 )
 
@@ -95,6 +96,9 @@ func ParseSBOM(s string) (_ string, err error) {
 	gen := kv["generator"]
 	if gen == "" {
 		gen = DefaultSBOMGenerator
+	}
+	if _, err := reference.ParseNormalizedNamed(gen); err != nil {
+		return "", fmt.Errorf("%w %q: generator %q is not an image reference: %v", ErrAttestation, s, gen, err)
 	}
 	return "generator=" + gen, nil
 }

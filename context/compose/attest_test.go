@@ -48,6 +48,8 @@ func TestParseSBOM(t *testing.T) {
 		{in: "", err: "empty"},
 		{in: "syft", err: "want KEY=VALUE"},
 		{in: "mode=max", err: `unknown key "mode"`},
+		{in: "generator=Not A/Ref", err: "is not an image reference"},
+		{in: "generator=a\n0", err: "is not an image reference"},
 	} {
 		got, err := ParseSBOM(tc.in)
 		checkParse(t, "sbom", tc.in, got, err, tc.want, tc.err)
@@ -73,7 +75,7 @@ func checkParse(t *testing.T, kind, in, got string, err error, want, wantErr str
 // allows (docs/manifest.schema.json).
 var (
 	canonicalProvenance = regexp.MustCompile(`^(|mode=(min|max)(,version=(v0\.2|v1))?)$`)
-	canonicalSBOM       = regexp.MustCompile(`^(|generator=.+)$`)
+	canonicalSBOM       = regexp.MustCompile(`^(|generator=[^\s]+)$`)
 )
 
 // FuzzAttestations: whatever parses comes out canonical, and the
