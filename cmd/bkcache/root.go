@@ -178,6 +178,8 @@ func advise(err error) error {
 		return fmt.Errorf("--tlscert and --tlskey go together")
 	case errors.As(err, new(*inputs.ImageError)), errors.As(err, new(*inputs.RemoteError)), errors.Is(err, inputs.ErrUndecidedImage):
 		return fmt.Errorf("%w; to hash the images as written instead (offline work), pass --base-images as-written", err)
+	case errors.Is(err, registry.ErrImmutableTag):
+		return fmt.Errorf("%w; bkcache moves the floating tags (--ci-tag, default ci, and cache-ci) after every build, which ECR's IMMUTABLE tag setting refuses: make the repository MUTABLE, or IMMUTABLE_WITH_EXCLUSION with an exclusion filter for the floating tags (ci*, cache-ci*, or what you pass as --ci-tag); hash tags are never overwritten, so they keep the guarantee", err)
 	case errors.Is(err, solver.ErrCacheExportRequired):
 		return fmt.Errorf("%w (--require-cache-export)", err)
 	}

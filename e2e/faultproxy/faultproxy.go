@@ -34,8 +34,10 @@ type Fault struct {
 	// Code is the distribution error code of that answer; "" picks the
 	// usual one for Status (UNKNOWN, which clients take as temporary,
 	// for statuses without one).
-	Code  string
-	Reset bool // close the connection with a TCP reset, no answer
+	Code string
+	// Message is that error's message; "" says "injected fault STATUS".
+	Message string
+	Reset   bool // close the connection with a TCP reset, no answer
 	// Truncate, when > 0, forwards the request but cuts the response
 	// body after this many bytes and closes the connection.
 	Truncate int
@@ -190,7 +192,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if code == "" {
 			code = errorCode(rule.Status)
 		}
-		fmt.Fprintf(w, `{"errors":[{"code":%q,"message":"injected fault %d"}]}`, code, rule.Status)
+		msg := rule.Message
+		if msg == "" {
+			msg = fmt.Sprintf("injected fault %d", rule.Status)
+		}
+		fmt.Fprintf(w, `{"errors":[{"code":%q,"message":%q}]}`, code, msg)
 	case rule.Truncate > 0:
 		p.record(r, fmt.Sprintf("truncated at %d bytes", rule.Truncate))
 		p.truncate(w, r, rule.Truncate)

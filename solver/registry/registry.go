@@ -198,7 +198,29 @@ func wrap(ref name.Reference, err error) error {
 	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
 		return fmt.Errorf("%s: %w (HTTP %d): log in with `docker login %s` or check the credential helper in ~/.docker/config.json", ref, ErrAuth, te.StatusCode, host)
 	}
+	if immutable(te) {
+		return fmt.Errorf("%s: %w: %v", ref, ErrImmutableTag, err)
+	}
 	return fmt.Errorf("registry %s: %w", host, err)
+}
+
+// ErrImmutableTag reports a registry that refused to point an existing
+// tag elsewhere: ECR's IMMUTABLE tag setting, or a registry like it.
+var ErrImmutableTag = errors.New("the registry refused to move an existing tag (its tags are immutable)")
+
+// immutable reports whether te is a refusal to overwrite a tag: ECR
+// answers 400 TAG_INVALID "... cannot be overwritten because the
+// repository is immutable".
+func immutable(te *transport.Error) bool {
+	if te == nil || te.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	for _, d := range te.Errors {
+		if d.Code == transport.TagInvalidErrorCode || strings.Contains(strings.ToLower(d.Message), "immutable") {
+			return true
+		}
+	}
+	return false
 }
 
 // hostOf is the registry host of repo as people write it: docker.io for

@@ -82,6 +82,21 @@ func TestHeadClassifiesErrors(t *testing.T) {
 	}
 }
 
+// TestHeadRefused: where HEAD is answered 405, a GET says hit or miss,
+// and its 404 is still a plain miss.
+func TestHeadRefused(t *testing.T) {
+	p, host := rt.Faulty(t)
+	dg := rt.PushRandom(t, host+"/p/app:h")
+	p.Inject(faultproxy.Fault{Method: "HEAD", Path: `/manifests/`, Status: 405})
+	r := New(Options{})
+	if d, found, err := r.Head(context.Background(), rt.Ref(t, p.Addr+"/p/app:h")); !found || err != nil || d.String() != dg {
+		t.Errorf("hit through a GET: %s %v %v", d, found, err)
+	}
+	if _, found, err := r.Head(context.Background(), rt.Ref(t, p.Addr+"/p/app:gone")); found || err != nil {
+		t.Errorf("miss through a GET: found=%v err=%v", found, err)
+	}
+}
+
 // TestSkipCheckUnderFaults: the skip check takes only a 404 for a miss,
 // rides out transient failures, honours Retry-After, and reports
 // everything else as an error naming the registry.
@@ -105,6 +120,8 @@ func TestSkipCheckUnderFaults(t *testing.T) {
 		{"403", faultproxy.Fault{Path: manifests, Status: 403}, false, []string{p.Addr, "docker login", "403"}, -1},
 		{"500 always", faultproxy.Fault{Path: manifests, Status: 500}, false, []string{p.Addr, "500"}, -1},
 		{"404 is a miss", faultproxy.Fault{Path: manifests, Status: 404}, false, nil, 1},
+		// Some proxies and registries refuse HEAD: a GET answers instead.
+		{"HEAD refused with 405", faultproxy.Fault{Method: "HEAD", Path: manifests, Status: 405}, true, nil, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p.Clear()
@@ -247,7 +264,7 @@ func TestRegistryTimeoutDefault(t *testing.T) {
 		given, want time.Duration
 	}{{0, DefaultTimeout}, {-time.Second, DefaultTimeout}, {time.Second, time.Second}} {
 		r := New(Options{Timeout: tc.given})
-		tr := r.transport.(*httpsOnly).inner.(*pings).inner.(*retryAfter).inner.(*http.Transport)
+		tr := r.transport.(*httpsOnly).inner.(*pings).inner.(*headAsGet).inner.(*retryAfter).inner.(*http.Transport)
 		if tr.ResponseHeaderTimeout != tc.want || tr.TLSHandshakeTimeout != tc.want {
 			t.Errorf("timeout %v: waits %v for headers, %v for TLS; want %v", tc.given, tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout, tc.want)
 		}
@@ -290,5 +307,50 @@ func TestResolveThroughMirror(t *testing.T) {
 	}
 	if _, err := r.Resolve(context.Background(), rt.Ref(t, mirror.Host+"/own:nope"), nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing tag: %v", err)
+	}
+}
+
+// TestRetryAfterSpreads: callers throttled together each wait at least
+// what Retry-After asks and at most a quarter more, not all the same:
+// a 429 storm over parallel services does not come back in lockstep.
+func TestRetryAfterSpreads(t *testing.T) {
+	p, host := rt.Faulty(t)
+	rt.PushRandom(t, host+"/p/app:h")
+	const callers = 16
+	p.Inject(faultproxy.Fault{Path: `/manifests/h$`, Times: callers, Status: 429, Header: http.Header{"Retry-After": {"2"}}})
+	var mu sync.Mutex
+	var waits []time.Duration
+	tr := &retryAfter{inner: http.DefaultTransport, attempts: 3, sleep: func(_ *http.Request, d time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, d)
+		return nil
+	}}
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", "http://"+p.Addr+"/v2/p/app/manifests/h", nil)
+			req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("after the wait: %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	distinct := map[time.Duration]bool{}
+	for _, w := range waits {
+		if w < 2*time.Second || w > 2500*time.Millisecond {
+			t.Errorf("waited %s for Retry-After: 2", w)
+		}
+		distinct[w] = true
+	}
+	if len(waits) != callers || len(distinct) < callers/2 {
+		t.Errorf("%d waits, %d distinct: the callers come back together", len(waits), len(distinct))
 	}
 }

@@ -3,9 +3,11 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -29,7 +31,7 @@ func newTransport(timeout time.Duration, allowHTTP func(host string) bool) http.
 	// Every service of a run asks the same registry at once: keep their
 	// connections rather than the default two per host.
 	t.MaxIdleConnsPerHost = 64
-	inner := &retryAfter{inner: t, attempts: 3, sleep: sleepCtx}
+	inner := &headAsGet{inner: &retryAfter{inner: t, attempts: 3, sleep: sleepCtx}}
 	return &httpsOnly{allow: allowHTTP, inner: &pings{inner: inner, plain: allowHTTP, seen: map[string]*ping{}}}
 }
 
@@ -141,7 +143,32 @@ func (e *PlainHTTPError) Error() string {
 	return fmt.Sprintf("refusing plain HTTP to registry %s: only loopback registries and those named insecure are reached without TLS", e.Host)
 }
 
-// retryAfter honours Retry-After on 429 and 503 answers.
+// headAsGet asks again with GET where a registry (or a proxy before it)
+// answers a manifest HEAD with 405 Method Not Allowed, as containerd's
+// resolver does for BuildKit: the caller gets the GET's status and
+// headers (digest, size, media type), without its body.
+type headAsGet struct{ inner http.RoundTripper }
+
+func (t *headAsGet) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.inner.RoundTrip(req)
+	if err != nil || req.Method != http.MethodHead || resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(req.URL.Path, "/manifests/") {
+		return resp, err
+	}
+	resp.Body.Close()
+	get := req.Clone(req.Context())
+	get.Method = http.MethodGet
+	resp, err = t.inner.RoundTrip(get)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	resp.Body, resp.Request = http.NoBody, req
+	return resp, nil
+}
+
+// retryAfter honours Retry-After on 429 and 503 answers, each caller
+// waiting a little more than asked (up to a quarter), so that services
+// throttled together do not all come back in the same instant.
 type retryAfter struct {
 	inner    http.RoundTripper
 	attempts int
@@ -170,7 +197,7 @@ func (t *retryAfter) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Body = body
 		}
 		resp.Body.Close()
-		if err := t.sleep(req, wait); err != nil {
+		if err := t.sleep(req, wait+rand.N(wait/4+1)); err != nil {
 			return nil, err
 		}
 	}
