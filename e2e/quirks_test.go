@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -60,5 +61,32 @@ func TestImmutableTags(t *testing.T) {
 		t.Errorf("the new R:H is missing")
 	} else {
 		pulls(t, direct+"/svc:"+s.Hash)
+	}
+}
+
+// TestManifestTooLarge: a registry refusing R:H's manifest as over its
+// size limit, as distribution answers a body past its 4 MiB reader and
+// others answer 413: the service fails saying so and what to do, and
+// nothing is moved.
+func TestManifestTooLarge(t *testing.T) {
+	requireSandbox(t)
+	p, r, direct := faulty(t)
+	dir := sourcetest.Tree(t, tiny)
+	for _, f := range []faultproxy.Fault{
+		{Status: 400, Code: "MANIFEST_INVALID", Message: "manifest invalid: http: request body too large"},
+		{Status: 413},
+	} {
+		p.Clear()
+		f.Method, f.Path = "PUT", imageManifest
+		p.Inject(f)
+		writeFile(t, dir, "input.txt", fmt.Sprintf("v%d\n", f.Status))
+		res, out := build(t, dir, nil, "--push", "--repository", r)
+		s := res["svc"]
+		if out.code != 1 || s.Status != "failed" || !containsAll(out.stderr, "too large", "4 MiB", "fewer layers", "mode=min", "not moved") {
+			t.Errorf("HTTP %d on the manifest push: exit %d, %+v\n%s", f.Status, out.code, s, out.stderr)
+		}
+		if head(t, direct+"/svc:ci") != "" || head(t, direct+"/svc:"+s.Hash) != "" {
+			t.Errorf("HTTP %d: something was pushed or moved", f.Status)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package solver
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"sync"
 	"time"
 
 	"github.com/bkcache/bkcache/solver/plan"
@@ -102,11 +104,20 @@ func (b *Builder) solveFailed(ctx context.Context, j *plan.Job, err error, res *
 		res.cancel(ctx.Err())
 	case grpcerrors.Code(err) == codes.Unavailable:
 		res.fail(fmt.Errorf("building %s: the connection to buildkitd was lost during the solve (did it stop or restart? its log says why); %s was not moved: %w", j.Refs.Image, j.Refs.Floating, err))
+	case tooLargeRE().MatchString(err.Error()):
+		res.fail(fmt.Errorf("building %s: the registry refused a manifest as too large: %w; registries cap a manifest's size (distribution and ECR at 4 MiB), which an image or a cache (mode=max lists every layer of every stage) of very many layers passes: build with fewer layers (fewer RUN, COPY and ADD steps, or stages merged), or export a smaller cache with cache_to mode=min; %s was not moved", j.Refs.Image, err, j.Refs.Floating))
 	default:
 		res.fail(fmt.Errorf("building %s: %w", j.Refs.Image, err))
 		res.ErrorAt = errorAt(j, err)
 	}
 }
+
+// tooLargeRE matches how a registry refuses a manifest over its size
+// limit, as containerd reports it: 413, or distribution's 400 for a body
+// past its 4 MiB reader.
+var tooLargeRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)\b413\b|request entity too large|payload too large|request body too large|manifest too big`)
+})
 
 func cacheRefs(entries []client.CacheOptionsEntry) []string {
 	out := []string{}
