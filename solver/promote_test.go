@@ -348,3 +348,40 @@ func TestFinishKeepsTheLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestPromoteAttachesMissingManifest: an R:H that a run stopped before
+// attaching its manifest (pushed, nothing attached) gets the manifest
+// when a later run skips it and moves R:F there, so that R:F never names
+// an image without one; an R:H that has one is not given a second.
+func TestPromoteAttachesMissingManifest(t *testing.T) {
+	host := rt.Serve(t, true).Host
+	h := digest.FromString("inputs")
+	reg := registry.New(registry.Options{})
+	for i, attached := range []bool{false, true} {
+		direct := fmt.Sprintf("%s/p/attach%d", host, i)
+		d := digest.Digest(rt.PushRandom(t, direct+":"+h.Encoded()))
+		j := testJob(t, direct, h, &compose.Service{Name: "s", Image: direct})
+		b := NewBuilder(nil, reg, Options{Push: true, Attach: true, Recorder: Recorder{Project: "p", Tool: "test"}})
+		if attached {
+			if err := b.attach(context.Background(), reg, j, &Result{Service: "s", Hash: h.Encoded(), Digest: d}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+		b.buildOne(context.Background(), j, nil, "", res)
+		if res.Status != Skipped || headDirect(t, direct+":ci") != d {
+			t.Fatalf("attached=%v: %s %q, ci at %s", attached, res.Status, res.Error, headDirect(t, direct+":ci"))
+		}
+		m, err := reg.FetchManifest(context.Background(), rt.Ref(t, direct+":ci"))
+		if err != nil || m.Services[0].Hash != h.Encoded() {
+			t.Fatalf("attached=%v: the manifest on ci: %v %v", attached, m, err)
+		}
+		idx, err := remote.Referrers(rt.Ref(t, direct+"@"+d.String()).Context().Digest(d.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if im, _ := idx.IndexManifest(); len(im.Manifests) != 1 {
+			t.Errorf("attached=%v: %d manifests attached, want 1", attached, len(im.Manifests))
+		}
+	}
+}

@@ -113,8 +113,10 @@ func (b *Builder) attach(ctx context.Context, reg *registry.Registry, j *plan.Jo
 
 // promote points R:F and R:cache-F at what R:H and R:cache-H hold, for a
 // service whose R:H was already there; nothing moves when R:F is there
-// too.
-func (b *Builder) promote(ctx context.Context, refs plan.Refs, d digest.Digest, res *Result) error {
+// too. An R:H pushed by a run stopped before it attached its manifest
+// gets it now: R:F never names an image without one.
+func (b *Builder) promote(ctx context.Context, j *plan.Job, d digest.Digest, res *Result) error {
+	refs := j.Refs
 	reg := b.registry.Session(ctx)
 	cur, found, err := reg.Head(ctx, refs.Floating)
 	if err != nil {
@@ -123,6 +125,17 @@ func (b *Builder) promote(ctx context.Context, refs plan.Refs, d digest.Digest, 
 	if found && cur == d {
 		res.Floating = refs.Floating.String()
 		return nil
+	}
+	if b.opt.Attach {
+		has, err := reg.HasManifest(ctx, refs.Repository.Digest(d.String()))
+		if err != nil {
+			return fmt.Errorf("reading the manifests attached to %s: %w; %s not moved", refs.Image, err, refs.Floating)
+		}
+		if !has {
+			if err := b.attach(ctx, reg, j, res); err != nil {
+				return fmt.Errorf("%w; %s not moved", err, refs.Floating)
+			}
+		}
 	}
 	return b.moveFloating(ctx, reg, refs, moveCache(ctx, reg, refs), res)
 }

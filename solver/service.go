@@ -79,7 +79,7 @@ func (b *Builder) skip(ctx context.Context, j *plan.Job, layout string, res *Res
 		if found {
 			res.Status, res.Digest = Skipped, d
 			if b.opt.Push {
-				if err := b.promote(ctx, refs, d, res); err != nil {
+				if err := b.promote(ctx, j, d, res); err != nil {
 					res.fail(err)
 				}
 			}

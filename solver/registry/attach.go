@@ -52,6 +52,20 @@ func (r *Registry) Attach(ctx context.Context, subject name.Digest, doc []byte, 
 // ErrNoManifest reports an image with no bkcache manifest attached.
 var ErrNoManifest = errors.New("no bkcache manifest is attached to the image")
 
+// HasManifest reports whether a bkcache manifest is attached to the
+// image at d.
+func (r *Registry) HasManifest(ctx context.Context, d name.Digest) (bool, error) {
+	idx, err := remote.Referrers(d, append(r.opts(ctx), remote.WithFilter("artifactType", manifest.ArtifactType))...)
+	if err != nil {
+		return false, wrap(d, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return false, wrap(d, err)
+	}
+	return slices.ContainsFunc(im.Manifests, func(m v1.Descriptor) bool { return m.ArtifactType == manifest.ArtifactType }), nil
+}
+
 // FetchManifest returns the newest bkcache manifest attached to the image
 // at ref (a tag or digest).
 func (r *Registry) FetchManifest(ctx context.Context, ref name.Reference) (*manifest.Manifest, error) {
