@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/e2e/faultproxy"
@@ -273,4 +277,50 @@ func TestBuildPrune(t *testing.T) {
 	if n := len(tagsOf(t, r+"/app")); n < 3*2+2 { // three hash and cache tags, ci, cache-ci
 		t.Errorf("%d tags left after three builds; the default rules keep them all", n)
 	}
+}
+
+// TestPruneInterrupted: SIGTERM while a prune deletes (each DELETE slowed
+// so that the signal lands among them) leaves every kept image whole,
+// and the next prune finishes the job.
+func TestPruneInterrupted(t *testing.T) {
+	requireSandbox(t)
+	p, via, direct := faulty(t)
+	_, hashes := versions(t, direct, 5)
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  app:\n    image: " + via + "/app\n    build: .\n",
+		"Dockerfile":   "FROM busybox\nCOPY v.txt /v.txt\n",
+		"v.txt":        "unused",
+	})
+	app := direct + "/app"
+	slow := p.Inject(faultproxy.Fault{Method: http.MethodDelete, Delay: 700 * time.Millisecond})
+	cmd := exec.Command(sb.BkcacheBin(), "prune", "--keep", "1", "--keep-within", "0s", "--yes")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), sb.Env()...)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for slow.Hits() < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if err == nil {
+		t.Fatalf("prune exited 0 after SIGTERM, %d deletes begun:\n%s", slow.Hits(), out.String())
+	}
+	pulls(t, app+":"+hashes[4])
+	pulls(t, app+":ci")
+	p.Clear()
+	if _, res := prune(t, dir, nil, "--keep", "1", "--keep-within", "0s", "--yes"); res.code != 0 {
+		t.Fatalf("the prune after the interrupted one: exit %d\n%s", res.code, res.stderr)
+	}
+	for _, h := range hashes[:4] {
+		if head(t, app+":"+h) != "" {
+			t.Errorf("image %s is still there after the second prune", h[:12])
+		}
+	}
+	pulls(t, app+":"+hashes[4])
+	pulls(t, app+":ci")
 }
