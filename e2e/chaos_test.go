@@ -22,6 +22,7 @@ import (
 	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -95,10 +96,10 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: seed %d (replay with -chaos.seed %d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	p, r, direct := faulty(t)
+	p, r, direct := chaosRegistry(t)
 	d := newDaemon(t)
 	dir := sourcetest.Tree(t, chaosProject(r))
-	env := append(d.env(), "DOCKER_CONFIG="+chaosCredentials(t, p.Addr))
+	env := append(d.env(), "DOCKER_CONFIG="+os.Getenv("DOCKER_CONFIG"))
 	st := &chaosStats{faults: map[string]int{}}
 	for run := range *chaosRuns {
 		chaosEdit(t, dir, rng, run)
@@ -118,16 +119,22 @@ func TestChaos(t *testing.T) {
 		}
 		st.runs++
 		st.ends[how]++
+		if out.code == 0 {
+			st.succeeded++
+		}
 		for _, v := range chaosCheck(t, direct, out, how) {
 			st.violations++
 			t.Errorf("run %d (%s, exit %d): %s", run, how, out.code, v)
+		}
+		if (run+1)%25 == 0 {
+			t.Logf("chaos: %d runs done, %d violations", run+1, st.violations)
 		}
 	}
 	st.report(t)
 }
 
 type chaosStats struct {
-	runs, violations int
+	runs, succeeded, violations int
 	faults           map[string]int // hits, by "kind on step"
 	ends             map[string]int
 }
@@ -148,25 +155,46 @@ func (s *chaosStats) report(t *testing.T) {
 			total += s.faults[k]
 		}
 	}
-	summary := fmt.Sprintf("chaos: %d runs, %d builds (%d services each), ends %v; %d faults injected:\n%sinvariant violations: %d",
-		s.runs, s.runs*len(chaosServices), len(chaosServices), s.ends, total, b.String(), s.violations)
+	summary := fmt.Sprintf("chaos: %d runs, %d builds (%d services each), ends %v, %d exited 0; %d faults injected:\n%sinvariant violations: %d",
+		s.runs, s.runs*len(chaosServices), len(chaosServices), s.ends, s.succeeded, total, b.String(), s.violations)
 	t.Log(summary)
+	// Runs that never finish prove nothing: the checks would hold on an
+	// empty registry.
+	if s.runs > 0 && s.succeeded*3 < s.runs {
+		t.Errorf("only %d of %d runs exited 0: the setup, not the faults, stops the builds", s.succeeded, s.runs)
+	}
 	if f := os.Getenv("BKCACHE_CHAOS_REPORT"); f != "" {
 		os.WriteFile(f, []byte(summary+"\n"), 0o644)
 	}
 }
 
-// chaosCredentials writes a docker config holding a password for the
-// registry, which must never appear in what bkcache prints or writes.
-func chaosCredentials(t *testing.T, host string) string {
+// chaosRegistry starts a registry of the test's own that requires a
+// password (which must never appear in what bkcache prints), behind a
+// fault proxy; DOCKER_CONFIG (the test's, and bkcache's) holds the
+// password for both addresses. It returns the proxy, the repository
+// prefix through it, and the same prefix on the registry itself.
+func chaosRegistry(t *testing.T) (*faultproxy.Proxy, string, string) {
+	addr, err := sb.StartAuthRegistry(t.Context(), "chaos", chaosPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := faultproxy.Start(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
 	dir := t.TempDir()
 	auth := base64.StdEncoding.EncodeToString([]byte("chaos:" + chaosPassword))
-	cfg := fmt.Sprintf(`{"auths": {%q: {"auth": %q}, %q: {"auth": %q}}}`, host, auth, sb.RegistryAddr, auth)
+	cfg := fmt.Sprintf(`{"auths": {%q: {"auth": %q}, %q: {"auth": %q}}}`, p.Addr, auth, addr, auth)
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return dir
+	t.Setenv("DOCKER_CONFIG", dir)
+	return p, p.Addr + "/chaos", addr + "/chaos"
 }
+
+// keychain reads the registry with the test's credentials.
+var keychain = remote.WithAuthFromKeychain(authn.DefaultKeychain)
 
 const chaosPassword = "chaos-s3cret-pass"
 
@@ -354,7 +382,7 @@ func complete(ref string) error {
 	if err != nil {
 		return err
 	}
-	desc, err := remote.Get(n)
+	desc, err := remote.Get(n, keychain)
 	if err != nil {
 		return err
 	}
@@ -377,7 +405,7 @@ func digestOf(ref string) string {
 	if err != nil {
 		return ""
 	}
-	d, err := remote.Head(n)
+	d, err := remote.Head(n, keychain)
 	if err != nil {
 		return ""
 	}
@@ -390,7 +418,7 @@ func tagsOrNone(t *testing.T, repo string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tags, err := remote.List(r)
+	tags, err := remote.List(r, keychain)
 	if err != nil {
 		return nil
 	}
