@@ -135,8 +135,8 @@ func TestChaos(t *testing.T) {
 
 type chaosStats struct {
 	runs, succeeded, violations int
-	faults           map[string]int // hits, by "kind on step"
-	ends             map[string]int
+	faults                      map[string]int // hits, by "kind on step"
+	ends                        map[string]int
 }
 
 func (s *chaosStats) report(t *testing.T) {
