@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -88,5 +89,37 @@ func TestManifestTooLarge(t *testing.T) {
 		if head(t, direct+"/svc:ci") != "" || head(t, direct+"/svc:"+s.Hash) != "" {
 			t.Errorf("HTTP %d: something was pushed or moved", f.Status)
 		}
+	}
+}
+
+// TestThrottleStorm: a registry throttling every service of a run at
+// once (429 with Retry-After on the skip checks of five services built
+// in parallel, then on their pushes): every service ends built, then
+// skipped, and nothing fails for it.
+func TestThrottleStorm(t *testing.T) {
+	requireSandbox(t)
+	p, r, _ := faulty(t)
+	files := map[string]string{"compose.yaml": "services:\n"}
+	for _, s := range []string{"a", "b", "c", "d", "e"} {
+		files["compose.yaml"] += "  " + s + ":\n    image: " + r + "/" + s + "\n    build: {context: ., dockerfile: " + s + ".Dockerfile}\n"
+		files[s+".Dockerfile"] = "FROM scratch\nCOPY " + s + ".txt /\n"
+		files[s+".txt"] = s
+	}
+	dir := sourcetest.Tree(t, files)
+	retry := http.Header{"Retry-After": {"1"}}
+	storm := []*faultproxy.Rule{
+		p.Inject(faultproxy.Fault{Method: "HEAD", Path: imageManifest, Times: 10, Status: 429, Header: retry}),
+		p.Inject(faultproxy.Fault{Method: "PUT", Path: imageManifest, Times: 5, Status: 429, Header: retry}),
+	}
+	for _, want := range []string{"built", "skipped"} {
+		res := mustBuild(t, dir, nil, "--push", "--parallel", "5")
+		for s, got := range res {
+			if got.Status != want {
+				t.Errorf("%s: %s, want %s (%s)", s, got.Status, want, got.Error)
+			}
+		}
+	}
+	if storm[0].Hits() != 10 || storm[1].Hits() == 0 {
+		t.Errorf("the storm hit %d skip checks and %d pushes: the test throttled less than it means to", storm[0].Hits(), storm[1].Hits())
 	}
 }
