@@ -119,12 +119,7 @@ func registryState(t *testing.T, r string) (map[string]string, int) {
 func TestAttestations(t *testing.T) {
 	requireSandbox(t)
 	r := repo(t)
-	dir := sourcetest.Tree(t, map[string]string{
-		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build:\n      context: .\n      platforms: [linux/amd64, linux/arm64]\n",
-		"Dockerfile":   "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n",
-		"amd64.txt":    "amd64 of " + r,
-		"arm64.txt":    "arm64 of " + r,
-	})
+	dir := twoPlatforms(t, r, nil)
 	d := newDaemon(t)
 	byDefault := mustBuild(t, dir, d.env(), "--push")["app"]
 	idx := readIndex(t, byDefault.Image)

@@ -70,11 +70,7 @@ func TestDockerEngine(t *testing.T) {
 	// engine gets the image of its own platform.
 	t.Run("load several platforms", func(t *testing.T) {
 		pr := repo(t)
-		multi := sourcetest.Tree(t, map[string]string{
-			"compose.yaml": "services:\n  app:\n    image: " + pr + "/app\n    build:\n      context: .\n      platforms: [linux/arm64, linux/amd64]\n",
-			"Dockerfile":   "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n",
-			"amd64.txt":    "amd64\n", "arm64.txt": "arm64\n",
-		})
+		multi := twoPlatforms(t, pr, nil)
 		s := mustBuild(t, multi, env, "--load", "--push")["app"]
 		if idx := readIndex(t, s.Image); len(idx.images) != 2 {
 			t.Errorf("--push --load pushed %v, want both platforms", idx.images)

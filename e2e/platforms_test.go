@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,22 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
+// twoPlatforms is a project of one service, app in repository r, built
+// FROM scratch for linux/amd64 and linux/arm64, each copying its own
+// file (ARCH.txt, reading "ARCH of r") to /arch.txt; extra adds files
+// and Dockerfile lines after that COPY.
+func twoPlatforms(t *testing.T, r string, extra map[string]string, lines ...string) string {
+	t.Helper()
+	files := map[string]string{
+		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build:\n      context: .\n      platforms: [linux/amd64, linux/arm64]\n",
+		"Dockerfile":   "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n" + strings.Join(lines, ""),
+		"amd64.txt":    "amd64 of " + r,
+		"arm64.txt":    "arm64 of " + r,
+	}
+	maps.Copy(files, extra)
+	return sourcetest.Tree(t, files)
+}
+
 // TestPlatforms: a service's platforms build in one solve into one index
 // pushed as R:H with every platform, which ci then names; a second run
 // on a pruned daemon is skipped, and --force there takes every
@@ -22,13 +39,7 @@ import (
 func TestPlatforms(t *testing.T) {
 	requireSandbox(t)
 	r := repo(t)
-	dir := sourcetest.Tree(t, map[string]string{
-		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build:\n      context: .\n      platforms: [linux/amd64, linux/arm64]\n",
-		"Dockerfile":   "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\nCOPY common.txt /common.txt\n",
-		"amd64.txt":    "amd64 of " + r,
-		"arm64.txt":    "arm64 of " + r,
-		"common.txt":   "common",
-	})
+	dir := twoPlatforms(t, r, map[string]string{"common.txt": "common"}, "COPY common.txt /common.txt\n")
 	d := newDaemon(t)
 	first := mustBuild(t, dir, d.env(), "--push")["app"]
 	idx, err := remote.Index(mustRef(t, first.Image))
@@ -77,11 +88,7 @@ func TestPlatforms(t *testing.T) {
 func TestPlatformsAround(t *testing.T) {
 	requireSandbox(t)
 	r := repo(t)
-	dir := sourcetest.Tree(t, map[string]string{
-		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build:\n      context: .\n      platforms: [linux/amd64, linux/arm64]\n",
-		"Dockerfile":   "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n",
-		"amd64.txt":    "amd64", "arm64.txt": "arm64",
-	})
+	dir := twoPlatforms(t, r, nil)
 	first := mustBuild(t, dir, nil, "--push")["app"]
 
 	writeFile(t, dir, "arm64.txt", "arm64 v2")
@@ -97,7 +104,7 @@ func TestPlatformsAround(t *testing.T) {
 
 	out := t.TempDir()
 	mustBuild(t, dir, nil, "--output", "type=local,dest="+out)
-	for p, want := range map[string]string{"linux_amd64": "amd64", "linux_arm64": "arm64 v2"} {
+	for p, want := range map[string]string{"linux_amd64": "amd64 of " + r, "linux_arm64": "arm64 v2"} {
 		if b, err := os.ReadFile(filepath.Join(out, p, "arch.txt")); err != nil || string(b) != want {
 			t.Errorf("--output type=local: %s/arch.txt = %q, %v; want %q", p, b, err, want)
 		}

@@ -49,16 +49,24 @@ func (r pruneReport) deletes() int {
 // returns their hashes, oldest first.
 func versions(t *testing.T, r string, n int) (string, []string) {
 	t.Helper()
-	dir := sourcetest.Tree(t, map[string]string{
-		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build: .\n",
-		"Dockerfile":   "FROM busybox\nCOPY v.txt /v.txt\n",
-	})
+	dir := appProject(t, r)
 	var hashes []string
 	for i := range n {
 		writeFile(t, dir, "v.txt", fmt.Sprintf("version %d of %s", i, r))
 		hashes = append(hashes, mustBuild(t, dir, nil, "--push")["app"].Hash)
 	}
 	return dir, hashes
+}
+
+// appProject is the project versions builds, its service app in
+// repository r.
+func appProject(t *testing.T, r string) string {
+	t.Helper()
+	return sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build: .\n",
+		"Dockerfile":   "FROM busybox\nCOPY v.txt /v.txt\n",
+		"v.txt":        "unused",
+	})
 }
 
 func tagsOf(t *testing.T, repo string) []string {
@@ -191,11 +199,7 @@ func TestPruneFaults(t *testing.T) {
 	requireSandbox(t)
 	p, via, direct := faulty(t)
 	_, hashes := versions(t, direct, 4)
-	dir := sourcetest.Tree(t, map[string]string{
-		"compose.yaml": "services:\n  app:\n    image: " + via + "/app\n    build: .\n",
-		"Dockerfile":   "FROM busybox\nCOPY v.txt /v.txt\n",
-		"v.txt":        "unused",
-	})
+	dir := appProject(t, via)
 	app := direct + "/app"
 	p.Inject(faultproxy.Fault{Method: http.MethodDelete, Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED"})
 	_, res := prune(t, dir, nil, "--keep", "1", "--keep-within", "0s", "--yes")
@@ -286,11 +290,7 @@ func TestPruneInterrupted(t *testing.T) {
 	requireSandbox(t)
 	p, via, direct := faulty(t)
 	_, hashes := versions(t, direct, 5)
-	dir := sourcetest.Tree(t, map[string]string{
-		"compose.yaml": "services:\n  app:\n    image: " + via + "/app\n    build: .\n",
-		"Dockerfile":   "FROM busybox\nCOPY v.txt /v.txt\n",
-		"v.txt":        "unused",
-	})
+	dir := appProject(t, via)
 	app := direct + "/app"
 	slow := p.Inject(faultproxy.Fault{Method: http.MethodDelete, Delay: 700 * time.Millisecond})
 	cmd := exec.Command(sb.BkcacheBin(), "prune", "--keep", "1", "--keep-within", "0s", "--yes")

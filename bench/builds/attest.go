@@ -30,14 +30,7 @@ func (b *bench) attestations(ctx context.Context, proj string) error {
 		return err
 	}
 	rx := b.repo()
-	args := []string{"--builder", "bkbench", "bake", "-f", "compose.yaml", "--push", "--progress", "quiet", "--provenance", "mode=max"}
-	for i := range services {
-		s := svcName(i)
-		args = append(args,
-			"--set", s+".tags="+rx+"/"+s+":bake",
-			"--set", s+".cache-from=type=registry,ref="+rx+"/"+s+":cache",
-			"--set", s+".cache-to=type=registry,mode=max,ref="+rx+"/"+s+":cache")
-	}
+	args := bakeArgs(rx, "--provenance", "mode=max")
 	bxRun := func() error {
 		if out, err := b.runTool(ctx, proj, env, buildx, args...); err != nil {
 			return fmt.Errorf("buildx bake: %v\n%s", err, out)

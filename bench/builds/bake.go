@@ -38,14 +38,7 @@ func (b *bench) bake(ctx context.Context, proj string) error {
 		}
 		r = b.repo()
 		b.prune()
-		args := []string{"--builder", "bkbench", "bake", "-f", "compose.yaml", "--push", "--progress", "quiet"}
-		for i := range services {
-			s := svcName(i)
-			args = append(args,
-				"--set", s+".tags="+r+"/"+s+":bake",
-				"--set", s+".cache-from=type=registry,ref="+r+"/"+s+":cache",
-				"--set", s+".cache-to=type=registry,mode=max,ref="+r+"/"+s+":cache")
-		}
+		args := bakeArgs(r)
 		start := time.Now()
 		if out, err := b.runTool(ctx, proj, env, buildx, args...); err != nil {
 			return fmt.Errorf("buildx bake: %v\n%s", err, out)
@@ -59,6 +52,21 @@ func (b *bench) bake(ctx context.Context, proj string) error {
 		"docker buildx bake --push, registry cache mode=max ("+buildxVersion+", remote driver)", median(bx), "≤ 1.0")
 	b.rows = append(b.rows, fmt.Sprintf("| tags per service after that build | bkcache | %.1f | buildx bake | %.1f | %.2f | H, ci, cache-H, cache-ci, and the referrers fallback tag where the registry has no referrers API |", bkTags, bxTags, bkTags/bxTags))
 	return nil
+}
+
+// bakeArgs is `buildx bake --push` of the services into repository
+// prefix r, with registry cache (mode=max, as bkcache exports), and
+// extra flags.
+func bakeArgs(r string, extra ...string) []string {
+	args := append([]string{"--builder", "bkbench", "bake", "-f", "compose.yaml", "--push", "--progress", "quiet"}, extra...)
+	for i := range services {
+		s := svcName(i)
+		args = append(args,
+			"--set", s+".tags="+r+"/"+s+":bake",
+			"--set", s+".cache-from=type=registry,ref="+r+"/"+s+":cache",
+			"--set", s+".cache-to=type=registry,mode=max,ref="+r+"/"+s+":cache")
+	}
+	return args
 }
 
 // buildx builds docker/buildx with go install and creates a builder on
