@@ -2,9 +2,7 @@ package solver
 
 import (
 	"context"
-	"maps"
 
-	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/moby/buildkit/solver/errdefs"
@@ -12,7 +10,8 @@ import (
 
 // explain starts looking up why j rebuilds, with Options.Explain: the
 // manifest attached to the image R:F names now (before this build moves
-// it), compared with j's inputs. The returned func waits for the answer
+// it), compared with j's inputs as manifests record them (redacted args
+// redacted, so that no report shows them). The returned func waits for the answer
 // and stores it in res.Changes; a floating tag with no manifest (the
 // first build, or an image bkcache did not push) leaves it nil.
 func (b *Builder) explain(ctx context.Context, j *plan.Job, res *Result) (wait func()) {
@@ -24,21 +23,12 @@ func (b *Builder) explain(ctx context.Context, j *plan.Job, res *Result) (wait f
 		var r *manifest.Report
 		if m, err := b.registry.FetchManifest(ctx, j.Refs.Floating); err == nil {
 			if old := m.Find(j.Inputs.Service); old != nil && old.Inputs != nil {
-				r = manifest.Compare(old.Inputs, b.redacted(j))
+				r = manifest.Compare(old.Inputs, manifest.Redacted(j.Inputs, b.opt.Recorder.Redact))
 			}
 		}
 		done <- r
 	}()
 	return func() { res.Changes = <-done }
-}
-
-// redacted is j's inputs as its manifest records them: the args
-// --redact-arg names stored redacted, so that no report shows them.
-func (b *Builder) redacted(j *plan.Job) *inputs.Inputs {
-	cp := *j.Inputs
-	cp.Args = maps.Clone(j.Inputs.Args)
-	manifest.Redact(&cp, b.opt.Recorder.Redact)
-	return &cp
 }
 
 // errorAt is where in the service's Dockerfile a solve failed, from the

@@ -2,7 +2,6 @@ package solver
 
 import (
 	"bytes"
-	"maps"
 	"time"
 
 	"github.com/bkcache/bkcache/hash/inputs"
@@ -54,15 +53,12 @@ func (r *Recorder) manifest(records ...*manifest.Service) *manifest.Manifest {
 // that started at start. Args listed in redact are stored redacted; in
 // itself is left untouched.
 func record(in *inputs.Inputs, res *Result, redact []string, start time.Time) *manifest.Service {
-	cp := *in
-	cp.Args = maps.Clone(in.Args)
-	manifest.Redact(&cp, redact)
 	s := &manifest.Service{
 		Service: in.Service,
 		Status:  "hashed",
 		Hash:    in.Tag(),
 		Scheme:  in.Scheme,
-		Inputs:  &cp,
+		Inputs:  manifest.Redacted(in, redact),
 	}
 	if res == nil {
 		return s

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -113,16 +114,19 @@ type Timing struct {
 // ErrSchema reports a document of another schema version.
 var ErrSchema = errors.New("unsupported manifest schema version")
 
-// Redact replaces the values of the named build args in in, in place,
-// with "redacted:" and the SHA-256 of the value: a change is still
-// visible to `explain`, the value is not.
-func Redact(in *inputs.Inputs, args []string) {
+// Redacted returns in as manifests record it: a copy whose named build
+// args hold "redacted:" and the SHA-256 of their value, so that a change
+// is still visible to `explain` and the value is not. in is left as it is.
+func Redacted(in *inputs.Inputs, args []string) *inputs.Inputs {
+	cp := *in
+	cp.Args = maps.Clone(in.Args)
 	for _, a := range args {
-		if v, ok := in.Args[a]; ok {
+		if v, ok := cp.Args[a]; ok {
 			sum := sha256.Sum256([]byte(v))
-			in.Args[a] = "redacted:sha256:" + hex.EncodeToString(sum[:])
+			cp.Args[a] = "redacted:sha256:" + hex.EncodeToString(sum[:])
 		}
 	}
+	return &cp
 }
 
 // New returns a manifest for project, written by version of bkcache.

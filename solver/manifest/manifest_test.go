@@ -59,7 +59,7 @@ func TestSchema(t *testing.T) {
 	m := New("m", "test", time.Unix(1700000000, 0))
 	m.Buildkit = &Buildkit{Address: "unix:///run/buildkit/buildkitd.sock", Version: "v0.33.1", Worker: "oci"}
 	for _, in := range compute(t, dir) {
-		Redact(in, []string{"TOKEN"})
+		in = Redacted(in, []string{"TOKEN"})
 		m.Services = append(m.Services, &Service{
 			Service: in.Service, Status: "built", Hash: in.Tag(), Scheme: in.Scheme, Inputs: in,
 			Image: "reg/app:" + in.Tag(), Digest: digest.Digest("sha256:" + strings.Repeat("a", 64)),

@@ -55,15 +55,11 @@ var ErrNoManifest = errors.New("no bkcache manifest is attached to the image")
 // HasManifest reports whether a bkcache manifest is attached to the
 // image at d.
 func (r *Registry) HasManifest(ctx context.Context, d name.Digest) (bool, error) {
-	idx, err := remote.Referrers(d, append(r.opts(ctx), remote.WithFilter("artifactType", manifest.ArtifactType))...)
+	refs, err := r.Referrers(ctx, d)
 	if err != nil {
-		return false, wrap(d, err)
+		return false, err
 	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return false, wrap(d, err)
-	}
-	return slices.ContainsFunc(im.Manifests, func(m v1.Descriptor) bool { return m.ArtifactType == manifest.ArtifactType }), nil
+	return slices.ContainsFunc(refs, func(ref Referrer) bool { return ref.ArtifactType == manifest.ArtifactType }), nil
 }
 
 // FetchManifest returns the newest bkcache manifest attached to the image
