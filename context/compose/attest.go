@@ -151,24 +151,29 @@ func disabled(kv map[string]string) (bool, error) {
 // already canonical) over the compose key's over the default.
 func attestations(opt Options, b *types.BuildConfig) (Attestations, error) {
 	var a Attestations
+	var given bool
 	var err error
-	switch {
-	case opt.Provenance != nil:
-		a.Provenance = *opt.Provenance
-	case b.Provenance != "":
-		if a.Provenance, err = ParseProvenance(b.Provenance); err != nil {
-			return a, fmt.Errorf("build.provenance: %w", err)
-		}
-	default:
+	if a.Provenance, given, err = setting(opt.Provenance, b.Provenance, "build.provenance", ParseProvenance); err != nil {
+		return a, err
+	}
+	if !given {
 		a.Provenance, a.ProvenanceDefault = DefaultProvenance, true
 	}
+	a.SBOM, _, err = setting(opt.SBOM, b.SBOM, "build.sbom", ParseSBOM)
+	return a, err
+}
+
+// setting is one attestation setting: the flag's value when given, else
+// the compose key's, parsed; given says whether either said anything.
+func setting(flag *string, key, keyName string, parse func(string) (string, error)) (v string, given bool, err error) {
 	switch {
-	case opt.SBOM != nil:
-		a.SBOM = *opt.SBOM
-	case b.SBOM != "":
-		if a.SBOM, err = ParseSBOM(b.SBOM); err != nil {
-			return a, fmt.Errorf("build.sbom: %w", err)
+	case flag != nil:
+		return *flag, true, nil
+	case key != "":
+		if v, err = parse(key); err != nil {
+			return "", true, fmt.Errorf("%s: %w", keyName, err)
 		}
+		return v, true, nil
 	}
-	return a, nil
+	return "", false, nil
 }

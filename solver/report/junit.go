@@ -13,22 +13,21 @@ import (
 // (store_test_results) read: docs/junit.xsd is its schema.
 type (
 	junitSuites struct {
-		XMLName  xml.Name     `xml:"testsuites"`
-		Name     string       `xml:"name,attr"`
-		Tests    int          `xml:"tests,attr"`
-		Failures int          `xml:"failures,attr"`
-		Errors   int          `xml:"errors,attr"`
-		Skipped  int          `xml:"skipped,attr"`
-		Time     string       `xml:"time,attr"`
-		Suites   []junitSuite `xml:"testsuite"`
+		XMLName xml.Name `xml:"testsuites"`
+		junitCounts
+		Suites []junitSuite `xml:"testsuite"`
+	}
+	// junitCounts are the attributes a suite and the whole report share.
+	junitCounts struct {
+		Name     string `xml:"name,attr"`
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Errors   int    `xml:"errors,attr"`
+		Skipped  int    `xml:"skipped,attr"`
+		Time     string `xml:"time,attr"`
 	}
 	junitSuite struct {
-		Name       string          `xml:"name,attr"`
-		Tests      int             `xml:"tests,attr"`
-		Failures   int             `xml:"failures,attr"`
-		Errors     int             `xml:"errors,attr"`
-		Skipped    int             `xml:"skipped,attr"`
-		Time       string          `xml:"time,attr"`
+		junitCounts
 		Timestamp  string          `xml:"timestamp,attr"`
 		Properties []junitProperty `xml:"properties>property,omitempty"`
 		Cases      []junitCase     `xml:"testcase"`
@@ -61,9 +60,8 @@ type (
 func JUnit(w io.Writer, r Run) error {
 	m := r.Manifest
 	suite := junitSuite{
-		Name:      "bkcache " + m.Project,
-		Time:      secs(span(m).Milliseconds()),
-		Timestamp: m.Created.UTC().Format("2006-01-02T15:04:05"),
+		junitCounts: junitCounts{Name: "bkcache " + m.Project, Time: secs(span(m).Milliseconds())},
+		Timestamp:   m.Created.UTC().Format("2006-01-02T15:04:05"),
 	}
 	if m.Buildkit != nil {
 		suite.Properties = append(suite.Properties, junitProperty{"buildkit", m.Buildkit.Version}, junitProperty{"buildkit.address", m.Buildkit.Address})
@@ -83,7 +81,9 @@ func JUnit(w io.Writer, r Run) error {
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
-	doc := junitSuites{Name: "bkcache", Tests: suite.Tests, Failures: suite.Failures, Skipped: suite.Skipped, Time: suite.Time, Suites: []junitSuite{suite}}
+	all := suite.junitCounts
+	all.Name = "bkcache"
+	doc := junitSuites{junitCounts: all, Suites: []junitSuite{suite}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}

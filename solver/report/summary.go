@@ -34,17 +34,26 @@ func Summary(w io.Writer, r Run) error {
 	return err
 }
 
+// heading returns a func that writes the section title the first time
+// it is called: a section with nothing in it has no title.
+func heading(b *strings.Builder, title string) func() {
+	done := false
+	return func() {
+		if !done {
+			fmt.Fprintf(b, "\n### %s\n\n", title)
+			done = true
+		}
+	}
+}
+
 func whyRebuilt(b *strings.Builder, m *manifest.Manifest) {
-	head := false
+	head := heading(b, "Why they rebuilt")
 	for _, s := range m.Services {
 		first, more := reasons(s)
 		if first == nil || s.Status == "skipped" {
 			continue
 		}
-		if !head {
-			b.WriteString("\n### Why they rebuilt\n\n")
-			head = true
-		}
+		head()
 		fmt.Fprintf(b, "- **%s** (`%s` → `%s`):", md(s.Service), short(s.Changes.OldHash), short(s.Changes.NewHash))
 		for _, l := range first {
 			fmt.Fprintf(b, "\n  - %s", md(l))
@@ -57,15 +66,12 @@ func whyRebuilt(b *strings.Builder, m *manifest.Manifest) {
 }
 
 func failures(b *strings.Builder, r Run) {
-	head := false
+	head := heading(b, "Failures")
 	for _, s := range r.Manifest.Services {
 		if s.Status != "failed" {
 			continue
 		}
-		if !head {
-			b.WriteString("\n### Failures\n\n")
-			head = true
-		}
+		head()
 		at := ""
 		if s.ErrorAt != nil {
 			at = fmt.Sprintf(" at `%s:%d`", r.path(s.ErrorAt.File), s.ErrorAt.Line)
@@ -75,13 +81,10 @@ func failures(b *strings.Builder, r Run) {
 }
 
 func warnings(b *strings.Builder, m *manifest.Manifest) {
-	head := false
+	head := heading(b, "Warnings")
 	for _, s := range m.Services {
 		for _, w := range s.Warnings {
-			if !head {
-				b.WriteString("\n### Warnings\n\n")
-				head = true
-			}
+			head()
 			fmt.Fprintf(b, "- **%s**: %s\n", md(s.Service), md(w))
 		}
 	}
