@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -103,12 +102,11 @@ func registryState(t *testing.T, r string) (map[string]string, int) {
 	for _, tag := range tagsOf(t, r) {
 		tags[tag] = head(t, r+":"+tag)
 	}
-	path := strings.SplitN(r, "/", 2)[1]
-	revs, err := os.ReadDir(filepath.Join(sb.Dir, "registry-data/docker/registry/v2/repositories", path, "_manifests/revisions/sha256"))
+	n, err := sb.StoredManifests(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tags, len(revs)
+	return tags, n
 }
 
 // TestAttestations: provenance (on by default, as buildx) and an SBOM

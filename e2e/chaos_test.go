@@ -22,7 +22,6 @@ import (
 	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/registry"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -100,10 +99,10 @@ func TestChaos(t *testing.T) {
 	d := newDaemon(t)
 	dir := sourcetest.Tree(t, chaosProject(r))
 	env := append(d.env(), "DOCKER_CONFIG="+os.Getenv("DOCKER_CONFIG"))
-	st := &chaosStats{faults: map[string]int{}}
+	st := &chaosStats{faults: map[string]int{}, ends: map[string]int{}}
 	for run := range *chaosRuns {
 		chaosEdit(t, dir, rng, run)
-		rules := chaosFaults(p, rng, st)
+		rules := chaosFaults(p, rng)
 		out, how := chaosBuild(t, dir, env, d, rng)
 		p.Clear()
 		for key, rule := range rules {
@@ -193,9 +192,6 @@ func chaosRegistry(t *testing.T) (*faultproxy.Proxy, string, string) {
 	return p, p.Addr + "/chaos", addr + "/chaos"
 }
 
-// keychain reads the registry with the test's credentials.
-var keychain = remote.WithAuthFromKeychain(authn.DefaultKeychain)
-
 const chaosPassword = "chaos-s3cret-pass"
 
 // chaosEdit changes each input file with probability 0.3.
@@ -209,7 +205,7 @@ func chaosEdit(t *testing.T, dir string, rng *rand.Rand, run int) {
 
 // chaosFaults injects zero to three random faults, each on a random step
 // for one to three requests.
-func chaosFaults(p *faultproxy.Proxy, rng *rand.Rand, st *chaosStats) map[string]*faultproxy.Rule {
+func chaosFaults(p *faultproxy.Proxy, rng *rand.Rand) map[string]*faultproxy.Rule {
 	rules := map[string]*faultproxy.Rule{}
 	for range rng.IntN(4) {
 		k, s := chaosKinds[rng.IntN(len(chaosKinds))], chaosSteps[rng.IntN(len(chaosSteps))]
@@ -219,9 +215,6 @@ func chaosFaults(p *faultproxy.Proxy, rng *rand.Rand, st *chaosStats) map[string
 		if _, dup := rules[key]; !dup {
 			rules[key] = p.Inject(f)
 		}
-	}
-	if st.ends == nil {
-		st.ends = map[string]int{}
 	}
 	return rules
 }
@@ -289,7 +282,7 @@ func chaosCheck(t *testing.T, direct string, out result, how string) []string {
 			case hashTag.MatchString(tag):
 				v = append(v, chaosHashTag(ctx, reg, repo, tag)...)
 			case tag == "ci":
-				v = append(v, chaosFloating(ctx, reg, repo)...)
+				v = append(v, chaosFloating(t, ctx, reg, repo)...)
 			}
 		}
 	}
@@ -321,7 +314,7 @@ func chaosHashTag(ctx context.Context, reg *registry.Registry, repo, tag string)
 
 // chaosFloating: R:F is complete and its manifest names a hash tag of
 // that same image.
-func chaosFloating(ctx context.Context, reg *registry.Registry, repo string) []string {
+func chaosFloating(t *testing.T, ctx context.Context, reg *registry.Registry, repo string) []string {
 	ref := repo + ":ci"
 	if err := complete(ref); err != nil {
 		return []string{fmt.Sprintf("%s is not a complete image: %v", ref, err)}
@@ -332,7 +325,7 @@ func chaosFloating(ctx context.Context, reg *registry.Registry, repo string) []s
 		return []string{fmt.Sprintf("%s has no bkcache manifest: %v", ref, err)}
 	}
 	h := m.Services[0].Hash
-	fd, hd := digestOf(ref), digestOf(repo+":"+h)
+	fd, hd := head(t, ref), head(t, repo+":"+h)
 	if fd == "" || fd != hd {
 		return []string{fmt.Sprintf("%s (%s) says hash %s, whose tag is %q", ref, fd, h[:12], hd)}
 	}
@@ -362,9 +355,9 @@ func chaosSummary(t *testing.T, direct string, out result, how string) []string 
 		switch {
 		case out.code == 0 && !ok:
 			v = append(v, fmt.Sprintf("exit 0, but %s is %s", s.Service, s.Status))
-		case ok && digestOf(direct+"/"+s.Service+":"+s.Hash) != s.Digest:
-			v = append(v, fmt.Sprintf("%s said %s with %s, the registry has %q", s.Service, s.Status, s.Digest, digestOf(direct+"/"+s.Service+":"+s.Hash)))
-		case ok && digestOf(direct+"/"+s.Service+":ci") != s.Digest:
+		case ok && head(t, direct+"/"+s.Service+":"+s.Hash) != s.Digest:
+			v = append(v, fmt.Sprintf("%s said %s with %s, the registry has %q", s.Service, s.Status, s.Digest, head(t, direct+"/"+s.Service+":"+s.Hash)))
+		case ok && head(t, direct+"/"+s.Service+":ci") != s.Digest:
 			v = append(v, fmt.Sprintf("%s said %s, but ci is not its image", s.Service, s.Status))
 		}
 	}
@@ -398,18 +391,6 @@ func complete(ref string) error {
 		return err
 	}
 	return validate.Image(img, validate.Fast)
-}
-
-func digestOf(ref string) string {
-	n, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		return ""
-	}
-	d, err := remote.Head(n, keychain)
-	if err != nil {
-		return ""
-	}
-	return d.Digest.String()
 }
 
 // tagsOrNone lists repo's tags; a repository not pushed yet has none.

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/bkcache/bkcache/e2e/sandbox"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -141,9 +142,13 @@ func mustRef(t *testing.T, s string) name.Reference {
 	return ref
 }
 
+// keychain reads registries with the test process's docker config, as
+// bkcache does: none for most tests, a password for TestChaos's.
+var keychain = remote.WithAuthFromKeychain(authn.DefaultKeychain)
+
 func head(t *testing.T, ref string) string {
 	t.Helper()
-	d, err := remote.Head(mustRef(t, ref), remote.WithContext(context.Background()))
+	d, err := remote.Head(mustRef(t, ref), remote.WithContext(context.Background()), keychain)
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 		return ""
@@ -208,7 +213,7 @@ func newRegistry(t *testing.T) *sandbox.Registry {
 // remoteImage is the image at ref in a loopback registry.
 func remoteImage(t *testing.T, ref string) v1.Image {
 	t.Helper()
-	img, err := remote.Image(mustRef(t, ref))
+	img, err := remote.Image(mustRef(t, ref), keychain)
 	if err != nil {
 		t.Fatal(err)
 	}

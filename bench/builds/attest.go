@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -98,12 +95,11 @@ func (b *bench) registryState(prefix string) (map[string]string, int, error) {
 			}
 			tags[repo.Tag(t).String()] = d.Digest.String()
 		}
-		path := strings.SplitN(repo.String(), "/", 2)[1]
-		revs, err := os.ReadDir(filepath.Join(b.sb.Dir, "registry-data/docker/registry/v2/repositories", path, "_manifests/revisions/sha256"))
+		stored, err := b.sb.StoredManifests(repo.String())
 		if err != nil {
 			return nil, 0, err
 		}
-		n += len(revs)
+		n += stored
 	}
 	return tags, n, nil
 }

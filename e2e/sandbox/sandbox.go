@@ -213,6 +213,17 @@ func (s *Sandbox) startRegistry(ctx context.Context) error {
 	}, s.Logs)
 }
 
+// StoredManifests is how many manifests the shared registry stores for
+// repo (host/path or path): every manifest and index ever pushed to it,
+// tagged or not, as its own revisions directory lists them.
+func (s *Sandbox) StoredManifests(repo string) (int, error) {
+	if host, path, ok := strings.Cut(repo, "/"); ok && host == s.RegistryAddr {
+		repo = path
+	}
+	revs, err := os.ReadDir(filepath.Join(s.Dir, "registry-data/docker/registry/v2/repositories", repo, "_manifests/revisions/sha256"))
+	return len(revs), err
+}
+
 func (s *Sandbox) configureRegistry(cfgPath string) error {
 	port, err := freePort()
 	if err != nil {
