@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -27,12 +28,8 @@ func oneImage(out Output, j *plan.Job) bool {
 
 // loadPlatform is the one of j's platforms out takes; it fails before
 // anything is built or pushed when there is none.
-func loadPlatform(ctx context.Context, j *plan.Job, out Output) (string, error) {
-	want, err := outputPlatform(ctx, out)
-	if err != nil {
-		return "", err
-	}
-	p, err := pickPlatform(j.Service.Platforms, want)
+func loadPlatform(j *plan.Job, out Output) (string, error) {
+	p, err := pickPlatform(j.Service.Platforms, cmp.Or(out.Platform, "linux/"+runtime.GOARCH))
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", j.Name(), err)
 	}
@@ -56,12 +53,9 @@ func (b *Builder) exportPlatform(ctx context.Context, j *plan.Job, so *client.So
 	return nil
 }
 
-// outputPlatform is the platform a docker image of out should be for:
-// the engine's, for --load; this machine's, for a docker tarball.
-func outputPlatform(ctx context.Context, out Output) (string, error) {
-	if out.Type != "load" {
-		return "linux/" + runtime.GOARCH, nil
-	}
+// EnginePlatform is the Docker engine's platform, OS/ARCH: the one a
+// loaded image of a service built for several platforms is for.
+func EnginePlatform(ctx context.Context) (string, error) {
 	b, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}").Output()
 	if err != nil {
 		return "", &EngineError{Detail: fmt.Sprintf("docker version: %v", err)}

@@ -18,6 +18,10 @@ import (
 type Output struct {
 	Type string // oci, docker or tar (a file), local (a directory), or load
 	Dest string // file or directory; unused for load
+	// Platform is the one platform a docker image (load, docker) of a
+	// service built for several holds: the engine's for load (see
+	// EnginePlatform); "" is this machine's.
+	Platform string
 }
 
 // ParseOutput reads an output: type=oci|docker|tar|local,dest=PATH.
@@ -56,9 +60,11 @@ func ParseOutput(s string) (Output, error) {
 // a directory holding SERVICE (local) or SERVICE.tar (the others).
 func (o Output) ForService(service string) Output {
 	if o.Type == "local" {
-		return Output{Type: o.Type, Dest: filepath.Join(o.Dest, service)}
+		o.Dest = filepath.Join(o.Dest, service)
+	} else {
+		o.Dest = filepath.Join(o.Dest, service+".tar")
 	}
-	return Output{Type: o.Type, Dest: filepath.Join(o.Dest, service+".tar")}
+	return o
 }
 
 // EngineError reports that no Docker engine answers, which loading an

@@ -11,11 +11,11 @@ func TestParseOutput(t *testing.T) {
 		want Output
 		err  bool
 	}{
-		{"type=oci,dest=out.tar", Output{"oci", "out.tar"}, false},
-		{"type=docker,dest=/tmp/i.tar", Output{"docker", "/tmp/i.tar"}, false},
-		{"type=local,dest=out", Output{"local", "out"}, false},
-		{"type=tar,dest=fs.tar", Output{"tar", "fs.tar"}, false},
-		{`type=local,"dest=a,b"`, Output{"local", "a,b"}, false},
+		{"type=oci,dest=out.tar", Output{Type: "oci", Dest: "out.tar"}, false},
+		{"type=docker,dest=/tmp/i.tar", Output{Type: "docker", Dest: "/tmp/i.tar"}, false},
+		{"type=local,dest=out", Output{Type: "local", Dest: "out"}, false},
+		{"type=tar,dest=fs.tar", Output{Type: "tar", Dest: "fs.tar"}, false},
+		{`type=local,"dest=a,b"`, Output{Type: "local", Dest: "a,b"}, false},
 		{"type=image,dest=x", Output{}, true},
 		{"type=local", Output{}, true},
 		{"dest=x", Output{}, true},
@@ -27,10 +27,10 @@ func TestParseOutput(t *testing.T) {
 			t.Errorf("ParseOutput(%q) = %+v, %v", tc.in, got, err)
 		}
 	}
-	if got := (Output{"local", "out"}).ForService("api"); got.Dest != "out/api" {
+	if got := (Output{Type: "local", Dest: "out"}).ForService("api"); got.Dest != "out/api" {
 		t.Errorf("local per service: %+v", got)
 	}
-	if got := (Output{"oci", "out"}).ForService("api"); got.Dest != "out/api.tar" {
+	if got := (Output{Type: "oci", Dest: "out"}).ForService("api"); got.Dest != "out/api.tar" {
 		t.Errorf("oci per service: %+v", got)
 	}
 }

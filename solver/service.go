@@ -25,7 +25,7 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, deps map[string]dep
 	var single string // the platform of a one-platform output, solved apart
 	if hasOutput && oneImage(out, j) {
 		var err error
-		if single, err = loadPlatform(ctx, j, out); err != nil {
+		if single, err = loadPlatform(j, out); err != nil {
 			res.fail(err)
 			return
 		}

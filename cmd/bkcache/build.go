@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -248,6 +249,14 @@ func (o *buildOptions) outputs(ctx context.Context, p *plan.Plan) (map[string]so
 			return nil, err
 		}
 		out = solver.Output{Type: "load"}
+		// Asked once, and only when a service builds for several
+		// platforms: the engine takes one of them.
+		if slices.ContainsFunc(p.Jobs, func(j *plan.Job) bool { return len(j.Service.Platforms) > 1 }) {
+			var err error
+			if out.Platform, err = solver.EnginePlatform(ctx); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		var err error
 		if out, err = solver.ParseOutput(o.output); err != nil {
