@@ -25,8 +25,10 @@ type stepCounter struct {
 	// written or pulled), by the vertex it belongs to.
 	sizes map[digest.Digest]map[string]int64
 	// tail is the end of the solve's output, as reports show it.
-	tail    []string
-	started map[digest.Digest]bool
+	tail []string
+	// started and ended are the steps the tail has the start and the
+	// end of: BuildKit sends a step again with each change of it.
+	started, ended map[digest.Digest]bool
 }
 
 // LogLines is how much of a service's output its result keeps.
@@ -34,7 +36,7 @@ const LogLines = 50
 
 func newStepCounter(service string, out chan<- *client.SolveStatus) *stepCounter {
 	return &stepCounter{service: service, out: out, steps: map[digest.Digest]*client.Vertex{}, cached: map[digest.Digest]bool{},
-		sizes: map[digest.Digest]map[string]int64{}, started: map[digest.Digest]bool{}}
+		sizes: map[digest.Digest]map[string]int64{}, started: map[digest.Digest]bool{}, ended: map[digest.Digest]bool{}}
 }
 
 // keep adds lines to the tail, dropping the oldest beyond LogLines.
@@ -53,11 +55,15 @@ func (s *stepCounter) record(st *client.SolveStatus) {
 			s.started[v.Digest] = true
 			s.keep(v.Name)
 		}
-		if v.Cached && v.Completed != nil {
-			s.keep("CACHED " + v.Name)
+		if v.Completed == nil || s.ended[v.Digest] {
+			continue
 		}
-		if v.Error != "" {
+		s.ended[v.Digest] = true
+		switch {
+		case v.Error != "":
 			s.keep("ERROR " + v.Name + ": " + v.Error)
+		case v.Cached:
+			s.keep("CACHED " + v.Name)
 		}
 	}
 	for _, l := range st.Logs {

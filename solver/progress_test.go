@@ -1,6 +1,8 @@
 package solver
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,5 +72,38 @@ func TestCacheIO(t *testing.T) {
 	i, e := c.cacheIO()
 	if i != (cacheIO{Duration: 250 * time.Millisecond, Bytes: 1148924 + 180}) || e != (cacheIO{Duration: 250 * time.Millisecond}) {
 		t.Fatalf("import %+v export %+v", i, e)
+	}
+}
+
+// TestStepCounterTail: the tail has each step's start and end once,
+// however often BuildKit sends the step again, its output line by line,
+// and no more than LogLines lines.
+func TestStepCounterTail(t *testing.T) {
+	now := time.Now()
+	vx := func(name string, cached bool, done bool, errText string) *client.Vertex {
+		v := &client.Vertex{Digest: digest.FromString(name), Name: name, Started: &now, Cached: cached, Error: errText}
+		if done {
+			v.Completed = &now
+		}
+		return v
+	}
+	c := newStepCounter("api", nil)
+	in := make(chan *client.SolveStatus, 8)
+	in <- &client.SolveStatus{Vertexes: []*client.Vertex{vx("COPY a", true, true, ""), vx("RUN make", false, false, "")}}
+	in <- &client.SolveStatus{Vertexes: []*client.Vertex{vx("COPY a", true, true, "")},
+		Logs: []*client.VertexLog{{Vertex: digest.FromString("RUN make"), Data: []byte("cc main.c\nerror: x\n")}}}
+	in <- &client.SolveStatus{Vertexes: []*client.Vertex{vx("RUN make", false, true, "exit code: 2")}}
+	in <- &client.SolveStatus{Vertexes: []*client.Vertex{vx("RUN make", false, true, "exit code: 2")}}
+	close(in)
+	c.run(in)
+	want := []string{"COPY a", "CACHED COPY a", "RUN make", "  cc main.c", "  error: x", "ERROR RUN make: exit code: 2"}
+	if !slices.Equal(c.tail, want) {
+		t.Errorf("tail:\n%q\nwant\n%q", c.tail, want)
+	}
+	for i := range 2 * LogLines {
+		c.keep(fmt.Sprint(i))
+	}
+	if len(c.tail) != LogLines || c.tail[LogLines-1] != fmt.Sprint(2*LogLines-1) {
+		t.Errorf("after many lines the tail holds %d, ending %q", len(c.tail), c.tail[len(c.tail)-1])
 	}
 }
