@@ -26,6 +26,7 @@ type dirFS struct {
 	workers int
 	ids     *identities // of the regular files lstat saw; nil: not recorded
 	shared  *Listing    // the run's snapshot of root; nil: list afresh
+	dirs    DirCache    // names of unchanged directories; nil: always read
 	// ignored reports the directories that ignore rules leave out whole
 	// (see ignoredDirs); nil: none known. The walk does not need it, since
 	// the filter skips them; it keeps the read-ahead out of them.

@@ -27,6 +27,42 @@ func (d *dirFS) readDir(rel string) ([]*entry, error) {
 		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(fd)
+	names, err := d.names(fd, dir, rel)
+	if err != nil {
+		return nil, err
+	}
+	return d.statAll(rel, names, func(p, name string) (*entry, error) { return d.statAt(fd, dir, p, name) }), nil
+}
+
+// names returns the sorted names in the directory open as fd: from
+// d.dirs when the directory's identity is the one recorded, else read.
+// The identity is the one the walk's lstat of rel saw (the root's is
+// asked now): taken before the listing, so a change between the two
+// leaves a record that the next run finds out of date.
+func (d *dirFS) names(fd int, dir, rel string) ([]string, error) {
+	if d.dirs == nil {
+		return readNames(fd, dir)
+	}
+	id, ok := d.ids.get(rel)
+	if !ok {
+		var st unix.Stat_t
+		if _, err := retry(func() (int, error) { return 0, unix.Fstat(fd, &st) }); err != nil {
+			return nil, &fs.PathError{Op: "fstat", Path: dir, Err: err}
+		}
+		id = identityOf(&st)
+	}
+	if names, ok := d.dirs.Names(rel, id); ok {
+		return names, nil
+	}
+	names, err := readNames(fd, dir)
+	if err == nil {
+		d.dirs.StoreNames(rel, id, slices.Clone(names))
+	}
+	return names, err
+}
+
+// readNames lists the directory open as fd, sorted.
+func readNames(fd int, dir string) ([]string, error) {
 	var names []string
 	bufp := direntBufs.Get().(*[]byte)
 	defer direntBufs.Put(bufp)
@@ -42,7 +78,12 @@ func (d *dirFS) readDir(rel string) ([]*entry, error) {
 		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
 	slices.Sort(names)
-	return d.statAll(rel, names, func(p, name string) (*entry, error) { return d.statAt(fd, dir, p, name) }), nil
+	return names, nil
+}
+
+// identityOf is the identity of what st describes.
+func identityOf(st *unix.Stat_t) Identity {
+	return Identity{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Dev: st.Dev, Mode: uint32(fileMode(st.Mode))}
 }
 
 // direntBufs holds getdents buffers: a walk lists thousands of
@@ -78,8 +119,8 @@ func (d *dirFS) statAt(dirfd int, dir, rel, name string) (*entry, error) {
 			return nil, &fs.PathError{Op: "readlink", Path: filepath.Join(dir, name), Err: err}
 		}
 		s.Linkname = target
-	case mode.IsRegular() && d.ids != nil:
-		d.ids.put(rel, Identity{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Dev: st.Dev, Mode: uint32(mode)})
+	case mode.IsRegular() && d.ids != nil, mode.IsDir() && d.dirs != nil && d.ids != nil:
+		d.ids.put(rel, identityOf(&st))
 	}
 	return &entry{rel: rel, stat: s}, nil
 }

@@ -34,6 +34,11 @@ type Source struct {
 	// instead of the directory itself, shared with the run's other
 	// sources of Dir. Identities are then always recorded.
 	Listing *Listing
+
+	// Dirs, when set, gives the names in directories whose identity is
+	// unchanged since they were last listed, and learns the others
+	// (Linux only; elsewhere directories are always listed).
+	Dirs DirCache
 }
 
 // ErrNotDir reports a source path that exists but is not a directory.
@@ -106,6 +111,7 @@ func ignoredDirs(excludes []string) func(rel string) bool {
 // left out, symlinks named in followPaths resolved within the source.
 func (s *Source) FS(followPaths []string) (*View, error) {
 	base := newDirFS(s.Dir, s.Identities, s.Listing)
+	base.dirs = s.Dirs
 	base.ignored = ignoredDirs(s.Excludes)
 	fsys, err := fsutil.NewFilterFS(base, &fsutil.FilterOpt{
 		ExcludePatterns: s.Excludes,

@@ -386,9 +386,11 @@ func selectFiles(ctx context.Context, s *source.Source, use *dockerfile.Use, opt
 
 // cacheFor is where the digests of s's files come from: the run's
 // listing of s.Dir, else the stat cache, else nowhere. It sets s to walk
-// that listing, or to record identities for the stat cache.
+// that listing, or to record identities for the stat cache, and to take
+// the names in unchanged directories from the stat cache.
 func (opt Options) cacheFor(s *source.Source) tree.Cache {
 	disk := opt.StatCache.For(s.Dir)
+	s.Dirs = disk.Dirs()
 	if opt.shared != nil {
 		s.Listing = opt.shared.listings.For(s.Dir)
 	}

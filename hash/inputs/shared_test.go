@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/hash/statcache"
 )
 
 // The fuzz targets' vocabulary: paths of a small tree in which patterns
@@ -113,5 +115,85 @@ func write(t *testing.T, p, content string, mode os.FileMode) {
 	}
 	if err := os.WriteFile(p, []byte(content), mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWarmStatCache: services hashed again through a stat cache on disk,
+// which then gives the digests of unchanged files and the names in
+// unchanged directories, get what their own walks give, also after an
+// entry was added to a directory whose modification time was put back;
+// and the cache records the directories, so the warm run can skip their
+// listing. The files are left quiet for the racy window first (their
+// change times cannot be put back).
+func TestWarmStatCache(t *testing.T) {
+	t.Parallel()
+	dir, cache := t.TempDir(), t.TempDir()
+	writeFixture(t, dir, fixture, time.Unix(1700000000, 0))
+	time.Sleep(statcache.RacyWindow + 100*time.Millisecond)
+	p, err := loadProject(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := p.Select(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() []*Inputs {
+		t.Helper()
+		store := statcache.NewStore(cache)
+		all, err := ComputeAll(context.Background(), svcs, Options{StatCache: store, shared: newShared()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Save(); err != nil {
+			t.Fatal(err)
+		}
+		ref, err := ComputeAll(context.Background(), svcs, Options{reference: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameInputs(t, all, ref)
+		return all
+	}
+	run()
+	files, _ := filepath.Glob(filepath.Join(cache, "*"))
+	roots := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := statcache.Decode(data)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if _, ok := c.Dirs["."]; ok {
+			roots++
+		}
+	}
+	if roots == 0 || roots != len(files) {
+		t.Fatalf("%d of %d stat cache files record their source's root directory", roots, len(files))
+	}
+	byName := func(all []*Inputs) map[string]string {
+		out := map[string]string{}
+		for _, in := range all {
+			out[in.Service] = in.Hash.String()
+		}
+		return out
+	}
+	before := byName(run())
+	base := filepath.Join(dir, "base") // base copies its context whole
+	st, err := os.Stat(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "added.txt"), []byte("new\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(base, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if after := byName(run()); after["base"] == before["base"] {
+		t.Fatal("a file added to base/ did not move base's hash")
 	}
 }

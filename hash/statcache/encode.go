@@ -15,8 +15,8 @@ import (
 
 // magic starts every cache file; a format change needs a new one (old
 // files are then ignored, which only costs one cold hash). v2 added the
-// checksum.
-const magic = "bkcstat2"
+// checksum; v3 the directories.
+const magic = "bkcstat3"
 
 // sumSize is the length of the SHA-256 checksum that ends every cache
 // file, over everything before it: a torn, truncated or flipped file
@@ -24,31 +24,52 @@ const magic = "bkcstat2"
 const sumSize = sha256.Size
 
 // minEntry is the smallest encoded entry: a one-byte path with its
-// length, six one-byte varints and the digest.
-const minEntry = 1 + 1 + 6 + 32
+// length, six one-byte varints and the digest; minDir the smallest
+// directory: a one-byte path with its length, six varints and an empty
+// list of names.
+const (
+	minEntry = 1 + 1 + 6 + 32
+	minDir   = 1 + 1 + 6 + 1
+)
 
-// Encode serializes the cache of source directory dir: the magic, dir,
-// the entry count, then each entry by path order as path, size, mtime,
-// ctime, inode, device, mode (varints) and the 32-byte digest, then the
+// Contents is what one cache file holds.
+type Contents struct {
+	Dir   string           // the source directory
+	Files map[string]Entry // by slash-separated path
+	Dirs  map[string]Dir   // by relative path, "." for the root
+}
+
+// Encode serializes c: the magic, c.Dir, the file count, then each file
+// by path order as path, its identity (size, mtime, ctime, inode, device,
+// mode as varints) and the 32-byte digest, then the directory count and
+// each directory by path order as path, identity and names, then the
 // checksum.
-func Encode(dir string, entries map[string]Entry) []byte {
-	b := make([]byte, 0, len(magic)+len(dir)+8+len(entries)*(minEntry+48)+sumSize)
+func Encode(c Contents) []byte {
+	b := make([]byte, 0, len(magic)+len(c.Dir)+16+len(c.Files)*(minEntry+48)+len(c.Dirs)*(minDir+64)+sumSize)
 	b = append(b, magic...)
-	b = appendString(b, dir)
-	b = binary.AppendUvarint(b, uint64(len(entries)))
-	for _, p := range slices.Sorted(maps.Keys(entries)) {
-		e := entries[p]
-		b = appendString(b, p)
-		b = binary.AppendVarint(b, e.ID.Size)
-		b = binary.AppendVarint(b, e.ID.Mtime)
-		b = binary.AppendVarint(b, e.ID.Ctime)
-		b = binary.AppendUvarint(b, e.ID.Ino)
-		b = binary.AppendUvarint(b, e.ID.Dev)
-		b = binary.AppendUvarint(b, uint64(e.ID.Mode))
+	b = appendString(b, c.Dir)
+	b = binary.AppendUvarint(b, uint64(len(c.Files)))
+	for _, p := range slices.Sorted(maps.Keys(c.Files)) {
+		e := c.Files[p]
+		b = appendIdentity(appendString(b, p), e.ID)
 		b = append(b, e.Digest[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.Dirs)))
+	for _, p := range slices.Sorted(maps.Keys(c.Dirs)) {
+		d := c.Dirs[p]
+		b = appendString(appendIdentity(appendString(b, p), d.ID), d.Names)
 	}
 	sum := sha256.Sum256(b)
 	return append(b, sum[:]...)
+}
+
+func appendIdentity(b []byte, id source.Identity) []byte {
+	b = binary.AppendVarint(b, id.Size)
+	b = binary.AppendVarint(b, id.Mtime)
+	b = binary.AppendVarint(b, id.Ctime)
+	b = binary.AppendUvarint(b, id.Ino)
+	b = binary.AppendUvarint(b, id.Dev)
+	return binary.AppendUvarint(b, uint64(id.Mode))
 }
 
 func appendString(b []byte, s string) []byte {
@@ -61,45 +82,90 @@ var errCorrupt = errors.New("corrupt stat cache")
 
 // Decode reads what Encode wrote. Any other input is an error, never a
 // panic or an allocation larger than the input.
-func Decode(data []byte) (dir string, entries map[string]Entry, err error) {
+func Decode(data []byte) (Contents, error) {
+	var c Contents
 	if !strings.HasPrefix(string(data), magic) {
 		if strings.HasPrefix(string(data), magic[:len(magic)-1]) {
-			return "", nil, fmt.Errorf("%w: written by another bkcache release", errCorrupt)
+			return c, fmt.Errorf("%w: written by another bkcache release", errCorrupt)
 		}
-		return "", nil, fmt.Errorf("%w: not a bkcache stat cache", errCorrupt)
+		return c, fmt.Errorf("%w: not a bkcache stat cache", errCorrupt)
 	}
 	if len(data) < len(magic)+sumSize {
-		return "", nil, fmt.Errorf("%w: truncated", errCorrupt)
+		return c, fmt.Errorf("%w: truncated", errCorrupt)
 	}
 	body, sum := data[:len(data)-sumSize], data[len(data)-sumSize:]
 	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:]) {
-		return "", nil, fmt.Errorf("%w: checksum mismatch (truncated or damaged)", errCorrupt)
+		return c, fmt.Errorf("%w: checksum mismatch (truncated or damaged)", errCorrupt)
 	}
 	r := reader{b: body[len(magic):]}
-	dir = r.string()
+	c.Dir = r.string()
+	var err error
+	if c.Files, err = decodeFiles(&r); err != nil {
+		return Contents{}, err
+	}
+	if c.Dirs, err = decodeDirs(&r); err != nil {
+		return Contents{}, err
+	}
+	if len(r.b) != 0 {
+		return Contents{}, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(r.b))
+	}
+	return c, nil
+}
+
+func decodeFiles(r *reader) (map[string]Entry, error) {
 	n := r.uvarint()
 	if r.err != nil || n > uint64(len(r.b)/minEntry) {
-		return "", nil, fmt.Errorf("%w: bad header", errCorrupt)
+		return nil, fmt.Errorf("%w: bad header", errCorrupt)
 	}
-	entries = make(map[string]Entry, n)
+	files := make(map[string]Entry, n)
 	prev := ""
 	for i := range n {
 		p := r.string()
-		var e Entry
-		e.ID = source.Identity{Size: r.varint(), Mtime: r.varint(), Ctime: r.varint(), Ino: r.uvarint(), Dev: r.uvarint()}
-		mode := r.uvarint()
-		e.ID.Mode = uint32(mode)
+		e := Entry{ID: r.identity()}
 		copy(e.Digest[:], r.next(32))
-		if r.err != nil || mode > 1<<32-1 || p == "" || (i > 0 && p <= prev) {
-			return "", nil, fmt.Errorf("%w: entry %d", errCorrupt, i)
+		if r.err != nil || p == "" || (i > 0 && p <= prev) {
+			return nil, fmt.Errorf("%w: entry %d", errCorrupt, i)
 		}
-		entries[p] = e
+		files[p] = e
 		prev = p
 	}
-	if len(r.b) != 0 {
-		return "", nil, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(r.b))
+	return files, nil
+}
+
+func decodeDirs(r *reader) (map[string]Dir, error) {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)/minDir) {
+		return nil, fmt.Errorf("%w: bad directory count", errCorrupt)
 	}
-	return dir, entries, nil
+	dirs := make(map[string]Dir, n)
+	prev := ""
+	for i := range n {
+		p := r.string()
+		d := Dir{ID: r.identity()}
+		d.Names = r.string()
+		if r.err != nil || p == "" || (i > 0 && p <= prev) || !validNames(d.Names) {
+			return nil, fmt.Errorf("%w: directory %d", errCorrupt, i)
+		}
+		dirs[p] = d
+		prev = p
+	}
+	return dirs, nil
+}
+
+// validNames reports whether names is what joinNames makes: names in
+// strictly ascending order, none empty, ".", ".." or holding a slash.
+func validNames(names string) bool {
+	if names == "" {
+		return true
+	}
+	prev := ""
+	for i, n := range strings.Split(names, nameSep) {
+		if n == "" || n == "." || n == ".." || strings.Contains(n, "/") || (i > 0 && n <= prev) {
+			return false
+		}
+		prev = n
+	}
+	return true
 }
 
 // reader consumes a byte slice, remembering the first error.
@@ -142,6 +208,18 @@ func (r *reader) varint() int64 {
 	}
 	r.b = r.b[n:]
 	return v
+}
+
+// identity reads what appendIdentity wrote; a mode wider than 32 bits is
+// an error.
+func (r *reader) identity() source.Identity {
+	id := source.Identity{Size: r.varint(), Mtime: r.varint(), Ctime: r.varint(), Ino: r.uvarint(), Dev: r.uvarint()}
+	mode := r.uvarint()
+	if mode > 1<<32-1 {
+		r.err = errCorrupt
+	}
+	id.Mode = uint32(mode)
+	return id
 }
 
 func (r *reader) string() string {

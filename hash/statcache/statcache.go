@@ -2,14 +2,17 @@
 // their identity (size, modification and change times, inode, device,
 // mode), so that hashing a context again reads only the files that
 // changed. It is git's index applied to bkcache's hash: a file whose
-// identity is unchanged is not read.
+// identity is unchanged is not read. It also remembers the names in each
+// directory by the directory's identity, as git's untracked cache does,
+// so that an unchanged directory is not listed again (its entries are
+// still lstatted: a file's content can change without its directory).
 //
 // Like git, it must not trust a "racily clean" file: one written so close
 // to when it was hashed that a later write could leave every timestamp
 // as it was (file systems stamp times at a coarse granularity). Git
 // compares each entry with the index file's own time; statcache is
-// stricter and does not record a file changed less than RacyWindow
-// before the hashing began, so such a file is simply read again next
+// stricter and does not record a file (or directory) changed less than
+// RacyWindow before the hashing began, so such a file is simply read again next
 // time, and recorded once it has been quiet for long enough.
 //
 // The cache lives in the user's cache directory, one file per source
@@ -22,9 +25,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +96,7 @@ func (s *Store) For(dir string) *Cache {
 		dir:     dir,
 		trusted: s.now().Add(-RacyWindow).UnixNano(),
 		entries: map[string]*slot{},
+		dirs:    map[string]*dirSlot{},
 		fresh:   map[string]Entry{},
 	}
 	if s.dir == "" {
@@ -100,18 +106,22 @@ func (s *Store) For(dir string) *Cache {
 	sum := sha256.Sum256([]byte(dir))
 	c.file = filepath.Join(s.dir, hex.EncodeToString(sum[:16]))
 	if data, err := os.ReadFile(c.file); err == nil {
-		d, entries, err := Decode(data)
-		if err == nil && d != dir {
-			err = fmt.Errorf("it is for %s", d)
+		got, err := Decode(data)
+		if err == nil && got.Dir != dir {
+			err = fmt.Errorf("it is for %s", got.Dir)
 		}
 		if err != nil {
 			// Saved over once this run has hashed the source.
 			s.notes = append(s.notes, fmt.Sprintf("stat cache %s (for %s) discarded: %v; its files are read again", c.file, dir, err))
 			c.dirty = true
 		} else {
-			c.entries = make(map[string]*slot, len(entries))
-			for p, e := range entries {
+			c.entries = make(map[string]*slot, len(got.Files))
+			for p, e := range got.Files {
 				c.entries[p] = &slot{Entry: e}
+			}
+			c.dirs = make(map[string]*dirSlot, len(got.Dirs))
+			for p, d := range got.Dirs {
+				c.dirs[p] = &dirSlot{Dir: d}
 			}
 		}
 	}
@@ -170,7 +180,17 @@ type Entry struct {
 	Digest [32]byte // BLAKE3 of the content
 }
 
-// Cache is the cache of one source directory; it implements tree.Cache.
+// Dir is one remembered directory: its identity when it was listed, and
+// the names it then held, sorted and joined by NUL (which no name holds).
+type Dir struct {
+	ID    source.Identity
+	Names string
+}
+
+const nameSep = "\x00"
+
+// Cache is the cache of one source directory; it implements tree.Cache
+// for its files and source.DirCache for its directories.
 type Cache struct {
 	file    string // "" for a memory-only cache
 	dir     string
@@ -178,6 +198,7 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[string]*slot
+	dirs    map[string]*dirSlot
 	// fresh holds what this run read of files too recently changed to be
 	// recorded: another service of the same run, hashing the same
 	// source, reuses them instead of reading the file again. They are
@@ -193,7 +214,16 @@ type slot struct {
 	seen bool
 }
 
-var _ tree.Cache = (*Cache)(nil)
+// dirSlot is a directory and whether this run met it.
+type dirSlot struct {
+	Dir
+	seen bool
+}
+
+var (
+	_ tree.Cache      = (*Cache)(nil)
+	_ source.DirCache = (*Cache)(nil)
+)
 
 // Lookup returns the digest recorded for path when the file's identity is
 // exactly the recorded one.
@@ -242,6 +272,57 @@ func (c *Cache) Store(path string, id source.Identity, d digest.Digest) {
 	}
 }
 
+// Dirs returns c as the source's directory cache, or nil when c is kept
+// in memory only: within one run the run's listing already lists each
+// directory once.
+func (c *Cache) Dirs() source.DirCache {
+	if c == nil || c.file == "" {
+		return nil
+	}
+	return c
+}
+
+// Names returns the names recorded for the directory rel when its
+// identity is exactly the recorded one.
+func (c *Cache) Names(rel string, id source.Identity) ([]string, bool) {
+	c.mu.Lock()
+	d, ok := c.dirs[rel]
+	if ok {
+		d.seen = true
+	}
+	c.mu.Unlock()
+	if !ok || d.ID != id {
+		return nil, false
+	}
+	if d.Names == "" {
+		return []string{}, true
+	}
+	return strings.Split(d.Names, nameSep), true
+}
+
+// StoreNames records the names listed in the directory rel with identity
+// id, unless it changed too recently to be trusted (an entry added in the
+// same tick of a coarse clock would leave its times as they are), in
+// which case any earlier record of rel is dropped.
+func (c *Cache) StoreNames(rel string, id source.Identity, names []string) {
+	d := Dir{ID: id, Names: strings.Join(names, nameSep)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id.Mtime >= c.trusted || id.Ctime >= c.trusted || !validNames(d.Names) {
+		if _, ok := c.dirs[rel]; ok {
+			delete(c.dirs, rel)
+			c.dirty = true
+		}
+		return
+	}
+	if old, ok := c.dirs[rel]; !ok || old.Dir != d {
+		c.dirs[rel] = &dirSlot{Dir: d, seen: true}
+		c.dirty = true
+	} else {
+		old.seen = true
+	}
+}
+
 // tmpPrefix names a cache file being written; a rename makes it the cache.
 const tmpPrefix = ".tmp-"
 
@@ -257,20 +338,25 @@ func (c *Cache) save() error {
 			stale++
 		}
 	}
-	if stale > maxStale {
-		for p, e := range c.entries {
-			if !e.seen {
-				delete(c.entries, p)
-			}
+	for _, d := range c.dirs {
+		if !d.seen {
+			stale++
 		}
+	}
+	if stale > maxStale {
+		maps.DeleteFunc(c.entries, func(_ string, e *slot) bool { return !e.seen })
+		maps.DeleteFunc(c.dirs, func(_ string, d *dirSlot) bool { return !d.seen })
 		c.dirty = true
 	}
 	if !c.dirty || c.file == "" {
 		return nil
 	}
-	entries := make(map[string]Entry, len(c.entries))
+	out := Contents{Dir: c.dir, Files: make(map[string]Entry, len(c.entries)), Dirs: make(map[string]Dir, len(c.dirs))}
 	for p, e := range c.entries {
-		entries[p] = e.Entry
+		out.Files[p] = e.Entry
+	}
+	for p, d := range c.dirs {
+		out.Dirs[p] = d.Dir
 	}
 	if err := os.MkdirAll(filepath.Dir(c.file), 0o700); err != nil {
 		return fmt.Errorf("stat cache: %w", err)
@@ -280,7 +366,7 @@ func (c *Cache) save() error {
 		return fmt.Errorf("stat cache: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(Encode(c.dir, entries)); err != nil {
+	if _, err := tmp.Write(Encode(out)); err != nil {
 		tmp.Close()
 		return fmt.Errorf("stat cache %s: %w", tmp.Name(), err)
 	}

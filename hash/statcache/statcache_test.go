@@ -39,14 +39,27 @@ func (c *counting) SmallReader() *source.SmallReader { return nil }
 // digest and how many files were read.
 func hash(t *testing.T, store *Store, dir string) (string, int64) {
 	t.Helper()
+	d, reads, _ := hashCounting(t, store, dir)
+	return d, reads
+}
+
+// hashCounting is hash that also returns how many directories' names
+// came from the cache instead of a listing.
+func hashCounting(t *testing.T, store *Store, dir string) (string, int64, int64) {
+	t.Helper()
 	s, err := source.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	opt := tree.Options{}
+	dirs := &countingDirs{}
 	if c := store.For(s.Dir); c != nil {
 		opt.Cache = c
 		s.Identities = true
+		if c.Dirs() != nil {
+			dirs.DirCache = c.Dirs()
+			s.Dirs = dirs
+		}
 	}
 	v, err := s.FS(nil)
 	if err != nil {
@@ -60,7 +73,21 @@ func hash(t *testing.T, store *Store, dir string) (string, int64) {
 	if err := store.Save(); err != nil {
 		t.Fatal(err)
 	}
-	return r.Digest.String(), fsys.reads.Load()
+	return r.Digest.String(), fsys.reads.Load(), dirs.hits.Load()
+}
+
+// countingDirs counts the directories whose names a cache gave.
+type countingDirs struct {
+	source.DirCache
+	hits atomic.Int64
+}
+
+func (c *countingDirs) Names(rel string, id source.Identity) ([]string, bool) {
+	names, ok := c.DirCache.Names(rel, id)
+	if ok {
+		c.hits.Add(1)
+	}
+	return names, ok
 }
 
 // later is a store whose clock runs an hour ahead: every file on disk
@@ -236,15 +263,21 @@ func TestEncodeDecode(t *testing.T) {
 		"dir/b c":  {ID: source.Identity{}, Digest: [32]byte{31: 9}},
 		"weird\nä": {ID: source.Identity{Size: 1 << 40}},
 	}
-	dir, got, err := Decode(Encode("/src", entries))
-	if err != nil || dir != "/src" || !reflect.DeepEqual(got, entries) {
-		t.Fatalf("round trip: %v %q %v", err, dir, got)
+	dirs := map[string]Dir{
+		".":     {ID: source.Identity{Mtime: 7, Mode: uint32(os.ModeDir | 0o755)}, Names: "a\x00dir\x00weird\nä"},
+		"dir":   {ID: source.Identity{Ino: 1<<64 - 1}, Names: "b c"},
+		"empty": {},
+	}
+	want := Contents{Dir: "/src", Files: entries, Dirs: dirs}
+	got, err := Decode(Encode(want))
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip: %v %+v", err, got)
 	}
 	for _, bad := range []string{"", "bkcstat", "xkcstat2", magic + "\x01", magic + "\x00\x05", magic + "\x00\x01\x00"} {
-		if _, _, err := Decode([]byte(bad)); err == nil {
+		if _, err := Decode([]byte(bad)); err == nil {
 			t.Errorf("Decode(%q) accepted", bad)
 		}
-		if _, _, err := Decode(seal([]byte(bad))); err == nil {
+		if _, err := Decode(seal([]byte(bad))); err == nil {
 			t.Errorf("Decode(%q, sealed) accepted", bad)
 		}
 	}
@@ -254,19 +287,19 @@ func TestEncodeDecode(t *testing.T) {
 // short anywhere, is refused, so a damaged file can never hand out the
 // digest of other contents.
 func TestDamageNeverDecodes(t *testing.T) {
-	good := Encode("/src", map[string]Entry{
+	good := Encode(Contents{Dir: "/src", Files: map[string]Entry{
 		"a.txt":   {ID: source.Identity{Size: 5, Mtime: 1, Ctime: 2, Ino: 3, Dev: 4, Mode: 0o100644}, Digest: [32]byte{1, 2, 3}},
 		"b/c.txt": {ID: source.Identity{Size: 7}, Digest: [32]byte{31: 9}},
-	})
+	}, Dirs: map[string]Dir{".": {ID: source.Identity{Mtime: 1}, Names: "a.txt\x00b"}, "b": {Names: "c.txt"}}})
 	for i := range good {
 		for _, bit := range []byte{0x01, 0x80} {
 			bad := slices.Clone(good)
 			bad[i] ^= bit
-			if _, _, err := Decode(bad); err == nil {
+			if _, err := Decode(bad); err == nil {
 				t.Fatalf("byte %d ^ %#x: damaged cache decoded", i, bit)
 			}
 		}
-		if _, _, err := Decode(good[:i]); err == nil {
+		if _, err := Decode(good[:i]); err == nil {
 			t.Fatalf("cut at %d of %d bytes: decoded", i, len(good))
 		}
 	}
@@ -282,16 +315,22 @@ func seal(body []byte) []byte {
 // FuzzDecode: whatever decodes re-encodes to what decodes alike; the
 // fuzzed bytes are sealed with a valid checksum (no fuzzer finds one).
 func FuzzDecode(f *testing.F) {
-	enc := Encode("/src", map[string]Entry{"a": {ID: source.Identity{Size: 3}}, "b": {}})
+	enc := Encode(Contents{Dir: "/src", Files: map[string]Entry{"a": {ID: source.Identity{Size: 3}}, "b": {}},
+		Dirs: map[string]Dir{".": {Names: "a\x00b"}, "c": {ID: source.Identity{Mtime: 9}}}})
 	f.Add(enc[:len(enc)-sumSize])
 	f.Add([]byte(magic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir, entries, err := Decode(seal(data))
+		c, err := Decode(seal(data))
 		if err != nil {
 			return
 		}
-		dir2, entries2, err := Decode(Encode(dir, entries))
-		if err != nil || dir2 != dir || !reflect.DeepEqual(entries2, entries) {
+		for p, d := range c.Dirs {
+			if !validNames(d.Names) || !slices.IsSorted(strings.Split(d.Names, nameSep)) {
+				t.Fatalf("directory %q decoded with names %q", p, d.Names)
+			}
+		}
+		again, err := Decode(Encode(c))
+		if err != nil || !reflect.DeepEqual(again, c) {
 			t.Fatalf("re-encoding what decoded: %v", err)
 		}
 	})
@@ -393,27 +432,43 @@ func TestDecodeRefusesWhatEncodeNeverWrites(t *testing.T) {
 		for _, e := range entries {
 			b = append(b, e...)
 		}
-		return seal(b)
+		return seal(binary.AppendUvarint(b, 0)) // no directories
 	}
-	if _, _, err := Decode(body(rawEntry("a", 0o100644), rawEntry("b", 0o100644))); err != nil {
+	withDir := func(path, names string) []byte {
+		b := binary.AppendUvarint(appendString([]byte(magic), "/src"), 0)
+		b = binary.AppendUvarint(b, 1)
+		b = appendIdentity(appendString(b, path), source.Identity{})
+		return seal(appendString(b, names))
+	}
+	if _, err := Decode(body(rawEntry("a", 0o100644), rawEntry("b", 0o100644))); err != nil {
 		t.Fatalf("a well-formed body: %v", err)
+	}
+	if _, err := Decode(withDir(".", "a\x00b")); err != nil {
+		t.Fatalf("a well-formed directory: %v", err)
 	}
 	oneShort := seal(binary.AppendUvarint(appendString([]byte(magic), "/src"), 1)) // a count of 1, no entry
 	for name, data := range map[string][]byte{
-		"unsorted":       body(rawEntry("b", 0o644), rawEntry("a", 0o644)),
-		"repeated":       body(rawEntry("a", 0o644), rawEntry("a", 0o644)),
-		"empty path":     body(rawEntry("", 0o644)),
-		"33-bit mode":    body(rawEntry("a", 1<<32)),
-		"count too high": oneShort,
+		"unsorted":           body(rawEntry("b", 0o644), rawEntry("a", 0o644)),
+		"repeated":           body(rawEntry("a", 0o644), rawEntry("a", 0o644)),
+		"empty path":         body(rawEntry("", 0o644)),
+		"33-bit mode":        body(rawEntry("a", 1<<32)),
+		"count too high":     oneShort,
+		"no directory count": seal(binary.AppendUvarint(appendString([]byte(magic), "/src"), 0)),
+		"unsorted names":     withDir(".", "b\x00a"),
+		"repeated name":      withDir(".", "a\x00a"),
+		"empty name":         withDir(".", "a\x00\x00b"),
+		"name with a slash":  withDir(".", "a/b"),
+		"dot name":           withDir("x", ".."),
+		"empty dir path":     withDir("", "a"),
 	} {
-		if _, _, err := Decode(data); err == nil {
+		if _, err := Decode(data); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
 	}
 	for _, dir := range []string{"", "/src"} {
-		got, entries, err := Decode(Encode(dir, nil))
-		if err != nil || got != dir || len(entries) != 0 {
-			t.Errorf("Encode(%q, nil) does not round-trip: %q %v %v", dir, got, entries, err)
+		got, err := Decode(Encode(Contents{Dir: dir}))
+		if err != nil || got.Dir != dir || len(got.Files) != 0 || len(got.Dirs) != 0 {
+			t.Errorf("Encode of %q with nothing in it does not round-trip: %+v %v", dir, got, err)
 		}
 	}
 }
@@ -495,5 +550,101 @@ func TestStaleEntriesBounded(t *testing.T) {
 		if _, ok := again.entries["seen"]; !ok {
 			t.Errorf("%d stale entries: the entry this run saw was dropped", tc.stale)
 		}
+	}
+}
+
+// restoreTimes runs change and puts the directory's modification time
+// back, so that only its change time tells that an entry came or went.
+func restoreTimes(t *testing.T, dir string, change func()) {
+	t.Helper()
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change()
+	if err := os.Chtimes(dir, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirectoryShortcut: a directory whose identity is unchanged is not
+// listed again, and an entry added, removed or renamed in one that looks
+// unchanged (its modification time put back), or a file changed in one
+// within the racy window, is seen all the same.
+func TestDirectoryShortcut(t *testing.T) {
+	write := func(p, content string) {
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, src string)
+		hits   int64 // directories whose names came from the cache after it
+	}{
+		{"nothing changed", func(*testing.T, string) {}, 2},
+		{"file added", func(t *testing.T, src string) {
+			b := filepath.Join(src, "b")
+			restoreTimes(t, b, func() { write(filepath.Join(b, "e.txt"), "echo") })
+		}, 1},
+		{"file removed", func(t *testing.T, src string) {
+			b := filepath.Join(src, "b")
+			restoreTimes(t, b, func() { os.Remove(filepath.Join(b, "d.bin")) })
+		}, 1},
+		{"file renamed", func(t *testing.T, src string) {
+			b := filepath.Join(src, "b")
+			restoreTimes(t, b, func() { os.Rename(filepath.Join(b, "c.txt"), filepath.Join(b, "e.txt")) })
+		}, 1},
+		{"directory added at the root", func(t *testing.T, src string) {
+			restoreTimes(t, src, func() { os.Mkdir(filepath.Join(src, "n"), 0o755) })
+		}, 1},
+		{"file changed within the racy window", func(t *testing.T, src string) {
+			edit(t, filepath.Join(src, "b", "c.txt"), "CHARLIE") // same size, mtime kept
+		}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, cacheDir := sourcetest.Tree(t, files), t.TempDir()
+			before, _, _ := hashCounting(t, later(cacheDir), src)
+			tc.change(t, src)
+			// The real clock: what changed just now is racily clean.
+			got, _, hits := hashCounting(t, NewStore(cacheDir), src)
+			want, _ := hash(t, nil, src)
+			if got != want {
+				t.Fatalf("with the cache %s, without %s: a stale listing was used", got, want)
+			}
+			if tc.name != "nothing changed" && got == before {
+				t.Fatal("the change did not move the digest")
+			}
+			if hits != tc.hits {
+				t.Errorf("%d directories taken from the cache, want %d", hits, tc.hits)
+			}
+		})
+	}
+}
+
+// TestDirectoryRacyWindow: a directory changed less than RacyWindow
+// before the hashing began is not recorded, so a second change in the
+// same tick of a coarse clock cannot hide behind its record.
+func TestDirectoryRacyWindow(t *testing.T) {
+	c := NewStore(t.TempDir()).For("/src")
+	fresh := source.Identity{Mtime: c.trusted, Ctime: c.trusted - 1, Mode: uint32(os.ModeDir)}
+	quiet := source.Identity{Mtime: c.trusted - 1, Ctime: c.trusted - 1, Mode: uint32(os.ModeDir)}
+	byCtime := source.Identity{Mtime: c.trusted - 1, Ctime: c.trusted, Mode: uint32(os.ModeDir)}
+	c.StoreNames("a", quiet, []string{"x"})
+	if names, ok := c.Names("a", quiet); !ok || !slices.Equal(names, []string{"x"}) {
+		t.Fatalf("a quiet directory: %q %v", names, ok)
+	}
+	for _, id := range []source.Identity{fresh, byCtime} {
+		c.StoreNames("a", id, []string{"x", "y"})
+		if names, ok := c.Names("a", id); ok {
+			t.Errorf("a directory changed at %d/%d (cut-off %d) was recorded: %q", id.Mtime, id.Ctime, c.trusted, names)
+		}
+		if _, ok := c.Names("a", quiet); ok {
+			t.Error("the record of a directory was kept after a racy listing of it")
+		}
+		c.StoreNames("a", quiet, []string{"x"})
+	}
+	if _, ok := c.Names("a", source.Identity{Mtime: quiet.Mtime, Ctime: quiet.Ctime, Mode: uint32(os.ModeDir), Ino: 9}); ok {
+		t.Error("names given for a directory of another inode")
 	}
 }
