@@ -118,7 +118,9 @@ func (b *Builder) attach(ctx context.Context, reg *registry.Registry, j *plan.Jo
 func (b *Builder) promote(ctx context.Context, j *plan.Job, d digest.Digest, res *Result) error {
 	refs := j.Refs
 	reg := b.registry.Session(ctx)
-	cur, found, err := reg.Head(ctx, refs.Floating)
+	// Asked while the project hashed: R:F moved by another run since is
+	// as if it had moved just after this read.
+	cur, found, err := reg.HeadPrefetched(ctx, refs.Floating)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", refs.Floating, err)
 	}

@@ -71,7 +71,7 @@ func (b *Builder) skip(ctx context.Context, j *plan.Job, layout string, res *Res
 	// A service without a registry repository builds from buildkitd's
 	// own cache: there is nothing to look up.
 	if !b.opt.Force && !hasOutput && !j.Local {
-		d, found, err := b.registry.Head(ctx, refs.Image)
+		d, found, err := b.registry.HeadPrefetched(ctx, refs.Image)
 		if err != nil {
 			res.fail(fmt.Errorf("checking whether %s exists: %w", refs.Image, err))
 			return true

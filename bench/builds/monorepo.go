@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -45,6 +46,10 @@ func (b *bench) monorepo(ctx context.Context) error {
 		}
 		check = append(check, d)
 	}
+	far, farCheck, err := b.farRegistry(dir, r)
+	if err != nil {
+		return err
+	}
 	f, err := os.OpenFile(filepath.Join(dir, "lib", "m00", "f0000.go"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -57,10 +62,42 @@ func (b *bench) monorepo(ctx context.Context) error {
 	}
 	b.row("200 services on one context (monorepo), no-op CI run", "bkcache build --push", median(noop),
 		"bkcache check", median(check), "both ≤ 0.5 s")
+	b.row(fmt.Sprintf("the same, registry %v away (a proxy delays every request)", farDelay), "bkcache build --push", far,
+		"bkcache check", farCheck, "R:H and R:F asked while the other services hash")
 	b.row("200 services, first build, pruned daemon, empty registry", "bkcache build --push (defaults)", first,
 		"the rebuild of all 200 after one lib/ file changed", rebuild,
 		fmt.Sprintf("context received: %.0f MB, then %.0f MB (lib/ is 26 MB, each service's own files 0.5 MB)", firstMB, rebuildMB))
 	return nil
+}
+
+// farDelay is the round trip farRegistry adds: a registry in another
+// data centre than the CI runner.
+const farDelay = 20 * time.Millisecond
+
+// farRegistry measures the no-op run and check of the monorepo in dir,
+// pushed to repository r, through a proxy that delays every request to
+// the registry by farDelay (medians of b.runs).
+func (b *bench) farRegistry(dir, r string) (time.Duration, time.Duration, error) {
+	p, err := faultproxy.Start(b.sb.RegistryAddr)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer p.Close()
+	p.Inject(faultproxy.Fault{Path: ".", Delay: farDelay})
+	r = p.Addr + strings.TrimPrefix(r, b.sb.RegistryAddr)
+	var noop, check []time.Duration
+	for range b.runs {
+		d, err := b.bkcache(dir, "build", "--push", "--repository", r)
+		if err != nil {
+			return 0, 0, err
+		}
+		noop = append(noop, d)
+		if d, err = b.bkcache(dir, "check", "--repository", r); err != nil {
+			return 0, 0, err
+		}
+		check = append(check, d)
+	}
+	return median(noop), median(check), nil
 }
 
 // transfer runs a bkcache build with raw progress and returns its wall

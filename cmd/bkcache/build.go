@@ -140,6 +140,8 @@ func (o *buildOptions) planOptions(names []string) plan.Options {
 	return plan.Options{
 		Services: names, Floating: o.ciTag, Fallbacks: o.fallback, Push: o.push,
 		NoCache: o.noCache, Pull: o.pull,
+		// The skip decision asks for R:H; ask while the others hash.
+		Prefetch: !o.forced() && o.output == "" && !o.load,
 	}
 }
 
@@ -148,7 +150,8 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		return err
 	}
 	po := o.planOptions(names)
-	po.Registry = o.reg.registry(o.registryTimeout) // lookups wait as long as the build's
+	reg := o.reg.registry(o.registryTimeout) // lookups wait as long as the build's
+	po.Registry = reg
 	p, err := loadPlan(ctx, pf, po)
 	var noRepo *plan.NoRepositoryError
 	if errors.As(err, &noRepo) {
@@ -192,7 +195,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	} else {
 		opt.Progress, waitProgress = startProgress(stderr, o.progress)
 	}
-	results, buildErr := solver.NewBuilder(pool, o.reg.registry(o.registryTimeout), opt).Build(ctx, p)
+	results, buildErr := solver.NewBuilder(pool, reg, opt).Build(ctx, p)
 	waitProgress()
 	wd, _ := os.Getwd()
 	run := report.Run{Manifest: rec.Run(p, results), Logs: logs(results), Dir: wd}

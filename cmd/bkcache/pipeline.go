@@ -117,7 +117,8 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 		Example: `  bkcache check               # in a test job, before docker compose pull
   bkcache check api worker`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args})
+			r := pf.reg.registry(0)
+			p, err := loadPlan(cmd.Context(), pf, plan.Options{Services: args, Registry: r, Prefetch: true})
 			if err != nil {
 				return err
 			}
@@ -131,7 +132,6 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 			if len(local) > 0 {
 				return noRepositoryAdvice(&plan.NoRepositoryError{Services: local})
 			}
-			r := pf.reg.registry(0)
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tIMAGE\tSTATUS")
 			var missing []string
@@ -164,15 +164,16 @@ func newCheckCmd(pf *projectFlags) *cobra.Command {
 }
 
 // headAll asks the registry for every job's R:H, 16 at once (the
-// registry's connections and ping are shared); it returns, per job,
-// whether it is there and what failed.
+// registry's connections and ping are shared), taking the answers
+// prefetched while hashing; it returns, per job, whether it is there and
+// what failed.
 func headAll(ctx context.Context, r *registry.Registry, jobs []*plan.Job) ([]bool, []error) {
 	found, errs := make([]bool, len(jobs)), make([]error, len(jobs))
 	var g errgroup.Group
 	g.SetLimit(16)
 	for i, j := range jobs {
 		g.Go(func() error {
-			_, found[i], errs[i] = r.Head(ctx, j.Refs.Image)
+			_, found[i], errs[i] = r.HeadPrefetched(ctx, j.Refs.Image)
 			return nil
 		})
 	}

@@ -134,6 +134,11 @@ type Options struct {
 	StatCache *statcache.Store
 	// Resolver looks the images up; nil hashes them as written.
 	Resolver Resolver
+	// Done, when set, is called with each service's index in the
+	// services given and its inputs as soon as they are complete, while
+	// others may still be hashing (so from several goroutines at once).
+	// Inputs a later failure discards may have been passed to it.
+	Done func(i int, in *Inputs)
 
 	// shared, when set, is what the run's services share of the
 	// directories they all read: each walked and each file digested once.

@@ -80,6 +80,9 @@ func finishAll(ctx context.Context, ps []*prepared, res resolved, opt Options) (
 			mu.Unlock()
 			out[i] = in
 			close(done[p.svc.Name])
+			if opt.Done != nil {
+				opt.Done(i, in)
+			}
 			return nil
 		})
 	}

@@ -46,6 +46,11 @@ type Options struct {
 	BaseImages inputs.BaseImages
 	Registry   *registry.Registry
 	Mirrors    registry.Mirrors
+	// Prefetch starts asking Registry for each job's R:H (and, with
+	// Push, R:F) as soon as its hash is known, while other services
+	// still hash, for the skip decision's and the promotion's
+	// HeadPrefetched.
+	Prefetch bool
 	// LookupEnv reads the environment for cache backend credentials;
 	// os.LookupEnv when nil.
 	LookupEnv func(string) (string, bool)
@@ -140,6 +145,19 @@ func (p *Plan) hash(ctx context.Context, project string, svcs []*compose.Service
 	io := inputs.Options{StatCache: opt.StatCache}
 	if opt.BaseImages != inputs.AsWritten {
 		io.Resolver = &resolver{reg: opt.Registry, hosts: opt.Hosts, mirrors: opt.Mirrors}
+	}
+	if opt.Prefetch && opt.Registry != nil {
+		io.Done = func(i int, in *inputs.Inputs) {
+			j := p.Jobs[i]
+			refs, err := NewRefs(opt.Hosts, j.repository, in.Tag(), j.Floating, j.Fallbacks...)
+			if err != nil || j.Local {
+				return // the loop below reports the error
+			}
+			opt.Registry.Prefetch(ctx, refs.Image)
+			if opt.Push {
+				opt.Registry.Prefetch(ctx, refs.Floating)
+			}
+		}
 	}
 	all, err := inputs.ComputeAll(ctx, svcs, io)
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
@@ -369,6 +371,41 @@ func TestSameImage(t *testing.T) {
 	for svc, want := range map[string]string{"a": "", "b": "a", "c": "", "d": "", "e": "", "f": ""} {
 		if got := p.Job(svc).SameAs; got != want {
 			t.Errorf("%s: same as %q, want %q", svc, got, want)
+		}
+	}
+}
+
+// TestResolvePrefetches: with Prefetch, resolving asks the registry for
+// each job's R:H (and, pushing, R:F) by itself, and the answers it got
+// are what HeadPrefetched gives: an image pushed after the question is
+// not seen by it, while Head sees it.
+func TestResolvePrefetches(t *testing.T) {
+	proxy, host := rt.Faulty(t)
+	files := map[string]string{
+		"compose.yaml": "services:\n  a:\n    image: " + proxy.Addr + "/p/a\n    build: ./a\n  b:\n    image: " + proxy.Addr + "/p/b\n    build: ./a\n",
+		"a/Dockerfile": "FROM scratch\n",
+	}
+	reg := registry.New(registry.Options{})
+	p, err := resolve(t, files, Options{Registry: reg, Prefetch: true, Push: true, BaseImages: inputs.AsWritten})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range p.Jobs {
+		for _, ref := range []string{j.Refs.Image.Identifier(), j.Refs.Floating.Identifier()} {
+			want := "HEAD /v2/p/" + j.Name() + "/manifests/" + ref
+			for i := 0; len(faultproxy.Match(proxy.Log(), want)) == 0; i++ {
+				if i == 500 {
+					t.Fatalf("%s was never asked for: %q", want, proxy.Log())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		rt.PushRandom(t, host+"/p/"+j.Name()+":"+j.Refs.Image.Identifier())
+		if _, found, err := reg.HeadPrefetched(context.Background(), j.Refs.Image); found || err != nil {
+			t.Errorf("%s: the prefetched answer is found=%v err=%v, want the miss it was asked before the push", j.Name(), found, err)
+		}
+		if _, found, err := reg.Head(context.Background(), j.Refs.Image); !found || err != nil {
+			t.Errorf("%s: after the push, Head gives found=%v err=%v", j.Name(), found, err)
 		}
 	}
 }

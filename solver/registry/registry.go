@@ -81,6 +81,7 @@ type Registry struct {
 	// connections between calls.
 	puller *remote.Puller
 	pusher *remote.Pusher
+	ahead  *lookahead // see Prefetch
 }
 
 // Options configure a Registry.
@@ -100,7 +101,7 @@ func New(opt Options) *Registry {
 	if opt.Timeout <= 0 {
 		opt.Timeout = DefaultTimeout
 	}
-	r := &Registry{hosts: opt.Hosts, keychain: authn.DefaultKeychain}
+	r := &Registry{hosts: opt.Hosts, keychain: authn.DefaultKeychain, ahead: newLookahead()}
 	r.transport = newTransport(opt.Timeout, opt.Hosts.PlainHTTP)
 	return r
 }
