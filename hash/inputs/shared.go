@@ -2,6 +2,7 @@ package inputs
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -209,6 +210,11 @@ func merge(entries [][]*tree.Entry, files [][]*File, skip func(string) bool) ([]
 	if len(entries) == 1 && skip == nil {
 		return entries[0], files[0]
 	}
+	if skip == nil {
+		if e, f, ok := concat(entries, files); ok {
+			return e, f
+		}
+	}
 	n := 0
 	for _, l := range entries {
 		n += len(l)
@@ -236,4 +242,31 @@ func merge(entries [][]*tree.Entry, files [][]*File, skip func(string) bool) ([]
 		}
 		outE, outF = append(outE, e), append(outF, f)
 	}
+}
+
+// concat is merge for lists that do not overlap, as a service's parts
+// mostly do not (lib/ and services/s1/src/): each list, taken in the
+// order of its first entry, sorts wholly before the next, so they are
+// appended. It reports false when two lists overlap.
+func concat(entries [][]*tree.Entry, files [][]*File) ([]*tree.Entry, []*File, bool) {
+	order := make([]int, 0, len(entries))
+	n := 0
+	for i, l := range entries {
+		if len(l) > 0 {
+			order = append(order, i)
+			n += len(l)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(entries[a][0].Path, entries[b][0].Path) })
+	for k := 1; k < len(order); k++ {
+		prev, next := entries[order[k-1]], entries[order[k]]
+		if prev[len(prev)-1].Path >= next[0].Path {
+			return nil, nil, false
+		}
+	}
+	outE, outF := make([]*tree.Entry, 0, n), make([]*File, 0, n)
+	for _, i := range order {
+		outE, outF = append(outE, entries[i]...), append(outF, files[i]...)
+	}
+	return outE, outF, true
 }
