@@ -19,6 +19,7 @@ func main() {
 	// business and would land in the middle of the progress display.
 	// bkcache reports what matters itself.
 	logrus.SetLevel(logrus.ErrorLevel)
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startProfile()
 	err := newRootCmd().ExecuteContext(ctx)
