@@ -69,6 +69,9 @@ type bench struct {
 	n        int // repositories handed out
 	rows     []string
 	only     string // see -only
+	// buildxBin and buildxEnv are buildx and its builder, once made.
+	buildxBin string
+	buildxEnv []string
 }
 
 // repo returns a fresh repository prefix.
