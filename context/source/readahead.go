@@ -28,6 +28,7 @@ type readAhead struct {
 	mu      sync.Mutex
 	cond    sync.Cond
 	pending map[string]*listing // claimed: being read, or read and not yet walked
+	claimed map[string]bool     // every directory read so far, by a worker or the walk
 	next    walkOrder           // discovered, not claimed; a heap, first in walk order on top
 	skipped map[string]bool     // directories the walk skipped: nothing below them is read
 	closed  bool
@@ -43,7 +44,7 @@ type listing struct {
 const maxAhead = 256
 
 func newReadAhead(read func(string) ([]*entry, error), ignored func(string) bool, workers int) *readAhead {
-	r := &readAhead{read: read, ignored: ignored, pending: map[string]*listing{}, skipped: map[string]bool{}}
+	r := &readAhead{read: read, ignored: ignored, pending: map[string]*listing{}, claimed: map[string]bool{}, skipped: map[string]bool{}}
 	r.cond.L = &r.mu
 	for range workers {
 		go r.work()
@@ -70,11 +71,11 @@ func (r *readAhead) work() {
 			return
 		}
 		rel := heap.Pop(&r.next).(string)
-		if _, ok := r.pending[rel]; ok || r.under(rel) {
-			continue // the walk got there first, or skips it
+		if r.claimed[rel] || r.under(rel) {
+			continue // read already (the walk got there first), or skipped
 		}
 		l := &listing{done: make(chan struct{})}
-		r.pending[rel] = l
+		r.pending[rel], r.claimed[rel] = l, true
 		r.mu.Unlock()
 		r.fill(l, rel)
 		r.mu.Lock()
@@ -103,7 +104,7 @@ func (r *readAhead) list(rel string) ([]*entry, error) {
 	l, ok := r.pending[rel]
 	if !ok {
 		l = &listing{done: make(chan struct{})}
-		r.pending[rel] = l
+		r.pending[rel], r.claimed[rel] = l, true
 		r.mu.Unlock()
 		r.fill(l, rel)
 	} else {

@@ -2,10 +2,13 @@ package source
 
 import (
 	"container/heap"
+	"context"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
@@ -45,5 +48,44 @@ func TestWalkOrder(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("heap order\n%q\nwalk order\n%q", got, want)
 		}
+	}
+}
+
+// TestEachDirectoryReadOnce: however the read-ahead's workers and the
+// walk race, no directory is read twice in one walk (a directory the walk
+// read itself stays in the heap until a worker pops it, and must then be
+// dropped, not read again).
+func TestEachDirectoryReadOnce(t *testing.T) {
+	files := map[string]string{}
+	for i := range 40 {
+		for j := range 5 {
+			files[filepath.Join(fmt.Sprintf("d%02d", i), fmt.Sprintf("s%d", j), "f")] = "x"
+		}
+	}
+	root := sourcetest.Tree(t, files)
+	for range 20 {
+		d := newDirFS(root, false, nil)
+		var mu sync.Mutex
+		reads := map[string]int{}
+		ra := newReadAhead(func(rel string) ([]*entry, error) {
+			mu.Lock()
+			reads[rel]++
+			mu.Unlock()
+			return d.readDir(rel)
+		}, nil, 4)
+		if err := d.walkDir(context.Background(), ra, ".", nil, func(string, fs.DirEntry, error) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		ra.close()
+		mu.Lock()
+		for rel, n := range reads {
+			if n > 1 {
+				t.Fatalf("%s read %d times in one walk", rel, n)
+			}
+		}
+		if len(reads) != 1+40+40*5 {
+			t.Fatalf("%d directories read, want %d", len(reads), 1+40+40*5)
+		}
+		mu.Unlock()
 	}
 }
