@@ -109,6 +109,21 @@ func loadProject(dir string) (*compose.Project, error) {
 	return compose.LoadAnd(context.Background(), compose.Options{ProjectDir: dir}, func(*compose.Project) error { return nil })
 }
 
+// loadServices loads the compose project in dir and returns all its
+// services, dependencies first.
+func loadServices(t testing.TB, dir string) []*compose.Service {
+	t.Helper()
+	p, err := loadProject(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := p.Select(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svcs
+}
+
 // computeProject computes the inputs of the named services (all when
 // none) and of those they depend on, dependencies first.
 func computeProject(p *compose.Project, names []string) ([]*Inputs, error) {
@@ -126,14 +141,7 @@ func computeProject(p *compose.Project, names []string) ([]*Inputs, error) {
 // checks the shared path.
 func computeDir(t testing.TB, dir string) map[string]*Inputs {
 	t.Helper()
-	p, err := loadProject(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svcs, err := p.Select(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svcs := loadServices(t, dir)
 	all, err := ComputeAll(context.Background(), svcs, Options{shared: newShared()})
 	if err != nil {
 		t.Fatal(err)

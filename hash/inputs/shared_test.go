@@ -130,14 +130,7 @@ func TestWarmStatCache(t *testing.T) {
 	dir, cache := t.TempDir(), t.TempDir()
 	writeFixture(t, dir, fixture, time.Unix(1700000000, 0))
 	time.Sleep(statcache.RacyWindow + 100*time.Millisecond)
-	p, err := loadProject(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svcs, err := p.Select(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svcs := loadServices(t, dir)
 	run := func() []*Inputs {
 		t.Helper()
 		store := statcache.NewStore(cache)
@@ -175,11 +168,11 @@ func TestWarmStatCache(t *testing.T) {
 		t.Fatalf("%d of %d stat cache files record their source's root directory", roots, len(files))
 	}
 	byName := func(all []*Inputs) map[string]string {
-		out := map[string]string{}
+		m := map[string]*Inputs{}
 		for _, in := range all {
-			out[in.Service] = in.Hash.String()
+			m[in.Service] = in
 		}
-		return out
+		return hashes(m)
 	}
 	before := byName(run())
 	base := filepath.Join(dir, "base") // base copies its context whole
