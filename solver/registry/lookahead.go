@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -19,8 +20,7 @@ type lookahead struct {
 	mu    sync.Mutex
 	calls map[string]*headCall
 	// session asks the prefetched questions: one ping, token and
-	// credential lookup per repository, not per question. A failure that
-	// sticks to it costs only the prefetches, which are asked again.
+	// credential lookup per repository, not per question.
 	session *Registry
 }
 
@@ -68,23 +68,25 @@ func (r *Registry) Prefetch(ctx context.Context, ref name.Reference) {
 
 // HeadPrefetched is Head, answered by the Prefetch of ref when one was
 // started; each prefetched answer is given once, so a later question
-// goes to the registry. A prefetch that failed is asked again, so its
-// errors are this call's own.
+// goes to the registry. A prefetch's error is the answer too (it was
+// retried as Head retries, and asking again would double the wait for a
+// registry that does not answer), unless it was only cancelled.
 func (r *Registry) HeadPrefetched(ctx context.Context, ref name.Reference) (digest.Digest, bool, error) {
 	l, key := r.ahead, ref.Name()
 	l.mu.Lock()
 	c, ok := l.calls[key]
 	delete(l.calls, key)
 	l.mu.Unlock()
-	if ok {
-		select {
-		case <-c.done:
-			if c.err == nil {
-				return c.d, c.found, nil
-			}
-		case <-ctx.Done():
-			return "", false, ctx.Err()
-		}
+	if !ok {
+		return r.Head(ctx, ref)
 	}
-	return r.Head(ctx, ref)
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return "", false, ctx.Err()
+	}
+	if c.err != nil && (errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) && ctx.Err() == nil {
+		return r.Head(ctx, ref)
+	}
+	return c.d, c.found, c.err
 }

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,28 +39,40 @@ func TestPrefetch(t *testing.T) {
 		t.Fatal("a prefetched answer was given twice: the second question must reach the registry")
 	}
 
-	// A failed prefetch is asked again, so the error (or answer) is the
-	// caller's own.
+	// A failed prefetch's error is the answer, named as Head names it,
+	// and is not asked again (a registry that does not answer would cost
+	// its wait twice).
 	rt.PushRandom(t, host+"/p/app:x")
-	p.Inject(faultproxy.Fault{Method: "HEAD", Path: `/manifests/x$`, Times: 1, Status: 401})
+	p.Inject(faultproxy.Fault{Method: "HEAD", Path: `/manifests/x$`, Times: 1, Status: 403})
 	x := rt.Ref(t, p.Addr+"/p/app:x")
 	r.Prefetch(ctx, x)
-	if _, found, err := r.HeadPrefetched(ctx, x); !found || err != nil {
-		t.Fatalf("after a failed prefetch: found=%v err=%v, want the registry's answer", found, err)
+	if _, _, err := r.HeadPrefetched(ctx, x); !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "docker login "+p.Addr) {
+		t.Fatalf("after a refused prefetch: %v, want the refusal with its advice", err)
 	}
-	if heads := faultproxy.Match(p.Log(), "HEAD /v2/p/app/manifests/x"); len(heads) != 2 {
-		t.Fatalf("want the failed prefetch and the question asked again: %q", heads)
+	if heads := faultproxy.Match(p.Log(), "HEAD /v2/p/app/manifests/x"); len(heads) != 1 {
+		t.Fatalf("want the one refused prefetch: %q", heads)
+	}
+	// A prefetch cancelled with its context is asked again by a caller
+	// whose context is live.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	r.Prefetch(cancelled, x)
+	if _, found, err := r.HeadPrefetched(ctx, x); !found || err != nil {
+		t.Fatalf("after a cancelled prefetch: found=%v err=%v, want the registry's answer", found, err)
 	}
 
-	// A Head never takes a prefetched answer.
-	r.Prefetch(ctx, x)
-	waitFor(t, p, "HEAD /v2/p/app/manifests/x", 3)
-	before := len(faultproxy.Match(p.Log(), "HEAD /v2/p/app/manifests/x"))
-	if _, found, err := r.Head(ctx, x); !found || err != nil {
-		t.Fatalf("Head: found=%v err=%v", found, err)
+	// A Head never takes a prefetched answer, and leaves it to the
+	// HeadPrefetched that comes later.
+	rt.PushRandom(t, host+"/p/app:y")
+	y := rt.Ref(t, p.Addr+"/p/app:y")
+	heads := func() int { return len(faultproxy.Match(p.Log(), "HEAD /v2/p/app/manifests/y")) }
+	r.Prefetch(ctx, y)
+	waitFor(t, p, "HEAD /v2/p/app/manifests/y", 1)
+	if _, found, err := r.Head(ctx, y); !found || err != nil || heads() != 2 {
+		t.Fatalf("Head: found=%v err=%v after %d HEADs, want its own second one", found, err, heads())
 	}
-	if after := len(faultproxy.Match(p.Log(), "HEAD /v2/p/app/manifests/x")); after != before+1 {
-		t.Errorf("Head sent %d requests, want its own one", after-before)
+	if _, found, err := r.HeadPrefetched(ctx, y); !found || err != nil || heads() != 2 {
+		t.Fatalf("HeadPrefetched after Head: found=%v err=%v after %d HEADs, want the prefetched answer", found, err, heads())
 	}
 }
 
