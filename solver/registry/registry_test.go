@@ -320,10 +320,22 @@ func TestRetryAfterSpreads(t *testing.T) {
 	p.Inject(faultproxy.Fault{Path: `/manifests/h$`, Times: callers, Status: 429, Header: http.Header{"Retry-After": {"2"}}})
 	var mu sync.Mutex
 	var waits []time.Duration
+	// Every caller's first request takes one of the faults before any
+	// comes back: a retry that overtook another caller's first request
+	// would take its fault, and that caller would meet two.
+	var arrived sync.WaitGroup
+	arrived.Add(callers)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
 	tr := &retryAfter{inner: http.DefaultTransport, attempts: 3, sleep: func(_ *http.Request, d time.Duration) error {
 		mu.Lock()
-		defer mu.Unlock()
 		waits = append(waits, d)
+		mu.Unlock()
+		arrived.Done()
+		select {
+		case <-all:
+		case <-time.After(time.Minute): // a caller that never came; the count below says so
+		}
 		return nil
 	}}
 	var wg sync.WaitGroup
