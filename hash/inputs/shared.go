@@ -68,6 +68,10 @@ func (c *memo[V]) do(key string, f func() (V, error)) (V, error) {
 type part struct {
 	path    string // "" for the whole source
 	entries []*tree.Entry
+	// inside: every entry is path, below it or one of its parents
+	// (none is a symlink's target elsewhere), so the instructions that
+	// can reach the part are told by their paths alone (see reaching).
+	inside bool
 
 	once  sync.Once
 	state *tree.State // the digest's state after entries, made on first use
@@ -117,7 +121,7 @@ func (sh *shared) selection(ctx context.Context, s *source.Source, use *dockerfi
 func (sh *shared) part(ctx context.Context, s *source.Source, path string, opt Options) (*part, error) {
 	return sh.parts.do(sourceKey(s)+"\x00"+path, func() (*part, error) {
 		entries, err := walkPart(ctx, *s, path, opt)
-		return &part{path: path, entries: entries}, err
+		return &part{path: path, entries: entries, inside: allInside(entries, path)}, err
 	})
 }
 
@@ -164,13 +168,8 @@ func (sh *shared) describe(s *source.Source, pt *part, use *dockerfile.Use) []*F
 // reports false when that cannot be told: a wildcard, or a part with
 // entries outside its path (a symlink's target).
 func reaching(pt *part, use *dockerfile.Use) (*dockerfile.Use, bool) {
-	if pt.path == "" || hasWildcard(pt.path) {
+	if pt.path == "" || hasWildcard(pt.path) || !pt.inside {
 		return nil, false
-	}
-	for _, e := range pt.entries {
-		if !within(e.Path, pt.path) && !within(pt.path, e.Path) {
-			return nil, false
-		}
 	}
 	narrow := &dockerfile.Use{Whole: use.Whole, Widened: use.Widened, Reason: use.Reason}
 	for _, p := range use.Patterns {
@@ -184,9 +183,20 @@ func reaching(pt *part, use *dockerfile.Use) (*dockerfile.Use, bool) {
 	return narrow, true
 }
 
+// allInside reports whether every entry is path, below it or one of its
+// parents.
+func allInside(entries []*tree.Entry, path string) bool {
+	for _, e := range entries {
+		if !within(e.Path, path) && !within(path, e.Path) {
+			return false
+		}
+	}
+	return true
+}
+
 // within reports whether p is dir or below it.
 func within(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, dir+"/")
+	return strings.HasPrefix(p, dir) && (len(p) == len(dir) || p[len(dir)] == '/')
 }
 
 func hasWildcard(p string) bool { return strings.ContainsAny(p, `*?[\`) }

@@ -190,3 +190,18 @@ func TestWarmStatCache(t *testing.T) {
 		t.Fatal("a file added to base/ did not move base's hash")
 	}
 }
+
+func TestWithin(t *testing.T) {
+	for _, tc := range []struct {
+		p, dir string
+		want   bool
+	}{
+		{"a", "a", true}, {"a/b", "a", true}, {"a/b/c", "a/b", true},
+		{"ab", "a", false}, {"a-b/c", "a", false}, {"a", "a/b", false}, {"b", "a", false},
+		{"", "", true}, {"/x", "", true}, {"x", "", false},
+	} {
+		if got := within(tc.p, tc.dir); got != tc.want {
+			t.Errorf("within(%q, %q) = %v, want %v", tc.p, tc.dir, got, tc.want)
+		}
+	}
+}
