@@ -137,7 +137,8 @@ type Options struct {
 	// Done, when set, is called with each service's index in the
 	// services given and its inputs as soon as they are complete, while
 	// others may still be hashing (so from several goroutines at once).
-	// Inputs a later failure discards may have been passed to it.
+	// Inputs a later failure discards may have been passed to it; when
+	// ComputeAll succeeds, it was called once for every service.
 	Done func(i int, in *Inputs)
 
 	// shared, when set, is what the run's services share of the

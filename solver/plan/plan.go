@@ -140,37 +140,45 @@ func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan,
 	return p, p.hash(ctx, project.Name, svcs, opt)
 }
 
-// hash computes every job's inputs and names its tags after the hash.
+// hash computes every job's inputs and names its tags after the hash,
+// each job as soon as its own hash is known: with Prefetch, the registry
+// is asked for its tags then, while other services still hash.
 func (p *Plan) hash(ctx context.Context, project string, svcs []*compose.Service, opt Options) error {
 	io := inputs.Options{StatCache: opt.StatCache}
 	if opt.BaseImages != inputs.AsWritten {
 		io.Resolver = &resolver{reg: opt.Registry, hosts: opt.Hosts, mirrors: opt.Mirrors}
 	}
-	if opt.Prefetch && opt.Registry != nil {
-		io.Done = func(i int, in *inputs.Inputs) {
-			j := p.Jobs[i]
-			refs, err := NewRefs(opt.Hosts, j.repository, in.Tag(), j.Floating, j.Fallbacks...)
-			if err != nil || j.Local {
-				return // the loop below reports the error
-			}
-			opt.Registry.Prefetch(ctx, refs.Image)
-			if opt.Push {
-				opt.Registry.Prefetch(ctx, refs.Floating)
-			}
+	errs := make([]error, len(p.Jobs))
+	io.Done = func(i int, in *inputs.Inputs) {
+		j := p.Jobs[i]
+		if errs[i] = j.settle(project, in, opt.Hosts); errs[i] != nil || j.Local || !opt.Prefetch || opt.Registry == nil {
+			return
+		}
+		opt.Registry.Prefetch(ctx, j.Refs.Image)
+		if opt.Push {
+			opt.Registry.Prefetch(ctx, j.Refs.Floating)
 		}
 	}
-	all, err := inputs.ComputeAll(ctx, svcs, io)
-	if err != nil {
+	if _, err := inputs.ComputeAll(ctx, svcs, io); err != nil {
 		return err
 	}
 	for i, j := range p.Jobs {
-		j.Inputs = all[i]
-		if j.Refs, err = NewRefs(opt.Hosts, j.repository, j.Inputs.Tag(), j.Floating, j.Fallbacks...); err != nil {
-			return fmt.Errorf("service %q: %w", j.Name(), err)
+		if errs[i] != nil {
+			return fmt.Errorf("service %q: %w", j.Name(), errs[i])
 		}
-		j.EngineNames = engineNames(project, j.Service, j.Refs.Image.String())
 	}
 	p.markSame()
+	return nil
+}
+
+// settle records the job's inputs and the tags and names they give it.
+func (j *Job) settle(project string, in *inputs.Inputs, hosts registry.Hosts) error {
+	j.Inputs = in
+	var err error
+	if j.Refs, err = NewRefs(hosts, j.repository, in.Tag(), j.Floating, j.Fallbacks...); err != nil {
+		return err
+	}
+	j.EngineNames = engineNames(project, j.Service, j.Refs.Image.String())
 	return nil
 }
 
