@@ -95,8 +95,8 @@ func (s *Store) For(dir string) *Cache {
 	c := &Cache{
 		dir:     dir,
 		trusted: s.now().Add(-RacyWindow).UnixNano(),
-		entries: map[string]*slot{},
-		dirs:    map[string]*dirSlot{},
+		entries: map[string]*remembered[Entry]{},
+		dirs:    map[string]*remembered[Dir]{},
 		fresh:   map[string]Entry{},
 	}
 	if s.dir == "" {
@@ -115,14 +115,7 @@ func (s *Store) For(dir string) *Cache {
 			s.notes = append(s.notes, fmt.Sprintf("stat cache %s (for %s) discarded: %v; its files are read again", c.file, dir, err))
 			c.dirty = true
 		} else {
-			c.entries = make(map[string]*slot, len(got.Files))
-			for p, e := range got.Files {
-				c.entries[p] = &slot{Entry: e}
-			}
-			c.dirs = make(map[string]*dirSlot, len(got.Dirs))
-			for p, d := range got.Dirs {
-				c.dirs[p] = &dirSlot{Dir: d}
-			}
+			c.entries, c.dirs = unseen(got.Files), unseen(got.Dirs)
 		}
 	}
 	s.caches[dir] = c
@@ -197,8 +190,8 @@ type Cache struct {
 	trusted int64 // files changed at or after this (ns) are not recorded
 
 	mu      sync.Mutex
-	entries map[string]*slot
-	dirs    map[string]*dirSlot
+	entries map[string]*remembered[Entry]
+	dirs    map[string]*remembered[Dir]
 	// fresh holds what this run read of files too recently changed to be
 	// recorded: another service of the same run, hashing the same
 	// source, reuses them instead of reading the file again. They are
@@ -208,16 +201,62 @@ type Cache struct {
 	dirty bool
 }
 
-// slot is an entry and whether this run met its path.
-type slot struct {
-	Entry
+// remembered is a recorded file or directory and whether this run met
+// its path.
+type remembered[T comparable] struct {
+	v    T
 	seen bool
 }
 
-// dirSlot is a directory and whether this run met it.
-type dirSlot struct {
-	Dir
-	seen bool
+// unseen is what a cache file holds, none of it met yet.
+func unseen[T comparable](m map[string]T) map[string]*remembered[T] {
+	out := make(map[string]*remembered[T], len(m))
+	for p, v := range m {
+		out[p] = &remembered[T]{v: v}
+	}
+	return out
+}
+
+// record keeps v for path in m, or, when it is not to be trusted, drops
+// any earlier record of path; it reports whether m changed.
+func record[T comparable](m map[string]*remembered[T], path string, v T, trust bool) bool {
+	old, ok := m[path]
+	switch {
+	case !trust:
+		delete(m, path)
+		return ok
+	case ok && old.v == v:
+		old.seen = true
+		return false
+	}
+	m[path] = &remembered[T]{v: v, seen: true}
+	return true
+}
+
+// unmet counts the records of m this run did not meet.
+func unmet[T comparable](m map[string]*remembered[T]) int {
+	n := 0
+	for _, r := range m {
+		if !r.seen {
+			n++
+		}
+	}
+	return n
+}
+
+// values is what m holds, for the cache file.
+func values[T comparable](m map[string]*remembered[T]) map[string]T {
+	out := make(map[string]T, len(m))
+	for p, r := range m {
+		out[p] = r.v
+	}
+	return out
+}
+
+// trusts reports whether what had identity id changed long enough before
+// this run began to be recorded (see RacyWindow).
+func (c *Cache) trusts(id source.Identity) bool {
+	return id.Mtime < c.trusted && id.Ctime < c.trusted
 }
 
 var (
@@ -236,8 +275,8 @@ func (c *Cache) Lookup(path string, id source.Identity) (digest.Digest, bool) {
 	f, isFresh := c.fresh[path]
 	c.mu.Unlock()
 	switch {
-	case ok && e.ID == id:
-		return tree.ContentDigest(e.Digest[:]), true
+	case ok && e.v.ID == id:
+		return tree.ContentDigest(e.v.Digest[:]), true
 	case isFresh && f.ID == id:
 		return tree.ContentDigest(f.Digest[:]), true
 	}
@@ -254,21 +293,12 @@ func (c *Cache) Store(path string, id source.Identity, d digest.Digest) {
 	valid := d.Algorithm() == tree.ContentAlgorithm && err == nil && len(raw) == 32
 	e := Entry{ID: id}
 	copy(e.Digest[:], raw)
-	if !valid || id.Mtime >= c.trusted || id.Ctime >= c.trusted {
-		if _, ok := c.entries[path]; ok {
-			delete(c.entries, path)
-			c.dirty = true
-		}
-		if valid {
-			c.fresh[path] = e
-		}
-		return
-	}
-	if old, ok := c.entries[path]; !ok || old.Entry != e {
-		c.entries[path] = &slot{Entry: e, seen: true}
+	trust := valid && c.trusts(id)
+	if record(c.entries, path, e, trust) {
 		c.dirty = true
-	} else {
-		old.seen = true
+	}
+	if valid && !trust {
+		c.fresh[path] = e
 	}
 }
 
@@ -291,13 +321,13 @@ func (c *Cache) Names(rel string, id source.Identity) ([]string, bool) {
 		d.seen = true
 	}
 	c.mu.Unlock()
-	if !ok || d.ID != id {
+	if !ok || d.v.ID != id {
 		return nil, false
 	}
-	if d.Names == "" {
+	if d.v.Names == "" {
 		return []string{}, true
 	}
-	return strings.Split(d.Names, nameSep), true
+	return strings.Split(d.v.Names, nameSep), true
 }
 
 // StoreNames records the names listed in the directory rel with identity
@@ -308,18 +338,8 @@ func (c *Cache) StoreNames(rel string, id source.Identity, names []string) {
 	d := Dir{ID: id, Names: strings.Join(names, nameSep)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if id.Mtime >= c.trusted || id.Ctime >= c.trusted || !validNames(d.Names) {
-		if _, ok := c.dirs[rel]; ok {
-			delete(c.dirs, rel)
-			c.dirty = true
-		}
-		return
-	}
-	if old, ok := c.dirs[rel]; !ok || old.Dir != d {
-		c.dirs[rel] = &dirSlot{Dir: d, seen: true}
+	if record(c.dirs, rel, d, c.trusts(id) && validNames(d.Names)) {
 		c.dirty = true
-	} else {
-		old.seen = true
 	}
 }
 
@@ -332,32 +352,15 @@ const tmpPrefix = ".tmp-"
 func (c *Cache) save() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	stale := 0
-	for _, e := range c.entries {
-		if !e.seen {
-			stale++
-		}
-	}
-	for _, d := range c.dirs {
-		if !d.seen {
-			stale++
-		}
-	}
-	if stale > maxStale {
-		maps.DeleteFunc(c.entries, func(_ string, e *slot) bool { return !e.seen })
-		maps.DeleteFunc(c.dirs, func(_ string, d *dirSlot) bool { return !d.seen })
+	if unmet(c.entries)+unmet(c.dirs) > maxStale {
+		maps.DeleteFunc(c.entries, func(_ string, e *remembered[Entry]) bool { return !e.seen })
+		maps.DeleteFunc(c.dirs, func(_ string, d *remembered[Dir]) bool { return !d.seen })
 		c.dirty = true
 	}
 	if !c.dirty || c.file == "" {
 		return nil
 	}
-	out := Contents{Dir: c.dir, Files: make(map[string]Entry, len(c.entries)), Dirs: make(map[string]Dir, len(c.dirs))}
-	for p, e := range c.entries {
-		out.Files[p] = e.Entry
-	}
-	for p, d := range c.dirs {
-		out.Dirs[p] = d.Dir
-	}
+	out := Contents{Dir: c.dir, Files: values(c.entries), Dirs: values(c.dirs)}
 	if err := os.MkdirAll(filepath.Dir(c.file), 0o700); err != nil {
 		return fmt.Errorf("stat cache: %w", err)
 	}

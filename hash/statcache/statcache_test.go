@@ -537,7 +537,7 @@ func TestStaleEntriesBounded(t *testing.T) {
 		dir := t.TempDir()
 		c := NewStore(dir).For("/src")
 		for i := range tc.stale {
-			c.entries[fmt.Sprintf("f%06d", i)] = &slot{Entry: Entry{ID: source.Identity{Size: 1}}}
+			c.entries[fmt.Sprintf("f%06d", i)] = &remembered[Entry]{v: Entry{ID: source.Identity{Size: 1}}}
 		}
 		c.Store("seen", source.Identity{Size: 2}, tree.ContentDigest(make([]byte, 32)))
 		if err := c.save(); err != nil {
