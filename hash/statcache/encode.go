@@ -100,10 +100,10 @@ func Decode(data []byte) (Contents, error) {
 	r := reader{b: body[len(magic):]}
 	c.Dir = r.string()
 	var err error
-	if c.Files, err = decodeFiles(&r); err != nil {
+	if c.Files, err = decodeMap(&r, minEntry, "entry", decodeFile); err != nil {
 		return Contents{}, err
 	}
-	if c.Dirs, err = decodeDirs(&r); err != nil {
+	if c.Dirs, err = decodeMap(&r, minDir, "directory", decodeDir); err != nil {
 		return Contents{}, err
 	}
 	if len(r.b) != 0 {
@@ -112,44 +112,38 @@ func Decode(data []byte) (Contents, error) {
 	return c, nil
 }
 
-func decodeFiles(r *reader) (map[string]Entry, error) {
+// decodeMap reads a count, then that many records by strictly ascending,
+// non-empty path, each read by one, which reports whether it is valid;
+// min is the smallest encoded record, which bounds the count by what is
+// left of the input.
+func decodeMap[T any](r *reader, min int, what string, one func(*reader) (T, bool)) (map[string]T, error) {
 	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)/minEntry) {
-		return nil, fmt.Errorf("%w: bad header", errCorrupt)
+	if r.err != nil || n > uint64(len(r.b)/min) {
+		return nil, fmt.Errorf("%w: bad %s count", errCorrupt, what)
 	}
-	files := make(map[string]Entry, n)
+	out := make(map[string]T, n)
 	prev := ""
 	for i := range n {
 		p := r.string()
-		e := Entry{ID: r.identity()}
-		copy(e.Digest[:], r.next(32))
-		if r.err != nil || p == "" || (i > 0 && p <= prev) {
-			return nil, fmt.Errorf("%w: entry %d", errCorrupt, i)
+		v, ok := one(r)
+		if r.err != nil || !ok || p == "" || (i > 0 && p <= prev) {
+			return nil, fmt.Errorf("%w: %s %d", errCorrupt, what, i)
 		}
-		files[p] = e
+		out[p] = v
 		prev = p
 	}
-	return files, nil
+	return out, nil
 }
 
-func decodeDirs(r *reader) (map[string]Dir, error) {
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)/minDir) {
-		return nil, fmt.Errorf("%w: bad directory count", errCorrupt)
-	}
-	dirs := make(map[string]Dir, n)
-	prev := ""
-	for i := range n {
-		p := r.string()
-		d := Dir{ID: r.identity()}
-		d.Names = r.string()
-		if r.err != nil || p == "" || (i > 0 && p <= prev) || !validNames(d.Names) {
-			return nil, fmt.Errorf("%w: directory %d", errCorrupt, i)
-		}
-		dirs[p] = d
-		prev = p
-	}
-	return dirs, nil
+func decodeFile(r *reader) (Entry, bool) {
+	e := Entry{ID: r.identity()}
+	copy(e.Digest[:], r.next(32))
+	return e, true
+}
+
+func decodeDir(r *reader) (Dir, bool) {
+	d := Dir{ID: r.identity(), Names: r.string()}
+	return d, validNames(d.Names)
 }
 
 // validNames reports whether names is what joinNames makes: names in
