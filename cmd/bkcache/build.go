@@ -343,10 +343,10 @@ func writeBuildTable(w io.Writer, results []*solver.Result, nodes, compact bool)
 		if r.TotalSteps > 0 {
 			cached = strconv.Itoa(r.CachedSteps) + "/" + strconv.Itoa(r.TotalSteps)
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, short(r.Hash), image, d, cached, r.Duration)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, report.Short(r.Hash), image, d, cached, r.Duration)
 		if compact {
 			if r.Digest != "" {
-				d = short(r.Digest.Encoded())
+				d = report.Short(r.Digest.Encoded())
 			}
 			image = shortRef(image)
 			line = fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, image, d, cached, r.Duration)
@@ -364,7 +364,7 @@ func writeBuildTable(w io.Writer, results []*solver.Result, nodes, compact bool)
 func shortRef(ref string) string {
 	slash := strings.LastIndex(ref, "/")
 	if colon := strings.LastIndex(ref, ":"); colon > slash && len(ref)-colon-1 > 12 {
-		return ref[:colon+1] + short(ref[colon+1:]) + "…"
+		return ref[:colon+1] + report.Short(ref[colon+1:]) + "…"
 	}
 	return ref
 }
@@ -373,11 +373,4 @@ func shortRef(ref string) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

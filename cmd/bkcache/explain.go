@@ -13,6 +13,7 @@ import (
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/bkcache/bkcache/solver/report"
 	"github.com/spf13/cobra"
 )
 
@@ -152,11 +153,11 @@ func newManifestCmd() *cobra.Command {
 // writeReport renders a comparison for people.
 func writeReport(w io.Writer, r *manifest.Report, where string) {
 	if r.Same {
-		fmt.Fprintf(w, "%s: nothing changed since %s (hash %s).\n", r.Service, where, short(r.NewHash))
+		fmt.Fprintf(w, "%s: nothing changed since %s (hash %s).\n", r.Service, where, report.Short(r.NewHash))
 		fmt.Fprintf(w, "The image for this hash exists, so `bkcache build` skips %s.\n", r.Service)
 		return
 	}
-	fmt.Fprintf(w, "%s: hash %s -> %s: rebuilds because, since %s:\n", r.Service, short(r.OldHash), short(r.NewHash), where)
+	fmt.Fprintf(w, "%s: hash %s -> %s: rebuilds because, since %s:\n", r.Service, report.Short(r.OldHash), report.Short(r.NewHash), where)
 	for _, l := range r.Reasons() {
 		fmt.Fprintf(w, "  %s\n", l)
 	}

@@ -15,7 +15,7 @@ import (
 var pageTemplate string
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"short":   short,
+	"short":   Short,
 	"seconds": seconds,
 	"sub":     func(l string) bool { return strings.HasPrefix(l, "  ") },
 }).Parse(pageTemplate))

@@ -72,7 +72,9 @@ func seconds(ms int64) string {
 	return fmt.Sprintf("%.1f s", float64(ms)/1000)
 }
 
-func short(hash string) string {
+// Short is a hash as the reports, and bkcache's own tables, show it: its
+// first 12 characters, as docker shows image IDs.
+func Short(hash string) string {
 	if len(hash) > 12 {
 		return hash[:12]
 	}

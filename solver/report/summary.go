@@ -22,7 +22,7 @@ func Summary(w io.Writer, r Run) error {
 	for _, s := range m.Services {
 		_, total := timing(s)
 		fmt.Fprintf(&b, "| %s | %s %s | `%s` | %s | %s | %s |\n",
-			md(s.Service), statusIcon[s.Status], s.Status, short(s.Hash), steps(s), seconds(total), md(s.Node))
+			md(s.Service), statusIcon[s.Status], s.Status, Short(s.Hash), steps(s), seconds(total), md(s.Node))
 	}
 	whyRebuilt(&b, m)
 	failures(&b, r)
@@ -54,7 +54,7 @@ func whyRebuilt(b *strings.Builder, m *manifest.Manifest) {
 			continue
 		}
 		head()
-		fmt.Fprintf(b, "- **%s** (`%s` → `%s`):", md(s.Service), short(s.Changes.OldHash), short(s.Changes.NewHash))
+		fmt.Fprintf(b, "- **%s** (`%s` → `%s`):", md(s.Service), Short(s.Changes.OldHash), Short(s.Changes.NewHash))
 		for _, l := range first {
 			fmt.Fprintf(b, "\n  - %s", md(l))
 		}
