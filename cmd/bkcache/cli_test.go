@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -186,6 +187,38 @@ func TestHashManifestAndDiff(t *testing.T) {
 	if _, err := run(t, "manifest", "diff", m1, filepath.Join(dir, "missing.json")); err == nil || !strings.Contains(err.Error(), "missing.json") {
 		t.Errorf("missing manifest file: %v", err)
 	}
+}
+
+// TestExplainRedactedArg: explain against a manifest written with
+// --redact-arg never prints the arg's value, in text or JSON: an
+// unchanged value is no change, a changed one a change of digests.
+func TestExplainRedactedArg(t *testing.T) {
+	files := maps.Clone(simple)
+	files["compose.yaml"] = strings.Replace(files["compose.yaml"], "build: ./app\n", "build: {context: ./app, args: {TOKEN: hunter2}}\n", 1)
+	files["app/Dockerfile"] = "FROM scratch\nARG TOKEN\nCOPY main.txt /\n"
+	dir := sourcetest.Tree(t, files)
+	m := filepath.Join(t.TempDir(), "m.json")
+	if _, err := run(t, "hash", "--project-directory", dir, "--manifest", m, "--redact-arg", "TOKEN"); err != nil {
+		t.Fatal(err)
+	}
+	explain := func(format string) string {
+		out, err := run(t, "explain", "my-app", "--project-directory", dir, "--against", m, "--format", format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "hunter") {
+			t.Fatalf("explain --format %s printed the redacted value:\n%s", format, out)
+		}
+		return out
+	}
+	if out := explain("text"); !strings.Contains(out, "nothing changed") {
+		t.Fatalf("explain with the value unchanged:\n%s", out)
+	}
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(strings.Replace(files["compose.yaml"], "hunter2", "hunter3", 1)), 0o644)
+	if out := explain("text"); !strings.Contains(out, "TOKEN") || !strings.Contains(out, "redacted:sha256:") {
+		t.Fatalf("explain with the value changed names no change of TOKEN's digest:\n%s", out)
+	}
+	explain("json")
 }
 
 func TestEnvFormats(t *testing.T) {

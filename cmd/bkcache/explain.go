@@ -162,6 +162,6 @@ func writeReport(w io.Writer, r *manifest.Report, where string) {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
 	if r.Empty() {
-		fmt.Fprintln(w, "  no recorded input differs: a redacted build arg, or an input older manifests do not record, changed")
+		fmt.Fprintln(w, "  no recorded input differs: an input that older manifests do not record changed")
 	}
 }

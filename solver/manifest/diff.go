@@ -94,7 +94,7 @@ func Compare(old, cur *inputs.Inputs) *Report {
 	r.Settings = diffMaps(
 		settings(old), settings(cur),
 	)
-	r.Args = diffMaps(old.Args, cur.Args)
+	r.Args = diffMaps(redactedAlike(old.Args, cur.Args))
 	r.Labels = diffMaps(old.Labels, cur.Labels)
 	r.Secrets = diffMaps(set(old.Secrets), set(cur.Secrets))
 	r.SSH = diffMaps(set(old.SSH), set(cur.SSH))
@@ -177,6 +177,26 @@ func union[V any](a, b map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// redactedAlike returns old and cur with each arg that one of them
+// records redacted redacted in the other too: a manifest written with
+// --redact-arg compared with inputs that are not (explain's current
+// inputs, or a manifest written without the flag) must show a change of
+// digests, never the value, and no change where the value is the same.
+func redactedAlike(old, cur map[string]string) (map[string]string, map[string]string) {
+	o, c := maps.Clone(old), maps.Clone(cur)
+	for k, v := range old {
+		if w, ok := cur[k]; ok && isRedacted(v) && !isRedacted(w) {
+			c[k] = redact(w)
+		}
+	}
+	for k, w := range cur {
+		if v, ok := old[k]; ok && isRedacted(w) && !isRedacted(v) {
+			o[k] = redact(v)
+		}
+	}
+	return o, c
 }
 
 func diffMaps(old, cur map[string]string) []Change {

@@ -14,6 +14,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bkcache/bkcache/hash/inputs"
@@ -122,11 +123,27 @@ func Redacted(in *inputs.Inputs, args []string) *inputs.Inputs {
 	cp.Args = maps.Clone(in.Args)
 	for _, a := range args {
 		if v, ok := cp.Args[a]; ok {
-			sum := sha256.Sum256([]byte(v))
-			cp.Args[a] = "redacted:sha256:" + hex.EncodeToString(sum[:])
+			cp.Args[a] = redact(v)
 		}
 	}
 	return &cp
+}
+
+const redactedPrefix = "redacted:sha256:"
+
+func redact(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return redactedPrefix + hex.EncodeToString(sum[:])
+}
+
+// isRedacted reports whether v is a value as Redacted writes it.
+func isRedacted(v string) bool {
+	h, ok := strings.CutPrefix(v, redactedPrefix)
+	if !ok || len(h) != sha256.Size*2 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil
 }
 
 // New returns a manifest for project, written by version of bkcache.

@@ -154,6 +154,48 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+// TestCompareRedacted: inputs recorded with --redact-arg compared with
+// inputs that are not (explain's current inputs, or a manifest written
+// without the flag), in either order, show an arg's change as a change
+// of digests and its sameness as no change, and never show its value.
+func TestCompareRedacted(t *testing.T) {
+	dir := sourcetest.Tree(t, project)
+	same := compute(t, dir)["app"]
+	edited := strings.Replace(project["compose.yaml"], "TOKEN: hunter2", "TOKEN: hunter3", 1)
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(edited), 0o644)
+	changed := compute(t, dir)["app"]
+	red := func(in *inputs.Inputs) *inputs.Inputs { return Redacted(in, []string{"TOKEN"}) }
+	digest := redact("hunter3")
+	for _, tc := range []struct {
+		name     string
+		old, cur *inputs.Inputs
+		want     []string
+	}{
+		{"recorded redacted, same value", red(same), same, nil},
+		{"recorded redacted, value changed", red(same), changed, []string{"arg TOKEN " + redact("hunter2") + " -> " + digest}},
+		{"redacted only in the newer", same, red(changed), []string{"arg TOKEN " + redact("hunter2") + " -> " + digest}},
+		{"both redacted", red(same), red(changed), []string{"arg TOKEN " + redact("hunter2") + " -> " + digest}},
+		{"neither redacted", same, changed, []string{"arg TOKEN hunter2 -> hunter3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Compare(tc.old, tc.cur)
+			if got := render(r); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Fatalf("report:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			js, _ := json.Marshal(r)
+			if redacted := tc.want != nil && tc.want[0] != "arg TOKEN hunter2 -> hunter3"; redacted && strings.Contains(string(js), "hunter") {
+				t.Fatalf("a redacted value reached the report: %s", js)
+			}
+		})
+	}
+	// A value that only looks like a redacted one is a value.
+	for v, want := range map[string]bool{digest: true, "redacted:sha256:xyz": false, "redacted:" + digest[len(redactedPrefix):]: false, digest[:len(digest)-1] + "g": false} {
+		if isRedacted(v) != want {
+			t.Errorf("isRedacted(%q) = %v", v, !want)
+		}
+	}
+}
+
 // render is a compact, stable view of a report for table tests.
 func render(r *Report) []string {
 	var out []string
