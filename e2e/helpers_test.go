@@ -255,10 +255,20 @@ func platformFiles(t *testing.T, ref, arch string, names ...string) map[string]s
 // filesOf reads the named files of img, trimmed of surrounding space.
 func filesOf(t *testing.T, img v1.Image, names ...string) map[string]string {
 	t.Helper()
-	want := map[string]bool{}
+	all := regularFiles(t, img)
+	got := map[string]string{}
 	for _, nm := range names {
-		want[nm] = true
+		if v, ok := all[nm]; ok {
+			got[nm] = v
+		}
 	}
+	return got
+}
+
+// regularFiles returns every regular file of img and its content,
+// trimmed of surrounding space.
+func regularFiles(t *testing.T, img v1.Image) map[string]string {
+	t.Helper()
 	got := map[string]string{}
 	tr := tar.NewReader(mutate.Extract(img))
 	for {
@@ -269,7 +279,7 @@ func filesOf(t *testing.T, img v1.Image, names ...string) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want[h.Name] {
+		if h.Typeflag == tar.TypeReg {
 			b, _ := io.ReadAll(tr)
 			got[h.Name] = strings.TrimSpace(string(b))
 		}

@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/e2e/sandbox"
 )
 
 // TestSharedRepository: two services with different builds pushing to
@@ -81,4 +86,77 @@ func TestIdenticalServices(t *testing.T) {
 	if solved != 1 || res["web"].SameAs != "cron" || res["worker"].SameAs != "cron" {
 		t.Errorf("%d solves, web same as %q, worker same as %q; want one, by cron", solved, res["web"].SameAs, res["worker"].SameAs)
 	}
+}
+
+// TestSharedContextOnce: services that read one directory of a shared
+// context (a monorepo's lib/) send it to buildkitd once per run, not
+// once per service, and a rebuild after one file of it changed sends
+// little more than that file. Every image still holds exactly the files
+// of its own selection, without what .dockerignore leaves out.
+func TestSharedContextOnce(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	const services, libFiles, fileSize = 6, 40, 50 << 10
+	files := map[string]string{
+		".dockerignore":    "lib/secret.env\n",
+		"lib/secret.env":   "TOKEN=not-for-images",
+		"unrelated/big.md": noise("unrelated", 2<<20),
+	}
+	var compose strings.Builder
+	compose.WriteString("services:\n")
+	for i := range libFiles {
+		files[fmt.Sprintf("lib/f%02d.go", i)] = noise(fmt.Sprint("lib", i), fileSize)
+	}
+	for i := range services {
+		s := fmt.Sprintf("s%d", i)
+		fmt.Fprintf(&compose, "  %s:\n    image: %s/%s\n    build: {context: ., dockerfile: services/%s/Dockerfile}\n", s, r, s, s)
+		files["services/"+s+"/Dockerfile"] = "FROM scratch\nCOPY lib/ /lib/\nCOPY services/" + s + "/src/ /app/\n"
+		files["services/"+s+"/src/own.txt"] = s
+		files["services/"+s+"/src/data.bin"] = noise(s, fileSize)
+	}
+	files["compose.yaml"] = compose.String()
+	dir := sourcetest.Tree(t, files)
+	d := newDaemon(t)
+	lib := int64(libFiles * fileSize)
+
+	sent := func() int64 {
+		t.Helper()
+		out := bkcache(t, dir, d.env(), "build", "--push", "--progress", "rawjson")
+		if out.code != 0 {
+			t.Fatalf("bkcache build (exit %d):\n%s", out.code, out.stderr)
+		}
+		return sandbox.ContextBytes([]byte(out.stderr))
+	}
+	first := sent()
+	t.Logf("context sent by the first build: %d bytes (lib/ %d)", first, lib)
+	own := int64(services * (fileSize + 2))
+	if first < lib || first > lib+own+lib/4 {
+		t.Errorf("the first build sent %d bytes of context; lib/ is %d and the services' own files %d: lib/ must be sent once", first, lib, own)
+	}
+	for i := range services {
+		s := fmt.Sprintf("s%d", i)
+		want := map[string]string{"app/own.txt": s, "app/data.bin": strings.TrimSpace(files["services/"+s+"/src/data.bin"])}
+		for f := range libFiles {
+			want[fmt.Sprintf("lib/f%02d.go", f)] = strings.TrimSpace(files[fmt.Sprintf("lib/f%02d.go", f)])
+		}
+		if got := regularFiles(t, remoteImage(t, r+"/"+s+":ci")); !maps.Equal(got, want) {
+			t.Errorf("%s's image holds %d files (%q...), want the %d of its selection", s, len(got), slices.Sorted(maps.Keys(got))[:min(3, len(got))], len(want))
+		}
+	}
+
+	writeFile(t, dir, "lib/f00.go", files["lib/f00.go"]+"// changed\n")
+	again := sent()
+	t.Logf("context sent by the rebuild: %d bytes", again)
+	if again > fileSize+fileSize/2 {
+		t.Errorf("the rebuild after one lib/ file changed sent %d bytes of context; the file is %d", again, fileSize)
+	}
+}
+
+// noise is n bytes of text that does not compress, made from seed.
+func noise(seed string, n int) string {
+	var b strings.Builder
+	for h := sha256.Sum256([]byte(seed)); b.Len() < n; h = sha256.Sum256(h[:]) {
+		b.WriteString(hex.EncodeToString(h[:]))
+	}
+	return b.String()[:n]
 }

@@ -186,6 +186,7 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
 	}
 	defer os.RemoveAll(layouts)
 	s := newSchedule(p, b.width())
+	groups := groupContexts(p.Jobs)
 	var wg sync.WaitGroup
 	for i, j := range p.Jobs {
 		res := s.results[i]
@@ -195,6 +196,7 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
 				defer b.opt.Done(res)
 			}
 			if b.follows(j) {
+				groups[j].skip(j)
 				s.follow(ctx, j, res)
 				return
 			}
@@ -204,7 +206,7 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
 				return
 			}
 			defer s.release()
-			b.buildOne(ctx, j, deps, layoutFor(layouts, j, s.needed), res)
+			b.buildOne(ctx, j, groups[j], deps, layoutFor(layouts, j, s.needed), res)
 			if res.Status == Failed && !b.opt.KeepGoing {
 				cancel()
 			}

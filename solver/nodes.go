@@ -21,6 +21,8 @@ type Node struct {
 	client  *client.Client
 	info    *client.Info
 	workers []*client.WorkerInfo // as the node listed them when dialled
+	// contexts share each main context directory among the solves.
+	contexts *contextSessions
 
 	mu   sync.Mutex
 	down error // why the node is no longer used in this run
@@ -61,6 +63,7 @@ func Dial(ctx context.Context, addrs []string, tls TLS) (*Pool, error) {
 			n := &Node{Addr: a, client: c, info: info, down: err}
 			if c != nil {
 				n.workers, _ = c.ListWorkers(ctx)
+				n.contexts = newContextSessions(c)
 			}
 			p.nodes[i] = n
 		})
@@ -98,6 +101,7 @@ func (p *Pool) Down() []error {
 func (p *Pool) Close() {
 	for _, n := range p.Nodes() {
 		if n.client != nil {
+			n.contexts.close()
 			n.client.Close()
 		}
 	}
@@ -178,7 +182,7 @@ var ErrNoNode = errors.New("no working buildkitd left")
 // solveOnNodes solves on the service's preferred node and, when that
 // node fails (unreachable, died mid-solve), once more on the next working
 // one, recording why. The node is then left out for the rest of the run.
-func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.SolveOpt, res *Result) attempt {
+func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.SolveOpt, lc *localContext, res *Result) attempt {
 	var last attempt
 	tries := 0
 	for _, n := range order(b.pool.Nodes(), service) {
@@ -198,7 +202,7 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 			return attempt{err: ctx.Err(), counter: newStepCounter(service, nil)}
 		}
 		res.Node = n.Addr
-		last = b.solve(ctx, n, service, so, res)
+		last = b.solveWithContext(ctx, n, service, so, lc, res)
 		<-b.sems[n]
 		if last.err == nil || ctx.Err() != nil || !NodeFailure(last.err) {
 			return last
@@ -214,4 +218,13 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 		return attempt{err: fmt.Errorf("%w (%s)", ErrNoNode, why), counter: newStepCounter(service, nil)}
 	}
 	return last
+}
+
+// solveWithContext solves so on n, its main context sent as lc.
+func (b *Builder) solveWithContext(ctx context.Context, n *Node, service string, so *client.SolveOpt, lc *localContext, res *Result) attempt {
+	so, err := n.withContext(so, lc)
+	if err != nil {
+		return attempt{err: fmt.Errorf("build context %s: %w", lc.dir, err), counter: newStepCounter(service, nil)}
+	}
+	return b.solve(ctx, n, service, so, res)
 }

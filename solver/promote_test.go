@@ -262,7 +262,7 @@ func TestPromoteInvariants(t *testing.T) {
 			b := NewBuilder(nil, registry.New(registry.Options{}), Options{Push: true, RequireCacheExport: tc.require})
 			j := testJob(t, p.Addr+"/"+repo, h1, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
 			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
-			b.buildOne(context.Background(), j, nil, "", res)
+			b.buildOne(context.Background(), j, nil, nil, "", res)
 			p.Clear()
 
 			f.after = headDirect(t, direct+":ci")
@@ -368,7 +368,7 @@ func TestPromoteAttachesMissingManifest(t *testing.T) {
 			}
 		}
 		res := &Result{Service: "s", Hash: j.Inputs.Tag()}
-		b.buildOne(context.Background(), j, nil, "", res)
+		b.buildOne(context.Background(), j, nil, nil, "", res)
 		if res.Status != Skipped || headDirect(t, direct+":ci") != d {
 			t.Fatalf("attached=%v: %s %q, ci at %s", attached, res.Status, res.Error, headDirect(t, direct+":ci"))
 		}

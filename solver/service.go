@@ -14,11 +14,13 @@ import (
 )
 
 // buildOne takes one job from its skip check to its end state.
-func (b *Builder) buildOne(ctx context.Context, j *plan.Job, deps map[string]depImage, layout string, res *Result) {
+// g is the job's context group, nil when it reads no local context.
+func (b *Builder) buildOne(ctx context.Context, j *plan.Job, g *contextGroup, deps map[string]depImage, layout string, res *Result) {
 	start := time.Now()
 	res.Start = start
 	defer func() { res.Duration = time.Since(start).Round(time.Millisecond) }()
 	if b.skip(ctx, j, layout, res) {
+		g.skip(j)
 		return
 	}
 	out, hasOutput := b.opt.Outputs[j.Name()]
@@ -41,7 +43,8 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, deps map[string]dep
 	res.warn(warnings...)
 	res.CacheImports, res.CacheExports = cacheRefs(so.CacheImports), cacheRefs(so.CacheExports)
 	explained := b.explain(ctx, j, res)
-	a := b.solveOnNodes(ctx, j.Name(), so, res)
+	lc := g.context(j)
+	a := b.solveOnNodes(ctx, j.Name(), so, lc, res)
 	explained()
 	res.Log = a.counter.tail
 	res.CachedSteps, res.TotalSteps = a.counter.counts()
@@ -54,7 +57,7 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, deps map[string]dep
 		return
 	}
 	if single != "" {
-		if err := b.exportPlatform(ctx, j, so, out, single, res); err != nil {
+		if err := b.exportPlatform(ctx, j, so, lc, out, single, res); err != nil {
 			b.solveFailed(ctx, j, err, res)
 			return
 		}

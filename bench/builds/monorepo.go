@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/bkcache/bkcache/e2e/sandbox"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -109,46 +108,7 @@ func (b *bench) transfer(dir string, args ...string) (time.Duration, float64, er
 	if err := cmd.Run(); err != nil {
 		return 0, 0, fmt.Errorf("bkcache %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String()))
 	}
-	return time.Since(start), contextMB(stderr.Bytes()), nil
-}
-
-// contextMB sums, over the "load build context" vertices of BuildKit's
-// raw progress, the last byte count of their transfers.
-func contextMB(progress []byte) float64 {
-	type status struct {
-		ID, Vertex string
-		Current    int64
-	}
-	var line struct {
-		Vertexes []struct{ Digest, Name string }
-		Statuses []status
-	}
-	names := map[string]string{}
-	last := map[[2]string]int64{}
-	sc := bufio.NewScanner(bytes.NewReader(progress))
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line.Vertexes, line.Statuses = nil, nil
-		if json.Unmarshal(sc.Bytes(), &line) != nil {
-			continue
-		}
-		for _, v := range line.Vertexes {
-			names[v.Digest] = v.Name
-		}
-		for _, s := range line.Statuses {
-			if strings.HasPrefix(s.ID, "transferring") {
-				k := [2]string{s.Vertex, s.ID}
-				last[k] = max(last[k], s.Current)
-			}
-		}
-	}
-	var total int64
-	for k, n := range last {
-		if strings.HasSuffix(names[k[0]], "load build context") {
-			total += n
-		}
-	}
-	return float64(total) / 1e6
+	return time.Since(start), float64(sandbox.ContextBytes(stderr.Bytes())) / 1e6, nil
 }
 
 func tail(s string) string {

@@ -80,6 +80,15 @@ type Source struct {
 	// Files point into memory shared with the run's other services that
 	// read the same files the same way: treat them as read-only.
 	Files []*File `json:"files"`
+	// Excludes are the patterns read from IgnoreFile, which left files
+	// out of Files: the solve sends the source with the same ones.
+	Excludes []string `json:"-"`
+}
+
+// Paths returns the paths of the source the build reads, as BuildKit's
+// FollowPaths takes them, or nil when it reads the whole source.
+func (s *Source) Paths() []string {
+	return (&dockerfile.Use{Whole: s.Whole, Patterns: s.Patterns}).Paths()
 }
 
 // File is one entry of a source that entered the hash.
@@ -351,7 +360,7 @@ func hashSource(ctx context.Context, svc *compose.Service, name, dir string, use
 		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
 	}
 	out := &Source{
-		Name: name, Dir: dir, IgnoreFile: s.IgnoreFile,
+		Name: name, Dir: dir, IgnoreFile: s.IgnoreFile, Excludes: s.Excludes,
 		Whole: use.Whole, Reason: use.Reason, Patterns: use.Patterns,
 		Digest: sel.digest, Files: sel.files,
 	}
