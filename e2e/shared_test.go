@@ -88,20 +88,42 @@ func TestIdenticalServices(t *testing.T) {
 	}
 }
 
-// TestSharedContextOnce: services that read one directory of a shared
-// context (a monorepo's lib/) send it to buildkitd once per run, not
-// once per service, and a rebuild after one file of it changed sends
-// little more than that file. Every image still holds exactly the files
-// of its own selection, without what .dockerignore leaves out.
+// TestSharedContextOnce: services that read one directory (a monorepo's
+// lib/, as part of their build context or as an additional context)
+// send it to buildkitd once per run, not once per service, and a rebuild
+// after one file of it changed sends little more than that file. Every
+// image still holds exactly the files of its own selection, without what
+// .dockerignore leaves out.
 func TestSharedContextOnce(t *testing.T) {
 	requireSandbox(t)
+	for _, tc := range []struct {
+		name string
+		// build is service s's compose build section, its Dockerfile's
+		// path and text; ignore the .dockerignore that leaves lib's
+		// secret out.
+		build           func(s string) (section, dockerfile, text string)
+		ignore, ignore1 string
+	}{
+		{"a path of the build context", func(s string) (string, string, string) {
+			return "{context: ., dockerfile: services/" + s + "/Dockerfile}", "services/" + s + "/Dockerfile",
+				"FROM scratch\nCOPY lib/ /lib/\nCOPY services/" + s + "/src/ /app/\n"
+		}, ".dockerignore", "lib/secret.env\n"},
+		{"an additional context", func(s string) (string, string, string) {
+			return "{context: ./services/" + s + ", additional_contexts: {lib: ./lib}}", "services/" + s + "/Dockerfile",
+				"FROM scratch\nCOPY --from=lib . /lib/\nCOPY src/ /app/\n"
+		}, "lib/.dockerignore", "secret.env\n.dockerignore\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sharedOnce(t, tc.build, map[string]string{tc.ignore: tc.ignore1})
+		})
+	}
+}
+
+func sharedOnce(t *testing.T, build func(s string) (string, string, string), files map[string]string) {
 	r := repo(t)
 	const services, libFiles, fileSize = 6, 40, 50 << 10
-	files := map[string]string{
-		".dockerignore":    "lib/secret.env\n",
-		"lib/secret.env":   "TOKEN=not-for-images",
-		"unrelated/big.md": noise("unrelated", 2<<20),
-	}
+	files["lib/secret.env"] = "TOKEN=not-for-images"
+	files["unrelated/big.md"] = noise("unrelated", 2<<20)
 	var compose strings.Builder
 	compose.WriteString("services:\n")
 	for i := range libFiles {
@@ -109,8 +131,9 @@ func TestSharedContextOnce(t *testing.T) {
 	}
 	for i := range services {
 		s := fmt.Sprintf("s%d", i)
-		fmt.Fprintf(&compose, "  %s:\n    image: %s/%s\n    build: {context: ., dockerfile: services/%s/Dockerfile}\n", s, r, s, s)
-		files["services/"+s+"/Dockerfile"] = "FROM scratch\nCOPY lib/ /lib/\nCOPY services/" + s + "/src/ /app/\n"
+		section, df, text := build(s)
+		fmt.Fprintf(&compose, "  %s:\n    image: %s/%s\n    build: %s\n", s, r, s, section)
+		files[df] = text
 		files["services/"+s+"/src/own.txt"] = s
 		files["services/"+s+"/src/data.bin"] = noise(s, fileSize)
 	}

@@ -196,7 +196,7 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
 				defer b.opt.Done(res)
 			}
 			if b.follows(j) {
-				groups[j].skip(j)
+				skip(j, groups[j])
 				s.follow(ctx, j, res)
 				return
 			}

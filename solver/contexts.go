@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/dockerfile"
-	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
@@ -21,90 +21,102 @@ import (
 	"github.com/tonistiigi/fsutil"
 )
 
-// The services of a run that read one context directory (with the same
-// ignore file) are sent it as one local source: the paths that all of
-// them that solve read, through one session per directory and node that
-// every solve of the run shares. Their solves then hold the same source,
-// which buildkitd runs once for all of them that are running together,
-// and it keeps one copy of it, which the next run's transfer only brings
-// up to date. The Dockerfile frontend's own context is one source per
-// solve with that service's paths, and buildkitd keeps one copy for all
-// of them, which each transfer turns into the next service's selection,
-// or another copy per solve running at once: the first build of 200
+// The services of a run that read one local directory (as their build
+// context or as an additional context, with the same ignore file) are
+// sent it as one local source: the paths that all of them that solve
+// read, through one session per directory and node that every solve of
+// the run shares. Their solves then hold the same source, which
+// buildkitd runs once for all of them that are running together, and it
+// keeps one copy of it, which the next run's transfer only brings up to
+// date. The Dockerfile frontend's own context is one source per solve
+// with that service's paths, and buildkitd keeps one copy for all of
+// them, which each transfer turns into the next service's selection, or
+// another copy per solve running at once: the first build of 200
 // services of a monorepo sent its lib/ 16 times. (One source per path,
 // merged, sends lib/ once too, but buildkitd then hashes every merged
 // context again for each COPY: it doubled the CPU time of that build.)
 //
-// Every service of a group still reads only its own paths: its COPY and
-// RUN --mount instructions select them from the group's files, exactly
-// as they select them from a context of its own.
+// Every service of a group still reads only its own paths: its COPY,
+// ADD and RUN --mount instructions select them from the group's files,
+// exactly as they select them from a context of its own.
 
-// localContext is how a group's services are sent their main context.
+// localContext is how a group's directory is sent.
 type localContext struct {
 	dir      string
 	excludes []string // the ignore file's patterns, as the hash applied them
 	paths    []string // FollowPaths; nil: the whole directory
 }
 
-// contextGroup is the services of a run that read one context directory
-// with the same excludes. Its paths are fixed by the first solve: those
-// of every member not known by then to be skipped.
+// send is one local source of a job, by the name its Dockerfile knows it
+// by ("context", or an additional context's), and the group that sends it.
+type send struct {
+	name  string
+	group *contextGroup
+}
+
+// member is one job's source in a group.
+type member struct {
+	job  *plan.Job
+	name string
+}
+
+// contextGroup is the sources of a run's jobs that are one directory with
+// the same excludes. Its paths are fixed by the first solve: those of
+// every member whose job is not known by then to be skipped.
 type contextGroup struct {
 	dir      string
 	excludes []string
 	mu       sync.Mutex
-	paths    map[*plan.Job][]string // nil: the whole directory
+	paths    map[member][]string // nil: the whole directory
 	skipped  map[*plan.Job]bool
 	fixed    *localContext
 }
 
-// groupContexts returns the group of each job whose Dockerfile reads its
-// local main context.
-func groupContexts(jobs []*plan.Job) map[*plan.Job]*contextGroup {
+// groupContexts returns, for each job, the local sources its Dockerfile
+// reads, each with its group.
+func groupContexts(jobs []*plan.Job) map[*plan.Job][]send {
 	groups := map[string]*contextGroup{}
-	out := map[*plan.Job]*contextGroup{}
+	out := map[*plan.Job][]send{}
 	for _, j := range jobs {
-		src := contextSource(j.Inputs)
-		if j.Service.Context.Kind == compose.RemoteContext || src == nil {
-			continue
+		for _, src := range j.Inputs.Sources {
+			dir, ok := localDir(j.Service, src.Name)
+			if !ok {
+				continue
+			}
+			key := dir + "\x00" + strings.Join(src.Excludes, "\x00")
+			g := groups[key]
+			if g == nil {
+				g = &contextGroup{dir: dir, excludes: src.Excludes, paths: map[member][]string{}, skipped: map[*plan.Job]bool{}}
+				groups[key] = g
+			}
+			g.paths[member{j, src.Name}] = src.Paths()
+			out[j] = append(out[j], send{src.Name, g})
 		}
-		key := j.Service.Context.Source + "\x00" + strings.Join(src.Excludes, "\x00")
-		g := groups[key]
-		if g == nil {
-			g = &contextGroup{dir: j.Service.Context.Source, excludes: src.Excludes, paths: map[*plan.Job][]string{}, skipped: map[*plan.Job]bool{}}
-			groups[key] = g
-		}
-		g.paths[j] = src.Paths()
-		out[j] = g
 	}
 	return out
 }
 
-func contextSource(in *inputs.Inputs) *inputs.Source {
-	for i := range in.Sources {
-		if in.Sources[i].Name == dockerfile.MainContext {
-			return &in.Sources[i]
-		}
+// localDir is the directory of svc's local source name.
+func localDir(svc *compose.Service, name string) (string, bool) {
+	if name == dockerfile.MainContext {
+		return svc.Context.Source, svc.Context.Kind != compose.RemoteContext
 	}
-	return nil
+	c, ok := svc.Contexts[name]
+	return c.Source, ok && c.Kind == compose.LocalContext
 }
 
 // skip records that j will not be solved, so that its paths are not sent
-// unless another member reads them. nil-safe, like context.
-func (g *contextGroup) skip(j *plan.Job) {
-	if g == nil {
-		return
+// unless another member reads them.
+func skip(j *plan.Job, sends []send) {
+	for _, s := range sends {
+		s.group.mu.Lock()
+		s.group.skipped[j] = true
+		s.group.mu.Unlock()
 	}
-	g.mu.Lock()
-	g.skipped[j] = true
-	g.mu.Unlock()
 }
 
-// context returns how j's group is sent, fixing it on the first call.
-func (g *contextGroup) context(j *plan.Job) *localContext {
-	if g == nil {
-		return nil
-	}
+// context returns how the group is sent, fixing it on the first call.
+func (g *contextGroup) context() *localContext {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.fixed == nil {
@@ -113,12 +125,12 @@ func (g *contextGroup) context(j *plan.Job) *localContext {
 	return g.fixed
 }
 
-// union is the sorted paths of the members not skipped, nil when one of
-// them reads the whole directory.
+// union is the sorted paths of the members whose job is not skipped,
+// nil when one of them reads the whole directory.
 func (g *contextGroup) union() []string {
 	var out []string
-	for j, ps := range g.paths {
-		if g.skipped[j] {
+	for m, ps := range g.paths {
+		if g.skipped[m.job] {
 			continue
 		}
 		if ps == nil {
@@ -218,17 +230,34 @@ func sharedKey(dir string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// withContext returns so with its main context sent as lc through n's
-// shared session for lc's directory.
-func (n *Node) withContext(so *client.SolveOpt, lc *localContext) (*client.SolveOpt, error) {
-	if lc == nil {
-		return so, nil // the frontend's own context, which it does not read
-	}
-	id, err := n.contexts.id(lc.dir)
-	if err != nil {
-		return nil, err
+// withContext returns so with its local sources sent as their groups
+// are, through n's shared session for each directory: the frontend
+// takes them as inputs, the main context by its name and an additional
+// context through "input:".
+func (n *Node) withContext(so *client.SolveOpt, sends []send) (*client.SolveOpt, error) {
+	if len(sends) == 0 {
+		return so, nil
 	}
 	cp := *so
-	cp.FrontendInputs = map[string]llb.State{dockerfile.MainContext: lc.state(id)}
+	cp.FrontendInputs = map[string]llb.State{}
+	cp.FrontendAttrs = maps.Clone(so.FrontendAttrs)
+	for _, s := range sends {
+		lc := s.group.context()
+		id, err := n.contexts.id(lc.dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", describeSource(s.name), lc.dir, err)
+		}
+		cp.FrontendInputs[s.name] = lc.state(id)
+		if s.name != dockerfile.MainContext {
+			cp.FrontendAttrs["context:"+s.name] = "input:" + s.name
+		}
+	}
 	return &cp, nil
+}
+
+func describeSource(name string) string {
+	if name == dockerfile.MainContext {
+		return "build context"
+	}
+	return fmt.Sprintf("additional context %q", name)
 }

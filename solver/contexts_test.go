@@ -2,6 +2,7 @@ package solver
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/bkcache/bkcache/hash/dockerfile"
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver/pb"
 )
 
@@ -26,8 +29,19 @@ func contextJob(name, dir string, excludes []string, paths ...string) *plan.Job 
 	}
 }
 
-// TestContextGroups: the services that read one directory with the same
-// excludes form one group, sent the paths of those that solve.
+// group is the group that sends j's source name, or nil.
+func group(sends map[*plan.Job][]send, j *plan.Job, name string) *contextGroup {
+	for _, s := range sends[j] {
+		if s.name == name {
+			return s.group
+		}
+	}
+	return nil
+}
+
+// TestContextGroups: the sources of a run's services that are one
+// directory with the same excludes (as the build context or as an
+// additional context) form one group, sent the paths of those that solve.
 func TestContextGroups(t *testing.T) {
 	ignore := []string{"*.log"}
 	a := contextJob("a", "/repo", ignore, "lib", "services/a")
@@ -39,38 +53,78 @@ func TestContextGroups(t *testing.T) {
 	none.Inputs.Sources = nil
 	remote := contextJob("remote", "https://example.com/r.git", nil, "x")
 	remote.Service.Context.Kind = compose.RemoteContext
+	named := contextJob("named", "/elsewhere", ignore, "x")
+	named.Service.Contexts = map[string]compose.Context{"mono": {Kind: compose.LocalContext, Source: "/repo"}, "img": {Kind: compose.ImageContext, Source: "busybox"}}
+	named.Inputs.Sources = append(named.Inputs.Sources,
+		inputs.Source{Name: "mono", Excludes: ignore, Patterns: []dockerfile.Pattern{{Path: "tools"}}},
+		inputs.Source{Name: "img", Patterns: []dockerfile.Pattern{{Path: "y"}}})
 
-	groups := groupContexts([]*plan.Job{a, b, c, own, other, none, remote})
-	if groups[a] == nil || groups[a] != groups[b] || groups[a] != groups[c] {
+	sends := groupContexts([]*plan.Job{a, b, c, own, other, none, remote, named})
+	g := group(sends, a, "context")
+	if g == nil || group(sends, b, "context") != g || group(sends, c, "context") != g {
 		t.Fatal("services reading one directory with the same excludes are not one group")
 	}
-	if groups[own] == groups[a] || groups[other] == groups[a] || groups[own] == nil || groups[other] == nil {
+	if group(sends, named, "mono") != g || group(sends, named, "context") != group(sends, other, "context") {
+		t.Error("an additional context of the same directory is not in the directory's group")
+	}
+	if o := group(sends, own, "context"); o == g || o == nil || group(sends, other, "context") == g {
 		t.Error("other excludes or another directory share a group")
 	}
-	if groups[none] != nil || groups[remote] != nil {
-		t.Error("a service that reads no local context has a group")
+	if len(sends[none]) != 0 || len(sends[remote]) != 0 || group(sends, named, "img") != nil {
+		t.Error("a source that is no local directory has a group")
 	}
 
-	groups[b].skip(b)
-	lc := groups[a].context(a)
-	if want := []string{"lib", "services/a", "services/c"}; !slices.Equal(lc.paths, want) {
+	skip(b, sends[b])
+	lc := g.context()
+	if want := []string{"lib", "services/a", "services/c", "tools"}; !slices.Equal(lc.paths, want) {
 		t.Errorf("paths %q, want %q: those of every member not skipped, once each, sorted", lc.paths, want)
 	}
-	groups[c].skip(c)
-	if again := groups[c].context(c); again != lc {
+	skip(c, sends[c])
+	if again := g.context(); again != lc {
 		t.Error("a group's context changed after its first solve: the solves would no longer share it")
 	}
 	if lc.dir != "/repo" || !slices.Equal(lc.excludes, ignore) {
 		t.Errorf("context %+v: want /repo with the ignore file's excludes", lc)
 	}
-	if groups[none].context(none) != nil {
-		t.Error("a job without a group has a context")
-	}
 
 	whole := contextJob("whole", "/repo", ignore)
-	groups = groupContexts([]*plan.Job{a, whole})
-	if p := groups[a].context(a).paths; p != nil {
+	sends = groupContexts([]*plan.Job{a, whole})
+	if p := group(sends, a, "context").context().paths; p != nil {
 		t.Errorf("a member that reads the whole directory leaves paths %q", p)
+	}
+}
+
+// TestWithContext: a solve takes its sources as frontend inputs, through
+// the node's session for each directory: the build context by its name,
+// an additional context through "input:", the other attrs as they were.
+func TestWithContext(t *testing.T) {
+	n := &Node{contexts: newContextSessions(nil)}
+	s, err := session.NewSession(context.Background(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.contexts.live["/repo"] = s
+	g := &contextGroup{dir: "/repo", paths: map[member][]string{}, skipped: map[*plan.Job]bool{}}
+	so := &client.SolveOpt{FrontendAttrs: map[string]string{"target": "t"}}
+	if got, _ := n.withContext(so, nil); got != so {
+		t.Error("a solve without local sources was changed")
+	}
+	got, err := n.withContext(so, []send{{"context", g}, {"mono", g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.FrontendInputs) != 2 || got.FrontendAttrs["context:mono"] != "input:mono" || got.FrontendAttrs["target"] != "t" {
+		t.Errorf("inputs %v, attrs %v", slices.Collect(maps.Keys(got.FrontendInputs)), got.FrontendAttrs)
+	}
+	if _, ok := got.FrontendAttrs["context:context"]; ok || len(so.FrontendAttrs) != 1 {
+		t.Errorf("attrs %v, the solve's own %v", got.FrontendAttrs, so.FrontendAttrs)
+	}
+	def, err := got.FrontendInputs["mono"].Marshal(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := sourceOp(t, def.Def).Attrs[pb.AttrLocalSessionID]; id != s.ID() {
+		t.Errorf("source read through session %q, want the node's %q", id, s.ID())
 	}
 }
 

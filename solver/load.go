@@ -38,7 +38,7 @@ func loadPlatform(j *plan.Job, out Output) (string, error) {
 
 // exportPlatform solves so again for platform p alone, exporting only
 // to out.
-func (b *Builder) exportPlatform(ctx context.Context, j *plan.Job, so *client.SolveOpt, lc *localContext, out Output, p string, res *Result) error {
+func (b *Builder) exportPlatform(ctx context.Context, j *plan.Job, so *client.SolveOpt, sends []send, out Output, p string, res *Result) error {
 	e, err := out.exportEntry(j.Refs.Image.String(), j.EngineNames...)
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func (b *Builder) exportPlatform(ctx context.Context, j *plan.Job, so *client.So
 	one.FrontendAttrs = maps.Clone(so.FrontendAttrs)
 	one.FrontendAttrs["platform"] = p
 	one.CacheExports, one.Exports = nil, []client.ExportEntry{e}
-	if a := b.solveOnNodes(ctx, j.Name(), &one, lc, res); a.err != nil {
+	if a := b.solveOnNodes(ctx, j.Name(), &one, sends, res); a.err != nil {
 		return fmt.Errorf("exporting its %s image (%s): %w", p, out.Type, a.err)
 	}
 	return nil

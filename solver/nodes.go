@@ -182,7 +182,7 @@ var ErrNoNode = errors.New("no working buildkitd left")
 // solveOnNodes solves on the service's preferred node and, when that
 // node fails (unreachable, died mid-solve), once more on the next working
 // one, recording why. The node is then left out for the rest of the run.
-func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.SolveOpt, lc *localContext, res *Result) attempt {
+func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.SolveOpt, sends []send, res *Result) attempt {
 	var last attempt
 	tries := 0
 	for _, n := range order(b.pool.Nodes(), service) {
@@ -202,7 +202,7 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 			return attempt{err: ctx.Err(), counter: newStepCounter(service, nil)}
 		}
 		res.Node = n.Addr
-		last = b.solveWithContext(ctx, n, service, so, lc, res)
+		last = b.solveWithContext(ctx, n, service, so, sends, res)
 		<-b.sems[n]
 		if last.err == nil || ctx.Err() != nil || !NodeFailure(last.err) {
 			return last
@@ -220,11 +220,12 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 	return last
 }
 
-// solveWithContext solves so on n, its main context sent as lc.
-func (b *Builder) solveWithContext(ctx context.Context, n *Node, service string, so *client.SolveOpt, lc *localContext, res *Result) attempt {
-	so, err := n.withContext(so, lc)
+// solveWithContext solves so on n, its local sources sent as their
+// groups are.
+func (b *Builder) solveWithContext(ctx context.Context, n *Node, service string, so *client.SolveOpt, sends []send, res *Result) attempt {
+	so, err := n.withContext(so, sends)
 	if err != nil {
-		return attempt{err: fmt.Errorf("build context %s: %w", lc.dir, err), counter: newStepCounter(service, nil)}
+		return attempt{err: err, counter: newStepCounter(service, nil)}
 	}
 	return b.solve(ctx, n, service, so, res)
 }

@@ -14,13 +14,13 @@ import (
 )
 
 // buildOne takes one job from its skip check to its end state.
-// g is the job's context group, nil when it reads no local context.
-func (b *Builder) buildOne(ctx context.Context, j *plan.Job, g *contextGroup, deps map[string]depImage, layout string, res *Result) {
+// sends are the job's local sources, sent with the run's others.
+func (b *Builder) buildOne(ctx context.Context, j *plan.Job, sends []send, deps map[string]depImage, layout string, res *Result) {
 	start := time.Now()
 	res.Start = start
 	defer func() { res.Duration = time.Since(start).Round(time.Millisecond) }()
 	if b.skip(ctx, j, layout, res) {
-		g.skip(j)
+		skip(j, sends)
 		return
 	}
 	out, hasOutput := b.opt.Outputs[j.Name()]
@@ -43,8 +43,7 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, g *contextGroup, de
 	res.warn(warnings...)
 	res.CacheImports, res.CacheExports = cacheRefs(so.CacheImports), cacheRefs(so.CacheExports)
 	explained := b.explain(ctx, j, res)
-	lc := g.context(j)
-	a := b.solveOnNodes(ctx, j.Name(), so, lc, res)
+	a := b.solveOnNodes(ctx, j.Name(), so, sends, res)
 	explained()
 	res.Log = a.counter.tail
 	res.CachedSteps, res.TotalSteps = a.counter.counts()
@@ -57,7 +56,7 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, g *contextGroup, de
 		return
 	}
 	if single != "" {
-		if err := b.exportPlatform(ctx, j, so, lc, out, single, res); err != nil {
+		if err := b.exportPlatform(ctx, j, so, sends, out, single, res); err != nil {
 			b.solveFailed(ctx, j, err, res)
 			return
 		}

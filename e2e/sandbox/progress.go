@@ -10,7 +10,9 @@ import (
 // ContextBytes sums, over the context transfer vertices in BuildKit's
 // raw progress (`bkcache build --progress rawjson`, one status per
 // line), the last byte count of each of their transfers: the bytes of
-// build context buildkitd received. A vertex that several solves share
+// build context buildkitd received, for the build contexts and for the
+// local additional contexts (the frontend's "[context NAME] load from
+// client"). A vertex that several solves share
 // appears in the progress of each and is counted once.
 func ContextBytes(progress []byte) int64 {
 	type status struct {
@@ -42,7 +44,7 @@ func ContextBytes(progress []byte) int64 {
 	}
 	var total int64
 	for k, n := range last {
-		if strings.Contains(names[k[0]], "load build context") {
+		if name := names[k[0]]; strings.Contains(name, "load build context") || strings.HasSuffix(name, "] load from client") {
 			total += n
 		}
 	}
