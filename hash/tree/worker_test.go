@@ -103,3 +103,35 @@ func TestBatchedReads(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmHashTakesNoBuffer: a walk whose every file the cache answers
+// reads nothing, so its workers take no read buffer: a warm run of 200
+// services on one context made 600 workers, and allocating and zeroing
+// their buffers was 13% of its CPU time.
+func TestWarmHashTakesNoBuffer(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{}
+	for i := range 20 {
+		files[fmt.Sprintf("f%02d", i)] = strings.Repeat("x", 100<<10)
+	}
+	sourcetest.Write(t, dir, files)
+	cache := &mapCache{m: map[string]digest.Digest{}}
+	v := view(t, dir, true)
+	want, err := Hash(context.Background(), v, Options{Cache: cache, Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runs = 10
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		got, err := Hash(context.Background(), v, Options{Cache: cache, Workers: 4})
+		if err != nil || got.Digest != want.Digest {
+			t.Fatalf("warm hash: %v, %s; want %s", err, got.Digest, want.Digest)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per >= readBufSize {
+		t.Errorf("a warm hash of 20 files allocated %d bytes; one read buffer is %d", per, readBufSize)
+	}
+}
