@@ -142,9 +142,9 @@ func (g *contextGroup) union() []string {
 	return slices.Compact(out)
 }
 
-// state is the context as the frontend's "context" input, read through
-// session id: the same in every solve of the group, which is what lets
-// buildkitd share it.
+// state is the group's directory as a frontend input (the build context,
+// or an additional context), read through session id: the same in every
+// solve of the group, which is what lets buildkitd share it.
 func (lc *localContext) state(id string) llb.State {
 	return llb.Local(dockerfile.MainContext,
 		llb.SessionID(id),
@@ -163,9 +163,9 @@ func (lc *localContext) hint() string {
 	return "bkcache:" + hex.EncodeToString(sum[:8])
 }
 
-// contextSessions are one node's shared sessions, one per context
-// directory, each serving that directory as "context" to every solve
-// of the run. A session that ends (buildkitd went away) is replaced by
+// contextSessions are one node's shared sessions, one per directory,
+// each serving that directory as "context" (the name of every group's
+// source, whatever the Dockerfile calls it) to every solve of the run. A session that ends (buildkitd went away) is replaced by
 // the next solve that needs it.
 type contextSessions struct {
 	c      *client.Client
