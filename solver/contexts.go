@@ -245,7 +245,7 @@ func (n *Node) withContext(so *client.SolveOpt, sends []send) (*client.SolveOpt,
 		lc := s.group.context()
 		id, err := n.contexts.id(lc.dir)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", describeSource(s.name), lc.dir, err)
+			return nil, fmt.Errorf("%s %s: %w", dockerfile.DescribeSource(s.name), lc.dir, err)
 		}
 		cp.FrontendInputs[s.name] = lc.state(id)
 		if s.name != dockerfile.MainContext {
@@ -253,11 +253,4 @@ func (n *Node) withContext(so *client.SolveOpt, sends []send) (*client.SolveOpt,
 		}
 	}
 	return &cp, nil
-}
-
-func describeSource(name string) string {
-	if name == dockerfile.MainContext {
-		return "build context"
-	}
-	return fmt.Sprintf("additional context %q", name)
 }

@@ -28,6 +28,15 @@ import (
 // MainContext names the build context among the sources of a Use.
 const MainContext = "context"
 
+// DescribeSource names a source for people: "build context", or
+// `additional context "NAME"`.
+func DescribeSource(name string) string {
+	if name == MainContext {
+		return "build context"
+	}
+	return fmt.Sprintf("additional context %q", name)
+}
+
 // Options describe one build of a Dockerfile.
 type Options struct {
 	Target    string            // stage to build; empty means the last

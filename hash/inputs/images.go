@@ -156,7 +156,7 @@ func remotesOf(an *dockerfile.Analysis, refs []Ref) []Remote {
 	}
 	for _, r := range refs {
 		if dockerfile.IsURL(r.Value) {
-			add(r.Value, "", describe(r.Name))
+			add(r.Value, "", dockerfile.DescribeSource(r.Name))
 		}
 	}
 	for _, d := range an.Downloads {

@@ -351,13 +351,13 @@ func hashSource(ctx context.Context, svc *compose.Service, name, dir string, use
 	s, err := source.Open(dir, ignores...)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s %s does not exist: check build.context and additional_contexts", describe(name), dir)
+			return nil, fmt.Errorf("%s %s does not exist: check build.context and additional_contexts", dockerfile.DescribeSource(name), dir)
 		}
-		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
+		return nil, fmt.Errorf("%s %s: %w", dockerfile.DescribeSource(name), dir, err)
 	}
 	sel, err := selectFiles(ctx, s, use, opt)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", describe(name), dir, err)
+		return nil, fmt.Errorf("%s %s: %w", dockerfile.DescribeSource(name), dir, err)
 	}
 	out := &Source{
 		Name: name, Dir: dir, IgnoreFile: s.IgnoreFile, Excludes: s.Excludes,
@@ -474,13 +474,6 @@ func describeFiles(entries []*tree.Entry, use *dockerfile.Use) []*File {
 // as fmt's %04o does, without its cost on every file of a large tree.
 func octal4(p uint32) string {
 	return string([]byte{'0' + byte(p>>9&7), '0' + byte(p>>6&7), '0' + byte(p>>3&7), '0' + byte(p&7)})
-}
-
-func describe(name string) string {
-	if name == dockerfile.MainContext {
-		return "build context"
-	}
-	return fmt.Sprintf("additional context %q", name)
 }
 
 // digest encodes the inputs canonically. Paths on this machine (the
