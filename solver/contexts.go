@@ -146,7 +146,7 @@ func (g *contextGroup) union() []string {
 // or an additional context), read through session id: the same in every
 // solve of the group, which is what lets buildkitd share it.
 func (lc *localContext) state(id string) llb.State {
-	return llb.Local(dockerfile.MainContext,
+	return llb.Local(sourceName(lc.dir),
 		llb.SessionID(id),
 		llb.FollowPaths(lc.paths),
 		llb.ExcludePatterns(lc.excludes),
@@ -163,9 +163,21 @@ func (lc *localContext) hint() string {
 	return "bkcache:" + hex.EncodeToString(sum[:8])
 }
 
+// sourceName is what the sessions call dir: one name per directory, not
+// the name the Dockerfile knows it by, since a group's one source serves
+// every member, as their build context or as an additional context.
+// buildkitd asks any session of the solve for that name when the shared
+// one does not answer in time, so each solve's own session serves the
+// directory under the same name too (withContext): under "context" it
+// would find the service's own build context, and send its files as
+// another directory's.
+func sourceName(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return "bkcache-" + hex.EncodeToString(sum[:8])
+}
+
 // contextSessions are one node's shared sessions, one per directory,
-// each serving that directory as "context" (the name of every group's
-// source, whatever the Dockerfile calls it) to every solve of the run. A session that ends (buildkitd went away) is replaced by
+// each serving it under its sourceName to every solve of the run. A session that ends (buildkitd went away) is replaced by
 // the next solve that needs it.
 type contextSessions struct {
 	c      *client.Client
@@ -196,7 +208,7 @@ func (cs *contextSessions) id(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s.Allow(filesync.NewFSSyncProvider(filesync.StaticDirSource{dockerfile.MainContext: fs}))
+	s.Allow(filesync.NewFSSyncProvider(filesync.StaticDirSource{sourceName(dir): fs}))
 	cs.live[dir] = s
 	cs.wg.Go(func() {
 		s.Run(cs.ctx, cs.c.Dialer())
@@ -231,9 +243,10 @@ func sharedKey(dir string) string {
 }
 
 // withContext returns so with its local sources sent as their groups
-// are, through n's shared session for each directory: the frontend
-// takes them as inputs, the main context by its name and an additional
-// context through "input:".
+// are, through n's shared session for each directory (and the solve's
+// own, should buildkitd not find that one): the frontend takes them as
+// inputs, the main context by its name and an additional context
+// through "input:".
 func (n *Node) withContext(so *client.SolveOpt, sends []send) (*client.SolveOpt, error) {
 	if len(sends) == 0 {
 		return so, nil
@@ -241,9 +254,16 @@ func (n *Node) withContext(so *client.SolveOpt, sends []send) (*client.SolveOpt,
 	cp := *so
 	cp.FrontendInputs = map[string]llb.State{}
 	cp.FrontendAttrs = maps.Clone(so.FrontendAttrs)
+	cp.LocalMounts = maps.Clone(so.LocalMounts)
+	if cp.LocalMounts == nil {
+		cp.LocalMounts = map[string]fsutil.FS{}
+	}
 	for _, s := range sends {
 		lc := s.group.context()
 		id, err := n.contexts.id(lc.dir)
+		if err == nil {
+			cp.LocalMounts[sourceName(lc.dir)], err = fsutil.NewFS(lc.dir)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", dockerfile.DescribeSource(s.name), lc.dir, err)
 		}

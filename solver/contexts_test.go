@@ -2,7 +2,10 @@ package solver
 
 import (
 	"context"
+	iofs "io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver/pb"
+	"github.com/tonistiigi/fsutil"
 )
 
 // contextJob is a job whose Dockerfile reads paths of its local context
@@ -98,33 +102,62 @@ func TestContextGroups(t *testing.T) {
 // the node's session for each directory: the build context by its name,
 // an additional context through "input:", the other attrs as they were.
 func TestWithContext(t *testing.T) {
+	repo, lib := t.TempDir(), t.TempDir()
+	for _, dir := range []string{repo, lib} {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(dir)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n := &Node{contexts: newContextSessions(nil)}
-	s, err := session.NewSession(context.Background(), "k")
+	sessions := map[string]*session.Session{}
+	for _, dir := range []string{repo, lib} {
+		s, err := session.NewSession(context.Background(), "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.contexts.live[dir], sessions[dir] = s, s
+	}
+	group := func(dir string) *contextGroup {
+		return &contextGroup{dir: dir, paths: map[member][]string{}, skipped: map[*plan.Job]bool{}}
+	}
+	own, err := fsutil.NewFS(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.contexts.live["/repo"] = s
-	g := &contextGroup{dir: "/repo", paths: map[member][]string{}, skipped: map[*plan.Job]bool{}}
-	so := &client.SolveOpt{FrontendAttrs: map[string]string{"target": "t"}}
+	so := &client.SolveOpt{FrontendAttrs: map[string]string{"target": "t"}, LocalMounts: map[string]fsutil.FS{"context": own}}
 	if got, _ := n.withContext(so, nil); got != so {
 		t.Error("a solve without local sources was changed")
 	}
-	got, err := n.withContext(so, []send{{"context", g}, {"mono", g}})
+	got, err := n.withContext(so, []send{{"context", group(repo)}, {"mono", group(lib)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got.FrontendInputs) != 2 || got.FrontendAttrs["context:mono"] != "input:mono" || got.FrontendAttrs["target"] != "t" {
 		t.Errorf("inputs %v, attrs %v", slices.Collect(maps.Keys(got.FrontendInputs)), got.FrontendAttrs)
 	}
-	if _, ok := got.FrontendAttrs["context:context"]; ok || len(so.FrontendAttrs) != 1 {
-		t.Errorf("attrs %v, the solve's own %v", got.FrontendAttrs, so.FrontendAttrs)
+	if _, ok := got.FrontendAttrs["context:context"]; ok || len(so.FrontendAttrs) != 1 || len(so.LocalMounts) != 1 {
+		t.Errorf("attrs %v, the solve's own %v and mounts %v", got.FrontendAttrs, so.FrontendAttrs, so.LocalMounts)
 	}
-	def, err := got.FrontendInputs["mono"].Marshal(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	// Each source is read through its directory's shared session, under
+	// a name that the solve's own session serves with the same directory
+	// (buildkitd's fallback), never under "context", which there is the
+	// service's build context.
+	for name, dir := range map[string]string{"context": repo, "mono": lib} {
+		def, err := got.FrontendInputs[name].Marshal(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := sourceOp(t, def.Def)
+		if id := src.Attrs[pb.AttrLocalSessionID]; id != sessions[dir].ID() {
+			t.Errorf("%s read through session %q, want its directory's %q", name, id, sessions[dir].ID())
+		}
+		local := strings.TrimPrefix(src.Identifier, "local://")
+		if fs := got.LocalMounts[local]; fs == nil || !holds(t, fs, filepath.Base(dir)) {
+			t.Errorf("%s read as %q, which the solve's own session does not serve as %s", name, local, dir)
+		}
 	}
-	if id := sourceOp(t, def.Def).Attrs[pb.AttrLocalSessionID]; id != s.ID() {
-		t.Errorf("source read through session %q, want the node's %q", id, s.ID())
+	if got.LocalMounts["context"] != own {
+		t.Error("the solve's own build context mount was dropped")
 	}
 }
 
@@ -144,8 +177,8 @@ func TestContextState(t *testing.T) {
 		t.Fatal("two solves of a group get different sources")
 	}
 	src := sourceOp(t, def1.Def)
-	if src.Identifier != "local://context" {
-		t.Errorf("identifier %q", src.Identifier)
+	if src.Identifier != "local://"+sourceName("/repo") || sourceName("/repo") == sourceName("/elsewhere") {
+		t.Errorf("identifier %q: want the directory's own name", src.Identifier)
 	}
 	for k, want := range map[string]string{
 		pb.AttrLocalSessionID:   "session-1",
@@ -166,6 +199,20 @@ func TestContextState(t *testing.T) {
 	if (&localContext{excludes: []string{"secret"}}).hint() == lc.hint() || !strings.HasPrefix(lc.hint(), "bkcache:") {
 		t.Error("another ignore file names the same copy")
 	}
+}
+
+// holds reports whether fs has a file called name at its root.
+func holds(t *testing.T, fs fsutil.FS, name string) bool {
+	t.Helper()
+	found := false
+	err := fs.Walk(context.Background(), "", func(p string, _ iofs.DirEntry, err error) error {
+		found = found || p == name
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
 
 func sourceOp(t *testing.T, def [][]byte) *pb.SourceOp {

@@ -21,7 +21,7 @@ type Node struct {
 	client  *client.Client
 	info    *client.Info
 	workers []*client.WorkerInfo // as the node listed them when dialled
-	// contexts share each main context directory among the solves.
+	// contexts share each local source directory among the solves.
 	contexts *contextSessions
 
 	mu   sync.Mutex
