@@ -226,7 +226,7 @@ func (d *decision) images(ms map[digest.Digest]*manifest, rules Rules, pinned ma
 			it.Action, it.Reason = Keep, fmt.Sprintf("among the newest %d (--keep)", rules.Keep)
 		case m.created.IsZero() && rules.KeepWithin > 0:
 			it.Action, it.Reason = Keep, "no build time to judge its age by (kept unless --keep-within 0s)"
-		case rules.Now.Sub(m.created) < rules.KeepWithin:
+		case rules.KeepWithin > 0 && rules.Now.Sub(m.created) < rules.KeepWithin:
 			it.Action, it.Reason = Keep, fmt.Sprintf("younger than %s (--keep-within)", rules.KeepWithin)
 		default:
 			it.Action, it.Reason = Delete, "older and beyond the newest kept"
