@@ -64,6 +64,7 @@ declare -A fuzz_execs=(
 	[inputs/FuzzShared]=2500
 	[compose/FuzzAttestations]=100000
 	[report/FuzzJUnit]=15000
+	[prune/FuzzECRPolicy]=30000
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do

@@ -173,6 +173,11 @@ func TestPrune(t *testing.T) {
 		t.Errorf("--keep-within 1h deletes %d manifests of six builds made minutes ago", reps[0].deletes())
 	}
 
+	ecrLifecycle(t, dir, app, hashes[2])
+	if got := tagsOf(t, app); !slices.Equal(got, before) {
+		t.Fatalf("--format ecr-lifecycle changed the tags:\nbefore %v\nafter  %v", before, got)
+	}
+
 	reps, res = prune(t, dir, nil, "--keep", "2", "--keep-within", "0s", "--yes")
 	if res.code != 0 || reps[0].DryRun || reps[0].Deleted == 0 {
 		t.Fatalf("prune --yes: exit %d, %+v\n%s", res.code, reps, res.stderr)
@@ -204,6 +209,53 @@ func TestPrune(t *testing.T) {
 	// Run again: nothing more to do.
 	if reps, res := prune(t, dir, nil, "--keep", "2", "--keep-within", "0s", "--yes"); res.code != 0 || reps[0].Deleted != 0 {
 		t.Errorf("a second prune: exit %d, deleted %d\n%s", res.code, reps[0].Deleted, res.stderr)
+	}
+}
+
+// ecrLifecycle checks the ECR lifecycle policy prune prints for app,
+// built as TestPrune builds it: it holds the floating tags' caches and
+// the cache of held, ci-feature's image, then expires caches beyond the
+// newest two; with prune's two default keep rules it refuses.
+func ecrLifecycle(t *testing.T, dir, app, held string) {
+	t.Helper()
+	if res := bkcache(t, dir, nil, "prune", "--format", "ecr-lifecycle"); res.code != 2 || !strings.Contains(res.stderr, "--keep-within 0s to keep the newest 10") {
+		t.Errorf("ecr-lifecycle with --keep 10 --keep-within 24h: exit %d\n%s", res.code, res.stderr)
+	}
+	res := bkcache(t, dir, nil, "prune", "--format", "ecr-lifecycle", "--keep", "2", "--keep-within", "0s")
+	var out []struct {
+		Repository     string `json:"repository"`
+		RepositoryName string `json:"repositoryName"`
+		Policy         struct {
+			Rules []struct {
+				RulePriority int `json:"rulePriority"`
+				Selection    struct {
+					TagPatternList []string `json:"tagPatternList"`
+					CountType      string   `json:"countType"`
+					CountNumber    int      `json:"countNumber"`
+				} `json:"selection"`
+			} `json:"rules"`
+		} `json:"policy"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil || res.code != 0 || len(out) != 1 {
+		t.Fatalf("ecr-lifecycle: exit %d, %v\nstdout: %s\nstderr: %s", res.code, err, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "expire caches (cache-*) only") {
+		t.Errorf("stderr does not say the policy leaves hash images out:\n%s", res.stderr)
+	}
+	l := out[0]
+	if l.Repository != app || !strings.HasSuffix(app, "/"+l.RepositoryName) || strings.Contains(l.RepositoryName, ":") {
+		t.Errorf("repository %q, repositoryName %q; want %s and its path", l.Repository, l.RepositoryName, app)
+	}
+	var pats []string
+	for i, r := range l.Policy.Rules {
+		pats = append(pats, r.Selection.TagPatternList...)
+		if r.RulePriority != i+1 {
+			t.Errorf("rule %d has priority %d", i, r.RulePriority)
+		}
+	}
+	last := l.Policy.Rules[len(l.Policy.Rules)-1].Selection
+	if want := []string{"cache-ci", "cache-ci-*", "cache-" + held, "cache-*"}; !slices.Equal(pats, want) || last.CountType != "imageCountMoreThan" || last.CountNumber != 2 {
+		t.Errorf("the policy's patterns %v, last %+v; want %v, expiring beyond 2", pats, last, want)
 	}
 }
 

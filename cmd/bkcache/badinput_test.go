@@ -104,6 +104,8 @@ func TestBadInput(t *testing.T) {
 		{"prune --keep -1", []string{"prune", "--keep", "-1", "--project-directory", tree(nil)}, []string{"--keep"}, 2},
 		{"prune --keep-within -1h", []string{"prune", "--keep-within", "-1h", "--project-directory", tree(nil)}, []string{"--keep-within"}, 2},
 		{"prune --format yaml", []string{"prune", "--format", "yaml", "--project-directory", tree(nil)}, []string{"yaml"}, 2},
+		{"prune --format ecr-lifecycle with --keep and --keep-within", []string{"prune", "--format", "ecr-lifecycle", "--project-directory", tree(nil)}, []string{"ecr-lifecycle", "--keep-within 0s to keep the newest 10", "--keep 0"}, 2},
+		{"prune --format ecr-lifecycle --yes", []string{"prune", "--format", "ecr-lifecycle", "--keep-within", "0s", "--yes", "--project-directory", tree(nil)}, []string{"ecr-lifecycle", "deletes nothing", "--yes"}, 2},
 		{"--registry-timeout 0", []string{"build", "--registry-timeout", "0s", "--project-directory", tree(nil)}, []string{"--registry-timeout"}, 2},
 		{"unknown --output type", []string{"build", "--output", "type=bogus,dest=x", "--project-directory", tree(nil)}, []string{"bogus"}, 2},
 		{"--output and --load", []string{"build", "--output", "type=oci,dest=x", "--load", "--project-directory", tree(nil)}, []string{"--output", "--load"}, 2},

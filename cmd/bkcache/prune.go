@@ -42,10 +42,17 @@ and what it points at, with its cache; the newest --keep hash images; those
 younger than --keep-within; and what --keep-ref names.
 
 Without --yes it only prints what it would do. Blobs are freed by the
-registry's own garbage collection (distribution: registry garbage-collect).`,
+registry's own garbage collection (distribution: registry garbage-collect).
+
+--format ecr-lifecycle prints, per repository, an ECR lifecycle policy that
+lets ECR expire the caches itself by the same rules, for where bkcache may not
+delete: with one of --keep and --keep-within (ECR keeps by count or by age, not
+both). It leaves hash images to prune --yes: no ECR tag pattern tells a hash
+tag from a team's own tags.`,
 		Example: `  bkcache prune                          # what a prune would delete, and why
   bkcache prune --yes                    # nightly, in CI
-  bkcache prune --keep 3 --keep-within 72h --keep-ref release-1 --yes api`,
+  bkcache prune --keep 3 --keep-within 72h --keep-ref release-1 --yes api
+  bkcache prune --format ecr-lifecycle --keep-within 0s   # ECR expires caches beyond the newest 10`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.check(); err != nil {
 				return err
@@ -59,6 +66,9 @@ registry's own garbage collection (distribution: registry garbage-collect).`,
 				return err
 			}
 			rules := prune.Rules{Keep: o.keep, KeepWithin: o.keepWithin, KeepRefs: o.keepRefs, Floating: o.ciTags, Now: time.Now()}
+			if o.format == formatECR {
+				return writeLifecycles(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), pf.reg.registry(0), targets, rules)
+			}
 			reports, err := pruneAll(cmd.Context(), pf.reg.registry(0), targets, rules, !o.yes)
 			if werr := o.write(cmd.OutOrStdout(), reports); werr != nil && err == nil {
 				err = werr
@@ -72,9 +82,12 @@ registry's own garbage collection (distribution: registry garbage-collect).`,
 	f.StringArrayVar(&o.keepRefs, "keep-ref", nil, "also keep this tag or digest (sha256:...) and what it holds (repeatable)")
 	f.StringArrayVar(&o.ciTags, "ci-tag", nil, "also keep this floating tag and its cache- twin, besides ci and ci-* (repeatable)")
 	f.BoolVar(&o.yes, "yes", false, "delete; without it prune only says what it would delete")
-	bindFormat(cmd, &o.format, "text", "json")
+	bindFormat(cmd, &o.format, "text", "json", formatECR)
 	return cmd
 }
+
+// formatECR prints ECR lifecycle policies instead of pruning.
+const formatECR = "ecr-lifecycle"
 
 func (o *pruneOptions) check() error {
 	if o.keep < 0 {
@@ -82,6 +95,15 @@ func (o *pruneOptions) check() error {
 	}
 	if o.keepWithin < 0 {
 		return usageError{fmt.Errorf("--keep-within must be 0s or more")}
+	}
+	if o.format != formatECR {
+		return nil
+	}
+	if o.yes {
+		return usageError{fmt.Errorf("--format %s prints policies for ECR to apply and deletes nothing: drop --yes, or --format", formatECR)}
+	}
+	if err := (prune.Rules{Keep: o.keep, KeepWithin: o.keepWithin}).CheckECR(); err != nil {
+		return usageError{fmt.Errorf("--format %s: %w", formatECR, err)}
 	}
 	return nil
 }
@@ -165,7 +187,7 @@ func pruneAll(ctx context.Context, reg *registry.Registry, targets []prune.Targe
 		switch {
 		case errors.Is(err, registry.ErrNoDelete):
 			refused[host] = true
-			errs = append(errs, fmt.Errorf("%w: enable deletion (distribution: storage.delete.enabled: true), or let the registry expire them itself (ECR: a lifecycle policy; GHCR, Docker Hub: their retention settings); nothing of %s was deleted after the refusal", err, t.Repository))
+			errs = append(errs, fmt.Errorf("%w: enable deletion (distribution: storage.delete.enabled: true), or let the registry expire them itself (ECR: the lifecycle policy bkcache prune --format ecr-lifecycle prints; GHCR, Docker Hub: their retention settings); nothing of %s was deleted after the refusal", err, t.Repository))
 		case err != nil:
 			errs = append(errs, fmt.Errorf("pruning %s (services %s): %w; what was deleted stays deleted and everything kept is whole: run prune again", t.Repository, strings.Join(t.Services, ", "), err))
 		}
@@ -174,6 +196,28 @@ func pruneAll(ctx context.Context, reg *registry.Registry, targets []prune.Targe
 		}
 	}
 	return reports, errors.Join(errs...)
+}
+
+// writeLifecycles prints the ECR lifecycle policy of each target's
+// repository, as a JSON array, and says on stderr what the policies leave
+// out. A repository that cannot be listed fails the command and prints
+// nothing, so a script never applies a partial set.
+func writeLifecycles(ctx context.Context, stdout, stderr io.Writer, reg *registry.Registry, targets []prune.Target, rules prune.Rules) error {
+	out := []*prune.Lifecycle{}
+	for _, t := range targets {
+		l, err := prune.ECRLifecycle(ctx, reg, t, rules)
+		if err != nil {
+			return fmt.Errorf("writing the lifecycle policy of %s (services %s): %w", t.Repository, strings.Join(t.Services, ", "), err)
+		}
+		out = append(out, l)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "bkcache: these policies expire caches (cache-*) only: no ECR tag pattern tells a hash tag from your own tags, so delete old hash images with bkcache prune --yes where ecr:BatchDeleteImage is allowed. Make them again after you change --keep-ref or tag a cache by hand.")
+	return nil
 }
 
 func (o *pruneOptions) write(w io.Writer, reports []*prune.Report) error {

@@ -1,12 +1,8 @@
 package prune
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 )
 
-var regen = flag.Bool("regen-golden", false, "rewrite testdata/report.json (see TestReportGolden)")
+var regen = flag.Bool("regen-golden", false, "rewrite the golden files in testdata (see TestReportGolden, TestECRGolden)")
 
 var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
@@ -171,22 +167,5 @@ func TestReportGolden(t *testing.T) {
 	d := decide(ms, Rules{Keep: 1, Now: t0.Add(4 * time.Hour)})
 	rep := &Report{Repository: "registry.example/app", Services: []string{"app"}, DryRun: true}
 	d.report(rep)
-	got, err := json.MarshalIndent([]*Report{rep}, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join("testdata", "report.json")
-	if *regen {
-		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (regenerate with -regen-golden)", err)
-	}
-	if !bytes.Equal(append(got, '\n'), want) {
-		t.Errorf("the report changed; if on purpose, run go test ./solver/prune -regen-golden and update the README\ngot:\n%s", got)
-	}
+	golden(t, "report.json", []*Report{rep})
 }
