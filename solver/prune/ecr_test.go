@@ -17,7 +17,6 @@ import (
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -256,24 +255,10 @@ func TestECRLifecycle(t *testing.T) {
 	reg := registry.New(registry.Options{})
 	ctx := context.Background()
 	repo, _ := name.NewRepository(s.Host + "/p/app")
-	var imgs, caches []digest.Digest
-	for i := range 3 {
-		h := hash(i + 1)
-		imgs = append(imgs, digest.Digest(rt.PushRandom(t, repo.Tag(h).String())))
-		caches = append(caches, digest.Digest(rt.PushRandom(t, repo.Tag("cache-"+h).String())))
-		if err := reg.Attach(ctx, repo.Digest(imgs[i].String()), []byte(`{}`), t0.Add(time.Duration(i)*time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for tag, d := range map[string]digest.Digest{"ci": imgs[2], "cache-ci": caches[2], "release-1": imgs[0]} {
-		desc, err := remote.Get(repo.Digest(d.String()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Tag(repo.Tag(tag), desc); err != nil {
-			t.Fatal(err)
-		}
-	}
+	imgs, caches := pushBuilds(t, reg, repo, 3)
+	tagAt(t, repo, "ci", imgs[2])
+	tagAt(t, repo, "cache-ci", caches[2])
+	tagAt(t, repo, "release-1", imgs[0])
 	target := Target{Repository: repo, Services: []string{"app"}, Floating: []string{"ci"}}
 	if _, err := ECRLifecycle(ctx, reg, target, Rules{Keep: 1, KeepWithin: time.Hour}); !errors.Is(err, ErrECRRules) {
 		t.Errorf("--keep 1 --keep-within 1h: %v", err)

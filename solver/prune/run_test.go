@@ -26,26 +26,9 @@ func TestRun(t *testing.T) {
 			reg := registry.New(registry.Options{})
 			ctx := context.Background()
 			repo, _ := name.NewRepository(s.Host + "/p/app")
-			var imgs, caches []digest.Digest
-			for i := range 3 {
-				h := hash(i + 1)
-				imgs = append(imgs, digest.Digest(rt.PushRandom(t, repo.Tag(h).String())))
-				caches = append(caches, digest.Digest(rt.PushRandom(t, repo.Tag("cache-"+h).String())))
-				if err := reg.Attach(ctx, repo.Digest(imgs[i].String()), []byte(`{}`), t0.Add(time.Duration(i)*time.Hour)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			tag := func(tag string, d digest.Digest) {
-				desc, err := remote.Get(repo.Digest(d.String()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := remote.Tag(repo.Tag(tag), desc); err != nil {
-					t.Fatal(err)
-				}
-			}
-			tag("ci", imgs[2])
-			tag("release-1", imgs[0])
+			imgs, caches := pushBuilds(t, reg, repo, 3)
+			tagAt(t, repo, "ci", imgs[2])
+			tagAt(t, repo, "release-1", imgs[0])
 			target := Target{Repository: repo, Services: []string{"app"}, Floating: []string{"ci"}}
 			rules := Rules{Keep: 1, Now: t0.Add(5 * time.Hour)}
 
@@ -75,6 +58,34 @@ func TestRun(t *testing.T) {
 				t.Errorf("deleted %d manifests, want at least 3", rep.Deleted)
 			}
 		})
+	}
+}
+
+// pushBuilds pushes n random hash images to repo, built an hour apart
+// from t0 (dated by their attached bkcache manifests), each with its
+// cache, and returns their digests, oldest first.
+func pushBuilds(t *testing.T, reg *registry.Registry, repo name.Repository, n int) (imgs, caches []digest.Digest) {
+	t.Helper()
+	for i := range n {
+		h := hash(i + 1)
+		imgs = append(imgs, digest.Digest(rt.PushRandom(t, repo.Tag(h).String())))
+		caches = append(caches, digest.Digest(rt.PushRandom(t, repo.Tag("cache-"+h).String())))
+		if err := reg.Attach(context.Background(), repo.Digest(imgs[i].String()), []byte(`{}`), t0.Add(time.Duration(i)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return imgs, caches
+}
+
+// tagAt points repo:tag at the manifest d.
+func tagAt(t *testing.T, repo name.Repository, tag string, d digest.Digest) {
+	t.Helper()
+	desc, err := remote.Get(repo.Digest(d.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(repo.Tag(tag), desc); err != nil {
+		t.Fatal(err)
 	}
 }
 
