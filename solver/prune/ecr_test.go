@@ -130,31 +130,32 @@ func TestECRPolicy(t *testing.T) {
 		rules  Rules
 		holds  []string
 		expire ECRSelection
+		desc   string // what the expiring rule's description says
 	}{
 		{"the floating tags' caches", nil, Rules{Keep: 2, Now: now}, floating,
-			ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}},
+			ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}, "keep the newest 2 caches (--keep 2)"},
 		{"a ci-feature image holds its cache", func(ms map[digest.Digest]*manifest) {
 			ms[dg("image"+hash(1))].tags = append(ms[dg("image"+hash(1))].tags, "ci-feature")
-		}, Rules{Keep: 2, Now: now}, append(floating, "cache-"+hash(1)), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}},
+		}, Rules{Keep: 2, Now: now}, append(floating, "cache-"+hash(1)), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}, "keep the newest 2 caches (--keep 2)"},
 		{"--keep-ref by tag and by digest", func(ms map[digest.Digest]*manifest) {
 			ms[dg("image"+hash(2))].tags = append(ms[dg("image"+hash(2))].tags, "release-1")
 		}, Rules{Keep: 2, KeepRefs: []string{"release-1", dg("cache" + hash(3)).String()}, Now: now},
-			append(floating, "cache-"+hash(2), "cache-"+hash(3)), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}},
+			append(floating, "cache-"+hash(2), "cache-"+hash(3)), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}, "keep the newest 2 caches (--keep 2)"},
 		{"cache- tags and tags on caches bkcache did not make", func(ms map[digest.Digest]*manifest) {
 			ms[dg("user")] = &manifest{digest: dg("user"), tags: []string{"cache-warm"}}
 			ms[dg("cache"+hash(4))].tags = append(ms[dg("cache"+hash(4))].tags, "warm")
-		}, Rules{Keep: 2, Now: now}, append(floating, "cache-"+hash(4), "cache-warm"), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}},
+		}, Rules{Keep: 2, Now: now}, append(floating, "cache-"+hash(4), "cache-warm"), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}, "keep the newest 2 caches (--keep 2)"},
 		{"an image with no bkcache manifest holds its cache", func(ms map[digest.Digest]*manifest) {
 			ms[dg("image"+hash(5))].attached = false
-		}, Rules{Keep: 2, Now: now}, append(floating, "cache-"+hash(5)), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}},
+		}, Rules{Keep: 2, Now: now}, append(floating, "cache-"+hash(5)), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 2}, "keep the newest 2 caches (--keep 2)"},
 		{"--ci-tag values, once, and ci-* inside cache-ci-*", nil, Rules{Keep: 3, Floating: []string{"nightly", "ci-app", "nightly", "ci"}, Now: now},
-			append(floating, "cache-nightly"), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 3}},
+			append(floating, "cache-nightly"), ECRSelection{CountType: "imageCountMoreThan", CountNumber: 3}, "keep the newest 3 caches"},
 		{"--keep-within in whole days, rounded up", nil, Rules{KeepWithin: 36 * time.Hour, Now: now}, floating,
-			ECRSelection{CountType: "sinceImagePushed", CountUnit: "days", CountNumber: 2}},
+			ECRSelection{CountType: "sinceImagePushed", CountUnit: "days", CountNumber: 2}, "pushed more than 2 days ago (--keep-within 36h0m0s)"},
 		{"--keep-within under a day", nil, Rules{KeepWithin: time.Hour, Now: now}, floating,
-			ECRSelection{CountType: "sinceImagePushed", CountUnit: "days", CountNumber: 1}},
+			ECRSelection{CountType: "sinceImagePushed", CountUnit: "days", CountNumber: 1}, "pushed more than 1 day ago"},
 		{"keep nothing: ECR's least", nil, Rules{Now: now}, floating,
-			ECRSelection{CountType: "imageCountMoreThan", CountNumber: 1}},
+			ECRSelection{CountType: "imageCountMoreThan", CountNumber: 1}, "ECR keeps at least one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ms := repoOf(6)
@@ -176,6 +177,9 @@ func TestECRPolicy(t *testing.T) {
 			if !slices.Equal(exp.TagPatternList, tc.expire.TagPatternList) || exp.CountType != tc.expire.CountType || exp.CountUnit != tc.expire.CountUnit || exp.CountNumber != tc.expire.CountNumber {
 				t.Errorf("the expiring rule selects %+v, want %+v", exp, tc.expire)
 			}
+			if d := p.Rules[len(p.Rules)-1].Description; !strings.Contains(d, tc.desc) {
+				t.Errorf("the expiring rule says %q, want it to say %q", d, tc.desc)
+			}
 			if l.RepositoryName != "shop/app" {
 				t.Errorf("repositoryName %q", l.RepositoryName)
 			}
@@ -187,7 +191,7 @@ func TestECRPolicy(t *testing.T) {
 // what to give instead; either alone fits.
 func TestCheckECR(t *testing.T) {
 	err := Rules{Keep: 10, KeepWithin: 24 * time.Hour}.CheckECR()
-	if !errors.Is(err, ErrECRRules) || !strings.Contains(err.Error(), "--keep-within 0s to keep the newest 10") || !strings.Contains(err.Error(), "--keep 0 to keep the caches pushed in the last 1 day") {
+	if !errors.Is(err, ErrECRRules) || !strings.Contains(err.Error(), "--keep-within 0s to keep the newest 10") || !strings.HasSuffix(err.Error(), "--keep 0 to keep the caches pushed in the last 1 day") {
 		t.Errorf("both: %v", err)
 	}
 	for _, r := range []Rules{{Keep: 10}, {KeepWithin: time.Hour}, {}} {
