@@ -78,6 +78,12 @@ func TestDecide(t *testing.T) {
 		}, Rules{Keep: 1, Floating: []string{"nightly"}, Now: now}, []int{3, 6}, nil},
 		{"--keep-ref by tag and by digest", nil, Rules{Keep: 1, KeepRefs: []string{hash(2), dg("image" + hash(4)).String()}, Now: now}, []int{2, 4, 6}, nil},
 		{"keep 0 keeps only what ci points at", nil, Rules{Keep: 0, Now: now}, []int{6}, nil},
+		{"an undated image is kept while keep-within is set", func(ms map[digest.Digest]*manifest) {
+			ms[dg("image"+hash(1))].created = time.Time{}
+		}, Rules{Keep: 1, KeepWithin: time.Hour, Now: now}, []int{1, 6}, nil},
+		{"an undated image goes with keep-within 0s", func(ms map[digest.Digest]*manifest) {
+			ms[dg("image"+hash(1))].created = time.Time{}
+		}, Rules{Keep: 1, Now: now}, []int{6}, nil},
 		{"keep-within 0s keeps none for its age, even dated after now", func(ms map[digest.Digest]*manifest) {
 			ms[dg("image"+hash(2))].created = now.Add(time.Hour) // a builder's clock ahead of prune's
 		}, Rules{Keep: 0, Now: now}, []int{6}, nil},
