@@ -75,9 +75,9 @@ const (
 	// ECRPolicyMax is the longest lifecycle policy text ECR takes
 	// (PutLifecyclePolicy's lifecyclePolicyText).
 	ECRPolicyMax = 30720
-	// ecrHold is the count of a rule that keeps what it selects: the one
-	// ECR's own engineers give for "never expire" (a repository holds
-	// fewer images than this in practice).
+	// ecrHold is the count of a rule that keeps what it selects: the
+	// usual "never expire" count in ECR policies (a repository holds fewer
+	// images matching one floating pattern than this in practice).
 	ecrHold = 9999
 )
 
