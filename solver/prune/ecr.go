@@ -143,11 +143,13 @@ func ecrPolicy(ms map[digest.Digest]*manifest, rules Rules) ECRPolicy {
 	return p
 }
 
-// floatingPatterns are the patterns of the floating tags' caches.
+// floatingPatterns are the patterns of the floating tags' caches: ci and
+// ci-*, the floating tags of every repository, then the values of
+// rules.Floating they do not already cover.
 func floatingPatterns(rules Rules) []string {
 	out := []string{"cache-ci", "cache-ci-*"}
 	for _, f := range rules.Floating {
-		if f != "ci" && !strings.HasPrefix(f, "ci-") {
+		if !(Rules{}).floating(f) {
 			out = append(out, "cache-"+f)
 		}
 	}
