@@ -177,8 +177,9 @@ func sourceName(dir string) string {
 }
 
 // contextSessions are one node's shared sessions, one per directory,
-// each serving it under its sourceName to every solve of the run. A session that ends (buildkitd went away) is replaced by
-// the next solve that needs it.
+// each serving it under its sourceName to every solve of the run. A
+// session that ends (buildkitd went away) is replaced by the next solve
+// that needs it.
 type contextSessions struct {
 	c      *client.Client
 	ctx    context.Context // the sessions', cancelled by close

@@ -12,8 +12,8 @@ import (
 // line), the last byte count of each of their transfers: the bytes of
 // build context buildkitd received, for the build contexts and for the
 // local additional contexts (the frontend's "[context NAME] load from
-// client"). A vertex that several solves share
-// appears in the progress of each and is counted once.
+// client"). A vertex that several solves share appears in the progress
+// of each and is counted once.
 func ContextBytes(progress []byte) int64 {
 	type status struct {
 		ID, Vertex string
