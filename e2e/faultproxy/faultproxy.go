@@ -41,6 +41,10 @@ type Fault struct {
 	// Truncate, when > 0, forwards the request but cuts the response
 	// body after this many bytes and closes the connection.
 	Truncate int
+	// Before, when set, runs before the request is answered: a test
+	// changes the registry (moves a tag, deletes a manifest) at exactly
+	// that point of a client's sequence, with no sleeps.
+	Before func()
 }
 
 // Rule is an injected fault and what it did.
@@ -167,6 +171,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.rp.ServeHTTP(w, r)
 		return
 	}
+	if rule.Before != nil {
+		rule.Before()
+	}
 	if rule.Delay > 0 {
 		select {
 		case <-time.After(rule.Delay):
@@ -201,7 +208,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.record(r, fmt.Sprintf("truncated at %d bytes", rule.Truncate))
 		p.truncate(w, r, rule.Truncate)
 	default:
-		p.record(r, "delayed, forwarded")
+		p.record(r, "hooked or delayed, forwarded")
 		p.rp.ServeHTTP(w, r)
 	}
 }

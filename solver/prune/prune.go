@@ -77,6 +77,7 @@ type manifest struct {
 	referrers []digest.Digest
 	subject   digest.Digest // a referrer's or referrers index's subject
 	config    digest.Digest // an image's config blob, which dates it
+	late      string        // why it is kept: tagged after the listing (see recheck)
 }
 
 // decision is one repository's items, decided.
@@ -101,6 +102,9 @@ func decide(ms map[digest.Digest]*manifest, rules Rules) *decision {
 			if why := rules.pins(t); why != "" {
 				pinned[m.digest] = why
 			}
+		}
+		if m.late != "" {
+			pinned[m.digest] = m.late
 		}
 		if slices.Contains(rules.KeepRefs, m.digest.String()) {
 			pinned[m.digest] = "named by --keep-ref " + m.digest.String()
@@ -144,9 +148,38 @@ func decide(ms map[digest.Digest]*manifest, rules Rules) *decision {
 			it.Action, it.Reason = Keep, "its subject "+short(m.subject)+" is kept"
 		}
 	}
+	d.protect(ms)
 	d.bytes(ms)
 	d.sortDeletions()
 	return d
+}
+
+// protect keeps every manifest something kept reaches: the manifests a
+// kept index lists (an image that only gained attestations wraps the old
+// manifest, unchanged, in a new index), and what refers to a kept
+// manifest. Deleting one of those would break what is kept.
+func (d *decision) protect(ms map[digest.Digest]*manifest) {
+	for changed := true; changed; {
+		changed = false
+		for _, dg := range slices.Sorted(maps.Keys(d.items)) {
+			if d.items[dg].Action != Keep {
+				continue
+			}
+			for _, c := range ms[dg].children {
+				if it := d.items[c]; it != nil && it.Action == Delete {
+					it.Action, it.Reason = Keep, "listed by the kept index "+short(dg)
+					changed = true
+				}
+			}
+		}
+		for _, m := range ms {
+			it, sub := d.items[m.digest], d.items[m.subject]
+			if it != nil && sub != nil && it.Action == Delete && sub.Action == Keep {
+				it.Action, it.Reason = Keep, "its subject "+short(m.subject)+" is kept"
+				changed = true
+			}
+		}
+	}
 }
 
 func short(d digest.Digest) string {

@@ -34,25 +34,26 @@ type Report struct {
 }
 
 // Run decides what of t's repository the rules let go and, unless dryRun,
-// deletes it. Just before deleting it reads the floating tags again and
-// keeps whatever they point at now, with its cache and referrers, so
-// that a build moving ci during the prune loses nothing. The report says
-// how far it got when it fails.
+// deletes it. Just before deleting it lists the tags again and keeps
+// whatever a tag made or moved since the first listing points at, with
+// everything that manifest reaches, so that a build tagging an image
+// during the prune loses nothing. The report says how far it got when it
+// fails.
 func Run(ctx context.Context, reg *registry.Registry, t Target, rules Rules, dryRun bool) (*Report, error) {
 	rules.Floating = append(slices.Clone(rules.Floating), t.Floating...)
 	rep := &Report{Repository: t.Repository.String(), Services: t.Services, DryRun: dryRun}
-	ms, err := list(ctx, reg, t.Repository)
+	l := &lister{reg: reg, repo: t.Repository, ds: reg.NewDescriber()}
+	ms, err := l.list(ctx)
 	if err != nil {
 		return fail(rep, err)
 	}
 	d := decide(ms, rules)
-	if !dryRun {
-		moved, err := recheck(ctx, reg, t.Repository, ms, rules, d)
+	if !dryRun && len(d.order) > 0 {
+		changed, err := l.recheck(ctx, ms)
 		if err != nil {
 			return fail(rep, err)
 		}
-		if len(moved) > 0 {
-			rules.KeepRefs = append(rules.KeepRefs, moved...)
+		if changed {
 			d = decide(ms, rules)
 		}
 	}
@@ -96,9 +97,22 @@ func (d *decision) report(rep *Report) {
 	})
 }
 
+// lister reads one repository for a prune, describing each manifest
+// once across the listing and the recheck.
+type lister struct {
+	reg  *registry.Registry
+	repo name.Repository
+	ds   *registry.Describer
+}
+
 // list reads every tagged manifest of repo, what refers to its hash
 // images, and when each hash image was built.
 func list(ctx context.Context, reg *registry.Registry, repo name.Repository) (map[digest.Digest]*manifest, error) {
+	return (&lister{reg: reg, repo: repo, ds: reg.NewDescriber()}).list(ctx)
+}
+
+func (l *lister) list(ctx context.Context) (map[digest.Digest]*manifest, error) {
+	reg, repo := l.reg, l.repo
 	tags, err := reg.Tags(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -124,7 +138,7 @@ func list(ctx context.Context, reg *registry.Registry, repo name.Repository) (ma
 	g.SetLimit(8)
 	for _, tag := range tags {
 		g.Go(func() error {
-			m, err := describe(gctx, reg, repo.Tag(tag))
+			m, err := l.describe(gctx, repo.Tag(tag))
 			if err != nil {
 				return err
 			}
@@ -133,7 +147,7 @@ func list(ctx context.Context, reg *registry.Registry, repo name.Repository) (ma
 			}
 			m = add(m, tag)
 			if hashTag.MatchString(tag) {
-				created, attached, err := dateAndReferrers(gctx, reg, repo, m, add)
+				created, attached, err := l.dateAndReferrers(gctx, m, add)
 				mu.Lock()
 				m.created, m.attached = created, attached
 				mu.Unlock()
@@ -145,11 +159,11 @@ func list(ctx context.Context, reg *registry.Registry, repo name.Repository) (ma
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return ms, markGone(ctx, reg, repo, ms)
+	return ms, l.markGone(ctx, ms)
 }
 
-func describe(ctx context.Context, reg *registry.Registry, ref name.Reference) (*manifest, error) {
-	desc, err := reg.Describe(ctx, ref)
+func (l *lister) describe(ctx context.Context, ref name.Reference) (*manifest, error) {
+	desc, err := l.ds.Describe(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +174,8 @@ func describe(ctx context.Context, reg *registry.Registry, ref name.Reference) (
 // when it was built (the newest attached bkcache manifest's time, else
 // the image config's created) and whether a bkcache manifest is
 // attached.
-func dateAndReferrers(ctx context.Context, reg *registry.Registry, repo name.Repository, m *manifest, add func(*manifest, string) *manifest) (time.Time, bool, error) {
+func (l *lister) dateAndReferrers(ctx context.Context, m *manifest, add func(*manifest, string) *manifest) (time.Time, bool, error) {
+	reg, repo := l.reg, l.repo
 	refs, err := reg.Referrers(ctx, repo.Digest(m.digest.String()))
 	if err != nil {
 		return time.Time{}, false, err
@@ -168,7 +183,7 @@ func dateAndReferrers(ctx context.Context, reg *registry.Registry, repo name.Rep
 	var created time.Time
 	attached := false
 	for _, r := range refs {
-		rm, err := describe(ctx, reg, repo.Digest(r.Digest.String()))
+		rm, err := l.describe(ctx, repo.Digest(r.Digest.String()))
 		if err != nil {
 			return time.Time{}, false, err
 		}
@@ -190,7 +205,8 @@ func dateAndReferrers(ctx context.Context, reg *registry.Registry, repo name.Rep
 // markGone marks the referrers fallback indexes whose subject no longer
 // exists (a prune interrupted after deleting an image), and the
 // manifests they list, which nothing else reaches any more.
-func markGone(ctx context.Context, reg *registry.Registry, repo name.Repository, ms map[digest.Digest]*manifest) error {
+func (l *lister) markGone(ctx context.Context, ms map[digest.Digest]*manifest) error {
+	reg, repo := l.reg, l.repo
 	var gone []*manifest
 	for _, m := range ms {
 		if m.subject == "" || ms[m.subject] != nil || m.subject == goneSubject {
@@ -210,7 +226,7 @@ func markGone(ctx context.Context, reg *registry.Registry, repo name.Repository,
 			if ms[c] != nil {
 				continue
 			}
-			cm, err := describe(ctx, reg, repo.Digest(c.String()))
+			cm, err := l.describe(ctx, repo.Digest(c.String()))
 			if err != nil {
 				return err
 			}
@@ -221,23 +237,57 @@ func markGone(ctx context.Context, reg *registry.Registry, repo name.Repository,
 	return nil
 }
 
-// recheck reads the floating tags again and returns the digests they now
-// point at that d would delete.
-func recheck(ctx context.Context, reg *registry.Registry, repo name.Repository, ms map[digest.Digest]*manifest, rules Rules, d *decision) ([]string, error) {
-	var moved []string
+// recheck lists the tags again, just before the deletions, and reads
+// each: a tag that is new since the listing, or now names another
+// manifest, marks that manifest late (a build or a person tagged it
+// during the prune: it stays, with everything it reaches). A manifest
+// the listing did not see is described and added to ms. It reports
+// whether anything changed. What is tagged between this read and the
+// deletions is not seen: the registry API has no conditional delete.
+func (l *lister) recheck(ctx context.Context, ms map[digest.Digest]*manifest) (bool, error) {
+	before := map[string]digest.Digest{}
 	for _, m := range ms {
 		for _, t := range m.tags {
-			if !rules.floating(t) {
-				continue
-			}
-			now, found, err := reg.Head(ctx, repo.Tag(t))
-			if err != nil {
-				return nil, err
-			}
-			if it := d.items[now]; found && it != nil && it.Action == Delete {
-				moved = append(moved, now.String())
-			}
+			before[t] = m.digest
 		}
 	}
-	return moved, nil
+	tags, err := l.reg.Tags(ctx, l.repo)
+	if err != nil {
+		return false, err
+	}
+	now := make([]digest.Digest, len(tags))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, tag := range tags {
+		g.Go(func() error {
+			d, found, err := l.reg.Head(gctx, l.repo.Tag(tag))
+			if found {
+				now[i] = d
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return false, err
+	}
+	changed := false
+	for i, tag := range tags {
+		d := now[i]
+		if d == "" || before[tag] == d {
+			continue
+		}
+		m := ms[d]
+		if m == nil {
+			if m, err = l.describe(ctx, l.repo.Digest(d.String())); err != nil {
+				return false, err
+			}
+			ms[d] = m
+		}
+		if !slices.Contains(m.tags, tag) {
+			m.tags = append(m.tags, tag)
+		}
+		m.late = "tagged " + tag + " during the prune"
+		changed = true
+	}
+	return changed, nil
 }

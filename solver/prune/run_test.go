@@ -90,42 +90,35 @@ func tagAt(t *testing.T, repo name.Repository, tag string, d digest.Digest) {
 }
 
 // TestRecheck: a floating tag moved after the listing, onto a manifest
-// the decision would delete, keeps it.
+// the decision would delete, keeps it; so does a tag that is new since
+// the listing.
 func TestRecheck(t *testing.T) {
 	s := rt.Serve(t, true)
 	reg := registry.New(registry.Options{})
 	ctx := context.Background()
 	repo, _ := name.NewRepository(s.Host + "/p/app")
-	old := digest.Digest(rt.PushRandom(t, repo.Tag(hash(1)).String()))
-	newest := digest.Digest(rt.PushRandom(t, repo.Tag(hash(2)).String()))
-	for d, at := range map[digest.Digest]time.Time{old: t0, newest: t0.Add(time.Hour)} {
-		if err := reg.Attach(ctx, repo.Digest(d.String()), []byte(`{}`), at); err != nil {
-			t.Fatal(err)
-		}
-	}
+	imgs, _ := pushBuilds(t, reg, repo, 3)
 	rt.PushRandom(t, repo.Tag("ci").String())
-	rules := Rules{Keep: 1, Now: t0.Add(2 * time.Hour)}
-	ms, err := list(ctx, reg, repo)
+	rules := Rules{Keep: 1, Now: t0.Add(5 * time.Hour)}
+	l := &lister{reg: reg, repo: repo, ds: reg.NewDescriber()}
+	ms, err := l.list(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := decide(ms, rules)
-	if d.items[old].Action != Delete {
-		t.Fatalf("the old image: %s, want delete", d.items[old].Action)
+	if d.items[imgs[0]].Action != Delete || d.items[imgs[1]].Action != Delete {
+		t.Fatalf("before: %s, %s; want both old images deleted", d.items[imgs[0]].Action, d.items[imgs[1]].Action)
 	}
-	desc, err := remote.Get(repo.Digest(old.String()))
-	if err != nil {
-		t.Fatal(err)
+	tagAt(t, repo, "ci", imgs[0])
+	tagAt(t, repo, "v2", imgs[1])
+	changed, err := l.recheck(ctx, ms)
+	if err != nil || !changed {
+		t.Fatalf("recheck = %v, %v; want a change", changed, err)
 	}
-	if err := remote.Tag(repo.Tag("ci"), desc); err != nil {
-		t.Fatal(err)
-	}
-	moved, err := recheck(ctx, reg, repo, ms, rules, d)
-	if err != nil || len(moved) != 1 || moved[0] != old.String() {
-		t.Fatalf("recheck = %v, %v; want the old image, which ci now points at", moved, err)
-	}
-	rules.KeepRefs = moved
-	if it := decide(ms, rules).items[old]; it.Action != Keep {
-		t.Errorf("after the recheck the old image: %s (%s)", it.Action, it.Reason)
+	d = decide(ms, rules)
+	for _, img := range imgs[:2] {
+		if it := d.items[img]; it.Action != Keep {
+			t.Errorf("after the recheck %v: %s (%s)", it.Tags, it.Action, it.Reason)
+		}
 	}
 }

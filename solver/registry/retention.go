@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -33,44 +37,133 @@ func (r *Registry) Tags(ctx context.Context, repo name.Repository) ([]string, er
 }
 
 // Described is a manifest in a registry: its digest and media type, the
-// blobs it holds (for an index, those of the manifests it lists too) and
-// the configuration blob of an image, which dates it.
+// blobs it holds (for an index, those of the manifests it reaches too)
+// and the configuration blob of an image, which dates it.
 type Described struct {
 	Digest    digest.Digest
 	MediaType string
 	Blobs     map[digest.Digest]int64 // blob digest → size
 	Config    digest.Digest           // an image's config; "" otherwise
-	Children  []digest.Digest         // the manifests an index lists
+	// Children are the manifests an index reaches: those it lists, and
+	// theirs, each once. Deleting any of them breaks the index.
+	Children []digest.Digest
+	height   int // how deep indexes nest below and in it: 0 for an image
 }
 
-// Describe reads the manifest at ref and, for an index, the manifests it
-// lists.
+// MaxIndexDepth bounds how deep indexes may nest. Real images nest one
+// level (an index of platform manifests and attestations); a registry
+// serving deeper nesting is hostile or broken.
+const MaxIndexDepth = 8
+
+// ErrIndexShape reports an index that cannot be walked: nested deeper
+// than MaxIndexDepth, or listing itself.
+var ErrIndexShape = errors.New("the index cannot be walked")
+
+// Describer describes manifests, each digest once: an index that lists
+// the same manifest many times, at every level, costs one request per
+// distinct manifest, not one per path to it. Safe for concurrent use.
+type Describer struct {
+	r  *Registry
+	mu sync.Mutex
+	by map[digest.Digest]*Described
+}
+
+// NewDescriber returns a Describer for one sequence of reads: a prune's
+// listing and its recheck.
+func (r *Registry) NewDescriber() *Describer {
+	return &Describer{r: r, by: map[digest.Digest]*Described{}}
+}
+
+// Describe reads the manifest at ref and, for an index, every manifest
+// it reaches.
 func (r *Registry) Describe(ctx context.Context, ref name.Reference) (*Described, error) {
-	desc, err := remote.Get(ref, r.opts(ctx)...)
+	return r.NewDescriber().Describe(ctx, ref)
+}
+
+// Describe reads the manifest at ref and, for an index, every manifest
+// it reaches.
+func (ds *Describer) Describe(ctx context.Context, ref name.Reference) (*Described, error) {
+	return ds.describe(ctx, ref, nil)
+}
+
+// describe reads ref, below the indexes on path (outermost first).
+func (ds *Describer) describe(ctx context.Context, ref name.Reference, path []digest.Digest) (*Described, error) {
+	if dg, ok := ref.(name.Digest); ok {
+		if d := ds.known(digest.Digest(dg.DigestStr())); d != nil {
+			return d, nil
+		}
+	}
+	desc, err := remote.Get(ref, ds.r.opts(ctx)...)
 	if err != nil {
 		return nil, wrap(ref, err)
 	}
 	d := &Described{Digest: digest.Digest(desc.Digest.String()), MediaType: string(desc.MediaType), Blobs: map[digest.Digest]int64{}}
 	if desc.MediaType.IsIndex() {
-		var idx v1.IndexManifest
-		if err := json.Unmarshal(desc.Manifest, &idx); err != nil {
-			return nil, fmt.Errorf("%s: reading its index: %w", ref, err)
+		if err := ds.index(ctx, ref, d, desc.Manifest, append(slices.Clip(path), d.Digest)); err != nil {
+			return nil, err
 		}
-		for _, m := range idx.Manifests {
-			d.Children = append(d.Children, digest.Digest(m.Digest.String()))
-			child, err := r.Describe(ctx, ref.Context().Digest(m.Digest.String()))
-			if err != nil {
-				return nil, err
-			}
-			for b, n := range child.Blobs {
-				d.Blobs[b] = n
-			}
-		}
-		return d, nil
+	} else if err := image(ref, d, desc); err != nil {
+		return nil, err
 	}
+	ds.mu.Lock()
+	ds.by[d.Digest] = d
+	ds.mu.Unlock()
+	return d, nil
+}
+
+func (ds *Describer) known(d digest.Digest) *Described {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	return ds.by[d]
+}
+
+// index fills d from the index raw, whose own digest ends path (the
+// cycle check; the depth bound is on the height, which a memoised
+// manifest keeps). An entry
+// that is not a manifest is a blob: BuildKit's cache in its index form
+// (image-manifest=false) lists its layers and cache config there.
+func (ds *Describer) index(ctx context.Context, ref name.Reference, d *Described, raw []byte, path []digest.Digest) error {
+	if len(path) > MaxIndexDepth {
+		return fmt.Errorf("%s: %w: indexes nest more than %d deep", ref, ErrIndexShape, MaxIndexDepth)
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return fmt.Errorf("%s: reading its index: %w", ref, err)
+	}
+	seen := map[digest.Digest]bool{}
+	for _, m := range idx.Manifests {
+		cd := digest.Digest(m.Digest.String())
+		if !isManifest(m.MediaType) {
+			d.Blobs[cd] = m.Size
+			continue
+		}
+		if slices.Contains(path, cd) {
+			return fmt.Errorf("%s: %w: it lists %s, which lists it in turn (a cycle)", ref, ErrIndexShape, cd)
+		}
+		child, err := ds.describe(ctx, ref.Context().Digest(cd.String()), path)
+		if err != nil {
+			return err
+		}
+		for _, c := range append([]digest.Digest{cd}, child.Children...) {
+			if !seen[c] {
+				seen[c] = true
+				d.Children = append(d.Children, c)
+			}
+		}
+		maps.Copy(d.Blobs, child.Blobs)
+		d.height = max(d.height, child.height)
+	}
+	if d.height++; d.height > MaxIndexDepth {
+		return fmt.Errorf("%s: %w: indexes nest more than %d deep", ref, ErrIndexShape, MaxIndexDepth)
+	}
+	return nil
+}
+
+// image fills d from an image (or artifact) manifest.
+func image(ref name.Reference, d *Described, desc *remote.Descriptor) error {
 	var m v1.Manifest
 	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
-		return nil, fmt.Errorf("%s: reading its manifest: %w", ref, err)
+		return fmt.Errorf("%s: reading its manifest: %w", ref, err)
 	}
 	if desc.MediaType.IsImage() {
 		d.Config = digest.Digest(m.Config.Digest.String())
@@ -79,7 +172,13 @@ func (r *Registry) Describe(ctx context.Context, ref name.Reference) (*Described
 	for _, l := range m.Layers {
 		d.Blobs[digest.Digest(l.Digest.String())] = l.Size
 	}
-	return d, nil
+	return nil
+}
+
+// isManifest reports whether an index entry of media type mt is a
+// manifest (or index) rather than a blob.
+func isManifest(mt types.MediaType) bool {
+	return mt.IsIndex() || mt.IsImage() || mt == "application/vnd.oci.artifact.manifest.v1+json"
 }
 
 // Referrer is a manifest whose subject is another: the bkcache manifest

@@ -1,0 +1,220 @@
+package prune
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/bkcache/bkcache/solver/registry"
+	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// The tests of what prune must never do: delete what something kept
+// still needs, lose an image tagged while it runs, walk a crafted index
+// forever, or stop at a cache in BuildKit's index form.
+
+// TestDecideProtectsChildren: a kept index keeps the manifests it lists,
+// however old the hash image tagged on them; so does a referrer of a
+// manifest kept only that way.
+func TestDecideProtectsChildren(t *testing.T) {
+	x := &manifest{digest: dg("x"), tags: []string{hash(1)}, created: t0, attached: true}
+	idx := &manifest{digest: dg("idx"), tags: []string{hash(2), "ci"}, created: t0.Add(time.Hour), attached: true, children: []digest.Digest{dg("x")}}
+	doc := &manifest{digest: dg("doc"), subject: dg("x")}
+	other := &manifest{digest: dg("other"), tags: []string{hash(3)}, created: t0, attached: true}
+	ms := map[digest.Digest]*manifest{x.digest: x, idx.digest: idx, doc.digest: doc, other.digest: other}
+	d := decide(ms, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)})
+	for _, tc := range []struct {
+		m    *manifest
+		want string
+	}{{x, Keep}, {idx, Keep}, {doc, Keep}, {other, Delete}} {
+		if it := d.items[tc.m.digest]; it.Action != tc.want {
+			t.Errorf("%v: %s (%s), want %s", tc.m.tags, it.Action, it.Reason, tc.want)
+		}
+	}
+	if slicesContain(d.order, x.digest) || slicesContain(d.order, doc.digest) {
+		t.Errorf("deletions %v name a protected manifest", d.order)
+	}
+}
+
+func slicesContain(ds []digest.Digest, d digest.Digest) bool {
+	for _, x := range ds {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRunKeepsChildOfKeptIndex is finding 1 on a real registry: X is
+// tagged H1 and old; an index listing X is tagged H2 and ci. Keeping one
+// image must leave X, or ci names an index with a missing child.
+func TestRunKeepsChildOfKeptIndex(t *testing.T) {
+	s := rt.Serve(t, true)
+	reg := registry.New(registry.Options{})
+	ctx := context.Background()
+	repo, _ := name.NewRepository(s.Host + "/p/app")
+	x := digest.Digest(rt.PushRandom(t, repo.Tag(hash(1)).String()))
+	idx := putIndex(t, repo.Tag(hash(2)), x)
+	tagAt(t, repo, "ci", idx)
+	attach(t, reg, repo, x, t0)
+	attach(t, reg, repo, idx, t0.Add(time.Hour))
+	rep, err := Run(ctx, reg, Target{Repository: repo, Floating: []string{"ci"}}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !present(t, reg, repo, x) {
+		t.Fatalf("the prune deleted %s, which the kept index %s (ci) lists; report: %+v", x, idx, rep.Items)
+	}
+	if _, err := remote.Index(repo.Tag("ci")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunKeepsTagMadeDuringPrune is finding 2: a branch build tags
+// ci-feature on an old image after prune listed the tags (at the exact
+// request that reads the old image's referrers). The image must stay.
+func TestRunKeepsTagMadeDuringPrune(t *testing.T) {
+	for _, tag := range []string{"ci-feature", "release-7", hash(9)} {
+		t.Run(tag, func(t *testing.T) {
+			p, host := rt.Faulty(t)
+			reg := registry.New(registry.Options{})
+			ctx := context.Background()
+			direct, _ := name.NewRepository(host + "/p/app")
+			repo, _ := name.NewRepository(p.Addr + "/p/app")
+			imgs, _ := pushBuilds(t, reg, direct, 3)
+			tagAt(t, direct, "ci", imgs[2])
+			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
+				tagAt(t, direct, tag, imgs[0])
+			}})
+			rep, err := Run(ctx, reg, Target{Repository: repo, Floating: []string{"ci"}}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !present(t, reg, direct, imgs[0]) {
+				t.Fatalf("the image tagged %s during the prune was deleted: %+v", tag, rep.Items)
+			}
+			if present(t, reg, direct, imgs[1]) {
+				t.Errorf("the middle image, which nothing tagged, was kept")
+			}
+		})
+	}
+}
+
+// TestDeepIndex is finding 3: each level of a crafted index lists the one
+// below it twice. Prune reads each distinct manifest once, and refuses
+// nesting deeper than registry.MaxIndexDepth with a clear error.
+func TestDeepIndex(t *testing.T) {
+	s := rt.Serve(t, true)
+	reg := registry.New(registry.Options{})
+	ctx := context.Background()
+	repo, _ := name.NewRepository(s.Host + "/p/app")
+	leaf := digest.Digest(rt.PushRandom(t, repo.Tag("leaf").String()))
+	top, depth := leaf, 0
+	deepen := func(to int) {
+		for ; depth < to; depth++ {
+			top = putIndex(t, repo.Tag(fmt.Sprintf("level%d", depth+1)), top, top)
+		}
+	}
+	deepen(registry.MaxIndexDepth)
+	tagAt(t, repo, hash(1), top)
+	attach(t, reg, repo, top, t0)
+	before := s.Manifests()
+	if _, err := list(ctx, reg, repo); err != nil {
+		t.Fatalf("listing an index %d deep: %v", depth, err)
+	}
+	// Each tag once, each level's children once: far below the 2^depth
+	// requests of a walk that follows every path.
+	if n := s.Manifests() - before; n > int64(4*depth+10) {
+		t.Errorf("listing made %d manifest requests for %d levels", n, depth)
+	}
+	deepen(registry.MaxIndexDepth + 2)
+	tagAt(t, repo, hash(2), top)
+	_, err := list(ctx, reg, repo)
+	if !errors.Is(err, registry.ErrIndexShape) {
+		t.Fatalf("listing an index %d deep: %v, want ErrIndexShape", depth, err)
+	}
+}
+
+// TestIndexFormCache is finding 4: a cache in BuildKit's index form
+// (image-manifest=false) lists its blobs in an index. Prune reads it as
+// blobs, and deletes it with its image.
+func TestIndexFormCache(t *testing.T) {
+	s := rt.Serve(t, true)
+	reg := registry.New(registry.Options{})
+	ctx := context.Background()
+	repo, _ := name.NewRepository(s.Host + "/p/app")
+	imgs, _ := pushBuilds(t, reg, repo, 2)
+	rt.PushCache(t, repo.Tag("cache-"+hash(1)).String(), "index")
+	cache, _, err := reg.Head(ctx, repo.Tag("cache-"+hash(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(ctx, reg, Target{Repository: repo}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
+	if err != nil {
+		t.Fatalf("prune with an index-form cache: %v", err)
+	}
+	if present(t, reg, repo, imgs[0]) {
+		t.Error("the old image stayed")
+	}
+	if present(t, reg, repo, cache) {
+		t.Error("its index-form cache stayed")
+	}
+	for _, it := range rep.Items {
+		if it.Kind == KindCache && it.Action == Delete && it.Bytes < int64(len(rt.CacheConfig)) {
+			t.Errorf("the index-form cache frees %d bytes: its blobs were not counted", it.Bytes)
+		}
+	}
+}
+
+type rawIndex []byte
+
+func (r rawIndex) RawManifest() ([]byte, error)        { return r, nil }
+func (r rawIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+
+// putIndex writes, at tag, an OCI index listing the manifests children
+// (repeats allowed) and returns its digest.
+func putIndex(t *testing.T, tag name.Tag, children ...digest.Digest) digest.Digest {
+	t.Helper()
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	for _, c := range children {
+		desc, err := remote.Head(tag.Context().Digest(c.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc.Platform = &v1.Platform{OS: "linux", Architecture: "amd64"}
+		idx.Manifests = append(idx.Manifests, *desc)
+	}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Put(tag, rawIndex(raw)); err != nil {
+		t.Fatal(err)
+	}
+	return digest.FromBytes(raw)
+}
+
+func attach(t *testing.T, reg *registry.Registry, repo name.Repository, d digest.Digest, at time.Time) {
+	t.Helper()
+	if err := reg.Attach(context.Background(), repo.Digest(d.String()), []byte(`{}`), at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func present(t *testing.T, reg *registry.Registry, repo name.Repository, d digest.Digest) bool {
+	t.Helper()
+	_, found, err := reg.Head(context.Background(), repo.Digest(d.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
