@@ -385,3 +385,68 @@ func TestPromoteAttachesMissingManifest(t *testing.T) {
 		}
 	}
 }
+
+// TestPromoteConvergesTags: a skipped service with --push gives R:H every
+// name a build would have: its compose tags, in its own repository and
+// in another, point at R:H afterwards, also when R:F was already there
+// (a push stopped after R:F but before the tags). A tag that cannot be
+// moved fails the service and leaves R:F where it was.
+func TestPromoteConvergesTags(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ciAtH    bool
+		failTag  bool
+		wantMove bool
+	}{
+		{"revert onto an older R:H", false, false, true},
+		{"R:F already at R:H", true, false, false},
+		{"a tag refused", false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, host := rt.Faulty(t)
+			repo := "p/app"
+			direct := host + "/" + repo
+			h := testHash
+			img := digest.Digest(rt.PushRandom(t, direct+":"+h.Encoded()))
+			old := digest.Digest(rt.PushRandom(t, direct+":latest"))
+			ciBefore := old
+			copyTag(t, direct, "old", map[string]digest.Digest{"old": old}, "ci")
+			if tc.ciAtH {
+				ciBefore = copyTag(t, direct, "h", map[string]digest.Digest{"h": img}, "ci")
+			}
+			if tc.failTag {
+				p.Inject(faultproxy.Fault{Method: "PUT", Path: "/manifests/latest$", Status: 400, Code: "MANIFEST_INVALID"})
+			}
+			b := NewBuilder(nil, registry.New(registry.Options{}), Options{Push: true})
+			j := testJob(t, p.Addr+"/"+repo, h, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
+			for _, s := range []string{p.Addr + "/" + repo + ":latest", p.Addr + "/p/other:v1"} {
+				tag, err := registry.NewHosts().Tag(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				j.Tags = append(j.Tags, tag)
+			}
+			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+			b.buildOne(context.Background(), j, nil, nil, "", res)
+			p.Clear()
+			ci := headDirect(t, direct+":ci")
+			if tc.failTag {
+				if res.Status != Failed || ci != ciBefore || !strings.Contains(res.Error, "compose tag") {
+					t.Fatalf("status %s, ci moved %v, error %q; want a failure naming the compose tag, ci unmoved", res.Status, ci != ciBefore, res.Error)
+				}
+				return
+			}
+			if res.Status != Skipped || res.Error != "" {
+				t.Fatalf("status %s, error %q", res.Status, res.Error)
+			}
+			for _, ref := range []string{direct + ":latest", host + "/p/other:v1", direct + ":ci"} {
+				if got := headDirect(t, ref); got != img {
+					t.Errorf("%s at %s, want R:H %s", ref, got, img)
+				}
+			}
+			if moved := ciBefore != ci; moved != tc.wantMove {
+				t.Errorf("ci moved = %v, want %v", moved, tc.wantMove)
+			}
+		})
+	}
+}

@@ -111,13 +111,20 @@ func (b *Builder) attach(ctx context.Context, reg *registry.Registry, j *plan.Jo
 	return nil
 }
 
-// promote points R:F and R:cache-F at what R:H and R:cache-H hold, for a
-// service whose R:H was already there; nothing moves when R:F is there
-// too. An R:H pushed by a run stopped before it attached its manifest
-// gets it now: R:F never names an image without one.
+// promote gives a service whose R:H was already there every name a
+// build would have given it: its compose tags, then R:cache-F and R:F,
+// at what R:H and R:cache-H hold. Nothing moves that is there already.
+// An R:H pushed by a run stopped before it attached its manifest gets it
+// now: R:F never names an image without one.
 func (b *Builder) promote(ctx context.Context, j *plan.Job, d digest.Digest, res *Result) error {
 	refs := j.Refs
 	reg := b.registry.Session(ctx)
+	// A revert onto an older R:H, or a push stopped between R:H and the
+	// compose tags, leaves them on another image: the user deploys
+	// :latest, so it must name what this run would have built.
+	if err := convergeTags(ctx, reg, j, d); err != nil {
+		return fmt.Errorf("%w; %s not moved", err, refs.Floating)
+	}
 	// Asked while the project hashed: R:F moved by another run since is
 	// as if it had moved just after this read.
 	cur, found, err := reg.HeadPrefetched(ctx, refs.Floating)
@@ -140,6 +147,24 @@ func (b *Builder) promote(ctx context.Context, j *plan.Job, d digest.Digest, res
 		}
 	}
 	return b.moveFloating(ctx, reg, refs, moveCache(ctx, reg, refs), res)
+}
+
+// convergeTags points each of the service's compose tags at d, the
+// image R:H holds, where it names anything else.
+func convergeTags(ctx context.Context, reg *registry.Registry, j *plan.Job, d digest.Digest) error {
+	for _, t := range j.Tags {
+		cur, found, err := reg.Head(ctx, t.Tag)
+		if err != nil {
+			return fmt.Errorf("reading the compose tag %s of service %q: %w", t, j.Name(), err)
+		}
+		if found && cur == d {
+			continue
+		}
+		if err := reg.Copy(ctx, j.Refs.Image, t.Tag); err != nil {
+			return fmt.Errorf("pointing the compose tag %s of service %q at %s: %w", t, j.Name(), j.Refs.Image, err)
+		}
+	}
+	return nil
 }
 
 // moveFloating points R:F at R:H, after R:cache-F was moved (cacheErr

@@ -82,6 +82,10 @@ type Job struct {
 	// EngineNames are the names a Docker engine gives the image besides
 	// Refs.Image: docker compose's own and the build tags.
 	EngineNames []string
+	// Tags are the compose build tags a push gives the image besides
+	// Refs.Image (a name pinned by digest cannot be one, and is left
+	// out); a skip with --push points them at R:H too.
+	Tags []registry.Tag
 	// Floating and Fallbacks are the job's floating tags: the run's, or,
 	// when services with different builds push to one repository, its
 	// own (see sharedRepositories).
@@ -233,6 +237,9 @@ func newJob(svc *compose.Service, repo string, ownTags bool, opt Options) (*Job,
 	for _, t := range svc.Tags {
 		if _, err := opt.Hosts.Reference(t); err != nil {
 			return nil, fmt.Errorf("build.tags: %q is not a valid image reference: %w", t, err)
+		}
+		if tag, err := opt.Hosts.Tag(t); err == nil && !strings.Contains(t, "@") {
+			j.Tags = append(j.Tags, tag)
 		}
 	}
 	return j, nil

@@ -409,3 +409,20 @@ func TestResolvePrefetches(t *testing.T) {
 		}
 	}
 }
+
+// TestJobTags: the compose build tags a skip converges are parsed once,
+// as written, less names pinned by digest.
+func TestJobTags(t *testing.T) {
+	svc := &compose.Service{Name: "web", Image: "ghcr.io/acme/web", Tags: []string{"ghcr.io/acme/web:latest", "web:extra", "ghcr.io/acme/web@sha256:" + strings.Repeat("a", 64)}}
+	j, err := newJob(svc, "ghcr.io/acme/web", false, Options{Floating: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tag := range j.Tags {
+		got = append(got, tag.String())
+	}
+	if want := []string{"ghcr.io/acme/web:latest", "web:extra"}; !slices.Equal(got, want) {
+		t.Errorf("job tags %q, want %q", got, want)
+	}
+}

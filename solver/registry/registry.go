@@ -157,17 +157,42 @@ func (r *Registry) Head(ctx context.Context, ref name.Reference) (d digest.Diges
 	return digest.Digest(desc.Digest.String()), true, nil
 }
 
-// Copy points the tag dst at the manifest of src, in the same repository,
-// by writing the manifest under the new tag: no blob is transferred.
+// Copy points the tag dst at the manifest of src. In the same repository
+// it writes the manifest under the new tag: no blob is transferred.
+// Elsewhere the registry mounts the blobs from src's repository where it
+// can (the same registry), and they are copied where it cannot.
 func (r *Registry) Copy(ctx context.Context, src name.Reference, dst name.Tag) error {
 	desc, err := remote.Get(src, r.opts(ctx)...)
 	if err != nil {
 		return wrap(src, err)
 	}
-	if err := remote.Tag(dst, desc, r.opts(ctx)...); err != nil {
+	if src.Context() == dst.Context() {
+		err = remote.Tag(dst, desc, r.opts(ctx)...)
+	} else if desc.MediaType.IsIndex() {
+		err = writeIndex(ctx, r, desc, dst)
+	} else {
+		err = writeImage(ctx, r, desc, dst)
+	}
+	if err != nil {
 		return wrap(dst, err)
 	}
 	return nil
+}
+
+func writeIndex(ctx context.Context, r *Registry, desc *remote.Descriptor, dst name.Tag) error {
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		return err
+	}
+	return remote.WriteIndex(dst, idx, r.opts(ctx)...)
+}
+
+func writeImage(ctx context.Context, r *Registry, desc *remote.Descriptor, dst name.Tag) error {
+	img, err := desc.Image()
+	if err != nil {
+		return err
+	}
+	return remote.Write(dst, img, r.opts(ctx)...)
 }
 
 // maxBlob bounds the JSON blobs bkcache reads (manifests, cache configs).
