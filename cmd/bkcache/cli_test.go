@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -461,28 +462,95 @@ func TestHashTable(t *testing.T) {
 }
 
 // TestEnvFromManifest: env and compose-override print what a build job's
-// manifest recorded, without the project, and say what is missing.
+// manifest recorded, checked against the project but not hashed, and
+// say what is missing.
 func TestEnvFromManifest(t *testing.T) {
-	dir := t.TempDir()
-	m := manifest.New("p", "test", time.Unix(1, 0))
-	m.Services = append(m.Services,
-		&manifest.Service{Service: "api", Status: "built", Hash: "abc", Image: "reg.io/p/api:abc"},
-		&manifest.Service{Service: "hashed", Status: "hashed", Hash: "def"})
-	mf := filepath.Join(dir, "m.json")
-	if err := m.WriteFile(mf); err != nil {
-		t.Fatal(err)
-	}
-	out, err := run(t, "env", "api", "--from-manifest", mf, "--project-directory", t.TempDir())
-	if err != nil || out != "BKCACHE_API_IMAGE=reg.io/p/api:abc\nBKCACHE_API_HASH=abc\n" {
+	h := strings.Repeat("ab", 32)
+	proj := recordProject(t)
+	mf := writeRecord(t, &manifest.Service{Service: "api", Status: "built", Hash: h, Image: "reg.io/p/api:" + h},
+		&manifest.Service{Service: "hashed", Status: "hashed", Hash: h})
+	out, err := run(t, "env", "api", "--from-manifest", mf, "--project-directory", proj)
+	if err != nil || out != "BKCACHE_API_IMAGE=reg.io/p/api:"+h+"\nBKCACHE_API_HASH="+h+"\n" {
 		t.Errorf("env --from-manifest (%v):\n%s", err, out)
 	}
-	ov, err := run(t, "compose-override", "api", "--from-manifest", mf)
-	if err != nil || !strings.Contains(ov, "image: reg.io/p/api:abc") {
+	ov, err := run(t, "compose-override", "api", "--from-manifest", mf, "--project-directory", proj)
+	if err != nil || !strings.Contains(ov, "image: reg.io/p/api:"+h) {
 		t.Errorf("compose-override --from-manifest (%v):\n%s", err, ov)
 	}
 	for args, want := range map[string]string{"ghost": `no service "ghost"`, "hashed": `no image for service "hashed"`} {
-		if _, err := run(t, "env", args, "--from-manifest", mf); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := run(t, "env", args, "--from-manifest", mf, "--project-directory", proj); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("env %s --from-manifest: %v, want %q", args, err, want)
 		}
 	}
+}
+
+// TestHostileRecords: a record is a file a test job downloads, and what
+// env writes from it is sourced by CI. A tampered record (a newline in an
+// image, an image in another repository or not at its hash, a service the
+// project does not build, a hash that is not hex) is refused by every
+// format and by compose-override, and nothing is written.
+func TestHostileRecords(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	proj := recordProject(t)
+	for _, tc := range []struct {
+		name string
+		svc  manifest.Service
+		want string
+	}{
+		{"newline in the image", manifest.Service{Service: "api", Hash: h, Image: "reg.io/p/api:" + h + "\nBASH_ENV=/tmp/evil.sh"}, "not an image reference"},
+		{"another repository", manifest.Service{Service: "api", Hash: h, Image: "reg.io/evil/api:" + h}, "refused"},
+		{"not at its hash", manifest.Service{Service: "api", Hash: h, Image: "reg.io/p/api:latest"}, "refused"},
+		{"by digest", manifest.Service{Service: "api", Hash: h, Image: "reg.io/p/api@sha256:" + h}, "refused"},
+		{"unknown service", manifest.Service{Service: "ghost", Hash: h, Image: "reg.io/p/ghost:" + h}, `service "ghost", which this project does not build`},
+		{"hash with a newline", manifest.Service{Service: "api", Hash: h + "\nX=1", Image: "reg.io/p/api:" + h}, "not 64 hex digits"},
+	} {
+		mf := writeRecord(t, &tc.svc)
+		for _, args := range [][]string{
+			{"env", "--format", "dotenv"}, {"env", "--format", "github"}, {"env", "--format", "gitlab"},
+			{"env", "--format", "circleci"}, {"compose-override"},
+		} {
+			t.Run(tc.name+"/"+strings.Join(args, " "), func(t *testing.T) {
+				out, err := run(t, append(args, "--from-manifest", mf, "--project-directory", proj)...)
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%v, want an error saying %q", err, tc.want)
+				}
+				if out != "" || strings.Contains(fmt.Sprint(err), "\n") {
+					t.Errorf("wrote %q; error %q spans lines", out, err)
+				}
+			})
+		}
+	}
+}
+
+// TestWriteEnvRefuses: a value that is not one plain word is never
+// written, whatever the format.
+func TestWriteEnvRefuses(t *testing.T) {
+	for _, v := range []string{"a\nB=1", "a\rb", "a b", "a'b", "a$(id)", "a`id`", "a\x1b[31m", "a\u2028b"} {
+		for _, f := range []string{"dotenv", "github", "gitlab", "circleci"} {
+			var b bytes.Buffer
+			if err := writeEnv(&b, f, []hashRow{{Service: "s", Image: v, Hash: "h"}}); err == nil || b.Len() != 0 {
+				t.Errorf("%s: %q written as %q (%v)", f, v, b.String(), err)
+			}
+		}
+	}
+}
+
+// recordProject is a project building api and hashed in reg.io/p.
+func recordProject(t *testing.T) string {
+	return sourcetest.Tree(t, map[string]string{
+		"compose.yaml":   "services:\n  api:\n    image: reg.io/p/api\n    build: ./app\n  hashed:\n    image: reg.io/p/hashed\n    build: ./app\n",
+		"app/Dockerfile": "FROM scratch\n",
+	})
+}
+
+// writeRecord writes a run record of the services and returns its path.
+func writeRecord(t *testing.T, svcs ...*manifest.Service) string {
+	t.Helper()
+	m := manifest.New("p", "test", time.Unix(1, 0))
+	m.Services = append(m.Services, svcs...)
+	mf := filepath.Join(t.TempDir(), "m.json")
+	if err := m.WriteFile(mf); err != nil {
+		t.Fatal(err)
+	}
+	return mf
 }

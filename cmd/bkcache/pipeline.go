@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
+	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v4"
 	"golang.org/x/sync/errgroup"
@@ -52,10 +56,17 @@ and _ replaced by _. Formats:
 	return cmd
 }
 
+// writeEnv writes the variables. dotenv, GitHub's and GitLab's files have
+// no quoting that every reader honours, so a value that is not one plain
+// word (an image ref and a hash always are) is refused, never written:
+// a newline would add a variable of its own to a file CI sources.
 func writeEnv(w io.Writer, format string, rows []hashRow) error {
 	for _, r := range rows {
 		k := EnvKey(r.Service)
 		for _, kv := range [][2]string{{"BKCACHE_" + k + "_IMAGE", r.Image}, {"BKCACHE_" + k + "_HASH", r.Hash}} {
+			if i := strings.IndexFunc(kv[1], notPlain); i >= 0 {
+				return fmt.Errorf("service %q: %s would hold %q, whose character %q has no safe spelling in a %s file: refused", r.Service, kv[0], kv[1], kv[1][i:i+1], format)
+			}
 			var err error
 			if format == "circleci" {
 				_, err = fmt.Fprintf(w, "export %s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
@@ -68,6 +79,12 @@ func writeEnv(w io.Writer, format string, rows []hashRow) error {
 		}
 	}
 	return nil
+}
+
+// notPlain reports a character that ends a word or a line in a variables
+// file: white space, a control character, or a quote.
+func notPlain(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || r == '"' || r == '\'' || r == '`' || r == '$' || r == '\\' || r > unicode.MaxASCII
 }
 
 func newComposeOverrideCmd(pf *projectFlags) *cobra.Command {
@@ -200,15 +217,20 @@ func imageRows(ctx context.Context, pf *projectFlags, names []string, fromManife
 	if err != nil {
 		return nil, err
 	}
+	repos, err := projectRepositories(ctx, pf)
+	if err != nil {
+		return nil, err
+	}
 	var rows []hashRow
 	for _, s := range m.Services {
 		if len(names) > 0 && !slices.Contains(names, s.Service) {
 			continue
 		}
-		if s.Image == "" {
-			return nil, fmt.Errorf("%s records no image for service %q (status %s): write it with bkcache build --manifest", fromManifest, s.Service, s.Status)
+		row, err := recordedRow(s, repos, pf.reg.hosts())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fromManifest, err)
 		}
-		rows = append(rows, hashRow{Service: s.Service, Hash: s.Hash, Image: s.Image})
+		rows = append(rows, row)
 	}
 	for _, n := range names {
 		if !slices.ContainsFunc(rows, func(r hashRow) bool { return r.Service == n }) {
@@ -216,6 +238,51 @@ func imageRows(ctx context.Context, pf *projectFlags, names []string, fromManife
 		}
 	}
 	return rows, nil
+}
+
+// projectRepositories loads the project, without hashing it, for the
+// repository of each service that builds.
+func projectRepositories(ctx context.Context, pf *projectFlags) (map[string]name.Repository, error) {
+	copt, err := pf.options()
+	if err != nil {
+		return nil, err
+	}
+	var repos map[string]name.Repository
+	_, err = compose.LoadAnd(ctx, copt, func(project *compose.Project) (err error) {
+		repos, err = plan.Repositories(project, plan.Options{Repository: pf.repository, Hosts: pf.reg.hosts()})
+		return err
+	})
+	return repos, err
+}
+
+// hexHash is what a record's hash must look like: it becomes a tag and a
+// variable's value.
+var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// recordedRow is a record's service checked against the project: a
+// record is a file a job downloads, and what it names ends up in
+// variables a CI system sources, so a service the project does not
+// build, or an image outside its repository or not at its hash, is
+// refused rather than passed on.
+func recordedRow(s *manifest.Service, repos map[string]name.Repository, hosts registry.Hosts) (hashRow, error) {
+	repo, ok := repos[s.Service]
+	if !ok {
+		return hashRow{}, fmt.Errorf("records service %q, which this project does not build: is it this project's record?", s.Service)
+	}
+	if s.Image == "" {
+		return hashRow{}, fmt.Errorf("records no image for service %q (status %s): write it with bkcache build --manifest", s.Service, s.Status)
+	}
+	if !hexHash.MatchString(s.Hash) {
+		return hashRow{}, fmt.Errorf("service %q: the recorded hash %q is not 64 hex digits: the record is damaged or was altered", s.Service, s.Hash)
+	}
+	ref, err := hosts.Reference(s.Image)
+	if err != nil {
+		return hashRow{}, fmt.Errorf("service %q: the recorded image %q is not an image reference: the record is damaged or was altered", s.Service, s.Image)
+	}
+	if ref.Context().Name() != repo.Name() || ref.Identifier() != s.Hash {
+		return hashRow{}, fmt.Errorf("service %q: the recorded image %q is not %s:%s, the service's repository at its recorded hash: refused (a record of another project, or altered)", s.Service, s.Image, repo, s.Hash)
+	}
+	return hashRow{Service: s.Service, Hash: s.Hash, Image: s.Image}, nil
 }
 
 // explainMissing says, for a service whose R:H is missing, which images

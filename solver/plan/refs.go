@@ -40,6 +40,23 @@ func repositories(project *compose.Project, opt Options) (map[string]string, err
 	return out, nil
 }
 
+// Repositories returns the repository of every service of the project
+// that builds, as the plan would push it: for checking what a record
+// says against the project, without hashing it.
+func Repositories(project *compose.Project, opt Options) (map[string]name.Repository, error) {
+	repos, err := repositories(project, opt)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]name.Repository{}
+	for svc, r := range repos {
+		if out[svc], err = opt.Hosts.Repository(r); err != nil {
+			return nil, fmt.Errorf("service %q: repository %q: %w", svc, r, err)
+		}
+	}
+	return out, nil
+}
+
 // sharedRepositories returns the services that push to a repository
 // other services of the project, with different builds, push to too (as
 // opentelemetry-demo's sixteen share one, told apart by tag). Each of them
