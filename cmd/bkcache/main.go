@@ -5,9 +5,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 )
@@ -21,12 +23,45 @@ func main() {
 	logrus.SetLevel(logrus.ErrorLevel)
 	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go watchdog(ctx, done, stop, stopGrace, os.Stderr, os.Exit)
 	stopProfile := startProfile()
 	err := newRootCmd().ExecuteContext(ctx)
+	close(done)
 	stopProfile()
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bkcache:", err)
 		os.Exit(exitCode(err))
+	}
+}
+
+// stopGrace is how long a run may take to stop after a signal. Every wait
+// bkcache makes watches the context, and a cancelled solve or push ends
+// at once; a run still going past this is blocked somewhere that does
+// not (a read of a FIFO given as a compose or env file, a hung mount),
+// and must end anyway.
+const stopGrace = time.Second
+
+// exitInterrupted is the exit code of a run ended by a signal, as a shell
+// reports one ended by SIGINT.
+const exitInterrupted = 130
+
+// watchdog waits for the first signal (ctx done), then gives the run
+// grace to stop before ending the process: a run ended by a signal never
+// hangs. It restores the default signal handling (stop), so a second
+// signal ends the process at once. done closes when the run returned.
+func watchdog(ctx context.Context, done <-chan struct{}, stop func(), grace time.Duration, w io.Writer, exit func(int)) {
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	stop()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		fmt.Fprintf(w, "bkcache: interrupted: cancelled, but still not stopped after %s (blocked reading a file?): exiting now; no tag moves after a build that did not finish\n", grace)
+		exit(exitInterrupted)
 	}
 }

@@ -5,6 +5,7 @@
 package source
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -62,18 +63,22 @@ func Open(dir string, ignoreFiles ...string) (*Source, error) {
 	}
 	s := &Source{Dir: resolved}
 	for _, name := range ignoreFiles {
-		if !filepath.IsAbs(name) {
-			name = filepath.Join(resolved, name)
+		// An ignore file is read where BuildKit reads it: the
+		// context's own inside the context, <Dockerfile>.dockerignore
+		// beside the Dockerfile; a link never leads out of either.
+		root, rel := resolved, name
+		if filepath.IsAbs(name) {
+			root, rel = filepath.Dir(name), filepath.Base(name)
 		}
-		f, err := os.Open(name)
+		name = filepath.Join(root, rel)
+		b, err := ReadFile(root, rel)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading ignore file: %w", err)
+			return nil, fmt.Errorf("reading ignore file %s: %w", name, err)
 		}
-		s.Excludes, err = ignorefile.ReadAll(f)
-		f.Close()
+		s.Excludes, err = ignorefile.ReadAll(bytes.NewReader(b))
 		if err == nil {
 			_, err = patternmatcher.New(s.Excludes)
 		}

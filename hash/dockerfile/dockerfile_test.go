@@ -439,3 +439,33 @@ func FuzzAnalyze(f *testing.F) {
 		}
 	})
 }
+
+// TestSyntaxErrorExcerpt: what the parser quotes of a file that is not a
+// Dockerfile (here, an environment block) reaches the error escaped and
+// cut short.
+func TestSyntaxErrorExcerpt(t *testing.T) {
+	env := "PATH=/usr/bin\x00HOME=/root\x00\x1b]0;pwned\x07" + strings.Repeat("AWS_SECRET_ACCESS_KEY=SUPERSECRET123\x00", 20)
+	_, err := Analyze([]byte(env+"\nFROM scratch\n"), Options{})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\x00\x1b\x07") || strings.Count(msg, "SUPERSECRET123") > 1 || len([]rune(msg)) > 140 {
+		t.Errorf("error echoes the file: %q", msg)
+	}
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 10, "abc"},
+		{"a\x1b[31mb", 10, `a\x1b[31mb`},
+		{"a\nb", 10, `a\nb`},
+		{"héllo", 10, "héllo"},
+		{"abcdef", 3, "abc…"},
+	} {
+		if got := Excerpt(tc.s, tc.n); got != tc.want {
+			t.Errorf("Excerpt(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 
@@ -325,9 +325,14 @@ func readDockerfile(svc *compose.Service) ([]byte, error) {
 		// covers it. Hash its name so that pointing elsewhere moves it.
 		return []byte("remote:" + svc.Dockerfile), nil
 	}
-	b, err := os.ReadFile(svc.Dockerfile)
+	// As BuildKit reads it: from the Dockerfile's directory, a link
+	// resolved inside it, and only a regular file.
+	b, err := source.ReadFile(filepath.Dir(svc.Dockerfile), filepath.Base(svc.Dockerfile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("Dockerfile %s does not exist: check build.dockerfile and build.context", svc.Dockerfile)
+		return nil, fmt.Errorf("Dockerfile %s does not exist (a symlink is followed only inside its directory): check build.dockerfile and build.context", svc.Dockerfile)
+	}
+	if errors.Is(err, source.ErrNotRegular) {
+		return nil, fmt.Errorf("Dockerfile %s is not a regular file (a FIFO, socket, device or directory): point build.dockerfile at a file", svc.Dockerfile)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading Dockerfile: %w", err)
