@@ -44,7 +44,13 @@ func Addrs(v string) []string {
 // Connect dials the buildkitd at addr (unix://, tcp://,
 // docker-container://, kube-pod://, ssh://) and checks that it answers,
 // since client.New itself does not connect.
+// Its errors show addr without credentials (see ShownAddr).
 func Connect(ctx context.Context, addr string, tls TLS) (*client.Client, *client.Info, error) {
+	c, info, err := connect(ctx, addr, tls)
+	return c, info, scrubErr(err, addr)
+}
+
+func connect(ctx context.Context, addr string, tls TLS) (*client.Client, *client.Info, error) {
 	var opts []client.ClientOpt
 	if tls.CACert != "" || tls.ServerName != "" {
 		opts = append(opts, client.WithServerConfig(tls.ServerName, tls.CACert))

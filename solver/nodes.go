@@ -17,7 +17,8 @@ import (
 
 // Node is one buildkitd of the pool a Builder spreads services over.
 type Node struct {
-	Addr    string
+	Addr    string // as shown and stored: without credentials (ShownAddr)
+	dial    string // as given, to scrub it from errors
 	client  *client.Client
 	info    *client.Info
 	workers []*client.WorkerInfo // as the node listed them when dialled
@@ -60,7 +61,7 @@ func Dial(ctx context.Context, addrs []string, tls TLS) (*Pool, error) {
 	for i, a := range addrs {
 		wg.Go(func() {
 			c, info, err := Connect(ctx, a, tls)
-			n := &Node{Addr: a, client: c, info: info, down: err}
+			n := &Node{Addr: ShownAddr(a), dial: a, client: c, info: info, down: err}
 			if c != nil {
 				n.workers, _ = c.ListWorkers(ctx)
 				n.contexts = newContextSessions(c)
@@ -203,6 +204,7 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 		}
 		res.Node = n.Addr
 		last = b.solveWithContext(ctx, n, service, so, sends, res)
+		last.err = scrubErr(last.err, n.dial)
 		<-b.sems[n]
 		if last.err == nil || ctx.Err() != nil || !NodeFailure(last.err) {
 			return last

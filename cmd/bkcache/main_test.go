@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,5 +164,20 @@ func TestDockerfileLinkOutside(t *testing.T) {
 	_, err := run(t, "hash", "--no-stat-cache", "--project-directory", dir)
 	if err == nil || strings.Contains(err.Error(), "SUPERSECRET123") || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("hash of a Dockerfile linked to /proc/self/environ: %v", err)
+	}
+}
+
+// TestAddrCredentialsHidden: an address's password never reaches version
+// (text or JSON) or build's error.
+func TestAddrCredentialsHidden(t *testing.T) {
+	for _, args := range [][]string{
+		{"version", "--addr", "tcp://user:hunter2@127.0.0.1:1"},
+		{"version", "--addr", "tcp://user:hunter2@127.0.0.1:1", "--format", "json"},
+		{"build", "--no-stat-cache", "--addr", "tcp://user:hunter2@127.0.0.1:1", "--project-directory", sourcetest.Tree(t, simple)},
+	} {
+		out, err := run(t, args...)
+		if strings.Contains(out+fmt.Sprint(err), "hunter2") || !strings.Contains(out+fmt.Sprint(err), "tcp://127.0.0.1:1") {
+			t.Errorf("%v: %s%v", args, out, err)
+		}
 	}
 }

@@ -72,7 +72,7 @@ func nodeVersions(ctx context.Context, addrs []string) []nodeVersion {
 	var wg sync.WaitGroup
 	for i, a := range addrs {
 		wg.Go(func() {
-			out[i].Addr = a
+			out[i].Addr = solver.ShownAddr(a)
 			c, info, err := solver.Connect(ctx, a, solver.TLS{})
 			if err != nil {
 				out[i].Error = "not reachable"

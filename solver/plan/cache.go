@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -26,7 +27,9 @@ func (e CacheEntry) String() string {
 
 // ParseCacheEntry reads one compose cache_from or cache_to entry, in the
 // buildx syntax: a CSV of key=value with a type, or a bare image
-// reference meaning type=registry,ref=REF.
+// reference meaning type=registry,ref=REF. Its errors never quote the
+// entry, whose attributes may hold credentials (an s3 entry's
+// secret_access_key): they name it by type and ref, as String does.
 func ParseCacheEntry(s string) (CacheEntry, error) {
 	e := CacheEntry{Attrs: map[string]string{}}
 	s = strings.TrimSpace(s)
@@ -40,12 +43,13 @@ func ParseCacheEntry(s string) (CacheEntry, error) {
 	}
 	fields, err := csv.NewReader(strings.NewReader(s)).Read()
 	if err != nil {
-		return e, fmt.Errorf("cache entry %q: %w", s, err)
+		// csv's errors give a line and column, never the text.
+		return e, fmt.Errorf("cache entry %s: %w", nameOf(strings.Split(s, ",")), err)
 	}
-	for _, f := range fields {
+	for i, f := range fields {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok {
-			return e, fmt.Errorf("cache entry %q: %q is not key=value", s, f)
+			return e, fmt.Errorf("cache entry %s: field %d is not key=value (values are not shown: they may be credentials)", nameOf(fields), i+1)
 		}
 		k = strings.ToLower(strings.TrimSpace(k))
 		if k == "type" {
@@ -56,19 +60,38 @@ func ParseCacheEntry(s string) (CacheEntry, error) {
 	}
 	if e.Type == "" {
 		if _, ok := e.Attrs["ref"]; !ok {
-			return e, fmt.Errorf("cache entry %q has no type= (for example type=registry,ref=REPO:TAG)", s)
+			return e, fmt.Errorf("cache entry %s has no type= (for example type=registry,ref=REPO:TAG)", nameOf(fields))
 		}
 		e.Type = "registry"
 	}
 	return e, nil
 }
 
+// nameOf names a cache entry from its fields for an error: its type and
+// ref where they can be read, quoted, and never another attribute.
+func nameOf(fields []string) string {
+	var e CacheEntry
+	e.Attrs = map[string]string{}
+	for _, f := range fields {
+		switch k, v, _ := strings.Cut(f, "="); strings.ToLower(strings.TrimSpace(k)) {
+		case "type":
+			e.Type = v
+		case "ref":
+			e.Attrs["ref"] = v
+		}
+	}
+	if e.Type == "" {
+		e.Type = "(no type)"
+	}
+	return strconv.Quote(e.String())
+}
+
 func parseCacheEntries(key string, entries []string, lookup func(string) (string, bool)) ([]CacheEntry, error) {
 	var out []CacheEntry
-	for _, s := range entries {
+	for i, s := range entries {
 		e, err := ParseCacheEntry(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", key, err)
+			return nil, fmt.Errorf("%s entry %d: %w", key, i+1, err)
 		}
 		addCredentials(e, lookup)
 		out = append(out, e)

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"maps"
+	"strings"
 	"testing"
 )
 
@@ -95,4 +96,25 @@ func FuzzParseCacheEntry(f *testing.F) {
 			t.Fatalf("%q prints as %q, want %q", s, e.String(), want)
 		}
 	})
+}
+
+// TestCacheEntryErrorsHideSecrets: a malformed entry is named by its
+// type and ref, never echoed: its other attributes may be credentials.
+func TestCacheEntryErrorsHideSecrets(t *testing.T) {
+	for _, s := range []string{
+		"type=s3,region=eu,secret_access_key=SUPERSECRET123,bucket",
+		"type=s3,secret_access_key=SUPERSECRET123,\"bucket",
+		"secret_access_key=SUPERSECRET123,bucket=b",
+		"type=registry,ref=r.io/a:cache,SUPERSECRET123",
+		"SUPERSECRET123=,type=gha,token",
+	} {
+		_, err := parseCacheEntries("cache_from", []string{"r.io/ok:cache", s}, func(string) (string, bool) { return "", false })
+		if err == nil {
+			t.Errorf("%q: no error", s)
+			continue
+		}
+		if strings.Contains(err.Error(), "SUPERSECRET123") || !strings.Contains(err.Error(), "cache_from entry 2") {
+			t.Errorf("%q: error %q echoes a secret or does not say which entry", s, err)
+		}
+	}
 }
