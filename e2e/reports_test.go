@@ -31,7 +31,7 @@ func TestReports(t *testing.T) {
 	out := t.TempDir()
 	summary, junit, manifest := filepath.Join(out, "summary.md"), filepath.Join(out, "junit.xml"), filepath.Join(out, "run.json")
 	// TOKEN is a secret build arg: no report may show its value.
-	env := []string{"GITHUB_ACTIONS=true", "GITHUB_STEP_SUMMARY=" + summary, "TOKEN=first-secret-value"}
+	env := []string{"GITHUB_ACTIONS=true", "GITHUB_STEP_SUMMARY=" + summary, "TOKEN=first-secret-value", "BKCACHE_REDACT_KEY=e2e-redact-key"}
 	if res := bkcache(t, dir, env, "build", "--push", "--keep-going", "--redact-arg", "TOKEN"); res.code != 1 {
 		t.Fatalf("first run: exit %d, want 1 (broken fails)\n%s", res.code, res.stderr)
 	}
@@ -47,7 +47,7 @@ func TestReports(t *testing.T) {
 	for _, want := range []string{
 		"3 services: 1 built, 1 skipped, 1 failed",
 		"| same | ⏭️ skipped |", "| moved | 🔨 built |", "| broken | ❌ failed |",
-		"- **moved** (", "file modified context:moved.txt", "build arg TOKEN: redacted:sha256:",
+		"- **moved** (", "file modified context:moved.txt", "build arg TOKEN: redacted:hmac-sha256:",
 		"**broken** at `broken.Dockerfile:2`", "exit code: 3",
 		"```mermaid\ngantt", "same (skipped) :milestone,",
 	} {

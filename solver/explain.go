@@ -23,7 +23,7 @@ func (b *Builder) explain(ctx context.Context, j *plan.Job, res *Result) (wait f
 		var r *manifest.Report
 		if m, err := b.registry.FetchManifest(ctx, j.Refs.Floating); err == nil {
 			if old := m.Find(j.Inputs.Service); old != nil && old.Inputs != nil {
-				r = manifest.Compare(old.Inputs, manifest.Redacted(j.Inputs, b.opt.Recorder.Redact))
+				r = manifest.Compare(old.Inputs, j.Inputs, b.opt.Recorder.Redact)
 			}
 		}
 		done <- r

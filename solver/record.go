@@ -15,8 +15,8 @@ type Recorder struct {
 	Project  string
 	Tool     string // bkcache's version
 	Buildkit *manifest.Buildkit
-	// Redact lists build args whose values are stored redacted.
-	Redact []string
+	// Redact stores the build args it names redacted.
+	Redact inputs.Redaction
 	Start  time.Time
 }
 
@@ -50,15 +50,15 @@ func (r *Recorder) manifest(records ...*manifest.Service) *manifest.Manifest {
 }
 
 // record returns the manifest record of a service's result in a run
-// that started at start. Args listed in redact are stored redacted; in
+// that started at start. The args redact names are stored redacted; in
 // itself is left untouched.
-func record(in *inputs.Inputs, res *Result, redact []string, start time.Time) *manifest.Service {
+func record(in *inputs.Inputs, res *Result, redact inputs.Redaction, start time.Time) *manifest.Service {
 	s := &manifest.Service{
 		Service: in.Service,
 		Status:  "hashed",
 		Hash:    in.Tag(),
 		Scheme:  in.Scheme,
-		Inputs:  manifest.Redacted(in, redact),
+		Inputs:  redact.Inputs(in),
 	}
 	if res == nil {
 		return s

@@ -162,7 +162,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	}
 	if len(p.Jobs) == 0 {
 		// Nothing to build, as docker compose build: no daemon needed.
-		return writeInputsManifest(o.manifest, p)
+		return writeInputsManifest(o.manifest, p, pf.redact())
 	}
 	outputs, err := o.outputs(ctx, p)
 	if err != nil {
@@ -182,7 +182,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	for _, err := range pool.Down() {
 		fmt.Fprintf(stderr, "bkcache: warning: %v; building on the other nodes\n", err)
 	}
-	rec := solver.Recorder{Project: p.Project, Tool: version, Buildkit: pool.Buildkit(ctx), Redact: o.manifest.redact, Start: start}
+	rec := solver.Recorder{Project: p.Project, Tool: version, Buildkit: pool.Buildkit(ctx), Redact: pf.redact(), Start: start}
 	opt := solver.Options{
 		Push: o.push, Force: o.forced(), Parallel: o.parallel, KeepGoing: o.keepGoing,
 		Outputs: outputs, Attempts: o.attempts, RequireCacheExport: o.requireCache,

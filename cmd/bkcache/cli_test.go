@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -190,10 +191,13 @@ func TestHashManifestAndDiff(t *testing.T) {
 	}
 }
 
-// TestExplainRedactedArg: explain against a manifest written with
-// --redact-arg never prints the arg's value, in text or JSON: an
-// unchanged value is no change, a changed one a change of digests.
+// TestExplainRedactedArg: explain against a record written with
+// --redact-arg never prints the arg's value, in text or JSON: with the
+// key, an unchanged value is no change and a changed one a change of
+// MACs; an arg the record lacks is redacted by explain's own
+// --redact-arg; and without a key the user is told what is lost.
 func TestExplainRedactedArg(t *testing.T) {
+	t.Setenv(inputs.RedactKeyEnv, "test-key")
 	files := maps.Clone(simple)
 	files["compose.yaml"] = strings.Replace(files["compose.yaml"], "build: ./app\n", "build: {context: ./app, args: {TOKEN: hunter2}}\n", 1)
 	files["app/Dockerfile"] = "FROM scratch\nARG TOKEN\nCOPY main.txt /\n"
@@ -202,13 +206,16 @@ func TestExplainRedactedArg(t *testing.T) {
 	if _, err := run(t, "hash", "--project-directory", dir, "--manifest", m, "--redact-arg", "TOKEN"); err != nil {
 		t.Fatal(err)
 	}
-	explain := func(format string) string {
-		out, err := run(t, "explain", "my-app", "--project-directory", dir, "--against", m, "--format", format)
+	if b, _ := os.ReadFile(m); strings.Contains(string(b), "hunter") || !strings.Contains(string(b), "redacted:hmac-sha256:") {
+		t.Fatalf("the record keeps TOKEN as:\n%s", b)
+	}
+	explain := func(format string, extra ...string) string {
+		out, err := run(t, append([]string{"explain", "my-app", "--project-directory", dir, "--against", m, "--format", format, "--redact-arg", "TOKEN"}, extra...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(out, "hunter") {
-			t.Fatalf("explain --format %s printed the redacted value:\n%s", format, out)
+		if strings.Contains(out, "hunter") || strings.Contains(out, "s3cr3t") {
+			t.Fatalf("explain --format %s printed a redacted value:\n%s", format, out)
 		}
 		return out
 	}
@@ -216,10 +223,29 @@ func TestExplainRedactedArg(t *testing.T) {
 		t.Fatalf("explain with the value unchanged:\n%s", out)
 	}
 	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(strings.Replace(files["compose.yaml"], "hunter2", "hunter3", 1)), 0o644)
-	if out := explain("text"); !strings.Contains(out, "TOKEN") || !strings.Contains(out, "redacted:sha256:") {
-		t.Fatalf("explain with the value changed names no change of TOKEN's digest:\n%s", out)
+	if out := explain("text"); !strings.Contains(out, "TOKEN") || !strings.Contains(out, "redacted:hmac-sha256:") {
+		t.Fatalf("explain with the value changed names no change of TOKEN's MAC:\n%s", out)
 	}
 	explain("json")
+	// An arg the record does not have: explain's --redact-arg hides it.
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(strings.Replace(files["compose.yaml"], "TOKEN: hunter2", "TOKEN: hunter2, API_KEY: s3cr3t-value", 1)), 0o644)
+	if out := explain("text", "--redact-arg", "API_KEY"); !strings.Contains(out, "API_KEY") {
+		t.Fatalf("explain of an added redacted arg:\n%s", out)
+	}
+	explain("json", "--redact-arg", "API_KEY")
+	// Without a key nothing of the value is stored, and the user is told.
+	t.Setenv(inputs.RedactKeyEnv, "")
+	var stderr bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"hash", "--project-directory", dir, "--manifest", m, "--redact-arg", "TOKEN"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(&stderr)
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(m); strings.Contains(string(b), "hunter") || !strings.Contains(string(b), `"TOKEN": "redacted"`) || !strings.Contains(stderr.String(), inputs.RedactKeyEnv) {
+		t.Fatalf("without a key: stderr %q, record:\n%s", stderr.String(), b)
+	}
 }
 
 func TestEnvFormats(t *testing.T) {

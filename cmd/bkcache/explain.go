@@ -9,7 +9,9 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
+	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
@@ -61,7 +63,12 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 			if rec == nil || rec.Inputs == nil {
 				return fmt.Errorf("the manifest of %s has no inputs for service %q", where, cur.Service)
 			}
-			r := manifest.Compare(rec.Inputs, cur)
+			red := pf.redact()
+			r := manifest.Compare(rec.Inputs, cur, red)
+			if missing := notRedacted(rec.Inputs, red); !r.Same && len(missing) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bkcache: note: %s records %s redacted, which this run does not redact: with a key, the hash covers the arg's MAC, so pass --redact-arg %s (or set BKCACHE_REDACT_ARGS) and $%s as the build had them, or the hashes differ on that alone\n",
+					where, strings.Join(missing, ", "), strings.Join(missing, " --redact-arg "), inputs.RedactKeyEnv)
+			}
 			if o.format == "json" {
 				return writeJSON(cmd.OutOrStdout(), r)
 			}
@@ -73,6 +80,18 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 	bindFloating(cmd, &o.ciTag, "floating tag to compare with when --against is not given")
 	bindFormat(cmd, &o.format, "text", "json")
 	return cmd
+}
+
+// notRedacted lists the args the record stores redacted that red does not
+// name: a build that hashed them under a key hashed their MACs.
+func notRedacted(rec *inputs.Inputs, red inputs.Redaction) []string {
+	var out []string
+	for _, a := range manifest.RedactedArgs(rec) {
+		if !slices.Contains(red.Args, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // loadManifest reads a manifest from a file, or else from the image ref.
@@ -115,6 +134,9 @@ func newManifestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The key, to compare a record's redacted arg with
+			// another's plain value; which args is what each records.
+			red := inputs.NewRedaction(nil, os.Getenv(inputs.RedactKeyEnv))
 			var reports []*manifest.Report
 			var only []string
 			names := map[string]bool{}
@@ -129,7 +151,7 @@ func newManifestCmd() *cobra.Command {
 				case sb == nil:
 					only = append(only, n+" is only in "+args[0])
 				default:
-					reports = append(reports, manifest.Compare(sa.Inputs, sb.Inputs))
+					reports = append(reports, manifest.Compare(sa.Inputs, sb.Inputs, red))
 				}
 			}
 			if format == "json" {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 
+	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/spf13/cobra"
 )
@@ -50,13 +53,23 @@ func orList(s []string) string {
 
 // manifestFlags write a run's cache manifest.
 type manifestFlags struct {
-	file   string
-	redact []string
+	file string
 }
 
 func (f *manifestFlags) bind(cmd *cobra.Command, usage string) {
 	cmd.Flags().StringVar(&f.file, "manifest", "", usage)
-	cmd.Flags().StringArrayVar(&f.redact, "redact-arg", nil, "store this build arg's value redacted in manifests (repeatable)")
+}
+
+// redactor redacts args under the key in $BKCACHE_REDACT_KEY. Without a
+// key, records store only "redacted", explain cannot tell whether such
+// an arg changed, and the hash in R:H covers the value itself (a low-
+// entropy value can be guessed from it): it says so once, on w.
+func redactor(args []string, w io.Writer) inputs.Redaction {
+	key := os.Getenv(inputs.RedactKeyEnv)
+	if len(args) > 0 && key == "" {
+		fmt.Fprintf(w, "bkcache: warning: --redact-arg %s: $%s is not set, so the image's hash covers the value itself (a short value can be guessed from it) and explain cannot tell whether it changed; set it to a random secret kept as a CI secret (for example `openssl rand -hex 32`)\n", strings.Join(args, ", "), inputs.RedactKeyEnv)
+	}
+	return inputs.NewRedaction(args, key)
 }
 
 // bindFloating defines --ci-tag, the floating tag; usage says what for.

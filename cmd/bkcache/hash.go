@@ -36,7 +36,7 @@ func newHashCmd(pf *projectFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writeInputsManifest(o.manifest, p); err != nil {
+			if err := writeInputsManifest(o.manifest, p, pf.redact()); err != nil {
 				return err
 			}
 			return writeHashes(cmd.OutOrStdout(), o.format, hashRows(p), isTerminal(cmd.OutOrStdout()))
@@ -57,6 +57,7 @@ func loadPlan(ctx context.Context, pf *projectFlags, opt plan.Options) (*plan.Pl
 	}
 	opt.Repository = pf.repository
 	opt.Hosts = pf.reg.hosts()
+	opt.Redact = pf.redact()
 	opt.BaseImages = inputs.BaseImages(pf.baseImages)
 	mirrors, err := pf.mirrorMap()
 	if err != nil {
@@ -94,11 +95,11 @@ func loadPlan(ctx context.Context, pf *projectFlags, opt plan.Options) (*plan.Pl
 
 // writeInputsManifest writes the inputs part of a cache manifest, with
 // nothing built, to f.file; an empty file name writes nothing.
-func writeInputsManifest(f manifestFlags, p *plan.Plan) error {
+func writeInputsManifest(f manifestFlags, p *plan.Plan, red inputs.Redaction) error {
 	if f.file == "" {
 		return nil
 	}
-	rec := &solver.Recorder{Project: p.Project, Tool: version, Redact: f.redact, Start: time.Now()}
+	rec := &solver.Recorder{Project: p.Project, Tool: version, Redact: red, Start: time.Now()}
 	return rec.Run(p, nil).WriteFile(f.file)
 }
 

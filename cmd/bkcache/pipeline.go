@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
@@ -296,7 +297,7 @@ func explainMissing(ctx context.Context, w io.Writer, r *registry.Registry, j *p
 	if old == nil || old.Inputs == nil {
 		return
 	}
-	for _, c := range manifest.Compare(old.Inputs, j.Inputs).Images {
+	for _, c := range manifest.Compare(old.Inputs, j.Inputs, inputs.Redaction{}).Images {
 		if c.Old != "" && c.New != "" {
 			fmt.Fprintf(w, "bkcache: service %q: base image %s moved from %s to %s since %s was built\n", j.Name(), c.Key, c.Old, c.New, j.Refs.Floating)
 		}

@@ -41,8 +41,21 @@ type projectFlags struct {
 	baseImages  string   // resolve or as-written
 	mirrors     []string // HOST=MIRROR
 	reg         registryFlags
+	// redactArgs are --redact-arg; redaction, once decided by loadPlan,
+	// hashes and records them (the hash of every command must agree).
+	redactArgs []string
+	redaction  *inputs.Redaction
 	// stderr is the running command's, for notices while loading.
 	stderr io.Writer
+}
+
+// redact is the run's redaction, decided once (it warns once).
+func (f *projectFlags) redact() inputs.Redaction {
+	if f.redaction == nil {
+		r := redactor(f.redactArgs, f.stderr)
+		f.redaction = &r
+	}
+	return *f.redaction
 }
 
 func (f *projectFlags) bind(cmd *cobra.Command) {
@@ -66,6 +79,7 @@ func (f *projectFlags) bind(cmd *cobra.Command) {
 	fl.Var(choice{&f.baseImages, []string{string(inputs.Resolve), string(inputs.AsWritten)}}, "base-images",
 		"how images the builds read enter the hash: resolve (by the digest their tag names now) or as-written (their refs as text, for offline work) (default $BKCACHE_BASE_IMAGES, else resolve)")
 	fl.StringArrayVar(&f.mirrors, "registry-mirror", solver.Addrs(os.Getenv("BKCACHE_REGISTRY_MIRRORS")), "look images of HOST up through MIRROR, as buildkitd's mirrors fetch them: HOST=MIRROR, for example docker.io=mirror.example.com (repeatable; default $BKCACHE_REGISTRY_MIRRORS, comma-separated)")
+	fl.StringArrayVar(&f.redactArgs, "redact-arg", solver.Addrs(os.Getenv("BKCACHE_REDACT_ARGS")), "never store or show this build arg's value: records and the hash keep an HMAC of it under the key in $"+inputs.RedactKeyEnv+"; every command of a pipeline must name the same args (repeatable; default $BKCACHE_REDACT_ARGS, comma-separated)")
 	fl.StringArrayVar(&f.reg.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
 }
 

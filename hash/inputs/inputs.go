@@ -149,6 +149,10 @@ type Options struct {
 	// Inputs a later failure discards may have been passed to it; when
 	// ComputeAll succeeds, it was called once for every service.
 	Done func(i int, in *Inputs)
+	// Redact names the build args whose values the inputs must not let
+	// anyone recover; with its key they hold, and the hash covers, a MAC
+	// of each instead of the value (see Redaction).
+	Redact Redaction
 
 	// shared, when set, is what the run's services share of the
 	// directories they all read: each walked and each file digested once.

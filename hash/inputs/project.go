@@ -26,6 +26,7 @@ func ComputeAll(ctx context.Context, svcs []*compose.Service, opt Options) ([]*I
 		if err != nil {
 			return nil, &Error{Service: s.Name, Err: err}
 		}
+		p.in.Args = opt.Redact.keyed(p.in.Args)
 		ps[i] = p
 	}
 	res, err := resolveAll(ctx, ps, opt.Resolver)

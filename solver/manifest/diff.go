@@ -81,8 +81,12 @@ func orNone(s string) string {
 	return s
 }
 
-// Compare explains how the inputs in cur differ from those in old.
-func Compare(old, cur *inputs.Inputs) *Report {
+// Compare explains how the inputs in cur differ from those in old. The
+// args red names are redacted on both sides first, as are those either
+// side recorded redacted: no value of theirs is shown, only whether it
+// changed, where red's key can tell.
+func Compare(old, cur *inputs.Inputs, red inputs.Redaction) *Report {
+	old, cur = red.Inputs(old), red.Inputs(cur)
 	r := &Report{Service: cur.Service, OldHash: old.Hash.Encoded(), NewHash: cur.Hash.Encoded(), Same: old.Hash == cur.Hash}
 	if old.Scheme != cur.Scheme {
 		r.Scheme = &Change{Key: "scheme", Old: old.Scheme, New: cur.Scheme}
@@ -94,7 +98,7 @@ func Compare(old, cur *inputs.Inputs) *Report {
 	r.Settings = diffMaps(
 		settings(old), settings(cur),
 	)
-	r.Args = diffMaps(redactedAlike(old.Args, cur.Args))
+	r.Args = diffMaps(redactedAlike(old.Args, cur.Args, red))
 	r.Labels = diffMaps(old.Labels, cur.Labels)
 	r.Secrets = diffMaps(set(old.Secrets), set(cur.Secrets))
 	r.SSH = diffMaps(set(old.SSH), set(cur.SSH))
@@ -180,20 +184,21 @@ func union[V any](a, b map[string]V) []string {
 }
 
 // redactedAlike returns old and cur with each arg that one of them
-// records redacted redacted in the other too: a manifest written with
-// --redact-arg compared with inputs that are not (explain's current
-// inputs, or a manifest written without the flag) must show a change of
-// digests, never the value, and no change where the value is the same.
-func redactedAlike(old, cur map[string]string) (map[string]string, map[string]string) {
+// records redacted in the same form in the other (see Redactor.alike): a
+// record written with --redact-arg compared with inputs that are not
+// (explain's current inputs, or a record written without the flag) must
+// show a change of MACs, never the value, and no change where the value
+// is the same.
+func redactedAlike(old, cur map[string]string, red inputs.Redaction) (map[string]string, map[string]string) {
 	o, c := maps.Clone(old), maps.Clone(cur)
 	for k, v := range old {
-		if w, ok := cur[k]; ok && isRedacted(v) && !isRedacted(w) {
-			c[k] = redact(w)
+		if w, ok := cur[k]; ok && isRedacted(v) {
+			o[k], c[k] = alike(red, v, w)
 		}
 	}
 	for k, w := range cur {
 		if v, ok := old[k]; ok && isRedacted(w) && !isRedacted(v) {
-			o[k] = redact(v)
+			c[k], o[k] = alike(red, w, v)
 		}
 	}
 	return o, c

@@ -5,16 +5,12 @@
 package manifest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bkcache/bkcache/hash/inputs"
@@ -114,37 +110,6 @@ type Timing struct {
 
 // ErrSchema reports a document of another schema version.
 var ErrSchema = errors.New("unsupported manifest schema version")
-
-// Redacted returns in as manifests record it: a copy whose named build
-// args hold "redacted:" and the SHA-256 of their value, so that a change
-// is still visible to `explain` and the value is not. in is left as it is.
-func Redacted(in *inputs.Inputs, args []string) *inputs.Inputs {
-	cp := *in
-	cp.Args = maps.Clone(in.Args)
-	for _, a := range args {
-		if v, ok := cp.Args[a]; ok {
-			cp.Args[a] = redact(v)
-		}
-	}
-	return &cp
-}
-
-const redactedPrefix = "redacted:sha256:"
-
-func redact(v string) string {
-	sum := sha256.Sum256([]byte(v))
-	return redactedPrefix + hex.EncodeToString(sum[:])
-}
-
-// isRedacted reports whether v is a value as Redacted writes it.
-func isRedacted(v string) bool {
-	h, ok := strings.CutPrefix(v, redactedPrefix)
-	if !ok || len(h) != sha256.Size*2 {
-		return false
-	}
-	_, err := hex.DecodeString(h)
-	return err == nil
-}
 
 // New returns a manifest for project, written by version of bkcache.
 func New(project, version string, now time.Time) *Manifest {

@@ -3,8 +3,11 @@ package manifest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +62,7 @@ func TestSchema(t *testing.T) {
 	m := New("m", "test", time.Unix(1700000000, 0))
 	m.Buildkit = &Buildkit{Address: "unix:///run/buildkit/buildkitd.sock", Version: "v0.33.1", Worker: "oci"}
 	for _, in := range compute(t, dir) {
-		in = Redacted(in, []string{"TOKEN"})
+		in = inputs.NewRedaction([]string{"TOKEN"}, "k").Inputs(in)
 		m.Services = append(m.Services, &Service{
 			Service: in.Service, Status: "built", Hash: in.Tag(), Scheme: in.Scheme, Inputs: in,
 			Image: "reg/app:" + in.Tag(), Digest: digest.Digest("sha256:" + strings.Repeat("a", 64)),
@@ -86,7 +89,7 @@ func TestSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := Compare(back.Find("app").Inputs, m.Find("app").Inputs); !r.Empty() || !r.Same {
+	if r := Compare(back.Find("app").Inputs, m.Find("app").Inputs, inputs.NewRedaction(nil, "k")); !r.Empty() || !r.Same {
 		t.Fatalf("round trip changed the inputs: %+v", r)
 	}
 }
@@ -142,7 +145,7 @@ func TestCompare(t *testing.T) {
 		{"secret value is not a change", edit(map[string]string{"s.txt": "other"}), "app", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Compare(ref[tc.service], tc.cur[tc.service])
+			r := Compare(ref[tc.service], tc.cur[tc.service], inputs.Redaction{})
 			got := render(r)
 			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 				t.Fatalf("report:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
@@ -155,44 +158,85 @@ func TestCompare(t *testing.T) {
 }
 
 // TestCompareRedacted: inputs recorded with --redact-arg compared with
-// inputs that are not (explain's current inputs, or a manifest written
+// inputs that are not (explain's current inputs, or a record written
 // without the flag), in either order, show an arg's change as a change
-// of digests and its sameness as no change, and never show its value.
+// of MACs and its sameness as no change where the key can tell, say it
+// cannot tell where it cannot (no key, another key), and never show the
+// value.
 func TestCompareRedacted(t *testing.T) {
 	dir := sourcetest.Tree(t, project)
 	same := compute(t, dir)["app"]
 	edited := strings.Replace(project["compose.yaml"], "TOKEN: hunter2", "TOKEN: hunter3", 1)
 	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(edited), 0o644)
 	changed := compute(t, dir)["app"]
-	red := func(in *inputs.Inputs) *inputs.Inputs { return Redacted(in, []string{"TOKEN"}) }
-	digest := redact("hunter3")
+	key, other, none := inputs.NewRedaction([]string{"TOKEN"}, "k1"), inputs.NewRedaction([]string{"TOKEN"}, "k2"), inputs.NewRedaction([]string{"TOKEN"}, "")
+	plain := inputs.NewRedaction(nil, "k1") // explain without --redact-arg, with the key
+	mac := func(v string) string { return key.Value(v) }
+	legacy := func(in *inputs.Inputs) *inputs.Inputs {
+		cp := *in
+		cp.Args = maps.Clone(in.Args)
+		sum := sha256.Sum256([]byte(in.Args["TOKEN"]))
+		cp.Args["TOKEN"] = legacyPrefix + hex.EncodeToString(sum[:])
+		return &cp
+	}
 	for _, tc := range []struct {
 		name     string
 		old, cur *inputs.Inputs
+		red      inputs.Redaction
 		want     []string
 	}{
-		{"recorded redacted, same value", red(same), same, nil},
-		{"recorded redacted, value changed", red(same), changed, []string{"arg TOKEN " + redact("hunter2") + " -> " + digest}},
-		{"redacted only in the newer", same, red(changed), []string{"arg TOKEN " + redact("hunter2") + " -> " + digest}},
-		{"both redacted", red(same), red(changed), []string{"arg TOKEN " + redact("hunter2") + " -> " + digest}},
-		{"neither redacted", same, changed, []string{"arg TOKEN hunter2 -> hunter3"}},
+		{"recorded keyed, same value", key.Inputs(same), same, plain, nil},
+		{"recorded keyed, value changed", key.Inputs(same), changed, plain, []string{"arg TOKEN " + mac("hunter2") + " -> " + mac("hunter3")}},
+		{"redacted only in the newer", same, key.Inputs(changed), plain, []string{"arg TOKEN " + mac("hunter2") + " -> " + mac("hunter3")}},
+		{"both keyed", key.Inputs(same), key.Inputs(changed), inputs.Redaction{}, []string{"arg TOKEN " + mac("hunter2") + " -> " + mac("hunter3")}},
+		{"named now, plain in the record", same, changed, key, []string{"arg TOKEN " + mac("hunter2") + " -> " + mac("hunter3")}},
+		{"recorded under another key", other.Inputs(same), changed, plain, nil},
+		{"recorded without a key", none.Inputs(same), changed, plain, nil},
+		{"no key now", key.Inputs(same), changed, inputs.Redaction{}, nil},
+		{"legacy digest, same", legacy(same), same, inputs.Redaction{}, nil},
+		{"legacy digest, changed", legacy(same), changed, inputs.Redaction{}, []string{"arg TOKEN " + legacy(same).Args["TOKEN"] + " -> " + legacy(changed).Args["TOKEN"]}},
+		{"neither redacted", same, changed, inputs.Redaction{}, []string{"arg TOKEN hunter2 -> hunter3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Compare(tc.old, tc.cur)
-			if got := render(r); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			r := Compare(tc.old, tc.cur, tc.red)
+			got := render(r)
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 				t.Fatalf("report:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 			js, _ := json.Marshal(r)
-			if redacted := tc.want != nil && tc.want[0] != "arg TOKEN hunter2 -> hunter3"; redacted && strings.Contains(string(js), "hunter") {
+			if tc.name != "neither redacted" && strings.Contains(string(js), "hunter") {
 				t.Fatalf("a redacted value reached the report: %s", js)
 			}
 		})
 	}
 	// A value that only looks like a redacted one is a value.
-	for v, want := range map[string]bool{digest: true, "redacted:sha256:xyz": false, "redacted:" + digest[len(redactedPrefix):]: false, digest[:len(digest)-1] + "g": false} {
+	for v, want := range map[string]bool{
+		mac("x"): true, inputs.Bare: true, legacy(same).Args["TOKEN"]: true,
+		"redacted:sha256:xyz": false, inputs.KeyedPrefix + "abc:" + strings.Repeat("a", 64): false,
+		mac("x")[:len(mac("x"))-1] + "g": false, strings.ToUpper(mac("x")): false,
+	} {
 		if isRedacted(v) != want {
 			t.Errorf("isRedacted(%q) = %v", v, !want)
 		}
+	}
+}
+
+// TestRedactNotGuessable: what a record stores of a low-entropy value
+// cannot be checked against a guess without the key: it is neither the
+// value's plain SHA-256 nor the same under another key, and without a
+// key nothing of the value is stored.
+func TestRedactNotGuessable(t *testing.T) {
+	in := &inputs.Inputs{Args: map[string]string{"TOKEN": "s3cr3t"}}
+	sum := sha256.Sum256([]byte("s3cr3t"))
+	plainDigest := hex.EncodeToString(sum[:])
+	a := inputs.NewRedaction([]string{"TOKEN"}, "key-a").Inputs(in).Args["TOKEN"]
+	b := inputs.NewRedaction([]string{"TOKEN"}, "key-b").Inputs(in).Args["TOKEN"]
+	none := inputs.NewRedaction([]string{"TOKEN"}, "").Inputs(in).Args["TOKEN"]
+	if strings.Contains(a, plainDigest) || a == b || strings.Contains(a, "s3cr3t") || none != "redacted" {
+		t.Errorf("stored %q (key a), %q (key b), %q (no key)", a, b, none)
+	}
+	if in.Args["TOKEN"] != "s3cr3t" {
+		t.Error("Inputs changed its argument")
 	}
 }
 

@@ -44,8 +44,10 @@ type Options struct {
 	// up (inputs.Resolve, the default when empty) through Registry and
 	// Mirrors, or as written.
 	BaseImages inputs.BaseImages
-	Registry   *registry.Registry
-	Mirrors    registry.Mirrors
+	// Redact names the build args hashed and recorded redacted.
+	Redact   inputs.Redaction
+	Registry *registry.Registry
+	Mirrors  registry.Mirrors
 	// Prefetch starts asking Registry for each job's R:H (and, with
 	// Push, R:F) as soon as its hash is known, while other services
 	// still hash, for the skip decision's and the promotion's
@@ -148,7 +150,7 @@ func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan,
 // each job as soon as its own hash is known: with Prefetch, the registry
 // is asked for its tags then, while other services still hash.
 func (p *Plan) hash(ctx context.Context, project string, svcs []*compose.Service, opt Options) error {
-	io := inputs.Options{StatCache: opt.StatCache}
+	io := inputs.Options{StatCache: opt.StatCache, Redact: opt.Redact}
 	if opt.BaseImages != inputs.AsWritten {
 		io.Resolver = &resolver{reg: opt.Registry, hosts: opt.Hosts, mirrors: opt.Mirrors}
 	}
