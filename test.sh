@@ -65,6 +65,7 @@ declare -A fuzz_execs=(
 	[compose/FuzzAttestations]=100000
 	[report/FuzzJUnit]=15000
 	[prune/FuzzECRPolicy]=30000
+	[manifest/FuzzLineDiff]=50000
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do

@@ -44,13 +44,16 @@ type Report struct {
 	Dockerfile []LineChange `json:"dockerfile,omitempty"`
 	// DockerfileChanged is set when the digests differ, even if the old
 	// text is not known (a manifest without it).
-	DockerfileChanged bool     `json:"dockerfileChanged"`
-	Settings          []Change `json:"settings,omitempty"` // target, platforms, stages
-	Args              []Change `json:"args,omitempty"`
-	Labels            []Change `json:"labels,omitempty"`
-	Secrets           []Change `json:"secrets,omitempty"`
-	SSH               []Change `json:"ssh,omitempty"`
-	Contexts          []Change `json:"contexts,omitempty"` // service:, image and remote contexts, sources
+	DockerfileChanged bool `json:"dockerfileChanged"`
+	// DockerfileReplaced is set, and Dockerfile empty, when the two texts
+	// are too large to compare line by line.
+	DockerfileReplaced bool     `json:"dockerfileReplaced,omitempty"`
+	Settings           []Change `json:"settings,omitempty"` // target, platforms, stages
+	Args               []Change `json:"args,omitempty"`
+	Labels             []Change `json:"labels,omitempty"`
+	Secrets            []Change `json:"secrets,omitempty"`
+	SSH                []Change `json:"ssh,omitempty"`
+	Contexts           []Change `json:"contexts,omitempty"` // service:, image and remote contexts, sources
 	// Images are the images the build reads, by ref: a moved tag shows
 	// as its digest changing; BaseImages the mode they were hashed in.
 	Images     []Change     `json:"images,omitempty"`
@@ -93,7 +96,7 @@ func Compare(old, cur *inputs.Inputs, red inputs.Redaction) *Report {
 	}
 	if old.Dockerfile.Digest != cur.Dockerfile.Digest {
 		r.DockerfileChanged = true
-		r.Dockerfile = lineDiff(old.Dockerfile.Content, cur.Dockerfile.Content)
+		r.Dockerfile, r.DockerfileReplaced = lineDiff(old.Dockerfile.Content, cur.Dockerfile.Content)
 	}
 	r.Settings = diffMaps(
 		settings(old), settings(cur),
@@ -261,45 +264,4 @@ func describe(f inputs.File) string {
 		return f.Type + " " + f.Mode + " " + f.Digest.String()
 	}
 	return f.Type + " " + f.Mode
-}
-
-// lineDiff returns the lines removed from old and added in cur, from a
-// longest common subsequence; Dockerfiles are short enough for O(n*m).
-func lineDiff(old, cur string) []LineChange {
-	a, b := splitLines(old), splitLines(cur)
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out []LineChange
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case i < len(a) && j < len(b) && a[i] == b[j]:
-			i, j = i+1, j+1
-		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
-			out = append(out, LineChange{Op: "-", Line: i + 1, Text: a[i]})
-			i++
-		default:
-			out = append(out, LineChange{Op: "+", Line: j + 1, Text: b[j]})
-			j++
-		}
-	}
-	return out
-}
-
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }

@@ -14,7 +14,9 @@ func (r *Report) Reasons() []string {
 	if r.Scheme != nil {
 		add("hash scheme changed: %s -> %s", r.Scheme.Old, r.Scheme.New)
 	}
-	if r.DockerfileChanged {
+	if r.DockerfileReplaced {
+		add("Dockerfile replaced (too large to compare line by line)")
+	} else if r.DockerfileChanged {
 		add("Dockerfile changed:")
 		for _, l := range r.Dockerfile {
 			add("  %s %3d | %s", l.Op, l.Line, l.Text)
