@@ -66,6 +66,8 @@ declare -A fuzz_execs=(
 	[report/FuzzJUnit]=15000
 	[prune/FuzzECRPolicy]=30000
 	[manifest/FuzzLineDiff]=50000
+	[inputs/FuzzFileJSON]=100000
+	[bkcache/FuzzEscapeTerminal]=30000
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do

@@ -40,6 +40,11 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(wrongSchema, []byte(`{"schemaVersion": 9, "services": []}`), 0o644)
 	notJSON := filepath.Join(empty, "notjson.json")
 	os.WriteFile(notJSON, []byte(`{"schemaVersion": 1,`), 0o644)
+	hostile := filepath.Join(empty, "hostile.json")
+	os.WriteFile(hostile, []byte(`{"schemaVersion": 1, "project": "p", "services": [{"service": "my-app", "status": "built", "hash": "**[x](y)**\u001b]0;t\u0007", "image": "x"}]}`), 0o644)
+	foreign := filepath.Join(empty, "foreign.json")
+	h := strings.Repeat("ab", 32)
+	os.WriteFile(foreign, []byte(`{"schemaVersion": 1, "project": "p", "services": [{"service": "my-app", "status": "built", "hash": "`+h+`", "image": "evil.io/x/my-app:`+h+`\nBASH_ENV=/tmp/evil.sh"}]}`), 0o644)
 	dirAsFile := tree(nil)
 	os.Mkdir(filepath.Join(dirAsFile, "app", "Dockerfile.d"), 0o755)
 
@@ -123,6 +128,9 @@ func TestBadInput(t *testing.T) {
 		{"manifest of another schema", []string{"manifest", "diff", wrongSchema, wrongSchema}, []string{"v9.json", "9"}, 1},
 		{"manifest not JSON", []string{"manifest", "diff", notJSON, notJSON}, []string{"notjson.json"}, 1},
 		{"manifest missing", []string{"manifest", "diff", filepath.Join(empty, "a.json"), filepath.Join(empty, "b.json")}, []string{"a.json"}, 1},
+		{"record with a hash that is not hex", []string{"explain", "my-app", "--project-directory", tree(nil), "--against", hostile}, []string{"hostile.json", "malformed", `service "my-app"`, "64 hex"}, 1},
+		{"record with a foreign image", []string{"env", "--from-manifest", foreign, "--format", "github", "--project-directory", tree(nil)}, []string{"foreign.json", `service "my-app"`, "not an image reference"}, 1},
+		{"record of another project's service", []string{"compose-override", "--from-manifest", foreign, "--project-directory", compose("    build: ./app\n")}, []string{"foreign.json", `"my-app"`, "does not build"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := run(t, tc.args...)

@@ -31,7 +31,7 @@ func main() {
 	stopProfile()
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bkcache:", err)
+		os.Stderr.Write(escapeTerminal([]byte("bkcache: " + err.Error() + "\n")))
 		os.Exit(exitCode(err))
 	}
 }

@@ -148,7 +148,10 @@ floating ci tag.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { pf.stderr = cmd.ErrOrStderr() }
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		pf.stderr = cmd.ErrOrStderr()
+		cmd.SetOut(safeOutput(cmd.OutOrStdout()))
+	}
 	pf.bind(root)
 	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(pf),
 		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newPruneCmd(pf), newReportCmd(), newVersionCmd(), newDaemonCmd(pf))

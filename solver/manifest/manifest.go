@@ -175,6 +175,9 @@ func Parse(b []byte) (*Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("malformed bkcache manifest: %w", err)
 	}
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("malformed bkcache manifest: %w", err)
+	}
 	return &m, nil
 }
 

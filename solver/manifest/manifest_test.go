@@ -512,3 +512,27 @@ func lcsLen(a, b []string) int {
 	}
 	return max(lcsLen(a[1:], b), lcsLen(a, b[1:]))
 }
+
+// TestParseRefusesMalformedHashes: a record whose hashes or digests are
+// not what they claim (text meant to break out of a code span, a shell
+// line) is refused when read, naming the field, escaped.
+func TestParseRefusesMalformedHashes(t *testing.T) {
+	h := strings.Repeat("a", 64)
+	for name, svc := range map[string]string{
+		"hash":            `"hash": "**[x](y)**` + "`" + `"`,
+		"digest":          `"hash": "` + h + `", "digest": "sha256:` + h + `\nX=1"`,
+		"changes.oldHash": `"hash": "` + h + `", "changes": {"service": "s", "oldHash": "` + h[:60] + `zzzz", "newHash": "` + h + `", "same": false, "dockerfileChanged": false}`,
+		"inputs.hash":     `"hash": "` + h + `", "inputs": {"hash": "md5:abc", "dockerfile": {"content": "", "digest": ""}}`,
+		"file digest":     `"hash": "` + h + `", "inputs": {"hash": "sha256:` + h + `", "dockerfile": {"content": "", "digest": ""}, "sources": [{"name": "context", "digest": "", "files": [{"path": "a", "type": "file", "mode": "0644", "digest": "blake3:\u001b[2J"}]}]}`,
+	} {
+		doc := `{"schemaVersion": 1, "services": [{"service": "s", "status": "built", ` + svc + `}]}`
+		_, err := Parse([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), "malformed") || strings.ContainsAny(err.Error(), "\n\x1b") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	ok := `{"schemaVersion": 1, "services": [{"service": "s", "status": "built", "hash": "` + h + `", "digest": "sha256:` + h + `"}]}`
+	if _, err := Parse([]byte(ok)); err != nil {
+		t.Errorf("a well-formed record: %v", err)
+	}
+}

@@ -242,3 +242,55 @@ func xmlText(s string) bool {
 	}
 	return true
 }
+
+// TestSummaryHostile: strings from records (service names, nodes,
+// warnings, errors, file names, hashes) never leave their code span or
+// table cell, and no control character reaches the summary.
+func TestSummaryHostile(t *testing.T) {
+	r := fixtureRun()
+	evil := "a`|**[x](y)**\n# H\x1b]0;t\x07"
+	s := r.Manifest.Services[0]
+	s.Service, s.Node, s.Warnings = evil, evil, []string{evil}
+	s.Changes.OldHash = "**[x](y)**`evil`" // a hash Parse would refuse
+	s.Changes.Files[0].Path = evil
+	w := r.Manifest.Services[2]
+	w.ErrorAt.File = "/src/shop/" + evil
+	out := string(render(t, func(b *bytes.Buffer) error { return Summary(b, r) }))
+	if strings.ContainsAny(out, "\x1b\x07") {
+		t.Errorf("a control character reached the summary:\n%q", out)
+	}
+	fenced := false
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "```") {
+			fenced = !fenced
+			continue
+		}
+		if fenced {
+			continue // a code block: text, never Markdown
+		}
+		if strings.Contains(l, "[x](y)") && !strings.Contains(l, `\[x\]`) && !inCode(l, "[x](y)") {
+			t.Errorf("a link got out: %q", l)
+		}
+		if strings.HasPrefix(l, "| ") && strings.Count(strings.ReplaceAll(l, `\|`, ""), "|") != 7 {
+			t.Errorf("a table row has other cells: %q", l)
+		}
+		if strings.Count(strings.ReplaceAll(l, "\\`", ""), "`")%2 != 0 {
+			t.Errorf("an unbalanced code span: %q", l)
+		}
+	}
+	if code("a`b|c\nd") != "`a b c d`" {
+		t.Errorf("code = %q", code("a`b|c\nd"))
+	}
+}
+
+// inCode reports whether every occurrence of s in l lies inside a code
+// span.
+func inCode(l, s string) bool {
+	parts := strings.Split(l, "`")
+	for i, p := range parts {
+		if i%2 == 0 && strings.Contains(p, s) {
+			return false
+		}
+	}
+	return true
+}

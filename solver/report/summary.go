@@ -5,6 +5,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/bkcache/bkcache/solver/manifest"
 )
@@ -21,8 +22,8 @@ func Summary(w io.Writer, r Run) error {
 	b.WriteString("| service | status | hash | cached steps | duration | node |\n|---|---|---|---|---|---|\n")
 	for _, s := range m.Services {
 		_, total := timing(s)
-		fmt.Fprintf(&b, "| %s | %s %s | `%s` | %s | %s | %s |\n",
-			md(s.Service), statusIcon[s.Status], s.Status, Short(s.Hash), steps(s), seconds(total), md(s.Node))
+		fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s |\n",
+			md(s.Service), statusIcon[s.Status], md(s.Status), code(Short(s.Hash)), steps(s), seconds(total), md(s.Node))
 	}
 	whyRebuilt(&b, m)
 	failures(&b, r)
@@ -54,12 +55,12 @@ func whyRebuilt(b *strings.Builder, m *manifest.Manifest) {
 			continue
 		}
 		head()
-		fmt.Fprintf(b, "- **%s** (`%s` → `%s`):", md(s.Service), Short(s.Changes.OldHash), Short(s.Changes.NewHash))
+		fmt.Fprintf(b, "- **%s** (%s → %s):", md(s.Service), code(Short(s.Changes.OldHash)), code(Short(s.Changes.NewHash)))
 		for _, l := range first {
 			fmt.Fprintf(b, "\n  - %s", md(l))
 		}
 		if more > 0 {
-			fmt.Fprintf(b, "\n  - and %d more: `bkcache explain %s`", more, s.Service)
+			fmt.Fprintf(b, "\n  - and %d more: %s", more, code("bkcache explain "+s.Service))
 		}
 		b.WriteString("\n")
 	}
@@ -74,7 +75,7 @@ func failures(b *strings.Builder, r Run) {
 		head()
 		at := ""
 		if s.ErrorAt != nil {
-			at = fmt.Sprintf(" at `%s:%d`", r.path(s.ErrorAt.File), s.ErrorAt.Line)
+			at = " at " + code(fmt.Sprintf("%s:%d", r.path(s.ErrorAt.File), s.ErrorAt.Line))
 		}
 		fmt.Fprintf(b, "**%s**%s:\n\n```text\n%s\n```\n", md(s.Service), at, strings.ReplaceAll(s.Error, "```", "'''"))
 	}
@@ -106,15 +107,41 @@ func gantt(b *strings.Builder, m *manifest.Manifest) {
 	}
 }
 
-// mermaidText keeps a task name from ending the task: no colon, hash or
-// semicolon, which Mermaid's gantt syntax reads as its own.
+// mermaidText keeps a task name from ending the task, or the fence: no
+// colon, hash, semicolon or backtick, which Mermaid's gantt syntax or
+// Markdown read as their own, and no control character.
 func mermaidText(s string) string {
-	return strings.NewReplacer(":", " ", "#", " ", ";", " ", "\n", " ").Replace(s)
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(":#;`", r) || unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// code writes s as a Markdown code span. Inside one nothing is escaped,
+// so a backtick, a newline or a pipe (which ends a table cell even in a
+// code span) would let text out of it: they become spaces, as do
+// control characters.
+func code(s string) string {
+	return "`" + strings.Map(func(r rune) rune {
+		if r == '`' || r == '|' || unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s) + "`"
 }
 
 var mdSpecial = regexp.MustCompile("[\\\\`*_{}\\[\\]<>|#]")
 
-// md escapes text for a Markdown table cell or list item.
+// md escapes text for a Markdown table cell or list item; line breaks
+// and other control characters become spaces.
 func md(s string) string {
-	return mdSpecial.ReplaceAllStringFunc(strings.ReplaceAll(s, "\n", " "), func(c string) string { return "\\" + c })
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return mdSpecial.ReplaceAllStringFunc(s, func(c string) string { return "\\" + c })
 }
