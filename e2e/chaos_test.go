@@ -82,11 +82,15 @@ var chaosServices = []string{"base", "app", "web", "worker", "docs"}
 // 429 with Retry-After, resets, stalls, truncated bodies, on the skip
 // check, blob uploads, manifest pushes, the retag, the referrers and the
 // cache import), some runs stopped by SIGTERM or their buildkitd killed.
-// After every run it checks what bkcache promises, on the registry
-// itself: every R:F is a complete image whose attached manifest names a
-// hash tag of that same image; every R:H is complete and its manifest,
-// if attached, names it; the exit status and the summary agree with the
-// registry; no credential appears in any output.
+// Beside each build, a branch build of an older state of the project
+// (moving ci-feature) and a prune with the tightest rules may run (see
+// chaosSide). After every run it checks what bkcache promises, on the
+// registry itself: every R:F is a complete image whose attached manifest
+// names a hash tag of that same image; every R:H is complete and its
+// manifest, if attached, names it; every tag at all names a complete
+// image (nothing prune deleted is still in use); the exit status and the
+// summary agree with the registry; no run hangs; no credential appears in
+// any output.
 func TestChaos(t *testing.T) {
 	requireSandbox(t)
 	seed := *chaosSeed
@@ -97,13 +101,16 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	p, r, direct := chaosRegistry(t)
 	d := newDaemon(t)
-	dir := sourcetest.Tree(t, chaosProject(r))
+	dir, old := sourcetest.Tree(t, chaosProject(r)), sourcetest.Tree(t, chaosProject(r))
 	env := append(d.env(), "DOCKER_CONFIG="+os.Getenv("DOCKER_CONFIG"))
 	st := &chaosStats{faults: map[string]int{}, ends: map[string]int{}}
 	for run := range *chaosRuns {
+		chaosLag(t, dir, old, rng)
 		chaosEdit(t, dir, rng, run)
 		rules := chaosFaults(p, rng)
+		side := chaosSide(t, dir, old, env, rng)
 		out, how := chaosBuild(t, dir, env, d, rng)
+		sides := side()
 		p.Clear()
 		for key, rule := range rules {
 			st.faults[key] += rule.Hits()
@@ -121,7 +128,8 @@ func TestChaos(t *testing.T) {
 		if out.code == 0 {
 			st.succeeded++
 		}
-		for _, v := range chaosCheck(t, direct, out, how) {
+		st.sides += len(sides)
+		for _, v := range append(append(chaosCheck(t, direct, out, how), chaosSideCheck(sides)...), chaosAllTags(t, direct)...) {
 			st.violations++
 			t.Errorf("run %d (%s, exit %d): %s", run, how, out.code, v)
 		}
@@ -134,6 +142,7 @@ func TestChaos(t *testing.T) {
 
 type chaosStats struct {
 	runs, succeeded, violations int
+	sides                       int            // branch builds and prunes run beside the builds
 	faults                      map[string]int // hits, by "kind on step"
 	ends                        map[string]int
 }
@@ -154,8 +163,8 @@ func (s *chaosStats) report(t *testing.T) {
 			total += s.faults[k]
 		}
 	}
-	summary := fmt.Sprintf("chaos: %d runs, %d builds (%d services each), ends %v, %d exited 0; %d faults injected:\n%sinvariant violations: %d",
-		s.runs, s.runs*len(chaosServices), len(chaosServices), s.ends, s.succeeded, total, b.String(), s.violations)
+	summary := fmt.Sprintf("chaos: %d runs, %d builds (%d services each), ends %v, %d exited 0; %d branch builds and prunes beside them; %d faults injected:\n%sinvariant violations: %d",
+		s.runs, s.runs*len(chaosServices), len(chaosServices), s.ends, s.succeeded, s.sides, total, b.String(), s.violations)
 	t.Log(summary)
 	// Runs that never finish prove nothing: the checks would hold on an
 	// empty registry.

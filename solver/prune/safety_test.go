@@ -58,10 +58,8 @@ func slicesContain(ds []digest.Digest, d digest.Digest) bool {
 // tagged H1 and old; an index listing X is tagged H2 and ci. Keeping one
 // image must leave X, or ci names an index with a missing child.
 func TestRunKeepsChildOfKeptIndex(t *testing.T) {
-	s := rt.Serve(t, true)
-	reg := registry.New(registry.Options{})
+	_, reg, repo := serveRepo(t)
 	ctx := context.Background()
-	repo, _ := name.NewRepository(s.Host + "/p/app")
 	x := digest.Digest(rt.PushRandom(t, repo.Tag(hash(1)).String()))
 	idx := putIndex(t, repo.Tag(hash(2)), x)
 	tagAt(t, repo, "ci", idx)
@@ -113,10 +111,8 @@ func TestRunKeepsTagMadeDuringPrune(t *testing.T) {
 // below it twice. Prune reads each distinct manifest once, and refuses
 // nesting deeper than registry.MaxIndexDepth with a clear error.
 func TestDeepIndex(t *testing.T) {
-	s := rt.Serve(t, true)
-	reg := registry.New(registry.Options{})
+	s, reg, repo := serveRepo(t)
 	ctx := context.Background()
-	repo, _ := name.NewRepository(s.Host + "/p/app")
 	leaf := digest.Digest(rt.PushRandom(t, repo.Tag("leaf").String()))
 	top, depth := leaf, 0
 	deepen := func(to int) {
@@ -148,10 +144,8 @@ func TestDeepIndex(t *testing.T) {
 // (image-manifest=false) lists its blobs in an index. Prune reads it as
 // blobs, and deletes it with its image.
 func TestIndexFormCache(t *testing.T) {
-	s := rt.Serve(t, true)
-	reg := registry.New(registry.Options{})
+	_, reg, repo := serveRepo(t)
 	ctx := context.Background()
-	repo, _ := name.NewRepository(s.Host + "/p/app")
 	imgs, _ := pushBuilds(t, reg, repo, 2)
 	rt.PushCache(t, repo.Tag("cache-"+hash(1)).String(), "index")
 	cache, _, err := reg.Head(ctx, repo.Tag("cache-"+hash(1)))
@@ -201,6 +195,18 @@ func putIndex(t *testing.T, tag name.Tag, children ...digest.Digest) digest.Dige
 		t.Fatal(err)
 	}
 	return digest.FromBytes(raw)
+}
+
+// serveRepo starts an in-process registry with the referrers API and
+// returns it, a Registry client and its repository p/app.
+func serveRepo(t *testing.T) (*rt.Server, *registry.Registry, name.Repository) {
+	t.Helper()
+	s := rt.Serve(t, true)
+	repo, err := name.NewRepository(s.Host + "/p/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, registry.New(registry.Options{}), repo
 }
 
 func attach(t *testing.T, reg *registry.Registry, repo name.Repository, d digest.Digest, at time.Time) {
