@@ -111,7 +111,7 @@ func TestBaseImageMoves(t *testing.T) {
 
 	// Between the build job and a test job: the manifest still names what
 	// was built; check says which base moved.
-	env := bkcache(t, dir, nil, "env", "app", "--from-manifest", mf)
+	env := bkcache(t, dir, nil, "env", "app", "--from-manifest", mf, "--repository", r)
 	if env.code != 0 || !strings.Contains(env.stdout, "BKCACHE_APP_IMAGE="+first["app"].Image+"\n") {
 		t.Errorf("env --from-manifest (exit %d):\n%s%s", env.code, env.stdout, env.stderr)
 	}

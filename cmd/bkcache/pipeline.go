@@ -201,7 +201,7 @@ func headAll(ctx context.Context, r *registry.Registry, jobs []*plan.Job) ([]boo
 
 // bindFromManifest defines --from-manifest.
 func bindFromManifest(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVar(p, "from-manifest", "", "print the images the cache manifest FILE (a build job's --manifest) records, without hashing or looking anything up again")
+	cmd.Flags().StringVar(p, "from-manifest", "", "print the images the cache manifest FILE (a build job's --manifest) records, without hashing or looking anything up again; each is checked against the project (give the build's --repository)")
 }
 
 // imageRows are the images of the services asked for: as the project
@@ -281,7 +281,7 @@ func recordedRow(s *manifest.Service, repos map[string]name.Repository, hosts re
 		return hashRow{}, fmt.Errorf("service %q: the recorded image %q is not an image reference: the record is damaged or was altered", s.Service, s.Image)
 	}
 	if ref.Context().Name() != repo.Name() || ref.Identifier() != s.Hash {
-		return hashRow{}, fmt.Errorf("service %q: the recorded image %q is not %s:%s, the service's repository at its recorded hash: refused (a record of another project, or altered)", s.Service, s.Image, repo, s.Hash)
+		return hashRow{}, fmt.Errorf("service %q: the recorded image %q is not %s:%s, the service's repository (its image:, or the --repository given to this command) at its recorded hash: refused; if the build ran with --repository, pass the same one here, else the record is another project's or was altered", s.Service, s.Image, repo, s.Hash)
 	}
 	return hashRow{Service: s.Service, Hash: s.Hash, Image: s.Image}, nil
 }

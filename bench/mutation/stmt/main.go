@@ -1,0 +1,154 @@
+// Command stmt plants statement-level bugs, one at a time, in the code
+// where a bug means a stale image or a lost one, and counts those the
+// tests catch: first the unit tests of the mutant's package; for a
+// mutant they let live, the e2e tests mapped to its file (e2e.map),
+// against the real binary built with the mutant. See mutants.go for the
+// kinds. Nothing in the tree is written: each mutant reaches the go
+// command as an -overlay (through GOFLAGS, so that the e2e sandbox's own
+// build of the binary carries it too).
+//
+//	go run ./bench/mutation/stmt [-workers 2] [-e2e] [-o FILE.md] TARGET...
+//
+// A TARGET is a package directory (./solver/prune) or one file of one
+// (./solver/publish.go).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	workers := flag.Int("workers", 2, "mutants tested at once")
+	e2e := flag.Bool("e2e", false, "run the mapped e2e tests against each mutant the unit tests let live (needs the e2e sandbox: root, runc)")
+	out := flag.String("o", "", "also write the report to this file")
+	mapFile := flag.String("map", "bench/mutation/stmt/e2e.map", "which e2e tests cover which file")
+	flag.Parse()
+	if flag.NArg() == 0 {
+		log.Fatal("usage: stmt [-workers N] [-e2e] [-o FILE.md] PKG-DIR|FILE.go ...")
+	}
+	e2eMap, err := readMap(*mapFile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	start := time.Now()
+	var results []result
+	for _, t := range flag.Args() {
+		rs, err := runTarget(t, *workers, *e2e, e2eMap)
+		if err != nil {
+			log.Fatal(err)
+		}
+		results = append(results, rs...)
+	}
+	text := report(results, time.Since(start), *e2e)
+	os.Stdout.WriteString(text)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// Outcomes of a mutant.
+const (
+	Killed    = "killed"     // a unit test failed (or timed out)
+	KilledE2E = "killed-e2e" // only a mapped e2e test failed
+	Lived     = "lived"
+	NoBuild   = "no-build" // the mutant does not compile: not a bug anyone ships
+)
+
+type result struct {
+	Mutant
+	Pkg, Outcome string
+}
+
+// runTarget tests every mutant of a package directory or file.
+func runTarget(target string, workers int, e2e bool, e2eMap map[string]string) ([]result, error) {
+	pkg, files, err := targetFiles(target)
+	if err != nil {
+		return nil, err
+	}
+	base, err := baseline(pkg)
+	if err != nil {
+		return nil, err
+	}
+	var ms []Mutant
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		m, err := Generate(f, src)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m...)
+	}
+	log.Printf("%s: %d mutants, its tests take %s", pkg, len(ms), base.Round(time.Millisecond))
+	results := make([]result, len(ms))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, workers)
+	for i, m := range ms {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = result{Mutant: m, Pkg: pkg, Outcome: try(m, pkg, base, e2e, e2eMap)}
+			log.Printf("%s %s", results[i].Outcome, m)
+		})
+	}
+	wg.Wait()
+	return results, nil
+}
+
+// targetFiles returns the package of target and its files to mutate:
+// every non-test Go file of a directory, or the one file named.
+func targetFiles(target string) (string, []string, error) {
+	st, err := os.Stat(target)
+	if err != nil {
+		return "", nil, err
+	}
+	if !st.IsDir() {
+		return "./" + filepath.Clean(filepath.Dir(target)), []string{filepath.Clean(target)}, nil
+	}
+	all, err := filepath.Glob(filepath.Join(target, "*.go"))
+	if err != nil {
+		return "", nil, err
+	}
+	var files []string
+	for _, f := range all {
+		if !strings.HasSuffix(f, "_test.go") && !strings.HasSuffix(f, "_other.go") && !strings.HasSuffix(f, "_windows.go") {
+			files = append(files, f)
+		}
+	}
+	sort.Strings(files)
+	return "./" + filepath.Clean(target), files, nil
+}
+
+// readMap reads lines of FILE REGEXP: the e2e tests (a -run pattern)
+// that reach the code of FILE. Blank lines and # comments are skipped.
+func readMap(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for i, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		f, re, ok := strings.Cut(l, " ")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: want FILE REGEXP", path, i+1)
+		}
+		out[filepath.Clean(f)] = strings.TrimSpace(re)
+	}
+	return out, nil
+}

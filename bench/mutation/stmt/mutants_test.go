@@ -1,0 +1,99 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const sample = `package p
+
+func f(a, b bool, xs []int) (int, error) {
+	n := 0
+	n = 1
+	n += 2
+	use(n)
+	if a && (b || n > 1) {
+		return n, errBad
+	}
+	for i := 0; i < len(xs) && !a; i++ {
+		g := func() error { return errBad }
+		_ = g
+	}
+	return n, nil
+}
+`
+
+// TestGenerate: each kind where the code has one, with the edit it makes,
+// and nothing else: a := is never deleted, a function body's last return
+// never dropped, a nil error never "nil"ed, a closure's return judged by
+// the closure's own results.
+func TestGenerate(t *testing.T) {
+	ms, err := Generate("p.go", []byte(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.Kind+" "+strings.TrimSpace(string([]byte(sample)[m.Start:m.End]))+" => "+m.Text)
+	}
+	want := []string{
+		"delete-assignment n = 1 => ",
+		"delete-assignment n += 2 => ",
+		"delete-call use(n) => ",
+		"cond-true a && (b || n > 1) => true",
+		"cond-false a && (b || n > 1) => false",
+		"drop-clause a && (b || n > 1) => (a)",
+		"drop-clause a && (b || n > 1) => ((b || n > 1))",
+		"drop-clause b || n > 1 => (b)",
+		"drop-clause b || n > 1 => (n > 1)",
+		"drop-return return n, errBad => ",
+		"nil-error errBad => nil",
+		"drop-clause i < len(xs) && !a => (i < len(xs))",
+		"drop-clause i < len(xs) && !a => (!a)",
+		"nil-error errBad => nil",
+		"delete-assignment _ = g => ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("mutants:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMutantsParse: every mutant of the code in scope is still Go syntax
+// (whether it type-checks is for the compiler to say, per mutant).
+func TestMutantsParse(t *testing.T) {
+	files, _ := filepath.Glob("../../../solver/prune/*.go")
+	more, _ := filepath.Glob("../../../hash/inputs/*.go")
+	n := 0
+	for _, f := range append(files, more...) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src := mustRead(t, f)
+		ms, err := Generate(f, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			n++
+			if _, err := parser.ParseFile(token.NewFileSet(), f, m.Apply(src), 0); err != nil {
+				t.Errorf("%s: %v", m, err)
+			}
+		}
+	}
+	if n < 100 {
+		t.Errorf("only %d mutants in solver/prune and hash/inputs", n)
+	}
+}
+
+func mustRead(t *testing.T, f string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

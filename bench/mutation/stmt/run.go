@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// baseline runs pkg's tests once, unmutated: they must pass, and their
+// time bounds each mutant's run.
+func baseline(pkg string) (time.Duration, error) {
+	start := time.Now()
+	out, err := goTest(context.Background(), "", pkg, "")
+	if err != nil {
+		return 0, fmt.Errorf("%s: the tests fail without a mutant:\n%s", pkg, out)
+	}
+	return time.Since(start), nil
+}
+
+// try plants m and runs pkg's tests, then, when they pass and e2e is
+// set, the e2e tests mapped to m's file.
+func try(m Mutant, pkg string, base time.Duration, e2e bool, e2eMap map[string]string) string {
+	overlay, cleanup, err := plant(m)
+	if err != nil {
+		return NoBuild
+	}
+	defer cleanup()
+	ctx, cancel := context.WithTimeout(context.Background(), max(2*time.Minute, 10*base))
+	defer cancel()
+	out, err := goTest(ctx, overlay, pkg, "")
+	switch {
+	case err == nil:
+	case strings.Contains(out, "[build failed]") || strings.Contains(out, "[setup failed]"):
+		return NoBuild
+	default:
+		return Killed // a failure, or the time bound
+	}
+	re, mapped := e2eMap[filepath.Clean(m.File)]
+	if !e2e || !mapped {
+		return Lived
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	if _, err := goTest(ctx, overlay, "./e2e", re); err != nil {
+		return KilledE2E
+	}
+	return Lived
+}
+
+// plant writes m's file, mutated, to a temporary directory and returns
+// an overlay file that puts it in place of the original.
+func plant(m Mutant) (overlay string, cleanup func(), err error) {
+	src, err := os.ReadFile(m.File)
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "bkcache-mutant-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	abs, err := filepath.Abs(m.File)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, filepath.Base(m.File)), m.Apply(src), 0o644)
+	}
+	var doc []byte
+	if err == nil {
+		doc, err = json.Marshal(map[string]any{"Replace": map[string]string{abs: filepath.Join(dir, filepath.Base(m.File))}})
+	}
+	if err == nil {
+		overlay = filepath.Join(dir, "overlay.json")
+		err = os.WriteFile(overlay, doc, 0o644)
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return overlay, cleanup, nil
+}
+
+// goTest runs go test on pkg (with -run run, if given), through the
+// overlay when there is one, as CI does (CI=true: a missing requirement
+// fails instead of skipping).
+func goTest(ctx context.Context, overlay, pkg, run string) (string, error) {
+	args := []string{"test", "-count=1"}
+	if run != "" {
+		args = append(args, "-run", run)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
+	cmd.Env = append(os.Environ(), "CI=true")
+	if overlay != "" {
+		cmd.Env = append(cmd.Env, "GOFLAGS=-overlay="+overlay)
+	}
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := cmd.Run()
+	return b.String(), err
+}
+
+// report renders the results as Markdown: a score per package and the
+// mutants that lived.
+func report(results []result, took time.Duration, e2e bool) string {
+	var b strings.Builder
+	where := "unit tests"
+	if e2e {
+		where = "unit tests, then the mapped e2e tests"
+	}
+	fmt.Fprintf(&b, "Statement-level mutants (`bench/mutation/stmt`), %s, in %s. Score: killed over killed or lived; mutants that do not compile are not counted.\n\n", where, took.Round(time.Minute))
+	b.WriteString("| package | killed | killed by e2e | lived | not compiling | score |\n|---|---|---|---|---|---|\n")
+	by := map[string]map[string]int{}
+	var pkgs, lived []string
+	for _, r := range results {
+		if by[r.Pkg] == nil {
+			by[r.Pkg] = map[string]int{}
+			pkgs = append(pkgs, r.Pkg)
+		}
+		by[r.Pkg][r.Outcome]++
+		if r.Outcome == Lived {
+			lived = append(lived, r.Mutant.String())
+		}
+	}
+	var tk, tl int
+	for _, p := range pkgs {
+		n := by[p]
+		k := n[Killed] + n[KilledE2E]
+		tk, tl = tk+k, tl+n[Lived]
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s |\n", strings.TrimPrefix(p, "./"), n[Killed], n[KilledE2E], n[Lived], n[NoBuild], score(k, n[Lived]))
+	}
+	fmt.Fprintf(&b, "| **all** | | | %d | | **%s** |\n\nMutants that lived:\n\n", tl, score(tk, tl))
+	sort.Strings(lived)
+	for _, l := range lived {
+		fmt.Fprintf(&b, "- `%s`\n", l)
+	}
+	if len(lived) == 0 {
+		b.WriteString("- none\n")
+	}
+	return b.String()
+}
+
+func score(killed, lived int) string {
+	if killed+lived == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(killed)/float64(killed+lived))
+}
