@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -363,4 +364,32 @@ func FuzzECRPolicy(f *testing.F) {
 			t.Errorf("--keep %d: expires %+v", rules.Keep, exp)
 		}
 	})
+}
+
+// TestECRLifecycleTargetFloating: the floating tags the plan gave the
+// target (services sharing a repository each get TAG-SERVICE, here
+// main-api from --ci-tag main) are held like --ci-tag values; and a
+// registry that fails while prune lists the repository is an error, not
+// a policy made from nothing.
+func TestECRLifecycleTargetFloating(t *testing.T) {
+	p, host := rt.Faulty(t)
+	reg := registry.New(registry.Options{})
+	ctx := context.Background()
+	direct, _ := name.NewRepository(host + "/p/app")
+	repo, _ := name.NewRepository(p.Addr + "/p/app")
+	imgs, caches := pushBuilds(t, reg, direct, 2)
+	tagAt(t, direct, "main-api", imgs[0])
+	tagAt(t, direct, "cache-main-api", caches[0])
+	target := Target{Repository: repo, Services: []string{"api"}, Floating: []string{"main-api"}}
+	l, err := ECRLifecycle(ctx, reg, target, Rules{Keep: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := holds(l.Policy); !slices.Contains(got, "cache-main-api") {
+		t.Errorf("holds %v: not the target's floating cache-main-api", got)
+	}
+	p.Inject(faultproxy.Fault{Method: "GET", Path: "/tags/list$", Status: 401, Code: "UNAUTHORIZED"})
+	if l, err := ECRLifecycle(ctx, reg, target, Rules{Keep: 1}); err == nil {
+		t.Errorf("a registry refusing the listing gave a policy: %+v", l)
+	}
 }
