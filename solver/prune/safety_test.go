@@ -232,7 +232,9 @@ func present(t *testing.T, reg *registry.Registry, repo name.Repository, d diges
 func TestProtectClosure(t *testing.T) {
 	h := func(i int) string { return hash(i) }
 	x := &manifest{digest: dg("x"), tags: []string{h(1)}, created: t0, attached: true}
-	idx := &manifest{digest: dg("idx"), tags: []string{h(2), "ci"}, created: t0.Add(time.Hour), attached: true, children: []digest.Digest{dg("x")}}
+	// ci's index lists x and an untagged platform manifest prune never
+	// listed on its own (as most children are).
+	idx := &manifest{digest: dg("idx"), tags: []string{h(2), "ci"}, created: t0.Add(time.Hour), attached: true, children: []digest.Digest{dg("x"), dg("untagged")}}
 	// A referrer of x listing an old image's cache-tagged manifest:
 	// kept through x, then its child through it.
 	ref := &manifest{digest: dg("ref"), subject: dg("x"), children: []digest.Digest{dg("c")}}
@@ -240,17 +242,19 @@ func TestProtectClosure(t *testing.T) {
 	// A deleted index listing a deleted image: the image stays deleted.
 	oldIdx := &manifest{digest: dg("oldidx"), tags: []string{h(3)}, created: t0, attached: true, children: []digest.Digest{dg("y")}}
 	y := &manifest{digest: dg("y"), tags: []string{h(4)}, created: t0, attached: true}
-	// A referrer pinned by --keep-ref, of a deleted image.
+	// A referrer pinned by --keep-ref, of a deleted image, and one that
+	// is not: it goes with its image.
 	pinnedRef := &manifest{digest: dg("pinnedref"), subject: dg("y")}
+	yRef := &manifest{digest: dg("yref"), subject: dg("y")}
 	ms := map[digest.Digest]*manifest{}
-	for _, m := range []*manifest{x, idx, ref, c, oldIdx, y, pinnedRef} {
+	for _, m := range []*manifest{x, idx, ref, c, oldIdx, y, pinnedRef, yRef} {
 		ms[m.digest] = m
 	}
 	d := decide(ms, Rules{Keep: 1, KeepRefs: []string{dg("pinnedref").String()}, Now: t0.Add(48 * time.Hour)})
 	for _, tc := range []struct {
 		m    *manifest
 		want string
-	}{{x, Keep}, {ref, Keep}, {c, Keep}, {oldIdx, Delete}, {y, Delete}, {pinnedRef, Keep}} {
+	}{{x, Keep}, {ref, Keep}, {c, Keep}, {oldIdx, Delete}, {y, Delete}, {pinnedRef, Keep}, {yRef, Delete}} {
 		if it := d.items[tc.m.digest]; it == nil || it.Action != tc.want {
 			t.Errorf("%s: %+v, want %s", tc.m.digest.Encoded()[:8], it, tc.want)
 		}
