@@ -263,3 +263,30 @@ func TestProtectClosure(t *testing.T) {
 		t.Errorf("the pinned referrer's reason: %q", it.Reason)
 	}
 }
+
+// TestRunFails: a registry that refuses the listing, or the deletions,
+// fails the prune with an error that names why, and the report says how
+// far it got; never a quiet success.
+func TestRunFails(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault faultproxy.Fault
+		want  error
+	}{
+		{"listing refused", faultproxy.Fault{Method: "GET", Path: "/tags/list$", Status: 401, Code: "UNAUTHORIZED"}, registry.ErrAuth},
+		{"deletion refused", faultproxy.Fault{Method: "DELETE", Status: 405, Code: "UNSUPPORTED"}, registry.ErrNoDelete},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, host := rt.Faulty(t)
+			reg := registry.New(registry.Options{})
+			direct, _ := name.NewRepository(host + "/p/app")
+			repo, _ := name.NewRepository(p.Addr + "/p/app")
+			pushBuilds(t, reg, direct, 3)
+			p.Inject(tc.fault)
+			rep, err := Run(context.Background(), reg, Target{Repository: repo}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
+			if !errors.Is(err, tc.want) || rep == nil || rep.Error == "" || rep.Deleted != 0 {
+				t.Fatalf("Run = %+v, %v; want %v, reported", rep, err, tc.want)
+			}
+		})
+	}
+}
