@@ -79,9 +79,10 @@ func TestRunKeepsChildOfKeptIndex(t *testing.T) {
 
 // TestRunKeepsTagMadeDuringPrune is finding 2: a branch build tags
 // ci-feature on an old image after prune listed the tags (at the exact
-// request that reads the old image's referrers). The image must stay.
+// request that reads the old image's referrers), or pushes an index that
+// wraps it. The image must stay.
 func TestRunKeepsTagMadeDuringPrune(t *testing.T) {
-	for _, tag := range []string{"ci-feature", "release-7", hash(9)} {
+	for _, tag := range []string{"ci-feature", "release-7", hash(9), "new-index"} {
 		t.Run(tag, func(t *testing.T) {
 			p, host := rt.Faulty(t)
 			reg := registry.New(registry.Options{})
@@ -91,6 +92,12 @@ func TestRunKeepsTagMadeDuringPrune(t *testing.T) {
 			imgs, _ := pushBuilds(t, reg, direct, 3)
 			tagAt(t, direct, "ci", imgs[2])
 			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
+				if tag == "new-index" {
+					// A manifest the listing never saw, which reaches
+					// the old image: an index that wraps it.
+					putIndex(t, direct.Tag(tag), imgs[0])
+					return
+				}
 				tagAt(t, direct, tag, imgs[0])
 			}})
 			rep, err := Run(ctx, reg, Target{Repository: repo, Floating: []string{"ci"}}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
