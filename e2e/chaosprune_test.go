@@ -24,11 +24,12 @@ import (
 // in the registry must name a complete image.
 
 // chaosSide starts, each with probability one half, a branch build of
-// old (the project some runs ago) and a prune of the project in dir;
-// wait returns what they printed, once both ended.
-func chaosSide(t *testing.T, dir, old string, env []string, rng *rand.Rand) (wait func() []string) {
+// old (the project some runs ago, at times the same inputs as dir) and a
+// prune of the project in dir; wait returns what they printed, once both
+// ended; branch says whether the branch build runs.
+func chaosSide(t *testing.T, dir, old string, env []string, rng *rand.Rand) (wait func() []string, branch bool) {
 	var runs [][]string
-	if rng.IntN(2) == 0 {
+	if branch = rng.IntN(2) == 0; branch {
 		runs = append(runs, []string{old, "build", "--push", "--keep-going", "--ci-tag", "ci-feature", "--registry-timeout", "5s", "--progress", "plain"})
 	}
 	if rng.IntN(2) == 0 {
@@ -61,7 +62,7 @@ func chaosSide(t *testing.T, dir, old string, env []string, rng *rand.Rand) (wai
 	return func() []string {
 		wg.Wait()
 		return outs
-	}
+	}, branch
 }
 
 // chaosLag copies dir's inputs into old now and then, so that old is
