@@ -372,11 +372,8 @@ func FuzzECRPolicy(f *testing.F) {
 // registry that fails while prune lists the repository is an error, not
 // a policy made from nothing.
 func TestECRLifecycleTargetFloating(t *testing.T) {
-	p, host := rt.Faulty(t)
-	reg := registry.New(registry.Options{})
+	p, reg, direct, repo := faultyRepo(t)
 	ctx := context.Background()
-	direct, _ := name.NewRepository(host + "/p/app")
-	repo, _ := name.NewRepository(p.Addr + "/p/app")
 	imgs, caches := pushBuilds(t, reg, direct, 2)
 	tagAt(t, direct, "main-api", imgs[0])
 	tagAt(t, direct, "cache-main-api", caches[0])

@@ -84,11 +84,8 @@ func TestRunKeepsChildOfKeptIndex(t *testing.T) {
 func TestRunKeepsTagMadeDuringPrune(t *testing.T) {
 	for _, tag := range []string{"ci-feature", "release-7", hash(9), "new-index"} {
 		t.Run(tag, func(t *testing.T) {
-			p, host := rt.Faulty(t)
-			reg := registry.New(registry.Options{})
+			p, reg, direct, repo := faultyRepo(t)
 			ctx := context.Background()
-			direct, _ := name.NewRepository(host + "/p/app")
-			repo, _ := name.NewRepository(p.Addr + "/p/app")
 			imgs, _ := pushBuilds(t, reg, direct, 3)
 			tagAt(t, direct, "ci", imgs[2])
 			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
@@ -204,6 +201,23 @@ func putIndex(t *testing.T, tag name.Tag, children ...digest.Digest) digest.Dige
 	return digest.FromBytes(raw)
 }
 
+// faultyRepo starts an in-process registry with the referrers API
+// behind the fault proxy, and returns the proxy, a Registry client, and
+// repository p/app on the registry itself and through the proxy.
+func faultyRepo(t *testing.T) (*faultproxy.Proxy, *registry.Registry, name.Repository, name.Repository) {
+	t.Helper()
+	p, host := rt.Faulty(t)
+	direct, err := name.NewRepository(host + "/p/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := name.NewRepository(p.Addr + "/p/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, registry.New(registry.Options{}), direct, repo
+}
+
 // serveRepo starts an in-process registry with the referrers API and
 // returns it, a Registry client and its repository p/app.
 func serveRepo(t *testing.T) (*rt.Server, *registry.Registry, name.Repository) {
@@ -284,10 +298,7 @@ func TestRunFails(t *testing.T) {
 		{"deletion refused", faultproxy.Fault{Method: "DELETE", Status: 405, Code: "UNSUPPORTED"}, registry.ErrNoDelete},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, host := rt.Faulty(t)
-			reg := registry.New(registry.Options{})
-			direct, _ := name.NewRepository(host + "/p/app")
-			repo, _ := name.NewRepository(p.Addr + "/p/app")
+			p, reg, direct, repo := faultyRepo(t)
 			pushBuilds(t, reg, direct, 3)
 			p.Inject(tc.fault)
 			rep, err := Run(context.Background(), reg, Target{Repository: repo}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
