@@ -93,12 +93,38 @@ func TestSignalEndsBlockedRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			cmd, out, done := asMain(t, "hash", "--no-stat-cache", "-f", p)
-			time.Sleep(300 * time.Millisecond) // let it reach the read; either way it must end
+			// A non-blocking open for writing succeeds once a reader has
+			// the FIFO open: bkcache is then past installing its signal
+			// handler, and blocked reading a FIFO nobody writes.
+			w := waitForReader(t, p, done, out)
+			defer syscall.Close(w)
 			cmd.Process.Signal(sig)
 			if code := exitOf(t, cmd, done, out); code == 0 || !strings.Contains(out.String(), "cancel") {
 				t.Errorf("exit %d after %s:\n%s", code, sig, out)
 			}
 		})
+	}
+}
+
+// waitForReader returns a write descriptor of the FIFO at p once the
+// process has it open for reading.
+func waitForReader(t *testing.T, p string, done chan error, out *bytes.Buffer) int {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute) // a guard, not a timing
+	for {
+		fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			return fd
+		}
+		select {
+		case <-done:
+			t.Fatalf("bkcache ended before reading %s:\n%s", p, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bkcache never opened %s: %v", p, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
