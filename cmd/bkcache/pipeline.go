@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -256,11 +255,8 @@ func projectRepositories(ctx context.Context, pf *projectFlags) (map[string]name
 	return repos, err
 }
 
-// hexHash is what a record's hash must look like: it becomes a tag and a
-// variable's value.
-var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// recordedRow is a record's service checked against the project: a
+// recordedRow is a record's service checked against the project (its
+// hash's form manifest.Parse has checked): a
 // record is a file a job downloads, and what it names ends up in
 // variables a CI system sources, so a service the project does not
 // build, or an image outside its repository or not at its hash, is
@@ -272,9 +268,6 @@ func recordedRow(s *manifest.Service, repos map[string]name.Repository, hosts re
 	}
 	if s.Image == "" {
 		return hashRow{}, fmt.Errorf("records no image for service %q (status %s): write it with bkcache build --manifest", s.Service, s.Status)
-	}
-	if !hexHash.MatchString(s.Hash) {
-		return hashRow{}, fmt.Errorf("service %q: the recorded hash %q is not 64 hex digits: the record is damaged or was altered", s.Service, s.Hash)
 	}
 	ref, err := hosts.Reference(s.Image)
 	if err != nil {

@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
@@ -11,8 +10,6 @@ import (
 // A record is read from files and registries anyone who can push writes.
 // What of it ends up in tags, code spans or variables must be what it
 // claims: every hash and digest is checked when the record is parsed.
-
-var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // check refuses a record whose hashes or digests are not well formed.
 func (m *Manifest) check() error {
@@ -48,7 +45,7 @@ func (s *Service) check() error {
 		}
 	}
 	for what, h := range hexes {
-		if h != "" && !hexHash.MatchString(h) {
+		if h != "" && !isHex(h, 64) {
 			return fmt.Errorf("%s %q is not 64 hex digits", what, h)
 		}
 	}
@@ -71,7 +68,7 @@ func valid(d digest.Digest) error {
 	}
 	alg, enc, _ := strings.Cut(string(d), ":")
 	n, ok := digestHex[alg]
-	if !ok || len(enc) != n || strings.Trim(enc, "0123456789abcdef") != "" {
+	if !ok || !isHex(enc, n) {
 		return fmt.Errorf("digest %q is not ALGORITHM:HEX (sha256, sha512 or blake3)", string(d))
 	}
 	return nil
