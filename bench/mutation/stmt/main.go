@@ -25,10 +25,14 @@ import (
 	"time"
 )
 
+// aloneOnly plants every mutant alone, as before the schemata.
+var aloneOnly bool
+
 func main() {
 	workers := flag.Int("workers", 2, "mutants tested at once")
 	e2e := flag.Bool("e2e", false, "run the mapped e2e tests against each mutant the unit tests let live (needs the e2e sandbox: root, runc)")
 	out := flag.String("o", "", "also write the report to this file")
+	flag.BoolVar(&aloneOnly, "alone", false, "plant every mutant alone (slow): to check the schemata against")
 	mapFile := flag.String("map", "bench/mutation/stmt/e2e.map", "which e2e tests cover which file")
 	flag.Parse()
 	if flag.NArg() == 0 {
@@ -69,13 +73,11 @@ type result struct {
 	Pkg, Outcome string
 }
 
-// runTarget tests every mutant of a package directory or file.
+// runTarget tests every mutant of a package directory or file: those
+// that can be switched in one schema binary (schema.go), then the rest,
+// each planted alone.
 func runTarget(target string, workers int, e2e bool, e2eMap map[string]string) ([]result, error) {
 	pkg, files, err := targetFiles(target)
-	if err != nil {
-		return nil, err
-	}
-	base, err := baseline(pkg)
 	if err != nil {
 		return nil, err
 	}
@@ -91,16 +93,45 @@ func runTarget(target string, workers int, e2e bool, e2eMap map[string]string) (
 		}
 		ms = append(ms, m...)
 	}
-	log.Printf("%s: %d mutants, its tests take %s", pkg, len(ms), base.Round(time.Millisecond))
-	results := make([]result, len(ms))
+	var noBuild []Mutant
+	if !aloneOnly {
+		if ms, noBuild, err = splitCompiling(pkg, ms); err != nil {
+			return nil, err
+		}
+	}
+	s, err := buildSchema(pkg, files, ms)
+	if err != nil {
+		return nil, err
+	}
+	defer s.cleanup()
+	if aloneOnly {
+		s.slow, s.on = ms, nil
+	}
+	base, err := s.baseline()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pkg, err)
+	}
+	log.Printf("%s: %d mutants (%d switched, %d planted alone, %d not compiling), its tests take %s", pkg, len(ms)+len(noBuild), len(s.on), len(s.slow), len(noBuild), base.Round(time.Millisecond))
+	t := tester{pkg: pkg, base: base, e2e: e2e, e2eMap: e2eMap, schema: s}
+	jobs := make([]func() result, 0, len(ms)+len(noBuild))
+	for _, m := range noBuild {
+		jobs = append(jobs, func() result { return result{Mutant: m, Pkg: pkg, Outcome: NoBuild} })
+	}
+	for _, m := range s.on {
+		jobs = append(jobs, func() result { return result{Mutant: m.Mutant, Pkg: pkg, Outcome: t.trySwitched(m)} })
+	}
+	for _, m := range s.slow {
+		jobs = append(jobs, func() result { return result{Mutant: m, Pkg: pkg, Outcome: t.tryAlone(m)} })
+	}
+	results := make([]result, len(jobs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, workers)
-	for i, m := range ms {
+	for i, job := range jobs {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = result{Mutant: m, Pkg: pkg, Outcome: try(m, pkg, base, e2e, e2eMap)}
-			log.Printf("%s %s", results[i].Outcome, m)
+			results[i] = job()
+			log.Printf("%s %s", results[i].Outcome, results[i].Mutant)
 		})
 	}
 	wg.Wait()

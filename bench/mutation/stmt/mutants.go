@@ -31,6 +31,7 @@ type Mutant struct {
 	Kind       string
 	Start, End int    // byte offsets in the file
 	Text       string // what replaces them
+	KeepLeft   bool   // a drop-clause that keeps the left side
 }
 
 func (m Mutant) String() string { return fmt.Sprintf("%s:%d:%d %s", m.File, m.Line, m.Col, m.Kind) }
@@ -155,6 +156,7 @@ func (g *generator) clauses(c ast.Expr) {
 			return !isFunc(n)
 		}
 		g.add(b, DropClause, "("+g.text(b.X)+")")
+		g.out[len(g.out)-1].KeepLeft = true
 		g.add(b, DropClause, "("+g.text(b.Y)+")")
 		return true
 	})

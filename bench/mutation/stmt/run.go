@@ -9,32 +9,57 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
-// baseline runs pkg's tests once, unmutated: they must pass, and their
-// time bounds each mutant's run.
-func baseline(pkg string) (time.Duration, error) {
+// tester runs one package's tests against its mutants.
+type tester struct {
+	pkg    string
+	base   time.Duration // the tests' time, unmutated
+	e2e    bool
+	e2eMap map[string]string
+	schema *schema
+}
+
+// baseline runs the schema binary with no mutant on: the tests must pass,
+// and their time bounds each mutant's run.
+func (s *schema) baseline() (time.Duration, error) {
 	start := time.Now()
-	out, err := goTest(context.Background(), "", pkg, "")
-	if err != nil {
-		return 0, fmt.Errorf("%s: the tests fail without a mutant:\n%s", pkg, out)
+	if err := s.run(context.Background(), 0); err != nil {
+		return 0, fmt.Errorf("the tests fail with no mutant on: %w (run go test on the package)", err)
 	}
 	return time.Since(start), nil
 }
 
-// try plants m and runs pkg's tests, then, when they pass and e2e is
-// set, the e2e tests mapped to m's file.
-func try(m Mutant, pkg string, base time.Duration, e2e bool, e2eMap map[string]string) string {
+// bound is how long a mutant's unit tests may run before it counts as
+// killed (a mutant that loops forever is caught).
+func (t tester) bound() time.Duration { return max(time.Minute, 10*t.base) }
+
+// trySwitched runs the schema's tests with m on, then, when they pass and
+// e2e is set, the e2e tests mapped to m's file with the schema built in.
+func (t tester) trySwitched(m switched) string {
+	ctx, cancel := context.WithTimeout(context.Background(), t.bound())
+	defer cancel()
+	if t.schema.run(ctx, m.ID) != nil {
+		return Killed
+	}
+	return t.tryE2E(m.Mutant, t.schema.overlay, mutantEnv+"="+strconv.Itoa(m.ID))
+}
+
+// tryAlone plants m by itself and runs the package's tests, then, when
+// they pass and e2e is set, the e2e tests mapped to m's file.
+func (t tester) tryAlone(m Mutant) string {
 	overlay, cleanup, err := plant(m)
 	if err != nil {
 		return NoBuild
 	}
 	defer cleanup()
-	ctx, cancel := context.WithTimeout(context.Background(), max(2*time.Minute, 10*base))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+t.bound())
 	defer cancel()
-	out, err := goTest(ctx, overlay, pkg, "")
+	out, err := goTest(ctx, overlay, t.pkg, "")
 	switch {
 	case err == nil:
 	case strings.Contains(out, "[build failed]") || strings.Contains(out, "[setup failed]"):
@@ -42,13 +67,19 @@ func try(m Mutant, pkg string, base time.Duration, e2e bool, e2eMap map[string]s
 	default:
 		return Killed // a failure, or the time bound
 	}
-	re, mapped := e2eMap[filepath.Clean(m.File)]
-	if !e2e || !mapped {
+	return t.tryE2E(m, overlay)
+}
+
+// tryE2E runs the e2e tests mapped to m's file, with the mutant built in
+// through overlay (and env), when e2e is set: Lived unless one fails.
+func (t tester) tryE2E(m Mutant, overlay string, env ...string) string {
+	re, mapped := t.e2eMap[filepath.Clean(m.File)]
+	if !t.e2e || !mapped {
 		return Lived
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	if _, err := goTest(ctx, overlay, "./e2e", re); err != nil {
+	if _, err := goTest(ctx, overlay, "./e2e", re, env...); err != nil {
 		return KilledE2E
 	}
 	return Lived
@@ -88,13 +119,14 @@ func plant(m Mutant) (overlay string, cleanup func(), err error) {
 // goTest runs go test on pkg (with -run run, if given), through the
 // overlay when there is one, as CI does (CI=true: a missing requirement
 // fails instead of skipping).
-func goTest(ctx context.Context, overlay, pkg, run string) (string, error) {
-	args := []string{"test", "-count=1"}
+func goTest(ctx context.Context, overlay, pkg, run string, env ...string) (string, error) {
+	args := []string{"test", "-count=1", "-failfast"}
 	if run != "" {
 		args = append(args, "-run", run)
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
-	cmd.Env = append(os.Environ(), "CI=true")
+	killGroup(cmd)
+	cmd.Env = append(append(os.Environ(), "CI=true"), env...)
 	if overlay != "" {
 		cmd.Env = append(cmd.Env, "GOFLAGS=-overlay="+overlay)
 	}
@@ -149,4 +181,12 @@ func score(killed, lived int) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(killed)/float64(killed+lived))
+}
+
+// killGroup makes cmd's context end its whole process group: go test's
+// test binary (and what that starts) with it, not go alone.
+func killGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 }
