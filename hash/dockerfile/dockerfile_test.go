@@ -114,6 +114,11 @@ COPY --from=1 /b /b
 			want:       map[string]string{"context": "t"},
 		},
 		{
+			name:       "stage reached only through a cache mount's from=",
+			dockerfile: "FROM scratch AS seed\nCOPY s /s\nFROM scratch AS other\nCOPY o /o\nFROM busybox\nRUN --mount=type=cache,target=/c,from=seed,source=/ true\n",
+			want:       map[string]string{"context": "s"},
+		},
+		{
 			name:       "ENV from an image's variable is undecidable",
 			dockerfile: "FROM golang:1.26\nENV D=$GOPATH/src\nCOPY $D /x\n",
 			want:       map[string]string{"context": "*"},

@@ -30,6 +30,8 @@ func TestImages(t *testing.T) {
 		{"COPY --from stage index", "FROM alpine\nFROM scratch\nCOPY --from=0 /a /a\n", Options{}, []string{"alpine@1"}, false},
 		{"RUN --mount from image", "FROM alpine\nRUN --mount=type=bind,from=golang:1.26,target=/go true\nRUN --mount=type=cache,from=tools,target=/t true\n", Options{}, []string{"alpine@1", "golang:1.26@2", "tools@3"}, false},
 		{"named context shadows an image", "FROM alpine:3.20\nCOPY --from=lib /x /\nCOPY --from=docker.io/library/node:latest /n /\n", Options{Named: []string{"alpine:3.20", "lib", "node"}}, nil, false},
+		{"a context shadows only its own name, tag and all", "FROM node:22 AS a\nFROM node\nCOPY --from=node:20 / /\nCOPY --from=a / /\n", Options{Named: []string{"node"}}, []string{"node:20@3", "node:22@1"}, false},
+		{"a context named with its tag", "FROM node:22\nCOPY --from=node / /\n", Options{Named: []string{"node:22"}}, []string{"node@2"}, false},
 		{"local context is not an image", "FROM scratch\nCOPY --from=src a /\n", Options{Contexts: []string{"src"}, Named: []string{"src"}}, nil, false},
 		{"pinned digest", "FROM alpine@sha256:" + strings.Repeat("a", 64) + "\n", Options{}, []string{"alpine@sha256:" + strings.Repeat("a", 64) + "@1"}, false},
 		{"--platform keeps the ref", "FROM --platform=$BUILDPLATFORM golang AS b\nFROM alpine\nCOPY --from=b /x /\n", Options{}, []string{"alpine@2", "golang@1"}, false},
