@@ -90,7 +90,7 @@ func (b *Builder) publish(ctx context.Context, j *plan.Job, res *Result) {
 		res.fail(fmt.Errorf("%w; %s not moved", err, refs.Floating))
 		return
 	}
-	if err := b.moveFloating(ctx, reg, refs, moveCache(ctx, reg, refs), res); err != nil {
+	if err := b.moveFloating(ctx, reg, refs, res.Digest, moveCache(ctx, reg, refs), res); err != nil {
 		res.fail(err)
 	}
 }
@@ -146,11 +146,12 @@ func (b *Builder) promote(ctx context.Context, j *plan.Job, d digest.Digest, res
 			}
 		}
 	}
-	return b.moveFloating(ctx, reg, refs, moveCache(ctx, reg, refs), res)
+	return b.moveFloating(ctx, reg, refs, d, moveCache(ctx, reg, refs), res)
 }
 
 // convergeTags points each of the service's compose tags at d, the
-// image R:H holds, where it names anything else.
+// image R:H held when checked, where it names anything else. By digest,
+// never by R:H: another run may push R:H again meanwhile.
 func convergeTags(ctx context.Context, reg *registry.Registry, j *plan.Job, d digest.Digest) error {
 	for _, t := range j.Tags {
 		cur, found, err := reg.Head(ctx, t.Tag)
@@ -160,41 +161,43 @@ func convergeTags(ctx context.Context, reg *registry.Registry, j *plan.Job, d di
 		if found && cur == d {
 			continue
 		}
-		if err := reg.Copy(ctx, j.Refs.Image, t.Tag); err != nil {
+		if err := reg.Copy(ctx, j.Refs.Repository.Digest(d.String()), t.Tag); err != nil {
 			return fmt.Errorf("pointing the compose tag %s of service %q at %s: %w", t, j.Name(), j.Refs.Image, err)
 		}
 	}
 	return nil
 }
 
-// moveFloating points R:F at R:H, after R:cache-F was moved (cacheErr
-// says how that went). The cache is an optimisation: failing to move
+// moveFloating points R:F at d, the image R:H held when checked and the
+// manifest was attached to, after R:cache-F was moved (cacheErr says
+// how that went). By digest, never by R:H: another run may push R:H
+// again meanwhile, an image of the same inputs without its manifest yet. The cache is an optimisation: failing to move
 // R:cache-F costs the next build its cache, not correctness, so it is a
 // warning unless a cache export is required.
-func (b *Builder) moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, cacheErr error, res *Result) error {
+func (b *Builder) moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, d digest.Digest, cacheErr error, res *Result) error {
 	if cacheErr != nil {
 		if b.opt.RequireCacheExport {
 			return fmt.Errorf("%w (%w); %s not moved", cacheErr, ErrCacheExportRequired, refs.Floating)
 		}
 		res.warn(cacheErr.Error())
 	}
-	if err := reg.Copy(ctx, refs.Image, refs.Floating.Tag); err != nil {
+	if err := reg.Copy(ctx, refs.Repository.Digest(d.String()), refs.Floating.Tag); err != nil {
 		return fmt.Errorf("moving %s: %w", refs.Floating, err)
 	}
 	res.Floating = refs.Floating.String()
 	return nil
 }
 
-// moveCache points R:cache-F at R:cache-H when there is one.
+// moveCache points R:cache-F at what R:cache-H holds, when there is one.
 func moveCache(ctx context.Context, reg *registry.Registry, refs plan.Refs) error {
-	_, ok, err := reg.Head(ctx, refs.Cache)
+	d, ok, err := reg.Head(ctx, refs.Cache)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", refs.Cache, err)
 	}
 	if !ok {
 		return nil
 	}
-	if err := reg.Copy(ctx, refs.Cache, refs.CacheFloat.Tag); err != nil {
+	if err := reg.Copy(ctx, refs.Repository.Digest(d.String()), refs.CacheFloat.Tag); err != nil {
 		return fmt.Errorf("moving %s: %w", refs.CacheFloat, err)
 	}
 	return nil

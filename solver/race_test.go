@@ -1,0 +1,84 @@
+package solver
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/bkcache/bkcache/solver/registry"
+	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// TestFloatingFollowsWhatWasChecked: another run pushes R:H again (an
+// image of the same inputs, not yet carrying its manifest) at the worst
+// moment, while this run attaches the manifest to the image it checked.
+// R:F and the compose tags must then name an image that carries its
+// manifest: the one this run checked and attached to, not whatever R:H
+// names a moment later. Both the skip path (promote) and the build path
+// (publish) are driven, with R:F first nowhere and first elsewhere (a
+// revert onto an older R:H that has no manifest yet).
+func TestFloatingFollowsWhatWasChecked(t *testing.T) {
+	p, host := rt.Faulty(t)
+	for i, tc := range []struct {
+		name    string
+		built   bool // a build's publish, else a skip's promote
+		ciFirst bool // R:F names another image first
+	}{
+		{"skip", false, false},
+		{"skip, revert of R:F", false, true},
+		{"build", true, false},
+		{"build, R:F elsewhere", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.Clear()
+			repo := fmt.Sprintf("p/race%d", i)
+			direct := host + "/" + repo
+			checked := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+			if tc.ciFirst {
+				rt.PushRandom(t, direct+":ci")
+			}
+			var repushed digest.Digest
+			p.Inject(faultproxy.Fault{Method: "PUT", Path: "^/v2/" + repo + "/manifests/sha256:", Times: 1, Before: func() {
+				repushed = digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+			}})
+			reg := registry.New(registry.Options{})
+			b := NewBuilder(nil, reg, Options{Push: true, Attach: true, Recorder: testRecorder})
+			j := testJob(t, p.Addr+"/"+repo, testHash, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
+			tag, err := registry.NewHosts().Tag(p.Addr + "/" + repo + ":latest")
+			if err != nil {
+				t.Fatal(err)
+			}
+			j.Tags = append(j.Tags, tag)
+			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+			if tc.built {
+				resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: checked.String()}}
+				b.finish(context.Background(), j, resp, nil, "", res)
+			} else {
+				b.buildOne(context.Background(), j, nil, nil, "", res)
+			}
+			p.Clear()
+			if repushed == "" {
+				t.Fatal("the attach was never made: the race was not driven")
+			}
+			if res.Error != "" || res.Floating == "" {
+				t.Fatalf("status %s, error %q, floating %q", res.Status, res.Error, res.Floating)
+			}
+			ci := headDirect(t, direct+":ci")
+			if ci != checked {
+				t.Errorf("R:F at %s, want the image checked and attached to, %s (R:H now %s)", ci, checked, repushed)
+			}
+			m, err := reg.FetchManifest(context.Background(), rt.Ref(t, direct+":ci"))
+			if err != nil || m.Services[0].Hash != testHash.Encoded() {
+				t.Errorf("R:F names an image without its manifest: %v", err)
+			}
+			if !tc.built && headDirect(t, direct+":latest") != checked {
+				t.Errorf("the compose tag is at %s, want %s", headDirect(t, direct+":latest"), checked)
+			}
+		})
+	}
+}
