@@ -92,6 +92,26 @@ func TestDockerEngine(t *testing.T) {
 		}
 	})
 
+	// --push --load where the registry has R:H: R:H is not pushed again
+	// (the solve makes only the engine's image); where the engine has it
+	// too, nothing is solved. R:F follows R:H either way.
+	t.Run("push and load what exists", func(t *testing.T) {
+		pr, d := repo(t), sourcetest.Tree(t, map[string]string{"compose.yaml": tiny["compose.yaml"], "Dockerfile": tiny["Dockerfile"], "input.txt": "exists\n"})
+		first := mustBuild(t, d, env, "--push", "--repository", pr)["svc"]
+		for i, want := range []string{"built", "skipped"} {
+			s := mustBuild(t, d, env, "--push", "--load", "--repository", pr)["svc"]
+			if s.Status != want || s.Digest != first.Digest || s.Floating == "" {
+				t.Errorf("run %d: %+v, want %s at R:H %s, R:F moved", i+2, s, want, first.Digest)
+			}
+			if got := head(t, pr+"/svc:"+first.Hash); got != first.Digest {
+				t.Errorf("run %d: R:H pushed again: %s, was %s", i+2, got, first.Digest)
+			}
+			if out, err := docker.Run(ctx, nil, "run", "--rm", "--network", "none", pr+"/svc:"+first.Hash, "cat", "/input.txt"); err != nil || out != "exists\n" {
+				t.Errorf("run %d: the engine's image: %q %v", i+2, out, err)
+			}
+		}
+	})
+
 	t.Run("docker-container", func(t *testing.T) {
 		const name = "bkcache-e2e-buildctl"
 		t.Cleanup(func() { docker.Run(context.Background(), nil, "rm", "-f", name) })

@@ -3,8 +3,14 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/e2e/faultproxy"
@@ -65,6 +71,43 @@ func TestImmutableTags(t *testing.T) {
 	}
 }
 
+// TestPushWithOutputKeepsRH: with --push and an output, a service whose
+// R:H is in the registry is solved for the output only: R:H is never
+// pushed again (here the registry refuses any overwrite of it, as one
+// with immutable tags does; and a push would change the image R:F and
+// the deployed tags name), and R:F and the compose tags follow what R:H
+// holds.
+func TestPushWithOutputKeepsRH(t *testing.T) {
+	requireSandbox(t)
+	p, r, direct := faulty(t)
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  svc:\n    build:\n      context: .\n      tags: [" + r + "/svc:latest]\n",
+		"Dockerfile":   tiny["Dockerfile"], "input.txt": "v1\n",
+	})
+	first := mustBuild(t, dir, nil, "--push", "--repository", r)["svc"]
+	rule := p.Inject(faultproxy.Fault{Method: "PUT", Path: imageManifest, Status: 400, Code: "TAG_INVALID",
+		Message: "The image tag already exists in the 'svc' repository and cannot be overwritten because the repository is immutable."})
+	for _, tag := range []string{"latest", "ci"} { // a revert: both elsewhere first
+		pushRandom(t, direct+"/svc:"+tag)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	s := mustBuild(t, dir, nil, "--push", "--repository", r, "--output", "type=local,dest="+out)["svc"]
+	if s.Status != "built" || s.Digest != first.Digest || s.Floating == "" {
+		t.Fatalf("--push --output over an existing R:H: %+v, want built, digest %s, floating", s, first.Digest)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "input.txt")); err != nil || string(b) != "v1\n" {
+		t.Errorf("the output: %q %v", b, err)
+	}
+	if rule.Hits() != 0 {
+		t.Errorf("R:H was pushed again (%d refused PUTs)", rule.Hits())
+	}
+	for _, tag := range []string{first.Hash, "ci", "latest"} {
+		if got := head(t, direct+"/svc:"+tag); got != first.Digest {
+			t.Errorf("svc:%s at %s, want R:H's %s", tag, got, first.Digest)
+		}
+	}
+}
+
 // TestManifestTooLarge: a registry refusing R:H's manifest as over its
 // size limit, as distribution answers a body past its 4 MiB reader and
 // others answer 413: the service fails saying so and what to do, and
@@ -121,5 +164,21 @@ func TestThrottleStorm(t *testing.T) {
 	}
 	if storm[0].Hits() != 10 || storm[1].Hits() == 0 {
 		t.Errorf("the storm hit %d skip checks and %d pushes: the test throttled less than it means to", storm[0].Hits(), storm[1].Hits())
+	}
+}
+
+// pushRandom pushes a small random image to ref, straight to the registry.
+func pushRandom(t *testing.T, ref string) {
+	t.Helper()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err == nil {
+		err = remote.Write(tag, img, keychain)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

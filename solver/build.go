@@ -105,6 +105,10 @@ type Result struct {
 	layout  string // OCI layout of a local (unpushed) build, for dependents
 	// cacheExported says the solve's cache exports all succeeded.
 	cacheExported bool
+	// inRegistry is what R:H held at the skip check of a --push run
+	// that solves only for an output: R:H is not pushed again, and R:F
+	// follows what it holds.
+	inRegistry digest.Digest
 }
 
 // MarshalJSON writes the duration in milliseconds, the unit of every

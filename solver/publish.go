@@ -40,6 +40,14 @@ func (b *Builder) finish(ctx context.Context, j *plan.Job, resp *client.SolveRes
 	if layout != "" {
 		res.layout = layout
 	}
+	if b.opt.Push && res.inRegistry != "" {
+		// Solved for an output only: R:H was there, and stays as it was.
+		res.Digest = res.inRegistry
+		if err := b.promote(ctx, j, res.inRegistry, res); err != nil {
+			res.fail(err)
+		}
+		return
+	}
 	if b.opt.Push {
 		if res.Digest == "" {
 			res.fail(fmt.Errorf("pushing %s: buildkitd reported no image digest", refs.Image))

@@ -32,7 +32,7 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, sends []send, deps 
 			return
 		}
 	}
-	so, cleanup, err := b.solveOpt(j, deps, layout)
+	so, cleanup, err := b.solveOpt(j, deps, layout, b.opt.Push && res.inRegistry == "")
 	defer cleanup()
 	if err != nil {
 		res.fail(err)
@@ -66,17 +66,29 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, sends []send, deps 
 
 // skip reports whether the job ends without a solve: R:H is in the
 // registry (then, with --push, R:F follows it), or a --load target the
-// engine already holds.
+// engine already holds. With --push and an output, an R:H already there
+// is not pushed again: the solve makes only the output (or nothing, for
+// a --load the engine holds), and R:F follows R:H.
 func (b *Builder) skip(ctx context.Context, j *plan.Job, layout string, res *Result) bool {
 	refs := j.Refs
 	out, hasOutput := b.opt.Outputs[j.Name()]
+	// --load of an image the engine already has under its hash: the same
+	// inputs, so the same image; only its compose names are (re)applied.
+	// Not when a dependent needs this build's layout.
+	engineHas := func() bool {
+		return hasOutput && out.Type == "load" && layout == "" && inEngine(ctx, refs.Image.String(), j.EngineNames)
+	}
 	// A service without a registry repository builds from buildkitd's
 	// own cache: there is nothing to look up.
-	if !b.opt.Force && !hasOutput && !j.Local {
+	if !b.opt.Force && !j.Local && (!hasOutput || b.opt.Push) {
 		d, found, err := b.registry.HeadPrefetched(ctx, refs.Image)
 		if err != nil {
 			res.fail(fmt.Errorf("checking whether %s exists: %w", refs.Image, err))
 			return true
+		}
+		if found && hasOutput && !engineHas() {
+			res.inRegistry = d
+			return false
 		}
 		if found {
 			res.Status, res.Digest = Skipped, d
@@ -88,11 +100,7 @@ func (b *Builder) skip(ctx context.Context, j *plan.Job, layout string, res *Res
 			return true
 		}
 	}
-	// --load of an image the engine already has under its hash: the same
-	// inputs, so the same image; only its compose names are (re)applied.
-	// Not when a dependent needs this build's layout, or with --push.
-	if hasOutput && out.Type == "load" && !b.opt.Force && !b.opt.Push && layout == "" &&
-		inEngine(ctx, refs.Image.String(), j.EngineNames) {
+	if !b.opt.Force && !b.opt.Push && engineHas() {
 		res.Status = Skipped
 		return true
 	}

@@ -40,7 +40,7 @@ type depImage struct {
 // returned cleanup removes temporary files (an inline Dockerfile).
 // layout, when set, also exports the image to this OCI layout
 // directory, for dependents of a build that does not push.
-func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string) (*client.SolveOpt, func(), error) {
+func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string, push bool) (*client.SolveOpt, func(), error) {
 	so := &client.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: map[string]string{},
@@ -55,7 +55,7 @@ func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string)
 		return nil, cleanup, err
 	}
 	caches(so, j, b.registry.Hosts(), b.opt.Push)
-	if err := b.exports(so, j, layout); err != nil {
+	if err := b.exports(so, j, layout, push); err != nil {
 		return nil, cleanup, err
 	}
 	if so.Session, err = sessionAttachables(j.Service); err != nil {
@@ -250,12 +250,13 @@ func caches(so *client.SolveOpt, j *plan.Job, hosts registry.Hosts, push bool) {
 	}
 }
 
-// exports adds the image exports: the push of R:H and the build tags,
+// exports adds the image exports: the push of R:H and the build tags
+// (when push),
 // an output on this machine (but a one-platform one of a service of
 // several: see loadPlatform), the OCI layout for dependents.
-func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string) error {
+func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string, push bool) error {
 	image := j.Refs.Image
-	if b.opt.Push {
+	if push {
 		names := append([]string{image.String()}, j.Service.Tags...)
 		so.Exports = []client.ExportEntry{{
 			Type:  client.ExporterImage,
