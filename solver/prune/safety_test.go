@@ -82,12 +82,19 @@ func TestRunKeepsChildOfKeptIndex(t *testing.T) {
 // request that reads the old image's referrers), or pushes an index that
 // wraps it. The image must stay.
 func TestRunKeepsTagMadeDuringPrune(t *testing.T) {
-	for _, tag := range []string{"ci-feature", "release-7", hash(9), "new-index"} {
+	// ci and cache-ci are floating tags the listing saw elsewhere, which
+	// move onto a candidate (an image, a cache) before the deletions.
+	for _, tag := range []string{"ci-feature", "release-7", hash(9), "new-index", "ci", "cache-ci"} {
 		t.Run(tag, func(t *testing.T) {
 			p, reg, direct, repo := faultyRepo(t)
 			ctx := context.Background()
-			imgs, _ := pushBuilds(t, reg, direct, 3)
+			imgs, caches := pushBuilds(t, reg, direct, 3)
 			tagAt(t, direct, "ci", imgs[2])
+			tagAt(t, direct, "cache-ci", caches[2])
+			moved := imgs[0]
+			if tag == "cache-ci" {
+				moved = caches[0]
+			}
 			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
 				if tag == "new-index" {
 					// A manifest the listing never saw, which reaches
@@ -95,14 +102,14 @@ func TestRunKeepsTagMadeDuringPrune(t *testing.T) {
 					putIndex(t, direct.Tag(tag), imgs[0])
 					return
 				}
-				tagAt(t, direct, tag, imgs[0])
+				tagAt(t, direct, tag, moved)
 			}})
 			rep, err := Run(ctx, reg, Target{Repository: repo, Floating: []string{"ci"}}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !present(t, reg, direct, imgs[0]) {
-				t.Fatalf("the image tagged %s during the prune was deleted: %+v", tag, rep.Items)
+			if !present(t, reg, direct, moved) {
+				t.Fatalf("the manifest tagged %s during the prune was deleted: %+v", tag, rep.Items)
 			}
 			if present(t, reg, direct, imgs[1]) {
 				t.Errorf("the middle image, which nothing tagged, was kept")
@@ -306,5 +313,47 @@ func TestRunFails(t *testing.T) {
 				t.Fatalf("Run = %+v, %v; want %v, reported", rep, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestFallbackIndexOfUntaggedChild: on a registry without the referrers
+// API, a manifest attached to a platform child of a kept index (never
+// tagged, never listed on its own) lives in a fallback index tagged
+// sha256-CHILD. The child is kept through its index, so the fallback
+// index and what it lists are kept too; an old image's go.
+func TestFallbackIndexOfUntaggedChild(t *testing.T) {
+	s := rt.Serve(t, false)
+	repo, err := name.NewRepository(s.Host + "/p/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(registry.Options{})
+	old := digest.Digest(rt.PushRandom(t, repo.Tag(hash(1)).String()))
+	attach(t, reg, repo, old, t0)
+	child := digest.Digest(rt.PushRandom(t, repo.Tag("tmp").String()))
+	if err := remote.Delete(repo.Tag("tmp")); err != nil {
+		t.Skipf("the registry cannot untag: %v", err)
+	}
+	idx := putIndex(t, repo.Tag(hash(2)), child)
+	attach(t, reg, repo, idx, t0.Add(time.Hour))
+	attach(t, reg, repo, child, t0.Add(time.Hour)) // an attestation of the platform image
+	rep, err := Run(context.Background(), reg, Target{Repository: repo}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, d := range map[string]digest.Digest{"the kept index": idx, "its child": child} {
+		if !present(t, reg, repo, d) {
+			t.Errorf("%s was deleted: %+v", what, rep.Items)
+		}
+	}
+	fb, found, err := reg.Head(context.Background(), repo.Tag("sha256-"+child.Encoded()))
+	if err != nil || !found {
+		t.Fatalf("the child's fallback index was deleted (%v): %+v", err, rep.Items)
+	}
+	if !present(t, reg, repo, fb) {
+		t.Errorf("the fallback index's manifest is gone")
+	}
+	if present(t, reg, repo, old) {
+		t.Errorf("the old image was kept")
 	}
 }
