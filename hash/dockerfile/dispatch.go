@@ -173,13 +173,8 @@ func (w *walker) declareArg(e *env, x *expander, kv instructions.KeyValuePairOpt
 			return
 		}
 	}
-	// Declared without a value: expands to nothing, unless the base
-	// image's ENV defines it, which an incomplete env cannot rule out.
-	if e.complete {
-		e.set(kv.Key, "")
-	} else {
-		e.setUnknown(kv.Key)
-	}
+	// Declared without a value: BuildKit adds nothing to the env, so an
+	// ENV of that name (the stage's, or the base image's) still holds.
 }
 
 func instructionText(cmd instructions.Command) string {

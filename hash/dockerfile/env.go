@@ -49,6 +49,14 @@ type expander struct {
 func (x *expander) expand(word string) (string, error) {
 	res, err := x.lex.ProcessWordWithMatches(word, x.env)
 	if err != nil {
+		// ${V:?message} fails on an unset V; V from the base image's
+		// ENV may well be set. Then the failure is undecided, not
+		// BuildKit's.
+		if g := (&guessing{env: x.env}); x.undecided == "" {
+			if _, again := x.lex.ProcessWordWithMatches(word, g); again == nil && len(g.guessed) > 0 {
+				x.undecided = g.guessed[0]
+			}
+		}
 		return "", err
 	}
 	// An unknown variable is never in vars, so it always lands in
@@ -60,6 +68,24 @@ func (x *expander) expand(word string) (string, error) {
 		}
 	}
 	return res.Result, nil
+}
+
+// guessing is an env in which every variable whose value is only known
+// at build time has one: what expands in it may expand in BuildKit.
+type guessing struct {
+	*env
+	guessed []string // the variables given a value, in order
+}
+
+func (g *guessing) Get(k string) (string, bool) {
+	if v, ok := g.vars[k]; ok {
+		return v, true
+	}
+	if g.unknown[k] || !g.complete {
+		g.guessed = append(g.guessed, k)
+		return "set", true
+	}
+	return "", false
 }
 
 func sortedKeys(m map[string]struct{}) []string { return slices.Sorted(maps.Keys(m)) }

@@ -1,0 +1,148 @@
+package dockerfile
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// render writes every fact of an analysis the hash and the record use,
+// one per line: the stages, the frontend, each source (whole or its
+// patterns with where each came from), each image with its origins,
+// each download, and why a FROM is undecided.
+func render(a *Analysis) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "stages %s\n", strings.Join(a.Stages, ","))
+	if a.Syntax != "" {
+		fmt.Fprintf(&b, "syntax %s\n", a.Syntax)
+	}
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range a.Sources {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		u := a.Sources[name]
+		if u.Whole {
+			fmt.Fprintf(&b, "%s whole widened=%v: %s\n", name, u.Widened, u.Reason)
+			continue
+		}
+		fmt.Fprintf(&b, "%s %s\n", name, strings.Join(u.Paths(), ","))
+	}
+	for _, im := range a.Images {
+		var os []string
+		for _, o := range im.Origins {
+			os = append(os, fmt.Sprintf("%d", o.Line))
+		}
+		fmt.Fprintf(&b, "image %s <- %s\n", im.Ref, strings.Join(os, ","))
+	}
+	for _, d := range a.Downloads {
+		fmt.Fprintf(&b, "download %s %s <- %d\n", d.URL, d.Checksum, d.Origin.Line)
+	}
+	if a.Undecided != "" {
+		fmt.Fprintf(&b, "undecided %s\n", a.Undecided)
+	}
+	return b.String()
+}
+
+// TestAnalysisDetails: what a demanding reader of the record (and the
+// hash) needs beyond the paths: every origin of an image once, each
+// download once, the frontend, a stage's name before a context's, the
+// first undecidable FROM, and values that change under one name.
+func TestAnalysisDetails(t *testing.T) {
+	for _, tc := range []struct {
+		name, dockerfile string
+		opt              Options
+		want             string
+	}{
+		{"an image's origins, each once",
+			"FROM alpine AS a\nFROM alpine AS b\nFROM scratch\nCOPY --from=a /x /\nCOPY --from=b /y /\nRUN --mount=from=golang,target=/a --mount=from=golang,target=/b true\n", Options{},
+			"stages a,b,2\nimage alpine <- 1,2\nimage golang <- 6\n"},
+		{"a download, once per instruction, pinned or not",
+			"FROM scratch\nADD https://e.com/a https://e.com/a /d/\nADD --checksum=sha256:" + strings.Repeat("1", 64) + " https://e.com/b /b\nADD local /l\n", Options{},
+			"stages 0\ncontext local\ndownload https://e.com/a  <- 2\ndownload https://e.com/b sha256:" + strings.Repeat("1", 64) + " <- 3\n"},
+		{"the frontend",
+			"# syntax=docker/dockerfile:1.7\nFROM scratch\nCOPY b /b\nCOPY a /a\nCOPY b /c\n", Options{},
+			"stages 0\nsyntax docker/dockerfile:1.7\ncontext a,b\nimage docker/dockerfile:1.7 <- 1\n"},
+		{"a stage before a context of its name",
+			"FROM scratch AS src\nCOPY a /a\nFROM scratch\nCOPY --from=src b /b\nRUN --mount=type=bind,from=src,source=c,target=/c true\n", Options{Contexts: []string{"src"}, Named: []string{"src"}},
+			"stages src,1\ncontext a\n"},
+		{"the first undecidable FROM",
+			"FROM base-$TARGETARCH AS one\nFROM base-$BUILDARCH\nCOPY --from=one /x /\n", Options{},
+			"stages one,1\ncontext whole widened=true: line 1: FROM base-$TARGETARCH depends on a value only known at build time\nundecided line 1: FROM base-$TARGETARCH depends on a value only known at build time\n"},
+		{"ENV set, then set from the image's env",
+			"FROM golang\nENV D=a\nENV D=$GOPATH\nCOPY $D /y\n", Options{},
+			"stages 0\ncontext whole widened=true: line 4: COPY $D /y uses $D, whose value is only known at build time\nimage golang <- 1\n"},
+		{"ARG set, then from the image's env",
+			"FROM golang\nARG A=x\nARG A=$GOPATH\nCOPY $A /y\n", Options{},
+			"stages 0\ncontext whole widened=true: line 4: COPY $A /y uses $A, whose value is only known at build time\nimage golang <- 1\n"},
+		{"ARG pairs decided one by one",
+			"FROM golang\nARG A=$GOPATH B=b\nCOPY $B /y\n", Options{},
+			"stages 0\ncontext b\nimage golang <- 1\n"},
+		{"ARG without a value keeps an ENV of its name",
+			"FROM scratch\nENV A=v\nARG A\nCOPY a$A /x\n", Options{},
+			"stages 0\ncontext av\n"},
+		{"ARG without a value, nothing else: empty",
+			"FROM scratch\nARG A\nCOPY a$A /x\n", Options{},
+			"stages 0\ncontext a\n"},
+		{"mounts without from= read no image",
+			"FROM scratch\nRUN --mount=type=cache,target=/c --mount=type=bind,source=a,target=/a true\n", Options{},
+			"stages 0\ncontext a\n"},
+		{"ADD of an undecidable path",
+			"FROM golang\nADD $GOPATH/x /x\n", Options{},
+			"stages 0\ncontext whole widened=true: line 2: ADD $GOPATH/x /x uses $GOPATH, whose value is only known at build time\nimage golang <- 1\n"},
+		{"an expansion that fails only in our partial view",
+			"FROM golang\nCOPY ${GOPATH:?unset} /x\n", Options{Contexts: []string{"more"}},
+			"stages 0\ncontext whole widened=true: line 2: COPY ${GOPATH:?unset} /x: failed to process \"${GOPATH:?unset}\": GOPATH: unset\nmore whole widened=true: line 2: COPY ${GOPATH:?unset} /x: failed to process \"${GOPATH:?unset}\": GOPATH: unset\nimage golang <- 1\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := Analyze([]byte(tc.dockerfile), tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := render(a); got != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestExpansionFailsAsBuildKit: an expansion that fails with everything
+// known fails the analysis, at its line, as BuildKit fails the build.
+func TestExpansionFailsAsBuildKit(t *testing.T) {
+	_, err := Analyze([]byte("FROM scratch\nCOPY ${NOPE:?is required} /x\n"), Options{})
+	var se *SyntaxError
+	if !asSyntax(err, &se) || se.Line != 2 || !strings.Contains(err.Error(), "is required") {
+		t.Fatalf("got %v, want a syntax error at line 2 naming the message", err)
+	}
+}
+
+func asSyntax(err error, se **SyntaxError) bool {
+	s, ok := err.(*SyntaxError)
+	*se = s
+	return ok
+}
+
+// TestDescribeSource names sources as people read them.
+func TestDescribeSource(t *testing.T) {
+	if got := DescribeSource(MainContext); got != "build context" {
+		t.Errorf("main: %q", got)
+	}
+	if got := DescribeSource("lib"); got != `additional context "lib"` {
+		t.Errorf("lib: %q", got)
+	}
+}
+
+// TestPaths: a whole source has no paths; others are sorted, each once.
+func TestPaths(t *testing.T) {
+	u := &Use{Patterns: []Pattern{{Path: "b"}, {Path: "a"}, {Path: "b"}}}
+	if got := strings.Join(u.Paths(), ","); got != "a,b" {
+		t.Errorf("paths %q, want a,b", got)
+	}
+	u.Whole = true
+	if got := u.Paths(); got != nil {
+		t.Errorf("whole: paths %q, want none", got)
+	}
+}
