@@ -1,7 +1,9 @@
 package dockerfile
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -90,6 +92,33 @@ func TestAnalysisDetails(t *testing.T) {
 		{"mounts without from= read no image",
 			"FROM scratch\nRUN --mount=type=cache,target=/c --mount=type=bind,source=a,target=/a true\n", Options{},
 			"stages 0\ncontext a\n"},
+		{"each platform from a fresh parse, each stage once",
+			"FROM scratch\nARG TARGETARCH\nCOPY bin-$TARGETARCH /b\n", Options{Platforms: []string{"linux/amd64", "linux/arm64"}},
+			"stages 0\ncontext bin-amd64,bin-arm64\n"},
+		{"a platform that does not parse decides nothing",
+			"FROM scratch\nARG TARGETARCH\nCOPY bin-$TARGETARCH /b\n", Options{Platforms: []string{"linux/amd64/v2/x"}},
+			"stages 0\ncontext whole widened=true: line 3: COPY bin-$TARGETARCH /b uses $TARGETARCH, whose value is only known at build time\n"},
+		{"the frontend written in full",
+			"# syntax=docker.io/docker/dockerfile:1\nFROM scratch\nCOPY a /a\n", Options{},
+			"stages 0\nsyntax docker.io/docker/dockerfile:1\ncontext a\nimage docker.io/docker/dockerfile:1 <- 1\n"},
+		{"a context named by the ref in full shadows nothing (BuildKit looks the familiar name up)",
+			"FROM docker.io/library/alpine:3.20\nCOPY --from=alpine:latest /a /\n", Options{Named: []string{"docker.io/library/alpine:3.20", "alpine:latest"}},
+			"stages 0\nimage alpine:latest <- 2\nimage docker.io/library/alpine:3.20 <- 1\n"},
+		{"the first undecidable variable is named",
+			"FROM golang\nCOPY $GOPATH/$HOME /x\n", Options{},
+			"stages 0\ncontext whole widened=true: line 2: COPY $GOPATH/$HOME /x uses $GOPATH, whose value is only known at build time\nimage golang <- 1\n"},
+		{"an undecidable path after the whole context",
+			"FROM golang\nCOPY . /a\nCOPY $GOPATH /b\n", Options{},
+			"stages 0\ncontext whole widened=true: line 3: COPY $GOPATH /b uses $GOPATH, whose value is only known at build time\nimage golang <- 1\n"},
+		{"a mount source from the image's env",
+			"FROM golang\nRUN --mount=type=bind,source=$GOPATH,target=/x true\n", Options{},
+			"stages 0\ncontext whole widened=true: line 2: RUN --mount=type=bind,source=$GOPATH,target=/x true uses $GOPATH, whose value is only known at build time\nimage golang <- 1\n"},
+		{"an ARG's default over the global value",
+			"ARG A=g\nFROM scratch\nARG A=d\nCOPY $A /x\n", Options{},
+			"stages 0\ncontext d\n"},
+		{"an expansion that fails only for a platform not known",
+			"FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH:?x} /d\n", Options{},
+			"stages 0\ncontext whole widened=true: line 3: COPY ${TARGETARCH:?x} /d: failed to process \"${TARGETARCH:?x}\": TARGETARCH: x\n"},
 		{"ADD of an undecidable path",
 			"FROM golang\nADD $GOPATH/x /x\n", Options{},
 			"stages 0\ncontext whole widened=true: line 2: ADD $GOPATH/x /x uses $GOPATH, whose value is only known at build time\nimage golang <- 1\n"},
@@ -110,12 +139,43 @@ func TestAnalysisDetails(t *testing.T) {
 }
 
 // TestExpansionFailsAsBuildKit: an expansion that fails with everything
-// known fails the analysis, at its line, as BuildKit fails the build.
+// it reads known (or known to be unset) fails the analysis, at its line,
+// as BuildKit fails the build; one that may only fail for want of a
+// base image's ENV does not (TestAnalysisDetails).
 func TestExpansionFailsAsBuildKit(t *testing.T) {
-	_, err := Analyze([]byte("FROM scratch\nCOPY ${NOPE:?is required} /x\n"), Options{})
-	var se *SyntaxError
-	if !asSyntax(err, &se) || se.Line != 2 || !strings.Contains(err.Error(), "is required") {
-		t.Fatalf("got %v, want a syntax error at line 2 naming the message", err)
+	for _, df := range []string{
+		"FROM scratch\nCOPY ${NOPE:?required} /x\n",
+		"FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}${NOPE:?required} /x\n",
+	} {
+		_, err := Analyze([]byte(df), Options{})
+		var se *SyntaxError
+		if !asSyntax(err, &se) || se.Line != strings.Count(df, "\n") || !strings.Contains(err.Error(), "required") {
+			t.Errorf("%q: got %v, want a syntax error at its last line naming the message", df, err)
+		}
+	}
+	if _, err := Analyze([]byte("ARG X=1\n"), Options{}); err == nil || !strings.Contains(err.Error(), "no FROM") {
+		t.Errorf("no stage: %v, want an error saying there is no FROM", err)
+	}
+}
+
+// TestStageReferencesOutOfRange: a --from= index that names no earlier
+// stage is not a stage (BuildKit takes it as an image name), and a
+// cycle of stages ends.
+func TestStageReferencesOutOfRange(t *testing.T) {
+	for df, want := range map[string]string{
+		"FROM scratch\nCOPY --from=-1 /a /\n":                                            "stages 0\nimage -1 <- 2\n",
+		"FROM scratch\nCOPY --from=7 /a /\nFROM scratch\n":                               "stages 1\n",
+		"FROM scratch AS a\nCOPY --from=1 /a /\nFROM scratch\nCOPY --from=a /b /\n":      "stages a,1\nimage 1 <- 2\n",
+		"FROM scratch AS a\nCOPY --from=b /x /\nFROM scratch AS b\nCOPY --from=a /y /\n": "stages a,b\n",
+	} {
+		a, err := Analyze([]byte(df), Options{})
+		if err != nil {
+			t.Errorf("%q: %v", df, err)
+			continue
+		}
+		if got := render(a); got != want {
+			t.Errorf("%q: got\n%s\nwant\n%s", df, got, want)
+		}
 	}
 }
 
@@ -144,5 +204,12 @@ func TestPaths(t *testing.T) {
 	u.Whole = true
 	if got := u.Paths(); got != nil {
 		t.Errorf("whole: paths %q, want none", got)
+	}
+}
+
+// TestSyntaxErrorUnwraps: callers can still match what the parser said.
+func TestSyntaxErrorUnwraps(t *testing.T) {
+	if err := error(&SyntaxError{Line: 3, Err: io.ErrUnexpectedEOF}); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("%v does not unwrap to its cause", err)
 	}
 }

@@ -238,11 +238,9 @@ func (w *walker) isContext(name string) bool { return slices.Contains(w.opt.Cont
 
 // isNamed reports whether an image ref is overridden by an additional
 // context, matched as BuildKit's dockerui matches it: the ref as docker
-// writes it, without :latest.
+// writes it, without :latest. Only that name: a context named
+// docker.io/library/alpine or alpine:latest shadows nothing.
 func (w *walker) isNamed(ref string) bool {
-	if slices.Contains(w.opt.Named, ref) {
-		return true
-	}
 	n, err := reference.ParseNormalizedNamed(ref)
 	return err == nil && slices.Contains(w.opt.Named, strings.TrimSuffix(reference.FamiliarString(n), ":latest"))
 }
