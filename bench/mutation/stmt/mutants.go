@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"sort"
+	"strings"
 )
 
 // The bugs people write are rarely a flipped operator: they forget an
@@ -34,7 +35,19 @@ type Mutant struct {
 	KeepLeft   bool   // a drop-clause that keeps the left side
 }
 
-func (m Mutant) String() string { return fmt.Sprintf("%s:%d:%d %s", m.File, m.Line, m.Col, m.Kind) }
+func (m Mutant) String() string {
+	s := fmt.Sprintf("%s:%d:%d %s", m.File, m.Line, m.Col, m.Kind)
+	if m.Kind == DropClause {
+		// Several clauses of one chain start at the same column: say
+		// which side this one keeps.
+		keep := strings.Join(strings.Fields(m.Text), " ")
+		if len(keep) > 50 {
+			keep = keep[:47] + "..."
+		}
+		s += " keeps " + keep
+	}
+	return s
+}
 
 // Apply returns src with m planted.
 func (m Mutant) Apply(src []byte) []byte {
