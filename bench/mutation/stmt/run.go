@@ -36,7 +36,7 @@ func (s *schema) baseline() (time.Duration, error) {
 
 // bound is how long a mutant's unit tests may run before it counts as
 // killed (a mutant that loops forever is caught).
-func (t tester) bound() time.Duration { return max(time.Minute, 10*t.base) }
+func (t tester) bound() time.Duration { return max(30*time.Second, 8*t.base) }
 
 // trySwitched runs the schema's tests with m on, then, when they pass and
 // e2e is set, the e2e tests mapped to m's file with the schema built in.
