@@ -165,6 +165,21 @@ func TestBytes(t *testing.T) {
 	}
 }
 
+// TestBytesSharedByDeleted: a blob only deleted manifests hold is freed
+// once, however many of them hold it.
+func TestBytesSharedByDeleted(t *testing.T) {
+	ms := repoOf(3)
+	for _, i := range []int{1, 2} {
+		ms[dg("image"+hash(i))].blobs[dg("only the old ones")] = 7000
+	}
+	d := decide(ms, Rules{Keep: 1, Now: t0.Add(4 * time.Hour)})
+	rep := &Report{}
+	d.report(rep)
+	if want := int64(7000 + 2*(10+100+1)); rep.Freed != want {
+		t.Errorf("freed %d bytes, want %d", rep.Freed, want)
+	}
+}
+
 // TestReportGolden: the JSON report's fields and order stay as the README
 // documents them. Regenerate on purpose: go test ./solver/prune -regen-golden.
 func TestReportGolden(t *testing.T) {
