@@ -87,3 +87,39 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+// TestExcluderEdges: a single file copied with its own name excluded,
+// a wildcard source (whose excludes cannot be placed), an invalid
+// pattern (keep everything), a path no pattern reaches.
+func TestExcluderEdges(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		patterns []dockerfile.Pattern
+		skips    map[string]bool
+	}{
+		{"a single file", []dockerfile.Pattern{{Path: "b.txt", Excludes: []string{"b.txt"}}}, map[string]bool{"b.txt": true, "c.txt": false}},
+		{"a wildcard source", []dockerfile.Pattern{{Path: "docs/*.txt", Excludes: []string{"a.txt"}}}, map[string]bool{"docs/a.txt": false, "docs/b.txt": false}},
+		{"an invalid pattern", []dockerfile.Pattern{{Path: "[", Excludes: []string{"x"}}, {Path: "d", Excludes: []string{"x"}}}, map[string]bool{"d/x": false, "x": false}},
+		{"unreached", []dockerfile.Pattern{{Path: "docs", Excludes: []string{"*.md"}}}, map[string]bool{"docs/a.md": true, "docs/a.go": false, "other.md": false}},
+	} {
+		x := newExcluder(&dockerfile.Use{Patterns: tc.patterns})
+		for p, want := range tc.skips {
+			if got := x.skip(p); got != want {
+				t.Errorf("%s: skip(%s) = %v, want %v", tc.name, p, got, want)
+			}
+		}
+	}
+}
+
+// TestAttributionEdges: an invalid pattern credits nothing (and breaks
+// nothing), and a file no pattern names is a parent or a link target.
+func TestAttributionEdges(t *testing.T) {
+	o := dockerfile.Origin{Line: 3, Instruction: "COPY a /a"}
+	a := newAttributor(&dockerfile.Use{Patterns: []dockerfile.Pattern{{Path: "["}, {Path: "a", Origin: o}}})
+	if got := a.by("a/x"); got != "line 3: COPY a /a" {
+		t.Errorf("a/x by %q", got)
+	}
+	if got := a.by("elsewhere"); got != "parent directory or symlink target of a selected path" {
+		t.Errorf("elsewhere by %q", got)
+	}
+}
