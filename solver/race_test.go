@@ -3,6 +3,7 @@ package solver
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/bkcache/bkcache/context/compose"
@@ -80,5 +81,30 @@ func TestFloatingFollowsWhatWasChecked(t *testing.T) {
 				t.Errorf("the compose tag is at %s, want %s", headDirect(t, direct+":latest"), checked)
 			}
 		})
+	}
+}
+
+// TestFinishForOutputOnly: a --push run that solved only for an output
+// (R:H was there at the skip check) reports R:H's image, not the
+// output's, and moves R:F there; a build's failed cache exports are its
+// warnings.
+func TestFinishForOutputOnly(t *testing.T) {
+	host := rt.Serve(t, true).Host
+	direct := host + "/p/output"
+	rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+	b := NewBuilder(nil, registry.New(registry.Options{}), Options{Push: true})
+	j := testJob(t, direct, testHash, &compose.Service{Name: "s", Image: direct})
+	res := &Result{Service: "s", Hash: j.Inputs.Tag(), inRegistry: rh}
+	other := digest.FromString("the output's own image")
+	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: other.String()}}
+	b.finish(context.Background(), j, resp, []string{"exporting cache: refused"}, "", res)
+	if res.Status != Built || res.Digest != rh || res.Floating == "" || res.Error != "" {
+		t.Fatalf("%+v, want built at R:H %s with R:F moved", res, rh)
+	}
+	if got := headDirect(t, direct+":ci"); got != rh {
+		t.Errorf("R:F at %s, want R:H %s", got, rh)
+	}
+	if !strings.Contains(strings.Join(res.Warnings, "\n"), "exporting cache: refused") {
+		t.Errorf("warnings %q do not report the failed cache export", res.Warnings)
 	}
 }
