@@ -123,3 +123,15 @@ func TestAttributionEdges(t *testing.T) {
 		t.Errorf("elsewhere by %q", got)
 	}
 }
+
+// TestExcludeBelowTheSource: an --exclude is relative to the directory
+// copied, so a pattern names that directory's own paths, not base names
+// deeper down.
+func TestExcludeBelowTheSource(t *testing.T) {
+	x := newExcluder(&dockerfile.Use{Patterns: []dockerfile.Pattern{{Path: "docs", Excludes: []string{"x"}}}})
+	for p, want := range map[string]bool{"docs/x": true, "docs/sub/x": false, "docs/x/y": true} {
+		if got := x.skip(p); got != want {
+			t.Errorf("skip(%s) = %v, want %v", p, got, want)
+		}
+	}
+}

@@ -160,3 +160,47 @@ func TestRedactionCopies(t *testing.T) {
 		t.Errorf("no key, yet a key id")
 	}
 }
+
+// plainFailure fails with an error of no lookup type, as a resolver's
+// transport may.
+type plainFailure struct{ world }
+
+func (w *plainFailure) Resolve(context.Context, []string) (map[string]digest.Digest, error) {
+	return nil, errors.New("connection reset")
+}
+
+// TestResolveEdges: a pinned image is never looked up; a remote context
+// with an inline Dockerfile still analyzes that Dockerfile (its images
+// are looked up); a Git additional context is a remote, not an image;
+// a lookup failing with any other error fails the run.
+func TestResolveEdges(t *testing.T) {
+	pin := "sha256:" + strings.Repeat("c", 64)
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  pinned:\n    build: {context: ., dockerfile: P}\n" +
+			"  inline:\n    build:\n      context: https://example.com/app.git#main\n      dockerfile_inline: \"FROM node:22\\n\"\n" +
+			"  gitctx:\n    build:\n      context: .\n      dockerfile: G\n      additional_contexts: {src: 'https://example.com/app.git#main'}\n",
+		"P": "FROM alpine@" + pin + "\n",
+		"G": "FROM scratch\nCOPY --from=src / /\n",
+	})
+	w := newWorld()
+	got, err := ComputeAll(context.Background(), loadServices(t, dir), Options{Resolver: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]*Inputs{}
+	for _, in := range got {
+		by[in.Service] = in
+	}
+	if slices.Contains(w.asked, "docker.io/library/alpine@"+pin) {
+		t.Errorf("a pinned image was looked up: %q", w.asked)
+	}
+	if im := by["inline"].Images; len(im) != 1 || im[0].Ref != "docker.io/library/node:22" || im[0].Digest != digest.FromString("node22") {
+		t.Errorf("inline Dockerfile in a remote context: images %+v, want node:22 resolved", im)
+	}
+	if r := by["gitctx"].Remotes; len(r) != 1 || r[0].Kind != "git" || r[0].Resolved != "commit-1" || len(by["gitctx"].Images) != 0 {
+		t.Errorf("Git additional context: remotes %+v, images %+v", r, by["gitctx"].Images)
+	}
+	if _, err := ComputeAll(context.Background(), loadServices(t, dir), Options{Resolver: &plainFailure{}}); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Errorf("a lookup failing with a plain error: %v", err)
+	}
+}
