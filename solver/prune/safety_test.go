@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -355,5 +356,58 @@ func TestFallbackIndexOfUntaggedChild(t *testing.T) {
 	}
 	if present(t, reg, repo, old) {
 		t.Errorf("the old image was kept")
+	}
+}
+
+// TestProtectChain: what a kept manifest reaches is kept however many
+// levels down and in whatever order the digests sort: a chain of
+// indexes and of referrers, each level reached only through the one
+// before (one pass over the sorted digests would stop early).
+func TestProtectChain(t *testing.T) {
+	for _, kind := range []string{"indexes", "referrers"} {
+		ms := map[digest.Digest]*manifest{}
+		top := &manifest{digest: dg(kind + "top"), tags: []string{hash(1)}, created: t0, attached: true}
+		ms[top.digest] = top
+		prev := top
+		var chain []*manifest
+		for i := range 8 {
+			// Tagged as the cache of no image: deleted on its own.
+			m := &manifest{digest: dg(fmt.Sprint(kind, i)), tags: []string{"cache-" + hash(100+i)}}
+			if kind == "indexes" {
+				prev.children = []digest.Digest{m.digest}
+			} else {
+				m.subject = prev.digest
+			}
+			ms[m.digest] = m
+			chain, prev = append(chain, m), m
+		}
+		d := decide(ms, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)})
+		for i, m := range chain {
+			if it := d.items[m.digest]; it == nil || it.Action != Keep {
+				t.Errorf("%s: level %d deleted: %+v", kind, i+1, it)
+			}
+		}
+	}
+}
+
+// TestCacheTagsInAnyOrder: a cache manifest that also carries a cache-
+// tag bkcache does not make (cache-abc, listed first) is kept, whether
+// its image is kept or not there at all.
+func TestCacheTagsInAnyOrder(t *testing.T) {
+	h := "f" + hash(1)[1:]
+	img := &manifest{digest: dg("img"), tags: []string{h}, created: t0, attached: true}
+	c := &manifest{digest: dg("cache"), tags: []string{"cache-abc", "cache-" + h}}
+	// And the cache of an image that is not there, which a tag bkcache
+	// does not make keeps.
+	orphan := &manifest{digest: dg("orphan cache"), tags: []string{"cache-abc", "cache-e" + hash(7)[1:]}}
+	ms := map[digest.Digest]*manifest{img.digest: img, c.digest: c, orphan.digest: orphan}
+	d := decide(ms, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)})
+	for _, m := range []*manifest{img, c} {
+		if it := d.items[m.digest]; it == nil || it.Action != Keep {
+			t.Errorf("%v: %+v, want kept", m.tags, it)
+		}
+	}
+	if it := d.items[orphan.digest]; it == nil || it.Action != Keep || !strings.Contains(it.Reason, "cache-abc") {
+		t.Errorf("the cache of no image, tagged cache-abc too: %+v, want kept for that tag", it)
 	}
 }
