@@ -136,6 +136,11 @@ func TestRunFailsOnReadErrors(t *testing.T) {
 				p.Inject(faultproxy.Fault{Method: "GET", Path: "/tags/list$", Status: 401, Code: "UNAUTHORIZED"})
 			}})
 		}},
+		{"recheck's read of a tag", func(p *faultproxy.Proxy, imgs []digest.Digest, _ string) {
+			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
+				p.Inject(faultproxy.Fault{Method: "HEAD", Path: "/manifests/" + hash(2) + "$", Status: 401, Code: "UNAUTHORIZED"})
+			}})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, reg, direct, repo := faultyRepo(t)
