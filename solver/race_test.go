@@ -108,3 +108,75 @@ func TestFinishForOutputOnly(t *testing.T) {
 		t.Errorf("warnings %q do not report the failed cache export", res.Warnings)
 	}
 }
+
+// TestFinishOutcomes: what finish reports and leaves in the registry for
+// each way the registry side can go after a solve.
+func TestFinishOutcomes(t *testing.T) {
+	p, host := rt.Faulty(t)
+	for i, tc := range []struct {
+		name        string
+		inRegistry  bool   // R:H was there at the skip check (an output-only solve)
+		reported    string // the digest buildkitd reports: "rh", "other" or ""
+		fault       *faultproxy.Fault
+		wantStatus  Status
+		wantWarn    string // in the warnings, or "" for none
+		wantErr     string
+		wantLatest  bool // the compose tag at R:H afterwards
+		wantAttach  bool // a manifest attached to R:H
+		attachAllow bool // Options.Attach
+	}{
+		{name: "output only: R:H's image, tags converged, no warning", inRegistry: true, reported: "other", wantStatus: Built, wantLatest: true},
+		{name: "output only: R:F refused", inRegistry: true, reported: "other", fault: &faultproxy.Fault{Method: "PUT", Path: "/manifests/ci$", Status: 400, Code: "MANIFEST_INVALID"}, wantStatus: Failed, wantErr: "ci", wantLatest: true},
+		{name: "no digest reported", reported: "", wantStatus: Failed, wantErr: "buildkitd reported no image digest"},
+		{name: "R:H unreadable", reported: "rh", fault: &faultproxy.Fault{Method: "HEAD", Path: "/manifests/" + testHash.Encoded() + "$", Status: 401, Code: "UNAUTHORIZED"}, wantStatus: Failed, wantErr: "checking the push of"},
+		{name: "R:H pushed again by another run", reported: "other", wantStatus: Built, wantWarn: "was pushed again by another build of the same inputs"},
+		{name: "no attach asked", reported: "rh", wantStatus: Built},
+		{name: "attach asked", reported: "rh", wantStatus: Built, wantAttach: true, attachAllow: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.Clear()
+			repo := fmt.Sprintf("p/finish%d", i)
+			direct := host + "/" + repo
+			rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+			reported := map[string]digest.Digest{"rh": rh, "other": digest.FromString("another build"), "": ""}[tc.reported]
+			if tc.fault != nil {
+				p.Inject(*tc.fault)
+			}
+			reg := registry.New(registry.Options{})
+			b := NewBuilder(nil, reg, Options{Push: true, Attach: tc.attachAllow, Recorder: testRecorder})
+			j := testJob(t, p.Addr+"/"+repo, testHash, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
+			tag, err := registry.NewHosts().Tag(p.Addr + "/" + repo + ":latest")
+			if err != nil {
+				t.Fatal(err)
+			}
+			j.Tags = append(j.Tags, tag)
+			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+			if tc.inRegistry {
+				res.inRegistry = rh
+			}
+			resp := &client.SolveResponse{ExporterResponse: map[string]string{}}
+			if reported != "" {
+				resp.ExporterResponse[exptypes.ExporterImageDigestKey] = reported.String()
+			}
+			b.finish(context.Background(), j, resp, nil, "", res)
+			p.Clear()
+			if res.Status != tc.wantStatus || !strings.Contains(res.Error, tc.wantErr) {
+				t.Fatalf("status %s, error %q; want %s, %q", res.Status, res.Error, tc.wantStatus, tc.wantErr)
+			}
+			warnings := strings.Join(res.Warnings, "\n")
+			if (tc.wantWarn == "") != (warnings == "") || !strings.Contains(warnings, tc.wantWarn) {
+				t.Errorf("warnings %q, want %q", warnings, tc.wantWarn)
+			}
+			if tc.wantStatus == Built && (res.Digest != rh || headDirect(t, direct+":ci") != rh) {
+				t.Errorf("digest %s, ci at %s; want both at R:H %s", res.Digest, headDirect(t, direct+":ci"), rh)
+			}
+			if latest, _, _ := registry.New(registry.Options{}).Head(context.Background(), rt.Ref(t, direct+":latest")); (latest == rh) != tc.wantLatest {
+				t.Errorf("latest at %s: at R:H = %v, want %v", latest, latest == rh, tc.wantLatest)
+			}
+			_, err = reg.FetchManifest(context.Background(), rt.Ref(t, direct+"@"+rh.String()))
+			if (err == nil) != tc.wantAttach {
+				t.Errorf("a manifest attached = %v, want %v (%v)", err == nil, tc.wantAttach, err)
+			}
+		})
+	}
+}
