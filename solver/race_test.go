@@ -8,6 +8,7 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/moby/buildkit/client"
@@ -49,12 +50,7 @@ func TestFloatingFollowsWhatWasChecked(t *testing.T) {
 			}})
 			reg := registry.New(registry.Options{})
 			b := NewBuilder(nil, reg, Options{Push: true, Attach: true, Recorder: testRecorder})
-			j := testJob(t, p.Addr+"/"+repo, testHash, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
-			tag, err := registry.NewHosts().Tag(p.Addr + "/" + repo + ":latest")
-			if err != nil {
-				t.Fatal(err)
-			}
-			j.Tags = append(j.Tags, tag)
+			j := jobTaggedLatest(t, p.Addr+"/"+repo)
 			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
 			if tc.built {
 				resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: checked.String()}}
@@ -144,12 +140,7 @@ func TestFinishOutcomes(t *testing.T) {
 			}
 			reg := registry.New(registry.Options{})
 			b := NewBuilder(nil, reg, Options{Push: true, Attach: tc.attachAllow, Recorder: testRecorder})
-			j := testJob(t, p.Addr+"/"+repo, testHash, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
-			tag, err := registry.NewHosts().Tag(p.Addr + "/" + repo + ":latest")
-			if err != nil {
-				t.Fatal(err)
-			}
-			j.Tags = append(j.Tags, tag)
+			j := jobTaggedLatest(t, p.Addr+"/"+repo)
 			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
 			if tc.inRegistry {
 				res.inRegistry = rh
@@ -173,10 +164,23 @@ func TestFinishOutcomes(t *testing.T) {
 			if latest, _, _ := registry.New(registry.Options{}).Head(context.Background(), rt.Ref(t, direct+":latest")); (latest == rh) != tc.wantLatest {
 				t.Errorf("latest at %s: at R:H = %v, want %v", latest, latest == rh, tc.wantLatest)
 			}
-			_, err = reg.FetchManifest(context.Background(), rt.Ref(t, direct+"@"+rh.String()))
+			_, err := reg.FetchManifest(context.Background(), rt.Ref(t, direct+"@"+rh.String()))
 			if (err == nil) != tc.wantAttach {
 				t.Errorf("a manifest attached = %v, want %v (%v)", err == nil, tc.wantAttach, err)
 			}
 		})
 	}
+}
+
+// jobTaggedLatest is testJob for service s of repository, whose compose
+// build tags name repository:latest.
+func jobTaggedLatest(t *testing.T, repository string) *plan.Job {
+	t.Helper()
+	j := testJob(t, repository, testHash, &compose.Service{Name: "s", Image: repository})
+	tag, err := registry.NewHosts().Tag(repository + ":latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Tags = append(j.Tags, tag)
+	return j
 }

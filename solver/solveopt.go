@@ -251,9 +251,8 @@ func caches(so *client.SolveOpt, j *plan.Job, hosts registry.Hosts, push bool) {
 }
 
 // exports adds the image exports: the push of R:H and the build tags
-// (when push),
-// an output on this machine (but a one-platform one of a service of
-// several: see loadPlatform), the OCI layout for dependents.
+// (when push), an output on this machine (but a one-platform one of a
+// service of several: see loadPlatform), the OCI layout for dependents.
 func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string, push bool) error {
 	image := j.Refs.Image
 	if push {

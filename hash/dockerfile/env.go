@@ -52,7 +52,8 @@ func (x *expander) expand(word string) (string, error) {
 		// ${V:?message} fails on an unset V; V from the base image's
 		// ENV may well be set. Then the failure is undecided, not
 		// BuildKit's.
-		if g := (&guessing{env: x.env}); x.undecided == "" {
+		if x.undecided == "" {
+			g := &guessing{env: x.env}
 			if _, again := x.lex.ProcessWordWithMatches(word, g); again == nil && len(g.guessed) > 0 {
 				x.undecided = g.guessed[0]
 			}
