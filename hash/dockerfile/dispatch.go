@@ -45,6 +45,14 @@ func (w *walker) dispatch(i int, finals []*env) (*env, error) {
 func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Command) error {
 	o := Origin{Stage: stage, Line: line(cmd.Location()), Instruction: instructionText(cmd)}
 	x := &expander{lex: w.lex, env: e}
+	var words []string // COPY's and ADD's sources as written: Expand rewrites them
+	switch c := cmd.(type) {
+	case *instructions.CopyCommand:
+		words = slices.Clone(c.SourcePaths)
+	case *instructions.AddCommand:
+		words = slices.Clone(c.SourcePaths)
+		w.checkDownloads(c, e, o)
+	}
 	if arg, ok := cmd.(*instructions.ArgCommand); ok {
 		for _, kv := range arg.Args {
 			w.declareArg(e, x, kv, w.global)
@@ -88,26 +96,9 @@ func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Comma
 			}
 			src = c.From
 		}
-		if undecided(src) {
-			return nil
-		}
-		for _, p := range c.SourcePaths {
-			w.a.add(src, ctxPath(p), o, c.ExcludePatterns...)
-		}
+		w.readSources(e, src, words, c.SourcePaths, o, c.ExcludePatterns, nil)
 	case *instructions.AddCommand:
-		if undecided(MainContext) {
-			return nil
-		}
-		for _, p := range c.SourcePaths {
-			if IsURL(p) {
-				d := Download{URL: p, Checksum: c.Checksum, Origin: o}
-				if !slices.Contains(w.a.Downloads, d) {
-					w.a.Downloads = append(w.a.Downloads, d)
-				}
-			} else {
-				w.a.add(MainContext, ctxPath(p), o, c.ExcludePatterns...)
-			}
-		}
+		w.readSources(e, MainContext, words, c.SourcePaths, o, c.ExcludePatterns, c)
 	case *instructions.RunCommand:
 		for _, m := range instructions.GetMounts(c) {
 			if m.From != "" && !w.isContext(m.From) {
@@ -130,6 +121,64 @@ func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Comma
 		}
 	}
 	return nil
+}
+
+// readSources records what a COPY or ADD (add set) reads from source
+// src, word by word: a URL an ADD downloads, or a path. A word only known
+// at build time widens src; only the sources decide what is read, never
+// the destination or the flags.
+func (w *walker) readSources(e *env, src string, words, paths []string, o Origin, excludes []string, add *instructions.AddCommand) {
+	for i, p := range paths {
+		y := &expander{lex: w.lex, env: e}
+		if _, _ = y.expand(words[i]); y.undecided != "" {
+			w.a.widen(src, fmt.Sprintf("line %d: %s uses $%s, whose value is only known at build time", o.Line, o.Instruction, y.undecided))
+			continue
+		}
+		if add != nil && IsURL(p) {
+			d := Download{URL: p, Checksum: add.Checksum, Origin: o}
+			if !slices.Contains(w.a.Downloads, d) {
+				w.a.Downloads = append(w.a.Downloads, d)
+			}
+			continue
+		}
+		w.a.add(src, ctxPath(p), o, excludes...)
+	}
+}
+
+// checkDownloads marks the analysis undecided when an ADD may download
+// from a URL that depends on a value only known at build time: what it
+// fetches cannot be looked up, so it cannot enter the hash. A source is
+// such a URL when its expansion is one, or when a variable comes before
+// any '/' (the scheme or host may be in it). A checksum known statically
+// pins the content whatever the URL.
+func (w *walker) checkDownloads(c *instructions.AddCommand, e *env, o Origin) {
+	if w.a.Undecided != "" {
+		return
+	}
+	if c.Checksum != "" {
+		if y := (&expander{lex: w.lex, env: e}); decided(y, c.Checksum) {
+			return
+		}
+	}
+	for _, word := range c.SourcePaths {
+		y := &expander{lex: w.lex, env: e}
+		v, err := y.expand(word)
+		if y.undecided == "" {
+			continue
+		}
+		head, _, _ := strings.Cut(word, "$")
+		if err == nil && !IsURL(v) && strings.Contains(head, "/") {
+			continue // a local path: its context was widened
+		}
+		w.a.Undecided = fmt.Sprintf("line %d: %s may download %s, which depends on $%s, whose value is only known at build time", o.Line, o.Instruction, word, y.undecided)
+		return
+	}
+}
+
+// decided reports whether word expands to a value known statically.
+func decided(x *expander, word string) bool {
+	_, err := x.expand(word)
+	return err == nil && x.undecided == ""
 }
 
 // IsURL reports whether an ADD source is downloaded rather than read

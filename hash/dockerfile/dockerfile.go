@@ -117,9 +117,9 @@ type Analysis struct {
 	Sources   map[string]*Use // by source name; absent means unused
 	Images    []Image         // sorted by Ref
 	Downloads []Download      // in file order
-	// Undecided says why a FROM of a reached stage names an image only
-	// known at build time (it depends on an undecidable ARG); "" when
-	// none does.
+	// Undecided says why a FROM of a reached stage names an image, or
+	// an ADD may download from a URL, only known at build time (it
+	// depends on an undecidable variable); "" when none does.
 	Undecided string
 }
 

@@ -34,6 +34,9 @@ func TestMoreErrorsNameTheCulprit(t *testing.T) {
 		{"image undecided in resolve mode", map[string]string{
 			"compose.yaml": "services:\n  app:\n    build: .\n", "Dockerfile": "FROM base-$TARGETARCH\n",
 		}, newWorld(), []string{`service "app"`, "line 1", "give the arg a value"}, ErrUndecidedImage},
+		{"download undecided in resolve mode", map[string]string{
+			"compose.yaml": "services:\n  app:\n    build: .\n", "Dockerfile": "FROM scratch\nARG TARGETARCH\nADD https://e.com/tool-$TARGETARCH /t\n",
+		}, newWorld(), []string{`service "app"`, "line 3: ADD https://e.com/tool-$TARGETARCH /t may download", "$TARGETARCH", "give the arg a value"}, ErrUndecidedImage},
 		{"additional context missing", map[string]string{
 			"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      additional_contexts: {lib: ./lib}\n", "Dockerfile": "FROM scratch\nCOPY --from=lib a /a\n",
 		}, nil, []string{`service "app"`, `additional context "lib"`, "does not exist"}, nil},

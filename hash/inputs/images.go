@@ -68,9 +68,9 @@ type RemoteError struct {
 func (e *RemoteError) Error() string { return fmt.Sprintf("remote source %s: %v", e.URL, e.Err) }
 func (e *RemoteError) Unwrap() error { return e.Err }
 
-// ErrUndecidedImage reports a FROM whose image is only known at build
-// time, so that it cannot be looked up.
-var ErrUndecidedImage = errors.New("an image cannot be looked up")
+// ErrUndecidedImage reports a FROM whose image, or an ADD whose URL, is
+// only known at build time, so that it cannot be looked up.
+var ErrUndecidedImage = errors.New("an image or download cannot be looked up")
 
 // ImageError is a failure to look an image up.
 type ImageError struct {
