@@ -1,9 +1,11 @@
 package statcache
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -647,4 +649,59 @@ func TestDirectoryRacyWindow(t *testing.T) {
 	if _, ok := c.Names("a", source.Identity{Mtime: quiet.Mtime, Ctime: quiet.Ctime, Mode: uint32(os.ModeDir), Ino: 9}); ok {
 		t.Error("names given for a directory of another inode")
 	}
+}
+
+// TestDecodeSaysWhy: each way a file can be unusable gets its own
+// reason, as the note that discards it prints: another release's file,
+// not a cache at all, too short for its checksum, a checksum that does
+// not match, and, behind a valid checksum, the record that is wrong. A
+// count larger than the input could hold is refused before anything is
+// allocated for it.
+func TestDecodeSaysWhy(t *testing.T) {
+	head := func() []byte { return appendString([]byte(magic), "/src") }
+	files := func(n uint64, entries ...[]byte) []byte {
+		b := binary.AppendUvarint(head(), n)
+		for _, e := range entries {
+			b = append(b, e...)
+		}
+		return b
+	}
+	noDirs := func(b []byte) []byte { return binary.AppendUvarint(b, 0) }
+	good := Encode(Contents{Dir: "/src", Files: map[string]Entry{"a": {}}})
+	wide := source.Identity{Size: 1 << 40, Mtime: 1 << 40, Ctime: 1 << 40} // 18 bytes of varints
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"an older release's file", append([]byte("bkcstat2"), good[len(magic):]...), "written by another bkcache release"},
+		{"not a cache", []byte("#!/bin/sh\nexit 0\n" + strings.Repeat("x", 64)), "not a bkcache stat cache"},
+		{"shorter than a checksum", []byte(magic + "short"), "truncated"},
+		{"a checksum that does not match", append(slices.Clone(good[:len(good)-1]), good[len(good)-1]^1), "checksum mismatch"},
+		{"trailing bytes", seal(append(slices.Clone(good[:len(good)-sumSize]), 0, 0, 0)), "3 trailing bytes"},
+		{"a count no input could hold", seal(files(1 << 62)), "bad entry count"},
+		{"a path repeated", seal(noDirs(files(2, rawEntry("a", 0o644), rawEntry("a", 0o644)))), "entry 1"},
+		{"no directory count", seal(files(0)), "bad directory count"},
+		{"a length cut off in a varint", seal(append([]byte(magic), 0x80)), "bad entry count"},
+		{"a varint too long", seal(files(1, appendString(nil, "a"), bytes.Repeat([]byte{0xff}, 39))), "entry 0"},
+		{"a digest cut short", seal(files(1, appendIdentity(appendString(nil, "a"), wide), make([]byte, 20))), "entry 0"},
+		{"a 33-bit mode", seal(noDirs(files(1, rawEntry("a", 1<<32)))), "entry 0"},
+		{"a directory named '.' inside", seal(append(files(0), dirRecord(".", ".")...)), "directory 0"},
+		{"a list of names that starts empty", seal(append(files(0), dirRecord(".", "\x00a")...)), "directory 0"},
+		{"a length too long for 64 bits", seal(append([]byte(magic), bytes.Repeat([]byte{0xff}, 11)...)), "bad entry count"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode(tc.data)
+			if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Decode: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// dirRecord encodes a directory count of one and that directory.
+func dirRecord(path, names string) []byte {
+	b := binary.AppendUvarint(nil, 1)
+	b = appendIdentity(appendString(b, path), source.Identity{})
+	return appendString(b, names)
 }
