@@ -37,6 +37,13 @@ func TestMoreErrorsNameTheCulprit(t *testing.T) {
 		{"download undecided in resolve mode", map[string]string{
 			"compose.yaml": "services:\n  app:\n    build: .\n", "Dockerfile": "FROM scratch\nARG TARGETARCH\nADD https://e.com/tool-$TARGETARCH /t\n",
 		}, newWorld(), []string{`service "app"`, "line 3: ADD https://e.com/tool-$TARGETARCH /t may download", "$TARGETARCH", "give the arg a value"}, ErrUndecidedImage},
+		{"a COPY pattern that does not parse, own walk", map[string]string{
+			"compose.yaml": "services:\n  app:\n    build: .\n", "Dockerfile": "FROM scratch\nCOPY a[ /x\n", "a": "1",
+		}, nil, []string{`service "app"`, "build context", "syntax error in pattern"}, nil},
+		{"a COPY pattern that does not parse, shared walk", map[string]string{
+			"compose.yaml": "services:\n  app:\n    build: .\n  web:\n    build: {context: ., dockerfile: web.Dockerfile}\n",
+			"Dockerfile":   "FROM scratch\nCOPY a[ /x\n", "web.Dockerfile": "FROM scratch\nCOPY a /x\n", "a": "1",
+		}, nil, []string{`service "app"`, "build context", "syntax error in pattern"}, nil},
 		{"additional context missing", map[string]string{
 			"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      additional_contexts: {lib: ./lib}\n", "Dockerfile": "FROM scratch\nCOPY --from=lib a /a\n",
 		}, nil, []string{`service "app"`, `additional context "lib"`, "does not exist"}, nil},
