@@ -28,12 +28,17 @@ import (
 // aloneOnly plants every mutant alone, as before the schemata.
 var aloneOnly bool
 
+// only, when not nil, holds the mutants to test (as Mutant.String
+// prints them); the others are left out.
+var only map[string]bool
+
 func main() {
 	workers := flag.Int("workers", 2, "mutants tested at once")
 	e2e := flag.Bool("e2e", false, "run the mapped e2e tests against each mutant the unit tests let live (needs the e2e sandbox: root, runc)")
 	out := flag.String("o", "", "also write the report to this file")
 	flag.BoolVar(&aloneOnly, "alone", false, "plant every mutant alone (slow): to check the schemata against")
 	mapFile := flag.String("map", "bench/mutation/stmt/e2e.map", "which e2e tests cover which file")
+	onlyFile := flag.String("only", "", "test only the mutants this file lists, one per line as the log prints them after the outcome (the survivors of an earlier run: grep ' lived ' LOG | cut -d' ' -f4-)")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		log.Fatal("usage: stmt [-workers N] [-e2e] [-o FILE.md] PKG-DIR|FILE.go ...")
@@ -41,6 +46,11 @@ func main() {
 	e2eMap, err := readMap(*mapFile)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *onlyFile != "" {
+		if only, err = readOnly(*onlyFile); err != nil {
+			log.Fatal(err)
+		}
 	}
 	start := time.Now()
 	var results []result
@@ -91,7 +101,11 @@ func runTarget(target string, workers int, e2e bool, e2eMap map[string]string) (
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, m...)
+		for _, m := range m {
+			if only == nil || only[m.String()] {
+				ms = append(ms, m)
+			}
+		}
 	}
 	var noBuild []Mutant
 	if !aloneOnly {
@@ -182,4 +196,19 @@ func readMap(path string) (map[string]string, error) {
 		out[filepath.Clean(f)] = strings.TrimSpace(re)
 	}
 	return out, nil
+}
+
+// readOnly reads the list of mutants -only names.
+func readOnly(path string) (map[string]bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			set[l] = true
+		}
+	}
+	return set, nil
 }

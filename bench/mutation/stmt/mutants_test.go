@@ -97,3 +97,44 @@ func mustRead(t *testing.T, f string) []byte {
 	}
 	return b
 }
+
+// TestOnlyReadsTheLog: the survivors cut from a run's log, as -only's
+// help says, name exactly those mutants, drop-clauses told apart by the
+// side they keep.
+func TestOnlyReadsTheLog(t *testing.T) {
+	ms, err := Generate("p.go", []byte(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	for i, m := range ms {
+		outcome := []string{Lived, Killed}[i%2]
+		log.WriteString("2026/12/06 04:16:04 " + outcome + " " + m.String() + "\n")
+	}
+	var lived strings.Builder
+	for _, l := range strings.Split(log.String(), "\n") {
+		if f := strings.SplitN(l, " ", 4); len(f) == 4 && f[2] == Lived {
+			lived.WriteString(f[3] + "\n")
+		}
+	}
+	p := filepath.Join(t.TempDir(), "only")
+	if err := os.WriteFile(p, []byte(lived.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := readOnly(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, m := range ms {
+		if set[m.String()] != (i%2 == 0) {
+			t.Errorf("%s: in the set %v, want %v", m, set[m.String()], i%2 == 0)
+		}
+		if i%2 == 0 {
+			n++
+		}
+	}
+	if len(set) != n {
+		t.Errorf("%d mutants in the set, want %d (two mutants print alike)", len(set), n)
+	}
+}
