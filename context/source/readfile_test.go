@@ -65,3 +65,31 @@ func TestReadFile(t *testing.T) {
 		})
 	}
 }
+
+// TestReadFileClosesWhatItRefuses: a FIFO or a directory refused leaves
+// no descriptor open behind it, however often it is asked for.
+func TestReadFileClosesWhatItRefuses(t *testing.T) {
+	root := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(root, "dir"), 0o755)
+	open := func() int {
+		ents, err := os.ReadDir("/dev/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := open()
+	for range 50 {
+		for _, name := range []string{"fifo", "dir"} {
+			if _, err := ReadFile(root, name); !errors.Is(err, ErrNotRegular) {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+	}
+	if after := open(); after > before+5 { // other goroutines may hold a few
+		t.Errorf("%d descriptors open after 100 refused reads, %d before", after, before)
+	}
+}
