@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestAttributesMatchLstat: for every permission bit, for FIFOs and
-// device files, and for symlink targets around the read buffer's sizes,
+// TestAttributesMatchLstat: for every permission bit, for FIFOs, sockets
+// and device files, and for symlink targets around the read buffer's sizes,
 // the view reports what lstat and readlink say, and the identity the
 // stat cache compares holds each of stat's fields.
 func TestAttributesMatchLstat(t *testing.T) {
@@ -47,6 +48,11 @@ func TestAttributesMatchLstat(t *testing.T) {
 	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o640); err != nil {
 		t.Fatal(err)
 	}
+	sock, err := net.Listen("unix", filepath.Join(dir, "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
 	devices := os.Geteuid() == 0
 	if devices {
 		if err := unix.Mknod(filepath.Join(dir, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
