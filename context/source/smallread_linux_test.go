@@ -1,6 +1,9 @@
 package source
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
@@ -28,5 +31,58 @@ func TestSmallReaderRingFailure(t *testing.T) {
 	}
 	if r.Add("b", 1) {
 		t.Error("a reader whose ring failed took another file")
+	}
+}
+
+// TestSmallReaderReleasesItsRing: a closed reader leaves neither its
+// ring's descriptor nor its ring's mappings behind (a hash makes one
+// reader per worker, a long-lived process many), and a second Close
+// closes nothing that another file opened since holds.
+func TestSmallReaderReleasesItsRing(t *testing.T) {
+	dir := t.TempDir()
+	sourcetest.Write(t, dir, map[string]string{"a": "a"})
+	v := viewOf(t, dir)
+	smallReaderOf(t, v) // skips where there is no io_uring
+	count := func(p string, lines bool) int {
+		if lines {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.Count(string(b), "\n")
+		}
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	fds, maps := count("/dev/fd", false), count("/proc/self/maps", true)
+	const n = 64
+	for range n {
+		r := v.SmallReader()
+		r.Add("a", 1)
+		r.Read()
+		r.Close()
+	}
+	// A few descriptors or mappings may come and go with the runtime;
+	// a leak is one (or two) per reader.
+	if d := count("/dev/fd", false) - fds; d >= n/2 {
+		t.Errorf("%d more descriptors open after %d readers closed", d, n)
+	}
+	if d := count("/proc/self/maps", true) - maps; d >= n/2 {
+		t.Errorf("%d more mappings after %d readers closed", d, n)
+	}
+
+	r := v.SmallReader()
+	r.Close()
+	f, err := os.Open(filepath.Join(dir, "a")) // most likely the ring's number
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r.Close()
+	if _, err := f.Stat(); err != nil {
+		t.Errorf("a second Close closed another file's descriptor: %v", err)
 	}
 }

@@ -15,6 +15,12 @@ import (
 // system has none.
 func smallReaderFor(t *testing.T, dir string) *SmallReader {
 	t.Helper()
+	return smallReaderOf(t, viewOf(t, dir))
+}
+
+// viewOf is the whole of dir as a source view.
+func viewOf(t *testing.T, dir string) *View {
+	t.Helper()
 	s, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -23,6 +29,13 @@ func smallReaderFor(t *testing.T, dir string) *SmallReader {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+// smallReaderOf is a batch reader of v, closed when the test ends; the
+// test skips (fails under CI) where there is none.
+func smallReaderOf(t *testing.T, v *View) *SmallReader {
+	t.Helper()
 	r := v.SmallReader()
 	if r == nil {
 		if runtime.GOOS != "linux" {

@@ -149,12 +149,17 @@ func (r *ring) mapRings(p *uringParams) error {
 	return nil
 }
 
+// close releases the ring; closing it again does nothing (its
+// descriptor's number may belong to another file by then).
 func (r *ring) close() {
 	for _, m := range r.mems {
 		unix.Munmap(m)
 	}
 	r.mems = nil
-	unix.Close(r.fd)
+	if r.fd >= 0 {
+		unix.Close(r.fd)
+		r.fd = -1
+	}
 }
 
 // next returns a zeroed submission entry to fill. The caller must not
