@@ -31,6 +31,7 @@ func TestParseProvenance(t *testing.T) {
 		{in: "generator=x", err: `unknown key "generator"`},
 		{in: "disabled=maybe", err: "disabled is true or false"},
 		{in: `"mode=min`, err: "malformed"},
+		{in: "max", err: "; use true, false, mode=min or mode=max"},
 	} {
 		got, err := ParseProvenance(tc.in)
 		checkParse(t, "provenance", tc.in, got, err, tc.want, tc.err)
@@ -50,6 +51,8 @@ func TestParseSBOM(t *testing.T) {
 		{in: "mode=max", err: `unknown key "mode"`},
 		{in: "generator=Not A/Ref", err: "is not an image reference"},
 		{in: "generator=a\n0", err: "is not an image reference"},
+		{in: "disabled=maybe", err: "disabled is true or false"},
+		{in: "syft", err: "; use true, false or generator=IMAGE"},
 	} {
 		got, err := ParseSBOM(tc.in)
 		checkParse(t, "sbom", tc.in, got, err, tc.want, tc.err)

@@ -3,6 +3,7 @@ package compose
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -236,6 +237,8 @@ services:
 			map[string]string{"TAG": "yaml", "KEEP": "kept", "FROM_OS": "os"}, map[string]string{"FROM_OS": "os"}},
 		{"NAME from .env", []string{"FROM_DOTENV"},
 			map[string]string{"TAG": "yaml", "KEEP": "kept", "FROM_DOTENV": "dot"}, map[string]string{"FROM_DOTENV": "dot"}},
+		{"NAME=VALUE wins over the environment", []string{"FROM_OS=cli"},
+			map[string]string{"TAG": "yaml", "KEEP": "kept", "FROM_OS": "cli"}, map[string]string{"FROM_OS": "cli"}},
 		{"NAME unset anywhere removes the arg", []string{"KEEP"}, map[string]string{"TAG": "yaml"}, map[string]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -300,6 +303,7 @@ func TestLoadErrors(t *testing.T) {
 		{"cycle", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:b'}}\n  b:\n    build: {context: ., additional_contexts: {x: 'service:a'}}\n"}, "cycle"},
 		{"malformed build.provenance", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., provenance: max}\n"}, `service "a" in `},
 		{"malformed build.sbom", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., sbom: 'mode=max'}\n"}, `build.sbom: malformed attestation setting "mode=max": unknown key "mode"`},
+		{"a malformed .env", map[string]string{"compose.yaml": "services:\n  a:\n    build: .\n", ".env": "A B=1\n"}, "loading compose project: failed to read"},
 		{"service context to missing service", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:ghost'}}\n"}, "ghost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -361,15 +365,17 @@ func TestServiceKeys(t *testing.T) {
 		{"build platforms win", "services:\n  s:\n    platform: linux/arm64\n    build:\n      context: .\n      platforms: [linux/amd64, linux/arm64]\n",
 			func(s *Service) string { return strings.Join(s.Platforms, ",") }, "linux/amd64,linux/arm64"},
 		{"no platform", "services:\n  s:\n    build: .\n",
-			func(s *Service) string { return strings.Join(s.Platforms, ",") }, ""},
+			func(s *Service) string { return fmt.Sprintf("%q", s.Platforms) }, "[]"},
+		{"an arg without a value, unset in the environment", "services:\n  s:\n    build: {context: ., args: [BKCACHE_TEST_UNSET_ARG]}\n",
+			func(s *Service) string { return fmt.Sprintf("%q", s.Args) }, "map[]"},
 		{"ssh key path", "services:\n  s:\n    build:\n      context: .\n      ssh: [\"deploy=/keys/id\", default]\n",
 			func(s *Service) string {
 				var out []string
 				for _, e := range s.SSH {
-					out = append(out, e.ID+"="+strings.Join(e.Paths, ":"))
+					out = append(out, fmt.Sprintf("%s=%q", e.ID, e.Paths))
 				}
 				return strings.Join(out, " ")
-			}, "default= deploy=/keys/id"},
+			}, `default=[] deploy=["/keys/id"]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := sourcetest.Tree(t, map[string]string{"compose.yaml": tc.compose, "Dockerfile": "FROM scratch\n"})

@@ -43,6 +43,9 @@ func TestLoadAnd(t *testing.T) {
 				t.Fatalf("LoadAnd error %v, Load error %v", err, wantErr)
 			}
 			if err != nil {
+				if calls > 0 && seen == nil {
+					t.Errorf("use ran on a project that did not load")
+				}
 				return
 			}
 			if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(seen, want) {
