@@ -119,24 +119,33 @@ func TestRunRemovesOrphanedFallback(t *testing.T) {
 func TestRunFailsOnReadErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		fault func(p *faultproxy.Proxy, imgs []digest.Digest, cfg string)
+		fault func(p *faultproxy.Proxy, direct name.Repository, imgs []digest.Digest, cfg string)
 	}{
-		{"referrers", func(p *faultproxy.Proxy, imgs []digest.Digest, _ string) {
+		{"referrers", func(p *faultproxy.Proxy, direct name.Repository, imgs []digest.Digest, _ string) {
 			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/", Status: 401, Code: "UNAUTHORIZED"})
 		}},
-		{"config", func(p *faultproxy.Proxy, _ []digest.Digest, cfg string) {
+		{"config", func(p *faultproxy.Proxy, direct name.Repository, _ []digest.Digest, cfg string) {
 			p.Inject(faultproxy.Fault{Method: "GET", Path: "/blobs/" + cfg, Status: 401, Code: "UNAUTHORIZED"})
 		}},
-		{"subject", func(p *faultproxy.Proxy, _ []digest.Digest, _ string) {
+		{"subject", func(p *faultproxy.Proxy, direct name.Repository, _ []digest.Digest, _ string) {
 			p.Inject(faultproxy.Fault{Method: "HEAD", Path: "/manifests/sha256:" + fmt.Sprintf("%064x", 77) + "$", Status: 401, Code: "UNAUTHORIZED"})
 		}},
-		{"recheck", func(p *faultproxy.Proxy, imgs []digest.Digest, _ string) {
+		{"recheck", func(p *faultproxy.Proxy, direct name.Repository, imgs []digest.Digest, _ string) {
 			// After the listing has read the tags once.
 			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
 				p.Inject(faultproxy.Fault{Method: "GET", Path: "/tags/list$", Status: 401, Code: "UNAUTHORIZED"})
 			}})
 		}},
-		{"recheck's read of a tag", func(p *faultproxy.Proxy, imgs []digest.Digest, _ string) {
+		{"an attached record", func(p *faultproxy.Proxy, direct name.Repository, imgs []digest.Digest, _ string) {
+			p.Inject(faultproxy.Fault{Path: "/manifests/" + recordOf(t, direct, imgs[0]).String() + "$", Status: 401, Code: "UNAUTHORIZED"})
+		}},
+		{"a manifest the recheck sees first", func(p *faultproxy.Proxy, direct name.Repository, imgs []digest.Digest, _ string) {
+			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
+				late := pushCreated(t, direct.Tag("late"), t0)
+				p.Inject(faultproxy.Fault{Path: "/manifests/" + late.String() + "$", Status: 401, Code: "UNAUTHORIZED"})
+			}})
+		}},
+		{"recheck's read of a tag", func(p *faultproxy.Proxy, direct name.Repository, imgs []digest.Digest, _ string) {
 			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
 				p.Inject(faultproxy.Fault{Method: "HEAD", Path: "/manifests/" + hash(2) + "$", Status: 401, Code: "UNAUTHORIZED"})
 			}})
@@ -158,7 +167,7 @@ func TestRunFailsOnReadErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			putIndex(t, direct.Tag("sha256-"+fmt.Sprintf("%064x", 77)), imgs[2])
-			tc.fault(p, imgs, m.Config.Digest.String())
+			tc.fault(p, direct, imgs, m.Config.Digest.String())
 			rep, err := Run(ctx, reg, Target{Repository: repo}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
 			p.Clear()
 			if err == nil || !errors.Is(err, registry.ErrAuth) {
@@ -174,4 +183,19 @@ func TestRunFailsOnReadErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordOf is the digest of a bkcache record attached to img in
+// direct, the repository read around the proxy.
+func recordOf(t *testing.T, direct name.Repository, img digest.Digest) digest.Digest {
+	t.Helper()
+	idx, err := remote.Referrers(direct.Digest(img.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil || len(im.Manifests) == 0 {
+		t.Fatalf("no record attached to %s: %v", img, err)
+	}
+	return digest.Digest(im.Manifests[0].Digest.String())
 }

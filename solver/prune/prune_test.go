@@ -1,8 +1,10 @@
 package prune
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,4 +191,61 @@ func TestReportGolden(t *testing.T) {
 	rep := &Report{Repository: "registry.example/app", Services: []string{"app"}, DryRun: true}
 	d.report(rep)
 	golden(t, "report.json", []*Report{rep})
+}
+
+// TestDecideDetails: the reason given is the first that pins an image,
+// not a later one; an undated image reports no date, not year one; two
+// images built at the same instant are ranked by digest, whatever the
+// listing's order; and the report lists items of equal tags by digest.
+func TestDecideDetails(t *testing.T) {
+	now := t0.Add(7 * time.Hour)
+	t.Run("the first reason stays", func(t *testing.T) {
+		ms := repoOf(3)
+		img := ms[dg("image"+hash(1))]
+		img.attached = false
+		d := decide(ms, Rules{Keep: 1, KeepRefs: []string{img.digest.String()}, Now: now})
+		if it := d.items[img.digest]; it.Action != Keep || !strings.Contains(it.Reason, "--keep-ref") {
+			t.Errorf("%s: %q", it.Action, it.Reason)
+		}
+	})
+	t.Run("undated", func(t *testing.T) {
+		ms := repoOf(3)
+		ms[dg("image"+hash(1))].created = time.Time{}
+		d := decide(ms, Rules{Keep: 1, Now: now})
+		if c := d.items[dg("image"+hash(1))].Created; c != nil {
+			t.Errorf("an undated image reports created %v", c)
+		}
+		if c := d.items[dg("image"+hash(2))].Created; c == nil || !c.Equal(t0.Add(2*time.Hour)) {
+			t.Errorf("a dated image reports created %v", c)
+		}
+	})
+	t.Run("a tie by digest", func(t *testing.T) {
+		for range 20 { // map order varies: any listing order
+			ms := repoOf(3)
+			for i := 1; i <= 3; i++ {
+				ms[dg("image"+hash(i))].created = t0
+				ms[dg("image"+hash(i))].tags = []string{hash(i)} // ci on none
+			}
+			d := decide(ms, Rules{Keep: 1, Now: now})
+			first := slices.MinFunc([]digest.Digest{dg("image" + hash(1)), dg("image" + hash(2)), dg("image" + hash(3))}, func(a, b digest.Digest) int { return strings.Compare(string(a), string(b)) })
+			for i := 1; i <= 3; i++ {
+				it := d.items[dg("image"+hash(i))]
+				if want := map[bool]string{true: Keep, false: Delete}[it.Digest == first]; it.Action != want {
+					t.Fatalf("image %d: %s, want %s (the smallest digest is the newest of a tie)", i, it.Action, want)
+				}
+			}
+		}
+	})
+	t.Run("the report's order", func(t *testing.T) {
+		for range 20 {
+			rep := &Report{}
+			decide(repoOf(4), Rules{Keep: 4, Now: now}).report(rep)
+			if !slices.IsSortedFunc(rep.Items, func(a, b Item) int {
+				return cmp.Or(strings.Compare(a.Action, b.Action), strings.Compare(a.Kind, b.Kind),
+					strings.Compare(strings.Join(a.Tags, ","), strings.Join(b.Tags, ",")), strings.Compare(string(a.Digest), string(b.Digest)))
+			}) {
+				t.Fatalf("report not in order")
+			}
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,14 @@ func TestRunKeepsTagMadeDuringPrune(t *testing.T) {
 			}
 			if present(t, reg, direct, imgs[1]) {
 				t.Errorf("the middle image, which nothing tagged, was kept")
+			}
+			// The report names the manifest by every tag it holds: the one
+			// made during the prune and those the listing saw.
+			if tag != "new-index" {
+				i := slices.IndexFunc(rep.Items, func(it Item) bool { return it.Digest == moved })
+				if i < 0 || !slices.Contains(rep.Items[i].Tags, tag) || len(rep.Items[i].Tags) < 2 || !strings.Contains(rep.Items[i].Reason, "during the prune") {
+					t.Errorf("the report on the manifest tagged %s during the prune: %+v", tag, rep.Items[max(i, 0)])
+				}
 			}
 		})
 	}
