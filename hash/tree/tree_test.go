@@ -15,6 +15,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/bkcache/bkcache/context/source"
+	"github.com/bkcache/bkcache/context/source/sourcetest"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/tonistiigi/fsutil"
 	"github.com/zeebo/blake3"
@@ -318,5 +320,33 @@ func TestDigestAfter(t *testing.T) {
 	}
 	if got := DigestAfter(StateAfter(all), all[:5]); got != Digest(all[:5]) {
 		t.Errorf("a state longer than the list was used")
+	}
+}
+
+// liar is a Cache that claims every file has one digest: a cache must
+// only ever be consulted for files whose identity is known.
+type liar struct{}
+
+func (liar) Lookup(string, source.Identity) (digest.Digest, bool) {
+	return ContentDigest(make([]byte, 32)), true
+}
+func (liar) Store(string, source.Identity, digest.Digest) {}
+
+// TestCacheNeedsIdentities: a cache given with a file system that cannot
+// identify its files (fsutil's own) is left unused: without identities
+// every file would match whatever the cache holds.
+func TestCacheNeedsIdentities(t *testing.T) {
+	dir := sourcetest.Tree(t, map[string]string{"a": "1", "b/c": "2"})
+	fsys, err := fsutil.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Hash(context.Background(), fsys, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Hash(context.Background(), fsys, Options{Cache: liar{}})
+	if err != nil || got.Digest != want.Digest {
+		t.Errorf("with a cache and no identities: %v %v, want %s", got.Digest, err, want.Digest)
 	}
 }
