@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -198,4 +199,26 @@ func recordOf(t *testing.T, direct name.Repository, img digest.Digest) digest.Di
 		t.Fatalf("no record attached to %s: %v", img, err)
 	}
 	return digest.Digest(im.Manifests[0].Digest.String())
+}
+
+// TestRunDatesByTheNewestRecord: an image with several records attached
+// is dated by the newest, whatever order the registry lists them in (the
+// in-process registry lists referrers in map order: five runs over eight
+// records see the newest last by chance once in 30,000).
+func TestRunDatesByTheNewestRecord(t *testing.T) {
+	_, reg, repo := serveRepo(t)
+	img := pushCreated(t, repo.Tag(hash(1)), t0)
+	for _, h := range []int{3, 7, 1, 5, 2, 8, 4, 6} {
+		attach(t, reg, repo, img, t0.Add(time.Duration(h)*time.Hour))
+	}
+	for range 5 {
+		rep, err := Run(context.Background(), reg, Target{Repository: repo}, Rules{Keep: 5, Now: t0.Add(48 * time.Hour)}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(rep.Items, func(it Item) bool { return it.Digest == img })
+		if i < 0 || rep.Items[i].Created == nil || !rep.Items[i].Created.Equal(t0.Add(8*time.Hour)) {
+			t.Fatalf("dated %v, want the newest record's %v", rep.Items[max(i, 0)].Created, t0.Add(8*time.Hour))
+		}
+	}
 }
