@@ -222,3 +222,20 @@ func TestRunDatesByTheNewestRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestRunIndexWithoutRecord: a multi-platform image under a hash tag with
+// no record attached has no config to date it by: it is undated (and,
+// not being bkcache's, kept), never a failed prune.
+func TestRunIndexWithoutRecord(t *testing.T) {
+	_, reg, repo := serveRepo(t)
+	child := pushCreated(t, repo.Tag("child"), t0)
+	idx := putIndex(t, repo.Tag(hash(1)), child)
+	rep, err := Run(context.Background(), reg, Target{Repository: repo}, Rules{Keep: 0, Now: t0.Add(48 * time.Hour)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(rep.Items, func(it Item) bool { return it.Digest == idx })
+	if i < 0 || rep.Items[i].Created != nil || rep.Items[i].Action != Keep {
+		t.Errorf("the index: %+v", rep.Items[max(i, 0)])
+	}
+}
