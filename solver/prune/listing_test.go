@@ -146,6 +146,11 @@ func TestRunFailsOnReadErrors(t *testing.T) {
 				p.Inject(faultproxy.Fault{Path: "/manifests/" + late.String() + "$", Status: 401, Code: "UNAUTHORIZED"})
 			}})
 		}},
+		{"a gone index's untagged child", func(p *faultproxy.Proxy, direct name.Repository, _ []digest.Digest, _ string) {
+			child := pushUntagged(t, direct)
+			putIndex(t, direct.Tag("sha256-"+hash(78)), child)
+			p.Inject(faultproxy.Fault{Path: "/manifests/" + child.String() + "$", Status: 401, Code: "UNAUTHORIZED"})
+		}},
 		{"recheck's read of a tag", func(p *faultproxy.Proxy, direct name.Repository, imgs []digest.Digest, _ string) {
 			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
 				p.Inject(faultproxy.Fault{Method: "HEAD", Path: "/manifests/" + hash(2) + "$", Status: 401, Code: "UNAUTHORIZED"})
@@ -238,4 +243,37 @@ func TestRunIndexWithoutRecord(t *testing.T) {
 	if i < 0 || rep.Items[i].Created != nil || rep.Items[i].Action != Keep {
 		t.Errorf("the index: %+v", rep.Items[max(i, 0)])
 	}
+}
+
+// TestRunGoneIndexListsAKeptImage: a fallback index whose subject is
+// gone, but which lists an image that is kept for its own sake (a crafted
+// or reused index), takes only itself away: the image keeps its tags and
+// its decision.
+func TestRunGoneIndexListsAKeptImage(t *testing.T) {
+	s := rt.Serve(t, false)
+	repo, _ := name.NewRepository(s.Host + "/p/app")
+	reg := registry.New(registry.Options{})
+	imgs, _ := pushBuilds(t, reg, repo, 2)
+	putIndex(t, repo.Tag("sha256-"+hash(78)), imgs[1])
+	rep, err := Run(context.Background(), reg, Target{Repository: repo}, Rules{Keep: 5, Now: t0.Add(48 * time.Hour)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !present(t, reg, repo, imgs[1]) {
+		t.Fatalf("a kept image listed by a gone fallback index was deleted: %+v", rep.Items)
+	}
+}
+
+// pushUntagged pushes a random image by digest alone.
+func pushUntagged(t *testing.T, repo name.Repository) digest.Digest {
+	t.Helper()
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	if err := remote.Write(repo.Digest(d.String()), img); err != nil {
+		t.Fatal(err)
+	}
+	return digest.Digest(d.String())
 }
