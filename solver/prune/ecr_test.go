@@ -390,3 +390,36 @@ func TestECRLifecycleTargetFloating(t *testing.T) {
 		t.Errorf("a registry refusing the listing gave a policy: %+v", l)
 	}
 }
+
+// TestFloatingPatternsOrder: the policy lists ci's patterns first, then
+// the custom floating tags sorted, each once, so that the same rules
+// always write the same policy.
+func TestFloatingPatternsOrder(t *testing.T) {
+	got := floatingPatterns(Rules{Floating: []string{"zz", "aa", "ci-x", "zz"}})
+	if want := []string{"cache-ci", "cache-ci-*", "cache-aa", "cache-zz"}; !slices.Equal(got, want) {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+// TestPinnedCacheReasons: a cache kept for its kept image gives the
+// image's reason; one kept for itself (--keep-ref), whose image is gone
+// or not kept, gives its own.
+func TestPinnedCacheReasons(t *testing.T) {
+	ms := repoOf(3)
+	ms[dg("image"+hash(1))].tags = append(ms[dg("image"+hash(1))].tags, "release-1")
+	ms[dg("orphan")] = &manifest{digest: dg("orphan"), tags: []string{"cache-" + hash(99)}}
+	rules := Rules{KeepRefs: []string{"cache-" + hash(99), "cache-" + hash(2)}, Now: t0.Add(7 * time.Hour)}
+	got := map[string]string{}
+	for _, p := range pinnedCaches(ms, rules) {
+		got[p.tag] = p.why
+	}
+	for tag, want := range map[string]string{
+		"cache-" + hash(1):  "the cache of image " + hash(1)[:12] + " (tagged release-1, which bkcache does not make)",
+		"cache-" + hash(2):  "named by --keep-ref cache-" + hash(2),
+		"cache-" + hash(99): "named by --keep-ref cache-" + hash(99),
+	} {
+		if got[tag] != want {
+			t.Errorf("%s: %q, want %q", tag, got[tag], want)
+		}
+	}
+}
