@@ -3,10 +3,13 @@ package solver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	digest "github.com/opencontainers/go-digest"
@@ -93,5 +96,27 @@ func TestPromoteReadFailures(t *testing.T) {
 				t.Errorf("cache-ci moved = %v, want %v", after["cache-ci"] != before["cache-ci"], wantCacheMoved)
 			}
 		})
+	}
+}
+
+// TestSkipReleasesItsPaths: a service skipped because R:H is there takes
+// its paths out of the directory it shares with services that build, so
+// that the solve of the others does not send them; and its result says
+// when it started.
+func TestSkipReleasesItsPaths(t *testing.T) {
+	host := rt.Serve(t, true).Host
+	a := contextJob("a", "/repo", nil, "lib", "services/a")
+	b := contextJob("b", "/repo", nil, "lib", "services/b")
+	ref := testJob(t, host+"/p/a", testHash, &compose.Service{Name: "a", Image: host + "/p/a"})
+	a.Refs, a.Inputs.Hash = ref.Refs, testHash
+	rt.PushRandom(t, host+"/p/a:"+testHash.Encoded())
+	sends := groupContexts([]*plan.Job{a, b})
+	res := &Result{Service: "a", Hash: a.Inputs.Tag()}
+	NewBuilder(nil, registry.New(registry.Options{}), Options{}).buildOne(context.Background(), a, sends[a], nil, "", res)
+	if res.Status != Skipped || res.Start.IsZero() {
+		t.Fatalf("status %s (%q), start %v", res.Status, res.Error, res.Start)
+	}
+	if got := group(sends, b, "context").context().paths; !slices.Equal(got, []string{"lib", "services/b"}) {
+		t.Errorf("the shared directory sends %q, want b's paths only", got)
 	}
 }
