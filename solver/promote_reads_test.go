@@ -120,3 +120,18 @@ func TestSkipReleasesItsPaths(t *testing.T) {
 		t.Errorf("the shared directory sends %q, want b's paths only", got)
 	}
 }
+
+// TestSkipWithoutPushWritesNothing: without --push a skip only reads: R:F
+// stays where it was even when R:H is another image.
+func TestSkipWithoutPushWritesNothing(t *testing.T) {
+	host := rt.Serve(t, true).Host
+	direct := host + "/p/app"
+	rt.PushRandom(t, direct+":"+testHash.Encoded())
+	ci := digest.Digest(rt.PushRandom(t, direct+":ci"))
+	j := testJob(t, direct, testHash, &compose.Service{Name: "s", Image: direct})
+	res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+	NewBuilder(nil, registry.New(registry.Options{}), Options{}).buildOne(context.Background(), j, nil, nil, "", res)
+	if res.Status != Skipped || headDirect(t, direct+":ci") != ci || res.Floating != "" {
+		t.Errorf("status %s (%q), ci moved %v, floating %q", res.Status, res.Error, headDirect(t, direct+":ci") != ci, res.Floating)
+	}
+}
