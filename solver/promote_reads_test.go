@@ -135,3 +135,41 @@ func TestSkipWithoutPushWritesNothing(t *testing.T) {
 		t.Errorf("status %s (%q), ci moved %v, floating %q", res.Status, res.Error, headDirect(t, direct+":ci") != ci, res.Floating)
 	}
 }
+
+// TestSkipAsksOnlyWhenItMatters: the skip check reads the registry only
+// where its answer decides something: not with --force, not for a
+// service without a repository, not for an output without --push (a
+// registry that cannot be reached then fails nothing). With --push and
+// an output, an R:H that is there is remembered and the output solved.
+func TestSkipAsksOnlyWhenItMatters(t *testing.T) {
+	up := rt.Serve(t, true).Host
+	rh := digest.Digest(rt.PushRandom(t, up+"/p/app:"+testHash.Encoded()))
+	down := "127.0.0.1:1" // nothing listens there
+	for _, tc := range []struct {
+		name       string
+		host       string
+		opt        Options
+		local      bool
+		wantSkip   bool
+		wantStatus Status
+		wantKnown  digest.Digest // res.inRegistry
+	}{
+		{name: "--force", host: down, opt: Options{Force: true, Push: true}},
+		{name: "no repository", host: down, local: true, opt: Options{Push: true}},
+		{name: "an output without --push", host: down, opt: Options{Outputs: map[string]Output{"s": {Type: "oci", Dest: "/tmp/x.tar"}}}},
+		{name: "an output with --push, R:H there", host: up, opt: Options{Push: true, Outputs: map[string]Output{"s": {Type: "oci", Dest: "/tmp/x.tar"}}}, wantKnown: rh},
+		{name: "R:H there, no --push", host: up, wantSkip: true, wantStatus: Skipped},
+		{name: "a registry down", host: down, wantSkip: true, wantStatus: Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := testJob(t, tc.host+"/p/app", testHash, &compose.Service{Name: "s", Image: tc.host + "/p/app"})
+			j.Local = tc.local
+			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+			reg := registry.New(registry.Options{})
+			skipped := NewBuilder(nil, reg, tc.opt).skip(context.Background(), j, "", res)
+			if skipped != tc.wantSkip || res.Status != tc.wantStatus || res.inRegistry != tc.wantKnown {
+				t.Errorf("skip = %v, status %q (%q), known %q; want %v, %q, %q", skipped, res.Status, res.Error, res.inRegistry, tc.wantSkip, tc.wantStatus, tc.wantKnown)
+			}
+		})
+	}
+}
