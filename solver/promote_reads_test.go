@@ -173,3 +173,43 @@ func TestSkipAsksOnlyWhenItMatters(t *testing.T) {
 		})
 	}
 }
+
+// TestSolveOptionsFailBeforeTheSolve: options that cannot be made (an ssh
+// key that does not exist) fail the service with the reason before any
+// solve, and nothing is built.
+func TestSolveOptionsFailBeforeTheSolve(t *testing.T) {
+	dir := t.TempDir()
+	svc := &compose.Service{Name: "s", Context: compose.Context{Kind: compose.LocalContext, Source: dir}, Dockerfile: dir + "/Dockerfile",
+		SSH: []compose.SSH{{ID: "deploy", Paths: []string{dir + "/no-such-key"}}}}
+	j := testJob(t, "127.0.0.1:1/p/app", testHash, svc)
+	res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+	NewBuilder(nil, registry.New(registry.Options{}), Options{Force: true}).buildOne(context.Background(), j, nil, nil, "", res)
+	if res.Status != Failed || !strings.Contains(res.Error, "build ssh") || !strings.Contains(res.Error, "no-such-key") {
+		t.Errorf("status %s, error %q; want a failure naming the ssh key", res.Status, res.Error)
+	}
+}
+
+// TestOneImageOutputOfAnotherPlatform: a docker image output (one
+// platform) of a service that does not build that platform fails the
+// service, naming both, before any solve.
+func TestOneImageOutputOfAnotherPlatform(t *testing.T) {
+	dir := t.TempDir()
+	svc := &compose.Service{Name: "s", Context: compose.Context{Kind: compose.LocalContext, Source: dir}, Dockerfile: dir + "/Dockerfile",
+		Platforms: []string{"linux/arm64", "linux/s390x"}}
+	j := testJob(t, "127.0.0.1:1/p/app", testHash, svc)
+	res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+	opt := Options{Force: true, Outputs: map[string]Output{"s": {Type: "docker", Dest: dir + "/s.tar", Platform: "linux/amd64"}}}
+	NewBuilder(nil, registry.New(registry.Options{}), opt).buildOne(context.Background(), j, nil, nil, "", res)
+	if res.Status != Failed || !strings.Contains(res.Error, "not for linux/amd64") || !strings.Contains(res.Error, `service "s"`) {
+		t.Errorf("status %s, error %q; want a failure naming the platform", res.Status, res.Error)
+	}
+	// A platform it builds passes on to the options (which then fail
+	// for an ssh key that does not exist, before the solve).
+	svc.SSH = []compose.SSH{{ID: "deploy", Paths: []string{dir + "/no-such-key"}}}
+	svc.Platforms = append(svc.Platforms, "linux/amd64")
+	res = &Result{Service: "s", Hash: j.Inputs.Tag()}
+	NewBuilder(nil, registry.New(registry.Options{}), opt).buildOne(context.Background(), j, nil, nil, "", res)
+	if !strings.Contains(res.Error, "build ssh") {
+		t.Errorf("with the platform built: error %q, want the options' failure", res.Error)
+	}
+}
