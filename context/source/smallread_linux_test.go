@@ -2,6 +2,7 @@ package source
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,5 +85,24 @@ func TestSmallReaderReleasesItsRing(t *testing.T) {
 	r.Close()
 	if _, err := f.Stat(); err != nil {
 		t.Errorf("a second Close closed another file's descriptor: %v", err)
+	}
+}
+
+// TestSmallReadersOff: BKCACHE_IO_URING=0 (the README's switch) turns
+// batch reads off: views hand out no batch reader. The switch is read
+// once per process, so the test runs itself again with it set.
+func TestSmallReadersOff(t *testing.T) {
+	if os.Getenv("BKCACHE_IO_URING") != "0" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSmallReadersOff$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "BKCACHE_IO_URING=0", "GOCOVERDIR=")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("with BKCACHE_IO_URING=0: %v\n%s", err, out)
+		}
+		return
+	}
+	if r := viewOf(t, t.TempDir()).SmallReader(); r != nil {
+		r.Close()
+		t.Error("a batch reader with BKCACHE_IO_URING=0")
 	}
 }
