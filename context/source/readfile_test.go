@@ -30,6 +30,8 @@ func TestReadFile(t *testing.T) {
 	link("environ", "/proc/self/environ")
 	link("up", "../"+filepath.Base(outside)+"/secret")
 	link("far", filepath.Join(outside, "secret"))
+	link("loop1", "loop2")
+	link("loop2", "loop1")
 	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +50,7 @@ func TestReadFile(t *testing.T) {
 		{"fifo", "", ErrNotRegular},
 		{"dir", "", ErrNotRegular},
 		{"missing", "", fs.ErrNotExist},
+		{"loop1", "", syscall.ELOOP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan struct{})
