@@ -213,3 +213,26 @@ func TestOneImageOutputOfAnotherPlatform(t *testing.T) {
 		t.Errorf("with the platform built: error %q, want the options' failure", res.Error)
 	}
 }
+
+// TestPromoteAlreadyThereWritesNothing: a skip whose R:F, R:cache-F and
+// compose tags already name what R:H and R:cache-H hold writes nothing:
+// a registry refusing every manifest write (tags made immutable) still
+// sees a clean skip.
+func TestPromoteAlreadyThereWritesNothing(t *testing.T) {
+	p, host := rt.Faulty(t)
+	direct := host + "/p/there"
+	rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+	cache := digest.Digest(rt.PushRandom(t, direct+":cache-"+testHash.Encoded()))
+	tags := map[string]digest.Digest{"rh": rh, "cache": cache}
+	copyTag(t, direct, "rh", tags, "ci")
+	copyTag(t, direct, "rh", tags, "latest")
+	copyTag(t, direct, "cache", tags, "cache-ci")
+	p.Inject(faultproxy.Fault{Method: "PUT", Path: "/manifests/", Status: 400, Code: "TAG_INVALID", Message: "tags are immutable"})
+	defer p.Clear()
+	j := jobTaggedLatest(t, p.Addr+"/p/there")
+	res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+	NewBuilder(nil, registry.New(registry.Options{}), Options{Push: true}).buildOne(context.Background(), j, nil, nil, "", res)
+	if res.Status != Skipped || res.Error != "" || res.Floating == "" {
+		t.Errorf("status %s, error %q, floating %q; want a clean skip at R:F", res.Status, res.Error, res.Floating)
+	}
+}
