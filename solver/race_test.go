@@ -11,6 +11,7 @@ import (
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	digest "github.com/opencontainers/go-digest"
@@ -183,4 +184,29 @@ func jobTaggedLatest(t *testing.T, repository string) *plan.Job {
 	}
 	j.Tags = append(j.Tags, tag)
 	return j
+}
+
+// TestOutputOnlyAttachesOnce: with --push and an output, an R:H that was
+// there is promoted once: one record attached to it, not one by the
+// promotion and another by a publish after it.
+func TestOutputOnlyAttachesOnce(t *testing.T) {
+	host := rt.Serve(t, true).Host
+	direct := host + "/p/once"
+	rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+	reg := registry.New(registry.Options{})
+	b := NewBuilder(nil, reg, Options{Push: true, Attach: true, Recorder: testRecorder})
+	j := jobTaggedLatest(t, direct)
+	res := &Result{Service: "s", Hash: j.Inputs.Tag(), inRegistry: rh}
+	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: digest.FromString("the output's image").String()}}
+	b.finish(context.Background(), j, resp, nil, "", res)
+	if res.Status != Built || res.Digest != rh {
+		t.Fatalf("status %s (%q), digest %s", res.Status, res.Error, res.Digest)
+	}
+	idx, err := remote.Referrers(rt.Ref(t, direct+"@"+rh.String()).Context().Digest(rh.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im, _ := idx.IndexManifest(); len(im.Manifests) != 1 {
+		t.Errorf("%d records attached to R:H, want 1", len(im.Manifests))
+	}
 }
