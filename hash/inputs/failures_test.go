@@ -72,7 +72,9 @@ func TestMoreErrorsNameTheCulprit(t *testing.T) {
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("error %v is not %v", err, tc.is)
 			}
-			if got != nil || len(done) != 0 {
+			// Done may already have had another service's inputs (its
+			// contract), never the failed one's.
+			if got != nil || slices.Contains(done, "app") {
 				t.Errorf("a failed run handed out inputs: %v, done %v", got, done)
 			}
 		})
