@@ -102,21 +102,13 @@ func TestUnreadableDirectorySkipped(t *testing.T) {
 func TestWalkCancelled(t *testing.T) {
 	dir := t.TempDir()
 	sourcetest.Write(t, dir, map[string]string{"a/x": "x", "z": "z"})
-	s, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := s.FS(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The view, and the directory walk under its filter on its own.
 	for _, w := range []interface {
 		Walk(context.Context, string, fs.WalkDirFunc) error
-	}{v, newDirFS(s.Dir, false, nil)} {
+	}{viewOf(t, dir), newDirFS(dir, false, nil)} {
 		ctx, cancel := context.WithCancel(context.Background())
 		var after []string
-		err = w.Walk(ctx, "", func(p string, _ fs.DirEntry, err error) error {
+		err := w.Walk(ctx, "", func(p string, _ fs.DirEntry, err error) error {
 			if ctx.Err() != nil {
 				after = append(after, p)
 			}
