@@ -119,24 +119,42 @@ func settings(so *client.SolveOpt, j *plan.Job) {
 		attrs["platform"] = strings.Join(svc.Platforms, ",")
 	}
 	attest(attrs, svc.Attestations)
-	if len(svc.ExtraHosts) > 0 {
-		attrs["add-hosts"] = strings.Join(svc.ExtraHosts, ",")
-	}
-	if svc.ShmSize > 0 {
-		attrs["shm-size"] = strconv.FormatInt(svc.ShmSize, 10)
-	}
-	if j.Network != "" {
-		attrs["force-network-mode"] = j.Network
-	}
-	if j.Network == "host" {
-		so.AllowedEntitlements = append(so.AllowedEntitlements, "network.host")
-	}
+	runSettings(so, svc.Run)
 	if j.NoCache {
 		attrs["no-cache"] = ""
 	}
 	if j.Pull {
 		attrs["image-resolve-mode"] = "pull"
 	}
+}
+
+// runSettings adds the keys BuildKit applies to every RUN step, in the
+// order the service holds them (BuildKit keys each step on that order).
+func runSettings(so *client.SolveOpt, r compose.Run) {
+	attrs := so.FrontendAttrs
+	if len(r.ExtraHosts) > 0 {
+		attrs["add-hosts"] = joined(r.ExtraHosts)
+	}
+	if r.ShmSize > 0 {
+		attrs["shm-size"] = strconv.FormatInt(r.ShmSize, 10)
+	}
+	if len(r.Ulimits) > 0 {
+		attrs["ulimit"] = joined(r.Ulimits)
+	}
+	if r.Network != compose.NetworkDefault {
+		attrs["force-network-mode"] = string(r.Network)
+	}
+	if r.Network == compose.NetworkHost {
+		so.AllowedEntitlements = append(so.AllowedEntitlements, "network.host")
+	}
+}
+
+func joined[T fmt.Stringer](vs []T) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = v.String()
+	}
+	return strings.Join(s, ",")
 }
 
 // attest asks the frontend for the attestations, as buildx does: the

@@ -70,6 +70,8 @@ func TestBadInput(t *testing.T) {
 		{"service: context names no service", []string{"hash", "--project-directory", compose("    build:\n      context: ./app\n      additional_contexts:\n        base: service:ghost\n")}, []string{"ghost"}, 1},
 		{"service: contexts in a cycle", []string{"hash", "--project-directory", tree(map[string]string{"compose.yaml": "services:\n  a:\n    build:\n      context: ./app\n      additional_contexts:\n        x: service:b\n  b:\n    build:\n      context: ./app\n      additional_contexts:\n        x: service:a\n"})}, []string{"a -> b -> a"}, 1},
 		{"unsupported build network", []string{"hash", "--project-directory", compose("    build:\n      context: ./app\n      network: bridge2\n")}, []string{`service "a"`, "bridge2"}, 1},
+		{"extra host not an address", []string{"build", "--project-directory", compose("    build:\n      context: ./app\n      extra_hosts: [\"db=host-gateway\"]\n")}, []string{`service "a"`, "extra_hosts", "db=host-gateway"}, 1},
+		{"unknown ulimit", []string{"hash", "--project-directory", compose("    build:\n      context: ./app\n      ulimits: {files: 10}\n")}, []string{`service "a"`, "ulimits", "files"}, 1},
 		{"malformed cache_from", []string{"build", "--project-directory", compose("    build:\n      context: ./app\n      cache_from: [\"type=registry,ref\"]\n")}, []string{`service "a"`, "cache_from"}, 1},
 		{"malformed cache_to", []string{"hash", "--project-directory", compose("    build:\n      context: ./app\n      cache_to: [\"type=\"]\n")}, []string{`service "a"`, "cache_to"}, 1},
 

@@ -76,15 +76,14 @@ type Service struct {
 	Secrets          []Secret
 	SSH              []SSH
 	// Contexts are the additional contexts, by name.
-	Contexts   map[string]Context
-	CacheFrom  []string
-	CacheTo    []string
-	Network    string
-	ExtraHosts []string
-	ShmSize    int64
-	Tags       []string
-	NoCache    bool
-	Pull       bool
+	Contexts  map[string]Context
+	CacheFrom []string
+	CacheTo   []string
+	// Run holds the keys BuildKit applies to every RUN step.
+	Run     Run
+	Tags    []string
+	NoCache bool
+	Pull    bool
 }
 
 // loadWith reads the project described by opt, as `docker compose`
@@ -198,9 +197,6 @@ func normalize(p *types.Project, s types.ServiceConfig, opt Options) (*Service, 
 		Contexts:         map[string]Context{},
 		CacheFrom:        slices.Clone(b.CacheFrom),
 		CacheTo:          slices.Clone(b.CacheTo),
-		Network:          b.Network,
-		ExtraHosts:       b.ExtraHosts.AsList("="),
-		ShmSize:          int64(b.ShmSize),
 		Tags:             slices.Clone(b.Tags),
 		NoCache:          b.NoCache,
 		Pull:             b.Pull,
@@ -218,54 +214,80 @@ func normalize(p *types.Project, s types.ServiceConfig, opt Options) (*Service, 
 	if svc.Attestations, err = attestations(opt, b); err != nil {
 		return nil, err
 	}
+	if svc.Run, err = runOf(b); err != nil {
+		return nil, err
+	}
 	for k, v := range b.Args {
 		if v != nil {
 			svc.Args[k] = *v
 		}
 	}
-	if svc.DockerfileInline == "" {
-		df := b.Dockerfile
-		if df == "" {
-			df = "Dockerfile"
-		}
-		if svc.Context.Kind == RemoteContext {
-			// The Dockerfile lives in the remote context; keep its name.
-			svc.Dockerfile = df
-		} else {
-			if !filepath.IsAbs(df) {
-				df = filepath.Join(svc.Context.Source, df)
-			}
-			svc.Dockerfile = filepath.Clean(df)
-		}
+	svc.Dockerfile = dockerfilePath(svc, b.Dockerfile)
+	if svc.Secrets, err = secrets(p, b); err != nil {
+		return nil, err
 	}
+	svc.SSH = sshEntries(b)
+	if err := checkServiceContexts(p, svc); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// dockerfilePath is where the service's Dockerfile is: "" when it is
+// inline, its name inside a remote context, else an absolute path.
+func dockerfilePath(svc *Service, df string) string {
+	if svc.DockerfileInline != "" {
+		return ""
+	}
+	df = cmp.Or(df, "Dockerfile")
+	if svc.Context.Kind == RemoteContext {
+		return df // the Dockerfile lives in the remote context
+	}
+	if !filepath.IsAbs(df) {
+		df = filepath.Join(svc.Context.Source, df)
+	}
+	return filepath.Clean(df)
+}
+
+// secrets are the build's secrets, each found in the top-level section.
+func secrets(p *types.Project, b *types.BuildConfig) ([]Secret, error) {
+	var out []Secret
 	for _, sec := range b.Secrets {
 		def, ok := p.Secrets[sec.Source]
 		if !ok {
 			return nil, fmt.Errorf("build secret %q is not defined in the top-level secrets section", sec.Source)
 		}
-		id := sec.Source
-		if sec.Target != "" {
-			id = sec.Target
-		}
-		svc.Secrets = append(svc.Secrets, Secret{ID: id, File: def.File, Env: def.Environment})
+		out = append(out, Secret{ID: cmp.Or(sec.Target, sec.Source), File: def.File, Env: def.Environment})
 	}
+	return out, nil
+}
+
+// sshEntries are the build's ssh entries, sorted by id: compose-go may
+// hand them over in either order.
+func sshEntries(b *types.BuildConfig) []SSH {
+	var out []SSH
 	for _, k := range b.SSH {
 		entry := SSH{ID: k.ID}
 		if k.Path != "" {
 			entry.Paths = []string{k.Path}
 		}
-		svc.SSH = append(svc.SSH, entry)
+		out = append(out, entry)
 	}
-	// compose-go may hand the entries over in either order.
-	slices.SortFunc(svc.SSH, func(a, b SSH) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b SSH) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// checkServiceContexts makes sure each service: context names a service
+// of the project.
+func checkServiceContexts(p *types.Project, svc *Service) error {
 	for name, c := range svc.Contexts {
 		if c.Kind == ServiceContext {
 			if _, exists := p.Services[c.Source]; !exists {
-				return nil, fmt.Errorf("additional context %q refers to service %q, which is not in the project", name, c.Source)
+				return fmt.Errorf("additional context %q refers to service %q, which is not in the project", name, c.Source)
 			}
 		}
 	}
-	return svc, nil
+	return nil
 }
 
 // ServiceDeps returns the services this one's `service:` contexts name.

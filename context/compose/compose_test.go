@@ -59,8 +59,9 @@ services:
       cache_from: ["type=registry,ref=x/cache"]
       cache_to: [type=inline]
       network: host
-      extra_hosts: ["db=10.0.0.1"]
+      extra_hosts: ["db=10.0.0.1", "Cache=::1", "api=10.0.0.9", "db=10.0.0.2"]
       shm_size: 64m
+      ulimits: {nproc: 65535, nofile: {soft: 1024, hard: 2048}}
       tags: [x/api:extra]
       no_cache: true
       pull: true
@@ -94,7 +95,10 @@ secrets:
 		{"contexts", strings.Join(sortedKV(contextStrings(api.Contexts)), " "), "base=service:base img=docker-image://busybox:1 shared=" + filepath.Join(dir, "shared")},
 		{"deps", strings.Join(api.ServiceDeps(), ","), "base"},
 		{"cache", strings.Join(append(api.CacheFrom, api.CacheTo...), " "), "type=registry,ref=x/cache type=inline"},
-		{"misc", strings.Join([]string{api.Network, strings.Join(api.ExtraHosts, ","), strings.Join(api.Tags, ",")}, " "), "host db=10.0.0.1 x/api:extra"},
+		{"network", string(api.Run.Network), "host"},
+		{"extra hosts", fmt.Sprint(api.Run.ExtraHosts), "[api=10.0.0.9 cache=::1 db=10.0.0.1 db=10.0.0.2]"},
+		{"ulimits", fmt.Sprint(api.Run.Ulimits), "[nofile=1024:2048 nproc=65535:65535]"},
+		{"tags", strings.Join(api.Tags, ","), "x/api:extra"},
 		{"string build", p.Services["base"].Dockerfile, filepath.Join(dir, "base", "Dockerfile")},
 		{"inline", p.Services["inline"].DockerfileInline + "|" + p.Services["inline"].Dockerfile, "FROM scratch\n|"},
 	}
@@ -103,8 +107,8 @@ secrets:
 			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
 		}
 	}
-	if api.ShmSize != 64<<20 || !api.NoCache || !api.Pull {
-		t.Errorf("shm %d no_cache %v pull %v", api.ShmSize, api.NoCache, api.Pull)
+	if api.Run.ShmSize != 64<<20 || !api.NoCache || !api.Pull {
+		t.Errorf("shm %d no_cache %v pull %v", api.Run.ShmSize, api.NoCache, api.Pull)
 	}
 }
 
@@ -304,6 +308,10 @@ func TestLoadErrors(t *testing.T) {
 		{"malformed build.provenance", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., provenance: max}\n"}, `service "a" in `},
 		{"malformed build.sbom", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., sbom: 'mode=max'}\n"}, `build.sbom: malformed attestation setting "mode=max": unknown key "mode"`},
 		{"a malformed .env", map[string]string{"compose.yaml": "services:\n  a:\n    build: .\n", ".env": "A B=1\n"}, "loading compose project: failed to read"},
+		{"unsupported network", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., network: bridge2}\n"}, `service "a" in `},
+		{"extra host by name", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., extra_hosts: ['db=host-gateway']}\n"}, `build.extra_hosts: db=host-gateway: not an IP address`},
+		{"unknown ulimit", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., ulimits: {nofiles: 10}}\n"}, `service "a" in `},
+		{"ulimit soft above hard", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., ulimits: {nofile: {soft: 20, hard: 10}}}\n"}, `build.ulimits: nofile: `},
 		{"service context to missing service", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., additional_contexts: {x: 'service:ghost'}}\n"}, "ghost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

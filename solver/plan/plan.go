@@ -79,7 +79,6 @@ type Job struct {
 	// CacheFrom and CacheTo are the compose cache entries, parsed, with
 	// the credentials their backends take from the environment.
 	CacheFrom, CacheTo []CacheEntry
-	Network            string // BuildKit's force-network-mode; "" for the default
 	NoCache, Pull      bool
 	// EngineNames are the names a Docker engine gives the image besides
 	// Refs.Image: docker compose's own and the build tags.
@@ -233,9 +232,6 @@ func newJob(svc *compose.Service, repo string, ownTags bool, opt Options) (*Job,
 	if j.CacheTo, err = parseCacheEntries("cache_to", svc.CacheTo, lookup); err != nil {
 		return nil, err
 	}
-	if j.Network, err = networkMode(svc.Network); err != nil {
-		return nil, err
-	}
 	for _, t := range svc.Tags {
 		if _, err := opt.Hosts.Reference(t); err != nil {
 			return nil, fmt.Errorf("build.tags: %q is not a valid image reference: %w", t, err)
@@ -269,18 +265,6 @@ func (p *Plan) Job(service string) *Job {
 		}
 	}
 	return nil
-}
-
-// networkMode maps compose's build.network onto BuildKit's
-// force-network-mode ("" for the default).
-func networkMode(network string) (string, error) {
-	switch network {
-	case "", "default":
-		return "", nil
-	case "host", "none":
-		return network, nil
-	}
-	return "", fmt.Errorf("build.network %q is not supported by BuildKit (use default, host or none)", network)
 }
 
 // engineNames are the names, besides R:H, that an image loaded into a

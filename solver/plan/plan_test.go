@@ -243,7 +243,6 @@ func TestResolveErrors(t *testing.T) {
 		{"invalid fallback", svc(""), Options{Fallbacks: []string{".x"}}, []string{`".x"`}, ErrFloatingTag},
 		{"malformed cache_from", svc("      cache_from: [\"type=registry,ref\"]\n"), Options{}, []string{`service "a"`, "cache_from"}, nil},
 		{"malformed cache_to", svc("      cache_to: [\"type=\"]\n"), Options{}, []string{`service "a"`, "cache_to"}, nil},
-		{"unsupported network", svc("      network: bridge2\n"), Options{}, []string{`service "a"`, "bridge2"}, nil},
 		{"invalid build.tags", svc("      tags: [\"reg.local/x:bad tag\"]\n"), Options{}, []string{`service "a"`, "bad tag"}, nil},
 		{"cycle", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ./a, additional_contexts: {x: 'service:b'}}\n  b:\n    build: {context: ./a, additional_contexts: {x: 'service:a'}}\n", "a/Dockerfile": "FROM scratch\n"}, Options{}, []string{"a -> b -> a"}, nil},
 		{"missing Dockerfile", svc("      dockerfile: Nope\n"), Options{}, []string{`service "a"`, "Nope"}, nil},
