@@ -13,6 +13,8 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/bkcache/bkcache/context/compose"
@@ -29,7 +31,9 @@ import (
 // v2: source trees are bkcache/tree/v2 (file contents by BLAKE3).
 // v3: the images a build reads, by digest (or as written, by mode).
 // v4: the attestations the image carries (provenance, SBOM).
-const Scheme = "bkcache/v4"
+// v5: the keys BuildKit puts into every RUN step's cache key (network,
+// extra hosts by name, /dev/shm size, ulimits).
+const Scheme = "bkcache/v5"
 
 // Inputs is everything that went into one service's hash.
 type Inputs struct {
@@ -44,11 +48,14 @@ type Inputs struct {
 	// content (timestamps, build ids) is the build's, never hashed.
 	Attestations Attestations      `json:"attestations"`
 	Labels       map[string]string `json:"labels"`
-	Secrets      []string          `json:"secrets"` // ids only, never values
-	SSH          []string          `json:"ssh"`     // ids only
-	Sources      []Source          `json:"sources"` // local directories, by name
-	Services     []ServiceRef      `json:"services"`
-	Refs         []Ref             `json:"refs"` // image and remote contexts
+	// Run are the keys BuildKit applies to every RUN step, as its steps'
+	// cache keys hold them (see RunKeys); absent when left at defaults.
+	Run      map[string]string `json:"run,omitempty"`
+	Secrets  []string          `json:"secrets"` // ids only, never values
+	SSH      []string          `json:"ssh"`     // ids only
+	Sources  []Source          `json:"sources"` // local directories, by name
+	Services []ServiceRef      `json:"services"`
+	Refs     []Ref             `json:"refs"` // image and remote contexts
 	// BaseImages says how the images were hashed: by digest (Resolve)
 	// or by ref as written (AsWritten).
 	BaseImages BaseImages `json:"baseImages"`
@@ -187,6 +194,7 @@ func prepare(svc *compose.Service) (*prepared, error) {
 			SBOM:       svc.Attestations.SBOM,
 		},
 		Labels:   orEmpty(svc.Labels),
+		Run:      RunKeys(svc.Run),
 		Sources:  []Source{},
 		Services: []ServiceRef{},
 		Refs:     []Ref{},
@@ -507,6 +515,7 @@ func (in *Inputs) digest() (digest.Digest, error) {
 	w.End()
 	group("attestations", in.Attestations.Provenance, in.Attestations.SBOM)
 	writeMap(w, "labels", in.Labels)
+	writeMap(w, "run", in.Run)
 	w.Begin("secrets")
 	w.Strings(in.Secrets)
 	w.End()
@@ -533,6 +542,41 @@ func (in *Inputs) digest() (digest.Digest, error) {
 		return "", fmt.Errorf("encoding the inputs: %w", err)
 	}
 	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)), nil
+}
+
+// RunKeys is what of r enters the hash: exactly what BuildKit keys a RUN
+// step on, so that a change BuildKit would re-run the step for moves the
+// hash, and no other. Extra hosts count by name only: BuildKit drops
+// their addresses from the key (ExecOp.CacheMap), and the files a step
+// makes cannot depend on them. Keys at their defaults are left out.
+// They count even when no RUN step is reached, since a base image's
+// ONBUILD RUN gets them too.
+func RunKeys(r compose.Run) map[string]string {
+	m := map[string]string{}
+	if r.Network != compose.NetworkDefault {
+		m["network"] = string(r.Network)
+	}
+	if len(r.ExtraHosts) > 0 {
+		names := make([]string, len(r.ExtraHosts))
+		for i, h := range r.ExtraHosts {
+			names[i] = h.Name
+		}
+		m["extra_hosts"] = strings.Join(names, ",")
+	}
+	if r.ShmSize > 0 {
+		m["shm_size"] = strconv.FormatInt(r.ShmSize, 10)
+	}
+	if len(r.Ulimits) > 0 {
+		lims := make([]string, len(r.Ulimits))
+		for i, u := range r.Ulimits {
+			lims[i] = u.String()
+		}
+		m["ulimits"] = strings.Join(lims, ",")
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 func writeMap(w *canon.Writer, name string, m map[string]string) {

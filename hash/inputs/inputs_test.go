@@ -49,6 +49,10 @@ services:
       platforms: [linux/amd64]
       labels: {org.opencontainers.image.source: fixture}
       secrets: [npmrc]
+      network: none
+      extra_hosts: [db=10.0.0.1, cache=10.0.0.2]
+      shm_size: 64m
+      ulimits: {nofile: {soft: 1024, hard: 2048}}
       additional_contexts:
         shared: ./shared
         base: service:base
@@ -334,6 +338,8 @@ func TestWhatMoves(t *testing.T) {
 		{"provenance spelt otherwise", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "target: final", "target: final\n      provenance: 'true'", 1)}, nil},
 		{"sbom", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "target: final", "target: final\n      sbom: generator=reg.local/scan:1", 1)}, []string{"api"}},
 		{"secret id", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "secrets: [npmrc]", "secrets: [{source: npmrc, target: npm}]", 1)}, []string{"api"}},
+		{"extra host's address", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "db=10.0.0.1", "db=10.9.9.9", 1)}, nil},
+		{"ulimit", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "hard: 2048", "hard: 4096", 1)}, []string{"api"}},
 		{"inline Dockerfile", map[string]string{"compose.yaml": strings.Replace(fixture["compose.yaml"], "COPY go.mod /", "COPY go.mod /x", 1)}, []string{"inline"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,7 +48,7 @@ type Report struct {
 	// DockerfileReplaced is set, and Dockerfile empty, when the two texts
 	// are too large to compare line by line.
 	DockerfileReplaced bool     `json:"dockerfileReplaced,omitempty"`
-	Settings           []Change `json:"settings,omitempty"` // target, platforms, stages
+	Settings           []Change `json:"settings,omitempty"` // target, platforms, stages, the keys of RUN steps
 	Args               []Change `json:"args,omitempty"`
 	Labels             []Change `json:"labels,omitempty"`
 	Secrets            []Change `json:"secrets,omitempty"`
@@ -70,11 +70,14 @@ func (r *Report) Empty() bool {
 }
 
 // settings are the build settings Compare reports by name.
+// The keys of RUN steps count by their compose names, and only when set.
 func settings(in *inputs.Inputs) map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		"target": in.Target, "platforms": strings.Join(in.Platforms, ","), "stages": strings.Join(in.Dockerfile.Stages, ","),
 		"provenance": orNone(in.Attestations.Provenance), "sbom": orNone(in.Attestations.SBOM),
 	}
+	maps.Copy(m, in.Run)
+	return m
 }
 
 func orNone(s string) string {

@@ -142,6 +142,8 @@ func TestCompare(t *testing.T) {
 		{"secret id", edit(map[string]string{"compose.yaml": strings.Replace(project["compose.yaml"], "secrets: [s]", "secrets: [{source: s, target: t}]", 1)}), "app", []string{"secret s", "secret t"}},
 		{"provenance", edit(map[string]string{"compose.yaml": strings.Replace(project["compose.yaml"], "secrets: [s]", "secrets: [s]\n      provenance: mode=max\n      sbom: 'true'", 1)}), "app",
 			[]string{"setting provenance mode=min -> mode=max", "setting sbom none -> generator=" + compose.DefaultSBOMGenerator}},
+		{"run keys", edit(map[string]string{"compose.yaml": strings.Replace(project["compose.yaml"], "secrets: [s]", "secrets: [s]\n      extra_hosts: [db=10.0.0.1]\n      ulimits: {nofile: 1024}", 1)}), "app",
+			[]string{"setting extra_hosts  -> db", "setting ulimits  -> nofile=1024:1024"}},
 		{"secret value is not a change", edit(map[string]string{"s.txt": "other"}), "app", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,6 +156,25 @@ func TestCompare(t *testing.T) {
 				t.Fatalf("Same = %v", r.Same)
 			}
 		})
+	}
+}
+
+// TestCompareExtraHostAddress: an extra host moved to another address
+// is no change (BuildKit keys RUN steps on the names only); a host added
+// is one, named.
+func TestCompareExtraHostAddress(t *testing.T) {
+	with := func(hosts string) *inputs.Inputs {
+		p := maps.Clone(project)
+		p["compose.yaml"] = strings.Replace(project["compose.yaml"], "secrets: [s]", "secrets: [s]\n      extra_hosts: ["+hosts+"]", 1)
+		return compute(t, sourcetest.Tree(t, p))["app"]
+	}
+	one := with("db=10.0.0.1")
+	if r := Compare(one, with("db=10.0.0.2"), inputs.Redaction{}); !r.Same || !r.Empty() {
+		t.Errorf("address moved: %q", render(r))
+	}
+	r := Compare(one, with("db=10.0.0.1, cache=10.0.0.3"), inputs.Redaction{})
+	if got := strings.Join(render(r), "|"); got != "setting extra_hosts db -> cache,db" {
+		t.Errorf("host added: %q", got)
 	}
 }
 
