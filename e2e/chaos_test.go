@@ -21,6 +21,7 @@ import (
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -314,7 +315,7 @@ func chaosHashTag(ctx context.Context, reg *registry.Registry, repo, tag string)
 		return []string{fmt.Sprintf("%s is not a complete image: %v", ref, err)}
 	}
 	n, _ := name.ParseReference(ref, name.Insecure)
-	m, err := reg.FetchManifest(ctx, n)
+	m, err := publish.ReadRecord(ctx, reg, n)
 	if err != nil {
 		return nil // pushed, stopped before the attach: no manifest to contradict it
 	}
@@ -333,7 +334,7 @@ func chaosFloating(t *testing.T, ctx context.Context, reg *registry.Registry, re
 		return []string{fmt.Sprintf("%s is not a complete image: %v", ref, err)}
 	}
 	n, _ := name.ParseReference(ref, name.Insecure)
-	m, err := reg.FetchManifest(ctx, n)
+	m, err := publish.ReadRecord(ctx, reg, n)
 	if err != nil || len(m.Services) != 1 {
 		return []string{fmt.Sprintf("%s has no bkcache manifest: %v", ref, err)}
 	}
@@ -352,7 +353,7 @@ func sameInputs(ctx context.Context, reg *registry.Registry, repo, h string) boo
 		return false
 	}
 	n, _ := name.ParseReference(repo+":"+h, name.Insecure)
-	m, err := reg.FetchManifest(ctx, n)
+	m, err := publish.ReadRecord(ctx, reg, n)
 	return err == nil && len(m.Services) == 1 && m.Services[0].Hash == h
 }
 

@@ -11,61 +11,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bkcache/bkcache/solver/outcome"
 	remoteserrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 )
 
 // DefaultAttempts is how many times a solve that failed on a transient
 // registry error is tried in all.
 const DefaultAttempts = 3
-
-// checkImports asks the registry for each registry cache bkcache imports
-// and keeps those that exist. A cache that is not there yet (404) is
-// dropped quietly: the first build of a hash has none. A cache the
-// registry cannot serve (5xx after retries, reset, timeout, refused
-// credentials) is dropped with a warning: the build goes on without it
-// rather than failing or hanging on it inside buildkitd.
-func (b *Builder) checkImports(ctx context.Context, entries []client.CacheOptionsEntry) ([]client.CacheOptionsEntry, []string) {
-	keep := make([]bool, len(entries))
-	warn := make([]string, len(entries))
-	var g errgroup.Group
-	for i, e := range entries {
-		ref := e.Attrs["ref"]
-		if e.Type != "registry" || ref == "" {
-			keep[i] = true
-			continue
-		}
-		g.Go(func() error {
-			n, err := b.registry.Hosts().Reference(ref)
-			found := false
-			if err == nil {
-				_, found, err = b.registry.Head(ctx, n)
-			}
-			switch {
-			case err != nil:
-				warn[i] = fmt.Sprintf("cache import from %s skipped: %v", ref, err)
-			case found:
-				keep[i] = true
-			}
-			return nil
-		})
-	}
-	g.Wait()
-	var kept []client.CacheOptionsEntry
-	var warnings []string
-	for i, e := range entries {
-		if keep[i] {
-			kept = append(kept, e)
-		}
-		if warn[i] != "" {
-			warnings = append(warnings, warn[i])
-		}
-	}
-	return kept, warnings
-}
 
 // attempt is one solve's outcome.
 type attempt struct {
@@ -80,7 +35,7 @@ type attempt struct {
 // buildkitd's cache and blobs already pushed are not sent again, so a
 // retry costs little. Build errors and a daemon that went away are not
 // retried.
-func (b *Builder) solve(ctx context.Context, n *Node, service string, so *client.SolveOpt, res *Result) attempt {
+func (b *Builder) solve(ctx context.Context, n *Node, service string, so *client.SolveOpt, res *outcome.Result) attempt {
 	var a attempt
 	for i := 1; ; i++ {
 		a = b.solveOnce(ctx, n, service, so)
@@ -88,7 +43,7 @@ func (b *Builder) solve(ctx context.Context, n *Node, service string, so *client
 			return a
 		}
 		wait := backoff(i)
-		res.warn(fmt.Sprintf("attempt %d of %d failed on a transient registry error, retrying in %s: %v", i, b.opt.Attempts, wait.Round(100*time.Millisecond), a.err))
+		res.Warn(fmt.Sprintf("attempt %d of %d failed on a transient registry error, retrying in %s: %v", i, b.opt.Attempts, wait.Round(100*time.Millisecond), a.err))
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -1,36 +1,24 @@
-// Package solver executes a plan on buildkitd: it skips a service whose
-// image for its input hash is already in the registry, otherwise solves
-// its Dockerfile with registry cache keyed by the hash and by a floating
-// tag, pushes the image and moves the floating tag only after everything
-// succeeded, recording each service's manifest on the way. It schedules
-// the solves over a pool of nodes in the order service: contexts impose.
+// Package solver executes a plan on buildkitd: each service is checked
+// (by package publish, in the registry; or in the Docker engine), solved
+// on buildkitd with registry cache keyed by the hash and by a floating
+// tag, and handed to publish, which moves the floating tag only after
+// everything succeeded. It schedules the solves over a pool of nodes in
+// the order service: contexts impose. It talks to buildkitd, never to a
+// registry itself.
 package solver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
-	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/moby/buildkit/client"
-	digest "github.com/opencontainers/go-digest"
-)
-
-// Status is the outcome of one service.
-type Status string
-
-// Outcomes of a service's build.
-const (
-	Built     Status = "built"
-	Skipped   Status = "skipped"
-	Failed    Status = "failed"
-	Cancelled Status = "cancelled"
 )
 
 // Options control a build.
@@ -47,110 +35,33 @@ type Options struct {
 	ProgressOf func(service string) chan<- *client.SolveStatus
 	// Done, when set, is called with each service's result once it is
 	// final, as soon as it is: after its last update was sent.
-	Done func(*Result)
+	Done func(*outcome.Result)
 	// Outputs sends the named services' images to this machine too. A
 	// service with an output is solved even when R:H exists.
 	Outputs map[string]Output
-	// RequireCacheExport fails a service whose cache export failed; by
-	// default that is a warning and the image is pushed all the same.
-	RequireCacheExport bool
 	// Attempts is how many times a solve failing on a transient registry
 	// error is tried in all; <= 0 means DefaultAttempts.
 	Attempts int
-	// Attach stores each pushed service's manifest on its image before
-	// the floating tag moves, as Recorder writes it.
-	Attach   bool
-	Recorder Recorder
-	// Explain compares each solved service's inputs with the manifest of
-	// the image its floating tag names, into Result.Changes.
-	Explain bool
-}
-
-// Result is what happened to one service.
-type Result struct {
-	Service     string        `json:"service"`
-	Status      Status        `json:"status"`
-	Hash        string        `json:"hash"`
-	Image       string        `json:"image"`
-	Digest      digest.Digest `json:"digest,omitempty"`
-	Floating    string        `json:"floating,omitempty"` // R:F, when moved or already there
-	CachedSteps int           `json:"cachedSteps"`
-	TotalSteps  int           `json:"totalSteps"`
-	Duration    time.Duration `json:"-"` // as durationMs in JSON
-	Error       string        `json:"error,omitempty"`
-	Node        string        `json:"node,omitempty"` // the buildkitd that solved it
-	// SameAs names the service whose build made this same image: this
-	// one was not built again, and reports that one's outcome.
-	SameAs string `json:"sameAs,omitempty"`
-	// CacheImports and CacheExports are the cache refs the solve used.
-	CacheImports     []string `json:"cacheImports,omitempty"`
-	CacheExports     []string `json:"cacheExports,omitempty"`
-	CacheImportMs    int64    `json:"cacheImportMs,omitempty"`
-	CacheExportMs    int64    `json:"cacheExportMs,omitempty"`
-	CacheImportBytes int64    `json:"cacheImportBytes,omitempty"`
-	CacheExportBytes int64    `json:"cacheExportBytes,omitempty"`
-	// Warnings are what went wrong without failing the service: a cache
-	// that could not be imported or exported, a retried attempt.
-	Warnings []string `json:"warnings,omitempty"`
-	// Start is when the service's turn came: its skip check.
-	Start time.Time `json:"-"`
-	// Log is the end of the service's build output (its steps, their
-	// output and errors), at most LogLines lines.
-	Log []string `json:"-"`
-	// ErrorAt is where in the Dockerfile a failed build failed.
-	ErrorAt *manifest.Location `json:"errorAt,omitempty"`
-	// Changes is why a solved service rebuilt (with Options.Explain).
-	Changes *manifest.Report `json:"-"`
-	err     error
-	layout  string // OCI layout of a local (unpushed) build, for dependents
-	// cacheExported says the solve's cache exports all succeeded.
-	cacheExported bool
-	// inRegistry is what R:H held at the skip check of a --push run
-	// that solves only for an output: R:H is not pushed again, and R:F
-	// follows what it holds.
-	inRegistry digest.Digest
-}
-
-// MarshalJSON writes the duration in milliseconds, the unit of every
-// duration bkcache writes.
-func (r *Result) MarshalJSON() ([]byte, error) {
-	type plain Result
-	return json.Marshal(struct {
-		*plain
-		DurationMs int64 `json:"durationMs"`
-	}{(*plain)(r), r.Duration.Milliseconds()})
-}
-
-// Err returns the service's error, if it failed or was cancelled.
-func (r *Result) Err() error { return r.err }
-
-func (r *Result) fail(err error) {
-	r.Status, r.err, r.Error = Failed, err, err.Error()
-}
-
-func (r *Result) warn(w ...string) {
-	r.Warnings = append(r.Warnings, w...)
-}
-
-func (r *Result) cancel(err error) {
-	r.Status, r.err, r.Error = Cancelled, err, "cancelled: "+err.Error()
+	// Hosts are the registries BuildKit is to reach over plain HTTP.
+	Hosts registry.Hosts
 }
 
 // Builder builds a plan's jobs on a pool of buildkitd nodes (often one).
 type Builder struct {
-	pool     *Pool
-	sems     map[*Node]chan struct{} // solves at once, per node
-	registry *registry.Registry
-	opt      Options
+	pool *Pool
+	sems map[*Node]chan struct{} // solves at once, per node
+	pub  *publish.Publisher
+	opt  Options
 }
 
 // NewBuilder returns a Builder on pool, each node solving up to
-// opt.Parallel services at once, or as many as its workers take.
-func NewBuilder(pool *Pool, reg *registry.Registry, opt Options) *Builder {
+// opt.Parallel services at once, or as many as its workers take; pub
+// does the registry's part.
+func NewBuilder(pool *Pool, pub *publish.Publisher, opt Options) *Builder {
 	if opt.Attempts <= 0 {
 		opt.Attempts = DefaultAttempts
 	}
-	b := &Builder{pool: pool, sems: map[*Node]chan struct{}{}, registry: reg, opt: opt}
+	b := &Builder{pool: pool, sems: map[*Node]chan struct{}{}, pub: pub, opt: opt}
 	for _, n := range pool.Nodes() {
 		b.sems[n] = make(chan struct{}, b.perNode(n))
 	}
@@ -178,10 +89,10 @@ func (b *Builder) width() int {
 var ErrDependency = errors.New("a service it depends on did not build")
 
 // Build builds the plan's jobs, running up to Parallel at once per node
-// in the order service: contexts impose. It returns one Result per job,
+// in the order service: contexts impose. It returns one outcome.Result per job,
 // in job order, and an error when any service did not end built or
 // skipped.
-func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
+func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*outcome.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	layouts, err := b.layoutsDir(p)
@@ -206,12 +117,12 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*Result, error) {
 			}
 			deps, err := s.acquire(ctx, j)
 			if err != nil {
-				res.stop(ctx, err)
+				res.Stop(ctx, err)
 				return
 			}
 			defer s.release()
 			b.buildOne(ctx, j, groups[j], deps, layoutFor(layouts, j, s.needed), res)
-			if res.Status == Failed && !b.opt.KeepGoing {
+			if res.Status == outcome.Failed && !b.opt.KeepGoing {
 				cancel()
 			}
 		})
@@ -247,14 +158,4 @@ func layoutFor(dir string, j *plan.Job, needed map[string]bool) string {
 		return ""
 	}
 	return filepath.Join(dir, sanitizeStoreID(j.Name()))
-}
-
-// stop ends a result that never started: cancelled with the run, or
-// failed for want of a dependency.
-func (r *Result) stop(ctx context.Context, err error) {
-	if ctx.Err() != nil {
-		r.cancel(ctx.Err())
-	} else {
-		r.fail(err)
-	}
 }

@@ -55,10 +55,10 @@ func within(pkg string, prefixes ...string) bool {
 }
 
 // TestDependencyDirection keeps the direction of ../shared/DESIGN.md:
-// cmd -> plan -> {hash, context, registry}; solver -> registry. hash and
-// context work with no daemon and no registry; the plan decides a run
-// without talking to either; only the solver (buildkitd) and the
-// registry package (registries) talk to the network.
+// cmd -> plan -> {hash, context, registry}; solver -> publish ->
+// registry. hash and context work with no daemon and no registry; the
+// plan decides a run without talking to either; only the solver
+// (buildkitd) and the registry package (registries) talk to the network.
 func TestDependencyDirection(t *testing.T) {
 	buildkit := []string{"github.com/moby/buildkit/client", "github.com/moby/buildkit/session", "github.com/moby/buildkit/solver", "google.golang.org/grpc"}
 	registryClient := []string{"github.com/google/go-containerregistry/pkg/v1/remote", "github.com/google/go-containerregistry/pkg/authn"}
@@ -71,6 +71,12 @@ func TestDependencyDirection(t *testing.T) {
 		{[]string{"solver/plan", "solver/remote"}, append(slices.Clone(buildkit), ours("solver/daemon"))},
 		{[]string{"solver/registry", "solver/manifest"}, append(slices.Clone(buildkit), ours("solver/plan"))},
 		{[]string{"solver/manifest"}, registryClient},
+		// The registry client knows images, tags and artifacts, not what
+		// bkcache hashes or records in them.
+		{[]string{"solver/registry"}, []string{ours("hash"), ours("context"), ours("solver/manifest"), ours("solver/publish")}},
+		// Publishing is the registry's side of a service: it never talks
+		// to buildkitd, and the buildkitd side calls it, not the reverse.
+		{[]string{"solver/publish", "solver/outcome"}, append(slices.Clone(buildkit), ours("solver/daemon"))},
 	} {
 		for _, p := range listPackages(t) {
 			if !within(p.ImportPath, rule.pkgs...) {

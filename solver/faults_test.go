@@ -4,40 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/bkcache/bkcache/e2e/faultproxy"
-	"github.com/bkcache/bkcache/solver/registry"
-	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
-	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// TestCheckImports: caches that do not exist yet are dropped quietly,
-// caches the registry cannot serve are dropped with a warning naming
-// them, others are kept.
-func TestCheckImports(t *testing.T) {
-	p, host := rt.Faulty(t)
-	rt.PushRandom(t, host+"/p/app:cache-h")
-	rt.PushRandom(t, host+"/p/app:cache-broken")
-	p.Inject(faultproxy.Fault{Path: `/manifests/cache-broken$`, Status: 502})
-	entry := func(ref string) client.CacheOptionsEntry {
-		return client.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": p.Addr + "/p/app:" + ref}}
-	}
-	local := client.CacheOptionsEntry{Type: "local", Attrs: map[string]string{"src": "/tmp/c"}}
-	b := &Builder{registry: registry.New(registry.Options{})}
-	kept, warnings := b.checkImports(context.Background(), []client.CacheOptionsEntry{entry("cache-h"), entry("cache-ci"), entry("cache-broken"), local})
-	if got := cacheRefs(kept); fmt.Sprint(got) != fmt.Sprint([]string{"registry:" + p.Addr + "/p/app:cache-h", "local"}) {
-		t.Errorf("kept %v", got)
-	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "cache-broken") || !strings.Contains(warnings[0], "502") {
-		t.Errorf("warnings %q", warnings)
-	}
-}
 
 func TestTransient(t *testing.T) {
 	for _, tc := range []struct {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/client"
@@ -38,7 +39,7 @@ func loadPlatform(j *plan.Job, out Output) (string, error) {
 
 // exportPlatform solves so again for platform p alone, exporting only
 // to out.
-func (b *Builder) exportPlatform(ctx context.Context, j *plan.Job, so *client.SolveOpt, sends []send, out Output, p string, res *Result) error {
+func (b *Builder) exportPlatform(ctx context.Context, j *plan.Job, so *client.SolveOpt, sends []send, out Output, p string, res *outcome.Result) error {
 	e, err := out.exportEntry(j.Refs.Image.String(), j.EngineNames...)
 	if err != nil {
 		return err

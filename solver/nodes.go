@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc/codes"
@@ -183,13 +184,13 @@ var ErrNoNode = errors.New("no working buildkitd left")
 // solveOnNodes solves on the service's preferred node and, when that
 // node fails (unreachable, died mid-solve), once more on the next working
 // one, recording why. The node is then left out for the rest of the run.
-func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.SolveOpt, sends []send, res *Result) attempt {
+func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.SolveOpt, sends []send, res *outcome.Result) attempt {
 	var last attempt
 	tries := 0
 	for _, n := range order(b.pool.Nodes(), service) {
 		if err := n.Down(); err != nil {
 			if tries == 0 {
-				res.warn(fmt.Sprintf("buildkitd %s, this service's first choice, is left out of this run: %v", n.Addr, err))
+				res.Warn(fmt.Sprintf("buildkitd %s, this service's first choice, is left out of this run: %v", n.Addr, err))
 			}
 			continue
 		}
@@ -210,7 +211,7 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 			return last
 		}
 		n.markDown(last.err)
-		res.warn(fmt.Sprintf("buildkitd %s failed during the solve, leaving it out of this run: %v", n.Addr, last.err))
+		res.Warn(fmt.Sprintf("buildkitd %s failed during the solve, leaving it out of this run: %v", n.Addr, last.err))
 	}
 	if tries == 0 {
 		var why []string
@@ -224,7 +225,7 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 
 // solveWithContext solves so on n, its local sources sent as their
 // groups are.
-func (b *Builder) solveWithContext(ctx context.Context, n *Node, service string, so *client.SolveOpt, sends []send, res *Result) attempt {
+func (b *Builder) solveWithContext(ctx context.Context, n *Node, service string, so *client.SolveOpt, sends []send, res *outcome.Result) attempt {
 	so, err := n.withContext(so, sends)
 	if err != nil {
 		return attempt{err: err, counter: newStepCounter(service, nil)}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -175,4 +176,16 @@ func (s *stepCounter) failed(prefix string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// report puts what the solve's progress said into res: the end of its
+// output, its steps, its cache import and export, and a cache import
+// that failed.
+func (s *stepCounter) report(res *outcome.Result) {
+	res.Log = s.tail
+	res.CachedSteps, res.TotalSteps = s.counts()
+	imp, exp := s.cacheIO()
+	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()
+	res.CacheImportBytes, res.CacheExportBytes = imp.Bytes, exp.Bytes
+	res.Warn(s.failed("importing cache manifest")...)
 }

@@ -3,8 +3,8 @@ package solver
 import (
 	"context"
 	"fmt"
-	"strconv"
 
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
 )
 
@@ -12,17 +12,17 @@ import (
 // contexts name, then for one of a bounded number of slots (registry
 // checks and publishing are bounded here; solves, per node).
 type schedule struct {
-	results []*Result
-	byName  map[string]*Result
+	results []*outcome.Result
+	byName  map[string]*outcome.Result
 	done    map[string]chan struct{}
 	needed  map[string]bool // services others depend on
 	slots   chan struct{}
 }
 
 func newSchedule(p *plan.Plan, slots int) *schedule {
-	s := &schedule{byName: map[string]*Result{}, done: map[string]chan struct{}{}, needed: dependedOn(p), slots: make(chan struct{}, slots)}
+	s := &schedule{byName: map[string]*outcome.Result{}, done: map[string]chan struct{}{}, needed: dependedOn(p), slots: make(chan struct{}, slots)}
 	for _, j := range p.Jobs {
-		r := &Result{Service: j.Name(), Hash: j.Inputs.Tag(), Image: j.Refs.Image.String()}
+		r := &outcome.Result{Service: j.Name(), Hash: j.Inputs.Tag(), Image: j.Refs.Image.String()}
 		s.results = append(s.results, r)
 		s.byName[j.Name()] = r
 		s.done[j.Name()] = make(chan struct{})
@@ -54,10 +54,10 @@ func (s *schedule) acquire(ctx context.Context, j *plan.Job) (map[string]depImag
 		}
 		dr := s.byName[d]
 		switch {
-		case dr.Status != Built && dr.Status != Skipped:
+		case dr.Status != outcome.Built && dr.Status != outcome.Skipped:
 			return nil, fmt.Errorf("%w: %s is %s", ErrDependency, d, dr.Status)
-		case dr.layout != "":
-			deps[d] = depImage{Layout: dr.layout, Digest: dr.Digest}
+		case dr.Layout != "":
+			deps[d] = depImage{Layout: dr.Layout, Digest: dr.Digest}
 		default:
 			deps[d] = depImage{Ref: dr.Image + "@" + dr.Digest.String()}
 		}
@@ -74,26 +74,21 @@ func (s *schedule) release() { <-s.slots }
 
 // follow waits for the job that makes the same image as j and reports
 // its outcome as j's.
-func (s *schedule) follow(ctx context.Context, j *plan.Job, res *Result) {
+func (s *schedule) follow(ctx context.Context, j *plan.Job, res *outcome.Result) {
 	select {
 	case <-s.done[j.SameAs]:
 	case <-ctx.Done():
-		res.cancel(ctx.Err())
+		res.Cancel(ctx.Err())
 		return
 	}
-	l := s.byName[j.SameAs]
-	res.SameAs = j.SameAs
-	res.Status, res.Digest, res.Floating, res.Node, res.layout = l.Status, l.Digest, l.Floating, l.Node, l.layout
-	if l.err != nil {
-		res.err, res.Error = fmt.Errorf("the same image as service %q, which did not build: %w", j.SameAs, l.err), "the same image as service "+strconv.Quote(j.SameAs)+": "+l.Error
-	}
+	res.Follow(s.byName[j.SameAs])
 }
 
 // err says which services did not end built or skipped.
 func (s *schedule) err() error {
 	var failed []string
 	for _, r := range s.results {
-		if r.Status != Built && r.Status != Skipped {
+		if r.Status != outcome.Built && r.Status != outcome.Skipped {
 			failed = append(failed, r.Service)
 		}
 	}

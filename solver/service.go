@@ -7,69 +7,81 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
+	digest "github.com/opencontainers/go-digest"
 	"google.golang.org/grpc/codes"
 )
 
-// buildOne takes one job from its skip check to its end state.
-// sends are the job's local sources, sent with the run's others.
-func (b *Builder) buildOne(ctx context.Context, j *plan.Job, sends []send, deps map[string]depImage, layout string, res *Result) {
+// buildOne takes one job from its skip check to its end state: the
+// check (the registry's, or the engine's), the solve on buildkitd, and
+// publishing. sends are the job's local sources, sent with the run's
+// others.
+func (b *Builder) buildOne(ctx context.Context, j *plan.Job, sends []send, deps map[string]depImage, layout string, res *outcome.Result) {
 	start := time.Now()
 	res.Start = start
 	defer func() { res.Duration = time.Since(start).Round(time.Millisecond) }()
-	if b.skip(ctx, j, layout, res) {
+	inRegistry, done := b.check(ctx, j, layout, res)
+	if done {
 		skip(j, sends)
 		return
 	}
+	if resp, cacheFailures, ok := b.solveJob(ctx, j, sends, deps, layout, inRegistry, res); ok {
+		b.finish(ctx, j, resp, cacheFailures, layout, inRegistry, res)
+	}
+}
+
+// solveJob solves the job (and, for a one-platform output of a service
+// of several, its platform again): its response and failed cache
+// exports, or false when it failed, recorded in res. inRegistry is what
+// R:H held at the check of a --push run that solves for an output only:
+// R:H is then not pushed again.
+func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps map[string]depImage, layout string, inRegistry digest.Digest, res *outcome.Result) (*client.SolveResponse, []string, bool) {
 	out, hasOutput := b.opt.Outputs[j.Name()]
 	var single string // the platform of a one-platform output, solved apart
 	if hasOutput && oneImage(out, j) {
 		var err error
 		if single, err = loadPlatform(j, out); err != nil {
-			res.fail(err)
-			return
+			res.Fail(err)
+			return nil, nil, false
 		}
 	}
-	so, cleanup, err := b.solveOpt(j, deps, layout, b.opt.Push && res.inRegistry == "")
+	so, cleanup, err := b.solveOpt(j, deps, layout, b.opt.Push && inRegistry == "")
 	defer cleanup()
 	if err != nil {
-		res.fail(err)
-		return
+		res.Fail(err)
+		return nil, nil, false
 	}
-	var warnings []string
-	so.CacheImports, warnings = b.checkImports(ctx, so.CacheImports)
-	res.warn(warnings...)
-	res.CacheImports, res.CacheExports = cacheRefs(so.CacheImports), cacheRefs(so.CacheExports)
-	explained := b.explain(ctx, j, res)
+	imports, warnings := b.pub.CacheImports(ctx, j.Imports)
+	res.Warn(warnings...)
+	so.CacheImports = cacheEntries(imports)
+	res.CacheImports, res.CacheExports = cacheRefs(imports), cacheRefs(nil)
+	if b.opt.Push {
+		res.CacheExports = cacheRefs(j.Exports)
+	}
+	explained := b.pub.Explain(ctx, j, res)
 	a := b.solveOnNodes(ctx, j.Name(), so, sends, res)
 	explained()
-	res.Log = a.counter.tail
-	res.CachedSteps, res.TotalSteps = a.counter.counts()
-	imp, exp := a.counter.cacheIO()
-	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()
-	res.CacheImportBytes, res.CacheExportBytes = imp.Bytes, exp.Bytes
-	res.warn(a.counter.failed("importing cache manifest")...)
+	a.counter.report(res)
+	if a.err == nil && single != "" {
+		a.err = b.exportPlatform(ctx, j, so, sends, out, single, res)
+	}
 	if a.err != nil {
 		b.solveFailed(ctx, j, a.err, res)
-		return
+		return nil, nil, false
 	}
-	if single != "" {
-		if err := b.exportPlatform(ctx, j, so, sends, out, single, res); err != nil {
-			b.solveFailed(ctx, j, err, res)
-			return
-		}
-	}
-	b.finish(ctx, j, a.resp, a.counter.failed("exporting cache"), layout, res)
+	return a.resp, a.counter.failed("exporting cache"), true
 }
 
-// skip reports whether the job ends without a solve: R:H is in the
-// registry (then, with --push, R:F follows it), or a --load target the
-// engine already holds. With --push and an output, an R:H already there
-// is not pushed again: the solve makes only the output (or nothing, for
-// a --load the engine holds), and R:F follows R:H.
-func (b *Builder) skip(ctx context.Context, j *plan.Job, layout string, res *Result) bool {
+// check reports whether the job ends without a solve (done): R:H is in
+// the registry (then, with --push, R:F follows it), or a --load target
+// the engine already holds. With --push and an output, an R:H already
+// there is not pushed again: the solve makes only the output (or
+// nothing, for a --load the engine holds), and R:F follows what R:H
+// holds, returned as inRegistry.
+func (b *Builder) check(ctx context.Context, j *plan.Job, layout string, res *outcome.Result) (inRegistry digest.Digest, done bool) {
 	refs := j.Refs
 	out, hasOutput := b.opt.Outputs[j.Name()]
 	// --load of an image the engine already has under its hash: the same
@@ -81,43 +93,42 @@ func (b *Builder) skip(ctx context.Context, j *plan.Job, layout string, res *Res
 	// A service without a registry repository builds from buildkitd's
 	// own cache: there is nothing to look up.
 	if !b.opt.Force && !j.Local && (!hasOutput || b.opt.Push) {
-		d, found, err := b.registry.HeadPrefetched(ctx, refs.Image)
+		d, found, err := b.pub.Check(ctx, j)
 		if err != nil {
-			res.fail(fmt.Errorf("checking whether %s exists: %w", refs.Image, err))
-			return true
+			res.Fail(err)
+			return "", true
 		}
 		if found && hasOutput && !engineHas() {
-			res.inRegistry = d
-			return false
+			return d, false
 		}
 		if found {
-			res.Status, res.Digest = Skipped, d
+			res.Status, res.Digest = outcome.Skipped, d
 			if b.opt.Push {
-				if err := b.promote(ctx, j, d, res); err != nil {
-					res.fail(err)
+				if err := b.pub.Promote(ctx, j, d, res); err != nil {
+					res.Fail(err)
 				}
 			}
-			return true
+			return "", true
 		}
 	}
 	if !b.opt.Force && !b.opt.Push && engineHas() {
-		res.Status = Skipped
-		return true
+		res.Status = outcome.Skipped
+		return "", true
 	}
-	return false
+	return "", false
 }
 
 // solveFailed records why a solve failed.
-func (b *Builder) solveFailed(ctx context.Context, j *plan.Job, err error, res *Result) {
+func (b *Builder) solveFailed(ctx context.Context, j *plan.Job, err error, res *outcome.Result) {
 	switch {
 	case ctx.Err() != nil:
-		res.cancel(ctx.Err())
+		res.Cancel(ctx.Err())
 	case grpcerrors.Code(err) == codes.Unavailable:
-		res.fail(fmt.Errorf("building %s: the connection to buildkitd was lost during the solve (did it stop or restart? its log says why); %s was not moved: %w", j.Refs.Image, j.Refs.Floating, err))
+		res.Fail(fmt.Errorf("building %s: the connection to buildkitd was lost during the solve (did it stop or restart? its log says why); %s was not moved: %w", j.Refs.Image, j.Refs.Floating, err))
 	case tooLargeRE().MatchString(err.Error()):
-		res.fail(fmt.Errorf("building %s: the registry refused a manifest as too large: %w; registries cap a manifest's size (distribution and ECR at 4 MiB), which an image or a cache (mode=max lists every layer of every stage) of very many layers passes: build with fewer layers (fewer RUN, COPY and ADD steps, or stages merged), or export a smaller cache with cache_to mode=min; %s was not moved", j.Refs.Image, err, j.Refs.Floating))
+		res.Fail(fmt.Errorf("building %s: the registry refused a manifest as too large: %w; registries cap a manifest's size (distribution and ECR at 4 MiB), which an image or a cache (mode=max lists every layer of every stage) of very many layers passes: build with fewer layers (fewer RUN, COPY and ADD steps, or stages merged), or export a smaller cache with cache_to mode=min; %s was not moved", j.Refs.Image, err, j.Refs.Floating))
 	default:
-		res.fail(fmt.Errorf("building %s: %w", j.Refs.Image, err))
+		res.Fail(fmt.Errorf("building %s: %w", j.Refs.Image, err))
 		res.ErrorAt = errorAt(j, err)
 	}
 }
@@ -129,14 +140,11 @@ var tooLargeRE = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`(?i)\b413\b|request entity too large|payload too large|request body too large|manifest too big`)
 })
 
-func cacheRefs(entries []client.CacheOptionsEntry) []string {
+// cacheRefs names the entries as records show them (CacheEntry.String).
+func cacheRefs(entries []plan.CacheEntry) []string {
 	out := []string{}
 	for _, e := range entries {
-		if ref := e.Attrs["ref"]; ref != "" {
-			out = append(out, e.Type+":"+ref)
-		} else {
-			out = append(out, e.Type)
-		}
+		out = append(out, e.String())
 	}
 	return out
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/plan/plantest"
 	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/moby/buildkit/solver/pb"
 	"google.golang.org/grpc/codes"
@@ -26,18 +28,18 @@ func TestSolveFailedSays(t *testing.T) {
 		name     string
 		ctx      context.Context
 		err      error
-		status   Status
+		status   outcome.Status
 		want     string
 		wantLine int
 	}{
-		{"cancelled", cancelled, errors.New("solve stopped"), Cancelled, "cancelled: context canceled", 0},
-		{"connection lost", context.Background(), status.Error(codes.Unavailable, "transport is closing"), Failed, "the connection to buildkitd was lost", 0},
-		{"a manifest too large", context.Background(), errors.New("unexpected status: 413 Request Entity Too Large"), Failed, "registries cap a manifest's size", 0},
-		{"a step failed", context.Background(), atLine3, Failed, "building ", 3},
+		{"cancelled", cancelled, errors.New("solve stopped"), outcome.Cancelled, "cancelled: context canceled", 0},
+		{"connection lost", context.Background(), status.Error(codes.Unavailable, "transport is closing"), outcome.Failed, "the connection to buildkitd was lost", 0},
+		{"a manifest too large", context.Background(), errors.New("unexpected status: 413 Request Entity Too Large"), outcome.Failed, "registries cap a manifest's size", 0},
+		{"a step failed", context.Background(), atLine3, outcome.Failed, "building ", 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			j := testJob(t, "127.0.0.1:1/p/app", testHash, &compose.Service{Name: "s", Dockerfile: "/src/Dockerfile"})
-			res := &Result{Service: "s"}
+			j := plantest.Job(t, "127.0.0.1:1/p/app", testHash, &compose.Service{Name: "s", Dockerfile: "/src/Dockerfile"})
+			res := &outcome.Result{Service: "s"}
 			NewBuilder(nil, nil, Options{}).solveFailed(tc.ctx, j, tc.err, res)
 			if res.Status != tc.status || !strings.Contains(res.Error, tc.want) {
 				t.Errorf("status %s, error %q; want %s with %q", res.Status, res.Error, tc.status, tc.want)

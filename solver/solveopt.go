@@ -39,7 +39,8 @@ type depImage struct {
 // frontend, as docker compose and buildx map compose's build keys. The
 // returned cleanup removes temporary files (an inline Dockerfile).
 // layout, when set, also exports the image to this OCI layout
-// directory, for dependents of a build that does not push.
+// directory, for dependents of a build that does not push. The cache
+// imports are left to the caller: those of j.Imports that publish finds.
 func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string, push bool) (*client.SolveOpt, func(), error) {
 	so := &client.SolveOpt{
 		Frontend:      "dockerfile.v0",
@@ -54,7 +55,9 @@ func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string,
 	if err := additionalContexts(so, j, deps); err != nil {
 		return nil, cleanup, err
 	}
-	caches(so, j, b.registry.Hosts(), b.opt.Push)
+	if b.opt.Push {
+		so.CacheExports = cacheEntries(j.Exports)
+	}
 	if err := b.exports(so, j, layout, push); err != nil {
 		return nil, cleanup, err
 	}
@@ -236,36 +239,13 @@ func serviceContext(so *client.SolveOpt, name, dep string, deps map[string]depIm
 	return "", fmt.Errorf("additional context %q: service %q has no image to use", name, dep)
 }
 
-// caches adds the cache imports (R:cache-H, R:cache-F, the fallbacks,
-// compose's cache_from) and, with push, the exports (R:cache-H and
-// compose's cache_to). R:cache-F is moved registry-side after success.
-func caches(so *client.SolveOpt, j *plan.Job, hosts registry.Hosts, push bool) {
-	registryEntry := func(t registry.Tag, attrs map[string]string) client.CacheOptionsEntry {
-		attrs["ref"] = t.String()
-		return client.CacheOptionsEntry{Type: "registry", Attrs: insecureAttrs(hosts, t, attrs)}
+// cacheEntries are the cache entries as BuildKit takes them.
+func cacheEntries(entries []plan.CacheEntry) []client.CacheOptionsEntry {
+	var out []client.CacheOptionsEntry
+	for _, e := range entries {
+		out = append(out, client.CacheOptionsEntry{Type: e.Type, Attrs: maps.Clone(e.Attrs)})
 	}
-	if !j.Local {
-		for _, t := range append([]registry.Tag{j.Refs.Cache, j.Refs.CacheFloat}, j.Refs.Fallbacks...) {
-			so.CacheImports = append(so.CacheImports, registryEntry(t, map[string]string{}))
-		}
-	}
-	for _, e := range j.CacheFrom {
-		so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: e.Type, Attrs: maps.Clone(e.Attrs)})
-	}
-	if !push {
-		return
-	}
-	// A failed cache export must not cost the image: BuildKit pushes it
-	// anyway and reports the export's error on its step, which Builder
-	// turns into a warning (or, when required, a failure).
-	so.CacheExports = []client.CacheOptionsEntry{registryEntry(j.Refs.Cache, map[string]string{"mode": "max", "ignore-error": "true"})}
-	for _, e := range j.CacheTo {
-		attrs := maps.Clone(e.Attrs)
-		if _, set := attrs["ignore-error"]; !set {
-			attrs["ignore-error"] = "true"
-		}
-		so.CacheExports = append(so.CacheExports, client.CacheOptionsEntry{Type: e.Type, Attrs: attrs})
-	}
+	return out
 }
 
 // exports adds the image exports: the push of R:H and the build tags
@@ -277,7 +257,7 @@ func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string, push 
 		names := append([]string{image.String()}, j.Service.Tags...)
 		so.Exports = []client.ExportEntry{{
 			Type:  client.ExporterImage,
-			Attrs: insecureAttrs(b.registry.Hosts(), image, map[string]string{"name": strings.Join(names, ","), "push": "true"}),
+			Attrs: insecureAttrs(b.opt.Hosts, image, map[string]string{"name": strings.Join(names, ","), "push": "true"}),
 		}}
 	}
 	if out, ok := b.opt.Outputs[j.Name()]; ok && !oneImage(out, j) {

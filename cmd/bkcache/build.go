@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/bkcache/bkcache/solver/report"
 	"github.com/moby/buildkit/client"
@@ -182,11 +184,14 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	for _, err := range pool.Down() {
 		fmt.Fprintf(stderr, "bkcache: warning: %v; building on the other nodes\n", err)
 	}
-	rec := solver.Recorder{Project: p.Project, Tool: version, Buildkit: pool.Buildkit(ctx), Redact: pf.redact(), Start: start}
+	rec := publish.Recorder{Project: p.Project, Tool: version, Buildkit: pool.Buildkit(ctx), Redact: pf.redact(), Start: start}
+	pub := publish.New(reg, publish.Options{
+		Attach: !o.noAttach, Recorder: rec, RequireCacheExport: o.requireCache,
+		Explain: o.reports.wanted() || o.manifest.file != "",
+	})
 	opt := solver.Options{
 		Push: o.push, Force: o.forced(), Parallel: o.parallel, KeepGoing: o.keepGoing,
-		Outputs: outputs, Attempts: o.attempts, RequireCacheExport: o.requireCache,
-		Attach: !o.noAttach, Recorder: rec, Explain: o.reports.wanted() || o.manifest.file != "",
+		Outputs: outputs, Attempts: o.attempts, Hosts: reg.Hosts(),
 	}
 	waitProgress := func() {}
 	if githubActions() && o.progress == "plain" {
@@ -195,7 +200,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	} else {
 		opt.Progress, waitProgress = startProgress(stderr, o.progress)
 	}
-	results, buildErr := solver.NewBuilder(pool, reg, opt).Build(ctx, p)
+	results, buildErr := solver.NewBuilder(pool, pub, opt).Build(ctx, p)
 	waitProgress()
 	wd, _ := os.Getwd()
 	run := report.Run{Manifest: rec.Run(p, results), Logs: logs(results), Dir: wd}
@@ -218,7 +223,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 
 // printResults writes the summary on stdout, and each service's warnings and
 // failure on stderr.
-func printResults(stdout, stderr io.Writer, format string, results []*solver.Result, nodes bool) error {
+func printResults(stdout, stderr io.Writer, format string, results []*outcome.Result, nodes bool) error {
 	if format == "json" {
 		if err := writeJSON(stdout, map[string]any{"services": results}); err != nil {
 			return err
@@ -232,7 +237,7 @@ func printResults(stdout, stderr io.Writer, format string, results []*solver.Res
 		}
 	}
 	for _, r := range results {
-		if r.Status == solver.Failed {
+		if r.Status == outcome.Failed {
 			fmt.Fprintf(stderr, "bkcache: service %q failed: %v\n", r.Service, advise(r.Err()))
 		}
 	}
@@ -324,7 +329,7 @@ func renderProgress(w io.Writer, mode string, ch chan *client.SolveStatus) error
 // 12 characters as docker cuts IDs, so that a line fits a window;
 // elsewhere (CI logs, pipes) every ref is whole, to be copied. --format
 // json always has them whole.
-func writeBuildTable(w io.Writer, results []*solver.Result, nodes, compact bool) {
+func writeBuildTable(w io.Writer, results []*outcome.Result, nodes, compact bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	header := "SERVICE\tSTATUS\tHASH\tIMAGE\tDIGEST\tCACHED\tDURATION"
 	if compact {

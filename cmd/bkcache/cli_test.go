@@ -16,8 +16,8 @@ import (
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/hash/inputs"
-	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/spf13/cobra"
 )
@@ -403,10 +403,10 @@ func TestBuildFlagsApply(t *testing.T) {
 // on one cuts the hash tag and the digest so that a line fits a window.
 func TestBuildTable(t *testing.T) {
 	const h = "6c277117e9b0cac93a46e4bbf578f4bb87558ec0e4b5bc49960ec707859ff7e8"
-	results := []*solver.Result{
-		{Service: "base", Status: solver.Built, Hash: h, Image: "127.0.0.1:5000/example/base:" + h,
+	results := []*outcome.Result{
+		{Service: "base", Status: outcome.Built, Hash: h, Image: "127.0.0.1:5000/example/base:" + h,
 			Digest: "sha256:b243530cba9ab6757bf1840639d6bdc8123084c0c3891f3cde56da57d09fd532", CachedSteps: 1, TotalSteps: 9, Duration: 798 * time.Millisecond},
-		{Service: "web", Status: solver.Failed, Hash: h, Duration: 5 * time.Millisecond},
+		{Service: "web", Status: outcome.Failed, Hash: h, Duration: 5 * time.Millisecond},
 	}
 	for _, tc := range []struct {
 		name           string

@@ -14,6 +14,7 @@ import (
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/bkcache/bkcache/solver/report"
 	"github.com/spf13/cobra"
@@ -106,11 +107,11 @@ func loadManifest(ctx context.Context, against string, reg *registryFlags) (*man
 	if err != nil {
 		return nil, "", fmt.Errorf("--against %q is neither a file nor a valid image reference: %w", against, err)
 	}
-	m, err := reg.registry(0).FetchManifest(ctx, ref)
+	m, err := publish.ReadRecord(ctx, reg.registry(0), ref)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
 		return nil, "", fmt.Errorf("%s does not exist (no file, and no such image): build and push once, or pass --against", against)
-	case errors.Is(err, registry.ErrNoManifest):
+	case errors.Is(err, publish.ErrNoRecord):
 		return nil, "", fmt.Errorf("%w: it was not pushed by bkcache build --push, or with --no-attach-manifest", err)
 	}
 	return m, against, err

@@ -13,8 +13,8 @@ import (
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/hash/statcache"
-	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/spf13/cobra"
 )
 
@@ -99,7 +99,7 @@ func writeInputsManifest(f manifestFlags, p *plan.Plan, red inputs.Redaction) er
 	if f.file == "" {
 		return nil
 	}
-	rec := &solver.Recorder{Project: p.Project, Tool: version, Redact: red, Start: time.Now()}
+	rec := &publish.Recorder{Project: p.Project, Tool: version, Redact: red, Start: time.Now()}
 	return rec.Run(p, nil).WriteFile(f.file)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
@@ -282,7 +283,7 @@ func recordedRow(s *manifest.Service, repos map[string]name.Repository, hosts re
 // explainMissing says, for a service whose R:H is missing, which images
 // moved since the build under its floating tag, when that says why.
 func explainMissing(ctx context.Context, w io.Writer, r *registry.Registry, j *plan.Job) {
-	m, err := r.FetchManifest(ctx, j.Refs.Floating)
+	m, err := publish.ReadRecord(ctx, r, j.Refs.Floating)
 	if err != nil {
 		return
 	}

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/prune"
 	"github.com/bkcache/bkcache/solver/registry"
@@ -138,10 +138,10 @@ func pruneTargets(jobs []*plan.Job) ([]prune.Target, error) {
 // pruneBuilt prunes, with the default rules, the repositories of the
 // services a successful build --push built, and says what it did on
 // stderr. A prune that fails is a warning: the images are pushed.
-func pruneBuilt(ctx context.Context, stderr io.Writer, reg *registry.Registry, p *plan.Plan, results []*solver.Result, ciTag string) {
+func pruneBuilt(ctx context.Context, stderr io.Writer, reg *registry.Registry, p *plan.Plan, results []*outcome.Result, ciTag string) {
 	built := map[string]bool{}
 	for _, r := range results {
-		if r.Status == solver.Built {
+		if r.Status == outcome.Built {
 			built[r.Service] = true
 		}
 	}

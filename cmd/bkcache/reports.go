@@ -7,8 +7,8 @@ import (
 	"os"
 	"sync"
 
-	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/report"
 	"github.com/moby/buildkit/client"
 	"github.com/spf13/cobra"
@@ -72,10 +72,10 @@ func writeFileWith(path string, write func(io.Writer) error) error {
 }
 
 // logs are the end of each failed service's output, for the JUnit report.
-func logs(results []*solver.Result) map[string][]string {
+func logs(results []*outcome.Result) map[string][]string {
 	out := map[string][]string{}
 	for _, r := range results {
-		if r.Status == solver.Failed && len(r.Log) > 0 {
+		if r.Status == outcome.Failed && len(r.Log) > 0 {
 			out[r.Service] = r.Log
 		}
 	}
@@ -122,7 +122,7 @@ func (g *groupedProgress) of(service string) chan<- *client.SolveStatus {
 
 // done is solver.Options.Done: the service's group is printed whole,
 // with a line saying how it ended (a skipped service has no other).
-func (g *groupedProgress) done(res *solver.Result) {
+func (g *groupedProgress) done(res *outcome.Result) {
 	g.mu.Lock()
 	p, ok := g.by[res.Service]
 	delete(g.by, res.Service)

@@ -12,6 +12,7 @@ import (
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/containerd/platforms"
 	"github.com/spf13/cobra"
@@ -197,7 +198,7 @@ func advise(err error) error {
 		return fmt.Errorf("%w; to hash the images as written instead (offline work), pass --base-images as-written", err)
 	case errors.Is(err, registry.ErrImmutableTag):
 		return fmt.Errorf("%w; bkcache moves the floating tags (--ci-tag, default ci, and cache-ci) after every build, which ECR's IMMUTABLE tag setting refuses: make the repository MUTABLE, or IMMUTABLE_WITH_EXCLUSION with an exclusion filter for the floating tags (ci*, cache-ci*, or what you pass as --ci-tag); hash tags are never overwritten, so they keep the guarantee", err)
-	case errors.Is(err, solver.ErrCacheExportRequired):
+	case errors.Is(err, publish.ErrCacheExportRequired):
 		return fmt.Errorf("%w (--require-cache-export)", err)
 	}
 	return err

@@ -3,9 +3,13 @@ package plan
 import (
 	"encoding/csv"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // CacheEntry is one cache import or export: a BuildKit cache backend
@@ -13,6 +17,9 @@ import (
 type CacheEntry struct {
 	Type  string
 	Attrs map[string]string
+	// Ref is a registry cache's ref, parsed once; nil for the other
+	// backends.
+	Ref name.Reference
 }
 
 // String names the entry for people and manifests: its type and, for
@@ -86,17 +93,56 @@ func nameOf(fields []string) string {
 	return strconv.Quote(e.String())
 }
 
-func parseCacheEntries(key string, entries []string, lookup func(string) (string, bool)) ([]CacheEntry, error) {
+func parseCacheEntries(key string, entries []string, hosts registry.Hosts, lookup func(string) (string, bool)) ([]CacheEntry, error) {
 	var out []CacheEntry
 	for i, s := range entries {
 		e, err := ParseCacheEntry(s)
 		if err != nil {
 			return nil, fmt.Errorf("%s entry %d: %w", key, i+1, err)
 		}
+		if ref, ok := e.Attrs["ref"]; ok && e.Type == "registry" {
+			if e.Ref, err = hosts.Reference(ref); err != nil {
+				return nil, fmt.Errorf("%s entry %d: ref %q is not a valid image reference: %w", key, i+1, ref, err)
+			}
+		}
 		addCredentials(e, lookup)
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// ownCache is the registry cache entry of one of bkcache's own cache
+// tags, marked insecure for BuildKit where hosts name its registry so.
+func ownCache(t registry.Tag, hosts registry.Hosts, attrs map[string]string) CacheEntry {
+	attrs["ref"] = t.String()
+	if hosts.Named(t.RegistryStr()) {
+		attrs["registry.insecure"] = "true"
+	}
+	return CacheEntry{Type: "registry", Attrs: attrs, Ref: t.Tag}
+}
+
+// settleCaches lists the caches a solve of j imports, in order (R:cache-H,
+// R:cache-F and the fallbacks, none for a local service, then compose's
+// cache_from), and those a pushed one exports: R:cache-H with every
+// stage, then compose's cache_to. A failed cache export must not cost
+// the image: BuildKit pushes it anyway and reports the export's error on
+// its step, which becomes a warning (or, when required, a failure).
+func (j *Job) settleCaches(hosts registry.Hosts) {
+	j.Imports, j.Exports = nil, nil
+	if !j.Local {
+		for _, t := range append([]registry.Tag{j.Refs.Cache, j.Refs.CacheFloat}, j.Refs.Fallbacks...) {
+			j.Imports = append(j.Imports, ownCache(t, hosts, map[string]string{}))
+		}
+	}
+	j.Imports = append(j.Imports, j.CacheFrom...)
+	j.Exports = []CacheEntry{ownCache(j.Refs.Cache, hosts, map[string]string{"mode": "max", "ignore-error": "true"})}
+	for _, e := range j.CacheTo {
+		e.Attrs = maps.Clone(e.Attrs)
+		if _, set := e.Attrs["ignore-error"]; !set {
+			e.Attrs["ignore-error"] = "true"
+		}
+		j.Exports = append(j.Exports, e)
+	}
 }
 
 func osLookupEnv(k string) (string, bool) { return os.LookupEnv(k) }

@@ -1,9 +1,14 @@
 package plan
 
 import (
+	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/bkcache/bkcache/solver/registry"
 )
 
 func TestParseCacheEntry(t *testing.T) {
@@ -55,7 +60,7 @@ func TestCacheCredentials(t *testing.T) {
 		{"type=s3,bucket=b,access_key_id=K,secret_access_key=S", map[string]string{"bucket": "b", "access_key_id": "K", "secret_access_key": "S"}},
 		{"type=registry,ref=r/a:c", map[string]string{"ref": "r/a:c"}},
 	} {
-		es, err := parseCacheEntries("cache_from", []string{tc.in}, lookup)
+		es, err := parseCacheEntries("cache_from", []string{tc.in}, registry.NewHosts(), lookup)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +73,7 @@ func TestCacheCredentials(t *testing.T) {
 	}
 	// GitHub's v2 cache service, asked for through the environment.
 	env["ACTIONS_CACHE_SERVICE_V2"] = "true"
-	es, _ := parseCacheEntries("cache_to", []string{"type=gha"}, lookup)
+	es, _ := parseCacheEntries("cache_to", []string{"type=gha"}, registry.NewHosts(), lookup)
 	if es[0].Attrs["url_v2"] != "https://results/" {
 		t.Errorf("ACTIONS_CACHE_SERVICE_V2: attrs %v", es[0].Attrs)
 	}
@@ -108,7 +113,7 @@ func TestCacheEntryErrorsHideSecrets(t *testing.T) {
 		"type=registry,ref=r.io/a:cache,SUPERSECRET123",
 		"SUPERSECRET123=,type=gha,token",
 	} {
-		_, err := parseCacheEntries("cache_from", []string{"r.io/ok:cache", s}, func(string) (string, bool) { return "", false })
+		_, err := parseCacheEntries("cache_from", []string{"r.io/ok:cache", s}, registry.NewHosts(), func(string) (string, bool) { return "", false })
 		if err == nil {
 			t.Errorf("%q: no error", s)
 			continue
@@ -116,5 +121,64 @@ func TestCacheEntryErrorsHideSecrets(t *testing.T) {
 		if strings.Contains(err.Error(), "SUPERSECRET123") || !strings.Contains(err.Error(), "cache_from entry 2") {
 			t.Errorf("%q: error %q echoes a secret or does not say which entry", s, err)
 		}
+	}
+}
+
+// TestJobCaches: a job's caches are decided once, typed: R:cache-H,
+// R:cache-F and the fallbacks first (marked insecure for a registry the
+// hosts name so), then compose's cache_from, each registry one with its
+// ref parsed; a pushed solve exports R:cache-H with every stage, then
+// compose's cache_to, none of them failing the image unless it says so.
+// A local service imports none of bkcache's own. A cache_from ref that
+// is not a reference fails the plan, naming the service.
+func TestJobCaches(t *testing.T) {
+	build := "      cache_from: [\"reg.local/shared:cache\", \"type=local,src=/tmp/c\"]\n      cache_to: [\"type=local,dest=/tmp/c\", \"type=registry,ref=reg.local/shared:out,ignore-error=false\"]\n"
+	files := map[string]string{
+		"compose.yaml": "services:\n  a:\n    image: reg.local/p/a\n    build:\n      context: ./a\n" + build,
+		"a/Dockerfile": "FROM scratch\n",
+	}
+	p, err := resolve(t, files, Options{Hosts: registry.NewHosts("reg.local"), Fallbacks: []string{"main"}, BaseImages: inputs.AsWritten})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := p.Jobs[0]
+	h := j.Inputs.Tag()
+	var imports, exports []string
+	for _, e := range j.Imports {
+		imports = append(imports, fmt.Sprintf("%s %v ref=%v", e.Type, e.Attrs, e.Ref))
+	}
+	for _, e := range j.Exports {
+		exports = append(exports, fmt.Sprintf("%s %v", e.Type, e.Attrs))
+	}
+	wantImports := []string{
+		"registry map[ref:reg.local/p/a:cache-" + h + " registry.insecure:true] ref=reg.local/p/a:cache-" + h,
+		"registry map[ref:reg.local/p/a:cache-ci registry.insecure:true] ref=reg.local/p/a:cache-ci",
+		"registry map[ref:reg.local/p/a:cache-main registry.insecure:true] ref=reg.local/p/a:cache-main",
+		"registry map[ref:reg.local/shared:cache] ref=reg.local/shared:cache",
+		"local map[src:/tmp/c] ref=<nil>",
+	}
+	wantExports := []string{
+		"registry map[ignore-error:true mode:max ref:reg.local/p/a:cache-" + h + " registry.insecure:true]",
+		"local map[dest:/tmp/c ignore-error:true]",
+		"registry map[ignore-error:false ref:reg.local/shared:out]",
+	}
+	if !slices.Equal(imports, wantImports) || !slices.Equal(exports, wantExports) {
+		t.Errorf("imports\n%s\nexports\n%s", strings.Join(imports, "\n"), strings.Join(exports, "\n"))
+	}
+	if j.CacheTo[0].Attrs["ignore-error"] != "" {
+		t.Errorf("the compose entry itself was changed: %v", j.CacheTo[0].Attrs)
+	}
+
+	files["compose.yaml"] = "services:\n  a:\n    build:\n      context: ./a\n" + build
+	if p, err = resolve(t, files, Options{BaseImages: inputs.AsWritten}); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Jobs[0].Imports; len(got) != 2 || got[0].Attrs["ref"] != "reg.local/shared:cache" {
+		t.Errorf("a local service imports %v, want compose's cache_from only", got)
+	}
+
+	files["compose.yaml"] = "services:\n  a:\n    build:\n      context: ./a\n      cache_from: [\"type=registry,ref=Reg.Local/UPPER:x\"]\n"
+	if _, err := resolve(t, files, Options{}); err == nil || !strings.Contains(err.Error(), `service "a"`) || !strings.Contains(err.Error(), "cache_from entry 1: ref") {
+		t.Errorf("an invalid cache_from ref: %v", err)
 	}
 }

@@ -79,7 +79,10 @@ type Job struct {
 	// CacheFrom and CacheTo are the compose cache entries, parsed, with
 	// the credentials their backends take from the environment.
 	CacheFrom, CacheTo []CacheEntry
-	NoCache, Pull      bool
+	// Imports and Exports are every cache a solve imports and, pushed,
+	// exports: bkcache's own and compose's (see settleCaches).
+	Imports, Exports []CacheEntry
+	NoCache, Pull    bool
 	// EngineNames are the names a Docker engine gives the image besides
 	// Refs.Image: docker compose's own and the build tags.
 	EngineNames []string
@@ -184,6 +187,7 @@ func (j *Job) settle(project string, in *inputs.Inputs, hosts registry.Hosts) er
 		return err
 	}
 	j.EngineNames = engineNames(project, j.Service, j.Refs.Image.String())
+	j.settleCaches(hosts)
 	return nil
 }
 
@@ -226,10 +230,10 @@ func newJob(svc *compose.Service, repo string, ownTags bool, opt Options) (*Job,
 		return nil, err
 	}
 	var err error
-	if j.CacheFrom, err = parseCacheEntries("cache_from", svc.CacheFrom, lookup); err != nil {
+	if j.CacheFrom, err = parseCacheEntries("cache_from", svc.CacheFrom, opt.Hosts, lookup); err != nil {
 		return nil, err
 	}
-	if j.CacheTo, err = parseCacheEntries("cache_to", svc.CacheTo, lookup); err != nil {
+	if j.CacheTo, err = parseCacheEntries("cache_to", svc.CacheTo, opt.Hosts, lookup); err != nil {
 		return nil, err
 	}
 	for _, t := range svc.Tags {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/e2e/faultproxy"
+	bkmanifest "github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -249,7 +250,7 @@ func serveRepo(t *testing.T) (*rt.Server, *registry.Registry, name.Repository) {
 
 func attach(t *testing.T, reg *registry.Registry, repo name.Repository, d digest.Digest, at time.Time) {
 	t.Helper()
-	if err := reg.Attach(context.Background(), repo.Digest(d.String()), []byte(`{}`), at); err != nil {
+	if err := reg.Attach(context.Background(), repo.Digest(d.String()), bkmanifest.ArtifactType, []byte(`{}`), at); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -3,13 +3,11 @@ package registry
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -21,19 +19,20 @@ import (
 
 const createdKey = "org.opencontainers.image.created"
 
-// Attach stores doc as an OCI artifact whose subject is the image at
-// subject. Registries with the referrers API index it; for others
-// go-containerregistry maintains the referrers tag schema's fallback
-// index.
-func (r *Registry) Attach(ctx context.Context, subject name.Digest, doc []byte, created time.Time) error {
+// Attach stores doc as an OCI artifact of type artifactType whose
+// subject is the image at subject. Registries with the referrers API
+// index it; for others go-containerregistry maintains the referrers tag
+// schema's fallback index.
+func (r *Registry) Attach(ctx context.Context, subject name.Digest, artifactType string, doc []byte, created time.Time) error {
 	desc, err := remote.Head(subject, r.opts(ctx)...)
 	if err != nil {
 		return wrap(subject, err)
 	}
 	// The config's media type is the artifact type: registries index
 	// referrers by it when a manifest has no artifactType field.
-	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), manifest.ArtifactType)
-	img, err = mutate.Append(img, mutate.Addendum{Layer: static.NewLayer(doc, manifest.ArtifactType), MediaType: manifest.ArtifactType})
+	mt := types.MediaType(artifactType)
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mt)
+	img, err = mutate.Append(img, mutate.Addendum{Layer: static.NewLayer(doc, mt), MediaType: mt})
 	if err != nil {
 		return err
 	}
@@ -49,22 +48,31 @@ func (r *Registry) Attach(ctx context.Context, subject name.Digest, doc []byte, 
 	return nil
 }
 
-// ErrNoManifest reports an image with no bkcache manifest attached.
-var ErrNoManifest = errors.New("no bkcache manifest is attached to the image")
+// NoArtifactError reports an image with no artifact of the type asked
+// for attached.
+type NoArtifactError struct {
+	Ref          name.Reference
+	Digest       v1.Hash // what Ref named when asked
+	ArtifactType string
+}
 
-// HasManifest reports whether a bkcache manifest is attached to the
-// image at d.
-func (r *Registry) HasManifest(ctx context.Context, d name.Digest) (bool, error) {
+func (e *NoArtifactError) Error() string {
+	return fmt.Sprintf("%s (%s): no %s is attached to the image", e.Ref, e.Digest, e.ArtifactType)
+}
+
+// HasArtifact reports whether an artifact of type artifactType is
+// attached to the image at d.
+func (r *Registry) HasArtifact(ctx context.Context, d name.Digest, artifactType string) (bool, error) {
 	refs, err := r.Referrers(ctx, d)
 	if err != nil {
 		return false, err
 	}
-	return slices.ContainsFunc(refs, func(ref Referrer) bool { return ref.ArtifactType == manifest.ArtifactType }), nil
+	return slices.ContainsFunc(refs, func(ref Referrer) bool { return ref.ArtifactType == artifactType }), nil
 }
 
-// FetchManifest returns the newest bkcache manifest attached to the image
-// at ref (a tag or digest).
-func (r *Registry) FetchManifest(ctx context.Context, ref name.Reference) (*manifest.Manifest, error) {
+// FetchArtifact returns the content of the newest artifact of type
+// artifactType attached to the image at ref (a tag or digest).
+func (r *Registry) FetchArtifact(ctx context.Context, ref name.Reference, artifactType string) ([]byte, error) {
 	dg, found, err := r.Head(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -73,7 +81,7 @@ func (r *Registry) FetchManifest(ctx context.Context, ref name.Reference) (*mani
 		return nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
 	}
 	repo := ref.Context()
-	idx, err := remote.Referrers(repo.Digest(dg.String()), append(r.opts(ctx), remote.WithFilter("artifactType", manifest.ArtifactType))...)
+	idx, err := remote.Referrers(repo.Digest(dg.String()), append(r.opts(ctx), remote.WithFilter("artifactType", artifactType))...)
 	if err != nil {
 		return nil, wrap(ref, err)
 	}
@@ -81,9 +89,9 @@ func (r *Registry) FetchManifest(ctx context.Context, ref name.Reference) (*mani
 	if err != nil {
 		return nil, wrap(ref, err)
 	}
-	refs := slices.DeleteFunc(slices.Clone(im.Manifests), func(d v1.Descriptor) bool { return d.ArtifactType != manifest.ArtifactType })
+	refs := slices.DeleteFunc(slices.Clone(im.Manifests), func(d v1.Descriptor) bool { return d.ArtifactType != artifactType })
 	if len(refs) == 0 {
-		return nil, fmt.Errorf("%s (%s): %w", ref, dg, ErrNoManifest)
+		return nil, &NoArtifactError{Ref: ref, Digest: v1.Hash{Algorithm: dg.Algorithm().String(), Hex: dg.Encoded()}, ArtifactType: artifactType}
 	}
 	slices.SortFunc(refs, func(a, b v1.Descriptor) int {
 		return strings.Compare(a.Annotations[createdKey], b.Annotations[createdKey])
@@ -95,16 +103,8 @@ func (r *Registry) FetchManifest(ctx context.Context, ref name.Reference) (*mani
 	}
 	var am v1.Manifest
 	if err := json.Unmarshal(art.Manifest, &am); err != nil || len(am.Layers) != 1 ||
-		(am.ArtifactType != manifest.ArtifactType && am.Config.MediaType != manifest.ArtifactType) {
-		return nil, fmt.Errorf("%s: the attached manifest %s is malformed", ref, newest.Digest)
+		(am.ArtifactType != artifactType && string(am.Config.MediaType) != artifactType) {
+		return nil, fmt.Errorf("%s: the attached artifact %s is malformed", ref, newest.Digest)
 	}
-	doc, err := r.blob(ctx, ref, repo.Digest(am.Layers[0].Digest.String()))
-	if err != nil {
-		return nil, err
-	}
-	m, err := manifest.Parse(doc)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
-	}
-	return m, nil
+	return r.blob(ctx, ref, repo.Digest(am.Layers[0].Digest.String()))
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/e2e/faultproxy"
-	"github.com/bkcache/bkcache/solver/manifest"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -31,32 +30,37 @@ func testAttachAndFetch(t *testing.T, host string, referrers bool) {
 	r := New(Options{})
 	img := host + "/p/app"
 	dg := rt.PushRandom(t, img+":abc")
+	const docType, otherType = "application/vnd.test.doc.v1+json", "application/vnd.test.other.v1+json"
 
-	if _, err := r.FetchManifest(ctx, rt.Ref(t, img+":abc")); !errors.Is(err, ErrNoManifest) {
+	var none *NoArtifactError
+	if _, err := r.FetchArtifact(ctx, rt.Ref(t, img+":abc"), docType); !errors.As(err, &none) || none.Digest.String() != dg {
 		t.Fatalf("before attaching: %v", err)
 	}
-	if _, err := r.FetchManifest(ctx, rt.Ref(t, img+":nope")); !errors.Is(err, ErrNotFound) {
+	if _, err := r.FetchArtifact(ctx, rt.Ref(t, img+":nope"), docType); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing tag: %v", err)
 	}
-	for i, status := range []string{"built", "skipped"} {
-		m := manifest.New("p", "test", time.Unix(int64(1000+i), 0))
-		m.Services = append(m.Services, &manifest.Service{Service: "app", Status: status})
-		var b strings.Builder
-		m.Write(&b)
-		if err := r.Attach(ctx, rt.Ref(t, img+"@"+dg).(name.Digest), []byte(b.String()), m.Created); err != nil {
+	subject := rt.Ref(t, img+"@"+dg).(name.Digest)
+	for i, doc := range []string{"older", "newer"} {
+		if err := r.Attach(ctx, subject, docType, []byte(doc), time.Unix(int64(1000+i), 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A tag that moves to the image carries its manifests with it.
+	// Another type, attached last, is not what is asked for.
+	if err := r.Attach(ctx, subject, otherType, []byte("other"), time.Unix(2000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	// A tag that moves to the image carries its artifacts with it.
 	if err := r.Copy(ctx, rt.Ref(t, img+":abc"), rt.Tag(t, img+":ci")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.FetchManifest(ctx, rt.Ref(t, img+":ci"))
-	if err != nil {
-		t.Fatal(err)
+	got, err := r.FetchArtifact(ctx, rt.Ref(t, img+":ci"), docType)
+	if err != nil || string(got) != "newer" {
+		t.Fatalf("want the newest artifact of its type, got %q, %v", got, err)
 	}
-	if got.Find("app") == nil || got.Find("app").Status != "skipped" {
-		t.Fatalf("want the newest manifest, got %+v", got.Services)
+	for typ, want := range map[string]bool{docType: true, otherType: true, "application/vnd.test.none": false} {
+		if has, err := r.HasArtifact(ctx, subject, typ); err != nil || has != want {
+			t.Errorf("HasArtifact(%s) = %v, %v; want %v", typ, has, err, want)
+		}
 	}
 	// The fallback tag exists exactly when the registry lacks the API.
 	fallback := img + ":" + strings.Replace(dg, ":", "-", 1)

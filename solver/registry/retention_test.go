@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bkcache/bkcache/solver/manifest"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 )
 
@@ -27,11 +26,11 @@ func TestRetention(t *testing.T) {
 		}
 		at := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
 		subject := img.Context().Digest(d.Digest.String())
-		if err := r.Attach(ctx, subject, []byte(`{"schemaVersion":1}`), at); err != nil {
+		if err := r.Attach(ctx, subject, testArtifactType, []byte(`{"schemaVersion":1}`), at); err != nil {
 			t.Fatal(err)
 		}
 		refs, err := r.Referrers(ctx, subject)
-		if err != nil || len(refs) != 1 || refs[0].ArtifactType != manifest.ArtifactType || !refs[0].Created.Equal(at) {
+		if err != nil || len(refs) != 1 || refs[0].ArtifactType != testArtifactType || !refs[0].Created.Equal(at) {
 			t.Errorf("referrers=%v: Referrers = %+v, %v; want one bkcache manifest made at %v", referrers, refs, err, at)
 		}
 		tags, err := r.Tags(ctx, img.Context())
@@ -48,3 +47,5 @@ func TestRetention(t *testing.T) {
 		}
 	}
 }
+
+const testArtifactType = "application/vnd.test.doc.v1+json"

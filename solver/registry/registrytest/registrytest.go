@@ -6,6 +6,7 @@ package registrytest
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -157,6 +159,33 @@ func PushCache(t testing.TB, ref, form string) {
 		mt = types.OCIManifestSchema1
 	}
 	if err := remote.Put(n, rawManifest{raw, mt}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Head is the digest ref names in the registry, "" when it has none.
+func Head(t testing.TB, ref string) string {
+	t.Helper()
+	desc, err := remote.Head(Ref(t, ref))
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return desc.Digest.String()
+}
+
+// Retag points repository:tag at the manifest repository@d names,
+// directly in the registry.
+func Retag(t testing.TB, repository, d, tag string) {
+	t.Helper()
+	desc, err := remote.Get(Ref(t, repository+"@"+d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(Tag(t, repository+":"+tag), desc); err != nil {
 		t.Fatal(err)
 	}
 }

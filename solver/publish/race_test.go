@@ -1,4 +1,4 @@
-package solver
+package publish
 
 import (
 	"context"
@@ -8,12 +8,11 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/e2e/faultproxy"
-	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/plan/plantest"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -50,14 +49,13 @@ func TestFloatingFollowsWhatWasChecked(t *testing.T) {
 				repushed = digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
 			}})
 			reg := registry.New(registry.Options{})
-			b := NewBuilder(nil, reg, Options{Push: true, Attach: true, Recorder: testRecorder})
-			j := jobTaggedLatest(t, p.Addr+"/"+repo)
-			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+			b := New(reg, Options{Attach: true, Recorder: testRecorder})
+			j := taggedLatest(t, p.Addr+"/"+repo)
+			res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
 			if tc.built {
-				resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: checked.String()}}
-				b.finish(context.Background(), j, resp, nil, "", res)
+				publishBuilt(b, j, checked, nil, "", res)
 			} else {
-				b.buildOne(context.Background(), j, nil, nil, "", res)
+				skip(t, b, j, res)
 			}
 			p.Clear()
 			if repushed == "" {
@@ -66,39 +64,37 @@ func TestFloatingFollowsWhatWasChecked(t *testing.T) {
 			if res.Error != "" || res.Floating == "" {
 				t.Fatalf("status %s, error %q, floating %q", res.Status, res.Error, res.Floating)
 			}
-			ci := headDirect(t, direct+":ci")
+			ci := digest.Digest(rt.Head(t, direct+":ci"))
 			if ci != checked {
 				t.Errorf("R:F at %s, want the image checked and attached to, %s (R:H now %s)", ci, checked, repushed)
 			}
-			m, err := reg.FetchManifest(context.Background(), rt.Ref(t, direct+":ci"))
+			m, err := ReadRecord(context.Background(), reg, rt.Ref(t, direct+":ci"))
 			if err != nil || m.Services[0].Hash != testHash.Encoded() {
 				t.Errorf("R:F names an image without its manifest: %v", err)
 			}
-			if !tc.built && headDirect(t, direct+":latest") != checked {
-				t.Errorf("the compose tag is at %s, want %s", headDirect(t, direct+":latest"), checked)
+			if !tc.built && digest.Digest(rt.Head(t, direct+":latest")) != checked {
+				t.Errorf("the compose tag is at %s, want %s", digest.Digest(rt.Head(t, direct+":latest")), checked)
 			}
 		})
 	}
 }
 
-// TestFinishForOutputOnly: a --push run that solved only for an output
+// TestPublishForOutputOnly: a --push run that solved only for an output
 // (R:H was there at the skip check) reports R:H's image, not the
 // output's, and moves R:F there; a build's failed cache exports are its
 // warnings.
-func TestFinishForOutputOnly(t *testing.T) {
+func TestPublishForOutputOnly(t *testing.T) {
 	host := rt.Serve(t, true).Host
 	direct := host + "/p/output"
 	rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
-	b := NewBuilder(nil, registry.New(registry.Options{}), Options{Push: true})
-	j := testJob(t, direct, testHash, &compose.Service{Name: "s", Image: direct})
-	res := &Result{Service: "s", Hash: j.Inputs.Tag(), inRegistry: rh}
-	other := digest.FromString("the output's own image")
-	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: other.String()}}
-	b.finish(context.Background(), j, resp, []string{"exporting cache: refused"}, "", res)
-	if res.Status != Built || res.Digest != rh || res.Floating == "" || res.Error != "" {
+	b := New(registry.New(registry.Options{}), Options{})
+	j := plantest.Job(t, direct, testHash, &compose.Service{Name: "s", Image: direct})
+	res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+	publishBuilt(b, j, digest.FromString("the output's own image"), []string{"exporting cache: refused"}, rh, res)
+	if res.Status != outcome.Built || res.Digest != rh || res.Floating == "" || res.Error != "" {
 		t.Fatalf("%+v, want built at R:H %s with R:F moved", res, rh)
 	}
-	if got := headDirect(t, direct+":ci"); got != rh {
+	if got := digest.Digest(rt.Head(t, direct+":ci")); got != rh {
 		t.Errorf("R:F at %s, want R:H %s", got, rh)
 	}
 	if !strings.Contains(strings.Join(res.Warnings, "\n"), "exporting cache: refused") {
@@ -106,29 +102,29 @@ func TestFinishForOutputOnly(t *testing.T) {
 	}
 }
 
-// TestFinishOutcomes: what finish reports and leaves in the registry for
+// TestPublishOutcomes: what finish reports and leaves in the registry for
 // each way the registry side can go after a solve.
-func TestFinishOutcomes(t *testing.T) {
+func TestPublishOutcomes(t *testing.T) {
 	p, host := rt.Faulty(t)
 	for i, tc := range []struct {
 		name        string
 		inRegistry  bool   // R:H was there at the skip check (an output-only solve)
 		reported    string // the digest buildkitd reports: "rh", "other" or ""
 		fault       *faultproxy.Fault
-		wantStatus  Status
+		wantStatus  outcome.Status
 		wantWarn    string // in the warnings, or "" for none
 		wantErr     string
 		wantLatest  bool // the compose tag at R:H afterwards
 		wantAttach  bool // a manifest attached to R:H
 		attachAllow bool // Options.Attach
 	}{
-		{name: "output only: R:H's image, tags converged, no warning", inRegistry: true, reported: "other", wantStatus: Built, wantLatest: true},
-		{name: "output only: R:F refused", inRegistry: true, reported: "other", fault: &faultproxy.Fault{Method: "PUT", Path: "/manifests/ci$", Status: 400, Code: "MANIFEST_INVALID"}, wantStatus: Failed, wantErr: "ci", wantLatest: true},
-		{name: "no digest reported", reported: "", wantStatus: Failed, wantErr: "buildkitd reported no image digest"},
-		{name: "R:H unreadable", reported: "rh", fault: &faultproxy.Fault{Method: "HEAD", Path: "/manifests/" + testHash.Encoded() + "$", Status: 401, Code: "UNAUTHORIZED"}, wantStatus: Failed, wantErr: "checking the push of"},
-		{name: "R:H pushed again by another run", reported: "other", wantStatus: Built, wantWarn: "was pushed again by another build of the same inputs"},
-		{name: "no attach asked", reported: "rh", wantStatus: Built},
-		{name: "attach asked", reported: "rh", wantStatus: Built, wantAttach: true, attachAllow: true},
+		{name: "output only: R:H's image, tags converged, no warning", inRegistry: true, reported: "other", wantStatus: outcome.Built, wantLatest: true},
+		{name: "output only: R:F refused", inRegistry: true, reported: "other", fault: &faultproxy.Fault{Method: "PUT", Path: "/manifests/ci$", Status: 400, Code: "MANIFEST_INVALID"}, wantStatus: outcome.Failed, wantErr: "ci", wantLatest: true},
+		{name: "no digest reported", reported: "", wantStatus: outcome.Failed, wantErr: "buildkitd reported no image digest"},
+		{name: "R:H unreadable", reported: "rh", fault: &faultproxy.Fault{Method: "HEAD", Path: "/manifests/" + testHash.Encoded() + "$", Status: 401, Code: "UNAUTHORIZED"}, wantStatus: outcome.Failed, wantErr: "checking the push of"},
+		{name: "R:H pushed again by another run", reported: "other", wantStatus: outcome.Built, wantWarn: "was pushed again by another build of the same inputs"},
+		{name: "no attach asked", reported: "rh", wantStatus: outcome.Built},
+		{name: "attach asked", reported: "rh", wantStatus: outcome.Built, wantAttach: true, attachAllow: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p.Clear()
@@ -140,17 +136,14 @@ func TestFinishOutcomes(t *testing.T) {
 				p.Inject(*tc.fault)
 			}
 			reg := registry.New(registry.Options{})
-			b := NewBuilder(nil, reg, Options{Push: true, Attach: tc.attachAllow, Recorder: testRecorder})
-			j := jobTaggedLatest(t, p.Addr+"/"+repo)
-			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
+			b := New(reg, Options{Attach: tc.attachAllow, Recorder: testRecorder})
+			j := taggedLatest(t, p.Addr+"/"+repo)
+			res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+			var inRegistry digest.Digest
 			if tc.inRegistry {
-				res.inRegistry = rh
+				inRegistry = rh
 			}
-			resp := &client.SolveResponse{ExporterResponse: map[string]string{}}
-			if reported != "" {
-				resp.ExporterResponse[exptypes.ExporterImageDigestKey] = reported.String()
-			}
-			b.finish(context.Background(), j, resp, nil, "", res)
+			publishBuilt(b, j, reported, nil, inRegistry, res)
 			p.Clear()
 			if res.Status != tc.wantStatus || !strings.Contains(res.Error, tc.wantErr) {
 				t.Fatalf("status %s, error %q; want %s, %q", res.Status, res.Error, tc.wantStatus, tc.wantErr)
@@ -159,31 +152,18 @@ func TestFinishOutcomes(t *testing.T) {
 			if (tc.wantWarn == "") != (warnings == "") || !strings.Contains(warnings, tc.wantWarn) {
 				t.Errorf("warnings %q, want %q", warnings, tc.wantWarn)
 			}
-			if tc.wantStatus == Built && (res.Digest != rh || headDirect(t, direct+":ci") != rh) {
-				t.Errorf("digest %s, ci at %s; want both at R:H %s", res.Digest, headDirect(t, direct+":ci"), rh)
+			if tc.wantStatus == outcome.Built && (res.Digest != rh || digest.Digest(rt.Head(t, direct+":ci")) != rh) {
+				t.Errorf("digest %s, ci at %s; want both at R:H %s", res.Digest, digest.Digest(rt.Head(t, direct+":ci")), rh)
 			}
 			if latest, _, _ := registry.New(registry.Options{}).Head(context.Background(), rt.Ref(t, direct+":latest")); (latest == rh) != tc.wantLatest {
 				t.Errorf("latest at %s: at R:H = %v, want %v", latest, latest == rh, tc.wantLatest)
 			}
-			_, err := reg.FetchManifest(context.Background(), rt.Ref(t, direct+"@"+rh.String()))
+			_, err := ReadRecord(context.Background(), reg, rt.Ref(t, direct+"@"+rh.String()))
 			if (err == nil) != tc.wantAttach {
 				t.Errorf("a manifest attached = %v, want %v (%v)", err == nil, tc.wantAttach, err)
 			}
 		})
 	}
-}
-
-// jobTaggedLatest is testJob for service s of repository, whose compose
-// build tags name repository:latest.
-func jobTaggedLatest(t *testing.T, repository string) *plan.Job {
-	t.Helper()
-	j := testJob(t, repository, testHash, &compose.Service{Name: "s", Image: repository})
-	tag, err := registry.NewHosts().Tag(repository + ":latest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	j.Tags = append(j.Tags, tag)
-	return j
 }
 
 // TestOutputOnlyAttachesOnce: with --push and an output, an R:H that was
@@ -194,12 +174,11 @@ func TestOutputOnlyAttachesOnce(t *testing.T) {
 	direct := host + "/p/once"
 	rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
 	reg := registry.New(registry.Options{})
-	b := NewBuilder(nil, reg, Options{Push: true, Attach: true, Recorder: testRecorder})
-	j := jobTaggedLatest(t, direct)
-	res := &Result{Service: "s", Hash: j.Inputs.Tag(), inRegistry: rh}
-	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: digest.FromString("the output's image").String()}}
-	b.finish(context.Background(), j, resp, nil, "", res)
-	if res.Status != Built || res.Digest != rh {
+	b := New(reg, Options{Attach: true, Recorder: testRecorder})
+	j := taggedLatest(t, direct)
+	res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+	publishBuilt(b, j, digest.FromString("the output's image"), nil, rh, res)
+	if res.Status != outcome.Built || res.Digest != rh {
 		t.Fatalf("status %s (%q), digest %s", res.Status, res.Error, res.Digest)
 	}
 	idx, err := remote.Referrers(rt.Ref(t, direct+"@"+rh.String()).Context().Digest(rh.String()))

@@ -1,4 +1,4 @@
-package solver
+package publish
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
 )
 
@@ -23,10 +24,10 @@ type Recorder struct {
 // Run is the manifest of a whole run: every job's inputs, with its
 // result when there is one (results are in job order; nil for a run
 // that only hashed).
-func (r *Recorder) Run(p *plan.Plan, results []*Result) *manifest.Manifest {
+func (r *Recorder) Run(p *plan.Plan, results []*outcome.Result) *manifest.Manifest {
 	var records []*manifest.Service
 	for i, j := range p.Jobs {
-		var res *Result
+		var res *outcome.Result
 		if i < len(results) {
 			res = results[i]
 		}
@@ -36,7 +37,7 @@ func (r *Recorder) Run(p *plan.Plan, results []*Result) *manifest.Manifest {
 }
 
 // document is the single-service manifest attached to a pushed image.
-func (r *Recorder) document(j *plan.Job, res *Result) ([]byte, error) {
+func (r *Recorder) document(j *plan.Job, res *outcome.Result) ([]byte, error) {
 	var buf bytes.Buffer
 	err := r.manifest(record(j.Inputs, res, r.Redact, r.Start)).Write(&buf)
 	return buf.Bytes(), err
@@ -52,7 +53,7 @@ func (r *Recorder) manifest(records ...*manifest.Service) *manifest.Manifest {
 // record returns the manifest record of a service's result in a run
 // that started at start. The args redact names are stored redacted; in
 // itself is left untouched.
-func record(in *inputs.Inputs, res *Result, redact inputs.Redaction, start time.Time) *manifest.Service {
+func record(in *inputs.Inputs, res *outcome.Result, redact inputs.Redaction, start time.Time) *manifest.Service {
 	s := &manifest.Service{
 		Service: in.Service,
 		Status:  "hashed",
@@ -71,7 +72,7 @@ func record(in *inputs.Inputs, res *Result, redact inputs.Redaction, start time.
 	s.Node = res.Node
 	s.ErrorAt = res.ErrorAt
 	s.Changes = res.Changes
-	if res.Status == Built || res.Status == Failed {
+	if res.Status == outcome.Built || res.Status == outcome.Failed {
 		s.Cache = &manifest.Cache{Imports: orEmpty(res.CacheImports), Exports: orEmpty(res.CacheExports)}
 		s.Steps = &manifest.Steps{Cached: res.CachedSteps, Total: res.TotalSteps}
 	}

@@ -1,4 +1,4 @@
-package solver
+package publish
 
 import (
 	"context"
@@ -9,15 +9,14 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/e2e/faultproxy"
-	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/plan/plantest"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
-	"github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -52,16 +51,6 @@ var testRecorder = Recorder{Project: "p", Tool: "test", Start: time.Unix(1, 0)}
 
 // testHash is the input hash of the services published here.
 var testHash = digest.FromString("inputs of s")
-
-// testJob is a job for service s of the repository (as written).
-func testJob(t *testing.T, repository string, h digest.Digest, svc *compose.Service) *plan.Job {
-	t.Helper()
-	refs, err := plan.NewRefs(registry.NewHosts(), repository, h.Encoded(), "ci")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &plan.Job{Service: svc, Inputs: &inputs.Inputs{Service: svc.Name, Hash: h}, Refs: refs}
-}
 
 // injectFailures makes the registry-side steps in fails fail for repo,
 // with an answer clients do not retry (as a registry refusing a
@@ -110,7 +99,6 @@ func TestPublishInvariants(t *testing.T) {
 }
 
 func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails step, require, prior bool) {
-	ctx := context.Background()
 	direct := host + "/" + repo
 	var f, cf tagState
 	if prior {
@@ -130,16 +118,15 @@ func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails ste
 	}
 	injectFailures(p, repo, fails)
 
-	b := &Builder{registry: registry.New(registry.Options{}), opt: Options{Push: true, RequireCacheExport: require, Attach: true, Recorder: testRecorder}}
-	j := testJob(t, p.Addr+"/"+repo, testHash, &compose.Service{Name: "s"})
+	b := New(registry.New(registry.Options{}), Options{RequireCacheExport: require, Attach: true, Recorder: testRecorder})
+	j := plantest.Job(t, p.Addr+"/"+repo, testHash, &compose.Service{Name: "s"})
 	refs := j.Refs
-	res := &Result{Service: "s", Hash: h}
-	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: built.String()}}
-	b.finish(ctx, j, resp, cacheFailures, "", res)
+	res := &outcome.Result{Service: "s", Hash: h}
+	publishBuilt(b, j, built, cacheFailures, "", res)
 	p.Clear()
 
-	f.after = headDirect(t, direct+":ci")
-	cf.after = headDirect(t, direct+":cache-ci")
+	f.after = digest.Digest(rt.Head(t, direct+":ci"))
+	cf.after = digest.Digest(rt.Head(t, direct+":cache-ci"))
 	wantMoved := fails&(stepPush|stepAttach|stepRetagFloat) == 0 &&
 		!(require && fails&(stepCacheExport|stepRetagCacheFloat) != 0)
 	if f.moved() != wantMoved {
@@ -152,7 +139,7 @@ func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails ste
 	if cf.moved() != wantCacheMoved {
 		t.Fatalf("R:cache-F moved = %v, want %v (status %s, error %q)", cf.moved(), wantCacheMoved, res.Status, res.Error)
 	}
-	if cf.moved() && cf.after != headDirect(t, direct+":cache-"+h) {
+	if cf.moved() && cf.after != digest.Digest(rt.Head(t, direct+":cache-"+h)) {
 		t.Fatalf("R:cache-F moved to %s, which is not R:cache-H", cf.after)
 	}
 	requiredCacheFailed := require && fails&stepCacheExport != 0 // fails before any registry step
@@ -174,21 +161,21 @@ func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails ste
 }
 
 // checkFloating asserts the invariant on R:F and that res reports it.
-func checkFloating(t *testing.T, direct string, refs plan.Refs, f tagState, res *Result) {
+func checkFloating(t *testing.T, direct string, refs plan.Refs, f tagState, res *outcome.Result) {
 	t.Helper()
 	if !f.moved() {
 		if res.Floating != "" {
 			t.Errorf("R:F did not move but the result says floating=%q", res.Floating)
 		}
-		if res.Status != Failed || !strings.Contains(res.Error, refs.Floating.String()) && !strings.Contains(res.Error, refs.Image.String()) {
+		if res.Status != outcome.Failed || !strings.Contains(res.Error, refs.Floating.String()) && !strings.Contains(res.Error, refs.Image.String()) {
 			t.Errorf("R:F did not move: want a failure naming %s or %s, got status %s, error %q", refs.Floating, refs.Image, res.Status, res.Error)
 		}
 		return
 	}
-	if res.Floating != refs.Floating.String() || (res.Status != Built && res.Status != Skipped) {
+	if res.Floating != refs.Floating.String() || (res.Status != outcome.Built && res.Status != outcome.Skipped) {
 		t.Errorf("R:F moved but the result says status %s, floating %q, error %q", res.Status, res.Floating, res.Error)
 	}
-	if h := headDirect(t, direct+":"+refs.Image.TagStr()); f.after != h {
+	if h := digest.Digest(rt.Head(t, direct+":"+refs.Image.TagStr())); f.after != h {
 		t.Fatalf("R:F points at %s, R:H at %s", f.after, h)
 	}
 	n, _ := name.ParseReference(direct+":ci", name.Insecure)
@@ -199,24 +186,13 @@ func checkFloating(t *testing.T, direct string, refs plan.Refs, f tagState, res 
 	if err := validate.Image(img); err != nil {
 		t.Fatalf("R:F points at an incomplete image: %v", err)
 	}
-	m, err := registry.New(registry.Options{}).FetchManifest(context.Background(), rt.Ref(t, direct+":ci"))
+	m, err := ReadRecord(context.Background(), registry.New(registry.Options{}), rt.Ref(t, direct+":ci"))
 	if err != nil {
 		t.Fatalf("R:F points at an image without its bkcache manifest: %v", err)
 	}
 	if len(m.Services) != 1 || m.Services[0].Hash != res.Hash {
 		t.Fatalf("R:F's manifest is not this build's: %+v", m.Services)
 	}
-}
-
-// headDirect is the digest ref names in the registry, "" when it has
-// none (a 404, as the skip check tells it).
-func headDirect(t *testing.T, ref string) digest.Digest {
-	t.Helper()
-	d, _, err := registry.New(registry.Options{}).Head(context.Background(), rt.Ref(t, ref))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 // TestPromoteInvariants covers a skipped service: R:H is there already,
@@ -255,21 +231,21 @@ func TestPromoteInvariants(t *testing.T) {
 			}
 			var f tagState
 			if tc.floatAt != "" {
-				f.before = copyTag(t, direct, tc.floatAt, tags, "ci")
-				copyTag(t, direct, "cache-"+tc.floatAt, tags, "cache-ci")
+				f.before = retag(t, direct, tags[tc.floatAt], "ci")
+				retag(t, direct, tags["cache-"+tc.floatAt], "cache-ci")
 			}
 			injectFailures(p, repo, tc.fails)
-			b := NewBuilder(nil, registry.New(registry.Options{}), Options{Push: true, RequireCacheExport: tc.require})
-			j := testJob(t, p.Addr+"/"+repo, h1, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
-			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
-			b.buildOne(context.Background(), j, nil, nil, "", res)
+			b := New(registry.New(registry.Options{}), Options{RequireCacheExport: tc.require})
+			j := plantest.Job(t, p.Addr+"/"+repo, h1, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
+			res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+			skip(t, b, j, res)
 			p.Clear()
 
-			f.after = headDirect(t, direct+":ci")
+			f.after = digest.Digest(rt.Head(t, direct+":ci"))
 			if f.moved() != tc.wantMoved {
 				t.Fatalf("R:F moved = %v, want %v (status %s, error %q)", f.moved(), tc.wantMoved, res.Status, res.Error)
 			}
-			if got := headDirect(t, direct+":cache-ci"); got != tags["cache-"+tc.wantCacheAt] {
+			if got := digest.Digest(rt.Head(t, direct+":cache-ci")); got != tags["cache-"+tc.wantCacheAt] {
 				t.Errorf("R:cache-F at %s, want R:cache-%s (%s)", got, tc.wantCacheAt, tags["cache-"+tc.wantCacheAt])
 			}
 			if f.after != tags["h1"] && f.after != f.before {
@@ -279,73 +255,10 @@ func TestPromoteInvariants(t *testing.T) {
 			if (res.Floating != "") != wantFloating {
 				t.Errorf("result floating=%q, but R:F at R:H is %v", res.Floating, wantFloating)
 			}
-			if wantStatus := map[bool]Status{true: Skipped, false: Failed}[wantFloating]; res.Status != wantStatus {
+			if wantStatus := map[bool]outcome.Status{true: outcome.Skipped, false: outcome.Failed}[wantFloating]; res.Status != wantStatus {
 				t.Errorf("status %s, want %s (error %q)", res.Status, wantStatus, res.Error)
 			}
 		})
-	}
-}
-
-// copyTag points tag at what tags[key] names, directly in the registry.
-func copyTag(t *testing.T, direct, key string, tags map[string]digest.Digest, tag string) digest.Digest {
-	t.Helper()
-	src, _ := name.ParseReference(direct+"@"+tags[key].String(), name.Insecure)
-	dst, _ := name.NewTag(direct+":"+tag, name.Insecure)
-	desc, err := remote.Get(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Tag(dst, desc); err != nil {
-		t.Fatal(err)
-	}
-	return tags[key]
-}
-
-// TestBuilderDefaults: unset and nonsensical options get the documented
-// defaults (a parallelism of 0 would never start a solve): by default
-// each node takes SolvesPerWorker services per worker it reported, a
-// given --parallel bounds each node alike, and the pool given is left as
-// it was.
-func TestBuilderDefaults(t *testing.T) {
-	for _, opt := range []Options{{}, {Parallel: -1, Attempts: -1}} {
-		if b := NewBuilder(nil, nil, opt); b.opt.Attempts != DefaultAttempts || b.width() != 1 {
-			t.Errorf("NewBuilder(%+v): attempts %d, width %d", opt, b.opt.Attempts, b.width())
-		}
-	}
-	two := []*client.WorkerInfo{{ID: "runc"}, {ID: "containerd"}}
-	for _, tc := range []struct {
-		parallel    int
-		a, b, width int
-	}{
-		{0, SolvesPerWorker, 2 * SolvesPerWorker, 3 * SolvesPerWorker},
-		{1, 1, 1, 2},
-		{7, 7, 7, 14},
-	} {
-		pool := &Pool{nodes: []*Node{{Addr: "a"}, {Addr: "b", workers: two}}}
-		b := NewBuilder(pool, nil, Options{Parallel: tc.parallel, Attempts: 1})
-		if b.opt.Parallel != tc.parallel || b.opt.Attempts != 1 {
-			t.Errorf("given options were changed: %+v", b.opt)
-		}
-		if got := [3]int{cap(b.sems[pool.nodes[0]]), cap(b.sems[pool.nodes[1]]), b.width()}; got != [3]int{tc.a, tc.b, tc.width} {
-			t.Errorf("--parallel %d: nodes take %d and %d, the pool %d; want %d, %d, %d", tc.parallel, got[0], got[1], got[2], tc.a, tc.b, tc.width)
-		}
-		if len(pool.nodes) != 2 || pool.nodes[0].Addr != "a" || pool.nodes[1].Addr != "b" {
-			t.Errorf("the pool changed: %+v", pool.nodes)
-		}
-	}
-}
-
-// TestFinishKeepsTheLayout: a build without --push hands its OCI layout
-// to its dependents.
-func TestFinishKeepsTheLayout(t *testing.T) {
-	b := NewBuilder(nil, registry.New(registry.Options{}), Options{})
-	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: "sha256:" + strings.Repeat("a", 64)}}
-	for _, layout := range []string{"", "/tmp/layout"} {
-		res := &Result{Service: "s"}
-		b.finish(context.Background(), testJob(t, "r", testHash, &compose.Service{Name: "s"}), resp, nil, layout, res)
-		if res.layout != layout || res.Status != Built {
-			t.Errorf("layout %q: result layout %q, status %s", layout, res.layout, res.Status)
-		}
 	}
 }
 
@@ -360,19 +273,19 @@ func TestPromoteAttachesMissingManifest(t *testing.T) {
 	for i, attached := range []bool{false, true} {
 		direct := fmt.Sprintf("%s/p/attach%d", host, i)
 		d := digest.Digest(rt.PushRandom(t, direct+":"+h.Encoded()))
-		j := testJob(t, direct, h, &compose.Service{Name: "s", Image: direct})
-		b := NewBuilder(nil, reg, Options{Push: true, Attach: true, Recorder: Recorder{Project: "p", Tool: "test"}})
+		j := plantest.Job(t, direct, h, &compose.Service{Name: "s", Image: direct})
+		b := New(reg, Options{Attach: true, Recorder: Recorder{Project: "p", Tool: "test"}})
 		if attached {
-			if err := b.attach(context.Background(), reg, j, &Result{Service: "s", Hash: h.Encoded(), Digest: d}); err != nil {
+			if err := b.attach(context.Background(), reg, j, &outcome.Result{Service: "s", Hash: h.Encoded(), Digest: d}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		res := &Result{Service: "s", Hash: j.Inputs.Tag()}
-		b.buildOne(context.Background(), j, nil, nil, "", res)
-		if res.Status != Skipped || headDirect(t, direct+":ci") != d {
-			t.Fatalf("attached=%v: %s %q, ci at %s", attached, res.Status, res.Error, headDirect(t, direct+":ci"))
+		res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+		skip(t, b, j, res)
+		if res.Status != outcome.Skipped || digest.Digest(rt.Head(t, direct+":ci")) != d {
+			t.Fatalf("attached=%v: %s %q, ci at %s", attached, res.Status, res.Error, digest.Digest(rt.Head(t, direct+":ci")))
 		}
-		m, err := reg.FetchManifest(context.Background(), rt.Ref(t, direct+":ci"))
+		m, err := ReadRecord(context.Background(), reg, rt.Ref(t, direct+":ci"))
 		if err != nil || m.Services[0].Hash != h.Encoded() {
 			t.Fatalf("attached=%v: the manifest on ci: %v %v", attached, m, err)
 		}
@@ -410,15 +323,15 @@ func TestPromoteConvergesTags(t *testing.T) {
 			img := digest.Digest(rt.PushRandom(t, direct+":"+h.Encoded()))
 			old := digest.Digest(rt.PushRandom(t, direct+":latest"))
 			ciBefore := old
-			copyTag(t, direct, "old", map[string]digest.Digest{"old": old}, "ci")
+			retag(t, direct, map[string]digest.Digest{"old": old}["old"], "ci")
 			if tc.ciAtH {
-				ciBefore = copyTag(t, direct, "h", map[string]digest.Digest{"h": img}, "ci")
+				ciBefore = retag(t, direct, map[string]digest.Digest{"h": img}["h"], "ci")
 			}
 			if tc.failTag {
 				p.Inject(faultproxy.Fault{Method: "PUT", Path: "/manifests/latest$", Status: 400, Code: "MANIFEST_INVALID"})
 			}
-			b := NewBuilder(nil, registry.New(registry.Options{}), Options{Push: true})
-			j := testJob(t, p.Addr+"/"+repo, h, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
+			b := New(registry.New(registry.Options{}), Options{})
+			j := plantest.Job(t, p.Addr+"/"+repo, h, &compose.Service{Name: "s", Image: p.Addr + "/" + repo})
 			for _, s := range []string{p.Addr + "/" + repo + ":latest", p.Addr + "/p/other:v1"} {
 				tag, err := registry.NewHosts().Tag(s)
 				if err != nil {
@@ -426,21 +339,21 @@ func TestPromoteConvergesTags(t *testing.T) {
 				}
 				j.Tags = append(j.Tags, tag)
 			}
-			res := &Result{Service: "s", Hash: j.Inputs.Tag()}
-			b.buildOne(context.Background(), j, nil, nil, "", res)
+			res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+			skip(t, b, j, res)
 			p.Clear()
-			ci := headDirect(t, direct+":ci")
+			ci := digest.Digest(rt.Head(t, direct+":ci"))
 			if tc.failTag {
-				if res.Status != Failed || ci != ciBefore || !strings.Contains(res.Error, "compose tag") {
+				if res.Status != outcome.Failed || ci != ciBefore || !strings.Contains(res.Error, "compose tag") {
 					t.Fatalf("status %s, ci moved %v, error %q; want a failure naming the compose tag, ci unmoved", res.Status, ci != ciBefore, res.Error)
 				}
 				return
 			}
-			if res.Status != Skipped || res.Error != "" {
+			if res.Status != outcome.Skipped || res.Error != "" {
 				t.Fatalf("status %s, error %q", res.Status, res.Error)
 			}
 			for _, ref := range []string{direct + ":latest", host + "/p/other:v1", direct + ":ci"} {
-				if got := headDirect(t, ref); got != img {
+				if got := digest.Digest(rt.Head(t, ref)); got != img {
 					t.Errorf("%s at %s, want R:H %s", ref, got, img)
 				}
 			}

@@ -1,4 +1,9 @@
-package solver
+// Package publish is everything that happens to a service in the
+// registry: the skip check, publishing a pushed build (checking R:H,
+// attaching its record, moving R:cache-F and then R:F), promoting a
+// skipped one, the records of a run and reading them back, and the cache
+// imports worth asking buildkitd for. It never talks to buildkitd.
+package publish
 
 import (
 	"context"
@@ -8,10 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
-	"github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -19,55 +24,82 @@ import (
 // RequireCacheExport asked for the cache to be exported, or moved.
 var ErrCacheExportRequired = errors.New("a cache export is required")
 
-// finish takes a service from a successful solve to its end state:
-// cacheFailures are the solve's failed cache exports. With --push the
-// image is published; nothing moves when the solve's report is short of
-// what publishing needs.
-func (b *Builder) finish(ctx context.Context, j *plan.Job, resp *client.SolveResponse, cacheFailures []string, layout string, res *Result) {
-	refs := j.Refs
-	res.cacheExported = len(cacheFailures) == 0
+// Options say what publishing does.
+type Options struct {
+	// Attach stores each pushed service's record on its image before
+	// the floating tag moves, as Recorder writes it.
+	Attach   bool
+	Recorder Recorder
+	// RequireCacheExport fails a service whose cache export failed, or
+	// whose cache could not be moved; by default that is a warning and
+	// the image is pushed all the same.
+	RequireCacheExport bool
+	// Explain compares each solved service's inputs with the record of
+	// the image its floating tag names, into Result.Changes.
+	Explain bool
+}
+
+// Publisher publishes services in one registry session per service.
+type Publisher struct {
+	reg *registry.Registry
+	opt Options
+}
+
+// New returns a Publisher on reg.
+func New(reg *registry.Registry, opt Options) *Publisher {
+	return &Publisher{reg: reg, opt: opt}
+}
+
+// Options are the options p was made with.
+func (p *Publisher) Options() Options { return p.opt }
+
+// Check returns what R:H holds, as the registry was asked while the
+// project hashed: the skip check.
+func (p *Publisher) Check(ctx context.Context, j *plan.Job) (digest.Digest, bool, error) {
+	d, found, err := p.reg.HeadPrefetched(ctx, j.Refs.Image)
+	if err != nil {
+		return "", false, fmt.Errorf("checking whether %s exists: %w", j.Refs.Image, err)
+	}
+	return d, found, nil
+}
+
+// Publish runs a built service's registry steps under --push.
+// cacheFailures are the solve's failed cache exports: warnings, unless a
+// cache export is required. After a solve that pushed R:H: check R:H,
+// attach the record, move R:cache-F and then R:F, in one registry
+// session. After a solve for an output only (inRegistry, what R:H held
+// at the check): promote what R:H holds. Nothing moves when the solve's
+// report is short of what publishing needs.
+func (p *Publisher) Publish(ctx context.Context, j *plan.Job, res *outcome.Result, cacheFailures []string, inRegistry digest.Digest) {
 	if len(cacheFailures) > 0 {
-		res.warn(cacheFailures...)
-		if b.opt.RequireCacheExport {
-			res.fail(fmt.Errorf("exporting the cache of %s failed and %w: %s; %s not moved", refs.Image, ErrCacheExportRequired, strings.Join(cacheFailures, "; "), refs.Floating))
+		res.Warn(cacheFailures...)
+		if p.opt.RequireCacheExport {
+			res.Fail(fmt.Errorf("exporting the cache of %s failed and %w: %s; %s not moved", j.Refs.Image, ErrCacheExportRequired, strings.Join(cacheFailures, "; "), j.Refs.Floating))
 			return
 		}
 	}
-	res.Status = Built
-	if d := resp.ExporterResponse[exptypes.ExporterImageDigestKey]; d != "" {
-		res.Digest = digest.Digest(d)
-	}
-	if layout != "" {
-		res.layout = layout
-	}
-	if b.opt.Push && res.inRegistry != "" {
-		// Solved for an output only: R:H was there, and stays as it was.
-		res.Digest = res.inRegistry
-		if err := b.promote(ctx, j, res.inRegistry, res); err != nil {
-			res.fail(err)
+	if inRegistry != "" {
+		res.Digest = inRegistry // R:H was there, and stays as it was
+		if err := p.Promote(ctx, j, inRegistry, res); err != nil {
+			res.Fail(err)
 		}
 		return
 	}
-	if b.opt.Push {
-		if res.Digest == "" {
-			res.fail(fmt.Errorf("pushing %s: buildkitd reported no image digest", refs.Image))
-			return
-		}
-		b.publish(ctx, j, res)
+	if res.Digest == "" {
+		res.Fail(fmt.Errorf("pushing %s: buildkitd reported no image digest", j.Refs.Image))
+		return
 	}
+	p.publish(ctx, j, res, len(cacheFailures) == 0)
 }
 
-// publish runs a pushed service's registry steps: check R:H, attach the
-// manifest, move R:cache-F and then R:F. They share one registry
-// session.
-func (b *Builder) publish(ctx context.Context, j *plan.Job, res *Result) {
+func (p *Publisher) publish(ctx context.Context, j *plan.Job, res *outcome.Result, cacheExported bool) {
 	refs := j.Refs
-	reg := b.registry.Session(ctx)
+	reg := p.reg.Session(ctx)
 	// BuildKit reports no byte counts for a registry cache export: record
 	// the size of the cache it wrote, as the registry lists it, read
 	// while R:H is checked.
 	var sizes sync.WaitGroup
-	if res.cacheExported {
+	if cacheExported {
 		sizes.Go(func() {
 			if size, err := reg.CacheSize(ctx, refs.Cache); err == nil {
 				res.CacheExportBytes = size
@@ -82,51 +114,51 @@ func (b *Builder) publish(ctx context.Context, j *plan.Job, res *Result) {
 	sizes.Wait()
 	switch {
 	case err != nil:
-		res.fail(fmt.Errorf("checking the push of %s: %w; %s not moved", refs.Image, err, refs.Floating))
+		res.Fail(fmt.Errorf("checking the push of %s: %w; %s not moved", refs.Image, err, refs.Floating))
 		return
 	case !found:
-		res.fail(fmt.Errorf("pushing %s: buildkitd reported %s but the registry has no such tag; %s not moved", refs.Image, res.Digest, refs.Floating))
+		res.Fail(fmt.Errorf("pushing %s: buildkitd reported %s but the registry has no such tag; %s not moved", refs.Image, res.Digest, refs.Floating))
 		return
 	case got != res.Digest:
-		res.warn(fmt.Sprintf("%s was pushed again by another build of the same inputs while this one ran: it holds %s, not this build's %s", refs.Image, got, res.Digest))
+		res.Warn(fmt.Sprintf("%s was pushed again by another build of the same inputs while this one ran: it holds %s, not this build's %s", refs.Image, got, res.Digest))
 		res.Digest = got
 	}
 	// In this order, so that a failed attach moves nothing: R:cache-F
 	// ahead of R:F (when moving R:F itself fails) costs nothing, as it
 	// is only the cache of newer inputs.
-	if err := b.attach(ctx, reg, j, res); err != nil {
-		res.fail(fmt.Errorf("%w; %s not moved", err, refs.Floating))
+	if err := p.attach(ctx, reg, j, res); err != nil {
+		res.Fail(fmt.Errorf("%w; %s not moved", err, refs.Floating))
 		return
 	}
-	if err := b.moveFloating(ctx, reg, refs, res.Digest, moveCache(ctx, reg, refs), res); err != nil {
-		res.fail(err)
+	if err := p.moveFloating(ctx, reg, refs, res.Digest, moveCache(ctx, reg, refs), res); err != nil {
+		res.Fail(err)
 	}
 }
 
 // attach stores the service's manifest on its image in the registry, so
 // that the floating tag carries it once it moves there.
-func (b *Builder) attach(ctx context.Context, reg *registry.Registry, j *plan.Job, res *Result) error {
-	if !b.opt.Attach {
+func (p *Publisher) attach(ctx context.Context, reg *registry.Registry, j *plan.Job, res *outcome.Result) error {
+	if !p.opt.Attach {
 		return nil
 	}
-	doc, err := b.opt.Recorder.document(j, res)
+	doc, err := p.opt.Recorder.document(j, res)
 	if err != nil {
 		return fmt.Errorf("recording the manifest of %s: %w", j.Refs.Image, err)
 	}
-	if err := reg.Attach(ctx, j.Refs.Repository.Digest(res.Digest.String()), doc, time.Now()); err != nil {
+	if err := reg.Attach(ctx, j.Refs.Repository.Digest(res.Digest.String()), manifest.ArtifactType, doc, time.Now()); err != nil {
 		return fmt.Errorf("attaching the manifest to %s: %w", j.Refs.Image, err)
 	}
 	return nil
 }
 
-// promote gives a service whose R:H was already there every name a
+// Promote gives a service whose R:H was already there every name a
 // build would have given it: its compose tags, then R:cache-F and R:F,
 // at what R:H and R:cache-H hold. Nothing moves that is there already.
 // An R:H pushed by a run stopped before it attached its manifest gets it
 // now: R:F never names an image without one.
-func (b *Builder) promote(ctx context.Context, j *plan.Job, d digest.Digest, res *Result) error {
+func (p *Publisher) Promote(ctx context.Context, j *plan.Job, d digest.Digest, res *outcome.Result) error {
 	refs := j.Refs
-	reg := b.registry.Session(ctx)
+	reg := p.reg.Session(ctx)
 	// A revert onto an older R:H, or a push stopped between R:H and the
 	// compose tags, leaves them on another image: the user deploys
 	// :latest, so it must name what this run would have built.
@@ -143,18 +175,18 @@ func (b *Builder) promote(ctx context.Context, j *plan.Job, d digest.Digest, res
 		res.Floating = refs.Floating.String()
 		return nil
 	}
-	if b.opt.Attach {
-		has, err := reg.HasManifest(ctx, refs.Repository.Digest(d.String()))
+	if p.opt.Attach {
+		has, err := hasRecord(ctx, reg, refs.Repository.Digest(d.String()))
 		if err != nil {
 			return fmt.Errorf("reading the manifests attached to %s: %w; %s not moved", refs.Image, err, refs.Floating)
 		}
 		if !has {
-			if err := b.attach(ctx, reg, j, res); err != nil {
+			if err := p.attach(ctx, reg, j, res); err != nil {
 				return fmt.Errorf("%w; %s not moved", err, refs.Floating)
 			}
 		}
 	}
-	return b.moveFloating(ctx, reg, refs, d, moveCache(ctx, reg, refs), res)
+	return p.moveFloating(ctx, reg, refs, d, moveCache(ctx, reg, refs), res)
 }
 
 // convergeTags points each of the service's compose tags at d, the
@@ -182,12 +214,12 @@ func convergeTags(ctx context.Context, reg *registry.Registry, j *plan.Job, d di
 // again meanwhile, an image of the same inputs without its manifest yet. The cache is an optimisation: failing to move
 // R:cache-F costs the next build its cache, not correctness, so it is a
 // warning unless a cache export is required.
-func (b *Builder) moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, d digest.Digest, cacheErr error, res *Result) error {
+func (p *Publisher) moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, d digest.Digest, cacheErr error, res *outcome.Result) error {
 	if cacheErr != nil {
-		if b.opt.RequireCacheExport {
+		if p.opt.RequireCacheExport {
 			return fmt.Errorf("%w (%w); %s not moved", cacheErr, ErrCacheExportRequired, refs.Floating)
 		}
-		res.warn(cacheErr.Error())
+		res.Warn(cacheErr.Error())
 	}
 	if err := reg.Copy(ctx, refs.Repository.Digest(d.String()), refs.Floating.Tag); err != nil {
 		return fmt.Errorf("moving %s: %w", refs.Floating, err)

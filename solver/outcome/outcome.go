@@ -1,0 +1,116 @@
+// Package outcome is what happened to each service of a run: the result
+// the solve on buildkitd and the publishing in the registry each fill in
+// their part of, and that the reports, the summary and the record show.
+package outcome
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/bkcache/bkcache/solver/manifest"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Status is the outcome of one service.
+type Status string
+
+// Outcomes of a service's build.
+const (
+	Built     Status = "built"
+	Skipped   Status = "skipped"
+	Failed    Status = "failed"
+	Cancelled Status = "cancelled"
+)
+
+// Result is what happened to one service.
+type Result struct {
+	Service     string        `json:"service"`
+	Status      Status        `json:"status"`
+	Hash        string        `json:"hash"`
+	Image       string        `json:"image"`
+	Digest      digest.Digest `json:"digest,omitempty"`
+	Floating    string        `json:"floating,omitempty"` // R:F, when moved or already there
+	CachedSteps int           `json:"cachedSteps"`
+	TotalSteps  int           `json:"totalSteps"`
+	Duration    time.Duration `json:"-"` // as durationMs in JSON
+	Error       string        `json:"error,omitempty"`
+	Node        string        `json:"node,omitempty"` // the buildkitd that solved it
+	// SameAs names the service whose build made this same image: this
+	// one was not built again, and reports that one's outcome.
+	SameAs string `json:"sameAs,omitempty"`
+	// CacheImports and CacheExports are the cache refs the solve used.
+	CacheImports     []string `json:"cacheImports,omitempty"`
+	CacheExports     []string `json:"cacheExports,omitempty"`
+	CacheImportMs    int64    `json:"cacheImportMs,omitempty"`
+	CacheExportMs    int64    `json:"cacheExportMs,omitempty"`
+	CacheImportBytes int64    `json:"cacheImportBytes,omitempty"`
+	CacheExportBytes int64    `json:"cacheExportBytes,omitempty"`
+	// Warnings are what went wrong without failing the service: a cache
+	// that could not be imported or exported, a retried attempt.
+	Warnings []string `json:"warnings,omitempty"`
+	// Start is when the service's turn came: its skip check.
+	Start time.Time `json:"-"`
+	// Log is the end of the service's build output (its steps, their
+	// output and errors), at most LogLines lines.
+	Log []string `json:"-"`
+	// ErrorAt is where in the Dockerfile a failed build failed.
+	ErrorAt *manifest.Location `json:"errorAt,omitempty"`
+	// Changes is why a solved service rebuilt (with Options.Explain).
+	Changes *manifest.Report `json:"-"`
+	// Layout is the OCI layout of a local (unpushed) build, for the
+	// services that read it through service: contexts.
+	Layout string `json:"-"`
+	err    error
+}
+
+// MarshalJSON writes the duration in milliseconds, the unit of every
+// duration bkcache writes.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	return json.Marshal(struct {
+		*plain
+		DurationMs int64 `json:"durationMs"`
+	}{(*plain)(r), r.Duration.Milliseconds()})
+}
+
+// Err returns the service's error, if it failed or was cancelled.
+func (r *Result) Err() error { return r.err }
+
+// Fail ends the service failed with err.
+func (r *Result) Fail(err error) {
+	r.Status, r.err, r.Error = Failed, err, err.Error()
+}
+
+// Warn records what went wrong without failing the service.
+func (r *Result) Warn(w ...string) {
+	r.Warnings = append(r.Warnings, w...)
+}
+
+// Cancel ends the service cancelled with the run.
+func (r *Result) Cancel(err error) {
+	r.Status, r.err, r.Error = Cancelled, err, "cancelled: "+err.Error()
+}
+
+// Stop ends a result that never started: cancelled with the run, or
+// failed for want of a dependency.
+func (r *Result) Stop(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		r.Cancel(ctx.Err())
+	} else {
+		r.Fail(err)
+	}
+}
+
+// Follow makes r report leader's outcome: r's service makes the same
+// image as leader's, and was not built again.
+func (r *Result) Follow(leader *Result) {
+	r.SameAs = leader.Service
+	r.Status, r.Digest, r.Floating, r.Node, r.Layout = leader.Status, leader.Digest, leader.Floating, leader.Node, leader.Layout
+	if leader.err != nil {
+		r.err = fmt.Errorf("the same image as service %q, which did not build: %w", leader.Service, leader.err)
+		r.Error = "the same image as service " + strconv.Quote(leader.Service) + ": " + leader.Error
+	}
+}

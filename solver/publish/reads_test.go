@@ -1,0 +1,98 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/bkcache/bkcache/e2e/faultproxy"
+	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/registry"
+	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// TestPromoteReadFailures: a skipped service whose promotion cannot read
+// what it must decide on (R:F, the manifests attached to R:H, a compose
+// tag, R:cache-H) never acts on the missing answer. Each read failing
+// fails the service and leaves R:F, R:cache-F and the compose tag where
+// they were; only R:cache-H's read is an optimisation's, so it warns and
+// R:F still moves, unless a cache export is required. Dropping any of
+// these errors moves R:F (or a tag) on a guess.
+func TestPromoteReadFailures(t *testing.T) {
+	p, host := rt.Faulty(t)
+	unauthorized := func(method, path string) faultproxy.Fault {
+		return faultproxy.Fault{Method: method, Path: path, Status: 401, Code: "UNAUTHORIZED"}
+	}
+	for i, tc := range []struct {
+		name    string
+		fault   faultproxy.Fault
+		attach  bool
+		require bool
+		// attached says R:H carries its manifest before the run.
+		attached bool
+		wantErr  string // "" for a skip
+		wantWarn string
+	}{
+		{name: "R:F unreadable", fault: unauthorized("HEAD", "/manifests/ci$"), wantErr: "reading "},
+		{name: "compose tag unreadable", fault: unauthorized("HEAD", "/manifests/latest$"), wantErr: "reading the compose tag"},
+		{name: "attached manifests unreadable", attach: true, fault: unauthorized("GET", "/referrers/"), wantErr: "reading the manifests attached to"},
+		{name: "the missing manifest cannot be attached", attach: true, fault: faultproxy.Fault{Method: "PUT", Path: "/manifests/sha256:", Status: 400, Code: "MANIFEST_INVALID"}, wantErr: "attaching the manifest"},
+		{name: "attached already: nothing written", attach: true, attached: true, fault: faultproxy.Fault{Method: "PUT", Path: "/manifests/sha256:", Status: 400, Code: "MANIFEST_INVALID"}},
+		{name: "R:cache-H unreadable: a warning", fault: unauthorized("HEAD", "/manifests/cache-[0-9a-f]+$"), wantWarn: "reading "},
+		{name: "R:cache-H unreadable, cache required", require: true, fault: unauthorized("HEAD", "/manifests/cache-[0-9a-f]+$"), wantErr: "reading "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.Clear()
+			repo := fmt.Sprintf("p/reads%d", i)
+			direct := host + "/" + repo
+			rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+			rt.PushRandom(t, direct+":cache-"+testHash.Encoded())
+			before := map[string]digest.Digest{
+				"ci":       digest.Digest(rt.PushRandom(t, direct+":ci")),
+				"cache-ci": digest.Digest(rt.PushRandom(t, direct+":cache-ci")),
+				"latest":   digest.Digest(rt.PushRandom(t, direct+":latest")),
+			}
+			reg := registry.New(registry.Options{})
+			b := New(reg, Options{Attach: tc.attach, RequireCacheExport: tc.require, Recorder: testRecorder})
+			j := taggedLatest(t, p.Addr+"/"+repo)
+			if tc.attached {
+				if err := b.attach(context.Background(), reg, j, &outcome.Result{Service: "s", Hash: testHash.Encoded(), Digest: rh}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.Inject(tc.fault)
+			res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+			skip(t, b, j, res)
+			p.Clear()
+
+			warnings := strings.Join(res.Warnings, "\n")
+			if (tc.wantWarn == "") != (warnings == "") || !strings.Contains(warnings, tc.wantWarn) {
+				t.Errorf("warnings %q, want %q", warnings, tc.wantWarn)
+			}
+			after := map[string]digest.Digest{}
+			for tag := range before {
+				after[tag] = digest.Digest(rt.Head(t, direct+":"+tag))
+			}
+			if tc.wantErr != "" {
+				if res.Status != outcome.Failed || !strings.Contains(res.Error, tc.wantErr) {
+					t.Fatalf("status %s, error %q; want a failure with %q", res.Status, res.Error, tc.wantErr)
+				}
+				if after["ci"] != before["ci"] || after["cache-ci"] != before["cache-ci"] {
+					t.Errorf("moved on a failed read: ci %v, cache-ci %v", after["ci"] != before["ci"], after["cache-ci"] != before["cache-ci"])
+				}
+				if tc.name == "compose tag unreadable" && after["latest"] != before["latest"] {
+					t.Errorf("latest moved although it could not be read")
+				}
+				return
+			}
+			if res.Status != outcome.Skipped || after["ci"] != rh || after["latest"] != rh {
+				t.Fatalf("status %s (%q), ci at R:H %v, latest at R:H %v", res.Status, res.Error, after["ci"] == rh, after["latest"] == rh)
+			}
+			if wantCacheMoved := tc.wantWarn == ""; (after["cache-ci"] != before["cache-ci"]) != wantCacheMoved {
+				t.Errorf("cache-ci moved = %v, want %v", after["cache-ci"] != before["cache-ci"], wantCacheMoved)
+			}
+		})
+	}
+}
