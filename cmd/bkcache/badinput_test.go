@@ -99,6 +99,8 @@ func TestBadInput(t *testing.T) {
 		{"check of a service without image: or --repository", []string{"check", "--project-directory", compose("    build: ./app\n")}, []string{`service "a"`, "image:", "--repository"}, 1},
 		{"explain of a service without image: or --repository", []string{"explain", "a", "--project-directory", compose("    build: ./app\n")}, []string{`service "a"`, "--repository", "--against FILE"}, 1},
 		{"invalid --ci-tag", []string{"build", "--project-directory", tree(nil), "--ci-tag", "ci/main"}, []string{"--ci-tag", "ci/main"}, 2},
+		{"malformed --registry-mirror of a build", []string{"build", "--project-directory", tree(nil), "--registry-mirror", "docker.io"}, []string{"--registry-mirror", "docker.io"}, 2},
+		{"malformed --registry-mirror of a hash", []string{"hash", "--project-directory", tree(nil), "--registry-mirror", "=mirror.local"}, []string{"--registry-mirror"}, 2},
 		{"invalid --cache-fallback", []string{"build", "--project-directory", tree(nil), "--cache-fallback", ".hidden"}, []string{"--cache-fallback", ".hidden"}, 2},
 
 		// Flags and arguments.

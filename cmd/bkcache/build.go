@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,7 +31,7 @@ type buildOptions struct {
 	force     bool
 	noCache   bool
 	pull      bool
-	ciTag     string
+	ciTag     floatingFlag
 	parallel  int
 	keepGoing bool
 	progress  string
@@ -40,8 +39,9 @@ type buildOptions struct {
 	manifest  manifestFlags
 	reports   reportFlags
 	noAttach  bool
-	fallback  []string
+	fallback  []plan.Floating
 	output    string
+	out       solver.Output // --output, parsed by check
 	load      bool
 
 	registryTimeout time.Duration
@@ -97,7 +97,7 @@ registry: the result stays in buildkitd's cache.`,
 	o.manifest.bind(cmd, "write the run's cache manifest to FILE (also when a service fails)")
 	o.reports.bind(cmd)
 	f.BoolVar(&o.noAttach, "no-attach-manifest", false, "with --push, do not attach the cache manifest to pushed images")
-	f.StringArrayVar(&o.fallback, "cache-fallback", nil, "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
+	bindFallbacks(cmd, &o.fallback)
 	f.StringVar(&o.output, "output", "", "also write the images here: type=oci|docker|tar|local,dest=PATH (a directory per service when several build)")
 	f.BoolVar(&o.load, "load", false, "load the images into the local Docker engine")
 	f.DurationVar(&o.registryTimeout, "registry-timeout", registry.DefaultTimeout, "how long to wait for the registry to answer one request before retrying it")
@@ -115,13 +115,6 @@ func (o *buildOptions) check() error {
 	if o.parallel < 0 {
 		return usageError{fmt.Errorf("--parallel must be at least 1 (or 0: as many as each node's workers take)")}
 	}
-	for flag, tags := range map[string][]string{"--ci-tag": {o.ciTag}, "--cache-fallback": o.fallback} {
-		for _, tag := range tags {
-			if plan.CheckFloating(tag) != nil {
-				return usageError{fmt.Errorf("%s %q is not a valid tag: use letters, digits, . _ - (at most 122 characters, not starting with . or -), for example ci-main", flag, tag)}
-			}
-		}
-	}
 	if o.attempts < 1 {
 		return usageError{fmt.Errorf("--attempts must be at least 1")}
 	}
@@ -130,6 +123,12 @@ func (o *buildOptions) check() error {
 	}
 	if o.output != "" && o.load {
 		return usageError{fmt.Errorf("--output and --load go one at a time")}
+	}
+	if o.output != "" {
+		var err error
+		if o.out, err = solver.ParseOutput(o.output); err != nil {
+			return usageError{fmt.Errorf("--output %w", err)}
+		}
 	}
 	return nil
 }
@@ -140,7 +139,7 @@ func (o *buildOptions) forced() bool { return o.force || o.noCache }
 
 func (o *buildOptions) planOptions(names []string) plan.Options {
 	return plan.Options{
-		Services: names, Floating: o.ciTag, Fallbacks: o.fallback, Push: o.push,
+		Services: names, Floating: o.ciTag.tag(), Fallbacks: o.fallback, Push: o.push,
 		NoCache: o.noCache, Pull: o.pull,
 		// The skip decision asks for R:H; ask while the others hash.
 		Prefetch: !o.forced() && o.output == "" && !o.load,
@@ -151,14 +150,14 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if err := o.check(); err != nil {
 		return err
 	}
+	flags, err := pf.parse()
+	if err != nil {
+		return err
+	}
 	po := o.planOptions(names)
 	reg := o.reg.registry(o.registryTimeout) // lookups wait as long as the build's
 	po.Registry = reg
 	p, err := loadPlan(ctx, pf, po)
-	var noRepo *plan.NoRepositoryError
-	if errors.As(err, &noRepo) {
-		return fmt.Errorf("--push: %w", noRepositoryAdvice(noRepo))
-	}
 	if err != nil {
 		return err
 	}
@@ -170,8 +169,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if err != nil {
 		return err
 	}
-	mirrors, _ := pf.mirrorMap() // loadPlan has checked them
-	addrs, err := daemonAddrs(ctx, stderr, o.addrs, mirrors)
+	addrs, err := daemonAddrs(ctx, stderr, o.addrs, flags.mirrors)
 	if err != nil {
 		return err
 	}
@@ -216,7 +214,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		return err
 	}
 	if buildErr == nil && o.push && o.prune {
-		pruneBuilt(ctx, stderr, o.reg.registry(o.registryTimeout), p, results, o.ciTag)
+		pruneBuilt(ctx, stderr, o.reg.registry(o.registryTimeout), p, results, o.ciTag.tag().String())
 	}
 	return buildErr
 }
@@ -251,7 +249,7 @@ func (o *buildOptions) outputs(ctx context.Context, p *plan.Plan) (map[string]so
 	if o.output == "" && !o.load {
 		return nil, nil
 	}
-	var out solver.Output
+	out := o.out
 	if o.load {
 		if err := solver.CheckDocker(ctx); err != nil {
 			return nil, err
@@ -264,11 +262,6 @@ func (o *buildOptions) outputs(ctx context.Context, p *plan.Plan) (map[string]so
 			if out.Platform, err = solver.EnginePlatform(ctx); err != nil {
 				return nil, err
 			}
-		}
-	} else {
-		var err error
-		if out, err = solver.ParseOutput(o.output); err != nil {
-			return nil, usageError{fmt.Errorf("--output %w", err)}
 		}
 	}
 	var targets []string

@@ -65,11 +65,11 @@ built once with the Go toolchain when one is present.`,
 			var addrs []string
 			for _, d := range ds {
 				before := daemon.Get(cmd.Context(), d)
-				mirrors, err := pf.mirrorMap()
+				flags, err := pf.parse()
 				if err != nil {
 					return err
 				}
-				st, err := daemon.Start(cmd.Context(), d, daemon.StartOptions{Logf: logf(cmd.ErrOrStderr()), Mirrors: mirrors})
+				st, err := daemon.Start(cmd.Context(), d, daemon.StartOptions{Logf: logf(cmd.ErrOrStderr()), Mirrors: flags.mirrors})
 				if err != nil {
 					return err
 				}

@@ -72,7 +72,52 @@ func redactor(args []string, w io.Writer) inputs.Redaction {
 	return inputs.NewRedaction(args, key)
 }
 
+// floatings is a flag of floating tags, each checked as it is parsed: a
+// wrong one is a usage error before any work. One keeps only the last.
+type floatings struct {
+	p   *[]plan.Floating
+	one bool
+}
+
+func (f floatings) Type() string { return "tag" }
+
+func (f floatings) String() string {
+	var s []string
+	for _, t := range *f.p {
+		s = append(s, t.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func (f floatings) Set(s string) error {
+	t, err := plan.ParseFloating(s)
+	if err != nil {
+		return err
+	}
+	if f.one {
+		*f.p = nil
+	}
+	*f.p = append(*f.p, t)
+	return nil
+}
+
+// floatingFlag is one floating tag.
+type floatingFlag struct{ tags []plan.Floating }
+
+// tag is the tag given, else DefaultFloating.
+func (f *floatingFlag) tag() plan.Floating {
+	if len(f.tags) == 0 {
+		return plan.Floating{}
+	}
+	return f.tags[0]
+}
+
 // bindFloating defines --ci-tag, the floating tag; usage says what for.
-func bindFloating(cmd *cobra.Command, p *string, usage string) {
-	cmd.Flags().StringVar(p, "ci-tag", plan.DefaultFloating, usage)
+func bindFloating(cmd *cobra.Command, p *floatingFlag, usage string) {
+	cmd.Flags().Var(floatings{p: &p.tags, one: true}, "ci-tag", usage+" (default "+plan.DefaultFloating+")")
+}
+
+// bindFallbacks defines --cache-fallback, further floating tags.
+func bindFallbacks(cmd *cobra.Command, p *[]plan.Floating) {
+	cmd.Flags().Var(floatings{p: p}, "cache-fallback", "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
 }

@@ -59,18 +59,15 @@ func loadPlan(ctx context.Context, pf *projectFlags, opt plan.Options) (*plan.Pl
 	opt.Hosts = pf.reg.hosts()
 	opt.Redact = pf.redact()
 	opt.BaseImages = inputs.BaseImages(pf.baseImages)
-	mirrors, err := pf.mirrorMap()
+	flags, err := pf.parse()
 	if err != nil {
 		return nil, err
 	}
-	opt.Mirrors = mirrors
+	opt.Mirrors = flags.mirrors
 	if opt.Registry == nil {
 		opt.Registry = pf.reg.registry(0)
 	}
-	copt, err := pf.options()
-	if err != nil {
-		return nil, err
-	}
+	copt := flags.compose
 	// Hash while compose's schema checks the files.
 	var p *plan.Plan
 	project, err := compose.LoadAnd(ctx, copt, func(project *compose.Project) (err error) {

@@ -244,12 +244,12 @@ func imageRows(ctx context.Context, pf *projectFlags, names []string, fromManife
 // projectRepositories loads the project, without hashing it, for the
 // repository of each service that builds.
 func projectRepositories(ctx context.Context, pf *projectFlags) (map[string]name.Repository, error) {
-	copt, err := pf.options()
+	flags, err := pf.parse()
 	if err != nil {
 		return nil, err
 	}
 	var repos map[string]name.Repository
-	_, err = compose.LoadAnd(ctx, copt, func(project *compose.Project) (err error) {
+	_, err = compose.LoadAnd(ctx, flags.compose, func(project *compose.Project) (err error) {
 		repos, err = plan.Repositories(project, plan.Options{Repository: pf.repository, Hosts: pf.reg.hosts()})
 		return err
 	})

@@ -48,6 +48,14 @@ type projectFlags struct {
 	redaction  *inputs.Redaction
 	// stderr is the running command's, for notices while loading.
 	stderr io.Writer
+	// parsed holds the flags above parsed, once (see parse).
+	parsed *parsedFlags
+}
+
+// parsedFlags are the project-wide flags as typed values.
+type parsedFlags struct {
+	compose compose.Options
+	mirrors registry.Mirrors
 }
 
 // redact is the run's redaction, decided once (it warns once).
@@ -84,7 +92,26 @@ func (f *projectFlags) bind(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.reg.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
 }
 
-func (f *projectFlags) options() (compose.Options, error) {
+// parse parses the project-wide flags once, into typed values, before a
+// command does any work: a malformed one is a usage error in
+// milliseconds. Commands that read no project never ask.
+func (f *projectFlags) parse() (*parsedFlags, error) {
+	if f.parsed != nil {
+		return f.parsed, nil
+	}
+	copt, err := f.composeOptions()
+	if err != nil {
+		return nil, err
+	}
+	mirrors, err := registry.ParseMirrors(f.mirrors)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--registry-mirror: %w", err)}
+	}
+	f.parsed = &parsedFlags{compose: copt, mirrors: mirrors}
+	return f.parsed, nil
+}
+
+func (f *projectFlags) composeOptions() (compose.Options, error) {
 	o := compose.Options{Files: f.files, ProjectDir: f.projectDir, Name: f.name, Profiles: f.profiles, EnvFiles: f.envFiles, BuildArgs: f.buildArgs}
 	for _, p := range f.platforms {
 		for _, one := range strings.Split(p, ",") {
@@ -111,15 +138,6 @@ func (f *projectFlags) options() (compose.Options, error) {
 	}
 	o.SBOM, err = attest("sbom", compose.ParseSBOM)
 	return o, err
-}
-
-// mirrorMap is --registry-mirror, parsed.
-func (f *projectFlags) mirrorMap() (registry.Mirrors, error) {
-	m, err := registry.ParseMirrors(f.mirrors)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("--registry-mirror: %w", err)}
-	}
-	return m, nil
 }
 
 // registryFlags say how registries are reached, for every command.
@@ -206,11 +224,14 @@ func advise(err error) error {
 
 // noRepositoryAdvice says how to give services a registry repository.
 func noRepositoryAdvice(e *plan.NoRepositoryError) error {
-	s := e.Services
-	if len(s) == 1 {
-		return fmt.Errorf("service %q has no image: and no --repository was given, so it has no registry repository: give it one (for example image: ghcr.io/acme/%s) or pass --repository ghcr.io/acme", s[0], s[0])
+	s, why := e.Services, ""
+	if e.Push {
+		why = "--push: "
 	}
-	return fmt.Errorf("services %s have no image: and no --repository was given, so they have no registry repository: give each an image: (for example image: ghcr.io/acme/%s) or pass --repository ghcr.io/acme", strings.Join(s, ", "), s[0])
+	if len(s) == 1 {
+		return fmt.Errorf("%sservice %q has no image: and no --repository was given, so it has no registry repository: give it one (for example image: ghcr.io/acme/%s) or pass --repository ghcr.io/acme", why, s[0], s[0])
+	}
+	return fmt.Errorf("%sservices %s have no image: and no --repository was given, so they have no registry repository: give each an image: (for example image: ghcr.io/acme/%s) or pass --repository ghcr.io/acme", why, strings.Join(s, ", "), s[0])
 }
 
 func exitCode(err error) int {

@@ -137,7 +137,7 @@ func TestJobCaches(t *testing.T) {
 		"compose.yaml": "services:\n  a:\n    image: reg.local/p/a\n    build:\n      context: ./a\n" + build,
 		"a/Dockerfile": "FROM scratch\n",
 	}
-	p, err := resolve(t, files, Options{Hosts: registry.NewHosts("reg.local"), Fallbacks: []string{"main"}, BaseImages: inputs.AsWritten})
+	p, err := resolve(t, files, Options{Hosts: registry.NewHosts("reg.local"), Fallbacks: []Floating{mustFloating(t, "main")}, BaseImages: inputs.AsWritten})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@
 package plan
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -30,8 +29,8 @@ type Options struct {
 	// Repository, when set, is the prefix every service is pushed under
 	// (PREFIX/SERVICE) instead of its image: name.
 	Repository string
-	Floating   string   // floating tag; DefaultFloating when empty
-	Fallbacks  []string // further floating tags whose caches are imported
+	Floating   Floating   // the floating tag
+	Fallbacks  []Floating // further floating tags whose caches are imported
 	// Push: the run writes to the registry, so every service needs a
 	// repository of its own.
 	Push bool
@@ -112,12 +111,6 @@ func (j *Job) Name() string { return j.Service.Name }
 // the registries what the images the builds read are now; every other
 // error is found before that.
 func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan, error) {
-	opt.Floating = cmp.Or(opt.Floating, DefaultFloating)
-	for _, f := range append([]string{opt.Floating}, opt.Fallbacks...) {
-		if err := CheckFloating(f); err != nil {
-			return nil, err
-		}
-	}
 	svcs, err := project.Select(opt.Services)
 	if err != nil {
 		return nil, err
@@ -140,7 +133,7 @@ func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan,
 		p.Jobs = append(p.Jobs, j)
 	}
 	if opt.Push && len(local) > 0 {
-		return nil, &NoRepositoryError{Services: local}
+		return nil, &NoRepositoryError{Services: local, Push: true}
 	}
 	if err := p.checkDeps(); err != nil {
 		return nil, err
@@ -210,7 +203,7 @@ func (p *Plan) markSame() {
 // ownTags, that it needs floating tags of its own (sharedRepositories).
 func newJob(svc *compose.Service, repo string, ownTags bool, opt Options) (*Job, error) {
 	j := &Job{
-		Service: svc, repository: repo, Floating: opt.Floating, Fallbacks: opt.Fallbacks,
+		Service: svc, repository: repo, Floating: opt.Floating.String(),
 		Local:   opt.Repository == "" && svc.Image == "",
 		Asked:   len(opt.Services) == 0 || slices.Contains(opt.Services, svc.Name),
 		Deps:    svc.ServiceDeps(),
@@ -220,10 +213,13 @@ func newJob(svc *compose.Service, repo string, ownTags bool, opt Options) (*Job,
 	if lookup == nil {
 		lookup = osLookupEnv
 	}
+	for _, f := range opt.Fallbacks {
+		j.Fallbacks = append(j.Fallbacks, f.String())
+	}
 	if ownTags {
-		j.Floating, j.Fallbacks = ownTag(opt.Floating, svc.Name), nil
+		j.Floating, j.Fallbacks = ownTag(j.Floating, svc.Name), nil
 		for _, f := range opt.Fallbacks {
-			j.Fallbacks = append(j.Fallbacks, ownTag(f, svc.Name))
+			j.Fallbacks = append(j.Fallbacks, ownTag(f.String(), svc.Name))
 		}
 	}
 	if _, err := NewRefs(opt.Hosts, repo, "0", j.Floating, j.Fallbacks...); err != nil {

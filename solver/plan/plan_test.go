@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ services:
 // user wrote its repository.
 func TestResolveContextsAndRefs(t *testing.T) {
 	reg := rt.Serve(t, true)
-	p, err := resolve(t, project(reg.Host), Options{Fallbacks: []string{"ci-main"}, BaseImages: inputs.AsWritten})
+	p, err := resolve(t, project(reg.Host), Options{Fallbacks: []Floating{mustFloating(t, "ci-main")}, BaseImages: inputs.AsWritten})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,9 +239,6 @@ func TestResolveErrors(t *testing.T) {
 		{"unknown service", svc(""), Options{Services: []string{"ghost"}}, []string{`"ghost"`, "a"}, nil},
 		{"invalid image", map[string]string{"compose.yaml": "services:\n  a:\n    image: Reg.Local/UPPER/App\n    build: ./a\n", "a/Dockerfile": "FROM scratch\n"}, Options{}, []string{`service "a"`, "UPPER"}, nil},
 		{"invalid repository prefix", svc(""), Options{Repository: "reg.local/bad repo"}, []string{`service "a"`, "bad repo"}, nil},
-		{"invalid floating tag", svc(""), Options{Floating: "ci/main"}, []string{`"ci/main"`}, ErrFloatingTag},
-		{"floating tag too long for its cache twin", svc(""), Options{Floating: strings.Repeat("f", 123)}, []string{"122"}, ErrFloatingTag},
-		{"invalid fallback", svc(""), Options{Fallbacks: []string{".x"}}, []string{`".x"`}, ErrFloatingTag},
 		{"malformed cache_from", svc("      cache_from: [\"type=registry,ref\"]\n"), Options{}, []string{`service "a"`, "cache_from"}, nil},
 		{"malformed cache_to", svc("      cache_to: [\"type=\"]\n"), Options{}, []string{`service "a"`, "cache_to"}, nil},
 		{"invalid build.tags", svc("      tags: [\"reg.local/x:bad tag\"]\n"), Options{}, []string{`service "a"`, "bad tag"}, nil},
@@ -292,16 +290,37 @@ func TestEngineNames(t *testing.T) {
 	}
 }
 
-// TestCheckFloating: a floating tag and its cache- twin are both tags.
-func TestCheckFloating(t *testing.T) {
+// TestParseFloating: a floating tag and its cache- twin are both tags;
+// the error quotes the tag and says the limit; the zero Floating is the
+// default.
+func TestParseFloating(t *testing.T) {
 	for tag, ok := range map[string]bool{
 		"ci": true, "ci-main": true, "_x": true, "v1.2": true, strings.Repeat("f", 122): true,
 		strings.Repeat("f", 123): false, "": false, ".x": false, "-x": false, "ci/main": false, "ci main": false,
 	} {
-		if err := CheckFloating(tag); (err == nil) != ok {
-			t.Errorf("CheckFloating(%q) = %v, want ok=%v", tag, err, ok)
+		f, err := ParseFloating(tag)
+		if (err == nil) != ok {
+			t.Errorf("ParseFloating(%q) = %v, want ok=%v", tag, err, ok)
+		}
+		if ok && f.String() != tag {
+			t.Errorf("ParseFloating(%q) is %q", tag, f)
+		}
+		if !ok && (!errors.Is(err, ErrFloatingTag) || !strings.Contains(err.Error(), strconv.Quote(tag)) || !strings.Contains(err.Error(), "122")) {
+			t.Errorf("ParseFloating(%q): %v", tag, err)
 		}
 	}
+	if (Floating{}).String() != DefaultFloating {
+		t.Errorf("the zero Floating is %q", Floating{})
+	}
+}
+
+func mustFloating(t *testing.T, s string) Floating {
+	t.Helper()
+	f, err := ParseFloating(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func names(jobs []*Job) string {
@@ -327,7 +346,7 @@ func TestSharedRepository(t *testing.T) {
 		"ad/a":            "a",
 		"cart/Dockerfile": "FROM scratch\n",
 	}
-	opt := Options{BaseImages: inputs.AsWritten, Fallbacks: []string{"ci-main"}}
+	opt := Options{BaseImages: inputs.AsWritten, Fallbacks: []Floating{mustFloating(t, "ci-main")}}
 	p, err := resolve(t, files, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +432,7 @@ func TestResolvePrefetches(t *testing.T) {
 // as written, less names pinned by digest.
 func TestJobTags(t *testing.T) {
 	svc := &compose.Service{Name: "web", Image: "ghcr.io/acme/web", Tags: []string{"ghcr.io/acme/web:latest", "web:extra", "ghcr.io/acme/web@sha256:" + strings.Repeat("a", 64)}}
-	j, err := newJob(svc, "ghcr.io/acme/web", false, Options{Floating: "ci"})
+	j, err := newJob(svc, "ghcr.io/acme/web", false, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

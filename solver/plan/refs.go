@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -171,18 +172,30 @@ var tagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[
 // whose cache- twin is not.
 var ErrFloatingTag = errors.New("not a valid floating tag")
 
-// CheckFloating reports whether f can be a floating tag: f and cache-f
-// must both be valid tags.
-func CheckFloating(f string) error {
-	if !tagRE().MatchString(f) || !tagRE().MatchString("cache-"+f) {
-		return fmt.Errorf("%q is %w: use letters, digits, . _ - (at most 122 characters, not starting with . or -), for example ci-main", f, ErrFloatingTag)
+// Floating is a floating tag, checked once, where it is given
+// (ParseFloating): it and its cache- twin are both tags. The zero
+// Floating is DefaultFloating.
+type Floating struct{ tag string }
+
+// ParseFloating checks that s can be a floating tag: s and cache-s must
+// both be valid tags.
+func ParseFloating(s string) (Floating, error) {
+	if !tagRE().MatchString(s) || !tagRE().MatchString("cache-"+s) {
+		return Floating{}, fmt.Errorf("%q is %w: use letters, digits, . _ - (at most 122 characters, not starting with . or -), for example ci-main", s, ErrFloatingTag)
 	}
-	return nil
+	return Floating{s}, nil
 }
 
+// String is the tag.
+func (f Floating) String() string { return cmp.Or(f.tag, DefaultFloating) }
+
 // NoRepositoryError reports services that name no registry repository
-// (no image:, no repository prefix) in a run that needs one.
-type NoRepositoryError struct{ Services []string }
+// (no image:, no repository prefix) in a run that needs one: for Push,
+// when Push is set.
+type NoRepositoryError struct {
+	Services []string
+	Push     bool
+}
 
 func (e *NoRepositoryError) Error() string {
 	if len(e.Services) == 1 {
