@@ -45,6 +45,12 @@ func (w *walker) dispatch(i int, finals []*env) (*env, error) {
 func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Command) error {
 	o := Origin{Stage: stage, Line: line(cmd.Location()), Instruction: instructionText(cmd)}
 	x := &expander{lex: w.lex, env: e}
+	if arg, ok := cmd.(*instructions.ArgCommand); ok {
+		for _, kv := range arg.Args {
+			w.declareArg(e, x, kv, w.global)
+		}
+		return nil
+	}
 	var words []string // COPY's and ADD's sources as written: Expand rewrites them
 	switch c := cmd.(type) {
 	case *instructions.CopyCommand:
@@ -53,31 +59,9 @@ func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Comma
 		words = slices.Clone(c.SourcePaths)
 		w.checkDownloads(c, e, o)
 	}
-	if arg, ok := cmd.(*instructions.ArgCommand); ok {
-		for _, kv := range arg.Args {
-			w.declareArg(e, x, kv, w.global)
-		}
-		return nil
+	if expanded, err := w.expand(cmd, x, o); !expanded {
+		return err
 	}
-	if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
-		if err := ex.Expand(x.expand); err != nil {
-			if x.undecided == "" {
-				// BuildKit fails this build the same way.
-				return &SyntaxError{Line: o.Line, Err: fmt.Errorf("%s: %w", o.Instruction, err)}
-			}
-			// Perhaps only our partial view of the env fails it.
-			w.widenAll(fmt.Sprintf("line %d: %s: %v", o.Line, o.Instruction, err))
-			return nil
-		}
-	}
-	undecided := func(src string) bool {
-		if x.undecided == "" {
-			return false
-		}
-		w.a.widen(src, fmt.Sprintf("line %d: %s uses $%s, whose value is only known at build time", o.Line, o.Instruction, x.undecided))
-		return true
-	}
-
 	switch c := cmd.(type) {
 	case *instructions.EnvCommand:
 		for _, kv := range c.Env {
@@ -100,27 +84,55 @@ func (w *walker) dispatchCmd(i int, stage string, e *env, cmd instructions.Comma
 	case *instructions.AddCommand:
 		w.readSources(e, MainContext, words, c.SourcePaths, o, c.ExcludePatterns, c)
 	case *instructions.RunCommand:
-		for _, m := range instructions.GetMounts(c) {
-			if m.From != "" && !w.isContext(m.From) {
-				w.readImage(m.From, i, o)
-			}
-			if m.Type != instructions.MountTypeBind {
-				continue
-			}
-			src := MainContext
-			if m.From != "" {
-				if w.isStageName(m.From) || !w.isContext(m.From) {
-					continue
-				}
-				src = m.From
-			}
-			if undecided(src) {
-				continue
-			}
-			w.a.add(src, ctxPath(m.Source), o)
-		}
+		w.readMounts(i, x, c, o)
 	}
 	return nil
+}
+
+// expand expands the words of cmd in place. It reports false when the
+// instruction is done with: its words do not expand, which fails the
+// build as BuildKit fails it (the error), or may only fail with our
+// partial view of the env (every source widened).
+func (w *walker) expand(cmd instructions.Command, x *expander, o Origin) (bool, error) {
+	ex, ok := cmd.(instructions.SupportsSingleWordExpansion)
+	if !ok {
+		return true, nil
+	}
+	err := ex.Expand(x.expand)
+	switch {
+	case err == nil:
+		return true, nil
+	case x.undecided == "":
+		return false, &SyntaxError{Line: o.Line, Err: fmt.Errorf("%s: %w", o.Instruction, err)}
+	}
+	w.widenAll(fmt.Sprintf("line %d: %s: %v", o.Line, o.Instruction, err))
+	return false, nil
+}
+
+// readMounts records what a RUN's mounts read: images, and the paths of
+// bind mounts from a local source (the whole source when a word of the
+// instruction is only known at build time).
+func (w *walker) readMounts(i int, x *expander, c *instructions.RunCommand, o Origin) {
+	for _, m := range instructions.GetMounts(c) {
+		if m.From != "" && !w.isContext(m.From) {
+			w.readImage(m.From, i, o)
+		}
+		if m.Type != instructions.MountTypeBind {
+			continue
+		}
+		src := MainContext
+		if m.From != "" {
+			if w.isStageName(m.From) || !w.isContext(m.From) {
+				continue
+			}
+			src = m.From
+		}
+		if x.undecided != "" {
+			w.a.widen(src, fmt.Sprintf("line %d: %s uses $%s, whose value is only known at build time", o.Line, o.Instruction, x.undecided))
+			continue
+		}
+		w.a.add(src, ctxPath(m.Source), o)
+	}
 }
 
 // readSources records what a COPY or ADD (add set) reads from source
