@@ -344,7 +344,7 @@ func writeBuildTable(w io.Writer, results []*outcome.Result, nodes, compact bool
 		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, report.Short(r.Hash), image, d, cached, r.Duration)
 		if compact {
 			if r.Digest != "" {
-				d = report.Short(r.Digest.Encoded())
+				d = report.Short(r.Digest.String())
 			}
 			image = shortRef(image)
 			line = fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, image, d, cached, r.Duration)

@@ -16,6 +16,7 @@ import (
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/prune"
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/bkcache/bkcache/solver/report"
 	"github.com/spf13/cobra"
 )
 
@@ -267,7 +268,7 @@ func writePruneText(w io.Writer, r *prune.Report) {
 // shortTags shows a manifest's tags with hashes cut to 12 digits.
 func shortTags(it prune.Item) string {
 	if len(it.Tags) == 0 {
-		return "(untagged " + strings.TrimPrefix(it.Digest.String(), "sha256:")[:12] + ")"
+		return "(untagged " + report.Short(it.Digest.String()) + ")"
 	}
 	out := slices.Clone(it.Tags)
 	for i, t := range out {

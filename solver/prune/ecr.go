@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/bkcache/bkcache/solver/report"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -184,7 +185,7 @@ func pinnedCaches(ms map[digest.Digest]*manifest, rules Rules) []pinnedCache {
 func pinReason(ms map[digest.Digest]*manifest, d *decision, dg digest.Digest, tag string) string {
 	if sub := cacheTag.FindStringSubmatch(tag); sub != nil {
 		if img := imageTagged(ms, sub[1]); img != nil && d.items[img.digest].Action == Keep {
-			return "the cache of image " + sub[1][:12] + " (" + d.items[img.digest].Reason + ")"
+			return "the cache of image " + report.Short(sub[1]) + " (" + d.items[img.digest].Reason + ")"
 		}
 	}
 	return d.items[dg].Reason

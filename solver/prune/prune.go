@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bkcache/bkcache/solver/report"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -68,16 +69,15 @@ func (r Rules) floating(tag string) bool {
 
 // manifest is what the decision knows of one digest in the repository.
 type manifest struct {
-	digest    digest.Digest
-	tags      []string
-	blobs     map[digest.Digest]int64
-	children  []digest.Digest // an index's manifests
-	created   time.Time       // hash images: when built; zero if unknown
-	attached  bool            // a bkcache manifest refers to it: bkcache pushed it
-	referrers []digest.Digest
-	subject   digest.Digest // a referrer's or referrers index's subject
-	config    digest.Digest // an image's config blob, which dates it
-	late      string        // why it is kept: tagged after the listing (see recheck)
+	digest   digest.Digest
+	tags     []string
+	blobs    map[digest.Digest]int64
+	children []digest.Digest // an index's manifests
+	created  time.Time       // hash images: when built; zero if unknown
+	attached bool            // a bkcache manifest refers to it: bkcache pushed it
+	subject  digest.Digest   // a referrer's or referrers index's subject
+	config   digest.Digest   // an image's config blob, which dates it
+	late     string          // why it is kept: tagged after the listing (see recheck)
 }
 
 // decision is one repository's items, decided.
@@ -182,12 +182,7 @@ func (d *decision) protect(ms map[digest.Digest]*manifest) {
 	}
 }
 
-func short(d digest.Digest) string {
-	if e := d.Encoded(); len(e) >= 12 {
-		return e[:12]
-	}
-	return string(d)
-}
+func short(d digest.Digest) string { return report.Short(string(d)) }
 
 // deletionRank is the order kinds are deleted in.
 var deletionRank = map[string]int{KindCache: 0, KindImage: 1, KindReferrer: 2, KindReferrers: 3, KindOther: 4}
@@ -277,10 +272,10 @@ func (d *decision) cache(it *Item, m *manifest, ms map[digest.Digest]*manifest, 
 		img := imageTagged(ms, sub[1])
 		switch {
 		case img != nil && d.items[img.digest].Action == Keep:
-			it.Action, it.Reason = Keep, "the cache of a kept image ("+sub[1][:12]+")"
+			it.Action, it.Reason = Keep, "the cache of a kept image ("+report.Short(sub[1])+")"
 			return
 		case img == nil && rules.KeepWithin > 0:
-			it.Action, it.Reason = Keep, "its image "+sub[1][:12]+" is not there (a build may be pushing it; kept unless --keep-within 0s)"
+			it.Action, it.Reason = Keep, "its image "+report.Short(sub[1])+" is not there (a build may be pushing it; kept unless --keep-within 0s)"
 			return
 		}
 	}

@@ -72,9 +72,13 @@ func seconds(ms int64) string {
 	return fmt.Sprintf("%.1f s", float64(ms)/1000)
 }
 
-// Short is a hash as the reports, and bkcache's own tables, show it: its
-// first 12 characters, as docker shows image IDs.
+// Short is a hash or digest as bkcache shows it to people, in reports,
+// tables and reasons: the first 12 characters of its hex, as docker
+// shows image IDs.
 func Short(hash string) string {
+	if _, hex, ok := strings.Cut(hash, ":"); ok {
+		hash = hex
+	}
 	if len(hash) > 12 {
 		return hash[:12]
 	}
