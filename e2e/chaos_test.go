@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
-	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/registry"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"

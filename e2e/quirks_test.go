@@ -8,12 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/bkcache/bkcache/context/source/sourcetest"
-	"github.com/bkcache/bkcache/e2e/faultproxy"
 )
 
 // TestHeadRefusedRegistry: a registry (or a proxy before it) that

@@ -114,7 +114,7 @@ func TestNetworkClients(t *testing.T) {
 			"solver/remote",                // HTTP sources, ADD https://
 			"solver",                       // status codes of the registry errors BuildKit reports
 			"solver/registry/registrytest", // serves the in-process registry
-			"e2e/faultproxy", "e2e/sandbox",
+			"solver/registry/registrytest/faultproxy", "e2e/sandbox",
 		},
 	}
 	for _, p := range listPackages(t) {

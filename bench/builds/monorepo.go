@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/e2e/sandbox"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )

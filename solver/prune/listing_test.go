@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bkcache/bkcache/e2e/faultproxy"
 	bkmanifest "github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 )
 
 // TestCacheImports: caches that do not exist yet are dropped quietly,

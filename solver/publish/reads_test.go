@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bkcache/bkcache/e2e/faultproxy"
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	digest "github.com/opencontainers/go-digest"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bkcache/bkcache/e2e/faultproxy"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 )
 
 // TestPrefetch: a prefetched answer is the registry's at the time it was

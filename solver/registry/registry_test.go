@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bkcache/bkcache/e2e/faultproxy"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
