@@ -18,6 +18,7 @@ import (
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/outcome"
+	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/spf13/cobra"
 )
@@ -579,4 +580,33 @@ func writeRecord(t *testing.T, svcs ...*manifest.Service) string {
 		t.Fatal(err)
 	}
 	return mf
+}
+
+// TestSchemaErrorAsksNoRegistry: a project the compose schema refuses
+// fails with the schema's error before any registry is asked about the
+// images its builds read; the same project, valid, asks.
+func TestSchemaErrorAsksNoRegistry(t *testing.T) {
+	srv := rt.Serve(t, true)
+	rt.PushRandom(t, srv.Host+"/base:1")
+	for _, tc := range []struct {
+		build   string
+		wantErr string
+	}{
+		{"{context: ., nope: 1}", "nope"},
+		{"{context: .}", ""},
+	} {
+		dir := sourcetest.Tree(t, map[string]string{
+			"compose.yaml": "services:\n  a:\n    build: " + tc.build + "\n",
+			"Dockerfile":   "FROM " + srv.Host + "/base:1\n",
+		})
+		before := srv.Requests()
+		_, err := run(t, "hash", "--project-directory", dir, "--base-images", "resolve")
+		asked := srv.Requests() != before
+		if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || asked) {
+			t.Errorf("%s: error %v, registry asked %v; want the schema's error and no request", tc.build, err, asked)
+		}
+		if tc.wantErr == "" && (err != nil || !asked) {
+			t.Errorf("%s: error %v, registry asked %v; want a lookup", tc.build, err, asked)
+		}
+	}
 }

@@ -68,12 +68,13 @@ func loadPlan(ctx context.Context, pf *projectFlags, opt plan.Options) (*plan.Pl
 		opt.Registry = pf.reg.registry(0)
 	}
 	copt := flags.compose
-	// Hash while compose's schema checks the files.
-	var p *plan.Plan
-	project, err := compose.LoadAnd(ctx, copt, func(project *compose.Project) (err error) {
-		p, err = plan.Resolve(ctx, project, opt)
-		return err
-	})
+	// Load, then resolve: resolving asks registries, which a project
+	// the schema refuses must never get to.
+	project, err := compose.Load(ctx, copt)
+	if err != nil {
+		return nil, err
+	}
+	p, err := plan.Resolve(ctx, project, opt)
 	if err != nil {
 		return nil, err
 	}

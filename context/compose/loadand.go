@@ -6,6 +6,13 @@ import (
 	"reflect"
 )
 
+// Load loads the project described by opt, as `docker compose` would
+// with the same flags and environment, its files checked against the
+// compose schema.
+func Load(ctx context.Context, opt Options) (*Project, error) {
+	return loadWith(ctx, opt, true)
+}
+
 // LoadAnd loads the project described by opt, as `docker compose` would
 // with the same flags and environment, and calls use with it, while the
 // compose files are checked against the compose schema alongside:
@@ -16,7 +23,8 @@ import (
 // invalid, the schema's error is returned and use's result dropped; if the
 // project loaded without the schema differs from the validated one (it
 // should not), use runs again on the validated one. So use may run twice,
-// and must not act outside the process before LoadAnd returns.
+// and must not act outside the process: no registry or network work
+// (for that, Load, then act).
 func LoadAnd(ctx context.Context, opt Options, use func(*Project) error) (*Project, error) {
 	type loaded struct {
 		p   *Project
