@@ -65,7 +65,7 @@ declare -A fuzz_execs=(
 	[compose/FuzzAttestations]=100000
 	[report/FuzzJUnit]=15000
 	[prune/FuzzECRPolicy]=30000
-	[manifest/FuzzLineDiff]=50000
+	[record/FuzzLineDiff]=50000
 	[inputs/FuzzFileJSON]=100000
 	[bkcache/FuzzEscapeTerminal]=30000
 )

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Packages, and for the solver only the check and publish hand-over.
-pkgs=(hash/canon hash/tree hash/dockerfile hash/inputs hash/statcache solver/manifest
+pkgs=(hash/canon hash/tree hash/dockerfile hash/inputs hash/statcache solver/record
 	context/compose context/source solver/plan solver/registry solver/publish solver)
 [ $# -gt 0 ] && pkgs=("$@")
 # gremlins matches these against paths relative to the package, its
@@ -26,7 +26,7 @@ pkgs=(hash/canon hash/tree hash/dockerfile hash/inputs hash/statcache solver/man
 # but the skip check's HEAD (registry.go). In context/source: the test
 # helpers of sourcetest.
 skip_all='_(other|windows)\.go$'
-solver_skip='^(addr|attempt|build|connect|contexts|explain|load|nodes|output|pin|progress|schedule|solveopt)\.go$|/'
+solver_skip='^(addr|attempt|build|connect|contexts|load|nodes|output|pin|progress|schedule|solveopt)\.go$|/'
 registry_skip='^(attach|cacheinspect|transport)\.go$|^registrytest/'
 source_skip='^sourcetest/'
 

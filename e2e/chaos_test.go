@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
-	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/publish"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -431,7 +431,7 @@ func tagsOrNone(t *testing.T, repo string) []string {
 	return tags
 }
 
-func hashes(ss []*manifest.Service) []string {
+func hashes(ss []*record.Service) []string {
 	var out []string
 	for _, s := range ss {
 		out = append(out, s.Hash)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
-	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -110,7 +110,7 @@ func TestPruneKeepsInUse(t *testing.T) {
 func attachAt(t *testing.T, reg *registry.Registry, repo name.Repository, d v1.Hash, at time.Time) {
 	t.Helper()
 	doc, _ := json.Marshal(map[string]any{"schemaVersion": 1, "services": []any{}})
-	if err := reg.Attach(context.Background(), repo.Digest(d.String()), manifest.ArtifactType, doc, at); err != nil {
+	if err := reg.Attach(context.Background(), repo.Digest(d.String()), record.ArtifactType, doc, at); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -69,11 +69,11 @@ func TestDependencyDirection(t *testing.T) {
 	}{
 		{[]string{"hash", "context"}, append(append(slices.Clone(buildkit), registryClient...), ours("solver"), "github.com/google/go-containerregistry")},
 		{[]string{"solver/plan", "solver/remote"}, append(slices.Clone(buildkit), ours("solver/daemon"))},
-		{[]string{"solver/registry", "solver/manifest"}, append(slices.Clone(buildkit), ours("solver/plan"))},
-		{[]string{"solver/manifest"}, registryClient},
+		{[]string{"solver/registry", "solver/record"}, append(slices.Clone(buildkit), ours("solver/plan"))},
+		{[]string{"solver/record"}, registryClient},
 		// The registry client knows images, tags and artifacts, not what
 		// bkcache hashes or records in them.
-		{[]string{"solver/registry"}, []string{ours("hash"), ours("context"), ours("solver/manifest"), ours("solver/publish")}},
+		{[]string{"solver/registry"}, []string{ours("hash"), ours("context"), ours("solver/record"), ours("solver/publish")}},
 		// Publishing is the registry's side of a service: it never talks
 		// to buildkitd, and the buildkitd side calls it, not the reverse.
 		{[]string{"solver/publish", "solver/outcome"}, append(slices.Clone(buildkit), ours("solver/daemon"))},

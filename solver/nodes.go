@@ -9,8 +9,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc/codes"
@@ -119,12 +119,12 @@ func (p *Pool) first() *Node {
 }
 
 // Buildkit describes the pool's first working node, for manifests.
-func (p *Pool) Buildkit(ctx context.Context) *manifest.Buildkit {
+func (p *Pool) Buildkit(ctx context.Context) *record.Buildkit {
 	n := p.first()
 	if n == nil {
 		return nil
 	}
-	bk := &manifest.Buildkit{Address: n.Addr}
+	bk := &record.Buildkit{Address: n.Addr}
 	if n.info != nil {
 		bk.Version = n.info.BuildkitVersion.Version
 	}

@@ -3,6 +3,8 @@ package solver
 import (
 	"context"
 	"fmt"
+	"github.com/bkcache/bkcache/solver/record"
+	"github.com/moby/buildkit/solver/errdefs"
 	"regexp"
 	"sync"
 	"time"
@@ -147,4 +149,21 @@ func cacheRefs(entries []plan.CacheEntry) []string {
 		out = append(out, e.String())
 	}
 	return out
+}
+
+// errorAt is where in the service's Dockerfile a solve failed, from the
+// source BuildKit attached to its error: the innermost one, which names
+// the instruction that failed.
+func errorAt(j *plan.Job, err error) *record.Location {
+	for _, s := range errdefs.Sources(err) {
+		if s.Info == nil || len(s.Ranges) == 0 || s.Ranges[0].Start == nil {
+			continue
+		}
+		file := j.Service.Dockerfile
+		if file == "" || j.Service.DockerfileInline != "" {
+			file = s.Info.Filename
+		}
+		return &record.Location{File: file, Line: int(s.Ranges[0].Start.Line)}
+	}
+	return nil
 }

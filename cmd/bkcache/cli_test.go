@@ -16,8 +16,8 @@ import (
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/hash/inputs"
-	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/record"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/spf13/cobra"
@@ -494,8 +494,8 @@ func TestHashTable(t *testing.T) {
 func TestEnvFromManifest(t *testing.T) {
 	h := strings.Repeat("ab", 32)
 	proj := recordProject(t)
-	mf := writeRecord(t, &manifest.Service{Service: "api", Status: "built", Hash: h, Image: "reg.io/p/api:" + h},
-		&manifest.Service{Service: "hashed", Status: "hashed", Hash: h})
+	mf := writeRecord(t, &record.Service{Service: "api", Status: "built", Hash: h, Image: "reg.io/p/api:" + h},
+		&record.Service{Service: "hashed", Status: "hashed", Hash: h})
 	out, err := run(t, "env", "api", "--from-manifest", mf, "--project-directory", proj)
 	if err != nil || out != "BKCACHE_API_IMAGE=reg.io/p/api:"+h+"\nBKCACHE_API_HASH="+h+"\n" {
 		t.Errorf("env --from-manifest (%v):\n%s", err, out)
@@ -521,15 +521,15 @@ func TestHostileRecords(t *testing.T) {
 	proj := recordProject(t)
 	for _, tc := range []struct {
 		name string
-		svc  manifest.Service
+		svc  record.Service
 		want string
 	}{
-		{"newline in the image", manifest.Service{Service: "api", Hash: h, Image: "reg.io/p/api:" + h + "\nBASH_ENV=/tmp/evil.sh"}, "not an image reference"},
-		{"another repository", manifest.Service{Service: "api", Hash: h, Image: "reg.io/evil/api:" + h}, "refused"},
-		{"not at its hash", manifest.Service{Service: "api", Hash: h, Image: "reg.io/p/api:latest"}, "refused"},
-		{"by digest", manifest.Service{Service: "api", Hash: h, Image: "reg.io/p/api@sha256:" + h}, "refused"},
-		{"unknown service", manifest.Service{Service: "ghost", Hash: h, Image: "reg.io/p/ghost:" + h}, `service "ghost", which this project does not build`},
-		{"hash with a newline", manifest.Service{Service: "api", Hash: h + "\nX=1", Image: "reg.io/p/api:" + h}, "not 64 hex digits"},
+		{"newline in the image", record.Service{Service: "api", Hash: h, Image: "reg.io/p/api:" + h + "\nBASH_ENV=/tmp/evil.sh"}, "not an image reference"},
+		{"another repository", record.Service{Service: "api", Hash: h, Image: "reg.io/evil/api:" + h}, "refused"},
+		{"not at its hash", record.Service{Service: "api", Hash: h, Image: "reg.io/p/api:latest"}, "refused"},
+		{"by digest", record.Service{Service: "api", Hash: h, Image: "reg.io/p/api@sha256:" + h}, "refused"},
+		{"unknown service", record.Service{Service: "ghost", Hash: h, Image: "reg.io/p/ghost:" + h}, `service "ghost", which this project does not build`},
+		{"hash with a newline", record.Service{Service: "api", Hash: h + "\nX=1", Image: "reg.io/p/api:" + h}, "not 64 hex digits"},
 	} {
 		mf := writeRecord(t, &tc.svc)
 		for _, args := range [][]string{
@@ -571,9 +571,9 @@ func recordProject(t *testing.T) string {
 }
 
 // writeRecord writes a run record of the services and returns its path.
-func writeRecord(t *testing.T, svcs ...*manifest.Service) string {
+func writeRecord(t *testing.T, svcs ...*record.Service) string {
 	t.Helper()
-	m := manifest.New("p", "test", time.Unix(1, 0))
+	m := record.New("p", "test", time.Unix(1, 0))
 	m.Services = append(m.Services, svcs...)
 	mf := filepath.Join(t.TempDir(), "m.json")
 	if err := m.WriteFile(mf); err != nil {

@@ -12,9 +12,9 @@ import (
 	"strings"
 
 	"github.com/bkcache/bkcache/hash/inputs"
-	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/publish"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/bkcache/bkcache/solver/report"
 	"github.com/spf13/cobra"
@@ -65,7 +65,7 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 				return fmt.Errorf("the manifest of %s has no inputs for service %q", where, cur.Service)
 			}
 			red := pf.redact()
-			r := manifest.Compare(rec.Inputs, cur, red)
+			r := record.Compare(rec.Inputs, cur, red)
 			if missing := notRedacted(rec.Inputs, red); !r.Same && len(missing) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "bkcache: note: %s records %s redacted, which this run does not redact: with a key, the hash covers the arg's MAC, so pass --redact-arg %s (or set BKCACHE_REDACT_ARGS) and $%s as the build had them, or the hashes differ on that alone\n",
 					where, strings.Join(missing, ", "), strings.Join(missing, " --redact-arg "), inputs.RedactKeyEnv)
@@ -87,7 +87,7 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 // name: a build that hashed them under a key hashed their MACs.
 func notRedacted(rec *inputs.Inputs, red inputs.Redaction) []string {
 	var out []string
-	for _, a := range manifest.RedactedArgs(rec) {
+	for _, a := range record.RedactedArgs(rec) {
 		if !slices.Contains(red.Args, a) {
 			out = append(out, a)
 		}
@@ -96,9 +96,9 @@ func notRedacted(rec *inputs.Inputs, red inputs.Redaction) []string {
 }
 
 // loadManifest reads a manifest from a file, or else from the image ref.
-func loadManifest(ctx context.Context, against string, reg *registryFlags) (*manifest.Manifest, string, error) {
+func loadManifest(ctx context.Context, against string, reg *registryFlags) (*record.Run, string, error) {
 	if _, err := os.Stat(against); err == nil {
-		m, err := manifest.ReadFile(against)
+		m, err := record.ReadFile(against)
 		return m, against, err
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, "", err
@@ -127,18 +127,18 @@ func newManifestCmd() *cobra.Command {
 		Example: "  bkcache manifest diff yesterday.json today.json",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := manifest.ReadFile(args[0])
+			a, err := record.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
-			b, err := manifest.ReadFile(args[1])
+			b, err := record.ReadFile(args[1])
 			if err != nil {
 				return err
 			}
 			// The key, to compare a record's redacted arg with
 			// another's plain value; which args is what each records.
 			red := inputs.NewRedaction(nil, os.Getenv(inputs.RedactKeyEnv))
-			var reports []*manifest.Report
+			var reports []*record.Report
 			var only []string
 			names := map[string]bool{}
 			for _, s := range append(slices.Clone(a.Services), b.Services...) {
@@ -152,7 +152,7 @@ func newManifestCmd() *cobra.Command {
 				case sb == nil:
 					only = append(only, n+" is only in "+args[0])
 				default:
-					reports = append(reports, manifest.Compare(sa.Inputs, sb.Inputs, red))
+					reports = append(reports, record.Compare(sa.Inputs, sb.Inputs, red))
 				}
 			}
 			if format == "json" {
@@ -174,7 +174,7 @@ func newManifestCmd() *cobra.Command {
 }
 
 // writeReport renders a comparison for people.
-func writeReport(w io.Writer, r *manifest.Report, where string) {
+func writeReport(w io.Writer, r *record.Report, where string) {
 	if r.Same {
 		fmt.Fprintf(w, "%s: nothing changed since %s (hash %s).\n", r.Service, where, report.Short(r.NewHash))
 		fmt.Fprintf(w, "The image for this hash exists, so `bkcache build` skips %s.\n", r.Service)

@@ -74,7 +74,7 @@ func loadPlan(ctx context.Context, pf *projectFlags, opt plan.Options) (*plan.Pl
 	if err != nil {
 		return nil, err
 	}
-	p, err := plan.Resolve(ctx, project, opt)
+	p, err := plan.New(ctx, project, opt)
 	if err != nil {
 		return nil, err
 	}

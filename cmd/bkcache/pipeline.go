@@ -12,9 +12,9 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/inputs"
-	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/publish"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
@@ -214,7 +214,7 @@ func imageRows(ctx context.Context, pf *projectFlags, names []string, fromManife
 		}
 		return hashRows(p), nil
 	}
-	m, err := manifest.ReadFile(fromManifest)
+	m, err := record.ReadFile(fromManifest)
 	if err != nil {
 		return nil, err
 	}
@@ -257,12 +257,12 @@ func projectRepositories(ctx context.Context, pf *projectFlags) (map[string]name
 }
 
 // recordedRow is a record's service checked against the project (its
-// hash's form manifest.Parse has checked): a
+// hash's form record.Parse has checked): a
 // record is a file a job downloads, and what it names ends up in
 // variables a CI system sources, so a service the project does not
 // build, or an image outside its repository or not at its hash, is
 // refused rather than passed on.
-func recordedRow(s *manifest.Service, repos map[string]name.Repository, hosts registry.Hosts) (hashRow, error) {
+func recordedRow(s *record.Service, repos map[string]name.Repository, hosts registry.Hosts) (hashRow, error) {
 	repo, ok := repos[s.Service]
 	if !ok {
 		return hashRow{}, fmt.Errorf("records service %q, which this project does not build: is it this project's record?", s.Service)
@@ -291,7 +291,7 @@ func explainMissing(ctx context.Context, w io.Writer, r *registry.Registry, j *p
 	if old == nil || old.Inputs == nil {
 		return
 	}
-	for _, c := range manifest.Compare(old.Inputs, j.Inputs, inputs.Redaction{}).Images {
+	for _, c := range record.Compare(old.Inputs, j.Inputs, inputs.Redaction{}).Images {
 		if c.Old != "" && c.New != "" {
 			fmt.Fprintf(w, "bkcache: service %q: base image %s moved from %s to %s since %s was built\n", j.Name(), c.Key, c.Old, c.New, j.Refs.Floating)
 		}

@@ -7,8 +7,8 @@ import (
 	"os"
 	"sync"
 
-	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/report"
 	"github.com/moby/buildkit/client"
 	"github.com/spf13/cobra"
@@ -153,7 +153,7 @@ what changed since the image its floating tag named.`,
   bkcache report run.json -o report.html`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := manifest.ReadFile(args[0])
+			m, err := record.ReadFile(args[0])
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -57,9 +57,9 @@ type Result struct {
 	// output and errors), at most LogLines lines.
 	Log []string `json:"-"`
 	// ErrorAt is where in the Dockerfile a failed build failed.
-	ErrorAt *manifest.Location `json:"errorAt,omitempty"`
+	ErrorAt *record.Location `json:"errorAt,omitempty"`
 	// Changes is why a solved service rebuilt (with Options.Explain).
-	Changes *manifest.Report `json:"-"`
+	Changes *record.Report `json:"-"`
 	// Layout is the OCI layout of a local (unpushed) build, for the
 	// services that read it through service: contexts.
 	Layout string `json:"-"`

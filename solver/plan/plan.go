@@ -105,12 +105,12 @@ type Job struct {
 // Name is the job's service name.
 func (j *Job) Name() string { return j.Service.Name }
 
-// Resolve plans a run of project. Everything it reports is the user's to
+// New plans a run of project. Everything it reports is the user's to
 // fix: in the compose files, the Dockerfiles, the build contexts or opt.
 // It reads local files, and (unless opt.BaseImages is as-written) asks
 // the registries what the images the builds read are now; every other
 // error is found before that.
-func Resolve(ctx context.Context, project *compose.Project, opt Options) (*Plan, error) {
+func New(ctx context.Context, project *compose.Project, opt Options) (*Plan, error) {
 	svcs, err := project.Select(opt.Services)
 	if err != nil {
 		return nil, err

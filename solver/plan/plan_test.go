@@ -25,7 +25,7 @@ func resolve(t *testing.T, files map[string]string, opt Options) (*Plan, error) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Resolve(context.Background(), p, opt)
+	return New(context.Background(), p, opt)
 }
 
 // project is a fixture of every kind of context; REG is replaced by the

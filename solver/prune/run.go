@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	bkmanifest "github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/google/go-containerregistry/pkg/name"
 	digest "github.com/opencontainers/go-digest"
@@ -189,7 +189,7 @@ func (l *lister) dateAndReferrers(ctx context.Context, m *manifest, add func(*ma
 		}
 		rm.subject = m.digest
 		add(rm, "")
-		if r.ArtifactType == bkmanifest.ArtifactType {
+		if r.ArtifactType == record.ArtifactType {
 			attached = true
 			if r.Created.After(created) {
 				created = r.Created

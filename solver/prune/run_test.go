@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	bkmanifest "github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -71,7 +71,7 @@ func pushBuilds(t *testing.T, reg *registry.Registry, repo name.Repository, n in
 		h := hash(i + 1)
 		imgs = append(imgs, digest.Digest(rt.PushRandom(t, repo.Tag(h).String())))
 		caches = append(caches, digest.Digest(rt.PushRandom(t, repo.Tag("cache-"+h).String())))
-		if err := reg.Attach(context.Background(), repo.Digest(imgs[i].String()), bkmanifest.ArtifactType, []byte(`{}`), t0.Add(time.Duration(i)*time.Hour)); err != nil {
+		if err := reg.Attach(context.Background(), repo.Digest(imgs[i].String()), record.ArtifactType, []byte(`{}`), t0.Add(time.Duration(i)*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	bkmanifest "github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
@@ -250,7 +250,7 @@ func serveRepo(t *testing.T) (*rt.Server, *registry.Registry, name.Repository) {
 
 func attach(t *testing.T, reg *registry.Registry, repo name.Repository, d digest.Digest, at time.Time) {
 	t.Helper()
-	if err := reg.Attach(context.Background(), repo.Digest(d.String()), bkmanifest.ArtifactType, []byte(`{}`), at); err != nil {
+	if err := reg.Attach(context.Background(), repo.Digest(d.String()), record.ArtifactType, []byte(`{}`), at); err != nil {
 		t.Fatal(err)
 	}
 }

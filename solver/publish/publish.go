@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/registry"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -135,7 +135,7 @@ func (p *Publisher) publish(ctx context.Context, j *plan.Job, res *outcome.Resul
 	}
 }
 
-// attach stores the service's manifest on its image in the registry, so
+// attach stores the service's record on its image in the registry, so
 // that the floating tag carries it once it moves there.
 func (p *Publisher) attach(ctx context.Context, reg *registry.Registry, j *plan.Job, res *outcome.Result) error {
 	if !p.opt.Attach {
@@ -145,7 +145,7 @@ func (p *Publisher) attach(ctx context.Context, reg *registry.Registry, j *plan.
 	if err != nil {
 		return fmt.Errorf("recording the manifest of %s: %w", j.Refs.Image, err)
 	}
-	if err := reg.Attach(ctx, j.Refs.Repository.Digest(res.Digest.String()), manifest.ArtifactType, doc, time.Now()); err != nil {
+	if err := reg.Attach(ctx, j.Refs.Repository.Digest(res.Digest.String()), record.ArtifactType, doc, time.Now()); err != nil {
 		return fmt.Errorf("attaching the manifest to %s: %w", j.Refs.Image, err)
 	}
 	return nil
@@ -154,7 +154,7 @@ func (p *Publisher) attach(ctx context.Context, reg *registry.Registry, j *plan.
 // Promote gives a service whose R:H was already there every name a
 // build would have given it: its compose tags, then R:cache-F and R:F,
 // at what R:H and R:cache-H hold. Nothing moves that is there already.
-// An R:H pushed by a run stopped before it attached its manifest gets it
+// An R:H pushed by a run stopped before it attached its record gets it
 // now: R:F never names an image without one.
 func (p *Publisher) Promote(ctx context.Context, j *plan.Job, d digest.Digest, res *outcome.Result) error {
 	refs := j.Refs
@@ -209,9 +209,9 @@ func convergeTags(ctx context.Context, reg *registry.Registry, j *plan.Job, d di
 }
 
 // moveFloating points R:F at d, the image R:H held when checked and the
-// manifest was attached to, after R:cache-F was moved (cacheErr says
+// record was attached to, after R:cache-F was moved (cacheErr says
 // how that went). By digest, never by R:H: another run may push R:H
-// again meanwhile, an image of the same inputs without its manifest yet. The cache is an optimisation: failing to move
+// again meanwhile, an image of the same inputs without its record yet. The cache is an optimisation: failing to move
 // R:cache-F costs the next build its cache, not correctness, so it is a
 // warning unless a cache export is required.
 func (p *Publisher) moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, d digest.Digest, cacheErr error, res *outcome.Result) error {

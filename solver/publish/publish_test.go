@@ -45,7 +45,7 @@ func (s step) String() string {
 	return strings.Join(out, "+")
 }
 
-// testRecorder is the Recorder cmd/bkcache attaches manifests with, cut
+// testRecorder is the Recorder cmd/bkcache attaches records with, cut
 // to what the invariants read.
 var testRecorder = Recorder{Project: "p", Tool: "test", Start: time.Unix(1, 0)}
 
@@ -78,7 +78,7 @@ func (s tagState) moved() bool { return s.before != s.after }
 // TestPublishInvariants fails every subset of the steps between a solve
 // and R:F's move, with and without --require-cache-export, with and
 // without an earlier R:F, and checks what the registry holds afterwards:
-// R:F is where it was, or at a complete R:H that carries its manifest;
+// R:F is where it was, or at a complete R:H that carries its record;
 // R:cache-F moves only when everything before R:F's own move went well;
 // and the result says exactly which.
 func TestPublishInvariants(t *testing.T) {
@@ -134,7 +134,7 @@ func testPublish(t *testing.T, p *faultproxy.Proxy, host, repo string, fails ste
 	}
 	checkFloating(t, direct, refs, f, res)
 	// R:cache-F moves to R:cache-H only once R:H is in the registry with
-	// its manifest, and never when there is no R:cache-H.
+	// its record, and never when there is no R:cache-H.
 	wantCacheMoved := fails&(stepPush|stepAttach|stepCacheExport|stepRetagCacheFloat) == 0
 	if cf.moved() != wantCacheMoved {
 		t.Fatalf("R:cache-F moved = %v, want %v (status %s, error %q)", cf.moved(), wantCacheMoved, res.Status, res.Error)
@@ -263,7 +263,7 @@ func TestPromoteInvariants(t *testing.T) {
 }
 
 // TestPromoteAttachesMissingManifest: an R:H that a run stopped before
-// attaching its manifest (pushed, nothing attached) gets the manifest
+// attaching its record (pushed, nothing attached) gets the record
 // when a later run skips it and moves R:F there, so that R:F never names
 // an image without one; an R:H that has one is not given a second.
 func TestPromoteAttachesMissingManifest(t *testing.T) {

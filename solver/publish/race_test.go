@@ -17,13 +17,13 @@ import (
 )
 
 // TestFloatingFollowsWhatWasChecked: another run pushes R:H again (an
-// image of the same inputs, not yet carrying its manifest) at the worst
-// moment, while this run attaches the manifest to the image it checked.
+// image of the same inputs, not yet carrying its record) at the worst
+// moment, while this run attaches the record to the image it checked.
 // R:F and the compose tags must then name an image that carries its
-// manifest: the one this run checked and attached to, not whatever R:H
+// record: the one this run checked and attached to, not whatever R:H
 // names a moment later. Both the skip path (promote) and the build path
 // (publish) are driven, with R:F first nowhere and first elsewhere (a
-// revert onto an older R:H that has no manifest yet).
+// revert onto an older R:H that has no record yet).
 func TestFloatingFollowsWhatWasChecked(t *testing.T) {
 	p, host := rt.Faulty(t)
 	for i, tc := range []struct {

@@ -14,7 +14,7 @@ import (
 )
 
 // TestPromoteReadFailures: a skipped service whose promotion cannot read
-// what it must decide on (R:F, the manifests attached to R:H, a compose
+// what it must decide on (R:F, the records attached to R:H, a compose
 // tag, R:cache-H) never acts on the missing answer. Each read failing
 // fails the service and leaves R:F, R:cache-F and the compose tag where
 // they were; only R:cache-H's read is an optimisation's, so it warns and
@@ -30,7 +30,7 @@ func TestPromoteReadFailures(t *testing.T) {
 		fault   faultproxy.Fault
 		attach  bool
 		require bool
-		// attached says R:H carries its manifest before the run.
+		// attached says R:H carries its record before the run.
 		attached bool
 		wantErr  string // "" for a skip
 		wantWarn string

@@ -10,10 +10,10 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/inputs"
-	"github.com/bkcache/bkcache/solver/manifest"
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/plan/plantest"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -33,8 +33,8 @@ func TestRecorderRun(t *testing.T) {
 		return j
 	}
 	p := &plan.Plan{Jobs: []*plan.Job{job("built"), job("skipped"), job("failed"), job("hashed")}}
-	at := &manifest.Location{File: "Dockerfile", Line: 3}
-	changes := &manifest.Report{Service: "built"}
+	at := &record.Location{File: "Dockerfile", Line: 3}
+	changes := &record.Report{Service: "built"}
 	results := []*outcome.Result{
 		{Service: "built", Status: outcome.Built, Image: "reg.local/p/built:h", Digest: "sha256:b", Node: "tcp://n1",
 			CachedSteps: 2, TotalSteps: 5, CacheImports: []string{"registry:i"}, Warnings: []string{"w"}, Changes: changes,
@@ -43,20 +43,20 @@ func TestRecorderRun(t *testing.T) {
 		{Service: "skipped", Status: outcome.Skipped, Digest: "sha256:s", CachedSteps: 9, TotalSteps: 9, Start: start.Add(-time.Second)},
 		{Service: "failed", Status: outcome.Failed, Error: "boom", ErrorAt: at, Start: start},
 	}
-	r := &Recorder{Project: "p", Tool: "test", Buildkit: &manifest.Buildkit{Version: "v0"}, Redact: inputs.NewRedaction([]string{"TOKEN"}, "key"), Start: start}
+	r := &Recorder{Project: "p", Tool: "test", Buildkit: &record.Buildkit{Version: "v0"}, Redact: inputs.NewRedaction([]string{"TOKEN"}, "key"), Start: start}
 	m := r.Run(p, results)
 	if m.Project != "p" || m.Tool.Version != "test" || m.Buildkit.Version != "v0" || !m.Created.Equal(start) || len(m.Services) != 4 {
 		t.Fatalf("manifest %+v", m)
 	}
-	timing := func(startMs, totalMs, im, em, ib, eb int64) *manifest.Timing {
-		return &manifest.Timing{StartMs: startMs, TotalMs: totalMs, CacheImportMs: im, CacheExportMs: em, CacheImportBytes: ib, CacheExportBytes: eb}
+	timing := func(startMs, totalMs, im, em, ib, eb int64) *record.Timing {
+		return &record.Timing{StartMs: startMs, TotalMs: totalMs, CacheImportMs: im, CacheExportMs: em, CacheImportBytes: ib, CacheExportBytes: eb}
 	}
-	want := []manifest.Service{
+	want := []record.Service{
 		{Service: "built", Status: "built", Image: "reg.local/p/built:h", Digest: "sha256:b", Node: "tcp://n1", Warnings: []string{"w"}, Changes: changes,
-			Cache: &manifest.Cache{Imports: []string{"registry:i"}, Exports: []string{}}, Steps: &manifest.Steps{Cached: 2, Total: 5}, Timing: timing(1500, 2000, 3, 4, 5, 6)},
+			Cache: &record.Cache{Imports: []string{"registry:i"}, Exports: []string{}}, Steps: &record.Steps{Cached: 2, Total: 5}, Timing: timing(1500, 2000, 3, 4, 5, 6)},
 		{Service: "skipped", Status: "skipped", Digest: "sha256:s", Timing: timing(0, 0, 0, 0, 0, 0)},
 		{Service: "failed", Status: "failed", Error: "boom", ErrorAt: at,
-			Cache: &manifest.Cache{Imports: []string{}, Exports: []string{}}, Steps: &manifest.Steps{}, Timing: timing(0, 0, 0, 0, 0, 0)},
+			Cache: &record.Cache{Imports: []string{}, Exports: []string{}}, Steps: &record.Steps{}, Timing: timing(0, 0, 0, 0, 0, 0)},
 		{Service: "hashed", Status: "hashed"},
 	}
 	for i, s := range m.Services {
@@ -87,7 +87,7 @@ func attachRecord(t *testing.T, repository string, d digest.Digest, in *inputs.I
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := registry.New(registry.Options{}).Attach(context.Background(), rt.Ref(t, repository+"@"+d.String()).(name.Digest), manifest.ArtifactType, doc, time.Now()); err != nil {
+	if err := registry.New(registry.Options{}).Attach(context.Background(), rt.Ref(t, repository+"@"+d.String()).(name.Digest), record.ArtifactType, doc, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -157,7 +157,7 @@ func TestReadRecord(t *testing.T) {
 	if !errors.Is(err, ErrNoRecord) || !strings.Contains(err.Error(), repo+":ci") || !strings.Contains(err.Error(), d.String()) {
 		t.Errorf("no record: %v", err)
 	}
-	if err := reg.Attach(ctx, rt.Ref(t, repo+"@"+d.String()).(name.Digest), manifest.ArtifactType, []byte(`{"schemaVersion": 99}`), time.Now()); err != nil {
+	if err := reg.Attach(ctx, rt.Ref(t, repo+"@"+d.String()).(name.Digest), record.ArtifactType, []byte(`{"schemaVersion": 99}`), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ReadRecord(ctx, reg, rt.Ref(t, repo+":ci")); err == nil || errors.Is(err, ErrNoRecord) || !strings.Contains(err.Error(), repo+":ci") {

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 )
 
 //go:embed report.html.tmpl
@@ -32,7 +32,7 @@ type pageData struct {
 	Project, Created, Tool, Buildkit, Counts, Span string
 	Height                                         float64
 	Rows                                           []row
-	Services                                       []*manifest.Service
+	Services                                       []*record.Service
 	Details                                        []detail
 	Ticks                                          []tick
 }
@@ -83,7 +83,7 @@ func HTML(w io.Writer, r Run) error {
 	return page.Execute(w, d)
 }
 
-func timelineRows(m *manifest.Manifest) ([]row, []tick) {
+func timelineRows(m *record.Run) ([]row, []tick) {
 	total := float64(max(span(m).Milliseconds(), 1))
 	scale := func(ms int64) float64 { return float64(ms) / total * 100 }
 	var rows []row
@@ -117,7 +117,7 @@ func timelineRows(m *manifest.Manifest) ([]row, []tick) {
 	return rows, ticks
 }
 
-func detailOf(r Run, s *manifest.Service) detail {
+func detailOf(r Run, s *record.Service) detail {
 	d := detail{Service: s.Service, Status: s.Status, Error: s.Error, Warnings: s.Warnings}
 	if s.ErrorAt != nil {
 		d.ErrorAt = r.path(s.ErrorAt.File) + ":" + strconv.Itoa(s.ErrorAt.Line)

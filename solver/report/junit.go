@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 )
 
 // The JUnit XML GitLab (artifacts:reports:junit) and CircleCI
@@ -96,7 +96,7 @@ func JUnit(w io.Writer, r Run) error {
 	return err
 }
 
-func testCase(m *manifest.Manifest, s *manifest.Service, log []string) junitCase {
+func testCase(m *record.Run, s *record.Service, log []string) junitCase {
 	_, total := timing(s)
 	c := junitCase{Name: s.Service, Classname: "bkcache." + m.Project, Time: secs(total)}
 	c.Properties = []junitProperty{{"status", s.Status}, {"hash", s.Hash}}

@@ -12,12 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 )
 
 // Run is what the reports show of one run.
 type Run struct {
-	Manifest *manifest.Manifest
+	Manifest *record.Run
 	// Logs are the last lines of each failed service's build output, by
 	// service; the JUnit report carries them.
 	Logs map[string][]string
@@ -39,7 +39,7 @@ var statusIcon = map[string]string{
 }
 
 // counts says how many services ended in each status, in a fixed order.
-func counts(m *manifest.Manifest) string {
+func counts(m *record.Run) string {
 	n := map[string]int{}
 	for _, s := range m.Services {
 		n[s.Status]++
@@ -54,7 +54,7 @@ func counts(m *manifest.Manifest) string {
 }
 
 // span is when the run's services started and ended, after it began.
-func span(m *manifest.Manifest) time.Duration {
+func span(m *record.Run) time.Duration {
 	var end int64
 	for _, s := range m.Services {
 		if t := s.Timing; t != nil {
@@ -85,14 +85,14 @@ func Short(hash string) string {
 	return hash
 }
 
-func steps(s *manifest.Service) string {
+func steps(s *record.Service) string {
 	if s.Steps == nil {
 		return "-"
 	}
 	return fmt.Sprintf("%d/%d", s.Steps.Cached, s.Steps.Total)
 }
 
-func timing(s *manifest.Service) (start, total int64) {
+func timing(s *record.Service) (start, total int64) {
 	if s.Timing == nil {
 		return 0, 0
 	}
@@ -101,7 +101,7 @@ func timing(s *manifest.Service) (start, total int64) {
 
 // reasons are the first MaxReasons top-level reasons a service rebuilt,
 // and how many more there were; nil when its manifest says nothing of it.
-func reasons(s *manifest.Service) (first []string, more int) {
+func reasons(s *record.Service) (first []string, more int) {
 	if s.Changes == nil {
 		return nil, 0
 	}
@@ -121,9 +121,9 @@ func reasons(s *manifest.Service) (first []string, more int) {
 }
 
 // byStart is the services in the order they started, then by name.
-func byStart(m *manifest.Manifest) []*manifest.Service {
+func byStart(m *record.Run) []*record.Service {
 	out := slices.Clone(m.Services)
-	slices.SortStableFunc(out, func(a, b *manifest.Service) int {
+	slices.SortStableFunc(out, func(a, b *record.Service) int {
 		as, _ := timing(a)
 		bs, _ := timing(b)
 		if as != bs {

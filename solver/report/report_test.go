@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 )
 
 // Golden files change only on purpose: BKCACHE_REGEN_GOLDEN=1 go test
@@ -26,25 +26,25 @@ const hashA, hashB = "8f6097d9acc26ac462110ed90a591f6dbbb835c541e31a1a0bee3a1e61
 // Dockerfile line, docs cancelled, with warnings and a value that must
 // be escaped everywhere.
 func fixtureRun() Run {
-	m := manifest.New("shop", "v1.2.3", time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC))
-	m.Buildkit = &manifest.Buildkit{Address: "tcp://buildkitd:1234", Version: "v0.33.1", Worker: "oci"}
-	m.Services = []*manifest.Service{
+	m := record.New("shop", "v1.2.3", time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC))
+	m.Buildkit = &record.Buildkit{Address: "tcp://buildkitd:1234", Version: "v0.33.1", Worker: "oci"}
+	m.Services = []*record.Service{
 		{Service: "api", Status: "built", Hash: hashA, Image: "reg.example/shop/api:" + hashA, Node: "tcp://buildkitd:1234",
-			Steps:  &manifest.Steps{Cached: 5, Total: 8},
-			Timing: &manifest.Timing{StartMs: 40, TotalMs: 5230, CacheImportMs: 600, CacheExportMs: 900},
-			Changes: &manifest.Report{Service: "api", OldHash: hashB, NewHash: hashA, DockerfileChanged: true,
-				Dockerfile: []manifest.LineChange{{Op: "-", Line: 3, Text: "COPY src/ /src/"}, {Op: "+", Line: 3, Text: "COPY src/ /app/"}},
-				Args:       []manifest.Change{{Key: "VERSION", Old: "1", New: "2"}},
-				Files: []manifest.FileChange{{Source: "context", Path: "src/main.go", Kind: "modified"}, {Source: "context", Path: "src/a|b_*.go", Kind: "added", New: "file"},
+			Steps:  &record.Steps{Cached: 5, Total: 8},
+			Timing: &record.Timing{StartMs: 40, TotalMs: 5230, CacheImportMs: 600, CacheExportMs: 900},
+			Changes: &record.Report{Service: "api", OldHash: hashB, NewHash: hashA, DockerfileChanged: true,
+				Dockerfile: []record.LineChange{{Op: "-", Line: 3, Text: "COPY src/ /src/"}, {Op: "+", Line: 3, Text: "COPY src/ /app/"}},
+				Args:       []record.Change{{Key: "VERSION", Old: "1", New: "2"}},
+				Files: []record.FileChange{{Source: "context", Path: "src/main.go", Kind: "modified"}, {Source: "context", Path: "src/a|b_*.go", Kind: "added", New: "file"},
 					{Source: "context", Path: "go.sum", Kind: "modified"}, {Source: "context", Path: "go.mod", Kind: "modified"}}},
 			Warnings: []string{"cache import from reg.example/shop/api:cache-ci skipped: 503 Service Unavailable"}},
-		{Service: "web", Status: "skipped", Hash: hashB, Image: "reg.example/shop/web:" + hashB, Timing: &manifest.Timing{StartMs: 12, TotalMs: 9}},
+		{Service: "web", Status: "skipped", Hash: hashB, Image: "reg.example/shop/web:" + hashB, Timing: &record.Timing{StartMs: 12, TotalMs: 9}},
 		{Service: "worker", Status: "failed", Hash: hashA, Node: "tcp://buildkitd:1234",
-			Steps:   &manifest.Steps{Cached: 2, Total: 4},
-			Timing:  &manifest.Timing{StartMs: 35, TotalMs: 2100},
+			Steps:   &record.Steps{Cached: 2, Total: 4},
+			Timing:  &record.Timing{StartMs: 35, TotalMs: 2100},
 			Error:   "building reg.example/shop/worker:" + hashA + `: process "/bin/sh -c make <all>" did not complete successfully: exit code: 2`,
-			ErrorAt: &manifest.Location{File: "/src/shop/worker/Dockerfile", Line: 7}},
-		{Service: "docs", Status: "cancelled", Hash: hashB, Timing: &manifest.Timing{StartMs: 36, TotalMs: 2101}, Error: "context canceled"},
+			ErrorAt: &record.Location{File: "/src/shop/worker/Dockerfile", Line: 7}},
+		{Service: "docs", Status: "cancelled", Hash: hashB, Timing: &record.Timing{StartMs: 36, TotalMs: 2101}, Error: "context canceled"},
 	}
 	return Run{Manifest: m, Dir: "/src/shop", Logs: map[string][]string{"worker": {"[3/4] RUN make all", "  cc -o app main.c", "  main.c:1: error: \x1b[31mexpected ';'\x1b[0m", "ERROR [3/4] RUN make all: exit code: 2"}}}
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/bkcache/bkcache/solver/manifest"
+	"github.com/bkcache/bkcache/solver/record"
 )
 
 // Summary writes the run as Markdown for a CI job page (GitHub's
@@ -47,7 +47,7 @@ func heading(b *strings.Builder, title string) func() {
 	}
 }
 
-func whyRebuilt(b *strings.Builder, m *manifest.Manifest) {
+func whyRebuilt(b *strings.Builder, m *record.Run) {
 	head := heading(b, "Why they rebuilt")
 	for _, s := range m.Services {
 		first, more := reasons(s)
@@ -81,7 +81,7 @@ func failures(b *strings.Builder, r Run) {
 	}
 }
 
-func warnings(b *strings.Builder, m *manifest.Manifest) {
+func warnings(b *strings.Builder, m *record.Run) {
 	head := heading(b, "Warnings")
 	for _, s := range m.Services {
 		for _, w := range s.Warnings {
@@ -94,7 +94,7 @@ func warnings(b *strings.Builder, m *manifest.Manifest) {
 // gantt draws each service from its start to its end (skipped ones, which
 // take no time worth a bar, as milestones), in milliseconds after the
 // run's start.
-func gantt(b *strings.Builder, m *manifest.Manifest) {
+func gantt(b *strings.Builder, m *record.Run) {
 	b.WriteString("gantt\n    dateFormat x\n    axisFormat %M:%S\n    section services\n")
 	tags := map[string]string{"built": "done, ", "failed": "crit, ", "cancelled": "", "skipped": "milestone, ", "hashed": "milestone, "}
 	for i, s := range byStart(m) {

@@ -1,8 +1,11 @@
-// Package manifest owns bkcache's cache manifest: the versioned JSON
-// record of what a run hashed, reused and produced, per service, and the
-// comparison of two of them that answers "why did this rebuild?". It
-// knows nothing of registries; solver attaches manifests to images.
-package manifest
+// Package record owns bkcache's record of a run: the versioned JSON
+// document of what it hashed, reused and produced, per service, and the
+// comparison of two of them that answers "why did this rebuild?". Users
+// know the file as the cache manifest (--manifest, docs/manifest.md);
+// the code says record, so that "manifest" only ever means an OCI
+// manifest. It knows nothing of registries; package publish attaches
+// records to images.
+package record
 
 import (
 	"encoding/json"
@@ -21,11 +24,12 @@ import (
 // reads. docs/manifest.schema.json specifies it.
 const SchemaVersion = 1
 
-// ArtifactType is the OCI artifact type of a manifest attached to an image.
+// ArtifactType is the OCI artifact type of a record attached to an
+// image (its "manifest" predates the record's name, and stays).
 const ArtifactType = "application/vnd.bkcache.manifest.v1+json"
 
-// Manifest is one run's record.
-type Manifest struct {
+// Run is one run's record.
+type Run struct {
 	SchemaVersion int        `json:"schemaVersion"`
 	Tool          Tool       `json:"tool"`
 	Buildkit      *Buildkit  `json:"buildkit,omitempty"` // absent when no daemon was used
@@ -34,7 +38,7 @@ type Manifest struct {
 	Services      []*Service `json:"services"`
 }
 
-// Tool identifies the bkcache that wrote the manifest.
+// Tool identifies the bkcache that wrote the record.
 type Tool struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
@@ -68,9 +72,9 @@ type Service struct {
 	// ErrorAt is where in its Dockerfile a failed build failed, when
 	// BuildKit said.
 	ErrorAt *Location `json:"errorAt,omitempty"`
-	// Changes is what changed since the manifest of the image the
+	// Changes is what changed since the record of the image the
 	// floating tag named before this run, for a service that was solved:
-	// why it rebuilt. Absent when there was no such manifest.
+	// why it rebuilt. Absent when there was no such record.
 	Changes *Report `json:"changes,omitempty"`
 }
 
@@ -95,7 +99,7 @@ type Steps struct {
 // Timing is where a service's time went, as far as BuildKit reports it.
 type Timing struct {
 	// StartMs is when the service's build started, after the run did
-	// (the manifest's created).
+	// (the record's created).
 	StartMs       int64 `json:"startMs"`
 	TotalMs       int64 `json:"totalMs"`
 	CacheImportMs int64 `json:"cacheImportMs,omitempty"`
@@ -111,9 +115,9 @@ type Timing struct {
 // ErrSchema reports a document of another schema version.
 var ErrSchema = errors.New("unsupported manifest schema version")
 
-// New returns a manifest for project, written by version of bkcache.
-func New(project, version string, now time.Time) *Manifest {
-	return &Manifest{
+// New returns a record for project, written by version of bkcache.
+func New(project, version string, now time.Time) *Run {
+	return &Run{
 		SchemaVersion: SchemaVersion,
 		Tool:          Tool{Name: "bkcache", Version: version},
 		Project:       project,
@@ -123,7 +127,7 @@ func New(project, version string, now time.Time) *Manifest {
 }
 
 // Find returns the record of service, or nil.
-func (m *Manifest) Find(service string) *Service {
+func (m *Run) Find(service string) *Service {
 	i := slices.IndexFunc(m.Services, func(s *Service) bool { return s.Service == service })
 	if i < 0 {
 		return nil
@@ -132,14 +136,14 @@ func (m *Manifest) Find(service string) *Service {
 }
 
 // Write writes m as indented JSON.
-func (m *Manifest) Write(w io.Writer) error {
+func (m *Run) Write(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(m)
 }
 
 // WriteFile writes m to path, replacing it atomically.
-func (m *Manifest) WriteFile(path string) error {
+func (m *Run) WriteFile(path string) error {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -157,8 +161,8 @@ func (m *Manifest) WriteFile(path string) error {
 	return os.Rename(tmp, path)
 }
 
-// Parse reads a manifest, refusing other schema versions.
-func Parse(b []byte) (*Manifest, error) {
+// Parse reads a record, refusing other schema versions.
+func Parse(b []byte) (*Run, error) {
 	var probe struct {
 		SchemaVersion *int `json:"schemaVersion"`
 	}
@@ -171,7 +175,7 @@ func Parse(b []byte) (*Manifest, error) {
 	if *probe.SchemaVersion != SchemaVersion {
 		return nil, fmt.Errorf("%w %d (this bkcache reads version %d): use the bkcache release that wrote it", ErrSchema, *probe.SchemaVersion, SchemaVersion)
 	}
-	var m Manifest
+	var m Run
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("malformed bkcache manifest: %w", err)
 	}
@@ -181,8 +185,8 @@ func Parse(b []byte) (*Manifest, error) {
 	return &m, nil
 }
 
-// ReadFile reads and parses a manifest file.
-func ReadFile(path string) (*Manifest, error) {
+// ReadFile reads and parses a record file.
+func ReadFile(path string) (*Run, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest: %w", err)

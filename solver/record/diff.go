@@ -1,4 +1,4 @@
-package manifest
+package record
 
 import (
 	"cmp"
@@ -43,7 +43,7 @@ type Report struct {
 	Scheme     *Change      `json:"scheme,omitempty"`
 	Dockerfile []LineChange `json:"dockerfile,omitempty"`
 	// DockerfileChanged is set when the digests differ, even if the old
-	// text is not known (a manifest without it).
+	// text is not known (a record without it).
 	DockerfileChanged bool `json:"dockerfileChanged"`
 	// DockerfileReplaced is set, and Dockerfile empty, when the two texts
 	// are too large to compare line by line.

@@ -1,4 +1,4 @@
-package manifest
+package record
 
 import "strings"
 

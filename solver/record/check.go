@@ -1,4 +1,4 @@
-package manifest
+package record
 
 import (
 	"fmt"
@@ -12,7 +12,7 @@ import (
 // claims: every hash and digest is checked when the record is parsed.
 
 // check refuses a record whose hashes or digests are not well formed.
-func (m *Manifest) check() error {
+func (m *Run) check() error {
 	for _, s := range m.Services {
 		if err := s.check(); err != nil {
 			return fmt.Errorf("service %q: %w", s.Service, err)

@@ -1,4 +1,4 @@
-package manifest
+package record
 
 import (
 	"bytes"
@@ -323,7 +323,7 @@ func TestDescribe(t *testing.T) {
 }
 
 func TestFind(t *testing.T) {
-	m := &Manifest{Services: []*Service{{Service: "a"}, {Service: "b"}}}
+	m := &Run{Services: []*Service{{Service: "a"}, {Service: "b"}}}
 	if m.Find("b") != m.Services[1] || m.Find("a") != m.Services[0] || m.Find("c") != nil {
 		t.Fatal("Find returns the wrong record")
 	}
