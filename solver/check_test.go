@@ -13,7 +13,6 @@ import (
 	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
-	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	digest "github.com/opencontainers/go-digest"
@@ -134,29 +133,6 @@ func TestOneImageOutputOfAnotherPlatform(t *testing.T) {
 	NewBuilder(nil, publish.New(registry.New(registry.Options{}), publish.Options{}), opt).buildOne(context.Background(), j, nil, nil, "", res)
 	if !strings.Contains(res.Error, "build ssh") {
 		t.Errorf("with the platform built: error %q, want the options' failure", res.Error)
-	}
-}
-
-// TestPromoteAlreadyThereWritesNothing: a skip whose R:F, R:cache-F and
-// compose tags already name what R:H and R:cache-H hold writes nothing:
-// a registry refusing every manifest write (tags made immutable) still
-// sees a clean skip.
-func TestPromoteAlreadyThereWritesNothing(t *testing.T) {
-	p, host := rt.Faulty(t)
-	direct := host + "/p/there"
-	rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
-	cache := digest.Digest(rt.PushRandom(t, direct+":cache-"+testHash.Encoded()))
-	tags := map[string]digest.Digest{"rh": rh, "cache": cache}
-	rt.Retag(t, direct, tags["rh"].String(), "ci")
-	rt.Retag(t, direct, tags["rh"].String(), "latest")
-	rt.Retag(t, direct, tags["cache"].String(), "cache-ci")
-	p.Inject(faultproxy.Fault{Method: "PUT", Path: "/manifests/", Status: 400, Code: "TAG_INVALID", Message: "tags are immutable"})
-	defer p.Clear()
-	j := plantest.TaggedLatest(t, p.Addr+"/p/there", testHash)
-	res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
-	NewBuilder(nil, publish.New(registry.New(registry.Options{}), publish.Options{}), Options{Push: true}).buildOne(context.Background(), j, nil, nil, "", res)
-	if res.Status != outcome.Skipped || res.Error != "" || res.Floating == "" {
-		t.Errorf("status %s, error %q, floating %q; want a clean skip at R:F", res.Status, res.Error, res.Floating)
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/plan/plantest"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
@@ -94,5 +96,63 @@ func TestPromoteReadFailures(t *testing.T) {
 				t.Errorf("cache-ci moved = %v, want %v", after["cache-ci"] != before["cache-ci"], wantCacheMoved)
 			}
 		})
+	}
+}
+
+// TestPromoteAlreadyThereWritesNothing: a skip whose R:F, R:cache-F and
+// compose tags already name what R:H and R:cache-H hold writes nothing:
+// a registry refusing every manifest write (tags made immutable) still
+// sees a clean skip, with or without records (then already attached).
+func TestPromoteAlreadyThereWritesNothing(t *testing.T) {
+	for _, attach := range []bool{false, true} {
+		p, host := rt.Faulty(t)
+		direct := host + "/p/there"
+		rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+		cache := digest.Digest(rt.PushRandom(t, direct+":cache-"+testHash.Encoded()))
+		retag(t, direct, rh, "ci")
+		retag(t, direct, rh, "latest")
+		retag(t, direct, cache, "cache-ci")
+		j := taggedLatest(t, p.Addr+"/p/there")
+		pub := New(registry.New(registry.Options{}), Options{Attach: attach, Recorder: testRecorder})
+		if attach {
+			if err := pub.attach(context.Background(), registry.New(registry.Options{}), j, &outcome.Result{Service: "s", Hash: testHash.Encoded(), Digest: rh}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.Inject(faultproxy.Fault{Method: "PUT", Path: "/manifests/", Status: 400, Code: "TAG_INVALID", Message: "tags are immutable"})
+		res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+		skip(t, pub, j, res)
+		p.Clear()
+		if res.Status != outcome.Skipped || res.Error != "" || res.Floating == "" {
+			t.Errorf("attach=%v: status %s, error %q, floating %q; want a clean skip at R:F", attach, res.Status, res.Error, res.Floating)
+		}
+	}
+}
+
+// TestPromoteWithoutRecordsReadsNoReferrers: with records off
+// (--no-attach-manifest), a promotion never asks for the referrers of
+// R:H: a registry that refuses that API still moves R:F.
+func TestPromoteWithoutRecordsReadsNoReferrers(t *testing.T) {
+	p, host := rt.Faulty(t)
+	direct := host + "/p/norefs"
+	rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+	rt.PushRandom(t, direct+":ci")
+	p.Inject(faultproxy.Fault{Path: "referrers|sha256-", Status: 401, Code: "UNAUTHORIZED"})
+	defer p.Clear()
+	j := plantest.Job(t, p.Addr+"/p/norefs", testHash, &compose.Service{Name: "s"})
+	res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+	skip(t, New(registry.New(registry.Options{}), Options{}), j, res)
+	if res.Status != outcome.Skipped || res.Error != "" || digest.Digest(rt.Head(t, direct+":ci")) != rh {
+		t.Errorf("status %s, error %q; want R:F moved to R:H", res.Status, res.Error)
+	}
+}
+
+// TestCheckFails: a skip check the registry cannot answer is an error
+// that names R:H, never a miss or a hit.
+func TestCheckFails(t *testing.T) {
+	j := plantest.Job(t, "127.0.0.1:1/p/app", testHash, &compose.Service{Name: "s"})
+	d, found, err := New(registry.New(registry.Options{}), Options{}).Check(context.Background(), j)
+	if err == nil || found || d != "" || !strings.Contains(err.Error(), "checking whether "+j.Refs.Image.String()+" exists") {
+		t.Errorf("Check = %q, %v, %v", d, found, err)
 	}
 }

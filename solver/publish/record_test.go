@@ -109,6 +109,13 @@ func TestExplain(t *testing.T) {
 	attachRecord(t, other, d, &inputs.Inputs{Scheme: inputs.Scheme, Service: "another", Hash: digest.FromString("x")})
 	bare := host + "/p/bare"
 	rt.PushRandom(t, bare+":ci")
+	// A record anyone could have pushed: the service, without inputs.
+	hollow := host + "/p/hollow"
+	d = digest.Digest(rt.PushRandom(t, hollow+":ci"))
+	doc := `{"schemaVersion": 1, "tool": {"name": "bkcache", "version": "x"}, "project": "p", "created": "2026-01-01T00:00:00Z", "services": [{"service": "s", "status": "built", "hash": "` + testHash.Encoded() + `", "scheme": "x"}]}`
+	if err := registry.New(registry.Options{}).Attach(context.Background(), rt.Ref(t, hollow+"@"+d.String()).(name.Digest), record.ArtifactType, []byte(doc), time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name       string
 		repository string
@@ -122,6 +129,7 @@ func TestExplain(t *testing.T) {
 		{"R:F names nothing", host + "/p/none", true, false, false},
 		{"no record on R:F", bare, true, false, false},
 		{"a record of other services", other, true, false, false},
+		{"a record of the service without its inputs", hollow, true, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := plantest.Job(t, tc.repository, testHash, &compose.Service{Name: "s"})
