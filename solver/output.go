@@ -2,7 +2,6 @@ package solver
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/client"
+	"github.com/tonistiigi/go-csvvalue"
 )
 
 // Output is where a built image goes on this machine, besides (or instead
@@ -26,7 +26,7 @@ type Output struct {
 
 // ParseOutput reads an output: type=oci|docker|tar|local,dest=PATH.
 func ParseOutput(s string) (Output, error) {
-	fields, err := csv.NewReader(strings.NewReader(s)).Read()
+	fields, err := csvvalue.Fields(s, nil)
 	if err != nil {
 		return Output{}, fmt.Errorf("%q: %w", s, err)
 	}

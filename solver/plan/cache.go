@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"encoding/csv"
 	"fmt"
 	"maps"
 	"os"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/tonistiigi/go-csvvalue"
 )
 
 // CacheEntry is one cache import or export: a BuildKit cache backend
@@ -48,7 +48,7 @@ func ParseCacheEntry(s string) (CacheEntry, error) {
 		e.Attrs["ref"] = s
 		return e, nil
 	}
-	fields, err := csv.NewReader(strings.NewReader(s)).Read()
+	fields, err := csvvalue.Fields(s, nil)
 	if err != nil {
 		// csv's errors give a line and column, never the text.
 		return e, fmt.Errorf("cache entry %s: %w", nameOf(strings.Split(s, ",")), err)
