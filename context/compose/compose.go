@@ -77,8 +77,8 @@ type Service struct {
 	SSH              []SSH
 	// Contexts are the additional contexts, by name.
 	Contexts  map[string]Context
-	CacheFrom []string
-	CacheTo   []string
+	CacheFrom []CacheEntry
+	CacheTo   []CacheEntry
 	// Run holds the keys BuildKit applies to every RUN step.
 	Run     Run
 	Tags    []string
@@ -195,8 +195,6 @@ func normalize(p *types.Project, s types.ServiceConfig, opt Options) (*Service, 
 		Platforms:        slices.Clone(b.Platforms),
 		Labels:           maps.Clone(map[string]string(b.Labels)),
 		Contexts:         map[string]Context{},
-		CacheFrom:        slices.Clone(b.CacheFrom),
-		CacheTo:          slices.Clone(b.CacheTo),
 		Tags:             slices.Clone(b.Tags),
 		NoCache:          b.NoCache,
 		Pull:             b.Pull,
@@ -215,6 +213,12 @@ func normalize(p *types.Project, s types.ServiceConfig, opt Options) (*Service, 
 		return nil, err
 	}
 	if svc.Run, err = runOf(b); err != nil {
+		return nil, err
+	}
+	if svc.CacheFrom, err = parseCacheEntries("cache_from", b.CacheFrom); err != nil {
+		return nil, err
+	}
+	if svc.CacheTo, err = parseCacheEntries("cache_to", b.CacheTo); err != nil {
 		return nil, err
 	}
 	for k, v := range b.Args {

@@ -226,10 +226,10 @@ func newJob(svc *compose.Service, repo string, ownTags bool, opt Options) (*Job,
 		return nil, err
 	}
 	var err error
-	if j.CacheFrom, err = parseCacheEntries("cache_from", svc.CacheFrom, opt.Hosts, lookup); err != nil {
+	if j.CacheFrom, err = cacheEntries("cache_from", svc.CacheFrom, opt.Hosts, lookup); err != nil {
 		return nil, err
 	}
-	if j.CacheTo, err = parseCacheEntries("cache_to", svc.CacheTo, opt.Hosts, lookup); err != nil {
+	if j.CacheTo, err = cacheEntries("cache_to", svc.CacheTo, opt.Hosts, lookup); err != nil {
 		return nil, err
 	}
 	for _, t := range svc.Tags {

@@ -239,8 +239,6 @@ func TestResolveErrors(t *testing.T) {
 		{"unknown service", svc(""), Options{Services: []string{"ghost"}}, []string{`"ghost"`, "a"}, nil},
 		{"invalid image", map[string]string{"compose.yaml": "services:\n  a:\n    image: Reg.Local/UPPER/App\n    build: ./a\n", "a/Dockerfile": "FROM scratch\n"}, Options{}, []string{`service "a"`, "UPPER"}, nil},
 		{"invalid repository prefix", svc(""), Options{Repository: "reg.local/bad repo"}, []string{`service "a"`, "bad repo"}, nil},
-		{"malformed cache_from", svc("      cache_from: [\"type=registry,ref\"]\n"), Options{}, []string{`service "a"`, "cache_from"}, nil},
-		{"malformed cache_to", svc("      cache_to: [\"type=\"]\n"), Options{}, []string{`service "a"`, "cache_to"}, nil},
 		{"invalid build.tags", svc("      tags: [\"reg.local/x:bad tag\"]\n"), Options{}, []string{`service "a"`, "bad tag"}, nil},
 		{"cycle", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ./a, additional_contexts: {x: 'service:b'}}\n  b:\n    build: {context: ./a, additional_contexts: {x: 'service:a'}}\n", "a/Dockerfile": "FROM scratch\n"}, Options{}, []string{"a -> b -> a"}, nil},
 		{"missing Dockerfile", svc("      dockerfile: Nope\n"), Options{}, []string{`service "a"`, "Nope"}, nil},

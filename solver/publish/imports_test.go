@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
@@ -22,9 +23,9 @@ func TestCacheImports(t *testing.T) {
 	p.Inject(faultproxy.Fault{Path: `/manifests/cache-broken$`, Status: 502})
 	entry := func(tag string) plan.CacheEntry {
 		ref := p.Addr + "/p/app:" + tag
-		return plan.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": ref}, Ref: rt.Ref(t, ref)}
+		return plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": ref}}, Ref: rt.Ref(t, ref)}
 	}
-	local := plan.CacheEntry{Type: "local", Attrs: map[string]string{"src": "/tmp/c"}}
+	local := plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "local", Attrs: map[string]string{"src": "/tmp/c"}}}
 	pub := New(registry.New(registry.Options{}), Options{})
 	kept, warnings := pub.CacheImports(context.Background(), []plan.CacheEntry{entry("cache-h"), entry("cache-ci"), entry("cache-broken"), local})
 	var got []string
