@@ -76,3 +76,37 @@ func replace(old, new string) func([]string) []string {
 func add(key string) func([]string) []string {
 	return func(keys []string) []string { return append(keys, key) }
 }
+
+// TestNoCacheFilterAndEntitlements: no_cache_filter runs the named
+// stage's steps again and takes the others from cache, as docker compose
+// passes it; the build's entitlements reach BuildKit, which refuses
+// privileged (security.insecure) on a daemon not started to allow it,
+// naming the service and the entitlement.
+func TestNoCacheFilterAndEntitlements(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", `FROM busybox AS deps
+RUN echo deps > /deps
+FROM deps AS final
+RUN echo final > /final
+`)
+	compose := func(extra string) {
+		writeFile(t, dir, "compose.yaml", "services:\n  app:\n    build:\n      context: .\n"+extra)
+	}
+	compose("")
+	if _, out := build(t, dir, nil, "--repository", r); out.code != 0 {
+		t.Fatalf("first build: %s", out.stderr)
+	}
+	compose("      no_cache_filter: [final]\n")
+	_, out := build(t, dir, nil, "--repository", r, "--force")
+	cached := strings.Join(cachedSteps(out.stderr), "\n")
+	if out.code != 0 || !strings.Contains(cached, "echo deps") || strings.Contains(cached, "echo final") {
+		t.Errorf("no_cache_filter [final]: exit %d, cached steps:\n%s", out.code, cached)
+	}
+	compose("      privileged: true\n")
+	_, out = build(t, dir, nil, "--repository", r, "--force")
+	if out.code == 0 || !strings.Contains(out.stderr, "security.insecure") || !strings.Contains(out.stderr, "app") || !strings.Contains(out.stderr, "--allow-insecure-entitlement") {
+		t.Errorf("privileged on a daemon that does not allow it: exit %d\n%s", out.code, out.stderr)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/moby/buildkit/client"
 )
 
@@ -41,6 +42,37 @@ func TestRunSettings(t *testing.T) {
 			}
 			if !slices.Equal(allow, tc.allow) {
 				t.Errorf("entitlements = %v, want %v", allow, tc.allow)
+			}
+		})
+	}
+}
+
+// TestSettingsNoCacheAndEntitlements: no_cache runs every step again and
+// wins over no_cache_filter, which names the stages to run again; the
+// build's entitlements reach BuildKit each once, network: host's too.
+func TestSettingsNoCacheAndEntitlements(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		svc     compose.Service
+		noCache bool
+		want    string // the no-cache attribute; "-" for none
+		allow   []string
+	}{
+		{"neither", compose.Service{}, false, "-", nil},
+		{"no_cache", compose.Service{NoCacheFilter: []string{"deps"}}, true, "", nil},
+		{"no_cache_filter", compose.Service{NoCacheFilter: []string{"deps", "build"}}, false, "deps,build", nil},
+		{"entitlements with network: host", compose.Service{Entitlements: []string{"network.host", "security.insecure"}, Run: compose.Run{Network: compose.NetworkHost}}, false, "-",
+			[]string{"network.host", "security.insecure"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			so := &client.SolveOpt{FrontendAttrs: map[string]string{}}
+			settings(so, &plan.Job{Service: &tc.svc, NoCache: tc.noCache})
+			got, set := so.FrontendAttrs["no-cache"]
+			if !set {
+				got = "-"
+			}
+			if got != tc.want || !slices.Equal(so.AllowedEntitlements, tc.allow) {
+				t.Errorf("no-cache %q, entitlements %v; want %q, %v", got, so.AllowedEntitlements, tc.want, tc.allow)
 			}
 		})
 	}

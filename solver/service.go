@@ -6,6 +6,7 @@ import (
 	"github.com/bkcache/bkcache/solver/record"
 	"github.com/moby/buildkit/solver/errdefs"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,6 +130,8 @@ func (b *Builder) solveFailed(ctx context.Context, j *plan.Job, err error, res *
 		res.Fail(fmt.Errorf("building %s: the connection to buildkitd was lost during the solve (did it stop or restart? its log says why); %s was not moved: %w", j.Refs.Image, j.Refs.Floating, err))
 	case tooLargeRE().MatchString(err.Error()):
 		res.Fail(fmt.Errorf("building %s: the registry refused a manifest as too large: %w; registries cap a manifest's size (distribution and ECR at 4 MiB), which an image or a cache (mode=max lists every layer of every stage) of very many layers passes: build with fewer layers (fewer RUN, COPY and ADD steps, or stages merged), or export a smaller cache with cache_to mode=min; %s was not moved", j.Refs.Image, err, j.Refs.Floating))
+	case strings.Contains(err.Error(), "is not allowed by build daemon configuration"):
+		res.Fail(fmt.Errorf("building %s: %w: the service's entitlements (build.entitlements, privileged:, network: host) must be allowed by buildkitd: start it with --allow-insecure-entitlement for each, or drop them from the service", j.Refs.Image, err))
 	default:
 		res.Fail(fmt.Errorf("building %s: %w", j.Refs.Image, err))
 		res.ErrorAt = errorAt(j, err)

@@ -36,6 +36,7 @@ func TestSolveFailedSays(t *testing.T) {
 		{"connection lost", context.Background(), status.Error(codes.Unavailable, "transport is closing"), outcome.Failed, "the connection to buildkitd was lost", 0},
 		{"a manifest too large", context.Background(), errors.New("unexpected status: 413 Request Entity Too Large"), outcome.Failed, "registries cap a manifest's size", 0},
 		{"a step failed", context.Background(), atLine3, outcome.Failed, "building ", 3},
+		{"an entitlement refused", context.Background(), errors.New("failed to solve: granting entitlement security.insecure is not allowed by build daemon configuration"), outcome.Failed, "--allow-insecure-entitlement", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := plantest.Job(t, "127.0.0.1:1/p/app", testHash, &compose.Service{Name: "s", Dockerfile: "/src/Dockerfile"})

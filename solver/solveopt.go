@@ -22,6 +22,7 @@ import (
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"github.com/moby/buildkit/util/entitlements"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/tonistiigi/fsutil"
 )
@@ -106,7 +107,8 @@ func mainContext(so *client.SolveOpt, j *plan.Job) (cleanup func(), err error) {
 }
 
 // settings adds the build settings: target, args, labels, platforms,
-// hosts, shm size, network, no_cache and pull.
+// the keys of RUN steps, no_cache (or no_cache_filter), entitlements and
+// pull.
 func settings(so *client.SolveOpt, j *plan.Job) {
 	svc, attrs := j.Service, so.FrontendAttrs
 	if svc.Target != "" {
@@ -125,7 +127,12 @@ func settings(so *client.SolveOpt, j *plan.Job) {
 	runSettings(so, svc.Run)
 	if j.NoCache {
 		attrs["no-cache"] = ""
+	} else if len(svc.NoCacheFilter) > 0 {
+		attrs["no-cache"] = strings.Join(svc.NoCacheFilter, ",")
 	}
+	so.AllowedEntitlements = append(so.AllowedEntitlements, svc.Entitlements...)
+	slices.Sort(so.AllowedEntitlements)
+	so.AllowedEntitlements = slices.Compact(so.AllowedEntitlements)
 	if j.Pull {
 		attrs["image-resolve-mode"] = "pull"
 	}
@@ -148,7 +155,7 @@ func runSettings(so *client.SolveOpt, r compose.Run) {
 		attrs["force-network-mode"] = string(r.Network)
 	}
 	if r.Network == compose.NetworkHost {
-		so.AllowedEntitlements = append(so.AllowedEntitlements, "network.host")
+		so.AllowedEntitlements = append(so.AllowedEntitlements, string(entitlements.EntitlementNetworkHost))
 	}
 }
 

@@ -83,7 +83,13 @@ type Service struct {
 	Run     Run
 	Tags    []string
 	NoCache bool
-	Pull    bool
+	// NoCacheFilter names the stages whose steps run again (no_cache_filter).
+	NoCacheFilter []string
+	// Entitlements are what the build may do beyond a sandbox
+	// (build.entitlements, and security.insecure for privileged), as
+	// buildx's --allow takes them.
+	Entitlements []string
+	Pull         bool
 }
 
 // loadWith reads the project described by opt, as `docker compose`
@@ -197,6 +203,7 @@ func normalize(p *types.Project, s types.ServiceConfig, opt Options) (*Service, 
 		Contexts:         map[string]Context{},
 		Tags:             slices.Clone(b.Tags),
 		NoCache:          b.NoCache,
+		NoCacheFilter:    slices.Clone(b.NoCacheFilter),
 		Pull:             b.Pull,
 	}
 	for name, v := range b.AdditionalContexts {
@@ -213,6 +220,9 @@ func normalize(p *types.Project, s types.ServiceConfig, opt Options) (*Service, 
 		return nil, err
 	}
 	if svc.Run, err = runOf(b); err != nil {
+		return nil, err
+	}
+	if svc.Entitlements, err = entitlementsOf(b); err != nil {
 		return nil, err
 	}
 	if svc.CacheFrom, err = parseCacheEntries("cache_from", b.CacheFrom); err != nil {

@@ -64,6 +64,9 @@ services:
       ulimits: {nproc: 65535, nofile: {soft: 1024, hard: 2048}}
       tags: [x/api:extra]
       no_cache: true
+      no_cache_filter: [deps]
+      entitlements: [network.host]
+      privileged: true
       pull: true
   base:
     build: ./base
@@ -99,6 +102,8 @@ secrets:
 		{"extra hosts", fmt.Sprint(api.Run.ExtraHosts), "[api=10.0.0.9 cache=::1 db=10.0.0.1 db=10.0.0.2]"},
 		{"ulimits", fmt.Sprint(api.Run.Ulimits), "[nofile=1024:2048 nproc=65535:65535]"},
 		{"tags", strings.Join(api.Tags, ","), "x/api:extra"},
+		{"no_cache_filter", strings.Join(api.NoCacheFilter, ","), "deps"},
+		{"entitlements", strings.Join(api.Entitlements, ","), "network.host,security.insecure"},
 		{"string build", p.Services["base"].Dockerfile, filepath.Join(dir, "base", "Dockerfile")},
 		{"inline", p.Services["inline"].DockerfileInline + "|" + p.Services["inline"].Dockerfile, "FROM scratch\n|"},
 	}
@@ -310,6 +315,7 @@ func TestLoadErrors(t *testing.T) {
 		{"a malformed .env", map[string]string{"compose.yaml": "services:\n  a:\n    build: .\n", ".env": "A B=1\n"}, "loading compose project: failed to read"},
 		{"malformed cache_from", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., cache_from: ['type=registry,ref']}\n"}, `service "a" in `},
 		{"malformed cache_to", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., cache_to: ['type=']}\n"}, `build.cache_to entry 1`},
+		{"unknown entitlement", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., entitlements: [root.please]}\n"}, `build.entitlements: unknown entitlement root.please`},
 		{"unsupported network", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., network: bridge2}\n"}, `service "a" in `},
 		{"extra host by name", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., extra_hosts: ['db=host-gateway']}\n"}, `build.extra_hosts: db=host-gateway: not an IP address`},
 		{"unknown ulimit", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., ulimits: {nofiles: 10}}\n"}, `service "a" in `},

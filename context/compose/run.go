@@ -11,6 +11,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	units "github.com/docker/go-units"
+	"github.com/moby/buildkit/util/entitlements"
 )
 
 // Run holds the build keys BuildKit applies to every RUN step: each is
@@ -126,4 +127,22 @@ func parseUlimits(m map[string]*types.UlimitsConfig) ([]Ulimit, error) {
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// entitlementsOf checks build.entitlements, as BuildKit names them, and
+// adds security.insecure for privileged, as buildx does; sorted, each
+// once.
+func entitlementsOf(b *types.BuildConfig) ([]string, error) {
+	var out []string
+	for _, e := range b.Entitlements {
+		if _, _, err := entitlements.Parse(e); err != nil {
+			return nil, fmt.Errorf("build.entitlements: %w (BuildKit knows network.host, security.insecure and device)", err)
+		}
+		out = append(out, e)
+	}
+	if b.Privileged {
+		out = append(out, string(entitlements.EntitlementSecurityInsecure))
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
