@@ -11,6 +11,7 @@ import (
 
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/spf13/cobra"
 )
 
@@ -57,14 +58,15 @@ func writeInputs(w io.Writer, in *inputs.Inputs, floating string) error {
 	}
 	kv("dockerfile", df+"  "+in.Dockerfile.Digest.String())
 	kv("stages", strings.Join(in.Dockerfile.Stages, ", "))
-	kv("target", orNone(in.Target))
-	kv("platforms", orNone(strings.Join(in.Platforms, ", ")))
-	kv("provenance", orNone(in.Attestations.Provenance))
-	kv("sbom", orNone(in.Attestations.SBOM))
-	kv("args", orNone(joinMap(in.Args)))
-	kv("labels", orNone(joinMap(in.Labels)))
-	kv("secrets", orNone(strings.Join(in.Secrets, ", ")))
-	kv("ssh", orNone(strings.Join(in.SSH, ", ")))
+	kv("target", record.OrNone(in.Target))
+	kv("platforms", record.OrNone(strings.Join(in.Platforms, ", ")))
+	kv("provenance", record.OrNone(in.Attestations.Provenance))
+	kv("sbom", record.OrNone(in.Attestations.SBOM))
+	kv("args", record.OrNone(joinMap(in.Args)))
+	kv("labels", record.OrNone(joinMap(in.Labels)))
+	kv("run", record.OrNone(joinMap(in.Run)))
+	kv("secrets", record.OrNone(strings.Join(in.Secrets, ", ")))
+	kv("ssh", record.OrNone(strings.Join(in.SSH, ", ")))
 	for _, s := range in.Services {
 		kv("context "+s.Name, "service:"+s.Service+"  "+s.Hash.String())
 	}
@@ -115,13 +117,6 @@ func joinMap(m map[string]string) string {
 		out = append(out, k+"="+m[k])
 	}
 	return strings.Join(out, " ")
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
 }
 
 func orDash(s string) string {

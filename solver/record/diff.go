@@ -74,13 +74,15 @@ func (r *Report) Empty() bool {
 func settings(in *inputs.Inputs) map[string]string {
 	m := map[string]string{
 		"target": in.Target, "platforms": strings.Join(in.Platforms, ","), "stages": strings.Join(in.Dockerfile.Stages, ","),
-		"provenance": orNone(in.Attestations.Provenance), "sbom": orNone(in.Attestations.SBOM),
+		"provenance": OrNone(in.Attestations.Provenance), "sbom": OrNone(in.Attestations.SBOM),
 	}
 	maps.Copy(m, in.Run)
 	return m
 }
 
-func orNone(s string) string {
+// OrNone is s, or "none" for an empty setting, as bkcache shows settings
+// to people.
+func OrNone(s string) string {
 	if s == "" {
 		return "none"
 	}
