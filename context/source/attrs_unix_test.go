@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
@@ -98,7 +97,11 @@ func TestAttributesMatchLstat(t *testing.T) {
 			}
 		}
 		if want.Mode().IsRegular() {
-			checkIdentity(t, v, p, want.Sys().(*syscall.Stat_t), uint32(want.Mode()))
+			var ust unix.Stat_t
+			if err := unix.Lstat(full, &ust); err != nil {
+				return err
+			}
+			checkIdentity(t, v, p, &ust, uint32(want.Mode()))
 		}
 		return nil
 	})
@@ -114,7 +117,7 @@ func TestAttributesMatchLstat(t *testing.T) {
 	}
 }
 
-func checkIdentity(t *testing.T, v *View, p string, st *syscall.Stat_t, mode uint32) {
+func checkIdentity(t *testing.T, v *View, p string, st *unix.Stat_t, mode uint32) {
 	t.Helper()
 	id, ok := v.Identity(p)
 	if !ok {
