@@ -311,7 +311,7 @@ func (s *Sandbox) start(name, bin string, args ...string) error {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
@@ -427,7 +427,7 @@ func UnmountBelow(dir string) {
 	}
 	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
 	for _, p := range points {
-		syscall.Unmount(p, syscall.MNT_DETACH)
+		unmount(p)
 	}
 }
 

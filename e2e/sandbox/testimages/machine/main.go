@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command machine writes the machine its kernel reports (uname -m) to the
 // file it is given, for the e2e tests of RUN steps on a foreign platform:
 // under emulation, an arm64 build of it says aarch64. The sandbox pushes
