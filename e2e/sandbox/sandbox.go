@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +46,9 @@ var ErrMissing = errors.New("missing requirement")
 // to get it.
 func Check() error {
 	var missing []string
+	if runtime.GOOS != "linux" {
+		missing = append(missing, "Linux (buildkitd's OCI worker: on macOS, run the e2e tests in a Linux VM or container)")
+	}
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (buildkitd's OCI worker runs as root here: run the tests with sudo or as root)")
 	}
