@@ -170,16 +170,21 @@ func TestBuilderDefaults(t *testing.T) {
 	}
 }
 
-// TestFinishKeepsTheLayout: a build without --push hands its OCI layout
-// to its dependents.
+// TestFinishKeepsTheLayout: a build without --push is built with the
+// digest buildkitd reported (none when it reported none: a local
+// output), and hands its OCI layout to its dependents.
 func TestFinishKeepsTheLayout(t *testing.T) {
 	b := NewBuilder(nil, publish.New(registry.New(registry.Options{}), publish.Options{}), Options{})
-	resp := &client.SolveResponse{ExporterResponse: map[string]string{exptypes.ExporterImageDigestKey: "sha256:" + strings.Repeat("a", 64)}}
-	for _, layout := range []string{"", "/tmp/layout"} {
+	d := "sha256:" + strings.Repeat("a", 64)
+	for _, tc := range []struct{ layout, reported string }{{"", d}, {"/tmp/layout", d}, {"", ""}} {
+		resp := &client.SolveResponse{ExporterResponse: map[string]string{}}
+		if tc.reported != "" {
+			resp.ExporterResponse[exptypes.ExporterImageDigestKey] = tc.reported
+		}
 		res := &outcome.Result{Service: "s"}
-		b.finish(context.Background(), plantest.Job(t, "r", testHash, &compose.Service{Name: "s"}), resp, nil, layout, "", res)
-		if res.Layout != layout || res.Status != outcome.Built {
-			t.Errorf("layout %q: result layout %q, status %s", layout, res.Layout, res.Status)
+		b.finish(context.Background(), plantest.Job(t, "r", testHash, &compose.Service{Name: "s"}), resp, nil, tc.layout, "", res)
+		if res.Layout != tc.layout || res.Status != outcome.Built || string(res.Digest) != tc.reported {
+			t.Errorf("%+v: result layout %q, status %s, digest %q", tc, res.Layout, res.Status, res.Digest)
 		}
 	}
 }
