@@ -50,9 +50,6 @@ func New(reg *registry.Registry, opt Options) *Publisher {
 	return &Publisher{reg: reg, opt: opt}
 }
 
-// Options are the options p was made with.
-func (p *Publisher) Options() Options { return p.opt }
-
 // Check returns what R:H holds, as the registry was asked while the
 // project hashed: the skip check.
 func (p *Publisher) Check(ctx context.Context, j *plan.Job) (digest.Digest, bool, error) {
@@ -92,6 +89,8 @@ func (p *Publisher) Publish(ctx context.Context, j *plan.Job, res *outcome.Resul
 	p.publish(ctx, j, res, len(cacheFailures) == 0)
 }
 
+// publish checks the R:H a solve pushed, attaches the record and moves
+// the floating tags.
 func (p *Publisher) publish(ctx context.Context, j *plan.Job, res *outcome.Result, cacheExported bool) {
 	refs := j.Refs
 	reg := p.reg.Session(ctx)
