@@ -14,6 +14,8 @@ func TestParseCacheEntry(t *testing.T) {
 		err   bool
 	}{
 		{"reg/app:cache", "registry", map[string]string{"ref": "reg/app:cache"}, false},
+		{" reg/app:cache\n", "registry", map[string]string{"ref": "reg/app:cache"}, false},
+		{" TYPE =gha,Scope=x", "gha", map[string]string{"scope": "x"}, false},
 		{"type=registry,ref=reg/app:c,mode=max", "registry", map[string]string{"ref": "reg/app:c", "mode": "max"}, false},
 		{"ref=reg/app:c", "registry", map[string]string{"ref": "reg/app:c"}, false},
 		{"type=local,src=/tmp/c", "local", map[string]string{"src": "/tmp/c"}, false},
@@ -62,20 +64,20 @@ func FuzzParseCacheEntry(f *testing.F) {
 // TestCacheEntryErrorsHideSecrets: a malformed entry is named by its
 // type and ref, never echoed: its other attributes may be credentials.
 func TestCacheEntryErrorsHideSecrets(t *testing.T) {
-	for _, s := range []string{
-		"type=s3,region=eu,secret_access_key=SUPERSECRET123,bucket",
-		"type=s3,secret_access_key=SUPERSECRET123,\"bucket",
-		"secret_access_key=SUPERSECRET123,bucket=b",
-		"type=registry,ref=r.io/a:cache,SUPERSECRET123",
-		"SUPERSECRET123=,type=gha,token",
+	for _, tc := range []struct{ entry, names string }{
+		{"type=s3,region=eu,secret_access_key=SUPERSECRET123,bucket", `cache entry "s3"`},
+		{"type=s3,secret_access_key=SUPERSECRET123,\"bucket", `cache entry "s3": parse error on line 1, column`},
+		{"secret_access_key=SUPERSECRET123,bucket=b", `cache entry "(no type)"`},
+		{"type=registry,ref=r.io/a:cache,SUPERSECRET123", `cache entry "registry:r.io/a:cache"`},
+		{"SUPERSECRET123=,type=gha,token", `cache entry "gha"`},
 	} {
-		_, err := parseCacheEntries("cache_from", []string{"r.io/ok:cache", s})
+		_, err := parseCacheEntries("cache_from", []string{"r.io/ok:cache", tc.entry})
 		if err == nil {
-			t.Errorf("%q: no error", s)
+			t.Errorf("%q: no error", tc.entry)
 			continue
 		}
-		if strings.Contains(err.Error(), "SUPERSECRET123") || !strings.Contains(err.Error(), "build.cache_from entry 2") {
-			t.Errorf("%q: error %q echoes a secret or does not say which entry", s, err)
+		if strings.Contains(err.Error(), "SUPERSECRET123") || !strings.Contains(err.Error(), "build.cache_from entry 2: "+tc.names) {
+			t.Errorf("%q: error %q echoes a secret, or does not name the entry by %s", tc.entry, err, tc.names)
 		}
 	}
 }

@@ -65,7 +65,7 @@ services:
       tags: [x/api:extra]
       no_cache: true
       no_cache_filter: [deps]
-      entitlements: [network.host]
+      entitlements: [security.insecure, network.host]
       privileged: true
       pull: true
   base:
@@ -104,6 +104,7 @@ secrets:
 		{"tags", strings.Join(api.Tags, ","), "x/api:extra"},
 		{"no_cache_filter", strings.Join(api.NoCacheFilter, ","), "deps"},
 		{"entitlements", strings.Join(api.Entitlements, ","), "network.host,security.insecure"},
+		{"no entitlements", strings.Join(p.Services["base"].Entitlements, ","), ""},
 		{"string build", p.Services["base"].Dockerfile, filepath.Join(dir, "base", "Dockerfile")},
 		{"inline", p.Services["inline"].DockerfileInline + "|" + p.Services["inline"].Dockerfile, "FROM scratch\n|"},
 	}
@@ -315,6 +316,7 @@ func TestLoadErrors(t *testing.T) {
 		{"a malformed .env", map[string]string{"compose.yaml": "services:\n  a:\n    build: .\n", ".env": "A B=1\n"}, "loading compose project: failed to read"},
 		{"malformed cache_from", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., cache_from: ['type=registry,ref']}\n"}, `service "a" in `},
 		{"malformed cache_to", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., cache_to: ['type=']}\n"}, `build.cache_to entry 1`},
+		{"negative shm_size", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., shm_size: -5}\n"}, `build.shm_size -5 is negative`},
 		{"unknown entitlement", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., entitlements: [root.please]}\n"}, `build.entitlements: unknown entitlement root.please`},
 		{"unsupported network", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., network: bridge2}\n"}, `service "a" in `},
 		{"extra host by name", map[string]string{"compose.yaml": "services:\n  a:\n    build: {context: ., extra_hosts: ['db=host-gateway']}\n"}, `build.extra_hosts: db=host-gateway: not an IP address`},
