@@ -17,7 +17,6 @@ import (
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/publish"
-	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/moby/buildkit/client"
 )
 
@@ -42,8 +41,6 @@ type Options struct {
 	// Attempts is how many times a solve failing on a transient registry
 	// error is tried in all; <= 0 means DefaultAttempts.
 	Attempts int
-	// Hosts are the registries BuildKit is to reach over plain HTTP.
-	Hosts registry.Hosts
 }
 
 // Builder builds a plan's jobs on a pool of buildkitd nodes (often one).

@@ -12,7 +12,6 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/solver/plan"
-	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/bkcache/bkcache/solver/remote"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/plugins/content/local"
@@ -264,7 +263,7 @@ func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string, push 
 		names := append([]string{image.String()}, j.Service.Tags...)
 		so.Exports = []client.ExportEntry{{
 			Type:  client.ExporterImage,
-			Attrs: insecureAttrs(b.opt.Hosts, image, map[string]string{"name": strings.Join(names, ","), "push": "true"}),
+			Attrs: j.RegistryAttrs(map[string]string{"name": strings.Join(names, ","), "push": "true"}),
 		}}
 	}
 	if out, ok := b.opt.Outputs[j.Name()]; ok && !oneImage(out, j) {
@@ -281,15 +280,6 @@ func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string, push 
 		})
 	}
 	return nil
-}
-
-// insecureAttrs adds registry.insecure for a ref on a host named
-// insecure that BuildKit would not already reach over HTTP (loopback).
-func insecureAttrs(hosts registry.Hosts, t registry.Tag, attrs map[string]string) map[string]string {
-	if hosts.Named(t.RegistryStr()) {
-		attrs["registry.insecure"] = "true"
-	}
-	return attrs
 }
 
 // sessionAttachables are the solve's session: registry auth from the

@@ -189,7 +189,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	})
 	opt := solver.Options{
 		Push: o.push, Force: o.forced(), Parallel: o.parallel, KeepGoing: o.keepGoing,
-		Outputs: outputs, Attempts: o.attempts, Hosts: reg.Hosts(),
+		Outputs: outputs, Attempts: o.attempts,
 	}
 	waitProgress := func() {}
 	if githubActions() && o.progress == "plain" {

@@ -40,14 +40,22 @@ func cacheEntries(key string, entries []compose.CacheEntry, hosts registry.Hosts
 	return out, nil
 }
 
-// ownCache is the registry cache entry of one of bkcache's own cache
-// tags, marked insecure for BuildKit where hosts name its registry so.
-func ownCache(t registry.Tag, hosts registry.Hosts, attrs map[string]string) CacheEntry {
-	attrs["ref"] = t.String()
-	if hosts.Named(t.RegistryStr()) {
+// RegistryAttrs adds to the attributes of a BuildKit export or cache
+// entry in the job's repository what BuildKit must be told to reach its
+// registry: registry.insecure for one --insecure-registry names (BuildKit
+// reaches loopback over HTTP by itself).
+func (j *Job) RegistryAttrs(attrs map[string]string) map[string]string {
+	if j.plainHTTP {
 		attrs["registry.insecure"] = "true"
 	}
-	return CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: attrs}, Ref: t.Tag}
+	return attrs
+}
+
+// ownCache is the registry cache entry of one of bkcache's own cache
+// tags, all in the job's repository.
+func (j *Job) ownCache(t registry.Tag, attrs map[string]string) CacheEntry {
+	attrs["ref"] = t.String()
+	return CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: j.RegistryAttrs(attrs)}, Ref: t.Tag}
 }
 
 // settleCaches lists the caches a solve of j imports, in order (R:cache-H,
@@ -56,15 +64,15 @@ func ownCache(t registry.Tag, hosts registry.Hosts, attrs map[string]string) Cac
 // stage, then compose's cache_to. A failed cache export must not cost
 // the image: BuildKit pushes it anyway and reports the export's error on
 // its step, which becomes a warning (or, when required, a failure).
-func (j *Job) settleCaches(hosts registry.Hosts) {
+func (j *Job) settleCaches() {
 	j.Imports, j.Exports = nil, nil
 	if !j.Local {
 		for _, t := range append([]registry.Tag{j.Refs.Cache, j.Refs.CacheFloat}, j.Refs.Fallbacks...) {
-			j.Imports = append(j.Imports, ownCache(t, hosts, map[string]string{}))
+			j.Imports = append(j.Imports, j.ownCache(t, map[string]string{}))
 		}
 	}
 	j.Imports = append(j.Imports, j.CacheFrom...)
-	j.Exports = []CacheEntry{ownCache(j.Refs.Cache, hosts, map[string]string{"mode": "max", "ignore-error": "true"})}
+	j.Exports = []CacheEntry{j.ownCache(j.Refs.Cache, map[string]string{"mode": "max", "ignore-error": "true"})}
 	for _, e := range j.CacheTo {
 		e.Attrs = maps.Clone(e.Attrs)
 		if _, set := e.Attrs["ignore-error"]; !set {

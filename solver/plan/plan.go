@@ -100,6 +100,7 @@ type Job struct {
 	SameAs string
 
 	repository string // R as written
+	plainHTTP  bool   // R's registry is one --insecure-registry names
 }
 
 // Name is the job's service name.
@@ -180,7 +181,8 @@ func (j *Job) settle(project string, in *inputs.Inputs, hosts registry.Hosts) er
 		return err
 	}
 	j.EngineNames = engineNames(project, j.Service, j.Refs.Image.String())
-	j.settleCaches(hosts)
+	j.plainHTTP = hosts.Named(j.Refs.Image.RegistryStr())
+	j.settleCaches()
 	return nil
 }
 
