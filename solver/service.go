@@ -3,8 +3,6 @@ package solver
 import (
 	"context"
 	"fmt"
-	"github.com/bkcache/bkcache/solver/record"
-	"github.com/moby/buildkit/solver/errdefs"
 	"regexp"
 	"strings"
 	"sync"
@@ -12,7 +10,9 @@ import (
 
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/moby/buildkit/util/grpcerrors"
 	digest "github.com/opencontainers/go-digest"
 	"google.golang.org/grpc/codes"

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	digest "github.com/opencontainers/go-digest"
 )
 
 const createdKey = "org.opencontainers.image.created"
@@ -52,7 +53,7 @@ func (r *Registry) Attach(ctx context.Context, subject name.Digest, artifactType
 // for attached.
 type NoArtifactError struct {
 	Ref          name.Reference
-	Digest       v1.Hash // what Ref named when asked
+	Digest       digest.Digest // what Ref named when asked
 	ArtifactType string
 }
 
@@ -91,7 +92,7 @@ func (r *Registry) FetchArtifact(ctx context.Context, ref name.Reference, artifa
 	}
 	refs := slices.DeleteFunc(slices.Clone(im.Manifests), func(d v1.Descriptor) bool { return d.ArtifactType != artifactType })
 	if len(refs) == 0 {
-		return nil, &NoArtifactError{Ref: ref, Digest: v1.Hash{Algorithm: dg.Algorithm().String(), Hex: dg.Encoded()}, ArtifactType: artifactType}
+		return nil, &NoArtifactError{Ref: ref, Digest: dg, ArtifactType: artifactType}
 	}
 	slices.SortFunc(refs, func(a, b v1.Descriptor) int {
 		return strings.Compare(a.Annotations[createdKey], b.Annotations[createdKey])
