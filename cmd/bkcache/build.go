@@ -31,7 +31,7 @@ type buildOptions struct {
 	force     bool
 	noCache   bool
 	pull      bool
-	ciTag     floatingFlag
+	ciTag     plan.Floating
 	parallel  int
 	keepGoing bool
 	progress  string
@@ -139,7 +139,7 @@ func (o *buildOptions) forced() bool { return o.force || o.noCache }
 
 func (o *buildOptions) planOptions(names []string) plan.Options {
 	return plan.Options{
-		Services: names, Floating: o.ciTag.tag(), Fallbacks: o.fallback, Push: o.push,
+		Services: names, Floating: o.ciTag, Fallbacks: o.fallback, Push: o.push,
 		NoCache: o.noCache, Pull: o.pull,
 		// The skip decision asks for R:H; ask while the others hash.
 		Prefetch: !o.forced() && o.output == "" && !o.load,
@@ -214,7 +214,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		return err
 	}
 	if buildErr == nil && o.push && o.prune {
-		pruneBuilt(ctx, stderr, o.reg.registry(o.registryTimeout), p, results, o.ciTag.tag().String())
+		pruneBuilt(ctx, stderr, o.reg.registry(o.registryTimeout), p, results, o.ciTag.String())
 	}
 	return buildErr
 }

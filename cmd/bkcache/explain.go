@@ -22,7 +22,7 @@ import (
 
 type explainOptions struct {
 	against string
-	ciTag   floatingFlag
+	ciTag   plan.Floating
 	format  string
 	reg     *registryFlags
 }
@@ -43,7 +43,7 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := loadPlan(ctx, pf, plan.Options{Services: args, Floating: o.ciTag.tag()})
+			p, err := loadPlan(ctx, pf, plan.Options{Services: args, Floating: o.ciTag})
 			if err != nil {
 				return err
 			}

@@ -72,12 +72,21 @@ func redactor(args []string, w io.Writer) inputs.Redaction {
 	return inputs.NewRedaction(args, key)
 }
 
-// floatings is a flag of floating tags, each checked as it is parsed: a
-// wrong one is a usage error before any work. One keeps only the last.
-type floatings struct {
-	p   *[]plan.Floating
-	one bool
+// floating is a --ci-tag value, checked as the flag is parsed: a wrong
+// one is a usage error before any work. Unset, it is DefaultFloating.
+type floating struct{ p *plan.Floating }
+
+func (f floating) Type() string   { return "tag" }
+func (f floating) String() string { return f.p.String() }
+
+func (f floating) Set(s string) (err error) {
+	*f.p, err = plan.ParseFloating(s)
+	return err
 }
+
+// floatings is a repeatable flag of floating tags, each checked as it is
+// parsed.
+type floatings struct{ p *[]plan.Floating }
 
 func (f floatings) Type() string { return "tag" }
 
@@ -94,30 +103,16 @@ func (f floatings) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	if f.one {
-		*f.p = nil
-	}
 	*f.p = append(*f.p, t)
 	return nil
 }
 
-// floatingFlag is one floating tag.
-type floatingFlag struct{ tags []plan.Floating }
-
-// tag is the tag given, else DefaultFloating.
-func (f *floatingFlag) tag() plan.Floating {
-	if len(f.tags) == 0 {
-		return plan.Floating{}
-	}
-	return f.tags[0]
-}
-
 // bindFloating defines --ci-tag, the floating tag; usage says what for.
-func bindFloating(cmd *cobra.Command, p *floatingFlag, usage string) {
-	cmd.Flags().Var(floatings{p: &p.tags, one: true}, "ci-tag", usage+" (default "+plan.DefaultFloating+")")
+func bindFloating(cmd *cobra.Command, p *plan.Floating, usage string) {
+	cmd.Flags().Var(floating{p}, "ci-tag", usage)
 }
 
 // bindFallbacks defines --cache-fallback, further floating tags.
 func bindFallbacks(cmd *cobra.Command, p *[]plan.Floating) {
-	cmd.Flags().Var(floatings{p: p}, "cache-fallback", "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
+	cmd.Flags().Var(floatings{p}, "cache-fallback", "also import cache from REPOSITORY:cache-TAG, in order (repeatable; for example ci on a branch)")
 }
