@@ -142,13 +142,13 @@ func settings(so *client.SolveOpt, j *plan.Job) {
 func runSettings(so *client.SolveOpt, r compose.Run) {
 	attrs := so.FrontendAttrs
 	if len(r.ExtraHosts) > 0 {
-		attrs["add-hosts"] = joined(r.ExtraHosts)
+		attrs["add-hosts"] = r.HostsAttr()
 	}
 	if r.ShmSize > 0 {
 		attrs["shm-size"] = strconv.FormatInt(r.ShmSize, 10)
 	}
 	if len(r.Ulimits) > 0 {
-		attrs["ulimit"] = joined(r.Ulimits)
+		attrs["ulimit"] = r.UlimitsAttr()
 	}
 	if r.Network != compose.NetworkDefault {
 		attrs["force-network-mode"] = string(r.Network)
@@ -156,14 +156,6 @@ func runSettings(so *client.SolveOpt, r compose.Run) {
 	if r.Network == compose.NetworkHost {
 		so.AllowedEntitlements = append(so.AllowedEntitlements, string(entitlements.EntitlementNetworkHost))
 	}
-}
-
-func joined[T fmt.Stringer](vs []T) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = v.String()
-	}
-	return strings.Join(s, ",")
 }
 
 // attest asks the frontend for the attestations, as buildx does: the

@@ -57,6 +57,20 @@ func (u Ulimit) String() string {
 	return u.Name + "=" + strconv.FormatInt(u.Soft, 10) + ":" + strconv.FormatInt(u.Hard, 10)
 }
 
+// HostsAttr is the extra hosts as BuildKit's add-hosts option takes them.
+func (r Run) HostsAttr() string { return join(r.ExtraHosts) }
+
+// UlimitsAttr is the ulimits as BuildKit's ulimit option takes them.
+func (r Run) UlimitsAttr() string { return join(r.Ulimits) }
+
+func join[T fmt.Stringer](vs []T) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = v.String()
+	}
+	return strings.Join(s, ",")
+}
+
 // runOf parses the build keys that apply to RUN steps.
 func runOf(b *types.BuildConfig) (Run, error) {
 	r := Run{ShmSize: int64(b.ShmSize)}

@@ -567,11 +567,7 @@ func RunKeys(r compose.Run) map[string]string {
 		m["shm_size"] = strconv.FormatInt(r.ShmSize, 10)
 	}
 	if len(r.Ulimits) > 0 {
-		lims := make([]string, len(r.Ulimits))
-		for i, u := range r.Ulimits {
-			lims[i] = u.String()
-		}
-		m["ulimits"] = strings.Join(lims, ",")
+		m["ulimits"] = r.UlimitsAttr()
 	}
 	if len(m) == 0 {
 		return nil
