@@ -49,7 +49,7 @@ type Inputs struct {
 	Attestations Attestations      `json:"attestations"`
 	Labels       map[string]string `json:"labels"`
 	// Run are the keys BuildKit applies to every RUN step, as its steps'
-	// cache keys hold them (see RunKeys); absent when left at defaults.
+	// cache keys hold them (see runKeys); absent when left at defaults.
 	Run      map[string]string `json:"run,omitempty"`
 	Secrets  []string          `json:"secrets"` // ids only, never values
 	SSH      []string          `json:"ssh"`     // ids only
@@ -194,7 +194,7 @@ func prepare(svc *compose.Service) (*prepared, error) {
 			SBOM:       svc.Attestations.SBOM,
 		},
 		Labels:   orEmpty(svc.Labels),
-		Run:      RunKeys(svc.Run),
+		Run:      runKeys(svc.Run),
 		Sources:  []Source{},
 		Services: []ServiceRef{},
 		Refs:     []Ref{},
@@ -544,14 +544,14 @@ func (in *Inputs) digest() (digest.Digest, error) {
 	return digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)), nil
 }
 
-// RunKeys is what of r enters the hash: exactly what BuildKit keys a RUN
+// runKeys is what of r enters the hash: exactly what BuildKit keys a RUN
 // step on, so that a change BuildKit would re-run the step for moves the
 // hash, and no other. Extra hosts count by name only: BuildKit drops
 // their addresses from the key (ExecOp.CacheMap), and the files a step
 // makes cannot depend on them. Keys at their defaults are left out.
 // They count even when no RUN step is reached, since a base image's
 // ONBUILD RUN gets them too.
-func RunKeys(r compose.Run) map[string]string {
+func runKeys(r compose.Run) map[string]string {
 	m := map[string]string{}
 	if r.Network != compose.NetworkDefault {
 		m["network"] = string(r.Network)
