@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bkcache/bkcache/solver/engine"
 )
 
 // TestShownAddr: an address is shown and stored without credentials,
@@ -35,11 +37,11 @@ func TestCredentialsNeverShown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, addr := range []string{"tcp://user:hunter2@127.0.0.1:1", "tcp://user:hun%74er2@127.0.0.1:1", "tcp://hunter2@127.0.0.1:1"} {
-		_, _, err := Connect(ctx, addr, TLS{})
+		_, _, err := Connect(ctx, addr, engine.TLS{})
 		if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "hun%74er2") {
 			t.Errorf("Connect(%s): %v", addr, err)
 		}
-		p, err := Dial(ctx, []string{addr, "tcp://127.0.0.1:1"}, TLS{})
+		p, err := Dial(ctx, []engine.Target{{Addr: addr}, {Addr: "tcp://127.0.0.1:1"}})
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("Dial(%s): %v", addr, err)
 		}

@@ -2,13 +2,13 @@ package solver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/bkcache/bkcache/solver/engine"
 	"github.com/moby/buildkit/client"
 	// Connection helpers for docker-container://, kube-pod:// and ssh://.
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer"
@@ -19,45 +19,23 @@ import (
 // DefaultAddr is buildkitd's default socket for a root daemon.
 const DefaultAddr = "unix:///run/buildkit/buildkitd.sock"
 
-// TLS says how to reach a buildkitd over tcp:// with TLS.
-type TLS struct {
-	CACert     string // CA to verify the daemon
-	Cert, Key  string // client certificate
-	ServerName string // name expected in the daemon's certificate
-}
-
-// ErrCertWithoutKey reports a client certificate without its key, or a
-// key without its certificate.
-var ErrCertWithoutKey = errors.New("a client certificate and its key go together")
-
-// Addrs splits a BUILDKIT_HOST value: addresses separated by commas.
-func Addrs(v string) []string {
-	var out []string
-	for _, a := range strings.Split(v, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // Connect dials the buildkitd at addr (unix://, tcp://,
 // docker-container://, kube-pod://, ssh://) and checks that it answers,
 // since client.New itself does not connect.
 // Its errors show addr without credentials (see ShownAddr).
-func Connect(ctx context.Context, addr string, tls TLS) (*client.Client, *client.Info, error) {
+func Connect(ctx context.Context, addr string, tls engine.TLS) (*client.Client, *client.Info, error) {
 	c, info, err := connect(ctx, addr, tls)
 	return c, info, scrubErr(err, addr)
 }
 
-func connect(ctx context.Context, addr string, tls TLS) (*client.Client, *client.Info, error) {
+func connect(ctx context.Context, addr string, tls engine.TLS) (*client.Client, *client.Info, error) {
 	var opts []client.ClientOpt
 	if tls.CACert != "" || tls.ServerName != "" {
 		opts = append(opts, client.WithServerConfig(tls.ServerName, tls.CACert))
 	}
 	if tls.Cert != "" || tls.Key != "" {
 		if tls.Cert == "" || tls.Key == "" {
-			return nil, nil, ErrCertWithoutKey
+			return nil, nil, engine.ErrCertWithoutKey
 		}
 		opts = append(opts, client.WithCredentials(tls.Cert, tls.Key))
 	}

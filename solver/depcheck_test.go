@@ -109,6 +109,10 @@ func TestNetworkClients(t *testing.T) {
 			"cmd/bkcache",   // the progress display's SolveStatus type only
 			"e2e/sandbox",   // prunes the sandbox's daemons
 		},
+		"github.com/moby/moby/client": {
+			"solver",        // builds on a Docker engine's BuildKit, and its image store
+			"solver/engine", // asks whether a Docker engine answers
+		},
 		"net/http": {
 			"solver/registry",
 			"solver/remote",                // HTTP sources, ADD https://

@@ -2,6 +2,7 @@ package solver
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
@@ -18,6 +19,12 @@ func (b *Builder) finish(ctx context.Context, j *plan.Job, resp *client.SolveRes
 	res.Status, res.Layout = outcome.Built, layout
 	if d := resp.ExporterResponse[exptypes.ExporterImageDigestKey]; d != "" {
 		res.Digest = digest.Digest(d)
+	}
+	if out, ok := b.opt.Outputs[j.Name()]; ok && out.Type == "engine" && b.opt.Push && inRegistry == "" {
+		if err := b.pool.Engine().tag(ctx, j.Refs.Image.String(), j.EngineNames); err != nil {
+			res.Fail(fmt.Errorf("naming %s in the Docker engine: %w", j.Refs.Image, err))
+			return
+		}
 	}
 	if b.opt.Push {
 		b.pub.Publish(ctx, j, res, cacheFailures, inRegistry)

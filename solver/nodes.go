@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/bkcache/bkcache/solver/engine"
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/record"
 	"github.com/moby/buildkit/client"
@@ -23,6 +24,8 @@ type Node struct {
 	client  *client.Client
 	info    *client.Info
 	workers []*client.WorkerInfo // as the node listed them when dialled
+	// Engine is the Docker engine whose BuildKit this node is, or nil.
+	Engine *DockerEngine
 	// contexts share each local source directory among the solves.
 	contexts *contextSessions
 
@@ -53,19 +56,18 @@ func (n *Node) markDown(err error) {
 // no service.
 type Pool struct{ nodes []*Node }
 
-// Dial connects to every address at once. With none answering, the
-// error is the first address's; nodes that do not answer are left out,
+// Dial connects to every target at once. With none answering, the
+// error is the first target's; nodes that do not answer are left out,
 // and Down says why.
-func Dial(ctx context.Context, addrs []string, tls TLS) (*Pool, error) {
-	p := &Pool{nodes: make([]*Node, len(addrs))}
+func Dial(ctx context.Context, targets []engine.Target) (*Pool, error) {
+	p := &Pool{nodes: make([]*Node, len(targets))}
 	var wg sync.WaitGroup
-	for i, a := range addrs {
+	for i, t := range targets {
 		wg.Go(func() {
-			c, info, err := Connect(ctx, a, tls)
-			n := &Node{Addr: ShownAddr(a), dial: a, client: c, info: info, down: err}
-			if c != nil {
-				n.workers, _ = c.ListWorkers(ctx)
-				n.contexts = newContextSessions(c)
+			n := dialNode(ctx, t)
+			if n.client != nil {
+				n.workers, _ = n.client.ListWorkers(ctx)
+				n.contexts = newContextSessions(n.client)
 			}
 			p.nodes[i] = n
 		})
@@ -73,11 +75,31 @@ func Dial(ctx context.Context, addrs []string, tls TLS) (*Pool, error) {
 	wg.Wait()
 	if p.first() == nil {
 		if len(p.nodes) == 0 {
-			return nil, errors.New("no buildkitd address given")
+			return nil, errors.New("no BuildKit to build on was given")
 		}
 		return nil, p.nodes[0].down
 	}
 	return p, nil
+}
+
+// dialNode connects to one target: a buildkitd by address, or the
+// BuildKit of a Docker engine.
+func dialNode(ctx context.Context, t engine.Target) *Node {
+	if t.Docker != nil {
+		c, info, eng, err := connectDocker(ctx, *t.Docker)
+		return &Node{Addr: t.Docker.Host, dial: t.Docker.Host, client: c, info: info, Engine: eng, down: err}
+	}
+	c, info, err := Connect(ctx, t.Addr, t.TLS)
+	return &Node{Addr: ShownAddr(t.Addr), dial: t.Addr, client: c, info: info, down: err}
+}
+
+// Engine is the Docker engine the pool builds on, or nil when it builds
+// on buildkitd nodes.
+func (p *Pool) Engine() *DockerEngine {
+	if n := p.first(); n != nil {
+		return n.Engine
+	}
+	return nil
 }
 
 // Nodes returns the pool's nodes, reachable or not.
@@ -105,6 +127,7 @@ func (p *Pool) Close() {
 		if n.client != nil {
 			n.contexts.close()
 			n.client.Close()
+			n.Engine.Close()
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 // Output is where a built image goes on this machine, besides (or instead
 // of) the registry.
 type Output struct {
-	Type string // oci, docker or tar (a file), local (a directory), or load
+	Type string // oci, docker or tar (a file), local (a directory), load, or engine (the Docker engine built in, directly)
 	Dest string // file or directory; unused for load
 	// Platform is the one platform a docker image (load, docker) of a
 	// service built for several holds: the engine's for load (see
@@ -99,7 +99,7 @@ func lastLine(s string, err error) string {
 // the aliases: the names docker compose looks for.
 func (o Output) exportEntry(name string, aliases ...string) (client.ExportEntry, error) {
 	attrs := map[string]string{"name": name}
-	if o.Type == "load" || o.Type == "docker" {
+	if o.Type == "load" || o.Type == "docker" || o.Type == "engine" {
 		attrs["name"] = strings.Join(append([]string{name}, aliases...), ",")
 	}
 	file := func(map[string]string) (io.WriteCloser, error) {
@@ -119,6 +119,10 @@ func (o Output) exportEntry(name string, aliases ...string) (client.ExportEntry,
 		return client.ExportEntry{Type: client.ExporterDocker, Attrs: attrs, Output: file}, nil
 	case "load":
 		return client.ExportEntry{Type: client.ExporterDocker, Attrs: attrs, Output: dockerLoad}, nil
+	case "engine":
+		// The engine's own exporter: the image goes into its store as it
+		// is built, under every name, with no tarball in between.
+		return client.ExportEntry{Type: "moby", Attrs: attrs}, nil
 	}
 	return client.ExportEntry{}, fmt.Errorf("unknown output type %q", o.Type)
 }
@@ -138,11 +142,18 @@ func dockerLoad(map[string]string) (io.WriteCloser, error) {
 	return &loadWriter{WriteCloser: stdin, cmd: cmd, out: &out}, nil
 }
 
-// inEngine reports whether the local Docker engine already has image, and
-// if so names it also as each alias (docker tag). Any failure, of the
-// engine included, reads as not there: the build and its load then
-// report what is wrong.
-func inEngine(ctx context.Context, image string, aliases []string) bool {
+// intoEngine reports whether o puts the image into a Docker engine.
+func (o Output) intoEngine() bool { return o.Type == "load" || o.Type == "engine" }
+
+// inEngine reports whether the Docker engine already has image, and if
+// so names it also as each alias (docker tag): the engine built on when
+// there is one, else the docker CLI's. Any failure, of the engine
+// included, reads as not there: the build and its load then report what
+// is wrong.
+func (b *Builder) inEngine(ctx context.Context, image string, aliases []string) bool {
+	if e := b.pool.Engine(); e != nil {
+		return e.has(ctx, image, aliases)
+	}
 	if exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", image).Run() != nil {
 		return false
 	}

@@ -91,7 +91,7 @@ func (b *Builder) check(ctx context.Context, j *plan.Job, layout string, res *ou
 	// inputs, so the same image; only its compose names are (re)applied.
 	// Not when a dependent needs this build's layout.
 	engineHas := func() bool {
-		return hasOutput && out.Type == "load" && layout == "" && inEngine(ctx, refs.Image.String(), j.EngineNames)
+		return hasOutput && out.intoEngine() && layout == "" && b.inEngine(ctx, refs.Image.String(), j.EngineNames)
 	}
 	// A service without a registry repository builds from buildkitd's
 	// own cache: there is nothing to look up.
@@ -101,7 +101,7 @@ func (b *Builder) check(ctx context.Context, j *plan.Job, layout string, res *ou
 			res.Fail(err)
 			return "", true
 		}
-		if found && hasOutput && !engineHas() {
+		if found && hasOutput && !engineHas() && !b.pulledIntoEngine(ctx, j, out, layout, res) {
 			return d, false
 		}
 		if found {
@@ -119,6 +119,22 @@ func (b *Builder) check(ctx context.Context, j *plan.Job, layout string, res *ou
 		return "", true
 	}
 	return "", false
+}
+
+// pulledIntoEngine puts R:H, found in the registry, into the Docker
+// engine built on, under compose's names too: a pull costs less than a
+// solve, even from cache. A failed pull is a warning; the solve follows.
+func (b *Builder) pulledIntoEngine(ctx context.Context, j *plan.Job, out Output, layout string, res *outcome.Result) bool {
+	e := b.pool.Engine()
+	if e == nil || out.Type != "engine" || layout != "" {
+		return false
+	}
+	image := j.Refs.Image.String()
+	if err := e.pull(ctx, image, j.Refs.Image.Context().RegistryStr()); err != nil {
+		res.Warn(fmt.Sprintf("pulling %s into the Docker engine failed, building it instead: %v", image, err))
+		return false
+	}
+	return e.tag(ctx, image, j.EngineNames) == nil
 }
 
 // solveFailed records why a solve failed.

@@ -251,14 +251,23 @@ func cacheEntries(entries []plan.CacheEntry) []client.CacheOptionsEntry {
 // service of several: see loadPlatform), the OCI layout for dependents.
 func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string, push bool) error {
 	image := j.Refs.Image
+	out, hasOutput := b.opt.Outputs[j.Name()]
+	// Into a Docker engine and pushed: one export, the engine's own, so
+	// that the engine's image and R:H are one manifest; compose's names
+	// are tagged in the engine after (see finish).
+	pushFromEngine := push && hasOutput && out.Type == "engine"
 	if push {
 		names := append([]string{image.String()}, j.Service.Tags...)
+		exp := client.ExporterImage
+		if pushFromEngine {
+			exp = "moby"
+		}
 		so.Exports = []client.ExportEntry{{
-			Type:  client.ExporterImage,
+			Type:  exp,
 			Attrs: j.RegistryAttrs(map[string]string{"name": strings.Join(names, ","), "push": "true"}),
 		}}
 	}
-	if out, ok := b.opt.Outputs[j.Name()]; ok && !oneImage(out, j) {
+	if hasOutput && !oneImage(out, j) && !pushFromEngine {
 		e, err := out.exportEntry(image.String(), j.EngineNames...)
 		if err != nil {
 			return err

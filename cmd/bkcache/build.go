@@ -24,8 +24,8 @@ import (
 )
 
 type buildOptions struct {
-	tls       solver.TLS // for every node
-	addrs     []string
+	engine    engineFlags
+	verbose   bool
 	reg       *registryFlags // the project-wide flags
 	push      bool
 	force     bool
@@ -80,11 +80,7 @@ registry: the result stays in buildkitd's cache.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.addrs, "addr", nil, "buildkitd address; repeat it to spread services over several nodes (default $BUILDKIT_HOST, comma-separated for several, else "+solver.DefaultAddr+")")
-	f.StringVar(&o.tls.CACert, "tlscacert", "", "CA certificate to verify buildkitd (tcp://)")
-	f.StringVar(&o.tls.Cert, "tlscert", "", "client certificate for buildkitd (tcp://)")
-	f.StringVar(&o.tls.Key, "tlskey", "", "client key for buildkitd (tcp://)")
-	f.StringVar(&o.tls.ServerName, "tlsservername", "", "server name expected in buildkitd's certificate")
+	o.engine.bind(f)
 	f.BoolVar(&o.push, "push", false, "export cache, push images and move the floating tag")
 	f.BoolVar(&o.force, "force", false, "build even when the image for the hash exists")
 	f.BoolVar(&o.noCache, "no-cache", false, "build every step again, reusing no cache (implies --force; as docker compose build --no-cache)")
@@ -99,7 +95,8 @@ registry: the result stays in buildkitd's cache.`,
 	f.BoolVar(&o.noAttach, "no-attach-manifest", false, "with --push, do not attach the cache manifest to pushed images")
 	bindFallbacks(cmd, &o.fallback)
 	f.StringVar(&o.output, "output", "", "also write the images here: type=oci|docker|tar|local,dest=PATH (a directory per service when several build)")
-	f.BoolVar(&o.load, "load", false, "load the images into the local Docker engine")
+	f.BoolVar(&o.load, "load", false, "load the images into the local Docker engine (implied when building on a Docker engine)")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "say which engine the build runs on, and why")
 	f.DurationVar(&o.registryTimeout, "registry-timeout", registry.DefaultTimeout, "how long to wait for the registry to answer one request before retrying it")
 	f.IntVar(&o.attempts, "attempts", solver.DefaultAttempts, "tries per service when a push or pull fails on a transient registry error (5xx, 429, reset)")
 	f.BoolVar(&o.prune, "prune", false, "after a successful --push, prune the repositories of the services built, with prune's default rules (see bkcache prune)")
@@ -165,20 +162,23 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		// Nothing to build, as docker compose build: no daemon needed.
 		return writeInputsManifest(o.manifest, p, pf.redact())
 	}
-	outputs, err := o.outputs(ctx, p)
-	if err != nil {
-		return err
-	}
-	addrs, err := daemonAddrs(ctx, stderr, o.addrs, flags.mirrors)
+	eng, err := o.engine.selectEngine(ctx, stderr, flags.mirrors)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	pool, err := solver.Dial(ctx, addrs, o.tls)
+	pool, err := solver.Dial(ctx, eng.Targets)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if o.verbose {
+		fmt.Fprintf(stderr, "bkcache: building on %s\n", describe(eng, pool))
+	}
+	outputs, err := o.outputs(ctx, p, pool.Engine())
+	if err != nil {
+		return err
+	}
 	for _, err := range pool.Down() {
 		fmt.Fprintf(stderr, "bkcache: warning: %v; building on the other nodes\n", err)
 	}
@@ -245,12 +245,15 @@ func printResults(stdout, stderr io.Writer, format string, results []*outcome.Re
 // outputs maps --output and --load onto the services asked for (all of
 // them when none were named): one dest for a single service, a directory
 // of one entry per service otherwise.
-func (o *buildOptions) outputs(ctx context.Context, p *plan.Plan) (map[string]solver.Output, error) {
-	if o.output == "" && !o.load {
+func (o *buildOptions) outputs(ctx context.Context, p *plan.Plan, eng *solver.DockerEngine) (map[string]solver.Output, error) {
+	if o.output == "" && !o.load && eng == nil {
 		return nil, nil
 	}
 	out := o.out
-	if o.load {
+	if eng != nil && o.output == "" {
+		// On a Docker engine, images land in its store as they are built.
+		out = solver.Output{Type: "engine"}
+	} else if o.load {
 		if err := solver.CheckDocker(ctx); err != nil {
 			return nil, err
 		}
@@ -272,7 +275,7 @@ func (o *buildOptions) outputs(ctx context.Context, p *plan.Plan) (map[string]so
 	}
 	m := map[string]solver.Output{}
 	for _, t := range targets {
-		if len(targets) == 1 || out.Type == "load" {
+		if len(targets) == 1 || out.Type == "load" || out.Type == "engine" {
 			m[t] = out
 		} else {
 			m[t] = out.ForService(t)

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"slices"
 	"strings"
 
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/daemon"
+	"github.com/bkcache/bkcache/solver/engine"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/spf13/cobra"
 )
@@ -153,7 +152,7 @@ func (c *daemonCmds) status(cmd *cobra.Command, _ []string) error {
 // default socket when a daemon answers there, else the private daemon,
 // started when needed.
 func defaultDaemonAddr(ctx context.Context, stderr io.Writer, mirrors registry.Mirrors) (string, error) {
-	if c, _, err := solver.Connect(ctx, solver.DefaultAddr, solver.TLS{}); err == nil {
+	if c, _, err := solver.Connect(ctx, solver.DefaultAddr, engine.TLS{}); err == nil {
 		c.Close()
 		return solver.DefaultAddr, nil
 	}
@@ -166,25 +165,4 @@ func defaultDaemonAddr(ctx context.Context, stderr io.Writer, mirrors registry.M
 		return "", fmt.Errorf("no buildkitd at %s, and %w", solver.DefaultAddr, err)
 	}
 	return st.Addr, nil
-}
-
-// daemonAddrs returns the buildkitd nodes to use: the --addr flags, else
-// $BUILDKIT_HOST (comma-separated for several), else one daemon as
-// defaultDaemonAddr finds or starts it.
-func daemonAddrs(ctx context.Context, stderr io.Writer, flags []string, mirrors registry.Mirrors) ([]string, error) {
-	var addrs []string
-	if len(flags) > 0 {
-		addrs = flags
-	} else {
-		addrs = solver.Addrs(os.Getenv("BUILDKIT_HOST"))
-	}
-	if len(addrs) == 0 {
-		a, err := defaultDaemonAddr(ctx, stderr, mirrors)
-		if err != nil {
-			return nil, err
-		}
-		addrs = []string{a}
-	}
-	slices.Sort(addrs)
-	return slices.Compact(addrs), nil
 }

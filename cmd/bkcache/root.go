@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/hash/inputs"
 	"github.com/bkcache/bkcache/solver"
+	"github.com/bkcache/bkcache/solver/engine"
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/registry"
@@ -87,9 +89,18 @@ func (f *projectFlags) bind(cmd *cobra.Command) {
 	}
 	fl.Var(choice{&f.baseImages, []string{string(inputs.Resolve), string(inputs.AsWritten)}}, "base-images",
 		"how images the builds read enter the hash: resolve (by the digest their tag names now) or as-written (their refs as text, for offline work) (default $BKCACHE_BASE_IMAGES, else resolve)")
-	fl.StringArrayVar(&f.mirrors, "registry-mirror", solver.Addrs(os.Getenv("BKCACHE_REGISTRY_MIRRORS")), "look images of HOST up through MIRROR, as buildkitd's mirrors fetch them: HOST=MIRROR, for example docker.io=mirror.example.com (repeatable; default $BKCACHE_REGISTRY_MIRRORS, comma-separated)")
-	fl.StringArrayVar(&f.redactArgs, "redact-arg", solver.Addrs(os.Getenv("BKCACHE_REDACT_ARGS")), "never store or show this build arg's value: records and the hash keep an HMAC of it under the key in $"+inputs.RedactKeyEnv+"; every command of a pipeline must name the same args (repeatable; default $BKCACHE_REDACT_ARGS, comma-separated)")
+	fl.StringArrayVar(&f.mirrors, "registry-mirror", commaList(os.Getenv("BKCACHE_REGISTRY_MIRRORS")), "look images of HOST up through MIRROR, as buildkitd's mirrors fetch them: HOST=MIRROR, for example docker.io=mirror.example.com (repeatable; default $BKCACHE_REGISTRY_MIRRORS, comma-separated)")
+	fl.StringArrayVar(&f.redactArgs, "redact-arg", commaList(os.Getenv("BKCACHE_REDACT_ARGS")), "never store or show this build arg's value: records and the hash keep an HMAC of it under the key in $"+inputs.RedactKeyEnv+"; every command of a pipeline must name the same args (repeatable; default $BKCACHE_REDACT_ARGS, comma-separated)")
 	fl.StringArrayVar(&f.reg.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
+}
+
+// commaList splits an environment variable's comma-separated list.
+func commaList(v string) []string {
+	out := strings.Split(v, ",")
+	for i := range out {
+		out[i] = strings.TrimSpace(out[i])
+	}
+	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
 }
 
 // parse parses the project-wide flags once, into typed values, before a
@@ -196,7 +207,7 @@ type usageError struct{ error }
 func advise(err error) error {
 	var noRepo *plan.NoRepositoryError
 	var plainHTTP *registry.PlainHTTPError
-	var engine *solver.EngineError
+	var noEngine *solver.EngineError
 	switch {
 	case err == nil:
 		return nil
@@ -208,9 +219,9 @@ func advise(err error) error {
 		return fmt.Errorf("%w: pass one with -f or --project-directory", err)
 	case errors.As(err, &plainHTTP):
 		return fmt.Errorf("%w: pass --insecure-registry %s to allow it", err, plainHTTP.Host)
-	case errors.As(err, &engine):
-		return fmt.Errorf("--load needs a running Docker engine, and `docker info` failed: %s: use --output type=docker,dest=FILE and `docker load -i FILE` elsewhere", engine.Detail)
-	case errors.Is(err, solver.ErrCertWithoutKey):
+	case errors.As(err, &noEngine):
+		return fmt.Errorf("--load needs a running Docker engine, and `docker info` failed: %s: use --output type=docker,dest=FILE and `docker load -i FILE` elsewhere", noEngine.Detail)
+	case errors.Is(err, engine.ErrCertWithoutKey):
 		return fmt.Errorf("--tlscert and --tlskey go together")
 	case errors.As(err, new(*inputs.ImageError)), errors.As(err, new(*inputs.RemoteError)), errors.Is(err, inputs.ErrUndecidedImage):
 		return fmt.Errorf("%w; to hash the images as written instead (offline work), pass --base-images as-written", err)
