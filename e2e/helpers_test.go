@@ -108,6 +108,12 @@ type svcResult struct {
 func build(t *testing.T, dir string, env []string, args ...string) (map[string]svcResult, result) {
 	t.Helper()
 	r := bkcache(t, dir, env, append([]string{"build", "--format", "json", "--progress", "plain"}, args...)...)
+	return summary(t, r), r
+}
+
+// summary decodes `bkcache build --format json`.
+func summary(t *testing.T, r result) map[string]svcResult {
+	t.Helper()
 	var doc struct {
 		Services []svcResult `json:"services"`
 	}
@@ -118,7 +124,7 @@ func build(t *testing.T, dir string, env []string, args ...string) (map[string]s
 	for _, s := range doc.Services {
 		out[s.Service] = s
 	}
-	return out, r
+	return out
 }
 
 func mustBuild(t *testing.T, dir string, env []string, args ...string) map[string]svcResult {

@@ -65,6 +65,14 @@ func NewBuilder(pool *Pool, pub *publish.Publisher, opt Options) *Builder {
 	return b
 }
 
+// classic reports whether the run builds on a Docker engine with the
+// classic image store: its BuildKit has neither an image exporter (the
+// engine pushes) nor registry cache export or import.
+func (b *Builder) classic() bool {
+	e := b.pool.Engine()
+	return e != nil && !e.Containerd
+}
+
 // perNode is how many services n solves at once.
 func (b *Builder) perNode(n *Node) int {
 	if b.opt.Parallel > 0 {

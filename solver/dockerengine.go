@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/moby/api/types/registry"
 	dockerclient "github.com/moby/moby/client"
+	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/mod/semver"
 	"google.golang.org/grpc/codes"
 )
@@ -33,6 +35,10 @@ type DockerEngine struct {
 	// containerd image store): only then does its BuildKit export
 	// registry cache and push with the image exporter.
 	Containerd bool
+	// Platform is the engine's own, OS/ARCH as it reports it: the one
+	// image of a service of several platforms that a classic store
+	// takes.
+	Platform string
 }
 
 // connectDocker dials the BuildKit inside the Docker engine d, as buildx's
@@ -54,7 +60,7 @@ func connectDocker(ctx context.Context, d engine.Docker) (*client.Client, *clien
 		api.Close()
 		return nil, nil, nil, fmt.Errorf("no Docker engine answers at %s (%s): %w", d.Host, d.Source, err)
 	}
-	eng := &DockerEngine{Host: d.Host, api: api, Containerd: containerdStore(sys.Info.DriverStatus)}
+	eng := &DockerEngine{Host: d.Host, api: api, Containerd: containerdStore(sys.Info.DriverStatus), Platform: sys.Info.OSType + "/" + sys.Info.Architecture}
 	c, err := client.New(ctx, "",
 		client.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 			return api.DialHijack(ctx, "/grpc", "h2c", nil)
@@ -157,4 +163,36 @@ func registryAuth(host string) (string, error) {
 		return "", err
 	}
 	return base64.URLEncoding.EncodeToString(b), nil
+}
+
+// push pushes image from the engine, as `docker push` does, and returns
+// the digest the registry took: the classic image store's way to push,
+// its BuildKit having no image exporter.
+func (e *DockerEngine) push(ctx context.Context, image, host string) (digest.Digest, error) {
+	auth, err := registryAuth(host)
+	if err != nil {
+		return "", err
+	}
+	resp, err := e.api.ImagePush(ctx, image, dockerclient.ImagePushOptions{RegistryAuth: auth})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Close()
+	var pushed digest.Digest
+	for msg, err := range resp.JSONMessages(ctx) {
+		if err != nil {
+			return "", err
+		}
+		if msg.Error != nil {
+			return "", errors.New(msg.Error.Message)
+		}
+		var aux struct{ Digest digest.Digest }
+		if msg.Aux != nil && json.Unmarshal(*msg.Aux, &aux) == nil && aux.Digest != "" {
+			pushed = aux.Digest
+		}
+	}
+	if pushed == "" {
+		return "", errors.New("the engine reported no digest for the push")
+	}
+	return pushed, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	digest "github.com/opencontainers/go-digest"
@@ -21,12 +22,41 @@ func (b *Builder) finish(ctx context.Context, j *plan.Job, resp *client.SolveRes
 		res.Digest = digest.Digest(d)
 	}
 	if out, ok := b.opt.Outputs[j.Name()]; ok && out.Type == "engine" && b.opt.Push && inRegistry == "" {
-		if err := b.pool.Engine().tag(ctx, j.Refs.Image.String(), j.EngineNames); err != nil {
-			res.Fail(fmt.Errorf("naming %s in the Docker engine: %w", j.Refs.Image, err))
+		if err := b.fromEngine(ctx, j, res); err != nil {
+			res.Fail(err)
 			return
 		}
 	}
 	if b.opt.Push {
 		b.pub.Publish(ctx, j, res, cacheFailures, inRegistry)
 	}
+}
+
+// fromEngine completes a push of an image built into a Docker engine:
+// with the containerd store BuildKit pushed it, and compose's names are
+// tagged here; with the classic store the engine pushes R:H, then the
+// compose tags, and R:H's digest is what the registry took.
+func (b *Builder) fromEngine(ctx context.Context, j *plan.Job, res *outcome.Result) error {
+	e := b.pool.Engine()
+	if !b.classic() {
+		if err := e.tag(ctx, j.Refs.Image.String(), j.EngineNames); err != nil {
+			return fmt.Errorf("naming %s in the Docker engine: %w", j.Refs.Image, err)
+		}
+		return nil
+	}
+	d, err := e.push(ctx, j.Refs.Image.String(), j.Refs.Image.Context().RegistryStr())
+	if err != nil {
+		return fmt.Errorf("pushing %s from the Docker engine: %w; %s not moved", j.Refs.Image, err, j.Refs.Floating)
+	}
+	res.Digest = d
+	for _, tag := range j.Service.Tags {
+		ref, err := name.ParseReference(tag)
+		if err == nil {
+			_, err = e.push(ctx, tag, ref.Context().RegistryStr())
+		}
+		if err != nil {
+			return fmt.Errorf("pushing %s from the Docker engine: %w; %s not moved", tag, err, j.Refs.Floating)
+		}
+	}
+	return nil
 }

@@ -23,8 +23,10 @@ import (
 
 // oneImage reports whether out can only hold one platform and j builds
 // for several: its export is then loadPlatform's, not the main solve's.
-func oneImage(out Output, j *plan.Job) bool {
-	return (out.Type == "load" || out.Type == "docker") && len(j.Service.Platforms) > 1
+// A Docker engine holds several only with the containerd image store.
+func (b *Builder) oneImage(out Output, j *plan.Job) bool {
+	one := out.Type == "load" || out.Type == "docker" || (out.Type == "engine" && b.classic())
+	return one && len(j.Service.Platforms) > 1
 }
 
 // loadPlatform is the one of j's platforms out takes; it fails before

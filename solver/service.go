@@ -44,7 +44,7 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, sends []send, deps 
 func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps map[string]depImage, layout string, inRegistry digest.Digest, res *outcome.Result) (*client.SolveResponse, []string, bool) {
 	out, hasOutput := b.opt.Outputs[j.Name()]
 	var single string // the platform of a one-platform output, solved apart
-	if hasOutput && oneImage(out, j) {
+	if hasOutput && b.oneImage(out, j) {
 		var err error
 		if single, err = loadPlatform(j, out); err != nil {
 			res.Fail(err)
@@ -57,11 +57,15 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 		res.Fail(err)
 		return nil, nil, false
 	}
-	imports, warnings := b.pub.CacheImports(ctx, j.Imports)
-	res.Warn(warnings...)
+	var imports []plan.CacheEntry
+	if !b.classic() {
+		var warnings []string
+		imports, warnings = b.pub.CacheImports(ctx, j.Imports)
+		res.Warn(warnings...)
+	}
 	so.CacheImports = cacheEntries(imports)
 	res.CacheImports, res.CacheExports = cacheRefs(imports), cacheRefs(nil)
-	if b.opt.Push {
+	if b.opt.Push && !b.classic() {
 		res.CacheExports = cacheRefs(j.Exports)
 	}
 	explained := b.pub.Explain(ctx, j, res)

@@ -55,7 +55,7 @@ func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string,
 	if err := additionalContexts(so, j, deps); err != nil {
 		return nil, cleanup, err
 	}
-	if b.opt.Push {
+	if b.opt.Push && !b.classic() {
 		so.CacheExports = cacheEntries(j.Exports)
 	}
 	if err := b.exports(so, j, layout, push); err != nil {
@@ -256,7 +256,13 @@ func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string, push 
 	// that the engine's image and R:H are one manifest; compose's names
 	// are tagged in the engine after (see finish).
 	pushFromEngine := push && hasOutput && out.Type == "engine"
-	if push {
+	switch {
+	case pushFromEngine && b.classic():
+		// The classic store's BuildKit cannot push: the engine does,
+		// after the solve (see finish).
+		names := append(append([]string{image.String()}, j.Service.Tags...), j.EngineNames...)
+		so.Exports = []client.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": strings.Join(names, ",")}}}
+	case push:
 		names := append([]string{image.String()}, j.Service.Tags...)
 		exp := client.ExporterImage
 		if pushFromEngine {
@@ -267,7 +273,7 @@ func (b *Builder) exports(so *client.SolveOpt, j *plan.Job, layout string, push 
 			Attrs: j.RegistryAttrs(map[string]string{"name": strings.Join(names, ","), "push": "true"}),
 		}}
 	}
-	if hasOutput && !oneImage(out, j) && !pushFromEngine {
+	if hasOutput && !b.oneImage(out, j) && !pushFromEngine {
 		e, err := out.exportEntry(image.String(), j.EngineNames...)
 		if err != nil {
 			return err

@@ -175,6 +175,9 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	if o.verbose {
 		fmt.Fprintf(stderr, "bkcache: building on %s\n", describe(eng, pool))
 	}
+	if err := o.classicLimits(stderr, pool.Engine(), p); err != nil {
+		return err
+	}
 	outputs, err := o.outputs(ctx, p, pool.Engine())
 	if err != nil {
 		return err
@@ -252,7 +255,7 @@ func (o *buildOptions) outputs(ctx context.Context, p *plan.Plan, eng *solver.Do
 	out := o.out
 	if eng != nil && o.output == "" {
 		// On a Docker engine, images land in its store as they are built.
-		out = solver.Output{Type: "engine"}
+		out = solver.Output{Type: "engine", Platform: eng.Platform}
 	} else if o.load {
 		if err := solver.CheckDocker(ctx); err != nil {
 			return nil, err

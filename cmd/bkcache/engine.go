@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/bkcache/bkcache/solver"
 	"github.com/bkcache/bkcache/solver/engine"
+	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/spf13/pflag"
 )
@@ -52,4 +54,39 @@ func describe(eng engine.Engine, pool *solver.Pool) string {
 		return fmt.Sprintf("%s, BuildKit %s, %s", eng.Why, pool.Buildkit(context.Background()).Version, e.Store())
 	}
 	return eng.Why
+}
+
+// containerdStoreFix is how a user gets a Docker engine whose BuildKit
+// keeps attestations, exports registry cache and pushes itself.
+const containerdStoreFix = "enable the containerd image store (Docker Desktop: Settings > General > " +
+	"\"Use containerd for pulling and storing images\"; Docker Engine: {\"features\": {\"containerd-snapshotter\": true}} " +
+	"in /etc/docker/daemon.json, then restart dockerd), or build on a buildx builder (`docker buildx create --use`)"
+
+// classicLimits refuses, before any build, what a Docker engine with
+// the classic image store cannot do without the hash and the image
+// disagreeing, and warns once of the registry cache it cannot export.
+func (o *buildOptions) classicLimits(stderr io.Writer, e *solver.DockerEngine, p *plan.Plan) error {
+	if e == nil || e.Containerd {
+		return nil
+	}
+	for _, j := range p.Jobs {
+		a := j.Service.Attestations
+		if a.Provenance != "" || a.SBOM != "" {
+			return fmt.Errorf("service %q: its image gets attestations (provenance %q, sbom %q), which the Docker engine at %s cannot keep: "+
+				"it uses the classic image store; pass --provenance false and no --sbom (the hash changes with them), or %s",
+				j.Name(), a.Provenance, a.SBOM, e.Host, containerdStoreFix)
+		}
+		if o.push && len(j.Service.Platforms) > 1 {
+			return fmt.Errorf("service %q builds for %s, and the Docker engine at %s, with the classic image store, holds and pushes one platform: %s",
+				j.Name(), strings.Join(j.Service.Platforms, ", "), e.Host, containerdStoreFix)
+		}
+	}
+	if !o.push {
+		return nil
+	}
+	if o.requireCache {
+		return fmt.Errorf("--require-cache-export: the Docker engine at %s uses the classic image store, whose BuildKit cannot export registry cache: %s", e.Host, containerdStoreFix)
+	}
+	fmt.Fprintf(stderr, "bkcache: warning: the Docker engine at %s uses the classic image store: images are pushed without registry cache (R:cache-H), so CI runs on other machines rebuild every step; %s\n", e.Host, containerdStoreFix)
+	return nil
 }

@@ -33,17 +33,24 @@ func CheckDocker() error {
 	return nil
 }
 
-// StartDocker starts dockerd, with the containerd it starts itself, and
-// waits until it answers.
+// StartDocker starts Debian's dockerd (20.10), with the containerd it
+// starts itself, and waits until it answers; tests share it, started
+// once.
 func (s *Sandbox) StartDocker(ctx context.Context) (*Docker, error) {
 	if err := CheckDocker(); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(s.Dir, "docker")
+	d := &Docker{Host: "unix://" + filepath.Join(dir, "docker.sock"), sb: s}
+	s.mu.Lock()
+	_, running := s.procs["dockerd"]
+	s.mu.Unlock()
+	if running {
+		return d, nil
+	}
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, err
 	}
-	d := &Docker{Host: "unix://" + filepath.Join(dir, "docker.sock"), sb: s}
 	err := s.start("dockerd", "dockerd",
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "docker.pid"), "--host", d.Host,

@@ -1,0 +1,275 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/e2e/sandbox"
+)
+
+// The user and group the engine tests run bkcache as: not root, in the
+// group that owns the engine's socket, as a developer in the docker group.
+const (
+	engineUser  = "bkcache-e2e"
+	engineGroup = "bkcache-docker"
+)
+
+// unprivileged is a user bkcache runs as, with a home of its own.
+type unprivileged struct {
+	cred *syscall.Credential
+	home string
+}
+
+// newUnprivileged makes (once per machine) the user and the group, and a
+// home for this test. It needs root, as starting a Docker engine does.
+func newUnprivileged(t *testing.T) unprivileged {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		sourcetest.Unavailable(t, "the Docker engine tests start dockerd and need root: run them with sudo (CI runs as root)")
+	}
+	for _, c := range [][]string{{"groupadd", "--system", engineGroup}, {"useradd", "--system", "--no-create-home", "--gid", engineGroup, engineUser}} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil && !strings.Contains(string(out), "already exists") {
+			sourcetest.Unavailable(t, fmt.Sprintf("%s: %v: %s (the shadow package provides it: apt-get install -y passwd)", strings.Join(c, " "), err, out))
+		}
+	}
+	u, err := user.Lookup(engineUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	// The sandbox's directory holds the binary under test and the
+	// engine's socket: the user must be able to go through it.
+	for _, d := range []string{sb.Dir, sb.Bin} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home := t.TempDir()
+	for _, d := range []string{filepath.Dir(home), home} { // t.TempDir's parent is private too
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return unprivileged{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}, home: home}
+}
+
+// tree writes files into a directory the user owns.
+func (u unprivileged) tree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(u.home, "project-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sourcetest.Write(t, dir, files)
+	u.chown(t, u.home)
+	return dir
+}
+
+func (u unprivileged) chown(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, int(u.cred.Uid), int(u.cred.Gid))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// build is `bkcache build` as the user, on the engine at host: no
+// BUILDKIT_HOST, so that bkcache chooses the engine itself.
+func (u unprivileged) build(t *testing.T, dir, host string, args ...string) (map[string]svcResult, result) {
+	t.Helper()
+	cmd := exec.Command(sb.BkcacheBin(), append([]string{"build", "--format", "json", "--progress", "plain", "-v"}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
+	r, err := runCmd(cmd, dir, []string{"BUILDKIT_HOST=", "DOCKER_HOST=" + host, "HOME=" + u.home,
+		"XDG_CACHE_HOME=" + filepath.Join(u.home, ".cache"), "DOCKER_CONFIG=" + filepath.Join(u.home, ".docker")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return summary(t, r), r
+}
+
+func (u unprivileged) mustBuild(t *testing.T, dir, host string, args ...string) map[string]svcResult {
+	t.Helper()
+	res, r := u.build(t, dir, host, args...)
+	if r.code != 0 {
+		t.Fatalf("bkcache build as %s failed (exit %d):\n%s\n%s", engineUser, r.code, r.stderr, sb.Logs())
+	}
+	return res
+}
+
+// TestOnDockerEngine: a user with no root and no BUILDKIT_HOST, in the
+// group of a current Docker engine (containerd image store), builds,
+// skips and pushes on the engine's own BuildKit; bkcache starts no
+// daemon.
+func TestOnDockerEngine(t *testing.T) {
+	requireSandbox(t)
+	if err := sandbox.CheckDocker(); err != nil {
+		sourcetest.Unavailable(t, err.Error())
+	}
+	u := newUnprivileged(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bin, err := sb.BuildDockerd(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := sb.StartEngine(ctx, sandbox.EngineOptions{Name: "engine", Bin: bin, Group: engineGroup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Stop("engine")
+	r := repo(t)
+	dir := u.tree(t, map[string]string{
+		"compose.yaml": "name: e2e-engine\nservices:\n  svc:\n    image: " + r + "/svc\n    build: .\n",
+		"Dockerfile":   tiny["Dockerfile"], "input.txt": "v1\n",
+	})
+	docker := func(args ...string) (string, error) { return eng.Run(ctx, nil, args...) }
+
+	s, out := u.build(t, dir, eng.Host)
+	if s["svc"].Status != "built" || out.code != 0 {
+		t.Fatalf("first build on the engine: %+v (exit %d)\n%s", s["svc"], out.code, out.stderr)
+	}
+	if !strings.Contains(out.stderr, "building on docker engine at "+eng.Host+" (DOCKER_HOST), BuildKit v0.33.0, containerd image store") {
+		t.Errorf("-v does not name the engine and why:\n%s", out.stderr)
+	}
+	ref := r + "/svc:" + s["svc"].Hash
+	for _, name := range []string{ref, r + "/svc:latest"} {
+		if _, err := docker("image", "inspect", name); err != nil {
+			t.Errorf("the engine lacks %s: %v", name, err)
+		}
+	}
+	if head(t, ref) != "" {
+		t.Errorf("a build without --push pushed %s", ref)
+	}
+	if s := u.mustBuild(t, dir, eng.Host)["svc"]; s.Status != "skipped" {
+		t.Errorf("again, with the image in the engine: %+v, want skipped", s)
+	}
+
+	s = u.mustBuild(t, dir, eng.Host, "--push")
+	d := head(t, ref)
+	if s["svc"].Status != "built" || d == "" || d != s["svc"].Digest || head(t, r+"/svc:ci") != d || head(t, r+"/svc:cache-"+s["svc"].Hash) == "" {
+		t.Fatalf("--push: %+v; R:H %q, R:F %q, R:cache-H %q", s["svc"], d, head(t, r+"/svc:ci"), head(t, r+"/svc:cache-"+s["svc"].Hash))
+	}
+	// The engine's image and R:H are one manifest.
+	if id, err := docker("image", "inspect", "--format", "{{.Id}}", ref); err != nil || strings.TrimSpace(id) != d {
+		t.Errorf("the engine's %s is %q (%v), the registry's %s", ref, id, err, d)
+	}
+
+	// Without the image in the engine, the registry's R:H is a skip: the
+	// engine pulls it instead of building.
+	if _, err := docker("image", "rm", "--force", ref, r+"/svc:latest"); err != nil {
+		t.Fatal(err)
+	}
+	if s := u.mustBuild(t, dir, eng.Host, "--push")["svc"]; s.Status != "skipped" {
+		t.Errorf("after docker image rm: %+v, want skipped through the registry", s)
+	}
+	c, err := docker("create", r+"/svc:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := docker("cp", strings.TrimSpace(c)+":/input.txt", "-")
+	if err != nil || !strings.Contains(got, "v1") {
+		t.Errorf("the engine's image after the skip: %q %v", got, err)
+	}
+}
+
+// TestOnClassicEngines: on an engine whose BuildKit cannot do what the
+// hash promises, bkcache refuses before building, naming the fix, and
+// pushes nothing; what it can do there works. A current engine with the
+// classic image store builds and pushes (the engine pushes) without
+// registry cache; Debian's dockerd 20.10 is refused outright.
+func TestOnClassicEngines(t *testing.T) {
+	requireSandbox(t)
+	if err := sandbox.CheckDocker(); err != nil {
+		sourcetest.Unavailable(t, err.Error())
+	}
+	if os.Geteuid() != 0 {
+		sourcetest.Unavailable(t, "the Docker engine tests start dockerd and need root: run them with sudo (CI runs as root)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bin, err := sb.BuildDockerd(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := sb.StartEngine(ctx, sandbox.EngineOptions{Name: "classic", Bin: bin, Classic: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Stop("classic")
+	project := func(r string) string {
+		return sourcetest.Tree(t, map[string]string{
+			"compose.yaml": "name: e2e-classic\nservices:\n  svc:\n    image: " + r + "/svc\n    build: .\n",
+			"Dockerfile":   tiny["Dockerfile"], "input.txt": "v1\n",
+		})
+	}
+	r := repo(t)
+	dir := project(r)
+	env := []string{"BUILDKIT_HOST=", "DOCKER_HOST=" + eng.Host}
+	refused := func(t *testing.T, dir, r string, env []string, args []string, says ...string) {
+		t.Helper()
+		res := bkcache(t, dir, env, append([]string{"build", "--progress", "plain"}, args...)...)
+		if res.code == 0 {
+			t.Fatalf("build %v on a classic engine succeeded, want a refusal:\n%s", args, res.stderr)
+		}
+		for _, s := range says {
+			if !strings.Contains(res.stderr, s) {
+				t.Errorf("build %v: the refusal does not say %q:\n%s", args, s, res.stderr)
+			}
+		}
+		if tags := tagsOrNone(t, r+"/svc"); len(tags) > 0 {
+			t.Errorf("build %v was refused but pushed %v", args, tags)
+		}
+	}
+	// The default provenance attestation would be lost: the image would
+	// not be what its hash says.
+	refused(t, dir, r, env, []string{"--push"}, `service "svc": its image gets attestations`, "--provenance false", "containerd image store")
+	refused(t, dir, r, env, []string{"--push", "--provenance", "false", "--require-cache-export"}, "--require-cache-export", "cannot export registry cache")
+
+	s, res := build(t, dir, env, "--push", "--provenance", "false")
+	svc := s["svc"]
+	if res.code != 0 || svc.Status != "built" {
+		t.Fatalf("--push --provenance false on the classic engine: %+v\n%s", svc, res.stderr)
+	}
+	if n := strings.Count(res.stderr, "uses the classic image store"); n != 1 {
+		t.Errorf("the classic store's lost cache export was said %d times, want once:\n%s", n, res.stderr)
+	}
+	ref := r + "/svc:" + svc.Hash
+	if d := head(t, ref); d == "" || d != svc.Digest || head(t, r+"/svc:ci") != d {
+		t.Errorf("pushed by the engine: R:H %q, R:F %q, reported %q", d, head(t, r+"/svc:ci"), svc.Digest)
+	}
+	if head(t, r+"/svc:cache-"+svc.Hash) != "" {
+		t.Errorf("a classic engine exported cache?")
+	}
+	if _, err := eng.Run(ctx, nil, "image", "inspect", r+"/svc:latest"); err != nil {
+		t.Errorf("the engine lacks compose's name: %v", err)
+	}
+	if s := mustBuild(t, dir, env, "--push", "--provenance", "false")["svc"]; s.Status != "skipped" {
+		t.Errorf("again: %+v, want skipped", s)
+	}
+
+	t.Run("docker 20.10", func(t *testing.T) {
+		old, err := sb.StartDocker(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := repo(t)
+		refused(t, project(r), r, []string{"BUILDKIT_HOST=", "DOCKER_HOST=" + old.Host}, []string{"--push", "--provenance", "false"},
+			"older than v0.11", "Docker Engine 26 or later", "buildx builder")
+	})
+}
