@@ -71,3 +71,22 @@ func (s *Sandbox) StartEngine(ctx context.Context, opt EngineOptions) (*Docker, 
 	}
 	return d, nil
 }
+
+// BuildBuildx builds buildx at the version e2e/engines/buildx/go.mod
+// pins, once per sandbox.
+func (s *Sandbox) BuildBuildx(ctx context.Context) (string, error) {
+	out := filepath.Join(s.Bin, "buildx")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X github.com/docker/buildx/version.Version="+BuildxVersion,
+		"-o", out, "github.com/docker/buildx/cmd/buildx")
+	cmd.Dir = filepath.Join(s.moduleRoot, "e2e", "engines", "buildx")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build buildx (e2e/engines/buildx): %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+// BuildxVersion is the buildx e2e/engines/buildx/go.mod pins.
+const BuildxVersion = "v0.38.2"
