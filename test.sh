@@ -42,6 +42,17 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+echo "--- desktop platforms: darwin/amd64, darwin/arm64, windows/amd64"
+# Docker Desktop's users run bkcache on macOS and Windows: the binary
+# must build there, and the engine code and its tests must compile
+# (on windows, the solver's: the tests of hash/ and cmd/ use Unix inodes
+# and fifos).
+for p in darwin/amd64 darwin/arm64 windows/amd64; do
+	GOOS=${p%/*} GOARCH=${p#*/} CGO_ENABLED=0 go build -o /dev/null ./cmd/bkcache
+done
+GOOS=darwin GOARCH=arm64 go vet ./...
+GOOS=windows GOARCH=amd64 go vet ./solver/...
+
 # Fuzz budgets are execution counts, not durations: with a duration, Go
 # 1.26's fuzz coordinator can report "context deadline exceeded" at the
 # deadline on a loaded machine (golang/go#75804, fixed in Go 1.27), and a
