@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,8 +57,13 @@ func TestBuildxBuilders(t *testing.T) {
 	writeFile(t, dir, "input.txt", "v2\n")
 	on(t, env, nil, "buildx builder secure (buildx's current builder, remote driver)", "built")
 
-	res := bkcache(t, dir, env, "build", "--builder", "nope")
-	if res.code == 0 || !strings.Contains(res.stderr, `no buildx builder "nope"`) || !strings.Contains(res.stderr, "`docker buildx ls` lists sandbox, secure") {
+	buildx("create", "--name", "gone", "--driver", "remote", "unix://"+filepath.Join(cfg, "nothing.sock"))
+	res := bkcache(t, dir, env, "build", "--builder", "gone")
+	if res.code == 0 || !strings.Contains(res.stderr, "buildx builder gone (--builder, remote driver) does not answer") || !strings.Contains(res.stderr, "docker buildx inspect --bootstrap gone") {
+		t.Errorf("a builder that does not answer: exit %d\n%s", res.code, res.stderr)
+	}
+	res = bkcache(t, dir, env, "build", "--builder", "nope")
+	if res.code == 0 || !strings.Contains(res.stderr, `no buildx builder "nope"`) || !strings.Contains(res.stderr, "`docker buildx ls` lists gone, sandbox, secure") {
 		t.Errorf("an unknown builder: exit %d\n%s", res.code, res.stderr)
 	}
 	if out := bkcache(t, dir, env, "version", "--builder", "sandbox"); !strings.Contains(out.stdout, "buildx builder sandbox (--builder, remote driver)") || !strings.Contains(out.stdout, "v0.33.1") {

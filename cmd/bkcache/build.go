@@ -169,7 +169,7 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	start := time.Now()
 	pool, err := solver.Dial(ctx, eng.Targets)
 	if err != nil {
-		return err
+		return unreachable(eng, err)
 	}
 	defer pool.Close()
 	if o.verbose {

@@ -48,6 +48,16 @@ func (e *engineFlags) selectEngine(ctx context.Context, stderr io.Writer, mirror
 	return eng, nil
 }
 
+// unreachable says which engine did not answer, and for a buildx builder
+// how to see and start it.
+func unreachable(eng engine.Engine, err error) error {
+	if eng.Builder == "" {
+		return err
+	}
+	return fmt.Errorf("%s does not answer: %w\n`docker buildx ls` shows its nodes' status; "+
+		"`docker buildx inspect --bootstrap %s` starts a docker-container or kubernetes builder", eng.Why, err, eng.Builder)
+}
+
 // describe is the engine a run built on, for -v and version.
 func describe(eng engine.Engine, pool *solver.Pool) string {
 	if e := pool.Engine(); e != nil {

@@ -23,11 +23,23 @@ import (
 type builder struct {
 	Name   string
 	Driver string
-	Nodes  []struct {
-		Name       string
-		Endpoint   string
-		DriverOpts map[string]string
+	Nodes  []node
+}
+
+type node struct {
+	Name       string
+	Endpoint   string
+	DriverOpts map[string]string
+}
+
+// isDockerContext reports whether name is a docker context: "default",
+// or one in the docker CLI's store.
+func (e Env) isDockerContext(name string) bool {
+	if name == "default" {
+		return true
 	}
+	_, err := e.dockerContext(name)
+	return err == nil
 }
 
 // builderName is buildx's rule for builder names; it stores them in
@@ -40,6 +52,13 @@ var builderName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9.\-_+]*$`)
 // why says where the name came from.
 func (e Env) Builder(name, why string) (Engine, error) {
 	b, err := e.readBuilder(name)
+	var unknown *UnknownBuilderError
+	if errors.As(err, &unknown) && e.isDockerContext(name) {
+		// buildx lists each docker context as a builder of the docker
+		// driver, named after it ("default", "desktop-linux").
+		b = builder{Name: name, Driver: "docker", Nodes: []node{{Name: name, Endpoint: name}}}
+		err = nil
+	}
 	if err != nil {
 		return Engine{}, err
 	}
@@ -49,9 +68,9 @@ func (e Env) Builder(name, why string) (Engine, error) {
 		if err != nil {
 			return Engine{}, fmt.Errorf("%s: %w", desc, err)
 		}
-		return Engine{Kind: DockerEngine, Targets: []Target{{Docker: &d}}, Why: desc + ": docker engine at " + d.Host}, nil
+		return Engine{Kind: DockerEngine, Targets: []Target{{Docker: &d}}, Why: desc + ": docker engine at " + d.Host, Builder: b.Name}, nil
 	}
-	out := Engine{Kind: Buildkitd, Why: desc}
+	out := Engine{Kind: Buildkitd, Why: desc, Builder: b.Name}
 	current, _ := DockerEndpoint(e) // the engine the docker CLI, and so BuildKit's docker-container helper, talks to
 	for _, n := range b.Nodes {
 		t, err := nodeTargets(b.Driver, n.Name, n.Endpoint, n.DriverOpts, current.Host)
@@ -73,7 +92,7 @@ func (e Env) readBuilder(name string) (builder, error) {
 	}
 	data, err := os.ReadFile(filepath.Join(dir, strings.ToLower(name)))
 	if errors.Is(err, os.ErrNotExist) {
-		return b, fmt.Errorf("no buildx builder %q in %s; %s", name, dir, e.knownBuilders(dir))
+		return b, &UnknownBuilderError{Name: name, Known: fmt.Sprintf("%s; %s", dir, e.knownBuilders(dir))}
 	}
 	if err != nil {
 		return b, fmt.Errorf("buildx builder %q: %w", name, err)
@@ -85,6 +104,16 @@ func (e Env) readBuilder(name string) (builder, error) {
 		return b, fmt.Errorf("buildx builder %q has no nodes: `docker buildx create --append --name %s ...` adds one", name, b.Name)
 	}
 	return b, nil
+}
+
+// UnknownBuilderError is a builder name buildx's store does not have.
+type UnknownBuilderError struct {
+	Name  string
+	Known string // where bkcache looked, and what is there
+}
+
+func (e *UnknownBuilderError) Error() string {
+	return fmt.Sprintf("no buildx builder %q in %s", e.Name, e.Known)
 }
 
 // knownBuilders says which builders the store has, as `docker buildx ls`

@@ -49,6 +49,7 @@ type Engine struct {
 	Kind    Kind
 	Targets []Target // Buildkitd: one per node; DockerEngine: one
 	Why     string   // how it was chosen, in words: "--addr", "buildx builder ci (BUILDX_BUILDER)", ...
+	Builder string   // the buildx builder's name, when it is one
 }
 
 // Flags are the command line's say in the choice.

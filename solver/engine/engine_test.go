@@ -163,6 +163,7 @@ func TestBuilderDrivers(t *testing.T) {
 	t.Cleanup(func() { kubectlPods = orig })
 	for _, tc := range []struct {
 		name, builder string
+		name2         string // the name asked for, when not b
 		vars          map[string]string
 		want          []string
 		err           string
@@ -175,6 +176,8 @@ func TestBuilderDrivers(t *testing.T) {
 			want: []string{"docker-container://buildx_buildkit_b0?context=remote+box"}},
 		{name: "kubernetes pods", builder: `{"Name":"b","Driver":"kubernetes","Nodes":[{"Name":"k0","DriverOpts":{"namespace":"build"}}]}`,
 			want: []string{"kube-pod://k0-abc?namespace=build", "kube-pod://k0-def?namespace=build"}},
+		{name: "a docker context is a builder of its own name", builder: `{"Name":"b","Driver":"remote","Nodes":[{"Name":"b0","Endpoint":"tcp://x:1"}]}`,
+			name2: "default", vars: map[string]string{"DOCKER_HOST": "tcp://dind:2375"}, want: []string{"tcp://dind:2375"}},
 		{name: "docker driver on DOCKER_HOST", builder: `{"Name":"b","Driver":"docker","Nodes":[{"Name":"b0","Endpoint":"default"}]}`,
 			vars: map[string]string{"DOCKER_HOST": "tcp://dind:2375"}, want: []string{"tcp://dind:2375"}},
 		{name: "an unknown driver", builder: `{"Name":"b","Driver":"cloud","Nodes":[{"Name":"b0"}]}`, err: "the cloud driver is not one bkcache can build on"},
@@ -183,7 +186,7 @@ func TestBuilderDrivers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := fixtureEnv(t, "linux", false, tc.vars, map[string]string{"buildx/instances/b": tc.builder})
-			eng, err := e.Builder("b", "--builder")
+			eng, err := e.Builder(cmpOr(tc.name2, "b"), "--builder")
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("Builder = %+v, %v; want an error saying %q", eng, err, tc.err)
