@@ -30,12 +30,39 @@ type unprivileged struct {
 	home string
 }
 
+// needRoot is why the engine tests cannot run without root.
+const needRoot = "the Docker engine tests start dockerd and need root: run them with sudo (CI runs as root)"
+
+// startEngine builds the pinned dockerd and starts it as opt says, until
+// the test ends.
+func startEngine(ctx context.Context, t *testing.T, opt sandbox.EngineOptions) *sandbox.Docker {
+	t.Helper()
+	requireSandbox(t)
+	if err := sandbox.CheckDocker(); err != nil {
+		sourcetest.Unavailable(t, err.Error())
+	}
+	if os.Geteuid() != 0 {
+		sourcetest.Unavailable(t, needRoot)
+	}
+	var err error
+	if opt.Bin, err = sb.BuildDockerd(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := sb.StartEngine(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Stop(opt.Name) })
+	return eng
+}
+
 // newUnprivileged makes (once per machine) the user and the group, and a
 // home for this test. It needs root, as starting a Docker engine does.
 func newUnprivileged(t *testing.T) unprivileged {
 	t.Helper()
+	requireSandbox(t)
 	if os.Geteuid() != 0 {
-		sourcetest.Unavailable(t, "the Docker engine tests start dockerd and need root: run them with sudo (CI runs as root)")
+		sourcetest.Unavailable(t, needRoot)
 	}
 	for _, c := range [][]string{{"groupadd", "--system", engineGroup}, {"useradd", "--system", "--no-create-home", "--gid", engineGroup, engineUser}} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil && !strings.Contains(string(out), "already exists") {
@@ -117,22 +144,10 @@ func (u unprivileged) mustBuild(t *testing.T, dir, host string, args ...string) 
 // skips and pushes on the engine's own BuildKit; bkcache starts no
 // daemon.
 func TestOnDockerEngine(t *testing.T) {
-	requireSandbox(t)
-	if err := sandbox.CheckDocker(); err != nil {
-		sourcetest.Unavailable(t, err.Error())
-	}
 	u := newUnprivileged(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	bin, err := sb.BuildDockerd(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := sb.StartEngine(ctx, sandbox.EngineOptions{Name: "engine", Bin: bin, Group: engineGroup})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Stop("engine")
+	eng := startEngine(ctx, t, sandbox.EngineOptions{Name: "engine", Group: engineGroup})
 	r := repo(t)
 	dir := u.tree(t, map[string]string{
 		"compose.yaml": "name: e2e-engine\nservices:\n  svc:\n    image: " + r + "/svc\n    build: .\n",
@@ -194,24 +209,9 @@ func TestOnDockerEngine(t *testing.T) {
 // classic image store builds and pushes (the engine pushes) without
 // registry cache; Debian's dockerd 20.10 is refused outright.
 func TestOnClassicEngines(t *testing.T) {
-	requireSandbox(t)
-	if err := sandbox.CheckDocker(); err != nil {
-		sourcetest.Unavailable(t, err.Error())
-	}
-	if os.Geteuid() != 0 {
-		sourcetest.Unavailable(t, "the Docker engine tests start dockerd and need root: run them with sudo (CI runs as root)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	bin, err := sb.BuildDockerd(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := sb.StartEngine(ctx, sandbox.EngineOptions{Name: "classic", Bin: bin, Classic: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Stop("classic")
+	eng := startEngine(ctx, t, sandbox.EngineOptions{Name: "classic", Classic: true})
 	project := func(r string) string {
 		return sourcetest.Tree(t, map[string]string{
 			"compose.yaml": "name: e2e-classic\nservices:\n  svc:\n    image: " + r + "/svc\n    build: .\n",
