@@ -56,7 +56,8 @@ for i in $(seq "$runs"); do
 	done
 done
 median() { sort -n | awk "{a[NR]=\$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}"; }
-echo "| scenario | buildkitd (BUILDKIT_HOST) | Docker engine (BuildKit $(DOCKER_HOST=unix://$work/docker.sock docker version --format "{{.Server.Version}}"), containerd store) | ratio |"
+engine_bk=$(BUILDKIT_HOST= DOCKER_HOST="unix://$work/docker.sock" "$bk" version | awk "/^buildkitd/ {print \$2}")
+echo "| scenario | buildkitd (BUILDKIT_HOST) | Docker engine (moby v2 dockerd, BuildKit $engine_bk containerd store) | engine / buildkitd |"
 echo "|---|---|---|---|"
 for s in cold noop change; do
 	a=$(awk -v s=$s "\$1==\"buildkitd\" && \$2==s {print \$3}" "$work/times" | median)
