@@ -42,16 +42,23 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
-echo "--- desktop platforms: darwin/amd64, darwin/arm64, windows/amd64"
-# Docker Desktop's users run bkcache on macOS and Windows: the binary
-# must build there, and the engine code and its tests must compile
-# (on windows, the solver's: the tests of hash/ and cmd/ use Unix inodes
-# and fifos).
-for p in darwin/amd64 darwin/arm64 windows/amd64; do
-	GOOS=${p%/*} GOARCH=${p#*/} CGO_ENABLED=0 go build -o /dev/null ./cmd/bkcache
-done
-GOOS=darwin GOARCH=arm64 go vet ./...
-GOOS=windows GOARCH=amd64 go vet ./solver/...
+echo "--- release: every platform, twice, byte for byte (.ci/release)"
+# The archives for linux, darwin (Docker Desktop's macOS) and windows:
+# this also proves the binary builds on every desktop platform.
+rel=$(mktemp -d)
+trap 'rm -rf "$rel"' EXIT
+go vet ./.ci/releasetool
+go test -count=1 ./.ci/releasetool
+OUT=$rel/a .ci/release v0.0.0-ci
+OUT=$rel/b .ci/release v0.0.0-ci
+diff -r "$rel/a" "$rel/b" >/dev/null || { echo "two release runs from one commit differ:" >&2; diff -r "$rel/a" "$rel/b" >&2 || true; exit 1; }
+(cd "$rel/a" && sha256sum --quiet -c SHA256SUMS)
+[ "$(ls "$rel/a" | grep -cE '^bkcache_v0\.0\.0-ci_(linux_(amd64|arm64)|darwin_(amd64|arm64))\.tar\.gz$|^bkcache_v0\.0\.0-ci_windows_amd64\.zip$')" = 5 ] || { echo "release: archives missing: $(ls "$rel/a")" >&2; exit 1; }
+mkdir "$rel/x" && tar -xzf "$rel/a/bkcache_v0.0.0-ci_linux_amd64.tar.gz" -C "$rel/x"
+v=$("$rel/x/bkcache" version --format json)
+grep -q '"version": "v0.0.0-ci"' <<<"$v" || { echo "release: the linux/amd64 binary does not print its version: $v" >&2; exit 1; }
+m=$("$rel/x/bkcache" docker-cli-plugin-metadata)
+grep -q '"SchemaVersion": "0.1.0"' <<<"$m" && grep -q '"Version": "v0.0.0-ci"' <<<"$m" || { echo "release: plugin metadata: $m" >&2; exit 1; }
 
 # Fuzz budgets are execution counts, not durations: with a duration, Go
 # 1.26's fuzz coordinator can report "context deadline exceeded" at the

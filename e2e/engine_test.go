@@ -120,14 +120,22 @@ func (u unprivileged) chown(t *testing.T, dir string) {
 // BUILDKIT_HOST, so that bkcache chooses the engine itself.
 func (u unprivileged) build(t *testing.T, dir, host string, args ...string) (map[string]svcResult, result) {
 	t.Helper()
-	cmd := exec.Command(sb.BkcacheBin(), append([]string{"build", "--format", "json", "--progress", "plain", "-v"}, args...)...)
+	r := u.run(t, dir, host, sb.BkcacheBin(), append([]string{"build", "--format", "json", "--progress", "plain", "-v"}, args...)...)
+	return summary(t, r), r
+}
+
+// run runs a command as the user, in its environment, on the engine at
+// host.
+func (u unprivileged) run(t *testing.T, dir, host, name string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
 	r, err := runCmd(cmd, dir, []string{"BUILDKIT_HOST=", "DOCKER_HOST=" + host, "HOME=" + u.home,
 		"XDG_CACHE_HOME=" + filepath.Join(u.home, ".cache"), "DOCKER_CONFIG=" + filepath.Join(u.home, ".docker")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return summary(t, r), r
+	return r
 }
 
 func (u unprivileged) mustBuild(t *testing.T, dir, host string, args ...string) map[string]svcResult {
@@ -200,6 +208,16 @@ func TestOnDockerEngine(t *testing.T) {
 	got, err := docker("cp", strings.TrimSpace(c)+":/input.txt", "-")
 	if err != nil || !strings.Contains(got, "v1") {
 		t.Errorf("the engine's image after the skip: %q %v", got, err)
+	}
+
+	// As a docker CLI plugin, installed by bkcache itself, on the
+	// docker CLI's engine.
+	if r := u.run(t, dir, eng.Host, sb.BkcacheBin(), "install-plugin"); r.code != 0 {
+		t.Fatalf("install-plugin: %s", r.stderr)
+	}
+	r2 := u.run(t, dir, eng.Host, "docker", "bkcache", "build", "--format", "json", "--progress", "plain", "-v", "--push")
+	if s := summary(t, r2)["svc"]; r2.code != 0 || s.Status != "skipped" || !strings.Contains(r2.stderr, "building on docker engine at "+eng.Host) {
+		t.Errorf("docker bkcache build: %+v (exit %d)\n%s", s, r2.code, r2.stderr)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -21,8 +22,43 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// version is set at link time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version is set at link time (-ldflags "-X main.version=v1.2.3", as
+// .ci/release does); otherwise it comes from the build info.
+var version = ""
+
+func init() {
+	if version == "" {
+		bi, ok := debug.ReadBuildInfo()
+		version = buildVersion(bi, ok)
+	}
+}
+
+// buildVersion is the version the Go toolchain recorded: the module's
+// (go install ...@v1.2.3), else a pseudo-version of the commit it was
+// built from, marked +dirty when the tree had changes; "dev" without
+// either.
+func buildVersion(bi *debug.BuildInfo, ok bool) string {
+	if !ok {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	vcs := map[string]string{}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	rev, when := vcs["vcs.revision"], vcs["vcs.time"]
+	t, err := time.Parse(time.RFC3339, when)
+	if len(rev) < 12 || err != nil {
+		return "dev"
+	}
+	v := fmt.Sprintf("v0.0.0-%s-%s", t.UTC().Format("20060102150405"), rev[:12])
+	if vcs["vcs.modified"] == "true" {
+		v += "+dirty"
+	}
+	return v
+}
 
 // projectFlags are docker compose's global flags, shared by every
 // command that reads a project.
@@ -184,7 +220,8 @@ floating ci tag.`,
 	}
 	pf.bind(root)
 	root.AddCommand(newHashCmd(pf), newInputsCmd(pf), newBuildCmd(pf), newExplainCmd(pf), newManifestCmd(), newCacheCmd(pf),
-		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newPruneCmd(pf), newReportCmd(), newVersionCmd(), newDaemonCmd(pf))
+		newEnvCmd(pf), newComposeOverrideCmd(pf), newCheckCmd(pf), newPruneCmd(pf), newReportCmd(), newVersionCmd(), newDaemonCmd(pf),
+		newInstallPluginCmd(), newPluginMetadataCmd())
 	adviseAll(root)
 	return root
 }

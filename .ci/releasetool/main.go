@@ -1,0 +1,156 @@
+// Command releasetool writes bkcache's release into a directory: one
+// archive per platform (the static binary, README.md and LICENSE), an
+// SPDX SBOM per binary from its build info, and SHA256SUMS. Two runs
+// from the same commit write the same bytes: every time in them is the
+// commit's (SOURCE_DATE_EPOCH), entries are sorted, owners are fixed.
+// .ci/release runs it.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Platform is one target of a release.
+type Platform struct{ OS, Arch string }
+
+// Platforms are the release's targets.
+var Platforms = []Platform{{"darwin", "amd64"}, {"darwin", "arm64"}, {"linux", "amd64"}, {"linux", "arm64"}, {"windows", "amd64"}}
+
+func main() {
+	out := flag.String("o", "dist", "output directory (replaced)")
+	only := flag.String("platforms", "", "only these of the release's platforms, OS/ARCH comma-separated (for quick checks)")
+	flag.Parse()
+	platforms, err := pick(*only)
+	if err == nil {
+		err = run(*out, flag.Arg(0), platforms)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "release:", err)
+		os.Exit(1)
+	}
+}
+
+// pick is the release's platforms, or those of only.
+func pick(only string) ([]Platform, error) {
+	if only == "" {
+		return Platforms, nil
+	}
+	var out []Platform
+	for _, s := range strings.Split(only, ",") {
+		goos, arch, _ := strings.Cut(strings.TrimSpace(s), "/")
+		p := Platform{goos, arch}
+		if !slices.Contains(Platforms, p) {
+			return nil, fmt.Errorf("-platforms: %q is not one of the release's platforms", s)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func run(out, version string, platforms []Platform) error {
+	epoch, err := sourceDate()
+	if err != nil {
+		return err
+	}
+	if version == "" {
+		if version, err = pseudoVersion(epoch); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "bkcache-release-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var files []string
+	for _, p := range platforms {
+		made, err := release(out, tmp, version, p, epoch)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", p.OS, p.Arch, err)
+		}
+		files = append(files, made...)
+	}
+	return writeSums(out, files)
+}
+
+// release builds one platform's binary and writes its archive and SBOM.
+func release(out, tmp, version string, p Platform, epoch time.Time) ([]string, error) {
+	bin := filepath.Join(tmp, p.OS+"_"+p.Arch, "bkcache")
+	if p.OS == "windows" {
+		bin += ".exe"
+	}
+	if err := build(bin, version, p); err != nil {
+		return nil, err
+	}
+	base := fmt.Sprintf("bkcache_%s_%s_%s", version, p.OS, p.Arch)
+	entries := []entry{{name: filepath.Base(bin), path: bin, mode: 0o755}, {name: "README.md", path: "README.md", mode: 0o644}}
+	if _, err := os.Stat("LICENSE"); err == nil {
+		entries = append(entries, entry{name: "LICENSE", path: "LICENSE", mode: 0o644})
+	}
+	archive := base + ".tar.gz"
+	write := writeTarGz
+	if p.OS == "windows" {
+		archive, write = base+".zip", writeZip
+	}
+	if err := write(filepath.Join(out, archive), entries, epoch); err != nil {
+		return nil, err
+	}
+	sbom := base + ".spdx.json"
+	if err := writeSBOM(filepath.Join(out, sbom), bin, base, version, epoch); err != nil {
+		return nil, err
+	}
+	return []string{archive, sbom}, nil
+}
+
+// build compiles a static, reproducible binary: no cgo, no paths of
+// this machine, no build ID, the version stamped.
+func build(bin, version string, p Platform) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=true",
+		"-ldflags", "-s -w -buildid= -X main.version="+version, "-o", bin, "./cmd/bkcache")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, b)
+	}
+	return nil
+}
+
+// sourceDate is SOURCE_DATE_EPOCH, else the commit's time.
+func sourceDate() (time.Time, error) {
+	s := os.Getenv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		b, err := exec.Command("git", "log", "-1", "--format=%ct").Output()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("no SOURCE_DATE_EPOCH and no git commit to take the time from: %v", err)
+		}
+		s = strings.TrimSpace(string(b))
+	}
+	sec, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q: %v", s, err)
+	}
+	return time.Unix(sec, 0).UTC(), nil
+}
+
+// pseudoVersion is the Go pseudo-version of the commit, as
+// `bkcache version` reports a build from a checkout.
+func pseudoVersion(epoch time.Time) (string, error) {
+	b, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil || len(strings.TrimSpace(string(b))) < 12 {
+		return "", fmt.Errorf("no version given and no git commit to derive one from: %v", err)
+	}
+	return fmt.Sprintf("v0.0.0-%s-%s", epoch.Format("20060102150405"), strings.TrimSpace(string(b))[:12]), nil
+}
