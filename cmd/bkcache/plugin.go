@@ -65,7 +65,9 @@ func newInstallPluginCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "install-plugin",
 		Short: "Install this binary as the docker CLI plugin `docker bkcache` ($DOCKER_CONFIG/cli-plugins/docker-bkcache)",
-		Args:  cobra.NoArgs,
+		Example: `  bkcache install-plugin && docker bkcache build --push
+  DOCKER_CONFIG=/etc/docker bkcache install-plugin   # for every user whose docker CLI reads it`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			self, err := os.Executable()
 			if err != nil {
