@@ -66,7 +66,7 @@ func newInstallPluginCmd() *cobra.Command {
 		Use:   "install-plugin",
 		Short: "Install this binary as the docker CLI plugin `docker bkcache` ($DOCKER_CONFIG/cli-plugins/docker-bkcache)",
 		Example: `  bkcache install-plugin && docker bkcache build --push
-  DOCKER_CONFIG=/etc/docker bkcache install-plugin   # for every user whose docker CLI reads it`,
+  DOCKER_CONFIG=/ci/docker bkcache install-plugin   # a docker CLI run with that DOCKER_CONFIG finds it`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			self, err := os.Executable()
