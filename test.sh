@@ -51,6 +51,7 @@ go vet ./.ci/releasetool
 go test -count=1 ./.ci/releasetool
 OUT=$rel/a .ci/release v0.0.0-ci
 OUT=$rel/b .ci/release v0.0.0-ci
+export BKCACHE_RELEASE_DIR=$rel/a # e2e's TestReleaseImage takes its image from it
 diff -r "$rel/a" "$rel/b" >/dev/null || { echo "two release runs from one commit differ:" >&2; diff -r "$rel/a" "$rel/b" >&2 || true; exit 1; }
 (cd "$rel/a" && sha256sum --quiet -c SHA256SUMS)
 [ "$(ls "$rel/a" | grep -cE '^bkcache_v0\.0\.0-ci_(linux_(amd64|arm64)|darwin_(amd64|arm64))\.tar\.gz$|^bkcache_v0\.0\.0-ci_windows_amd64\.zip$')" = 5 ] || { echo "release: archives missing: $(ls "$rel/a")" >&2; exit 1; }

@@ -1,6 +1,7 @@
 // Command releasetool writes bkcache's release into a directory: one
 // archive per platform (the static binary, README.md and LICENSE), an
-// SPDX SBOM per binary from its build info, and SHA256SUMS. Two runs
+// SPDX SBOM per binary from its build info, SHA256SUMS, and image/, an
+// OCI layout of the bkcache image for the linux platforms. Two runs
 // from the same commit write the same bytes: every time in them is the
 // commit's (SOURCE_DATE_EPOCH), entries are sorted, owners are fixed.
 // .ci/release runs it.
@@ -77,24 +78,39 @@ func run(out, version string, platforms []Platform) error {
 	}
 	defer os.RemoveAll(tmp)
 	var files []string
+	bins := map[Platform]string{}
 	for _, p := range platforms {
-		made, err := release(out, tmp, version, p, epoch)
+		made, bin, err := release(out, tmp, version, p, epoch)
 		if err != nil {
 			return fmt.Errorf("%s/%s: %w", p.OS, p.Arch, err)
 		}
-		files = append(files, made...)
+		files, bins[p] = append(files, made...), bin
 	}
-	return writeSums(out, files)
+	if err := writeSums(out, files); err != nil {
+		return err
+	}
+	meta := imageMeta{Version: version, Revision: revision(), Source: "https://github.com/bkcache/bkcache", Created: epoch}
+	return writeImage(filepath.Join(out, "image"), bins, meta)
 }
 
-// release builds one platform's binary and writes its archive and SBOM.
-func release(out, tmp, version string, p Platform, epoch time.Time) ([]string, error) {
+// revision is the commit released, or "unknown" outside a checkout.
+func revision() string {
+	b, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// release builds one platform's binary and writes its archive and SBOM;
+// it returns their names and the binary's path.
+func release(out, tmp, version string, p Platform, epoch time.Time) ([]string, string, error) {
 	bin := filepath.Join(tmp, p.OS+"_"+p.Arch, "bkcache")
 	if p.OS == "windows" {
 		bin += ".exe"
 	}
 	if err := build(bin, version, p); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	base := fmt.Sprintf("bkcache_%s_%s_%s", version, p.OS, p.Arch)
 	entries := []entry{{name: filepath.Base(bin), path: bin, mode: 0o755}, {name: "README.md", path: "README.md", mode: 0o644}}
@@ -107,13 +123,13 @@ func release(out, tmp, version string, p Platform, epoch time.Time) ([]string, e
 		archive, write = base+".zip", writeZip
 	}
 	if err := write(filepath.Join(out, archive), entries, epoch); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	sbom := base + ".spdx.json"
 	if err := writeSBOM(filepath.Join(out, sbom), bin, base, version, epoch); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return []string{archive, sbom}, nil
+	return []string{archive, sbom}, bin, nil
 }
 
 // build compiles a static, reproducible binary: no cgo, no paths of

@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+)
+
+// releaseDir is a release of the linux platforms: test.sh's, when it
+// made one (BKCACHE_RELEASE_DIR), else one made here.
+func releaseDir(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("BKCACHE_RELEASE_DIR"); d != "" {
+		return d
+	}
+	dir := filepath.Join(t.TempDir(), "dist")
+	cmd := exec.CommandContext(ctx, filepath.Join(moduleRoot(t), ".ci", "release"), "v0.0.0-e2e")
+	cmd.Env = append(os.Environ(), "OUT="+dir, "PLATFORMS=linux/amd64,linux/arm64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf(".ci/release: %v\n%s", err, out)
+	}
+	return dir
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// TestReleaseImage: the release's image layout is a valid index of
+// linux/amd64 and linux/arm64 with its annotations; `crane push`, the
+// documented publishing command, puts it in a registry; and the binary in
+// it runs there, as its non-root user, in a RUN step on buildkitd.
+func TestReleaseImage(t *testing.T) {
+	requireSandbox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dist := releaseDir(ctx, t)
+	lp, err := layout.FromPath(filepath.Join(dist, "image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top.IndexManifest()
+	if err != nil || len(tm.Manifests) != 1 {
+		t.Fatalf("the layout's index.json: %v, %v; want one entry, the image's index", tm, err)
+	}
+	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Fatalf("the image index does not validate: %v", err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var platforms []string
+	for _, m := range im.Manifests {
+		platforms = append(platforms, m.Platform.OS+"/"+m.Platform.Architecture)
+	}
+	if !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("the image holds %v, want linux/amd64 and linux/arm64", platforms)
+	}
+	for _, m := range im.Manifests {
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil || cfg.Config.User != "65532:65532" || !slices.Equal(cfg.Config.Entrypoint, []string{"/usr/local/bin/bkcache"}) {
+			t.Errorf("%s's config: user %q, entrypoint %q (%v); want the non-root user and bkcache", m.Platform.Architecture, cfg.Config.User, cfg.Config.Entrypoint, err)
+		}
+	}
+	for _, k := range []string{"org.opencontainers.image.source", "org.opencontainers.image.revision", "org.opencontainers.image.version", "org.opencontainers.image.created"} {
+		if im.Annotations[k] == "" {
+			t.Errorf("the index lacks the annotation %s: %v", k, im.Annotations)
+		}
+	}
+
+	crane := filepath.Join(t.TempDir(), "crane")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-C", moduleRoot(t), "-o", crane, "github.com/google/go-containerregistry/cmd/crane").CombinedOutput(); err != nil {
+		t.Fatalf("go build crane: %v\n%s", err, out)
+	}
+	ref := repo(t) + "/bkcache:" + im.Annotations["org.opencontainers.image.version"]
+	if out, err := exec.CommandContext(ctx, crane, "push", "--insecure", filepath.Join(dist, "image"), ref).CombinedOutput(); err != nil {
+		t.Fatalf("crane push: %v\n%s", err, out)
+	}
+	d, _ := idx.Digest()
+	if got := head(t, ref); got != d.String() {
+		t.Errorf("the registry holds %s for %s, want the layout's index %s", got, ref, d)
+	}
+
+	// The binary runs in its own image: as nonroot (install-plugin
+	// writes into its home, which only that user may), with a version.
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  img:\n    build: .\n",
+		"Dockerfile": "FROM " + ref + "\n" +
+			`RUN ["/usr/local/bin/bkcache", "install-plugin"]` + "\n" +
+			`RUN ["/usr/local/bin/bkcache", "docker-cli-plugin-metadata"]` + "\n",
+	})
+	if s := mustBuild(t, dir, nil, "--base-images", "as-written")["img"]; s.Status != "built" {
+		t.Errorf("a build FROM the bkcache image: %+v", s)
+	}
+}
