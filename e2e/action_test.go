@@ -71,11 +71,7 @@ func TestGitHubAction(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	dist := releaseDir(ctx, t)
-	archives, _ := filepath.Glob(filepath.Join(dist, "bkcache_*_linux_amd64.tar.gz"))
-	if len(archives) != 1 {
-		t.Fatalf("no linux/amd64 archive in %s", dist)
-	}
-	version := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(archives[0]), "bkcache_"), "_linux_amd64.tar.gz")
+	version, archive := releaseVersion(t, dist)
 	bin := t.TempDir()
 	install := exec.CommandContext(ctx, "go", "install", "github.com/nektos/act@"+actVersion)
 	install.Env = append(os.Environ(), "GOBIN="+bin)
@@ -87,15 +83,7 @@ func TestGitHubAction(t *testing.T) {
 		t.Fatalf("go build crane: %v\n%s", err, out)
 	}
 
-	serve := func(t *testing.T, dir string) string {
-		root := t.TempDir()
-		if err := os.Symlink(dir, filepath.Join(root, version)); err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(http.FileServer(http.Dir(root)))
-		t.Cleanup(srv.Close)
-		return srv.URL
-	}
+	serve := func(t *testing.T, dir string) string { return serveRelease(t, dir, version) }
 	r := repo(t)
 	checkout := sourcetest.Tree(t, map[string]string{
 		"project/compose.yaml": "services:\n  svc:\n    image: " + r + "/svc\n    build: .\n",
@@ -160,11 +148,34 @@ func TestGitHubAction(t *testing.T) {
 	if err := os.CopyFS(bad, os.DirFS(dist)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(bad, filepath.Base(archives[0])), []byte("not the release"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(bad, filepath.Base(archive)), []byte("not the release"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res := act(t, serve(t, bad))
 	if res.code == 0 || !strings.Contains(res.stdout+res.stderr, "does not match its SHA256SUMS entry") {
 		t.Errorf("a corrupt archive: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
+}
+
+// releaseVersion is the version of the release in dist, and its
+// linux/amd64 archive.
+func releaseVersion(t *testing.T, dist string) (version, archive string) {
+	t.Helper()
+	archives, _ := filepath.Glob(filepath.Join(dist, "bkcache_*_linux_amd64.tar.gz"))
+	if len(archives) != 1 {
+		t.Fatalf("no linux/amd64 archive in %s", dist)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(archives[0]), "bkcache_"), "_linux_amd64.tar.gz"), archives[0]
+}
+
+// serveRelease serves dist as a release server does: URL/VERSION/FILE.
+func serveRelease(t *testing.T, dist, version string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.Symlink(dist, filepath.Join(root, version)); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(root)))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
