@@ -114,7 +114,8 @@ func TestReleaseImage(t *testing.T) {
 		"compose.yaml": "services:\n  img:\n    build: .\n",
 		"Dockerfile": "FROM " + ref + "\n" +
 			`RUN ["/usr/local/bin/bkcache", "install-plugin"]` + "\n" +
-			`RUN ["/usr/local/bin/bkcache", "docker-cli-plugin-metadata"]` + "\n",
+			`RUN ["/usr/local/bin/bkcache", "docker-cli-plugin-metadata"]` + "\n" +
+			`RUN ["/usr/local/bin/bkcache", "version"]` + "\n",
 	})
 	if s := mustBuild(t, dir, nil, "--base-images", "as-written")["img"]; s.Status != "built" {
 		t.Errorf("a build FROM the bkcache image: %+v", s)
