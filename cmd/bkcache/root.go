@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
@@ -125,18 +124,9 @@ func (f *projectFlags) bind(cmd *cobra.Command) {
 	}
 	fl.Var(choice{&f.baseImages, []string{string(inputs.Resolve), string(inputs.AsWritten)}}, "base-images",
 		"how images the builds read enter the hash: resolve (by the digest their tag names now) or as-written (their refs as text, for offline work) (default $BKCACHE_BASE_IMAGES, else resolve)")
-	fl.StringArrayVar(&f.mirrors, "registry-mirror", commaList(os.Getenv("BKCACHE_REGISTRY_MIRRORS")), "look images of HOST up through MIRROR, as buildkitd's mirrors fetch them: HOST=MIRROR, for example docker.io=mirror.example.com (repeatable; default $BKCACHE_REGISTRY_MIRRORS, comma-separated)")
-	fl.StringArrayVar(&f.redactArgs, "redact-arg", commaList(os.Getenv("BKCACHE_REDACT_ARGS")), "never store or show this build arg's value: records and the hash keep an HMAC of it under the key in $"+inputs.RedactKeyEnv+"; every command of a pipeline must name the same args (repeatable; default $BKCACHE_REDACT_ARGS, comma-separated)")
+	fl.StringArrayVar(&f.mirrors, "registry-mirror", engine.Addrs(os.Getenv("BKCACHE_REGISTRY_MIRRORS")), "look images of HOST up through MIRROR, as buildkitd's mirrors fetch them: HOST=MIRROR, for example docker.io=mirror.example.com (repeatable; default $BKCACHE_REGISTRY_MIRRORS, comma-separated)")
+	fl.StringArrayVar(&f.redactArgs, "redact-arg", engine.Addrs(os.Getenv("BKCACHE_REDACT_ARGS")), "never store or show this build arg's value: records and the hash keep an HMAC of it under the key in $"+inputs.RedactKeyEnv+"; every command of a pipeline must name the same args (repeatable; default $BKCACHE_REDACT_ARGS, comma-separated)")
 	fl.StringArrayVar(&f.reg.insecure, "insecure-registry", nil, "registry host:port reached over plain HTTP (repeatable; loopback always is)")
-}
-
-// commaList splits an environment variable's comma-separated list.
-func commaList(v string) []string {
-	out := strings.Split(v, ",")
-	for i := range out {
-		out[i] = strings.TrimSpace(out[i])
-	}
-	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
 }
 
 // parse parses the project-wide flags once, into typed values, before a

@@ -150,7 +150,8 @@ func addrs(a []string, tls TLS, why string) Engine {
 	return out
 }
 
-// Addrs splits a BUILDKIT_HOST value: addresses separated by commas.
+// Addrs splits a comma-separated list from the environment, such as
+// BUILDKIT_HOST's addresses, trimming spaces and dropping empty items.
 func Addrs(v string) []string {
 	var out []string
 	for _, a := range strings.Split(v, ",") {
