@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -163,10 +164,8 @@ func nodeTargets(driver, node, endpoint string, opts map[string]string, dockerHo
 // and not the Docker engine itself; "" otherwise.
 func (e Env) currentBuilder(d Docker) (string, error) {
 	root := filepath.Join(e.ConfigDir(), "buildx")
-	key := d.Host
-	if name, ok := strings.CutPrefix(d.Source, "docker context "); ok {
-		key, _, _ = strings.Cut(name, " ")
-	}
+	// buildx's key is the context's name, or the host of the default.
+	key := cmp.Or(d.Context, d.Host)
 	var cur struct {
 		Key, Name string
 		Global    bool

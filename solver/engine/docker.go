@@ -22,7 +22,10 @@ import (
 type Docker struct {
 	Host   string // unix:///var/run/docker.sock, tcp://HOST:2376, ssh://USER@HOST, npipe:////./pipe/docker_engine
 	Source string // where Host came from, in words
-	ep     dockercontext.Endpoint
+	// Context is the docker context Host came from; "" for DOCKER_HOST
+	// and the default. buildx keys its current builder on it.
+	Context string
+	ep      dockercontext.Endpoint
 }
 
 // ClientOpts are the Docker API client's options for d: its host, its
@@ -70,7 +73,7 @@ func DockerEndpoint(e Env) (Docker, error) {
 	if err != nil {
 		return Docker{}, fmt.Errorf("docker context %q (%s): %w; `docker context ls` lists them", name, source, err)
 	}
-	return Docker{Host: ep.Host, Source: fmt.Sprintf("docker context %s (%s)", name, source), ep: ep}, nil
+	return Docker{Host: ep.Host, Source: fmt.Sprintf("docker context %s (%s)", name, source), Context: name, ep: ep}, nil
 }
 
 // hostEndpoint is an endpoint of host alone, with no TLS material.

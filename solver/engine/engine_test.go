@@ -202,3 +202,15 @@ func TestBuilderDrivers(t *testing.T) {
 		})
 	}
 }
+
+// TestCurrentBuilderOfAContext: buildx keys the current builder on the
+// docker context's name, not on its host.
+func TestCurrentBuilderOfAContext(t *testing.T) {
+	e := fixtureEnv(t, "linux", false, map[string]string{"DOCKER_CONTEXT": "desk"},
+		map[string]string{"buildx/current": `{"Key":"desk","Name":"ci"}`})
+	writeContext(t, e.Getenv("DOCKER_CONFIG"), "desk", "unix:///home/u/.docker/run/docker.sock", false)
+	eng, err := Select(context.Background(), Flags{}, e, answers("unix:///home/u/.docker/run/docker.sock"))
+	if err != nil || eng.Builder != "ci" {
+		t.Errorf("Select = %+v, %v; want buildx builder ci, current for context desk", eng, err)
+	}
+}
