@@ -13,27 +13,28 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// engineFlags say which BuildKit to build on; engine.Select decides from
-// them and the environment.
-type engineFlags struct {
-	addrs   []string
-	builder string
-	tls     engine.TLS // for every address
-}
+// engineFlags are the command line's say in which BuildKit to build
+// on; engine.Select decides from them and the environment.
+type engineFlags struct{ engine.Flags }
 
 func (e *engineFlags) bind(f *pflag.FlagSet) {
-	f.StringArrayVar(&e.addrs, "addr", nil, "buildkitd address; repeat it to spread services over several nodes (default $BUILDKIT_HOST, comma-separated for several; see --builder)")
-	f.StringVar(&e.builder, "builder", "", "build on this buildx builder (default $BUILDX_BUILDER, else buildx's current builder, else the Docker engine, else bkcache's own buildkitd as root)")
-	f.StringVar(&e.tls.CACert, "tlscacert", "", "CA certificate to verify buildkitd (tcp://)")
-	f.StringVar(&e.tls.Cert, "tlscert", "", "client certificate for buildkitd (tcp://)")
-	f.StringVar(&e.tls.Key, "tlskey", "", "client key for buildkitd (tcp://)")
-	f.StringVar(&e.tls.ServerName, "tlsservername", "", "server name expected in buildkitd's certificate")
+	f.StringArrayVar(&e.Addrs, "addr", nil, "buildkitd address; repeat it to spread services over several nodes (default $BUILDKIT_HOST, comma-separated for several; see --builder)")
+	f.StringVar(&e.Builder, "builder", "", "build on this buildx builder (default $BUILDX_BUILDER, else buildx's current builder, else the Docker engine, else bkcache's own buildkitd as root)")
+	f.StringVar(&e.TLS.CACert, "tlscacert", "", "CA certificate to verify buildkitd (tcp://)")
+	f.StringVar(&e.TLS.Cert, "tlscert", "", "client certificate for buildkitd (tcp://)")
+	f.StringVar(&e.TLS.Key, "tlskey", "", "client key for buildkitd (tcp://)")
+	f.StringVar(&e.TLS.ServerName, "tlsservername", "", "server name expected in buildkitd's certificate")
+}
+
+// choose is engine.Select on this machine, with these flags.
+func (e *engineFlags) choose(ctx context.Context) (engine.Engine, error) {
+	return engine.Select(ctx, e.Flags, engine.HostEnv(), engine.PingDocker)
 }
 
 // selectEngine decides the engine once; for bkcache's own buildkitd it
 // finds (or starts) it.
 func (e *engineFlags) selectEngine(ctx context.Context, stderr io.Writer, mirrors registry.Mirrors) (engine.Engine, error) {
-	eng, err := engine.Select(ctx, engine.Flags{Addrs: e.addrs, TLS: e.tls, Builder: e.builder}, engine.HostEnv(), engine.PingDocker)
+	eng, err := e.choose(ctx)
 	if err != nil || eng.Kind != engine.Private {
 		return eng, err
 	}

@@ -54,7 +54,7 @@ func newVersionCmd() *cobra.Command {
 				Engine   engineChoice  `json:"engine"`
 				Daemons  []nodeVersion `json:"daemons"`
 			}{Version: version, Buildkit: buildkitClientVersion()}
-			eng, err := engine.Select(cmd.Context(), engine.Flags{Addrs: ef.addrs, TLS: ef.tls, Builder: ef.builder}, engine.HostEnv(), engine.PingDocker)
+			eng, err := ef.choose(cmd.Context())
 			if eng.Kind == engine.Private {
 				eng.Targets = []engine.Target{{Addr: solver.DefaultAddr}}
 			}
