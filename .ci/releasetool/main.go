@@ -61,8 +61,9 @@ func run(out, version string, platforms []Platform) error {
 	if err != nil {
 		return err
 	}
+	rev := revision()
 	if version == "" {
-		if version, err = pseudoVersion(epoch); err != nil {
+		if version, err = pseudoVersion(epoch, rev); err != nil {
 			return err
 		}
 	}
@@ -89,7 +90,7 @@ func run(out, version string, platforms []Platform) error {
 	if err := writeSums(out, files); err != nil {
 		return err
 	}
-	meta := imageMeta{Version: version, Revision: revision(), Source: "https://github.com/bkcache/bkcache", Created: epoch}
+	meta := imageMeta{Version: version, Revision: rev, Source: "https://github.com/bkcache/bkcache", Created: epoch}
 	return writeImage(filepath.Join(out, "image"), bins, meta)
 }
 
@@ -161,12 +162,11 @@ func sourceDate() (time.Time, error) {
 	return time.Unix(sec, 0).UTC(), nil
 }
 
-// pseudoVersion is the Go pseudo-version of the commit, as
+// pseudoVersion is the Go pseudo-version of the commit rev, as
 // `bkcache version` reports a build from a checkout.
-func pseudoVersion(epoch time.Time) (string, error) {
-	b, err := exec.Command("git", "rev-parse", "HEAD").Output()
-	if err != nil || len(strings.TrimSpace(string(b))) < 12 {
-		return "", fmt.Errorf("no version given and no git commit to derive one from: %v", err)
+func pseudoVersion(epoch time.Time, rev string) (string, error) {
+	if len(rev) < 12 {
+		return "", fmt.Errorf("no version given and no git commit to derive one from")
 	}
-	return fmt.Sprintf("v0.0.0-%s-%s", epoch.Format("20060102150405"), strings.TrimSpace(string(b))[:12]), nil
+	return fmt.Sprintf("v0.0.0-%s-%s", epoch.Format("20060102150405"), rev[:12]), nil
 }
