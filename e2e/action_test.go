@@ -78,9 +78,9 @@ func TestGitHubAction(t *testing.T) {
 	if out, err := install.CombinedOutput(); err != nil {
 		sourcetest.Unavailable(t, "go install github.com/nektos/act@"+actVersion+" (through the Go module proxy): "+err.Error()+"\n"+string(out))
 	}
-	crane := filepath.Join(bin, "crane")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-C", moduleRoot(t), "-o", crane, "github.com/google/go-containerregistry/cmd/crane").CombinedOutput(); err != nil {
-		t.Fatalf("go build crane: %v\n%s", err, out)
+	crane, err := sb.BuildCrane(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	serve := func(t *testing.T, dir string) string { return serveRelease(t, dir, version) }
@@ -90,7 +90,7 @@ func TestGitHubAction(t *testing.T) {
 		"project/Dockerfile":   tiny["Dockerfile"],
 		"project/input.txt":    "v1",
 	})
-	action, err := os.ReadFile(filepath.Join(moduleRoot(t), "action.yml"))
+	action, err := os.ReadFile(filepath.Join(sb.ModuleRoot(), "action.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}

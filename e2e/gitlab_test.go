@@ -100,7 +100,7 @@ func TestGitLabComponent(t *testing.T) {
 	requireSandbox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	c := readComponent(t, filepath.Join(moduleRoot(t), "templates", "bkcache.yml"))
+	c := readComponent(t, filepath.Join(sb.ModuleRoot(), "templates", "bkcache.yml"))
 	for name, spec := range c.inputs {
 		keysIn(t, "spec:inputs:"+name, spec, gitlabInputKeys)
 		if typ, ok := spec["type"]; ok && !slices.Contains(gitlabInputTypes, fmt.Sprint(typ)) {

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,21 +22,12 @@ func releaseDir(ctx context.Context, t *testing.T) string {
 		return d
 	}
 	dir := filepath.Join(t.TempDir(), "dist")
-	cmd := exec.CommandContext(ctx, filepath.Join(moduleRoot(t), ".ci", "release"), "v0.0.0-e2e")
+	cmd := exec.CommandContext(ctx, filepath.Join(sb.ModuleRoot(), ".ci", "release"), "v0.0.0-e2e")
 	cmd.Env = append(os.Environ(), "OUT="+dir, "PLATFORMS=linux/amd64,linux/arm64")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf(".ci/release: %v\n%s", err, out)
 	}
 	return dir
-}
-
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
 // TestReleaseImage: the release's image layout is a valid index of
@@ -95,9 +85,9 @@ func TestReleaseImage(t *testing.T) {
 		}
 	}
 
-	crane := filepath.Join(t.TempDir(), "crane")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-C", moduleRoot(t), "-o", crane, "github.com/google/go-containerregistry/cmd/crane").CombinedOutput(); err != nil {
-		t.Fatalf("go build crane: %v\n%s", err, out)
+	crane, err := sb.BuildCrane(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	ref := repo(t) + "/bkcache:" + im.Annotations["org.opencontainers.image.version"]
 	if out, err := exec.CommandContext(ctx, crane, "push", "--insecure", filepath.Join(dist, "image"), ref).CombinedOutput(); err != nil {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // Docker is a private Docker engine of the sandbox: its own data root,
@@ -40,32 +39,13 @@ func (s *Sandbox) StartDocker(ctx context.Context) (*Docker, error) {
 	if err := CheckDocker(); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(s.Dir, "docker")
-	d := &Docker{Host: "unix://" + filepath.Join(dir, "docker.sock"), sb: s}
 	s.mu.Lock()
 	_, running := s.procs["dockerd"]
 	s.mu.Unlock()
 	if running {
-		return d, nil
+		return &Docker{Host: dockerHost(s, "dockerd"), sb: s}, nil
 	}
-	if err := os.MkdirAll(dir, 0o711); err != nil {
-		return nil, err
-	}
-	err := s.start("dockerd", "dockerd",
-		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "docker.pid"), "--host", d.Host,
-		"--bridge", "none", "--iptables=false", "--ip6tables=false")
-	if err != nil {
-		return nil, err
-	}
-	logs := func() string {
-		b, _ := os.ReadFile(filepath.Join(s.Dir, "dockerd.log"))
-		return string(b)
-	}
-	if err := waitFor(ctx, time.Minute, "dockerd", func() error { _, err := d.Run(ctx, nil, "info"); return err }, logs); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return s.startDockerd(ctx, "dockerd", "dockerd", "--bridge", "none")
 }
 
 // Run runs the docker CLI against this engine, stdin from in when set.
@@ -88,11 +68,9 @@ func (d *Docker) Run(ctx context.Context, in []byte, args ...string) (string, er
 // docker-container:// connection helper, needs. The caller removes it.
 func (d *Docker) BuildctlContainer(ctx context.Context, name string) error {
 	s := d.sb
-	buildctl := filepath.Join(s.Bin, "buildctl-static")
-	build := exec.CommandContext(ctx, "go", "build", "-o", buildctl, "github.com/moby/buildkit/cmd/buildctl")
-	build.Dir, build.Env = s.moduleRoot, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build buildctl: %v\n%s", err, out)
+	buildctl, err := s.buildOnce(ctx, "buildctl-static", ".", []string{"CGO_ENABLED=0"}, "github.com/moby/buildkit/cmd/buildctl")
+	if err != nil {
+		return err
 	}
 	rootfs, err := tarFiles(map[string]string{"bin/busybox": "/bin/busybox", "usr/bin/buildctl": buildctl})
 	if err != nil {
