@@ -19,7 +19,7 @@ import (
 func (d *dirFS) readDir(rel string) ([]*entry, error) {
 	dir := filepath.Join(d.root, rel)
 	dirfd, name := d.at(rel)
-	fd, err := retry(func() (int, error) {
+	fd, err := retry("open", rel, func() (int, error) {
 		return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	})
 	runtime.KeepAlive(d)
@@ -41,12 +41,12 @@ func (d *dirFS) readDir(rel string) ([]*entry, error) {
 // leaves a record that the next run finds out of date.
 func (d *dirFS) names(fd int, dir, rel string) ([]string, error) {
 	if d.dirs == nil {
-		return readNames(fd, dir)
+		return readNames(fd, dir, rel)
 	}
 	id, ok := d.ids.get(rel)
 	if !ok {
 		var st unix.Stat_t
-		if _, err := retry(func() (int, error) { return 0, unix.Fstat(fd, &st) }); err != nil {
+		if _, err := retry("fstat", rel, func() (int, error) { return 0, unix.Fstat(fd, &st) }); err != nil {
 			return nil, &fs.PathError{Op: "fstat", Path: dir, Err: err}
 		}
 		id = identityOf(&st)
@@ -54,7 +54,7 @@ func (d *dirFS) names(fd int, dir, rel string) ([]string, error) {
 	if names, ok := d.dirs.Names(rel, id); ok {
 		return names, nil
 	}
-	names, err := readNames(fd, dir)
+	names, err := readNames(fd, dir, rel)
 	if err == nil {
 		d.dirs.StoreNames(rel, id, slices.Clone(names))
 	}
@@ -62,13 +62,13 @@ func (d *dirFS) names(fd int, dir, rel string) ([]string, error) {
 }
 
 // readNames lists the directory open as fd, sorted.
-func readNames(fd int, dir string) ([]string, error) {
+func readNames(fd int, dir, rel string) ([]string, error) {
 	var names []string
 	bufp := direntBufs.Get().(*[]byte)
 	defer direntBufs.Put(bufp)
 	buf := *bufp
 	for {
-		n, err := retry(func() (int, error) { return unix.ReadDirent(fd, buf) })
+		n, err := retry("readdirent", rel, func() (int, error) { return unix.ReadDirent(fd, buf) })
 		if err != nil {
 			return nil, &fs.PathError{Op: "readdirent", Path: dir, Err: err}
 		}
@@ -104,7 +104,7 @@ func (d *dirFS) lstat(rel string) (*entry, error) {
 // identity of a regular file for the stat cache.
 func (d *dirFS) statAt(dirfd int, dir, rel, name string) (*entry, error) {
 	var st unix.Stat_t
-	if _, err := retry(func() (int, error) { return 0, unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+	if _, err := retry("lstat", rel, func() (int, error) { return 0, unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
 		return nil, &fs.PathError{Op: "lstat", Path: filepath.Join(dir, name), Err: err}
 	}
 	mode := fileMode(st.Mode)
@@ -114,7 +114,7 @@ func (d *dirFS) statAt(dirfd int, dir, rel, name string) (*entry, error) {
 	}
 	switch {
 	case mode&fs.ModeSymlink != 0:
-		target, err := readlinkAt(dirfd, name)
+		target, err := readlinkAt(dirfd, rel, name)
 		if err != nil {
 			return nil, &fs.PathError{Op: "readlink", Path: filepath.Join(dir, name), Err: err}
 		}
@@ -125,10 +125,10 @@ func (d *dirFS) statAt(dirfd int, dir, rel, name string) (*entry, error) {
 	return &entry{rel: rel, stat: s}, nil
 }
 
-func readlinkAt(dirfd int, name string) (string, error) {
+func readlinkAt(dirfd int, rel, name string) (string, error) {
 	for size := 256; ; size *= 2 {
 		b := make([]byte, size)
-		n, err := retry(func() (int, error) { return unix.Readlinkat(dirfd, name, b) })
+		n, err := retry("readlink", rel, func() (int, error) { return unix.Readlinkat(dirfd, name, b) })
 		if err != nil {
 			return "", err
 		}

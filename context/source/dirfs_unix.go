@@ -22,7 +22,7 @@ var errNotDir = syscall.ENOTDIR
 // collected. If the root cannot be opened, paths resolve from d.root and
 // the walk reports why.
 func (d *dirFS) holdRoot() {
-	fd, err := retry(func() (int, error) {
+	fd, err := retry("open", d.root, func() (int, error) {
 		return unix.Open(d.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	})
 	if err != nil {
@@ -48,7 +48,7 @@ func (d *dirFS) at(rel string) (int, string) {
 // tree of many small files those syscalls are a large part of the cost.
 func (d *dirFS) Open(p string) (io.ReadCloser, error) {
 	dirfd, name := d.at(p)
-	fd, err := retry(func() (int, error) {
+	fd, err := retry("open", p, func() (int, error) {
 		return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	})
 	runtime.KeepAlive(d)
@@ -58,22 +58,13 @@ func (d *dirFS) Open(p string) (io.ReadCloser, error) {
 	return &fdReader{fd: fd, root: d.root, rel: p}, nil
 }
 
-func retry(f func() (int, error)) (int, error) {
-	for {
-		n, err := f()
-		if err != unix.EINTR {
-			return n, err
-		}
-	}
-}
-
 type fdReader struct {
 	fd        int
 	root, rel string // joined only for an error
 }
 
 func (r *fdReader) Read(p []byte) (int, error) {
-	n, err := retry(func() (int, error) { return unix.Read(r.fd, p) })
+	n, err := retry("read", r.rel, func() (int, error) { return unix.Read(r.fd, p) })
 	if err != nil {
 		return 0, &fs.PathError{Op: "read", Path: filepath.Join(r.root, r.rel), Err: err}
 	}

@@ -94,7 +94,7 @@ const (
 // slots direct descriptors, on a kernel with the features asked for.
 func newRing(entries, slots, features uint32) (*ring, error) {
 	var p uringParams
-	fd, err := retry(func() (int, error) {
+	fd, err := retry("io_uring_setup", "", func() (int, error) {
 		r, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 		if e != 0 {
 			return -1, e
