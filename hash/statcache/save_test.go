@@ -2,6 +2,7 @@ package statcache
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/bkcache/bkcache/context/source"
 	"github.com/bkcache/bkcache/hash/tree"
+	"golang.org/x/sys/unix"
 )
 
 func inode(t *testing.T, p string) uint64 {
@@ -97,5 +99,58 @@ func TestSaveFailures(t *testing.T) {
 	}
 	if !c.dirty {
 		t.Errorf("a failed save marked the cache written")
+	}
+}
+
+// TestSaveCannotWrite: a cache directory that cannot be made, a
+// temporary file that cannot be created there, and a write that fails
+// (the file size limit, in a copy of the test binary) each fail the save
+// with an error naming the stat cache and why, and leave the cache
+// marked unwritten.
+func TestSaveCannotWrite(t *testing.T) {
+	if os.Getenv("BKCACHE_TEST_FSIZE") == "1" {
+		saveFails(t, t.TempDir(), "file too large")
+		return
+	}
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("directory", func(t *testing.T) { saveFails(t, filepath.Join(blocker, "cache"), "mkdir") })
+	// /proc/self exists, and no file can be created in it, root or not.
+	t.Run("temporary file", func(t *testing.T) { saveFails(t, "/proc/self", "open /proc/self/"+tmpPrefix) })
+	t.Run("write", func(t *testing.T) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSaveCannotWrite$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "BKCACHE_TEST_FSIZE=1", "GOCOVERDIR=")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("with a file size limit of 1 byte: %v\n%s", err, out)
+		}
+	})
+}
+
+// saveFails saves a changed cache into dir, under a file size limit of
+// one byte when BKCACHE_TEST_FSIZE is set, and wants an error containing
+// want.
+func saveFails(t *testing.T, dir, want string) {
+	t.Helper()
+	old := time.Now().Add(-time.Hour).UnixNano()
+	s := NewStore(dir)
+	c := s.For("/src")
+	c.Store("f", source.Identity{Size: 1, Mtime: old, Ctime: old}, tree.ContentDigest(make([]byte, 32)))
+	if os.Getenv("BKCACHE_TEST_FSIZE") == "1" {
+		if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: 1, Max: unix.RLIM_INFINITY}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.Save()
+	if err == nil || !strings.Contains(err.Error(), "stat cache") || !strings.Contains(err.Error(), want) {
+		t.Fatalf("save into %s: %v, want an error naming the stat cache and %q", dir, err, want)
+	}
+	if !c.dirty {
+		t.Errorf("a failed save marked the cache written")
+	}
+	if _, err := os.Stat(c.file); err == nil {
+		t.Errorf("a failed save left %s", c.file)
 	}
 }
