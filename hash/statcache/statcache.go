@@ -369,11 +369,8 @@ func (c *Cache) save() error {
 		return fmt.Errorf("stat cache: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(Encode(out)); err != nil {
-		tmp.Close()
-		return fmt.Errorf("stat cache %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
+	_, err = tmp.Write(Encode(out))
+	if err := errors.Join(err, tmp.Close()); err != nil {
 		return fmt.Errorf("stat cache %s: %w", tmp.Name(), err)
 	}
 	if err := os.Rename(tmp.Name(), c.file); err != nil {
