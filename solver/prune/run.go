@@ -283,9 +283,8 @@ func (l *lister) recheck(ctx context.Context, ms map[digest.Digest]*manifest) (b
 			}
 			ms[d] = m
 		}
-		if !slices.Contains(m.tags, tag) {
-			m.tags = append(m.tags, tag)
-		}
+		// Not among m's tags already: before holds each of them at m.
+		m.tags = append(m.tags, tag)
 		m.late = "tagged " + tag + " during the prune"
 		changed = true
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -419,5 +420,28 @@ func TestCacheTagsInAnyOrder(t *testing.T) {
 	}
 	if it := d.items[orphan.digest]; it == nil || it.Action != Keep || !strings.Contains(it.Reason, "cache-abc") {
 		t.Errorf("the cache of no image, tagged cache-abc too: %+v, want kept for that tag", it)
+	}
+}
+
+// TestRunTagGoneDuringRecheck: a tag the recheck lists but that is gone
+// when it reads it (deleted in between, by a person or another prune)
+// changes nothing: the prune goes on and keeps what it kept.
+func TestRunTagGoneDuringRecheck(t *testing.T) {
+	p, reg, direct, repo := faultyRepo(t)
+	imgs, _ := pushBuilds(t, reg, direct, 3)
+	tagAt(t, direct, "ci", imgs[2])
+	tagAt(t, direct, "release-7", imgs[2])
+	// The listing reads release-7 with GET; the recheck's HEAD finds it
+	// gone.
+	gone := p.Inject(faultproxy.Fault{Method: "HEAD", Path: "/manifests/release-7$", Status: http.StatusNotFound, Code: "MANIFEST_UNKNOWN"})
+	rep, err := Run(context.Background(), reg, Target{Repository: repo, Floating: []string{"ci"}}, Rules{Keep: 1, Now: t0.Add(48 * time.Hour)}, false)
+	if err != nil {
+		t.Fatalf("a tag gone between the recheck's list and its read failed the prune: %v\n%s", err, strings.Join(p.Log(), "\n"))
+	}
+	if gone.Hits() != 1 {
+		t.Fatalf("the recheck read release-7 %d times with HEAD, want 1:\n%s", gone.Hits(), strings.Join(p.Log(), "\n"))
+	}
+	if !present(t, reg, direct, imgs[2]) || present(t, reg, direct, imgs[0]) {
+		t.Errorf("kept the newest = %v, deleted the oldest = %v: %+v", present(t, reg, direct, imgs[2]), !present(t, reg, direct, imgs[0]), rep.Items)
 	}
 }
