@@ -49,6 +49,13 @@ func TestAnalyze(t *testing.T) {
 			want:       map[string]string{},
 		},
 		{
+			// The ARG's value is unknown, and nothing reads it: the
+			// source is not widened for it.
+			name:       "an ARG known only at build time, unused",
+			dockerfile: "FROM golang\nARG V=$GOPATH/x\nARG W=${GOPATH:?unset}\nCOPY a /a\n",
+			want:       map[string]string{"context": "a"},
+		},
+		{
 			name:       "remote ADD is not local",
 			dockerfile: "FROM scratch\nADD https://example.com/a.tgz /a\nADD http://x/y /y\n",
 			want:       map[string]string{},

@@ -27,6 +27,7 @@ func TestImages(t *testing.T) {
 		{"only reached stages", "FROM golang AS build\nFROM debian AS other\nFROM alpine\nCOPY --from=build /b /\n", Options{}, []string{"alpine@3", "golang@1"}, false},
 		{"target", "FROM golang AS build\nFROM alpine\n", Options{Target: "build"}, []string{"golang@1"}, false},
 		{"COPY --from image", "FROM scratch\nCOPY --from=busybox:1.36 /bin/sh /sh\n", Options{}, []string{"busybox:1.36@2"}, false},
+		{"COPY --from a later stage", "FROM alpine AS a\nCOPY --from=b /x /\nFROM busybox AS b\n", Options{Target: "a"}, []string{"alpine@1", "busybox@3"}, false},
 		{"COPY --from stage index", "FROM alpine\nFROM scratch\nCOPY --from=0 /a /a\n", Options{}, []string{"alpine@1"}, false},
 		{"RUN --mount from image", "FROM alpine\nRUN --mount=type=bind,from=golang:1.26,target=/go true\nRUN --mount=type=cache,from=tools,target=/t true\n", Options{}, []string{"alpine@1", "golang:1.26@2", "tools@3"}, false},
 		{"named context shadows an image", "FROM alpine:3.20\nCOPY --from=lib /x /\nCOPY --from=docker.io/library/node:latest /n /\n", Options{Named: []string{"alpine:3.20", "lib", "node"}}, nil, false},
