@@ -110,6 +110,19 @@ func TestPlatformsAround(t *testing.T) {
 		}
 	}
 
+	// A Docker image holds one platform: the engine's, solved apart.
+	mustBuild(t, dir, nil, "--output", "type=docker,dest="+filepath.Join(out, "app.tar"))
+	if names := strings.Join(tarNames(t, filepath.Join(out, "app.tar")), " "); !strings.Contains(names, "manifest.json") {
+		t.Errorf("--output type=docker of two platforms: %s", names)
+	}
+	// That solve failing fails the service: nothing reported built.
+	blocker := filepath.Join(out, "file")
+	writeFile(t, out, "file", "")
+	bad := bkcache(t, dir, nil, "build", "--output", "type=docker,dest="+filepath.Join(blocker, "app.tar"))
+	if bad.code != 1 || !containsAll(bad.stderr, `app`, "exporting its linux/amd64 image (docker)") {
+		t.Errorf("a Docker image that cannot be written: exit %d\n%s", bad.code, bad.stderr)
+	}
+
 	arm := mustBuild(t, dir, nil, "--push", "--platform", "linux/arm64")["app"]
 	if arm.Hash == hashOf(t, dir, nil, "app") {
 		t.Errorf("--platform linux/arm64 has the hash of both platforms")
