@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -56,6 +58,15 @@ func TestDockerEngine(t *testing.T) {
 		}
 		if out, err := docker.Run(ctx, nil, "run", "--rm", "--network", "none", "e2e-load-svc", "cat", "/input.txt"); err != nil || out != "named\n" {
 			t.Errorf("e2e-load-svc after a skipped --load: %q %v", out, err)
+		}
+		// What the engine holds is no output of another kind: that is
+		// written all the same.
+		local := t.TempDir()
+		if s := mustBuild(t, named, env, "--output", "type=local,dest="+local)["svc"]; s.Status != "built" {
+			t.Errorf("--output type=local of an image the engine has: %+v", s)
+		}
+		if b, err := os.ReadFile(filepath.Join(local, "input.txt")); err != nil || string(b) != "named\n" {
+			t.Errorf("--output type=local of an image the engine has: input.txt %q %v", b, err)
 		}
 		writeFile(t, named, "input.txt", "changed\n")
 		if s := mustBuild(t, named, env, "--load")["svc"]; s.Status != "built" {
