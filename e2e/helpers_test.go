@@ -102,6 +102,17 @@ type svcResult struct {
 	// CacheImports are the cache refs the solve imported.
 	CacheImports []string `json:"cacheImports"`
 	SameAs       string   `json:"sameAs"`
+	// Steps are the Dockerfile's steps as the solve ran them.
+	Steps []step `json:"steps"`
+}
+
+// step is one Dockerfile step of a summary or a record.
+type step struct {
+	Stage       string `json:"stage"`
+	Line        int    `json:"line"`
+	Instruction string `json:"instruction"`
+	Status      string `json:"status"`
+	DurationMs  int64  `json:"durationMs"`
 }
 
 // build runs `bkcache build --format json` and decodes the summary.

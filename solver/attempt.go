@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/record"
 	remoteserrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc/codes"
 )
@@ -27,6 +29,10 @@ type attempt struct {
 	resp    *client.SolveResponse
 	err     error
 	counter *stepCounter
+	// steps are the Dockerfile's steps as the solve ran them, from
+	// buildkitd's history; stepsErr says why there are none.
+	steps    []record.Step
+	stepsErr error
 }
 
 // solve runs so on buildkitd, again after a backoff when it failed on a
@@ -57,9 +63,15 @@ func (b *Builder) solveOnce(ctx context.Context, n *Node, service string, so *cl
 	counter := newStepCounter(service, b.progressFor(service))
 	var wg sync.WaitGroup
 	wg.Go(func() { counter.run(ch) })
-	resp, err := n.client.Solve(ctx, nil, *so, ch)
+	one := *so
+	one.Ref = identity.NewID() // the build's name in buildkitd's history
+	resp, err := n.client.Solve(ctx, nil, one, ch)
 	wg.Wait()
-	return attempt{resp: resp, err: err, counter: counter}
+	a := attempt{resp: resp, err: err, counter: counter}
+	if err == nil {
+		a.steps, a.stepsErr = counter.dockerfileSteps(ctx, n.client, one.Ref)
+	}
+	return a
 }
 
 // backoff is the wait before attempt n+1: 1s, 2s, 4s... with jitter,

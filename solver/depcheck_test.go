@@ -105,9 +105,10 @@ func TestNetworkClients(t *testing.T) {
 		},
 		"github.com/moby/buildkit/client": {
 			"solver",
-			"solver/daemon", // asks the private buildkitd its version
-			"cmd/bkcache",   // the progress display's SolveStatus type only
-			"e2e/sandbox",   // prunes the sandbox's daemons
+			"solver/daemon",  // asks the private buildkitd its version
+			"solver/history", // reads a build's provenance from buildkitd's history
+			"cmd/bkcache",    // the progress display's SolveStatus type only
+			"e2e/sandbox",    // prunes the sandbox's daemons
 		},
 		"github.com/moby/moby/client": {
 			"solver",        // builds on a Docker engine's BuildKit, and its image store

@@ -1,11 +1,14 @@
 package solver
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/bkcache/bkcache/solver/history"
 	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/record"
 	"github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -148,6 +151,16 @@ func (s *stepCounter) cacheIO() (importing, exporting cacheIO) {
 // come from an image, not from the cache.
 func pullsImage(name string) bool {
 	return strings.Contains(name, "] FROM ") || strings.HasPrefix(name, "[context ") || strings.HasPrefix(name, "FROM ")
+}
+
+// dockerfileSteps reads how the solve ref ran the Dockerfile's steps,
+// from the provenance buildkitd's history keeps of it.
+func (s *stepCounter) dockerfileSteps(ctx context.Context, c *client.Client, ref string) ([]record.Step, error) {
+	provs, err := history.Read(ctx, c, ref)
+	if err != nil {
+		return nil, err
+	}
+	return history.Steps(provs, s.steps, s.cached), nil
 }
 
 // counts returns the completed steps and those of them that were cached.

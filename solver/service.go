@@ -72,6 +72,10 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 	a := b.solveOnNodes(ctx, j.Name(), so, sends, res)
 	explained()
 	a.counter.report(res)
+	res.Steps = a.steps
+	if a.stepsErr != nil {
+		res.Warn(fmt.Sprintf("the Dockerfile's steps are not in this run's record: %v", a.stepsErr))
+	}
 	if a.err == nil && single != "" {
 		a.err = b.exportPlatform(ctx, j, so, sends, out, single, res)
 	}

@@ -35,9 +35,11 @@ type Result struct {
 	Floating    string        `json:"floating,omitempty"` // R:F, when moved or already there
 	CachedSteps int           `json:"cachedSteps"`
 	TotalSteps  int           `json:"totalSteps"`
-	Duration    time.Duration `json:"-"` // as durationMs in JSON
-	Error       string        `json:"error,omitempty"`
-	Node        string        `json:"node,omitempty"` // the buildkitd that solved it
+	// Steps are the Dockerfile's steps as a solve ran them.
+	Steps    []record.Step `json:"steps,omitempty"`
+	Duration time.Duration `json:"-"` // as durationMs in JSON
+	Error    string        `json:"error,omitempty"`
+	Node     string        `json:"node,omitempty"` // the buildkitd that solved it
 	// SameAs names the service whose build made this same image: this
 	// one was not built again, and reports that one's outcome.
 	SameAs string `json:"sameAs,omitempty"`

@@ -74,7 +74,7 @@ func serviceRecord(in *inputs.Inputs, res *outcome.Result, redact inputs.Redacti
 	s.Changes = res.Changes
 	if res.Status == outcome.Built || res.Status == outcome.Failed {
 		s.Cache = &record.Cache{Imports: orEmpty(res.CacheImports), Exports: orEmpty(res.CacheExports)}
-		s.Steps = &record.Steps{Cached: res.CachedSteps, Total: res.TotalSteps}
+		s.Steps = &record.Steps{Cached: res.CachedSteps, Total: res.TotalSteps, List: res.Steps}
 	}
 	s.Timing = &record.Timing{
 		StartMs:       max(0, res.Start.Sub(start).Milliseconds()),

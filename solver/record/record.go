@@ -90,11 +90,31 @@ type Cache struct {
 	Exports []string `json:"exports"`
 }
 
-// Steps counts the build steps that ran and those that came from cache.
+// Steps counts the build steps that ran and those that came from cache,
+// and lists the Dockerfile's steps as the build ran them.
 type Steps struct {
-	Cached int `json:"cached"`
-	Total  int `json:"total"`
+	Cached int    `json:"cached"`
+	Total  int    `json:"total"`
+	List   []Step `json:"list,omitempty"`
 }
+
+// Step is one Dockerfile instruction as a build ran it, placed by
+// BuildKit's own source map: once per line, for every platform.
+type Step struct {
+	Stage       string `json:"stage"`
+	Line        int    `json:"line"`
+	Instruction string `json:"instruction"`
+	Status      string `json:"status"` // StepCached or StepRan
+	// DurationMs is the time its vertices took, summed over platforms.
+	DurationMs int64 `json:"durationMs"`
+}
+
+// The status of a step: BuildKit took it from cache, or ran it (for a
+// FROM: resolved and pulled its image).
+const (
+	StepCached = "cached"
+	StepRan    = "ran"
+)
 
 // Timing is where a service's time went, as far as BuildKit reports it.
 type Timing struct {

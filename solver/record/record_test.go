@@ -67,7 +67,11 @@ func TestSchema(t *testing.T) {
 			Service: in.Service, Status: "built", Hash: in.Tag(), Scheme: in.Scheme, Inputs: in,
 			Image: "reg/app:" + in.Tag(), Digest: digest.Digest("sha256:" + strings.Repeat("a", 64)),
 			Cache: &Cache{Imports: []string{"reg/app:cache-ci"}, Exports: []string{}},
-			Steps: &Steps{Cached: 1, Total: 3}, Timing: &Timing{TotalMs: 12},
+			Steps: &Steps{Cached: 1, Total: 3, List: []Step{
+				{Stage: "deps", Line: 2, Instruction: "COPY a.txt /a.txt", Status: StepCached},
+				{Stage: "stage-1", Line: 6, Instruction: "RUN make", Status: StepRan, DurationMs: 1200},
+			}},
+			Timing: &Timing{TotalMs: 12},
 		})
 	}
 	var buf bytes.Buffer
