@@ -113,6 +113,8 @@ type step struct {
 	Instruction string `json:"instruction"`
 	Status      string `json:"status"`
 	DurationMs  int64  `json:"durationMs"`
+	Reason      string `json:"reason"`
+	Unexpected  bool   `json:"unexpected"`
 }
 
 // build runs `bkcache build --format json` and decodes the summary.

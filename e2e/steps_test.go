@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // sixSteps is a Dockerfile of six steps after its FROM, the fifth of
@@ -76,5 +77,72 @@ func TestSteps(t *testing.T) {
 	}
 	if got := stepLines(rec.Services[0].Steps.List); got != want {
 		t.Errorf("the record's steps:\n%swant:\n%s", got, want)
+	}
+	for i, reason := range map[int]string{
+		4: "read a changed file: late.txt",
+		5: "line 7 `COPY late.txt /late.txt` before it read a changed file: late.txt",
+	} {
+		if s := warm.Steps[i]; s.Reason != reason || s.Unexpected {
+			t.Errorf("step at line %d: reason %q (unexpected %v), want %q", s.Line, s.Reason, s.Unexpected, reason)
+		}
+	}
+
+	// No cache anywhere: the registry's is deleted, the daemon pruned.
+	// Steps 1 to 4 run though nothing they read changed, and say why.
+	deleteTag(t, r+"/app:cache-ci")
+	d.prune(t)
+	writeFile(t, dir, "late.txt", "late v3\n")
+	cold2 := mustBuild(t, dir, d.env(), "--push")["app"]
+	if got, want := stepLines(cold2.Steps), "2 ran\n3 ran\n4 ran\n6 ran\n7 ran\n8 ran\n"; got != want {
+		t.Fatalf("without a cache, steps:\n%swant:\n%s", got, want)
+	}
+	for _, s := range cold2.Steps[:4] {
+		if !s.Unexpected || !strings.Contains(s.Reason, "no cache was imported") {
+			t.Errorf("step at line %d without a cache: reason %q (unexpected %v), want an unexpected miss with no cache imported", s.Line, s.Reason, s.Unexpected)
+		}
+	}
+	if s := cold2.Steps[4]; s.Unexpected || s.Reason != "read a changed file: late.txt" {
+		t.Errorf("step at line 7 without a cache: %+v", s)
+	}
+}
+
+// TestStepsMinCache: a service whose only cache is compose's, exported
+// with mode=min, misses the steps of its first stage on a fresh daemon
+// once the final stage needs them again (a step before the COPY --from
+// ran), and says that mode=min is why.
+func TestStepsMinCache(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	cache := r + "/app-cache:min"
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build:\n      context: .\n" +
+			"      cache_from: ['type=registry,ref=" + cache + "']\n      cache_to: ['type=registry,ref=" + cache + ",mode=min']\n",
+		"Dockerfile": "FROM busybox AS deps\nRUN echo deps > /deps\nFROM busybox\nCOPY src.txt /src.txt\nCOPY --from=deps /deps /deps\n",
+		"src.txt":    "v1\n",
+	})
+	d := newDaemon(t)
+	mustBuild(t, dir, d.env(), "--push")
+	deleteTag(t, r+"/app:cache-ci")
+	d.prune(t)
+	writeFile(t, dir, "src.txt", "v2\n")
+	s := mustBuild(t, dir, d.env(), "--push")["app"]
+	if len(s.Steps) != 3 || s.Steps[0].Line != 2 || s.Steps[0].Status != "ran" {
+		t.Fatalf("steps %+v", s.Steps)
+	}
+	if st := s.Steps[0]; !st.Unexpected || !strings.Contains(st.Reason, "mode=min") || !strings.Contains(st.Reason, cache) {
+		t.Errorf("the first stage's step: reason %q (unexpected %v), want a miss naming mode=min and %s", st.Reason, st.Unexpected, cache)
+	}
+}
+
+// deleteTag deletes the manifest ref names, and with it every tag of it.
+func deleteTag(t *testing.T, ref string) {
+	t.Helper()
+	d := head(t, ref)
+	if d == "" {
+		t.Fatalf("%s is not in the registry", ref)
+	}
+	n := mustRef(t, ref)
+	if err := remote.Delete(n.Context().Digest(d), keychain); err != nil {
+		t.Fatalf("deleting %s: %v", ref, err)
 	}
 }

@@ -188,7 +188,9 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	rec := publish.Recorder{Project: p.Project, Tool: version, Buildkit: pool.Buildkit(ctx), Redact: pf.redact(), Start: start}
 	pub := publish.New(reg, publish.Options{
 		Attach: !o.noAttach, Recorder: rec, RequireCacheExport: o.requireCache,
-		Explain: o.reports.wanted() || o.manifest.file != "",
+		// Every solve: its steps' reasons come from the comparison. One
+		// record read per solved service, while it solves.
+		Explain: true,
 	})
 	opt := solver.Options{
 		Push: o.push, Force: o.forced(), Parallel: o.parallel, KeepGoing: o.keepGoing,

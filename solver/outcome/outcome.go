@@ -62,6 +62,8 @@ type Result struct {
 	ErrorAt *record.Location `json:"errorAt,omitempty"`
 	// Changes is why a solved service rebuilt (with Options.Explain).
 	Changes *record.Report `json:"-"`
+	// StepPlan is which steps had to run, from Changes.
+	StepPlan *record.StepPlan `json:"-"`
 	// Layout is the OCI layout of a local (unpushed) build, for the
 	// services that read it through service: contexts.
 	Layout string `json:"-"`

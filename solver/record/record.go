@@ -107,6 +107,12 @@ type Step struct {
 	Status      string `json:"status"` // StepCached or StepRan
 	// DurationMs is the time its vertices took, summed over platforms.
 	DurationMs int64 `json:"durationMs"`
+	// Reason says why it ran, or why it was cached although a change
+	// reached it, when an earlier record was there to compare with.
+	Reason string `json:"reason,omitempty"`
+	// Unexpected marks a step that ran although nothing it depends on
+	// changed: a cache miss.
+	Unexpected bool `json:"unexpected,omitempty"`
 }
 
 // The status of a step: BuildKit took it from cache, or ran it (for a

@@ -1,0 +1,277 @@
+package record
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/bkcache/bkcache/hash/dockerfile"
+	"github.com/bkcache/bkcache/hash/inputs"
+	"github.com/moby/patternmatcher"
+)
+
+// StepPlan is which steps of a build had to run, and why, derived from
+// what changed since an earlier record of the service: the steps that
+// read a changed input, and every step BuildKit chains after one.
+type StepPlan struct {
+	// Causes say, by line, why the step there had to run.
+	Causes map[int]string
+	// Earlier are the durations of the steps the earlier build ran, by
+	// the line of this Dockerfile that holds the same instruction.
+	Earlier map[int]int64
+}
+
+// PlanSteps derives the steps of cur's Dockerfile that had to run from
+// r, the comparison of old with cur, as BuildKit keys its steps: a step
+// runs when it reads a changed file, uses a changed arg, starts from or
+// copies from a changed image or a stage that ran, or changed itself;
+// and then so does every later step of its stage. earlier are the steps
+// of old's build, for their durations.
+func PlanSteps(old, cur *inputs.Inputs, r *Report, earlier []Step) *StepPlan {
+	p := &StepPlan{Causes: map[int]string{}, Earlier: earlierDurations(cur, earlier)}
+	stages := dockerfile.Stages([]byte(cur.Dockerfile.Content))
+	oldStages := dockerfile.Stages([]byte(old.Dockerfile.Content))
+	direct := directCauses(cur, r)
+	ran := map[string]dockerfile.Instruction{} // stage (lowercased) -> its first step that ran
+	// Twice: a stage may copy from one defined below it.
+	for range 2 {
+		for _, s := range stages {
+			p.planStage(s, matchStage(oldStages, s), direct, r, ran)
+		}
+	}
+	return p
+}
+
+// planStage finds the first step of s that had to run, and chains every
+// later step of s after it.
+func (p *StepPlan) planStage(s dockerfile.Stage, old *dockerfile.Stage, direct map[int]string, r *Report, ran map[string]dockerfile.Instruction) {
+	var first *dockerfile.Instruction
+	var firstCause string
+	pending := "" // a cause of the FROM, which is no step: it falls on the next one
+	declared := map[string]bool{}
+	for k, in := range s.Steps {
+		for _, a := range in.Args {
+			declared[a] = true
+		}
+		if first != nil {
+			p.Causes[in.Line] = fmt.Sprintf("line %d `%s` before it %s", first.Line, first.Text, firstCause)
+			continue
+		}
+		cause := stepCause(k, in, s, old, direct, r, ran, declared)
+		if in.From {
+			pending = cause
+			continue
+		}
+		if cause == "" {
+			cause = pending
+		}
+		if cause != "" {
+			first, firstCause = &in, cause
+			p.Causes[in.Line] = cause
+			ran[strings.ToLower(s.Name)] = in
+		}
+	}
+}
+
+// stepCause is why the k-th step of s had to run for itself, or "".
+func stepCause(k int, in dockerfile.Instruction, s dockerfile.Stage, old *dockerfile.Stage, direct map[int]string, r *Report, ran map[string]dockerfile.Instruction, declared map[string]bool) string {
+	if c := direct[in.Line]; c != "" {
+		return c
+	}
+	refs := in.Refs
+	if in.From {
+		refs = []string{s.Base}
+	}
+	for _, ref := range refs {
+		if st, ok := ran[strings.ToLower(ref)]; ok {
+			return fmt.Sprintf("%s stage `%s`, which ran (line %d `%s`)", verb(in), ref, st.Line, st.Text)
+		}
+	}
+	if changed(k, in, s, old) {
+		return fmt.Sprintf("changed (line %d)", in.Line)
+	}
+	for _, a := range r.Args {
+		if usesArg(in, a.Key, declared) {
+			return fmt.Sprintf("uses arg %s, which changed", a.Key)
+		}
+	}
+	return ""
+}
+
+func verb(in dockerfile.Instruction) string {
+	if in.From {
+		return "starts from"
+	}
+	return "reads from"
+}
+
+// changed reports whether the k-th step of a stage differs from the old
+// stage's: BuildKit chains a stage's steps, so a step edited, inserted
+// or removed before k changes every step from there. A FROM counts by
+// its base only (renaming the stage changes no step).
+func changed(k int, in dockerfile.Instruction, s dockerfile.Stage, old *dockerfile.Stage) bool {
+	switch {
+	case old == nil:
+		return true
+	case in.From:
+		return old.Base != s.Base
+	}
+	return k >= len(old.Steps) || old.Steps[k].Text != in.Text
+}
+
+// usesArg reports whether in depends on the arg key: it names it, or
+// it is a RUN after the stage declared it (BuildKit puts the declared
+// args into every RUN's environment).
+func usesArg(in dockerfile.Instruction, key string, declared map[string]bool) bool {
+	if regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(key) + `\b`).MatchString(in.Text) {
+		return true
+	}
+	return declared[key] && strings.HasPrefix(strings.ToUpper(in.Text), "RUN")
+}
+
+// matchStage is old's stage for s: the one of its name (an unnamed
+// stage's is stage-N, by its place).
+func matchStage(old []dockerfile.Stage, s dockerfile.Stage) *dockerfile.Stage {
+	for j := range old {
+		if strings.EqualFold(old[j].Name, s.Name) {
+			return &old[j]
+		}
+	}
+	return nil
+}
+
+// directCauses are, by line, the changes a step reads itself: files of
+// its sources, images, remote sources and contexts it names, and the
+// settings of every RUN step.
+func directCauses(cur *inputs.Inputs, r *Report) map[int]string {
+	out := map[int]string{}
+	add := func(line int, cause string) {
+		if line > 0 && out[line] == "" {
+			out[line] = cause
+		}
+	}
+	for line, paths := range changedFilesByLine(cur, r) {
+		add(line, "read a changed file: "+strings.Join(paths, ", "))
+	}
+	for _, c := range r.Images {
+		for _, im := range cur.Images {
+			if im.Ref == c.Key {
+				for _, by := range im.By {
+					add(byLine(by), fmt.Sprintf("reads image %s, which moved", c.Key))
+				}
+			}
+		}
+	}
+	for _, c := range r.Remotes {
+		for _, rm := range cur.Remotes {
+			if rm.URL == c.Key {
+				for _, by := range rm.By {
+					add(byLine(by), fmt.Sprintf("reads %s, which changed", c.Key))
+				}
+			}
+		}
+	}
+	runSettings(cur, r, add)
+	return out
+}
+
+// runSettings puts a changed setting of RUN steps (network, hosts,
+// ulimits, /dev/shm) or of the platforms on every RUN step.
+func runSettings(cur *inputs.Inputs, r *Report, add func(int, string)) {
+	for _, c := range r.Settings {
+		if _, run := cur.Run[c.Key]; !run && c.Key != "platforms" {
+			continue
+		}
+		for _, s := range dockerfile.Stages([]byte(cur.Dockerfile.Content)) {
+			for _, in := range s.Steps {
+				if strings.HasPrefix(strings.ToUpper(in.Text), "RUN") {
+					add(in.Line, fmt.Sprintf("the service's %s changed", c.Key))
+				}
+			}
+		}
+	}
+}
+
+// changedFilesByLine maps each line whose instruction reads a changed
+// file to those files (at most three, then "…").
+func changedFilesByLine(cur *inputs.Inputs, r *Report) map[int][]string {
+	out := map[int][]string{}
+	for _, src := range cur.Sources {
+		for _, pat := range src.Patterns {
+			var m *patternmatcher.PatternMatcher
+			if pat.Path != "." {
+				m, _ = patternmatcher.New([]string{pat.Path})
+			}
+			for _, f := range r.Files {
+				if f.Source != src.Name || (m != nil && !matches(m, f.Path)) {
+					continue
+				}
+				switch l := pat.Origin.Line; {
+				case len(out[l]) < 3:
+					out[l] = append(out[l], f.Path)
+				case len(out[l]) == 3:
+					out[l] = append(out[l], "…")
+				}
+			}
+		}
+	}
+	return out
+}
+
+func matches(m *patternmatcher.PatternMatcher, path string) bool {
+	ok, _ := m.MatchesOrParentMatches(path)
+	return ok
+}
+
+// byLine is the line of a "line N: ..." origin, or 0.
+func byLine(by string) int {
+	rest, ok := strings.CutPrefix(by, "line ")
+	if !ok {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.SplitN(rest, ":", 2)[0])
+	return n
+}
+
+// earlierDurations maps the earlier build's steps that ran onto the
+// lines of cur's Dockerfile holding the same instruction, in order.
+func earlierDurations(cur *inputs.Inputs, earlier []Step) map[int]int64 {
+	out := map[int]int64{}
+	var ins []dockerfile.Instruction
+	for _, s := range dockerfile.Stages([]byte(cur.Dockerfile.Content)) {
+		ins = append(ins, s.Steps...)
+	}
+	for _, e := range earlier {
+		if e.Status != StepRan {
+			continue
+		}
+		for _, in := range ins {
+			if _, used := out[in.Line]; !used && in.Text == e.Instruction && in.Stage == e.Stage {
+				out[in.Line] = e.DurationMs
+				break
+			}
+		}
+	}
+	return out
+}
+
+// CheckSteps gives each step its reason against plan. A step that ran
+// has its cause; one that ran without a cause is an unexpected miss, and
+// miss says what likely made BuildKit run it; one that had a cause but
+// came from cache was cached from an earlier build (an edit that
+// restored an earlier file, say).
+func CheckSteps(steps []Step, plan *StepPlan, miss func(Step) string) {
+	for i := range steps {
+		s := &steps[i]
+		cause, must := plan.Causes[s.Line]
+		switch {
+		case s.Status == StepRan && must:
+			s.Reason = cause
+		case s.Status == StepRan:
+			s.Reason, s.Unexpected = "unexpected: nothing it depends on changed; "+miss(*s), true
+		case must:
+			s.Reason = "cached from an earlier build, though it " + cause
+		}
+	}
+}

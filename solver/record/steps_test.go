@@ -1,0 +1,159 @@
+package record
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/hash/inputs"
+)
+
+// tenSteps is a Dockerfile of ten steps after its FROM; line k+1 is
+// step k, and step 4 (line 5) copies f.txt.
+const tenSteps = "FROM busybox\n" +
+	"RUN echo 1\nRUN echo 2\nRUN echo 3\nCOPY f.txt /f.txt\nRUN echo 5\n" +
+	"RUN echo 6\nRUN echo 7\nRUN echo 8\nRUN echo 9\nRUN echo 10\n"
+
+// planOf computes the inputs of service app in the project files, then
+// with edit applied, and plans the second build's steps against the
+// first's record. moved, when set, makes that image's digest move.
+func planOf(t *testing.T, files, edit map[string]string, moved string) map[int]string {
+	t.Helper()
+	before := compute(t, sourcetest.Tree(t, files))["app"]
+	after := maps.Clone(files)
+	maps.Copy(after, edit)
+	cur := compute(t, sourcetest.Tree(t, after))["app"]
+	r := Compare(before, cur, inputs.NewRedaction(nil, "k"))
+	if moved != "" {
+		r.Images = append(r.Images, Change{Key: moved, Old: "sha256:old", New: "sha256:new"})
+	}
+	return PlanSteps(before, cur, r, nil).Causes
+}
+
+// causes renders a plan as "LINE: CAUSE" lines, in order.
+func causes(c map[int]string) string {
+	var b strings.Builder
+	for _, l := range slices.Sorted(maps.Keys(c)) {
+		fmt.Fprintf(&b, "%d: %s\n", l, c[l])
+	}
+	return b.String()
+}
+
+func TestPlanSteps(t *testing.T) {
+	compose := "services:\n  app:\n    build: .\n"
+	for _, tc := range []struct {
+		name        string
+		dockerfile  string
+		files, edit map[string]string
+		moved       string
+		want        string
+	}{
+		{
+			name: "a changed file read at step 4 of 10", dockerfile: tenSteps,
+			files: map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"},
+			want: "5: read a changed file: f.txt\n" +
+				"6: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
+				"7: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
+				"8: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
+				"9: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
+				"10: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
+				"11: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n",
+		},
+		{
+			name:       "a file nothing reads",
+			dockerfile: "FROM busybox\nCOPY f.txt /f.txt\nRUN true\n",
+			files:      map[string]string{"f.txt": "1", "g.txt": "1"}, edit: map[string]string{"g.txt": "2"},
+			want: "",
+		},
+		{
+			name:       "an arg used only in a later stage",
+			dockerfile: "FROM busybox AS one\nRUN echo one\nFROM busybox\nARG V\nCOPY f.txt /\nRUN echo $V\n",
+			files:      map[string]string{"f.txt": "1", "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      args: {V: a}\n"},
+			edit:       map[string]string{"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      args: {V: b}\n"},
+			want:       "6: uses arg V, which changed\n",
+		},
+		{
+			name:       "a declared arg reaches every later RUN",
+			dockerfile: "FROM busybox\nCOPY f.txt /\nARG V\nCOPY f.txt /g\nRUN true\nRUN true\n",
+			files:      map[string]string{"f.txt": "1", "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      args: {V: a}\n"},
+			edit:       map[string]string{"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      args: {V: b}\n"},
+			want:       "5: uses arg V, which changed\n6: line 5 `RUN true` before it uses arg V, which changed\n",
+		},
+		{
+			name:       "a base moved",
+			dockerfile: "FROM busybox AS b\nRUN one\nRUN two\nFROM scratch\nCOPY f.txt /\nCOPY --from=b /x /\n",
+			files:      map[string]string{"f.txt": "1"}, moved: "docker.io/library/busybox:latest",
+			want: "2: reads image docker.io/library/busybox:latest, which moved\n3: line 2 `RUN one` before it reads image docker.io/library/busybox:latest, which moved\n" +
+				"6: reads from stage `b`, which ran (line 2 `RUN one`)\n",
+		},
+		{
+			name:       "a line edited",
+			dockerfile: "FROM busybox\nRUN one\nRUN two\nRUN three\n",
+			edit:       map[string]string{"Dockerfile": "FROM busybox\nRUN one\nRUN 2\nRUN three\n"},
+			want:       "3: changed (line 3)\n4: line 3 `RUN 2` before it changed (line 3)\n",
+		},
+		{
+			name:       "a line inserted",
+			dockerfile: "FROM busybox\nRUN one\nRUN three\n",
+			edit:       map[string]string{"Dockerfile": "FROM busybox\nRUN one\nRUN two\nRUN three\n"},
+			want:       "3: changed (line 3)\n4: line 3 `RUN two` before it changed (line 3)\n",
+		},
+		{
+			name:       "COPY --from chains",
+			dockerfile: "FROM busybox AS a\nCOPY f.txt /\nFROM busybox AS b\nRUN b\nCOPY --from=a /f.txt /\nRUN after\nFROM busybox AS untouched\nRUN untouched\nFROM b\nRUN c\nCOPY --from=untouched / /u\n",
+			files:      map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"},
+			want: "2: read a changed file: f.txt\n" +
+				"5: reads from stage `a`, which ran (line 2 `COPY f.txt /`)\n" +
+				"6: line 5 `COPY --from=a /f.txt /` before it reads from stage `a`, which ran (line 2 `COPY f.txt /`)\n" +
+				"10: starts from stage `b`, which ran (line 5 `COPY --from=a /f.txt /`)\n" +
+				"11: line 10 `RUN c` before it starts from stage `b`, which ran (line 5 `COPY --from=a /f.txt /`)\n",
+		},
+		{
+			name:       "RUN --mount=type=bind reads",
+			dockerfile: "FROM busybox\nRUN true\nRUN --mount=type=bind,source=f.txt,target=/f cat /f\nRUN after\n",
+			files:      map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"},
+			want: "3: read a changed file: f.txt\n4: line 3 `RUN --mount=type=bind,source=f.txt,target=/f cat /f` before it read a changed file: f.txt\n",
+		},
+		{
+			name:       "a changed file read by two stages",
+			dockerfile: "FROM busybox AS a\nRUN a\nCOPY f.txt /\nFROM busybox\nRUN b\nCOPY f.txt /\nCOPY --from=a /f.txt /a\n",
+			files:      map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"},
+			want: "3: read a changed file: f.txt\n6: read a changed file: f.txt\n" +
+				"7: line 6 `COPY f.txt /` before it read a changed file: f.txt\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{"compose.yaml": compose, "Dockerfile": tc.dockerfile}
+			maps.Copy(files, tc.files)
+			if got := causes(planOf(t, files, tc.edit, tc.moved)); got != tc.want {
+				t.Errorf("plan:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckSteps: a step that ran is explained by the plan, or marked
+// an unexpected miss with miss's reason; one that had to run but came
+// from cache says so; a cached step without a cause says nothing.
+func TestCheckSteps(t *testing.T) {
+	steps := []Step{
+		{Line: 2, Status: StepCached},
+		{Line: 3, Status: StepRan},
+		{Line: 4, Status: StepRan},
+		{Line: 5, Status: StepCached},
+	}
+	plan := &StepPlan{Causes: map[int]string{3: "read a changed file: f", 5: "changed (line 5)"}}
+	CheckSteps(steps, plan, func(s Step) string { return fmt.Sprintf("no cache was imported (line %d)", s.Line) })
+	want := []Step{
+		{Line: 2, Status: StepCached},
+		{Line: 3, Status: StepRan, Reason: "read a changed file: f"},
+		{Line: 4, Status: StepRan, Reason: "unexpected: nothing it depends on changed; no cache was imported (line 4)", Unexpected: true},
+		{Line: 5, Status: StepCached, Reason: "cached from an earlier build, though it changed (line 5)"},
+	}
+	if !slices.Equal(steps, want) {
+		t.Errorf("checked:\n%+v\nwant:\n%+v", steps, want)
+	}
+}
