@@ -233,6 +233,7 @@ func printResults(stdout, stderr io.Writer, format string, results []*outcome.Re
 		}
 	} else {
 		writeBuildTable(stdout, results, nodes, isTerminal(stdout))
+		writeSteps(stdout, results)
 	}
 	for _, r := range results {
 		for _, w := range r.Warnings {

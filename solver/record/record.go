@@ -113,6 +113,10 @@ type Step struct {
 	// Unexpected marks a step that ran although nothing it depends on
 	// changed: a cache miss.
 	Unexpected bool `json:"unexpected,omitempty"`
+	// EarlierMs is, for a step from cache, how long it took when it
+	// last ran, as the records of earlier builds say: the time the
+	// cache saved.
+	EarlierMs int64 `json:"earlierMs,omitempty"`
 }
 
 // The status of a step: BuildKit took it from cache, or ran it (for a

@@ -234,8 +234,9 @@ func byLine(by string) int {
 	return n
 }
 
-// earlierDurations maps the earlier build's steps that ran onto the
-// lines of cur's Dockerfile holding the same instruction, in order.
+// earlierDurations maps the durations of the earlier build's steps (for
+// one from cache, as long as it took before that) onto the lines of
+// cur's Dockerfile holding the same instruction, in order.
 func earlierDurations(cur *inputs.Inputs, earlier []Step) map[int]int64 {
 	out := map[int]int64{}
 	var ins []dockerfile.Instruction
@@ -243,12 +244,16 @@ func earlierDurations(cur *inputs.Inputs, earlier []Step) map[int]int64 {
 		ins = append(ins, s.Steps...)
 	}
 	for _, e := range earlier {
+		ms := e.DurationMs
 		if e.Status != StepRan {
+			ms = e.EarlierMs // from cache then too: as long as it took before
+		}
+		if ms == 0 {
 			continue
 		}
 		for _, in := range ins {
 			if _, used := out[in.Line]; !used && in.Text == e.Instruction && in.Stage == e.Stage {
-				out[in.Line] = e.DurationMs
+				out[in.Line] = ms
 				break
 			}
 		}
@@ -272,6 +277,9 @@ func CheckSteps(steps []Step, plan *StepPlan, miss func(Step) string) {
 			s.Reason, s.Unexpected = "unexpected: nothing it depends on changed; "+miss(*s), true
 		case must:
 			s.Reason = "cached from an earlier build, though it " + cause
+		}
+		if s.Status == StepCached {
+			s.EarlierMs = plan.Earlier[s.Line]
 		}
 	}
 }

@@ -145,15 +145,34 @@ func TestCheckSteps(t *testing.T) {
 		{Line: 4, Status: StepRan},
 		{Line: 5, Status: StepCached},
 	}
-	plan := &StepPlan{Causes: map[int]string{3: "read a changed file: f", 5: "changed (line 5)"}}
+	plan := &StepPlan{Causes: map[int]string{3: "read a changed file: f", 5: "changed (line 5)"}, Earlier: map[int]int64{2: 1500, 3: 700}}
 	CheckSteps(steps, plan, func(s Step) string { return fmt.Sprintf("no cache was imported (line %d)", s.Line) })
 	want := []Step{
-		{Line: 2, Status: StepCached},
+		{Line: 2, Status: StepCached, EarlierMs: 1500},
 		{Line: 3, Status: StepRan, Reason: "read a changed file: f"},
 		{Line: 4, Status: StepRan, Reason: "unexpected: nothing it depends on changed; no cache was imported (line 4)", Unexpected: true},
 		{Line: 5, Status: StepCached, Reason: "cached from an earlier build, though it changed (line 5)"},
 	}
 	if !slices.Equal(steps, want) {
 		t.Errorf("checked:\n%+v\nwant:\n%+v", steps, want)
+	}
+}
+
+// TestPlanEarlier: the earlier build's durations land on the lines of
+// the same instructions now, a step from cache then carrying the time
+// it took before that.
+func TestPlanEarlier(t *testing.T) {
+	files := map[string]string{"compose.yaml": "services:\n  app:\n    build: .\n", "Dockerfile": "FROM busybox\nRUN a\nRUN b\nRUN c\n"}
+	before := compute(t, sourcetest.Tree(t, files))["app"]
+	files["Dockerfile"] = "FROM busybox\nRUN new\nRUN a\nRUN b\nRUN c\n"
+	cur := compute(t, sourcetest.Tree(t, files))["app"]
+	earlier := []Step{
+		{Stage: "stage-0", Line: 2, Instruction: "RUN a", Status: StepRan, DurationMs: 100},
+		{Stage: "stage-0", Line: 3, Instruction: "RUN b", Status: StepCached, EarlierMs: 200},
+		{Stage: "stage-0", Line: 4, Instruction: "RUN c", Status: StepCached},
+	}
+	p := PlanSteps(before, cur, Compare(before, cur, inputs.NewRedaction(nil, "k")), earlier)
+	if want := map[int]int64{3: 100, 4: 200}; !maps.Equal(p.Earlier, want) {
+		t.Errorf("earlier %v, want %v", p.Earlier, want)
 	}
 }

@@ -30,7 +30,17 @@ func fixtureRun() Run {
 	m.Buildkit = &record.Buildkit{Address: "tcp://buildkitd:1234", Version: "v0.33.1", Worker: "oci"}
 	m.Services = []*record.Service{
 		{Service: "api", Status: "built", Hash: hashA, Image: "reg.example/shop/api:" + hashA, Node: "tcp://buildkitd:1234",
-			Steps:  &record.Steps{Cached: 5, Total: 8},
+			Steps: &record.Steps{Cached: 5, Total: 8, List: []record.Step{
+				{Stage: "deps", Line: 2, Instruction: "COPY go.mod go.sum ./", Status: record.StepCached, EarlierMs: 300},
+				{Stage: "deps", Line: 3, Instruction: "RUN go mod download", Status: record.StepRan, DurationMs: 41000, Unexpected: true,
+					Reason: "unexpected: nothing it depends on changed; no cache was imported"},
+				{Stage: "build", Line: 6, Instruction: "COPY src/ /app/", Status: record.StepRan, DurationMs: 120, Reason: "changed (line 6)"},
+				{Stage: "build", Line: 7, Instruction: "RUN echo `date` | tee /built", Status: record.StepRan, DurationMs: 90, Reason: "line 6 `COPY src/ /app/` before it changed (line 6)"},
+				{Stage: "build", Line: 8, Instruction: "RUN make", Status: record.StepRan, DurationMs: 3100, Reason: "line 6 `COPY src/ /app/` before it changed (line 6)"},
+				{Stage: "build", Line: 9, Instruction: "RUN make test", Status: record.StepRan, DurationMs: 900, Reason: "line 6 `COPY src/ /app/` before it changed (line 6)"},
+				{Stage: "build", Line: 10, Instruction: "RUN make <docs>", Status: record.StepRan, DurationMs: 200, Reason: "line 6 `COPY src/ /app/` before it changed (line 6)"},
+				{Stage: "final", Line: 13, Instruction: "COPY --from=build /app /app", Status: record.StepCached, Reason: "cached from an earlier build, though it reads from stage `build`, which ran", EarlierMs: 50},
+			}},
 			Timing: &record.Timing{StartMs: 40, TotalMs: 5230, CacheImportMs: 600, CacheExportMs: 900},
 			Changes: &record.Report{Service: "api", OldHash: hashB, NewHash: hashA, DockerfileChanged: true,
 				Dockerfile: []record.LineChange{{Op: "-", Line: 3, Text: "COPY src/ /src/"}, {Op: "+", Line: 3, Text: "COPY src/ /app/"}},

@@ -26,11 +26,15 @@ func Summary(w io.Writer, r Run) error {
 			md(s.Service), statusIcon[s.Status], md(s.Status), code(Short(s.Hash)), steps(s), seconds(total), md(s.Node))
 	}
 	whyRebuilt(&b, m)
+	stepsThatRan(&b, m)
 	failures(&b, r)
 	warnings(&b, m)
 	b.WriteString("\n### Timeline\n\n```mermaid\n")
 	gantt(&b, m)
 	b.WriteString("```\n")
+	if lines := StepTimes(stepLists(m)...).Lines(); len(lines) > 0 {
+		fmt.Fprintf(&b, "\n%s\n", md(strings.Join(lines, " ")))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -61,6 +65,26 @@ func whyRebuilt(b *strings.Builder, m *record.Run) {
 		}
 		if more > 0 {
 			fmt.Fprintf(b, "\n  - and %d more: %s", more, code("bkcache explain "+s.Service))
+		}
+		b.WriteString("\n")
+	}
+}
+
+// stepsThatRan lists, per built service, the steps that ran and why.
+func stepsThatRan(b *strings.Builder, m *record.Run) {
+	head := heading(b, "Steps that ran")
+	for _, s := range m.Services {
+		if s.Steps == nil || s.Status != "built" {
+			continue
+		}
+		lines := StepLines(s.Steps.List, code, md)
+		if len(lines) == 0 {
+			continue
+		}
+		head()
+		fmt.Fprintf(b, "- **%s**:", md(s.Service))
+		for _, l := range lines {
+			fmt.Fprintf(b, "\n  - %s", l)
 		}
 		b.WriteString("\n")
 	}
