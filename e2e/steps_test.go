@@ -87,6 +87,17 @@ func TestSteps(t *testing.T) {
 		}
 	}
 
+	// explain --steps shows the same, from the record under R:F.
+	ex := bkcache(t, dir, d.env(), "explain", "app", "--steps")
+	if ex.code != 0 || !containsAll(ex.stdout, "LINE", "7     base   ran", "COPY late.txt /late.txt", "read a changed file: late.txt", "6     base   cached") {
+		t.Errorf("explain --steps (exit %d):\n%s%s", ex.code, ex.stdout, ex.stderr)
+	}
+	exj := bkcache(t, dir, d.env(), "explain", "app", "--steps", "--format", "json")
+	var fromRecord struct{ Steps []step }
+	if exj.code != 0 || json.Unmarshal([]byte(exj.stdout), &fromRecord) != nil || stepLines(fromRecord.Steps) != want {
+		t.Errorf("explain --steps --format json (exit %d):\n%s%s", exj.code, exj.stdout, exj.stderr)
+	}
+
 	// No cache anywhere: the registry's is deleted, the daemon pruned.
 	// Steps 1 to 4 run though nothing they read changed, and say why.
 	deleteTag(t, r+"/app:cache-ci")

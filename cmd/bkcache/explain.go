@@ -24,6 +24,7 @@ type explainOptions struct {
 	against string
 	ciTag   plan.Floating
 	format  string
+	steps   bool
 	reg     *registryFlags
 }
 
@@ -36,8 +37,10 @@ func newExplainCmd(pf *projectFlags) *cobra.Command {
 REPOSITORY:ci (or to --against IMAGE, or in --against FILE) and prints what
 changed: files added, removed or modified, Dockerfile lines, args, target,
 platforms, labels, secret and ssh ids, contexts, and service: dependencies
-whose hash moved. When nothing changed, it says so: the image would be skipped.`,
+whose hash moved. When nothing changed, it says so: the image would be skipped.
+With --steps it shows instead how that build ran the Dockerfile's steps.`,
 		Example: `  bkcache explain api
+  bkcache explain api --steps
   bkcache explain api --against registry.example.com/shop/api:ci-main
   bkcache explain api --against last-build.json --format json`,
 		Args: cobra.ExactArgs(1),
@@ -64,6 +67,9 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 			if rec == nil || rec.Inputs == nil {
 				return fmt.Errorf("the manifest of %s has no inputs for service %q", where, cur.Service)
 			}
+			if o.steps {
+				return writeRecordSteps(cmd.OutOrStdout(), o.format, rec, where)
+			}
 			red := pf.redact()
 			r := record.Compare(rec.Inputs, cur, red)
 			if missing := notRedacted(rec.Inputs, red); !r.Same && len(missing) > 0 {
@@ -78,6 +84,7 @@ whose hash moved. When nothing changed, it says so: the image would be skipped.`
 		},
 	}
 	cmd.Flags().StringVar(&o.against, "against", "", "image ref or manifest file to compare with (default REPOSITORY:ci)")
+	cmd.Flags().BoolVar(&o.steps, "steps", false, "show the Dockerfile steps of the build that made the image, from its manifest: cached or ran, how long, and why")
 	bindFloating(cmd, &o.ciTag, "floating tag to compare with when --against is not given")
 	bindFormat(cmd, &o.format, "text", "json")
 	return cmd
