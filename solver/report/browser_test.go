@@ -102,6 +102,17 @@ func TestHTMLInChromium(t *testing.T) {
 			if want := []string{"api", "docs", "web", "worker"}; !slices.Equal(b.rows, want) {
 				t.Errorf("the timeline's SVG shows %v, want %v", b.rows, want)
 			}
+			// api's steps, as the fixture has them: the miss first in
+			// orange on a light background, ran in green, cached in grey.
+			green, grey, orange, none, light := "rgb(47, 125, 50)", "rgb(107, 114, 128)", "rgb(178, 106, 0)", "rgba(0, 0, 0, 0)", "rgb(255, 244, 229)"
+			want := []string{"cached|" + grey + "|" + none, "ran unexpected|" + orange + "|" + light}
+			for range 5 {
+				want = append(want, "ran|"+green+"|"+none)
+			}
+			want = append(want, "cached|"+grey+"|"+none)
+			if !slices.Equal(b.steps, want) {
+				t.Errorf("api's steps as drawn:\n%q\nwant\n%q", b.steps, want)
+			}
 			if b.scrollWidth > size[0] {
 				t.Errorf("the page is %d px wide on a %d px screen", b.scrollWidth, size[0])
 			}
@@ -121,6 +132,7 @@ func TestHTMLInChromium(t *testing.T) {
 type visit struct {
 	problems, requests []string
 	rows               []string
+	steps              []string // api's step rows: class|colour of the state|background
 	scrollWidth        int64
 	svgWidth           float64
 	png                []byte
@@ -174,6 +186,11 @@ func openPage(t *testing.T, browser, pageURL string, w, h int64) *visit {
 	if err == nil {
 		svgWidth, err = chromedp.Run(tctx, chromedp.Evaluate[float64](`document.getElementById('timeline').getBoundingClientRect().width`))
 	}
+	var steps []string
+	if err == nil {
+		steps, err = chromedp.Run(tctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#svc-api table.steps tbody tr')).map(r =>
+			r.className + '|' + getComputedStyle(r.querySelector('td.state')).color + '|' + getComputedStyle(r).backgroundColor)`))
+	}
 	var png []byte
 	if err == nil {
 		png, err = chromedp.Run(tctx, chromedp.FullScreenshot(100))
@@ -183,6 +200,6 @@ func openPage(t *testing.T, browser, pageURL string, w, h int64) *visit {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	v.rows, v.scrollWidth, v.svgWidth, v.png = rows, scrollWidth, svgWidth, png
+	v.rows, v.scrollWidth, v.svgWidth, v.png, v.steps = rows, scrollWidth, svgWidth, png, steps
 	return v
 }

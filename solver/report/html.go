@@ -35,6 +35,7 @@ type pageData struct {
 	Services                                       []*record.Service
 	Details                                        []detail
 	Ticks                                          []tick
+	StepTime                                       []string // where the step time went
 }
 
 // row is one service's bar on the timeline.
@@ -61,6 +62,7 @@ type detail struct {
 	Service, Status, Error, ErrorAt string
 	Reasons                         []string // "  "-indented lines detail the one before
 	Warnings                        []string
+	Steps                           []record.Step
 }
 
 // HTML writes the run as one self-contained page: no script, font,
@@ -80,6 +82,7 @@ func HTML(w io.Writer, r Run) error {
 	for _, s := range m.Services {
 		d.Details = append(d.Details, detailOf(r, s))
 	}
+	d.StepTime = StepTimes(stepLists(m)...).Lines()
 	return page.Execute(w, d)
 }
 
@@ -119,6 +122,9 @@ func timelineRows(m *record.Run) ([]row, []tick) {
 
 func detailOf(r Run, s *record.Service) detail {
 	d := detail{Service: s.Service, Status: s.Status, Error: s.Error, Warnings: s.Warnings}
+	if s.Steps != nil && s.Status == "built" {
+		d.Steps = s.Steps.List
+	}
 	if s.ErrorAt != nil {
 		d.ErrorAt = r.path(s.ErrorAt.File) + ":" + strconv.Itoa(s.ErrorAt.Line)
 	}
