@@ -197,6 +197,15 @@ func TestReadFileFaults(t *testing.T) {
 	}
 }
 
+// TestReadFileReadFails: a read that fails fails ReadFile. The kernel
+// provides one: /proc/self/mem is a regular file whose first page is
+// never mapped, so reading it fails with EIO.
+func TestReadFileReadFails(t *testing.T) {
+	if b, err := ReadFile("/proc/self", "mem"); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("reading /proc/self/mem: %d bytes, %v; want EIO", len(b), err)
+	}
+}
+
 // TestNoRingFallsBack: a kernel without io_uring gives no batch reader,
 // and the walk reads every file as usual.
 func TestNoRingFallsBack(t *testing.T) {
