@@ -80,7 +80,7 @@ func TestSteps(t *testing.T) {
 	}
 	for i, reason := range map[int]string{
 		4: "read a changed file: late.txt",
-		5: "line 7 `COPY late.txt /late.txt` before it read a changed file: late.txt",
+		5: "after line 7 `COPY late.txt /late.txt`, which read a changed file: late.txt",
 	} {
 		if s := warm.Steps[i]; s.Reason != reason || s.Unexpected {
 			t.Errorf("step at line %d: reason %q (unexpected %v), want %q", s.Line, s.Reason, s.Unexpected, reason)

@@ -55,7 +55,7 @@ func (p *StepPlan) planStage(s dockerfile.Stage, old *dockerfile.Stage, direct m
 			declared[a] = true
 		}
 		if first != nil {
-			p.Causes[in.Line] = fmt.Sprintf("line %d `%s` before it %s", first.Line, first.Text, firstCause)
+			p.Causes[in.Line] = fmt.Sprintf("after line %d `%s`, which %s", first.Line, first.Text, firstCause)
 			continue
 		}
 		cause := stepCause(k, in, s, old, direct, r, ran, declared)
@@ -276,7 +276,7 @@ func CheckSteps(steps []Step, plan *StepPlan, miss func(Step) string) {
 		case s.Status == StepRan:
 			s.Reason, s.Unexpected = "unexpected: nothing it depends on changed; "+miss(*s), true
 		case must:
-			s.Reason = "cached from an earlier build, though it " + cause
+			s.Reason = "cached from an earlier build, though a change reached it: " + cause
 		}
 		if s.Status == StepCached {
 			s.EarlierMs = plan.Earlier[s.Line]

@@ -55,12 +55,12 @@ func TestPlanSteps(t *testing.T) {
 			name: "a changed file read at step 4 of 10", dockerfile: tenSteps,
 			files: map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"},
 			want: "5: read a changed file: f.txt\n" +
-				"6: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
-				"7: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
-				"8: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
-				"9: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
-				"10: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n" +
-				"11: line 5 `COPY f.txt /f.txt` before it read a changed file: f.txt\n",
+				"6: after line 5 `COPY f.txt /f.txt`, which read a changed file: f.txt\n" +
+				"7: after line 5 `COPY f.txt /f.txt`, which read a changed file: f.txt\n" +
+				"8: after line 5 `COPY f.txt /f.txt`, which read a changed file: f.txt\n" +
+				"9: after line 5 `COPY f.txt /f.txt`, which read a changed file: f.txt\n" +
+				"10: after line 5 `COPY f.txt /f.txt`, which read a changed file: f.txt\n" +
+				"11: after line 5 `COPY f.txt /f.txt`, which read a changed file: f.txt\n",
 		},
 		{
 			name:       "a file nothing reads",
@@ -80,26 +80,26 @@ func TestPlanSteps(t *testing.T) {
 			dockerfile: "FROM busybox\nCOPY f.txt /\nARG V\nCOPY f.txt /g\nRUN true\nRUN true\n",
 			files:      map[string]string{"f.txt": "1", "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      args: {V: a}\n"},
 			edit:       map[string]string{"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      args: {V: b}\n"},
-			want:       "5: uses arg V, which changed\n6: line 5 `RUN true` before it uses arg V, which changed\n",
+			want:       "5: uses arg V, which changed\n6: after line 5 `RUN true`, which uses arg V, which changed\n",
 		},
 		{
 			name:       "a base moved",
 			dockerfile: "FROM busybox AS b\nRUN one\nRUN two\nFROM scratch\nCOPY f.txt /\nCOPY --from=b /x /\n",
 			files:      map[string]string{"f.txt": "1"}, moved: "docker.io/library/busybox:latest",
-			want: "2: reads image docker.io/library/busybox:latest, which moved\n3: line 2 `RUN one` before it reads image docker.io/library/busybox:latest, which moved\n" +
+			want: "2: reads image docker.io/library/busybox:latest, which moved\n3: after line 2 `RUN one`, which reads image docker.io/library/busybox:latest, which moved\n" +
 				"6: reads from stage `b`, which ran (line 2 `RUN one`)\n",
 		},
 		{
 			name:       "a line edited",
 			dockerfile: "FROM busybox\nRUN one\nRUN two\nRUN three\n",
 			edit:       map[string]string{"Dockerfile": "FROM busybox\nRUN one\nRUN 2\nRUN three\n"},
-			want:       "3: changed (line 3)\n4: line 3 `RUN 2` before it changed (line 3)\n",
+			want:       "3: changed (line 3)\n4: after line 3 `RUN 2`, which changed (line 3)\n",
 		},
 		{
 			name:       "a line inserted",
 			dockerfile: "FROM busybox\nRUN one\nRUN three\n",
 			edit:       map[string]string{"Dockerfile": "FROM busybox\nRUN one\nRUN two\nRUN three\n"},
-			want:       "3: changed (line 3)\n4: line 3 `RUN two` before it changed (line 3)\n",
+			want:       "3: changed (line 3)\n4: after line 3 `RUN two`, which changed (line 3)\n",
 		},
 		{
 			name:       "COPY --from chains",
@@ -107,22 +107,22 @@ func TestPlanSteps(t *testing.T) {
 			files:      map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"},
 			want: "2: read a changed file: f.txt\n" +
 				"5: reads from stage `a`, which ran (line 2 `COPY f.txt /`)\n" +
-				"6: line 5 `COPY --from=a /f.txt /` before it reads from stage `a`, which ran (line 2 `COPY f.txt /`)\n" +
+				"6: after line 5 `COPY --from=a /f.txt /`, which reads from stage `a`, which ran (line 2 `COPY f.txt /`)\n" +
 				"10: starts from stage `b`, which ran (line 5 `COPY --from=a /f.txt /`)\n" +
-				"11: line 10 `RUN c` before it starts from stage `b`, which ran (line 5 `COPY --from=a /f.txt /`)\n",
+				"11: after line 10 `RUN c`, which starts from stage `b`, which ran (line 5 `COPY --from=a /f.txt /`)\n",
 		},
 		{
 			name:       "RUN --mount=type=bind reads",
 			dockerfile: "FROM busybox\nRUN true\nRUN --mount=type=bind,source=f.txt,target=/f cat /f\nRUN after\n",
 			files:      map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"},
-			want: "3: read a changed file: f.txt\n4: line 3 `RUN --mount=type=bind,source=f.txt,target=/f cat /f` before it read a changed file: f.txt\n",
+			want: "3: read a changed file: f.txt\n4: after line 3 `RUN --mount=type=bind,source=f.txt,target=/f cat /f`, which read a changed file: f.txt\n",
 		},
 		{
 			name:       "a changed file read by two stages",
 			dockerfile: "FROM busybox AS a\nRUN a\nCOPY f.txt /\nFROM busybox\nRUN b\nCOPY f.txt /\nCOPY --from=a /f.txt /a\n",
 			files:      map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"},
 			want: "3: read a changed file: f.txt\n6: read a changed file: f.txt\n" +
-				"7: line 6 `COPY f.txt /` before it read a changed file: f.txt\n",
+				"7: after line 6 `COPY f.txt /`, which read a changed file: f.txt\n",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,7 +151,7 @@ func TestCheckSteps(t *testing.T) {
 		{Line: 2, Status: StepCached, EarlierMs: 1500},
 		{Line: 3, Status: StepRan, Reason: "read a changed file: f"},
 		{Line: 4, Status: StepRan, Reason: "unexpected: nothing it depends on changed; no cache was imported (line 4)", Unexpected: true},
-		{Line: 5, Status: StepCached, Reason: "cached from an earlier build, though it changed (line 5)"},
+		{Line: 5, Status: StepCached, Reason: "cached from an earlier build, though a change reached it: changed (line 5)"},
 	}
 	if !slices.Equal(steps, want) {
 		t.Errorf("checked:\n%+v\nwant:\n%+v", steps, want)
