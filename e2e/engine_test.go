@@ -170,6 +170,10 @@ func TestOnDockerEngine(t *testing.T) {
 	if !strings.Contains(out.stderr, "building on docker engine at "+eng.Host+" (DOCKER_HOST), BuildKit v0.33.0, containerd image store") {
 		t.Errorf("-v does not name the engine and why:\n%s", out.stderr)
 	}
+	// The engine's build history gives the steps, as buildkitd's does.
+	if got := stepLines(s["svc"].Steps); got != "2 ran\n3 ran\n" {
+		t.Errorf("the steps of the first build on the engine:\n%s", got)
+	}
 	ref := r + "/svc:" + s["svc"].Hash
 	for _, name := range []string{ref, r + "/svc:latest"} {
 		if _, err := docker("image", "inspect", name); err != nil {
