@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/containerd/platforms"
 	"slices"
 	"sync"
 
@@ -153,6 +154,9 @@ func (p *Pool) Buildkit(ctx context.Context) *record.Buildkit {
 	}
 	if len(n.workers) > 0 {
 		bk.Worker = n.workers[0].Labels["org.mobyproject.buildkit.worker.executor"]
+		if ps := n.workers[0].Platforms; len(ps) > 0 {
+			bk.Platform = platforms.Format(platforms.Normalize(ps[0]))
+		}
 	}
 	return bk
 }

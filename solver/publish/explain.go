@@ -31,6 +31,7 @@ func (p *Publisher) Explain(ctx context.Context, j *plan.Job, res *outcome.Resul
 					earlier = old.Steps.List
 				}
 				e.plan = record.PlanSteps(old.Inputs, j.Inputs, e.changes, earlier)
+				e.plan.OtherPlatform = record.PlatformMoved(j.Inputs, m.Buildkit, p.opt.Recorder.Buildkit)
 			}
 		}
 		done <- e

@@ -49,6 +49,9 @@ type Buildkit struct {
 	Address string `json:"address"`
 	Version string `json:"version"`
 	Worker  string `json:"worker,omitempty"`
+	// Platform is the worker's own platform: what a service without
+	// platforms builds for.
+	Platform string `json:"platform,omitempty"`
 }
 
 // Service is one service's record.

@@ -20,6 +20,20 @@ type StepPlan struct {
 	// Earlier are the durations of the steps the earlier build ran, by
 	// the line of this Dockerfile that holds the same instruction.
 	Earlier map[int]int64
+	// OtherPlatform, when set, says that the earlier build ran for
+	// another platform (a service without platforms builds for its
+	// builder's): the likely cause of every miss.
+	OtherPlatform string
+}
+
+// PlatformMoved is, for a service without platforms, what
+// StepPlan.OtherPlatform says when the earlier build's builder and this
+// one's are of different platforms; "" otherwise.
+func PlatformMoved(cur *inputs.Inputs, earlier, now *Buildkit) string {
+	if len(cur.Platforms) > 0 || earlier == nil || now == nil || earlier.Platform == "" || now.Platform == "" || earlier.Platform == now.Platform {
+		return ""
+	}
+	return fmt.Sprintf("the cache it imported was built for %s, by the builder of the earlier build; this build is for %s", earlier.Platform, now.Platform)
 }
 
 // PlanSteps derives the steps of cur's Dockerfile that had to run from
@@ -274,7 +288,11 @@ func CheckSteps(steps []Step, plan *StepPlan, miss func(Step) string) {
 		case s.Status == StepRan && must:
 			s.Reason = cause
 		case s.Status == StepRan:
-			s.Reason, s.Unexpected = "unexpected: nothing it depends on changed; "+miss(*s), true
+			why := plan.OtherPlatform
+			if why == "" {
+				why = miss(*s)
+			}
+			s.Reason, s.Unexpected = "unexpected: nothing it depends on changed; "+why, true
 		case must:
 			s.Reason = "cached from an earlier build, though a change reached it: " + cause
 		}

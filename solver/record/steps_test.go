@@ -176,3 +176,35 @@ func TestPlanEarlier(t *testing.T) {
 		t.Errorf("earlier %v, want %v", p.Earlier, want)
 	}
 }
+
+// TestPlatformMoved: a service without platforms builds for its
+// builder's; a builder of another platform than the earlier build's is
+// the cause of every miss, and CheckSteps says so.
+func TestPlatformMoved(t *testing.T) {
+	amd, arm := &Buildkit{Platform: "linux/amd64"}, &Buildkit{Platform: "linux/arm64"}
+	none, set := &inputs.Inputs{}, &inputs.Inputs{Platforms: []string{"linux/amd64"}}
+	for _, tc := range []struct {
+		name         string
+		cur          *inputs.Inputs
+		earlier, now *Buildkit
+		moved        bool
+	}{
+		{"another builder platform", none, arm, amd, true},
+		{"the same", none, amd, amd, false},
+		{"platforms set: hashed, so a change is a cause", set, arm, amd, false},
+		{"an earlier record without it", none, &Buildkit{}, amd, false},
+		{"no daemon recorded", none, nil, amd, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PlatformMoved(tc.cur, tc.earlier, tc.now)
+			if (got != "") != tc.moved || tc.moved && !strings.Contains(got, "built for linux/arm64") {
+				t.Errorf("%q, want moved %v", got, tc.moved)
+			}
+		})
+	}
+	steps := []Step{{Line: 2, Status: StepRan}}
+	CheckSteps(steps, &StepPlan{OtherPlatform: PlatformMoved(none, arm, amd)}, func(Step) string { return "other" })
+	if !steps[0].Unexpected || !strings.Contains(steps[0].Reason, "this build is for linux/amd64") {
+		t.Errorf("a miss after the builder's platform moved: %+v", steps[0])
+	}
+}
