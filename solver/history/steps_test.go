@@ -3,10 +3,12 @@ package history
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/bkcache/bkcache/solver/record"
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/solver/pb"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -80,6 +82,10 @@ func TestSteps(t *testing.T) {
 					t.Errorf("step %d: %+v, want %+v", i, s, want)
 				}
 			}
+			// A RUN takes time on each platform: its vertices' summed.
+			if tc.status == record.StepRan && got[1].DurationMs != runMs(vs, "RUN cat /a.txt > /b") {
+				t.Errorf("line 3 took %d ms, its vertices %d", got[1].DurationMs, runMs(vs, "RUN cat /a.txt > /b"))
+			}
 		})
 	}
 }
@@ -104,8 +110,11 @@ func TestStepsMerge(t *testing.T) {
 	if armCopy == "" || amdRun == "" {
 		t.Fatal("the fixture changed: no arm64 COPY or amd64 RUN")
 	}
-	delete(cached, armCopy)       // arm64 ran line 2, amd64 took it from cache
-	vs[amdRun] = &client.Vertex{} // never completed
+	delete(cached, armCopy) // arm64 ran line 2, amd64 took it from cache
+	// amd64's line 6 never completed: not a step that ran, though not
+	// reported cached either.
+	vs[amdRun] = &client.Vertex{}
+	delete(cached, amdRun)
 	got := Steps(provs, vs, cached)
 	if len(got) != 4 || got[0].Line != 2 || got[0].Status != record.StepRan || got[2].Line != 6 || got[2].Status != record.StepCached {
 		t.Errorf("steps %+v: want line 2 ran (one platform did) and line 6 cached (from the platform that completed it)", got)
@@ -114,5 +123,97 @@ func TestStepsMerge(t *testing.T) {
 	provs[1].RunDetails.Metadata.BuildKitMetadata.Source.Infos[0].Language = "Markdown"
 	if got := Steps(provs, vs, cached); len(got) != 0 {
 		t.Errorf("steps without a Dockerfile source: %+v", got)
+	}
+}
+
+// runMs sums the time of the vertices whose name ends in instruction.
+func runMs(vs map[digest.Digest]*client.Vertex, instruction string) int64 {
+	var ms int64
+	for _, v := range vs {
+		if strings.HasSuffix(v.Name, "] "+instruction) && v.Started != nil && v.Completed != nil {
+			ms += v.Completed.Sub(*v.Started).Milliseconds()
+		}
+	}
+	return ms
+}
+
+// TestStepsPlacement: only a completed vertex that the provenance
+// places on a line of the Dockerfile source is a step; a provenance
+// short of a build config, metadata or a source map places none.
+func TestStepsPlacement(t *testing.T) {
+	fresh := func() ([]*Provenance, map[digest.Digest]*client.Vertex, map[digest.Digest]bool) {
+		var provs []*Provenance
+		readJSON(t, "provenance-cold.json", &provs)
+		vs, cached := progress(t, "vertices-cold.json")
+		return provs, vs, cached
+	}
+	provs, vs, cached := fresh()
+	if n := len(Steps(provs, vs, cached)); n != 4 {
+		t.Fatalf("%d steps from the fixture, want 4", n)
+	}
+	locations := func(p []*Provenance, each func(*pb.Location)) {
+		for _, pr := range p {
+			for _, l := range pr.RunDetails.Metadata.BuildKitMetadata.Source.Locations {
+				for _, loc := range l.Locations {
+					each(loc)
+				}
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		spoil func([]*Provenance, map[digest.Digest]*client.Vertex)
+		want  int
+	}{
+		{"a vertex the progress never sent", func(_ []*Provenance, vs map[digest.Digest]*client.Vertex) {
+			for d, v := range vs {
+				if strings.Contains(v.Name, "COPY a.txt") {
+					delete(vs, d)
+				}
+			}
+		}, 3},
+		{"the Dockerfile is the second source", func(p []*Provenance, _ map[digest.Digest]*client.Vertex) {
+			for _, pr := range p {
+				src := pr.RunDetails.Metadata.BuildKitMetadata.Source
+				src.Infos = append([]SourceInfo{{Filename: "main.go", Language: "Go"}}, src.Infos...)
+			}
+			locations(p, func(l *pb.Location) { l.SourceIndex++ })
+		}, 4},
+		{"locations in another source", func(p []*Provenance, _ map[digest.Digest]*client.Vertex) {
+			locations(p, func(l *pb.Location) { l.SourceIndex++ })
+		}, 0},
+		{"locations without ranges", func(p []*Provenance, _ map[digest.Digest]*client.Vertex) {
+			locations(p, func(l *pb.Location) { l.Ranges = nil })
+		}, 0},
+		{"ranges without a start", func(p []*Provenance, _ map[digest.Digest]*client.Vertex) {
+			locations(p, func(l *pb.Location) {
+				for _, r := range l.Ranges {
+					r.Start = nil
+				}
+			})
+		}, 0},
+		{"no build config", func(p []*Provenance, _ map[digest.Digest]*client.Vertex) {
+			for _, pr := range p {
+				pr.BuildDefinition.InternalParameters.BuildConfig = nil
+			}
+		}, 0},
+		{"no metadata", func(p []*Provenance, _ map[digest.Digest]*client.Vertex) {
+			for _, pr := range p {
+				pr.RunDetails.Metadata = nil
+			}
+		}, 0},
+		{"no source map", func(p []*Provenance, _ map[digest.Digest]*client.Vertex) {
+			for _, pr := range p {
+				pr.RunDetails.Metadata.BuildKitMetadata.Source = nil
+			}
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			provs, vs, cached := fresh()
+			tc.spoil(provs, vs)
+			if got := Steps(provs, vs, cached); len(got) != tc.want {
+				t.Errorf("%d steps %+v, want %d", len(got), got, tc.want)
+			}
+		})
 	}
 }

@@ -27,8 +27,14 @@ func planOf(t *testing.T, files, edit map[string]string, moved string) map[int]s
 	maps.Copy(after, edit)
 	cur := compute(t, sourcetest.Tree(t, after))["app"]
 	r := Compare(before, cur, inputs.NewRedaction(nil, "k"))
-	if moved != "" {
-		r.Images = append(r.Images, Change{Key: moved, Old: "sha256:old", New: "sha256:new"})
+	if kind, key, ok := strings.Cut(moved, " "); ok {
+		c := Change{Key: key, Old: "old", New: "new"}
+		switch kind {
+		case "image":
+			r.Images = append(r.Images, c)
+		case "remote":
+			r.Remotes = append(r.Remotes, c)
+		}
 	}
 	return PlanSteps(before, cur, r, nil).Causes
 }
@@ -85,9 +91,66 @@ func TestPlanSteps(t *testing.T) {
 		{
 			name:       "a base moved",
 			dockerfile: "FROM busybox AS b\nRUN one\nRUN two\nFROM scratch\nCOPY f.txt /\nCOPY --from=b /x /\n",
-			files:      map[string]string{"f.txt": "1"}, moved: "docker.io/library/busybox:latest",
+			files:      map[string]string{"f.txt": "1"}, moved: "image docker.io/library/busybox:latest",
 			want: "2: reads image docker.io/library/busybox:latest, which moved\n3: after line 2 `RUN one`, which reads image docker.io/library/busybox:latest, which moved\n" +
 				"6: reads from stage `b`, which ran (line 2 `RUN one`)\n",
+		},
+		{
+			name: "two images, one moved; a file and a moved image on one line",
+			dockerfile: "FROM busybox AS a\nRUN --mount=type=bind,source=f.txt,target=/f --mount=type=bind,from=alpine,target=/al cat /f\n" +
+				"FROM busybox AS b\nCOPY --from=debian /etc/os-release /d\nFROM busybox\nCOPY --from=a /x /x\nCOPY --from=b /y /y\n",
+			files: map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"}, moved: "image docker.io/library/alpine:latest",
+			want: "2: read a changed file: f.txt\n" +
+				"6: reads from stage `a`, which ran (line 2 `RUN --mount=type=bind,source=f.txt,target=/f --mount=type=bind,from=alpine,target=/al cat /f`)\n" +
+				"7: after line 6 `COPY --from=a /x /x`, which reads from stage `a`, which ran (line 2 `RUN --mount=type=bind,source=f.txt,target=/f --mount=type=bind,from=alpine,target=/al cat /f`)\n",
+		},
+		{
+			name:       "a remote source changed",
+			dockerfile: "FROM busybox\nRUN one\nADD https://example.com/x.tgz /x\nADD https://example.com/y.tgz /y\n",
+			moved:      "remote https://example.com/y.tgz",
+			want:       "4: reads https://example.com/y.tgz, which changed\n",
+		},
+		{
+			name:       "a setting of RUN steps changed",
+			dockerfile: "FROM busybox\nCOPY f.txt /\nRUN one\nRUN two\n",
+			files:      map[string]string{"f.txt": "1"},
+			edit:       map[string]string{"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      network: none\n"},
+			want:       "3: the service's network changed\n4: after line 3 `RUN one`, which the service's network changed\n",
+		},
+		{
+			name:       "the platforms changed",
+			dockerfile: "FROM busybox\nCOPY f.txt /\nRUN one\n",
+			files:      map[string]string{"f.txt": "1", "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      platforms: [linux/amd64]\n"},
+			edit:       map[string]string{"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      platforms: [linux/arm64]\n"},
+			want:       "3: the service's platforms changed\n",
+		},
+		{
+			name:       "a label changed: no step",
+			dockerfile: "FROM busybox\nRUN one\n",
+			edit:       map[string]string{"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      labels: {a: b}\n"},
+			want:       "",
+		},
+		{
+			name:       "an arg in a WORKDIR",
+			dockerfile: "FROM busybox\nARG V\nWORKDIR /w/$V\nCOPY f.txt /\n",
+			files:      map[string]string{"f.txt": "1", "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      args: {V: a}\n"},
+			edit:       map[string]string{"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      args: {V: b}\n"},
+			want:       "3: uses arg V, which changed\n4: after line 3 `WORKDIR /w/$V`, which uses arg V, which changed\n",
+		},
+		{
+			name:       "the whole context, many files",
+			dockerfile: "FROM busybox\nRUN one\nCOPY . /app\n",
+			files:      map[string]string{"a": "1", "b": "1", "c": "1", "d": "1"},
+			edit:       map[string]string{"a": "2", "b": "2", "c": "2", "d": "2"},
+			want:       "3: read a changed file: a, b, c, …\n",
+		},
+		{
+			name:       "a file of another context",
+			dockerfile: "FROM busybox\nCOPY f.txt /\nCOPY --from=lib f.txt /lib\n",
+			files: map[string]string{"f.txt": "1", "lib/f.txt": "1",
+				"compose.yaml": "services:\n  app:\n    build:\n      context: .\n      additional_contexts: {lib: ./lib}\n"},
+			edit: map[string]string{"lib/f.txt": "2"},
+			want: "3: read a changed file: f.txt\n",
 		},
 		{
 			name:       "a line edited",
@@ -190,6 +253,8 @@ func TestPlatformMoved(t *testing.T) {
 		moved        bool
 	}{
 		{"another builder platform", none, arm, amd, true},
+		{"this builder's platform unknown", none, arm, &Buildkit{}, false},
+		{"no daemon now", none, arm, nil, false},
 		{"the same", none, amd, amd, false},
 		{"platforms set: hashed, so a change is a cause", set, arm, amd, false},
 		{"an earlier record without it", none, &Buildkit{}, amd, false},
