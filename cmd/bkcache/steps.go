@@ -11,7 +11,8 @@ import (
 )
 
 // writeSteps prints, under the summary table, the steps that ran of
-// each built service and why, then where the run's step time went.
+// each built service compared with an earlier build, and why, then where
+// the run's step time went.
 func writeSteps(w io.Writer, results []*outcome.Result) {
 	var all [][]record.Step
 	for _, r := range results {
@@ -19,8 +20,12 @@ func writeSteps(w io.Writer, results []*outcome.Result) {
 			continue
 		}
 		all = append(all, r.Steps)
+		lines := report.StepLines(r.Steps, quoted, plain)
+		if len(lines) == 0 {
+			continue // a first build: every step ran
+		}
 		fmt.Fprintf(w, "\n%s:\n", r.Service)
-		for _, l := range report.StepLines(r.Steps, quoted, plain) {
+		for _, l := range lines {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}

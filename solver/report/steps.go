@@ -37,9 +37,10 @@ func ranSteps(steps []record.Step) []record.Step {
 // unexpected misses first, each with its duration and its reason
 // (instruction is how the instruction is quoted, reason how a reason
 // is escaped), then how many more ran and how many came from cache.
-// None for a build without steps.
+// None for a build that was not compared with an earlier record (a
+// first build, whose every step ran for want of a cache).
 func StepLines(steps []record.Step, instruction, reason func(string) string) []string {
-	if len(steps) == 0 {
+	if !Compared(steps) {
 		return nil
 	}
 	ran := ranSteps(steps)
@@ -117,4 +118,15 @@ func plural(n int, thing string) string {
 		return "1 " + thing
 	}
 	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// Compared reports whether the steps were checked against an earlier
+// build's record: then a step that ran has a reason.
+func Compared(steps []record.Step) bool {
+	for _, s := range steps {
+		if s.Reason != "" {
+			return true
+		}
+	}
+	return false
 }
