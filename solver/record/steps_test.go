@@ -273,3 +273,15 @@ func TestPlatformMoved(t *testing.T) {
 		t.Errorf("a miss after the builder's platform moved: %+v", steps[0])
 	}
 }
+
+// TestPlanEarlierByStage: the same instruction in two stages takes its
+// time from its own stage's step.
+func TestPlanEarlierByStage(t *testing.T) {
+	files := map[string]string{"compose.yaml": "services:\n  app:\n    build: .\n", "Dockerfile": "FROM busybox AS x\nRUN a\nFROM busybox\nCOPY --from=x / /x\nRUN a\n"}
+	in := compute(t, sourcetest.Tree(t, files))["app"]
+	earlier := []Step{{Stage: "stage-1", Line: 5, Instruction: "RUN a", Status: StepRan, DurationMs: 300}}
+	p := PlanSteps(in, in, Compare(in, in, inputs.NewRedaction(nil, "k")), earlier)
+	if want := map[int]int64{5: 300}; !maps.Equal(p.Earlier, want) {
+		t.Errorf("earlier %v, want %v", p.Earlier, want)
+	}
+}
