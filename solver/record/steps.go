@@ -43,23 +43,34 @@ func PlatformMoved(cur *inputs.Inputs, earlier, now *Buildkit) string {
 // and then so does every later step of its stage. earlier are the steps
 // of old's build, for their durations.
 func PlanSteps(old, cur *inputs.Inputs, r *Report, earlier []Step) *StepPlan {
-	p := &StepPlan{Causes: map[int]string{}, Earlier: earlierDurations(cur, earlier)}
-	stages := dockerfile.Stages([]byte(cur.Dockerfile.Content))
+	pl := &planner{
+		plan:   &StepPlan{Causes: map[int]string{}, Earlier: earlierDurations(cur, earlier)},
+		r:      r,
+		direct: directCauses(cur, r),
+		ran:    map[string]dockerfile.Instruction{},
+	}
 	oldStages := dockerfile.Stages([]byte(old.Dockerfile.Content))
-	direct := directCauses(cur, r)
-	ran := map[string]dockerfile.Instruction{} // stage (lowercased) -> its first step that ran
 	// Twice: a stage may copy from one defined below it.
 	for range 2 {
-		for _, s := range stages {
-			p.planStage(s, matchStage(oldStages, s), direct, r, ran)
+		for _, s := range dockerfile.Stages([]byte(cur.Dockerfile.Content)) {
+			pl.stage(s, matchStage(oldStages, s))
 		}
 	}
-	return p
+	return pl.plan
 }
 
-// planStage finds the first step of s that had to run, and chains every
-// later step of s after it.
-func (p *StepPlan) planStage(s dockerfile.Stage, old *dockerfile.Stage, direct map[int]string, r *Report, ran map[string]dockerfile.Instruction) {
+// planner holds what planning one build's steps knows of the whole
+// build.
+type planner struct {
+	plan   *StepPlan
+	r      *Report
+	direct map[int]string                    // the causes a step reads itself, by line
+	ran    map[string]dockerfile.Instruction // stage (lowercased) -> its first step that ran
+}
+
+// stage finds the first step of s that had to run, and chains every
+// later step of s after it; old is s in the earlier Dockerfile.
+func (pl *planner) stage(s dockerfile.Stage, old *dockerfile.Stage) {
 	var first *dockerfile.Instruction
 	var firstCause string
 	pending := "" // a cause of the FROM, which is no step: it falls on the next one
@@ -69,10 +80,10 @@ func (p *StepPlan) planStage(s dockerfile.Stage, old *dockerfile.Stage, direct m
 			declared[a] = true
 		}
 		if first != nil {
-			p.Causes[in.Line] = fmt.Sprintf("after line %d `%s`, which %s", first.Line, first.Text, firstCause)
+			pl.plan.Causes[in.Line] = fmt.Sprintf("after line %d `%s`, which %s", first.Line, first.Text, firstCause)
 			continue
 		}
-		cause := stepCause(k, in, s, old, direct, r, ran, declared)
+		cause := pl.cause(in, s.Base, changed(k, in, s, old), declared)
 		if in.From {
 			pending = cause
 			continue
@@ -82,30 +93,32 @@ func (p *StepPlan) planStage(s dockerfile.Stage, old *dockerfile.Stage, direct m
 		}
 		if cause != "" {
 			first, firstCause = &in, cause
-			p.Causes[in.Line] = cause
-			ran[strings.ToLower(s.Name)] = in
+			pl.plan.Causes[in.Line] = cause
+			pl.ran[strings.ToLower(s.Name)] = in
 		}
 	}
 }
 
-// stepCause is why the k-th step of s had to run for itself, or "".
-func stepCause(k int, in dockerfile.Instruction, s dockerfile.Stage, old *dockerfile.Stage, direct map[int]string, r *Report, ran map[string]dockerfile.Instruction, declared map[string]bool) string {
-	if c := direct[in.Line]; c != "" {
+// cause is why the step in had to run for itself, or "": base is its
+// stage's, edited whether it differs from the earlier Dockerfile's, and
+// declared the args its stage declared so far.
+func (pl *planner) cause(in dockerfile.Instruction, base string, edited bool, declared map[string]bool) string {
+	if c := pl.direct[in.Line]; c != "" {
 		return c
 	}
 	refs := in.Refs
 	if in.From {
-		refs = []string{s.Base}
+		refs = []string{base}
 	}
 	for _, ref := range refs {
-		if st, ok := ran[strings.ToLower(ref)]; ok {
+		if st, ok := pl.ran[strings.ToLower(ref)]; ok {
 			return fmt.Sprintf("%s stage `%s`, which ran (line %d `%s`)", verb(in), ref, st.Line, st.Text)
 		}
 	}
-	if changed(k, in, s, old) {
+	if edited {
 		return fmt.Sprintf("changed (line %d)", in.Line)
 	}
-	for _, a := range r.Args {
+	for _, a := range pl.r.Args {
 		if usesArg(in, a.Key, declared) {
 			return fmt.Sprintf("uses arg %s, which changed", a.Key)
 		}
