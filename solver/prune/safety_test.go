@@ -99,7 +99,12 @@ func TestRunKeepsTagMadeDuringPrune(t *testing.T) {
 			if tag == "cache-ci" {
 				moved = caches[0]
 			}
-			p.Inject(faultproxy.Fault{Method: "GET", Path: "/referrers/" + imgs[0].String() + "$", Times: 1, Before: func() {
+			// Between the listing and the deletions: as the recheck lists
+			// the tags (the listing's own list passes first). Not during
+			// the listing, whose reads run at once: a tag moved there is
+			// seen where it points, with no "during the prune" to report.
+			p.Inject(faultproxy.Fault{Method: "GET", Path: "/tags/list$", Times: 1})
+			p.Inject(faultproxy.Fault{Method: "GET", Path: "/tags/list$", Times: 1, Before: func() {
 				if tag == "new-index" {
 					// A manifest the listing never saw, which reaches
 					// the old image: an index that wraps it.
