@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	"github.com/bkcache/bkcache/solver/history"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/buildkit/client"
 )
 
 // sixSteps is a Dockerfile of six steps after its FROM, the fifth of
@@ -155,5 +157,25 @@ func deleteTag(t *testing.T, ref string) {
 	n := mustRef(t, ref)
 	if err := remote.Delete(n.Context().Digest(d), keychain); err != nil {
 		t.Fatalf("deleting %s: %v", ref, err)
+	}
+}
+
+// TestHistoryReadFails: reading the steps of a build buildkitd's
+// history does not hold, or over a connection that is gone, is an error
+// that says so (the build then warns that its steps are not recorded),
+// never a panic or an empty success.
+func TestHistoryReadFails(t *testing.T) {
+	requireSandbox(t)
+	ctx := t.Context()
+	c, err := client.New(ctx, sb.BuildkitAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if provs, err := history.Read(ctx, c, "no-such-build"); err == nil || !strings.Contains(err.Error(), "has no build no-such-build") {
+		t.Errorf("an unknown build: %d provenances, %v", len(provs), err)
+	}
+	c.Close()
+	if provs, err := history.Read(ctx, c, "no-such-build"); err == nil || !strings.Contains(err.Error(), "reading buildkitd's build history") {
+		t.Errorf("a closed connection: %d provenances, %v", len(provs), err)
 	}
 }
