@@ -255,6 +255,15 @@ func TestRunGoneIndexListsAKeptImage(t *testing.T) {
 	reg := registry.New(registry.Options{})
 	imgs, _ := pushBuilds(t, reg, repo, 2)
 	putIndex(t, repo.Tag("sha256-"+hash(78)), imgs[1])
+	// A dry run says so too: no recheck there to catch a kept image
+	// taken for a child of the gone index.
+	dry, err := Run(context.Background(), reg, Target{Repository: repo}, Rules{Keep: 5, Now: t0.Add(48 * time.Hour)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(dry.Items, func(it Item) bool { return it.Digest == imgs[1] }); i < 0 || dry.Items[i].Action != Keep {
+		t.Fatalf("the dry run would delete a kept image listed by a gone fallback index: %+v", dry.Items)
+	}
 	rep, err := Run(context.Background(), reg, Target{Repository: repo}, Rules{Keep: 5, Now: t0.Add(48 * time.Hour)}, false)
 	if err != nil {
 		t.Fatal(err)
