@@ -22,6 +22,7 @@ func TestInstructions(t *testing.T) {
 			4: {Stage: "stage-0", Line: 4, Text: "RUN --mount=type=cache,from=tools,target=/t --mount=type=bind,target=/s true", Refs: []string{"tools"}},
 		}},
 		{"does not parse", "FROM\n", map[int]Instruction{}},
+		{"no instruction at all", "# only a comment\n", map[int]Instruction{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Instructions([]byte(tc.dockerfile)); !reflect.DeepEqual(got, tc.want) {
