@@ -90,6 +90,11 @@ func TestPlatformsAround(t *testing.T) {
 	r := repo(t)
 	dir := twoPlatforms(t, r, nil)
 	first := mustBuild(t, dir, nil, "--push")["app"]
+	// The steps of both platforms, from the history of a build of two:
+	// one line, run once for each.
+	if got := stepLines(first.Steps); got != "3 ran\n" && got != "3 cached\n" {
+		t.Errorf("the steps of a two-platform build:\n%s", got)
+	}
 
 	writeFile(t, dir, "arm64.txt", "arm64 v2")
 	ex := bkcache(t, dir, nil, "explain", "app")
