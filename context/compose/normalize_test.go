@@ -25,6 +25,7 @@ services:
   onplatform: {platform: linux/arm64, build: .}
   keys: {build: {context: ., ssh: ["default", "deploy=/keys/id"]}}
   deps: {build: {context: ., additional_contexts: {z: "service:plain", a: "service:plain", m: "service:named"}}}
+  priv: {build: {context: ., privileged: true}}
 `})
 	p := load(t, dir, Options{})
 	svc := func(n string) *Service { return p.Services[n] }
@@ -37,11 +38,18 @@ services:
 		{"platform from platform:", strings.Join(svc("onplatform").Platforms, ","), "linux/arm64"},
 		{"ssh", sshString(svc("keys").SSH), "default: deploy:/keys/id"},
 		{"service deps", strings.Join(svc("deps").ServiceDeps(), ","), "named,plain"},
+		{"privileged alone", strings.Join(svc("priv").Entitlements, ","), "security.insecure"},
 		{"engine name with image:", svc("named").LocalImage("shop"), "reg.example/named:1"},
 		{"engine name without", svc("plain").LocalImage("shop"), "shop-plain"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.what, tc.got, tc.want)
+		}
+	}
+	// Sorted whatever order the contexts' map gives: ask many times.
+	for range 50 {
+		if got := strings.Join(svc("deps").ServiceDeps(), ","); got != "named,plain" {
+			t.Fatalf("service deps %q, want them sorted and once each", got)
 		}
 	}
 }
