@@ -24,6 +24,7 @@ type Instruction struct {
 	Line  int    // its first line
 	Text  string // as written, continuation lines joined
 	From  bool   // the stage's FROM
+	Run   bool   // a RUN: BuildKit gives it the stage's args and the RUN settings
 	// Refs are what the instruction copies or mounts from, as written:
 	// COPY --from, RUN --mount from=.
 	Refs []string
@@ -62,6 +63,7 @@ func instruction(stage string, c instructions.Command) Instruction {
 	case *instructions.CopyCommand:
 		in.Refs = appendNonEmpty(in.Refs, c.From)
 	case *instructions.RunCommand:
+		in.Run = true
 		for _, m := range instructions.GetMounts(c) {
 			in.Refs = appendNonEmpty(in.Refs, m.From)
 		}

@@ -43,16 +43,17 @@ func PlatformMoved(cur *inputs.Inputs, earlier, now *Buildkit) string {
 // and then so does every later step of its stage. earlier are the steps
 // of old's build, for their durations.
 func PlanSteps(old, cur *inputs.Inputs, r *Report, earlier []Step) *StepPlan {
+	stages := dockerfile.Stages([]byte(cur.Dockerfile.Content))
 	pl := &planner{
-		plan:   &StepPlan{Causes: map[int]string{}, Earlier: earlierDurations(cur, earlier)},
-		r:      r,
-		direct: directCauses(cur, r),
+		plan:   &StepPlan{Causes: map[int]string{}, Earlier: earlierDurations(stages, earlier)},
+		args:   argPatterns(r.Args),
+		direct: directCauses(cur, stages, r),
 		ran:    map[string]dockerfile.Instruction{},
 	}
 	oldStages := dockerfile.Stages([]byte(old.Dockerfile.Content))
 	// Twice: a stage may copy from one defined below it.
 	for range 2 {
-		for _, s := range dockerfile.Stages([]byte(cur.Dockerfile.Content)) {
+		for _, s := range stages {
 			pl.stage(s, matchStage(oldStages, s))
 		}
 	}
@@ -63,7 +64,7 @@ func PlanSteps(old, cur *inputs.Inputs, r *Report, earlier []Step) *StepPlan {
 // build.
 type planner struct {
 	plan   *StepPlan
-	r      *Report
+	args   []argPattern                      // the changed args
 	direct map[int]string                    // the causes a step reads itself, by line
 	ran    map[string]dockerfile.Instruction // stage (lowercased) -> its first step that ran
 }
@@ -118,9 +119,9 @@ func (pl *planner) cause(in dockerfile.Instruction, base string, edited bool, de
 	if edited {
 		return fmt.Sprintf("changed (line %d)", in.Line)
 	}
-	for _, a := range pl.r.Args {
-		if usesArg(in, a.Key, declared) {
-			return fmt.Sprintf("uses arg %s, which changed", a.Key)
+	for _, a := range pl.args {
+		if a.usedBy(in, declared) {
+			return fmt.Sprintf("uses arg %s, which changed", a.key)
 		}
 	}
 	return ""
@@ -147,14 +148,25 @@ func changed(k int, in dockerfile.Instruction, s dockerfile.Stage, old *dockerfi
 	return k >= len(old.Steps) || old.Steps[k].Text != in.Text
 }
 
-// usesArg reports whether in depends on the arg key: it names it, or
-// it is a RUN after the stage declared it (BuildKit puts the declared
-// args into every RUN's environment).
-func usesArg(in dockerfile.Instruction, key string, declared map[string]bool) bool {
-	if regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(key) + `\b`).MatchString(in.Text) {
-		return true
+// argPattern is a changed arg, and how an instruction names it.
+type argPattern struct {
+	key string
+	ref *regexp.Regexp // $KEY or ${KEY...
+}
+
+func argPatterns(changed []Change) []argPattern {
+	out := make([]argPattern, len(changed))
+	for i, c := range changed {
+		out[i] = argPattern{key: c.Key, ref: regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(c.Key) + `\b`)}
 	}
-	return declared[key] && strings.HasPrefix(strings.ToUpper(in.Text), "RUN")
+	return out
+}
+
+// usedBy reports whether in depends on the arg: it names it, or it is
+// a RUN after the stage declared it (BuildKit puts the declared args
+// into every RUN's environment).
+func (a argPattern) usedBy(in dockerfile.Instruction, declared map[string]bool) bool {
+	return a.ref.MatchString(in.Text) || declared[a.key] && in.Run
 }
 
 // matchStage is old's stage for s: the one of its name (an unnamed
@@ -171,7 +183,7 @@ func matchStage(old []dockerfile.Stage, s dockerfile.Stage) *dockerfile.Stage {
 // directCauses are, by line, the changes a step reads itself: files of
 // its sources, images, remote sources and contexts it names, and the
 // settings of every RUN step.
-func directCauses(cur *inputs.Inputs, r *Report) map[int]string {
+func directCauses(cur *inputs.Inputs, stages []dockerfile.Stage, r *Report) map[int]string {
 	out := map[int]string{}
 	add := func(line int, cause string) {
 		if line > 0 && out[line] == "" {
@@ -199,20 +211,20 @@ func directCauses(cur *inputs.Inputs, r *Report) map[int]string {
 			}
 		}
 	}
-	runSettings(cur, r, add)
+	runSettings(cur, stages, r, add)
 	return out
 }
 
 // runSettings puts a changed setting of RUN steps (network, hosts,
-// ulimits, /dev/shm) or of the platforms on every RUN step.
-func runSettings(cur *inputs.Inputs, r *Report, add func(int, string)) {
+// ulimits, /dev/shm) or of the platforms on every RUN step of stages.
+func runSettings(cur *inputs.Inputs, stages []dockerfile.Stage, r *Report, add func(int, string)) {
 	for _, c := range r.Settings {
 		if _, run := cur.Run[c.Key]; !run && c.Key != "platforms" {
 			continue
 		}
-		for _, s := range dockerfile.Stages([]byte(cur.Dockerfile.Content)) {
+		for _, s := range stages {
 			for _, in := range s.Steps {
-				if strings.HasPrefix(strings.ToUpper(in.Text), "RUN") {
+				if in.Run {
 					add(in.Line, fmt.Sprintf("the service's %s changed", c.Key))
 				}
 			}
@@ -263,11 +275,12 @@ func byLine(by string) int {
 
 // earlierDurations maps the durations of the earlier build's steps (for
 // one from cache, as long as it took before that) onto the lines of
-// cur's Dockerfile holding the same instruction, in order.
-func earlierDurations(cur *inputs.Inputs, earlier []Step) map[int]int64 {
+// stages, the Dockerfile built now, holding the same instruction, in
+// order.
+func earlierDurations(stages []dockerfile.Stage, earlier []Step) map[int]int64 {
 	out := map[int]int64{}
 	var ins []dockerfile.Instruction
-	for _, s := range dockerfile.Stages([]byte(cur.Dockerfile.Content)) {
+	for _, s := range stages {
 		ins = append(ins, s.Steps...)
 	}
 	for _, e := range earlier {
