@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -221,5 +222,21 @@ func TestNoRingFallsBack(t *testing.T) {
 	}
 	if seen, err := walkAndRead(s); err != nil || !slices.Equal(seen, faultTreeSeen) {
 		t.Fatalf("%v, saw %q", err, seen)
+	}
+}
+
+// TestOpenStatFails: a source directory gone (or unreadable) between
+// resolving its links and its stat fails Open with the stat's error,
+// naming the directory; never a source opened on nothing.
+func TestOpenStatFails(t *testing.T) {
+	dir := t.TempDir()
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failSyscall(t, "stat", resolved, syscall.ENOENT, false)
+	s, err := Open(dir)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), resolved) {
+		t.Fatalf("Open with its stat failing: %+v, %v; want ENOENT naming %s", s, err, resolved)
 	}
 }

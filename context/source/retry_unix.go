@@ -19,10 +19,3 @@ func retry(op, path string, f func() (int, error)) (int, error) {
 		}
 	}
 }
-
-// syscallFault is asked before each call retry makes; an error it
-// returns is the call's. Tests set it to fail what root cannot provoke
-// here: a listing or a read of a directory or file already open, a link
-// that vanishes between its lstat and its readlink, an interrupted call.
-// It must not be changed while a walk runs.
-var syscallFault = func(op, path string) error { return nil }

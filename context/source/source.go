@@ -54,7 +54,7 @@ func Open(dir string, ignoreFiles ...string) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := os.Stat(resolved)
+	st, err := stat(resolved)
 	if err != nil {
 		return nil, err
 	}
@@ -127,3 +127,20 @@ func (s *Source) FS(followPaths []string) (*View, error) {
 	}
 	return &View{FS: fsys, ids: base.ids, base: base}, nil
 }
+
+// stat is os.Stat, behind syscallFault.
+func stat(path string) (fs.FileInfo, error) {
+	if err := syscallFault("stat", path); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return os.Stat(path)
+}
+
+// syscallFault is asked before each system call retry makes, and before
+// Open's stat of the resolved directory; an error it returns is the
+// call's. Tests set it to fail what root cannot provoke here: a listing
+// or a read of a directory or file already open, a link that vanishes
+// between its lstat and its readlink, a directory gone between resolving
+// its links and its stat, an interrupted call. It must not be changed
+// while a walk runs.
+var syscallFault = func(op, path string) error { return nil }
