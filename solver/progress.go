@@ -200,5 +200,5 @@ func (s *stepCounter) report(res *outcome.Result) {
 	imp, exp := s.cacheIO()
 	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()
 	res.CacheImportBytes, res.CacheExportBytes = imp.Bytes, exp.Bytes
-	res.Warn(s.failed("importing cache manifest")...)
+	res.ImportFailed(s.failed("importing cache manifest")...)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -105,5 +106,30 @@ func TestStepCounterTail(t *testing.T) {
 	}
 	if len(c.tail) != LogLines || c.tail[LogLines-1] != fmt.Sprint(2*LogLines-1) {
 		t.Errorf("after many lines the tail holds %d, ending %q", len(c.tail), c.tail[len(c.tail)-1])
+	}
+}
+
+// TestReportImportFailures: a cache import BuildKit reports failed is a
+// warning and an import failure, which the step check names as the
+// cause of misses; a failed cache export is neither.
+func TestReportImportFailures(t *testing.T) {
+	now := time.Now()
+	vx := func(name, errText string) *client.Vertex {
+		return &client.Vertex{Digest: digest.FromString(name), Name: name, Started: &now, Completed: &now, Error: errText}
+	}
+	in := make(chan *client.SolveStatus, 1)
+	in <- &client.SolveStatus{Vertexes: []*client.Vertex{
+		vx("importing cache manifest from r/app:cache-ci", "unexpected EOF"),
+		vx("exporting cache to registry", "403 Forbidden"),
+		vx("importing cache manifest from r/app:cache-abc", ""),
+	}}
+	close(in)
+	c := newStepCounter("s", nil)
+	c.run(in)
+	var res outcome.Result
+	c.report(&res)
+	want := []string{"importing cache manifest from r/app:cache-ci: unexpected EOF"}
+	if !slices.Equal(res.ImportFailures, want) || !slices.Equal(res.Warnings, want) {
+		t.Errorf("import failures %q, warnings %q; want %q for both", res.ImportFailures, res.Warnings, want)
 	}
 }

@@ -61,7 +61,7 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 	if !b.classic() {
 		var warnings []string
 		imports, warnings = b.pub.CacheImports(ctx, j.Imports)
-		res.Warn(warnings...)
+		res.ImportFailed(warnings...)
 	}
 	so.CacheImports = cacheEntries(imports)
 	res.CacheImports, res.CacheExports = cacheRefs(imports), cacheRefs(nil)

@@ -18,31 +18,27 @@ func (b *Builder) checkSteps(j *plan.Job, imports []plan.CacheEntry, res *outcom
 	if res.StepPlan == nil {
 		return
 	}
-	record.CheckSteps(res.Steps, res.StepPlan, missCause(j, imports, res.Warnings))
+	record.CheckSteps(res.Steps, res.StepPlan, missCause(j, imports, res.ImportFailures))
 }
 
 // missCause names, from what bkcache can see, the likely cause of a step
-// BuildKit ran although nothing it depends on changed.
-func missCause(j *plan.Job, imports []plan.CacheEntry, warnings []string) func(record.Step) string {
-	own := slices.ContainsFunc(imports, func(e plan.CacheEntry) bool {
-		return e.Ref != nil && e.Ref.Context().String() == j.Refs.Cache.Context().String() && strings.HasPrefix(e.Ref.Identifier(), "cache-")
-	})
+// BuildKit ran although nothing it depends on changed: imports are the
+// caches the solve imported, importFailures those that failed.
+func missCause(j *plan.Job, imports []plan.CacheEntry, importFailures []string) func(record.Step) string {
+	own := slices.ContainsFunc(imports, func(e plan.CacheEntry) bool { return e.Own })
 	var minOnly []string // the imported caches compose exports with mode=min
 	for _, e := range imports {
 		if e.Ref != nil && exportedMin(j, e) {
 			minOnly = append(minOnly, e.Ref.String())
 		}
 	}
-	failed := slices.IndexFunc(warnings, func(w string) bool {
-		return strings.HasPrefix(w, "importing cache manifest") || strings.HasPrefix(w, "cache import from")
-	})
 	final := finalStage(j)
 	return func(s record.Step) string {
 		switch {
 		case j.NoCache:
 			return "the build ran without cache (--no-cache, or no_cache: in compose)"
-		case failed >= 0:
-			return "importing the cache failed: " + warnings[failed]
+		case len(importFailures) > 0:
+			return "importing the cache failed: " + importFailures[0]
 		case len(imports) == 0:
 			return fmt.Sprintf("no cache was imported: the registry holds no %s or %s, and this daemon's own cache did not hold the step", j.Refs.Cache, j.Refs.CacheFloat)
 		case !own && len(minOnly) == len(imports) && !strings.EqualFold(s.Stage, final):

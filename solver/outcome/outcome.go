@@ -53,6 +53,10 @@ type Result struct {
 	// Warnings are what went wrong without failing the service: a cache
 	// that could not be imported or exported, a retried attempt.
 	Warnings []string `json:"warnings,omitempty"`
+	// ImportFailures are the cache imports that failed (each also a
+	// warning): the registry could not serve one, or buildkitd could
+	// not import it.
+	ImportFailures []string `json:"-"`
 	// Start is when the service's turn came: its skip check.
 	Start time.Time `json:"-"`
 	// Log is the end of the service's build output (its steps, their
@@ -91,6 +95,12 @@ func (r *Result) Fail(err error) {
 // Warn records what went wrong without failing the service.
 func (r *Result) Warn(w ...string) {
 	r.Warnings = append(r.Warnings, w...)
+}
+
+// ImportFailed records cache imports that failed, as warnings too.
+func (r *Result) ImportFailed(w ...string) {
+	r.Warn(w...)
+	r.ImportFailures = append(r.ImportFailures, w...)
 }
 
 // Cancel ends the service cancelled with the run.

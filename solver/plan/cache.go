@@ -19,6 +19,9 @@ type CacheEntry struct {
 	// Ref is a registry cache's ref, parsed once; nil for the other
 	// backends.
 	Ref name.Reference
+	// Own marks bkcache's own caches (R:cache-H, R:cache-F and the
+	// fallbacks), as against compose's cache_from and cache_to.
+	Own bool
 }
 
 // cacheEntries are the compose entries of build.KEY with the
@@ -55,7 +58,7 @@ func (j *Job) RegistryAttrs(attrs map[string]string) map[string]string {
 // tags, all in the job's repository.
 func (j *Job) ownCache(t registry.Tag, attrs map[string]string) CacheEntry {
 	attrs["ref"] = t.String()
-	return CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: j.RegistryAttrs(attrs)}, Ref: t.Tag}
+	return CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: j.RegistryAttrs(attrs)}, Ref: t.Tag, Own: true}
 }
 
 // settleCaches lists the caches a solve of j imports, in order (R:cache-H,

@@ -54,7 +54,7 @@ func TestCacheCredentials(t *testing.T) {
 // TestJobCaches: a job's caches are decided once, typed: R:cache-H,
 // R:cache-F and the fallbacks first (marked insecure for a registry the
 // hosts name so), then compose's cache_from, each registry one with its
-// ref parsed; a pushed solve exports R:cache-H with every stage, then
+// ref parsed, and only bkcache's own marked so; a pushed solve exports R:cache-H with every stage, then
 // compose's cache_to, none of them failing the image unless it says so.
 // A local service imports none of bkcache's own. A cache_from ref that
 // is not a reference fails the plan, naming the service.
@@ -72,22 +72,22 @@ func TestJobCaches(t *testing.T) {
 	h := j.Inputs.Tag()
 	var imports, exports []string
 	for _, e := range j.Imports {
-		imports = append(imports, fmt.Sprintf("%s %v ref=%v", e.Type, e.Attrs, e.Ref))
+		imports = append(imports, fmt.Sprintf("%s %v ref=%v own=%v", e.Type, e.Attrs, e.Ref, e.Own))
 	}
 	for _, e := range j.Exports {
-		exports = append(exports, fmt.Sprintf("%s %v", e.Type, e.Attrs))
+		exports = append(exports, fmt.Sprintf("%s %v own=%v", e.Type, e.Attrs, e.Own))
 	}
 	wantImports := []string{
-		"registry map[ref:reg.local/p/a:cache-" + h + " registry.insecure:true] ref=reg.local/p/a:cache-" + h,
-		"registry map[ref:reg.local/p/a:cache-ci registry.insecure:true] ref=reg.local/p/a:cache-ci",
-		"registry map[ref:reg.local/p/a:cache-main registry.insecure:true] ref=reg.local/p/a:cache-main",
-		"registry map[ref:reg.local/shared:cache] ref=reg.local/shared:cache",
-		"local map[src:/tmp/c] ref=<nil>",
+		"registry map[ref:reg.local/p/a:cache-" + h + " registry.insecure:true] ref=reg.local/p/a:cache-" + h + " own=true",
+		"registry map[ref:reg.local/p/a:cache-ci registry.insecure:true] ref=reg.local/p/a:cache-ci own=true",
+		"registry map[ref:reg.local/p/a:cache-main registry.insecure:true] ref=reg.local/p/a:cache-main own=true",
+		"registry map[ref:reg.local/shared:cache] ref=reg.local/shared:cache own=false",
+		"local map[src:/tmp/c] ref=<nil> own=false",
 	}
 	wantExports := []string{
-		"registry map[ignore-error:true mode:max ref:reg.local/p/a:cache-" + h + " registry.insecure:true]",
-		"local map[dest:/tmp/c ignore-error:true]",
-		"registry map[ignore-error:false ref:reg.local/shared:out]",
+		"registry map[ignore-error:true mode:max ref:reg.local/p/a:cache-" + h + " registry.insecure:true] own=true",
+		"local map[dest:/tmp/c ignore-error:true] own=false",
+		"registry map[ignore-error:false ref:reg.local/shared:out] own=false",
 	}
 	if !slices.Equal(imports, wantImports) || !slices.Equal(exports, wantExports) {
 		t.Errorf("imports\n%s\nexports\n%s", strings.Join(imports, "\n"), strings.Join(exports, "\n"))

@@ -1,0 +1,80 @@
+package solver
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/plan/plantest"
+	"github.com/bkcache/bkcache/solver/record"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// TestMissCause: a step that ran although nothing it depends on changed
+// gets the first cause bkcache can see, in this order: --no-cache, a
+// cache import that failed, no cache imported, a mode=min cache the only
+// one imported (for a step outside the final stage), and otherwise a
+// different cache key.
+func TestMissCause(t *testing.T) {
+	const df = "FROM busybox AS deps\nRUN true\nFROM busybox AS app\nCOPY --from=deps / /\n"
+	job := func(mut func(*plan.Job)) *plan.Job {
+		j := plantest.Job(t, "127.0.0.1:1/p/app", testHash, &compose.Service{Name: "s", Image: "127.0.0.1:1/p/app"})
+		j.Inputs.Dockerfile.Content = df
+		if mut != nil {
+			mut(j)
+		}
+		return j
+	}
+	ref := func(s string) name.Reference {
+		r, err := name.ParseReference(s, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	own := func(j *plan.Job) plan.CacheEntry {
+		return plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry"}, Ref: j.Refs.CacheFloat.Tag, Own: true}
+	}
+	shared := plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": "127.0.0.1:1/shared:cache"}}, Ref: ref("127.0.0.1:1/shared:cache")}
+	minTo := func(mode string) func(*plan.Job) {
+		return func(j *plan.Job) {
+			to := shared
+			to.Attrs = map[string]string{"ref": "127.0.0.1:1/shared:cache"}
+			if mode != "" {
+				to.Attrs["mode"] = mode
+			}
+			j.CacheTo = []plan.CacheEntry{to}
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		mut      func(*plan.Job)
+		imports  func(*plan.Job) []plan.CacheEntry
+		failures []string
+		stage    string
+		want     string
+	}{
+		{"no-cache", func(j *plan.Job) { j.NoCache = true }, nil, []string{"importing cache manifest from x: boom"}, "deps", "ran without cache"},
+		{"a failed import", nil, func(j *plan.Job) []plan.CacheEntry { return []plan.CacheEntry{own(j)} }, []string{"cache import from x skipped: 503"}, "deps", "importing the cache failed: cache import from x skipped: 503"},
+		{"nothing imported", nil, nil, nil, "deps", "no cache was imported: the registry holds no 127.0.0.1:1/p/app:cache-"},
+		{"a mode=min cache alone", minTo("min"), func(*plan.Job) []plan.CacheEntry { return []plan.CacheEntry{shared} }, nil, "deps", "exported with mode=min"},
+		{"a cache_to without a mode is min", minTo(""), func(*plan.Job) []plan.CacheEntry { return []plan.CacheEntry{shared} }, nil, "deps", "exported with mode=min"},
+		{"mode=min keeps the final stage", minTo("min"), func(*plan.Job) []plan.CacheEntry { return []plan.CacheEntry{shared} }, nil, "app", "different cache key"},
+		{"mode=max", minTo("max"), func(*plan.Job) []plan.CacheEntry { return []plan.CacheEntry{shared} }, nil, "deps", "different cache key"},
+		{"own cache beside a mode=min one", minTo("min"), func(j *plan.Job) []plan.CacheEntry { return []plan.CacheEntry{own(j), shared} }, nil, "deps", "different cache key"},
+		{"the target is the final stage", func(j *plan.Job) { minTo("min")(j); j.Inputs.Target = "deps" }, func(*plan.Job) []plan.CacheEntry { return []plan.CacheEntry{shared} }, nil, "deps", "different cache key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := job(tc.mut)
+			var imports []plan.CacheEntry
+			if tc.imports != nil {
+				imports = tc.imports(j)
+			}
+			got := missCause(j, imports, tc.failures)(record.Step{Stage: tc.stage, Line: 2})
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("cause %q, want it to say %q", got, tc.want)
+			}
+		})
+	}
+}
