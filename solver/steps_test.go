@@ -1,6 +1,8 @@
 package solver
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,6 +11,8 @@ import (
 	"github.com/bkcache/bkcache/solver/plan/plantest"
 	"github.com/bkcache/bkcache/solver/record"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/moby/buildkit/solver/errdefs"
+	"github.com/moby/buildkit/solver/pb"
 )
 
 // TestMissCause: a step that ran although nothing it depends on changed
@@ -74,6 +78,48 @@ func TestMissCause(t *testing.T) {
 			got := missCause(j, imports, tc.failures)(record.Step{Stage: tc.stage, Line: 2})
 			if !strings.Contains(got, tc.want) {
 				t.Errorf("cause %q, want it to say %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestErrorAt: a failed solve is placed on the innermost Dockerfile
+// source BuildKit attached to its error that has a line: in the
+// service's Dockerfile, or for an inline Dockerfile (or one the service
+// does not name) in the file BuildKit names.
+func TestErrorAt(t *testing.T) {
+	src := func(file string, ranges ...*pb.Range) *errdefs.Source {
+		return &errdefs.Source{Info: &pb.SourceInfo{Filename: file}, Ranges: ranges}
+	}
+	at := func(line int32) *pb.Range { return &pb.Range{Start: &pb.Position{Line: line}} }
+	wrap := func(srcs ...*errdefs.Source) error {
+		err := errors.New("process did not complete successfully")
+		for _, s := range srcs {
+			err = errdefs.WithSource(err, s)
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		svc  compose.Service
+		err  error
+		want string // file:line, or "" for none
+	}{
+		{"the service's Dockerfile", compose.Service{Dockerfile: "/p/app/Dockerfile.ci"}, wrap(src("Dockerfile", at(7))), "/p/app/Dockerfile.ci:7"},
+		{"an inline Dockerfile", compose.Service{Dockerfile: "/p/app/Dockerfile", DockerfileInline: "FROM x"}, wrap(src("Dockerfile", at(2))), "Dockerfile:2"},
+		{"no Dockerfile named", compose.Service{}, wrap(src("Dockerfile", at(3))), "Dockerfile:3"},
+		{"the innermost source with a line", compose.Service{Dockerfile: "D"}, wrap(&errdefs.Source{Ranges: []*pb.Range{at(9)}}, src("D"), src("D", &pb.Range{}), src("D", at(4)), src("D", at(1))), "D:4"},
+		{"no source", compose.Service{Dockerfile: "D"}, errors.New("boom"), ""},
+		{"a source without a line", compose.Service{Dockerfile: "D"}, wrap(src("D")), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := plantest.Job(t, "127.0.0.1:1/p/app", testHash, &tc.svc)
+			got := ""
+			if l := errorAt(j, tc.err); l != nil {
+				got = fmt.Sprintf("%s:%d", l.File, l.Line)
+			}
+			if got != tc.want {
+				t.Errorf("errorAt = %q, want %q", got, tc.want)
 			}
 		})
 	}
