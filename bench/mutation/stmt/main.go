@@ -176,8 +176,10 @@ func targetFiles(target string) (string, []string, error) {
 	return "./" + filepath.Clean(target), files, nil
 }
 
-// readMap reads lines of FILE REGEXP: the e2e tests (a -run pattern)
-// that reach the code of FILE. Blank lines and # comments are skipped.
+// readMap reads lines of FILE REGEXP or FILE#FUNC REGEXP: the e2e tests
+// (a -run pattern) that reach the code of FILE, or of its function FUNC
+// (a mutant in FUNC runs those instead). Blank lines and # comments are
+// skipped.
 func readMap(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -193,7 +195,12 @@ func readMap(path string) (map[string]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s:%d: want FILE REGEXP", path, i+1)
 		}
-		out[filepath.Clean(f)] = strings.TrimSpace(re)
+		file, fn, _ := strings.Cut(f, "#")
+		key := filepath.Clean(file)
+		if fn != "" {
+			key += "#" + fn
+		}
+		out[key] = strings.TrimSpace(re)
 	}
 	return out, nil
 }

@@ -28,6 +28,7 @@ const (
 // Mutant is one planted bug.
 type Mutant struct {
 	File       string
+	Func       string // the function (declared, not a literal) it is in
 	Line, Col  int
 	Kind       string
 	Start, End int    // byte offsets in the file
@@ -66,7 +67,7 @@ func Generate(name string, src []byte) ([]Mutant, error) {
 	g := &generator{fset: fset, name: name, src: src}
 	for _, d := range f.Decls {
 		if fn, ok := d.(*ast.FuncDecl); ok && fn.Body != nil {
-			g.results, g.body = fn.Type.Results, fn.Body
+			g.fn, g.results, g.body = fn.Name.Name, fn.Type.Results, fn.Body
 			ast.Inspect(fn.Body, g.visit)
 		}
 	}
@@ -78,6 +79,7 @@ type generator struct {
 	fset    *token.FileSet
 	name    string
 	src     []byte
+	fn      string         // the declared function being walked
 	results *ast.FieldList // of the function being walked
 	body    *ast.BlockStmt // its body
 	out     []Mutant
@@ -85,7 +87,7 @@ type generator struct {
 
 func (g *generator) add(n ast.Node, kind, text string) {
 	p := g.fset.Position(n.Pos())
-	g.out = append(g.out, Mutant{File: g.name, Line: p.Line, Col: p.Column, Kind: kind,
+	g.out = append(g.out, Mutant{File: g.name, Func: g.fn, Line: p.Line, Col: p.Column, Kind: kind,
 		Start: g.fset.Position(n.Pos()).Offset, End: g.fset.Position(n.End()).Offset, Text: text})
 }
 

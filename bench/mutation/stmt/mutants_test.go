@@ -138,3 +138,34 @@ func TestOnlyReadsTheLog(t *testing.T) {
 		t.Errorf("%d mutants in the set, want %d (two mutants print alike)", len(set), n)
 	}
 }
+
+// TestE2EMapByFunction: a mutant runs the e2e tests mapped to its
+// declared function (a closure's mutants count as the function's), else
+// those mapped to its file, else none.
+func TestE2EMapByFunction(t *testing.T) {
+	src := "package p\n\nfunc a(x int) { use(x) }\n\nfunc b(x int) {\n\tf := func() { use(x) }\n\tf()\n}\n"
+	ms, err := Generate("dir/p.go", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "e2e.map")
+	if err := os.WriteFile(path, []byte("# a comment\ndir/p.go ^(TestFile)$\n./dir/p.go#b   ^(TestB)$\nother.go#a ^(TestOther)$\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2eMap, err := readMap(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		re, _ := e2eTests(e2eMap, m)
+		got = append(got, m.Func+" "+m.Kind+" "+re)
+	}
+	want := []string{"a delete-call ^(TestFile)$", "b delete-call ^(TestB)$", "b delete-call ^(TestB)$"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("mapped:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, ok := e2eTests(e2eMap, Mutant{File: "elsewhere.go", Func: "a"}); ok {
+		t.Errorf("a file the map does not name is mapped")
+	}
+}

@@ -70,10 +70,11 @@ func (t tester) tryAlone(m Mutant) string {
 	return t.tryE2E(m, overlay)
 }
 
-// tryE2E runs the e2e tests mapped to m's file, with the mutant built in
-// through overlay (and env), when e2e is set: Lived unless one fails.
+// tryE2E runs the e2e tests mapped to m's function (FILE#FUNC), else to
+// its file, with the mutant built in through overlay (and env), when
+// e2e is set: Lived unless one fails.
 func (t tester) tryE2E(m Mutant, overlay string, env ...string) string {
-	re, mapped := t.e2eMap[filepath.Clean(m.File)]
+	re, mapped := e2eTests(t.e2eMap, m)
 	if !t.e2e || !mapped {
 		return Lived
 	}
@@ -189,4 +190,14 @@ func killGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
+}
+
+// e2eTests is the -run pattern of the e2e tests mapped to m: to its
+// function (FILE#FUNC), else to its file.
+func e2eTests(e2eMap map[string]string, m Mutant) (string, bool) {
+	if re, ok := e2eMap[filepath.Clean(m.File)+"#"+m.Func]; ok {
+		return re, true
+	}
+	re, ok := e2eMap[filepath.Clean(m.File)]
+	return re, ok
 }
