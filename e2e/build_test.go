@@ -17,6 +17,9 @@ func TestColdBuildThenSkip(t *testing.T) {
 		if s.Status != "built" || s.Digest == "" {
 			t.Fatalf("%s: %+v", svc, s)
 		}
+		if s.DurationMs <= 0 { // a solve and a push take milliseconds at least
+			t.Errorf("%s: built in %d ms, as the summary says", svc, s.DurationMs)
+		}
 		prefix := r + "/" + svc
 		if got := head(t, prefix+":"+s.Hash); got != s.Digest {
 			t.Errorf("%s:%s has digest %q, build reported %s", prefix, s.Hash, got, s.Digest)

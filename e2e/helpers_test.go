@@ -98,6 +98,7 @@ type svcResult struct {
 	Floating    string `json:"floating"`
 	CachedSteps int    `json:"cachedSteps"`
 	TotalSteps  int    `json:"totalSteps"`
+	DurationMs  int64  `json:"durationMs"`
 	Error       string `json:"error"`
 	// CacheImports are the cache refs the solve imported.
 	CacheImports []string `json:"cacheImports"`
