@@ -65,7 +65,7 @@ func FuzzParseCacheEntry(f *testing.F) {
 // type and ref, never echoed: its other attributes may be credentials.
 func TestCacheEntryErrorsHideSecrets(t *testing.T) {
 	for _, tc := range []struct{ entry, names string }{
-		{"type=s3,region=eu,secret_access_key=SUPERSECRET123,bucket", `cache entry "s3"`},
+		{"type=s3,region=eu,secret_access_key=SUPERSECRET123,bucket", `cache entry "s3": field 4 is not key=value`},
 		{"type=s3,secret_access_key=SUPERSECRET123,\"bucket", `cache entry "s3": parse error on line 1, column`},
 		{"secret_access_key=SUPERSECRET123,bucket=b", `cache entry "(no type)"`},
 		{"type=registry,ref=r.io/a:cache,SUPERSECRET123", `cache entry "registry:r.io/a:cache"`},

@@ -209,3 +209,51 @@ func lcsLen(a, b []string) int {
 	}
 	return max(lcsLen(a[1:], b), lcsLen(a, b[1:]))
 }
+
+// TestLineDiffCaps: each cap holds at its boundary. A text of exactly
+// maxDiffBytes is diffed; the differing middle of two texts is compared
+// pair by pair up to maxDiffPairs and reported replaced past it; and the
+// common head and tail are set aside before the pairs are counted, so a
+// small edit in a long Dockerfile is diffed, with the lines numbered as
+// they are.
+func TestLineDiffCaps(t *testing.T) {
+	exact := strings.Repeat("RUN a\n", maxDiffBytes/6) + strings.Repeat("#", maxDiffBytes%6-1) + "\n"
+	if len(exact) != maxDiffBytes {
+		t.Fatalf("built %d bytes", len(exact))
+	}
+	for _, tc := range []struct{ old, cur string }{{exact, "FROM scratch\n"}, {"FROM scratch\n", exact}} {
+		if got, replaced := lineDiff(tc.old, tc.cur); replaced || len(got) != maxDiffBytes/6+2 {
+			t.Errorf("a text of exactly %d bytes: %d changes, replaced %v", maxDiffBytes, len(got), replaced)
+		}
+	}
+	lines := func(n int, format string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, format, i)
+		}
+		return b.String()
+	}
+	side := 5000 // side*side is maxDiffPairs
+	if side*side != maxDiffPairs {
+		t.Fatalf("the test's side %d does not square to the cap %d", side, maxDiffPairs)
+	}
+	if _, replaced := lineDiff(lines(side, "RUN a%d\n"), lines(side, "RUN b%d\n")); replaced {
+		t.Errorf("%d×%d differing lines, at the cap, reported replaced", side, side)
+	}
+	if _, replaced := lineDiff(lines(side+1, "RUN a%d\n"), lines(side+1, "RUN b%d\n")); !replaced {
+		t.Errorf("%d×%d differing lines, past the cap, were diffed", side+1, side+1)
+	}
+	head, tail := lines(side+1, "RUN head %d\n"), lines(side+1, "RUN tail %d\n")
+	got, replaced := lineDiff(head+"RUN old\n"+tail, head+"RUN new\n"+tail)
+	if s := render1(got); replaced || s != fmt.Sprintf("-%d RUN old|+%d RUN new", side+2, side+2) {
+		t.Errorf("one line edited between %d common lines on each side: %q, replaced %v", side+1, s, replaced)
+	}
+	// One line against a block of side lines, either way round: side
+	// pairs, however long the common head.
+	block := lines(side, "RUN new %d\n")
+	for _, tc := range []struct{ old, cur string }{{head + "RUN old\n" + tail, head + block + tail}, {head + block + tail, head + "RUN old\n" + tail}} {
+		if got, replaced := lineDiff(tc.old, tc.cur); replaced || len(got) != side+1 {
+			t.Errorf("one line against %d, after %d common lines: %d changes, replaced %v", side, side+1, len(got), replaced)
+		}
+	}
+}

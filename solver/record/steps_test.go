@@ -165,6 +165,12 @@ func TestPlanSteps(t *testing.T) {
 			want:       "3: changed (line 3)\n4: after line 3 `RUN two`, which changed (line 3)\n",
 		},
 		{
+			name:       "a line appended to a stage",
+			dockerfile: "FROM busybox AS a\nRUN one\nFROM busybox\nRUN final\n",
+			edit:       map[string]string{"Dockerfile": "FROM busybox AS a\nRUN one\nRUN two\nFROM busybox\nRUN final\n"},
+			want:       "3: changed (line 3)\n",
+		},
+		{
 			name:       "COPY --from chains",
 			dockerfile: "FROM busybox AS a\nCOPY f.txt /\nFROM busybox AS b\nRUN b\nCOPY --from=a /f.txt /\nRUN after\nFROM busybox AS untouched\nRUN untouched\nFROM b\nRUN c\nCOPY --from=untouched / /u\n",
 			files:      map[string]string{"f.txt": "1"}, edit: map[string]string{"f.txt": "2"},
