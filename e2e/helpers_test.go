@@ -100,8 +100,10 @@ type svcResult struct {
 	TotalSteps  int    `json:"totalSteps"`
 	DurationMs  int64  `json:"durationMs"`
 	Error       string `json:"error"`
-	// CacheImports are the cache refs the solve imported.
+	// CacheImports and CacheExports are the cache refs the solve
+	// imported and exported.
 	CacheImports []string `json:"cacheImports"`
+	CacheExports []string `json:"cacheExports"`
 	SameAs       string   `json:"sameAs"`
 	// Steps are the Dockerfile's steps as the solve ran them.
 	Steps []step `json:"steps"`

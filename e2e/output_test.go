@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,11 @@ func TestOutputs(t *testing.T) {
 	res := mustBuild(t, dir, nil, "--repository", r, "--output", "type=local,dest="+filepath.Join(out, "web"), "web")
 	if res["web"].Status != "built" {
 		t.Errorf("web with --output was %s, want built", res["web"].Status)
+	}
+	// Without --push the solve imports the pushed build's cache and
+	// exports none.
+	if w := res["web"]; !slices.ContainsFunc(w.CacheImports, func(s string) bool { return strings.Contains(s, r+"/web:cache-"+w.Hash) }) || len(w.CacheExports) > 0 {
+		t.Errorf("web with --output, not pushed: imported %q, exported %q; want its R:cache-H imported, nothing exported", w.CacheImports, w.CacheExports)
 	}
 	if b, err := os.ReadFile(filepath.Join(out, "web", "srv", "index.html")); err != nil || !strings.Contains(string(b), "web") {
 		t.Errorf("local output: %v %q", err, b)
