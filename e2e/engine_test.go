@@ -263,6 +263,15 @@ func TestOnClassicEngines(t *testing.T) {
 	refused(t, dir, r, env, []string{"--push"}, `service "svc": its image gets attestations`, "--provenance false", "containerd image store")
 	refused(t, dir, r, env, []string{"--push", "--provenance", "false", "--require-cache-export"}, "--require-cache-export", "cannot export registry cache")
 
+	// Without --push the image stays in the engine: nothing reaches
+	// the registry.
+	if s := mustBuild(t, dir, env, "--provenance", "false")["svc"]; s.Status != "built" {
+		t.Errorf("a build without --push on the classic engine: %+v", s)
+	}
+	if tags := tagsOrNone(t, r+"/svc"); len(tags) > 0 {
+		t.Errorf("a build without --push on the classic engine pushed %v", tags)
+	}
+
 	s, res := build(t, dir, env, "--push", "--provenance", "false")
 	svc := s["svc"]
 	if res.code != 0 || svc.Status != "built" {
@@ -275,8 +284,8 @@ func TestOnClassicEngines(t *testing.T) {
 	if d := head(t, ref); d == "" || d != svc.Digest || head(t, r+"/svc:ci") != d {
 		t.Errorf("pushed by the engine: R:H %q, R:F %q, reported %q", d, head(t, r+"/svc:ci"), svc.Digest)
 	}
-	if head(t, r+"/svc:cache-"+svc.Hash) != "" {
-		t.Errorf("a classic engine exported cache?")
+	if head(t, r+"/svc:cache-"+svc.Hash) != "" || len(svc.CacheExports) > 0 {
+		t.Errorf("a classic engine exported cache? The summary says %q", svc.CacheExports)
 	}
 	if _, err := eng.Run(ctx, nil, "image", "inspect", r+"/svc:latest"); err != nil {
 		t.Errorf("the engine lacks compose's name: %v", err)
