@@ -104,7 +104,9 @@ type svcResult struct {
 	// imported and exported.
 	CacheImports []string `json:"cacheImports"`
 	CacheExports []string `json:"cacheExports"`
-	SameAs       string   `json:"sameAs"`
+	// Warnings are what went wrong without failing the service.
+	Warnings []string `json:"warnings"`
+	SameAs   string   `json:"sameAs"`
 	// Steps are the Dockerfile's steps as the solve ran them.
 	Steps []step `json:"steps"`
 }

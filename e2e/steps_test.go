@@ -59,6 +59,9 @@ func TestSteps(t *testing.T) {
 	if s := cold.Steps[2]; s.Stage != "base" || s.Instruction != "RUN echo two   > /two" {
 		t.Errorf("the step at line 4: %+v", s)
 	}
+	if len(cold.Warnings) > 0 {
+		t.Errorf("a healthy cold build warns: %q", cold.Warnings)
+	}
 
 	writeFile(t, dir, "late.txt", "late v2\n")
 	m := filepath.Join(t.TempDir(), "record.json")
