@@ -5,9 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bkcache/bkcache/context/source/sourcetest"
 )
 
 func tarNames(t *testing.T, path string) []string {
@@ -71,6 +74,25 @@ func TestOutputs(t *testing.T) {
 	bad := bkcache(t, dir, nil, "build", "--repository", r, "--output", "type=wat,dest=x")
 	if bad.code != 2 || !strings.Contains(bad.stderr, "type must be") {
 		t.Errorf("bad --output: exit %d %s", bad.code, bad.stderr)
+	}
+
+	// A docker tarball of a service of several platforms holds this
+	// machine's platform, solved apart after the solve of all of them:
+	// when that solve fails (here for s390x only), the service fails,
+	// and no tarball is written from the platform that would build.
+	host := "linux/" + runtime.GOARCH
+	multi := sourcetest.Tree(t, map[string]string{
+		"compose.yaml":          "services:\n  app:\n    build:\n      context: .\n      platforms: [" + host + ", linux/s390x]\n",
+		"Dockerfile":            "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n",
+		runtime.GOARCH + ".txt": "only this platform has its file",
+	})
+	tarball := filepath.Join(out, "multi.tar")
+	res, failed := build(t, multi, nil, "--output", "type=docker,dest="+tarball)
+	if failed.code == 0 || res["app"].Status != "failed" || !strings.Contains(res["app"].Error, "s390x.txt") {
+		t.Errorf("a docker tarball of two platforms, one failing: exit %d, %+v\n%s", failed.code, res["app"], failed.stderr)
+	}
+	if _, err := os.Stat(tarball); err == nil {
+		t.Errorf("the failed service wrote %s", tarball)
 	}
 }
 
