@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -212,6 +213,14 @@ func TestOnDockerEngine(t *testing.T) {
 	got, err := docker("cp", strings.TrimSpace(c)+":/input.txt", "-")
 	if err != nil || !strings.Contains(got, "v1") {
 		t.Errorf("the engine's image after the skip: %q %v", got, err)
+	}
+	// New inputs, in neither the engine nor the registry: built, and
+	// nothing pulled.
+	if err := os.WriteFile(filepath.Join(dir, "input.txt"), []byte("v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s := u.mustBuild(t, dir, eng.Host, "--push")["svc"]; s.Status != "built" || slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.Contains(w, "pulling") }) {
+		t.Errorf("--push of new inputs on the engine: %+v, want built without a pull", s)
 	}
 
 	// As a docker CLI plugin, installed by bkcache itself, on the
