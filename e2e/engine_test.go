@@ -222,6 +222,15 @@ func TestOnDockerEngine(t *testing.T) {
 	if s := u.mustBuild(t, dir, eng.Host, "--push")["svc"]; s.Status != "built" || slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.Contains(w, "pulling") }) {
 		t.Errorf("--push of new inputs on the engine: %+v, want built without a pull", s)
 	}
+	// R:H is in the registry, but an output of another kind is written
+	// all the same: pulling into the engine would write nothing.
+	dest := filepath.Join(u.home, "out")
+	if s := u.mustBuild(t, dir, eng.Host, "--push", "--output", "type=local,dest="+dest)["svc"]; s.Status != "built" {
+		t.Errorf("--push --output type=local of an image the registry has: %+v, want built", s)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "input.txt")); err != nil || string(b) != "v2\n" {
+		t.Errorf("--push --output type=local of an image the registry has: input.txt %q %v", b, err)
+	}
 
 	// As a docker CLI plugin, installed by bkcache itself, on the
 	// docker CLI's engine.
