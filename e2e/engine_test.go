@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
 	"github.com/bkcache/bkcache/e2e/sandbox"
+	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 )
 
 // The user and group the engine tests run bkcache as: not root, in the
@@ -311,6 +313,24 @@ func TestOnClassicEngines(t *testing.T) {
 	if s := mustBuild(t, dir, env, "--push", "--provenance", "false")["svc"]; s.Status != "skipped" {
 		t.Errorf("again: %+v, want skipped", s)
 	}
+
+	// The engine pushes the compose tags after R:H: one the registry
+	// refuses fails the service, naming it, and R:F does not move.
+	t.Run("a compose tag refused", func(t *testing.T) {
+		p, viaProxy, direct := faulty(t)
+		p.Inject(faultproxy.Fault{Method: http.MethodPut, Path: "/manifests/release$", Status: http.StatusForbidden, Code: "DENIED", Message: "tag release is protected"})
+		tagged := sourcetest.Tree(t, map[string]string{
+			"compose.yaml": "services:\n  svc:\n    image: " + direct + "/svc\n    build:\n      context: .\n      tags: [" + viaProxy + "/svc:release]\n",
+			"Dockerfile":   tiny["Dockerfile"], "input.txt": "tagged\n",
+		})
+		s, res := build(t, tagged, env, "--push", "--provenance", "false")
+		if res.code == 0 || s["svc"].Status != "failed" || !strings.Contains(s["svc"].Error, "pushing "+viaProxy+"/svc:release from the Docker engine") {
+			t.Errorf("a refused compose tag: exit %d, %+v\n%s", res.code, s["svc"], res.stderr)
+		}
+		if d := head(t, direct+"/svc:ci"); d != "" {
+			t.Errorf("R:F moved to %s although a compose tag was refused", d)
+		}
+	})
 
 	t.Run("docker 20.10", func(t *testing.T) {
 		old, err := sb.StartDocker(ctx)
