@@ -256,7 +256,7 @@ func TestOnClassicEngines(t *testing.T) {
 	eng := startEngine(ctx, t, sandbox.EngineOptions{Name: "classic", Classic: true})
 	project := func(r string) string {
 		return sourcetest.Tree(t, map[string]string{
-			"compose.yaml": "name: e2e-classic\nservices:\n  svc:\n    image: " + r + "/svc\n    build: .\n",
+			"compose.yaml": "name: e2e-classic\nservices:\n  svc:\n    image: " + r + "/svc\n    build:\n      context: .\n      tags: [" + r + "/svc:release]\n",
 			"Dockerfile":   tiny["Dockerfile"], "input.txt": "v1\n",
 		})
 	}
@@ -310,6 +310,9 @@ func TestOnClassicEngines(t *testing.T) {
 	if _, err := eng.Run(ctx, nil, "image", "inspect", r+"/svc:latest"); err != nil {
 		t.Errorf("the engine lacks compose's name: %v", err)
 	}
+	if d := head(t, r+"/svc:release"); d != svc.Digest {
+		t.Errorf("the compose tag %s/svc:release is %q, want R:H's %s", r, d, svc.Digest)
+	}
 	if s := mustBuild(t, dir, env, "--push", "--provenance", "false")["svc"]; s.Status != "skipped" {
 		t.Errorf("again: %+v, want skipped", s)
 	}
@@ -329,6 +332,21 @@ func TestOnClassicEngines(t *testing.T) {
 		}
 		if d := head(t, direct+"/svc:ci"); d != "" {
 			t.Errorf("R:F moved to %s although a compose tag was refused", d)
+		}
+	})
+	// R:H itself refused: the service fails naming it, before any
+	// compose tag or R:F.
+	t.Run("the image refused", func(t *testing.T) {
+		p, viaProxy, _ := faulty(t)
+		p.Inject(faultproxy.Fault{Method: http.MethodPut, Path: "/manifests/[0-9a-f]{64}$", Status: http.StatusForbidden, Code: "DENIED", Message: "no pushes today"})
+		dir := project(viaProxy)
+		s, res := build(t, dir, env, "--push", "--provenance", "false")
+		want := "pushing " + viaProxy + "/svc:" + s["svc"].Hash + " from the Docker engine"
+		if res.code == 0 || s["svc"].Status != "failed" || !strings.Contains(s["svc"].Error, want) {
+			t.Errorf("R:H refused: exit %d, %+v, want an error %q\n%s", res.code, s["svc"], want, res.stderr)
+		}
+		if tags := tagsOrNone(t, strings.Replace(viaProxy, p.Addr, sb.RegistryAddr, 1)+"/svc"); len(tags) > 0 {
+			t.Errorf("R:H refused, yet the registry has %v", tags)
 		}
 	})
 
