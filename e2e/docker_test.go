@@ -59,6 +59,10 @@ func TestDockerEngine(t *testing.T) {
 		if out, err := docker.Run(ctx, nil, "run", "--rm", "--network", "none", "e2e-load-svc", "cat", "/input.txt"); err != nil || out != "named\n" {
 			t.Errorf("e2e-load-svc after a skipped --load: %q %v", out, err)
 		}
+		// --force builds what the engine has all the same.
+		if s := mustBuild(t, named, env, "--load", "--force")["svc"]; s.Status != "built" {
+			t.Errorf("--load --force of an image the engine has: %+v, want built", s)
+		}
 		// What the engine holds is no output of another kind: that is
 		// written all the same.
 		local := t.TempDir()
