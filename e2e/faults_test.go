@@ -300,6 +300,22 @@ func TestSkipCheckFaults(t *testing.T) {
 			}
 		})
 	}
+
+	// A revert is a skip whose R:F must move back; a registry that
+	// refuses the move fails the service, and R:F stays where it was.
+	t.Run("a skip whose promotion fails", func(t *testing.T) {
+		p.Clear()
+		second := mustBuild(t, dir, nil, "--push", "--repository", r)["svc"]
+		writeFile(t, dir, "input.txt", tiny["input.txt"])
+		p.Inject(faultproxy.Fault{Method: "PUT", Path: "/manifests/ci$", Status: 403})
+		res, out := build(t, dir, nil, "--push", "--repository", r)
+		if s := res["svc"]; out.code == 0 || s.Status != "failed" || s.Hash != first.Hash || !strings.Contains(s.Error, "ci") {
+			t.Errorf("a revert whose R:F move is refused: exit %d, %+v\n%s", out.code, s, out.stderr)
+		}
+		if d := head(t, direct+"/svc:ci"); d != second.Digest {
+			t.Errorf("R:F is %s after a refused move, want %s still", d, second.Digest)
+		}
+	})
 }
 
 // TestAuditCommandFaults: the commands that only read the registry (explain,
