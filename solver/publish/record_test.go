@@ -180,3 +180,34 @@ func TestReadRecord(t *testing.T) {
 		t.Errorf("hasRecord = %v, %v", has, err)
 	}
 }
+
+// TestExplainCarriesEarlierSteps: the steps recorded on R:F's image give
+// the plan the earlier build's duration of each instruction, by its
+// line in this Dockerfile.
+func TestExplainCarriesEarlierSteps(t *testing.T) {
+	host := rt.Serve(t, true).Host
+	const df = "FROM busybox\nRUN one\nCOPY f /f\n"
+	old := &inputs.Inputs{Scheme: inputs.Scheme, Service: "s", Hash: digest.FromString("old"), Args: map[string]string{"V": "1"}, Dockerfile: inputs.Dockerfile{Content: df}}
+	cur := &inputs.Inputs{Scheme: inputs.Scheme, Service: "s", Hash: testHash, Args: map[string]string{"V": "2"}, Dockerfile: inputs.Dockerfile{Content: "FROM busybox\nARG V\nRUN one\nCOPY f /f\n"}}
+	repository := host + "/p/steps"
+	d := digest.Digest(rt.PushRandom(t, repository+":ci"))
+	j := plantest.Job(t, repository, old.Hash, &compose.Service{Name: "s"})
+	j.Inputs = old
+	doc, err := testRecorder.document(j, &outcome.Result{Service: "s", Status: outcome.Built, Digest: d, Steps: []record.Step{
+		{Stage: "stage-0", Line: 2, Instruction: "RUN one", Status: record.StepRan, DurationMs: 1234},
+		{Stage: "stage-0", Line: 3, Instruction: "COPY f /f", Status: record.StepCached, DurationMs: 5},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registry.New(registry.Options{}).Attach(context.Background(), rt.Ref(t, repository+"@"+d.String()).(name.Digest), record.ArtifactType, doc, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	j = plantest.Job(t, repository, testHash, &compose.Service{Name: "s"})
+	j.Inputs = cur
+	res := &outcome.Result{Service: "s"}
+	New(registry.New(registry.Options{}), Options{Explain: true, Recorder: testRecorder}).Explain(context.Background(), j, res)()
+	if res.StepPlan == nil || res.StepPlan.Earlier[3] != 1234 {
+		t.Fatalf("plan %+v: want line 3 (RUN one, line 2 before) to have taken 1234 ms the last time", res.StepPlan)
+	}
+}
