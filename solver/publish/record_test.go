@@ -210,4 +210,25 @@ func TestExplainCarriesEarlierSteps(t *testing.T) {
 	if res.StepPlan == nil || res.StepPlan.Earlier[3] != 1234 {
 		t.Fatalf("plan %+v: want line 3 (RUN one, line 2 before) to have taken 1234 ms the last time", res.StepPlan)
 	}
+
+	// A record attached to a skipped service (a promotion that gave R:H
+	// its missing record) has no steps: a plan all the same, without
+	// earlier durations.
+	skipped := host + "/p/skipped"
+	d = digest.Digest(rt.PushRandom(t, skipped+":ci"))
+	j = plantest.Job(t, skipped, old.Hash, &compose.Service{Name: "s"})
+	j.Inputs = old
+	if doc, err = testRecorder.document(j, &outcome.Result{Service: "s", Status: outcome.Skipped, Digest: d}); err != nil {
+		t.Fatal(err)
+	}
+	if err := registry.New(registry.Options{}).Attach(context.Background(), rt.Ref(t, skipped+"@"+d.String()).(name.Digest), record.ArtifactType, doc, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	j = plantest.Job(t, skipped, testHash, &compose.Service{Name: "s"})
+	j.Inputs = cur
+	res = &outcome.Result{Service: "s"}
+	New(registry.New(registry.Options{}), Options{Explain: true, Recorder: testRecorder}).Explain(context.Background(), j, res)()
+	if res.StepPlan == nil || len(res.StepPlan.Earlier) > 0 {
+		t.Errorf("plan %+v after a record without steps: want one, without earlier durations", res.StepPlan)
+	}
 }
