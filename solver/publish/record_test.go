@@ -193,7 +193,9 @@ func TestExplainCarriesEarlierSteps(t *testing.T) {
 	d := digest.Digest(rt.PushRandom(t, repository+":ci"))
 	j := plantest.Job(t, repository, old.Hash, &compose.Service{Name: "s"})
 	j.Inputs = old
-	doc, err := testRecorder.document(j, &outcome.Result{Service: "s", Status: outcome.Built, Digest: d, Steps: []record.Step{
+	arm := testRecorder
+	arm.Buildkit = &record.Buildkit{Platform: "linux/arm64"}
+	doc, err := arm.document(j, &outcome.Result{Service: "s", Status: outcome.Built, Digest: d, Steps: []record.Step{
 		{Stage: "stage-0", Line: 2, Instruction: "RUN one", Status: record.StepRan, DurationMs: 1234},
 		{Stage: "stage-0", Line: 3, Instruction: "COPY f /f", Status: record.StepCached, DurationMs: 5},
 	}})
@@ -206,14 +208,21 @@ func TestExplainCarriesEarlierSteps(t *testing.T) {
 	j = plantest.Job(t, repository, testHash, &compose.Service{Name: "s"})
 	j.Inputs = cur
 	res := &outcome.Result{Service: "s"}
-	New(registry.New(registry.Options{}), Options{Explain: true, Recorder: testRecorder}).Explain(context.Background(), j, res)()
+	amd := testRecorder
+	amd.Buildkit = &record.Buildkit{Platform: "linux/amd64"}
+	New(registry.New(registry.Options{}), Options{Explain: true, Recorder: amd}).Explain(context.Background(), j, res)()
 	if res.StepPlan == nil || res.StepPlan.Earlier[3] != 1234 {
 		t.Fatalf("plan %+v: want line 3 (RUN one, line 2 before) to have taken 1234 ms the last time", res.StepPlan)
+	}
+	// The earlier build's builder was arm64, this one's amd64: the plan
+	// says so, the likely cause of every miss.
+	if !strings.Contains(res.StepPlan.OtherPlatform, "linux/arm64") || !strings.Contains(res.StepPlan.OtherPlatform, "linux/amd64") {
+		t.Errorf("the plan's other platform: %q", res.StepPlan.OtherPlatform)
 	}
 
 	// A record attached to a skipped service (a promotion that gave R:H
 	// its missing record) has no steps: a plan all the same, without
-	// earlier durations.
+	// earlier durations; and by the same builder, no other platform.
 	skipped := host + "/p/skipped"
 	d = digest.Digest(rt.PushRandom(t, skipped+":ci"))
 	j = plantest.Job(t, skipped, old.Hash, &compose.Service{Name: "s"})
@@ -228,7 +237,7 @@ func TestExplainCarriesEarlierSteps(t *testing.T) {
 	j.Inputs = cur
 	res = &outcome.Result{Service: "s"}
 	New(registry.New(registry.Options{}), Options{Explain: true, Recorder: testRecorder}).Explain(context.Background(), j, res)()
-	if res.StepPlan == nil || len(res.StepPlan.Earlier) > 0 {
-		t.Errorf("plan %+v after a record without steps: want one, without earlier durations", res.StepPlan)
+	if res.StepPlan == nil || len(res.StepPlan.Earlier) > 0 || res.StepPlan.OtherPlatform != "" {
+		t.Errorf("plan %+v after a record without steps: want one, without earlier durations or another platform", res.StepPlan)
 	}
 }
