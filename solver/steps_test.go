@@ -10,7 +10,7 @@ import (
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/plan/plantest"
 	"github.com/bkcache/bkcache/solver/record"
-	"github.com/google/go-containerregistry/pkg/name"
+	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/moby/buildkit/solver/pb"
 )
@@ -30,17 +30,10 @@ func TestMissCause(t *testing.T) {
 		}
 		return j
 	}
-	ref := func(s string) name.Reference {
-		r, err := name.ParseReference(s, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
 	own := func(j *plan.Job) plan.CacheEntry {
 		return plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry"}, Ref: j.Refs.CacheFloat.Tag, Own: true}
 	}
-	shared := plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": "127.0.0.1:1/shared:cache"}}, Ref: ref("127.0.0.1:1/shared:cache")}
+	shared := plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": "127.0.0.1:1/shared:cache"}}, Ref: rt.Ref(t, "127.0.0.1:1/shared:cache")}
 	minTo := func(mode string) func(*plan.Job) {
 		return func(j *plan.Job) {
 			to := shared

@@ -81,9 +81,17 @@ func TestRecorderRun(t *testing.T) {
 // repository@d, as a publish would.
 func attachRecord(t *testing.T, repository string, d digest.Digest, in *inputs.Inputs) {
 	t.Helper()
+	attachResult(t, testRecorder, repository, in, &outcome.Result{Service: in.Service, Status: outcome.Built, Digest: d})
+}
+
+// attachResult attaches to repository@res.Digest the record rec writes
+// of a build of in that ended as res.
+func attachResult(t *testing.T, rec Recorder, repository string, in *inputs.Inputs, res *outcome.Result) {
+	t.Helper()
+	d := res.Digest
 	j := plantest.Job(t, repository, in.Hash, &compose.Service{Name: in.Service})
 	j.Inputs = in
-	doc, err := testRecorder.document(j, &outcome.Result{Service: in.Service, Status: outcome.Built, Digest: d})
+	doc, err := rec.document(j, res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,28 +197,23 @@ func TestExplainCarriesEarlierSteps(t *testing.T) {
 	const df = "FROM busybox\nRUN one\nCOPY f /f\n"
 	old := &inputs.Inputs{Scheme: inputs.Scheme, Service: "s", Hash: digest.FromString("old"), Args: map[string]string{"V": "1"}, Dockerfile: inputs.Dockerfile{Content: df}}
 	cur := &inputs.Inputs{Scheme: inputs.Scheme, Service: "s", Hash: testHash, Args: map[string]string{"V": "2"}, Dockerfile: inputs.Dockerfile{Content: "FROM busybox\nARG V\nRUN one\nCOPY f /f\n"}}
+	// explain explains cur against the record on repository:ci, as a run
+	// with rec.
+	explain := func(repository string, rec Recorder) *outcome.Result {
+		j := plantest.Job(t, repository, testHash, &compose.Service{Name: "s"})
+		j.Inputs = cur
+		res := &outcome.Result{Service: "s"}
+		New(registry.New(registry.Options{}), Options{Explain: true, Recorder: rec}).Explain(context.Background(), j, res)()
+		return res
+	}
 	repository := host + "/p/steps"
-	d := digest.Digest(rt.PushRandom(t, repository+":ci"))
-	j := plantest.Job(t, repository, old.Hash, &compose.Service{Name: "s"})
-	j.Inputs = old
-	arm := testRecorder
-	arm.Buildkit = &record.Buildkit{Platform: "linux/arm64"}
-	doc, err := arm.document(j, &outcome.Result{Service: "s", Status: outcome.Built, Digest: d, Steps: []record.Step{
+	arm, amd := testRecorder, testRecorder
+	arm.Buildkit, amd.Buildkit = &record.Buildkit{Platform: "linux/arm64"}, &record.Buildkit{Platform: "linux/amd64"}
+	attachResult(t, arm, repository, old, &outcome.Result{Service: "s", Status: outcome.Built, Digest: digest.Digest(rt.PushRandom(t, repository+":ci")), Steps: []record.Step{
 		{Stage: "stage-0", Line: 2, Instruction: "RUN one", Status: record.StepRan, DurationMs: 1234},
 		{Stage: "stage-0", Line: 3, Instruction: "COPY f /f", Status: record.StepCached, DurationMs: 5},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := registry.New(registry.Options{}).Attach(context.Background(), rt.Ref(t, repository+"@"+d.String()).(name.Digest), record.ArtifactType, doc, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	j = plantest.Job(t, repository, testHash, &compose.Service{Name: "s"})
-	j.Inputs = cur
-	res := &outcome.Result{Service: "s"}
-	amd := testRecorder
-	amd.Buildkit = &record.Buildkit{Platform: "linux/amd64"}
-	New(registry.New(registry.Options{}), Options{Explain: true, Recorder: amd}).Explain(context.Background(), j, res)()
+	res := explain(repository, amd)
 	if res.StepPlan == nil || res.StepPlan.Earlier[3] != 1234 {
 		t.Fatalf("plan %+v: want line 3 (RUN one, line 2 before) to have taken 1234 ms the last time", res.StepPlan)
 	}
@@ -224,19 +227,8 @@ func TestExplainCarriesEarlierSteps(t *testing.T) {
 	// its missing record) has no steps: a plan all the same, without
 	// earlier durations; and by the same builder, no other platform.
 	skipped := host + "/p/skipped"
-	d = digest.Digest(rt.PushRandom(t, skipped+":ci"))
-	j = plantest.Job(t, skipped, old.Hash, &compose.Service{Name: "s"})
-	j.Inputs = old
-	if doc, err = testRecorder.document(j, &outcome.Result{Service: "s", Status: outcome.Skipped, Digest: d}); err != nil {
-		t.Fatal(err)
-	}
-	if err := registry.New(registry.Options{}).Attach(context.Background(), rt.Ref(t, skipped+"@"+d.String()).(name.Digest), record.ArtifactType, doc, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	j = plantest.Job(t, skipped, testHash, &compose.Service{Name: "s"})
-	j.Inputs = cur
-	res = &outcome.Result{Service: "s"}
-	New(registry.New(registry.Options{}), Options{Explain: true, Recorder: testRecorder}).Explain(context.Background(), j, res)()
+	attachResult(t, testRecorder, skipped, old, &outcome.Result{Service: "s", Status: outcome.Skipped, Digest: digest.Digest(rt.PushRandom(t, skipped+":ci"))})
+	res = explain(skipped, testRecorder)
 	if res.StepPlan == nil || len(res.StepPlan.Earlier) > 0 || res.StepPlan.OtherPlatform != "" {
 		t.Errorf("plan %+v after a record without steps: want one, without earlier durations or another platform", res.StepPlan)
 	}
