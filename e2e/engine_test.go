@@ -218,9 +218,7 @@ func TestOnDockerEngine(t *testing.T) {
 	}
 	// New inputs, in neither the engine nor the registry: built, and
 	// nothing pulled.
-	if err := os.WriteFile(filepath.Join(dir, "input.txt"), []byte("v2\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, dir, "input.txt", "v2\n")
 	if s := u.mustBuild(t, dir, eng.Host, "--push")["svc"]; s.Status != "built" || slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.Contains(w, "pulling") }) {
 		t.Errorf("--push of new inputs on the engine: %+v, want built without a pull", s)
 	}
@@ -337,7 +335,7 @@ func TestOnClassicEngines(t *testing.T) {
 	// R:H itself refused: the service fails naming it, before any
 	// compose tag or R:F.
 	t.Run("the image refused", func(t *testing.T) {
-		p, viaProxy, _ := faulty(t)
+		p, viaProxy, direct := faulty(t)
 		p.Inject(faultproxy.Fault{Method: http.MethodPut, Path: "/manifests/[0-9a-f]{64}$", Status: http.StatusForbidden, Code: "DENIED", Message: "no pushes today"})
 		dir := project(viaProxy)
 		s, res := build(t, dir, env, "--push", "--provenance", "false")
@@ -345,7 +343,7 @@ func TestOnClassicEngines(t *testing.T) {
 		if res.code == 0 || s["svc"].Status != "failed" || !strings.Contains(s["svc"].Error, want) {
 			t.Errorf("R:H refused: exit %d, %+v, want an error %q\n%s", res.code, s["svc"], want, res.stderr)
 		}
-		if tags := tagsOrNone(t, strings.Replace(viaProxy, p.Addr, sb.RegistryAddr, 1)+"/svc"); len(tags) > 0 {
+		if tags := tagsOrNone(t, direct+"/svc"); len(tags) > 0 {
 			t.Errorf("R:H refused, yet the registry has %v", tags)
 		}
 	})
