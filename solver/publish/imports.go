@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/bkcache/bkcache/solver/plan"
 	"golang.org/x/sync/errgroup"
@@ -47,4 +48,29 @@ func (p *Publisher) CacheImports(ctx context.Context, entries []plan.CacheEntry)
 		}
 	}
 	return kept, warnings
+}
+
+// CacheConfigs reads the configs of the registry caches among entries
+// (the graphs of cache keys they hold), all at once, for naming what
+// differed in a key: those it could not read are left out, and said in
+// the warnings.
+func (p *Publisher) CacheConfigs(ctx context.Context, entries []plan.CacheEntry) ([][]byte, []string) {
+	configs := make([][]byte, len(entries))
+	warn := make([]string, len(entries))
+	var g errgroup.Group
+	for i, e := range entries {
+		if e.Ref == nil {
+			continue
+		}
+		g.Go(func() error {
+			b, err := p.reg.CacheConfig(ctx, e.Ref)
+			if err != nil {
+				warn[i] = fmt.Sprintf("reading the cache config of %s: %v", e.Ref, err)
+			}
+			configs[i] = b
+			return nil
+		})
+	}
+	g.Wait()
+	return slices.DeleteFunc(configs, func(b []byte) bool { return b == nil }), slices.DeleteFunc(warn, func(w string) bool { return w == "" })
 }

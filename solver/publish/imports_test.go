@@ -39,3 +39,26 @@ func TestCacheImports(t *testing.T) {
 		t.Errorf("warnings %q", warnings)
 	}
 }
+
+// TestCacheConfigs: the configs of the registry caches are read, those
+// the registry cannot serve are named in a warning, and other backends
+// are not asked for.
+func TestCacheConfigs(t *testing.T) {
+	p, host := rt.Faulty(t)
+	rt.PushCache(t, host+"/p/app:cache-h", "image-manifest")
+	rt.PushCache(t, host+"/p/app:cache-broken", "index")
+	p.Inject(faultproxy.Fault{Path: `/manifests/cache-broken$`, Status: 502})
+	entry := func(tag string) plan.CacheEntry {
+		ref := p.Addr + "/p/app:" + tag
+		return plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": ref}}, Ref: rt.Ref(t, ref)}
+	}
+	local := plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "local", Attrs: map[string]string{"src": "/tmp/c"}}}
+	pub := New(registry.New(registry.Options{}), Options{})
+	configs, warnings := pub.CacheConfigs(context.Background(), []plan.CacheEntry{local, entry("cache-h"), entry("cache-broken")})
+	if len(configs) != 1 || string(configs[0]) != rt.CacheConfig {
+		t.Errorf("configs %q", configs)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "cache-broken") || !strings.Contains(warnings[0], "502") {
+		t.Errorf("warnings %q", warnings)
+	}
+}

@@ -57,6 +57,16 @@ func (r *Registry) InspectCache(ctx context.Context, ref name.Reference) (*Cache
 	return info, nil
 }
 
+// CacheConfig returns the config blob of the BuildKit cache at ref: its
+// records, the graph of cache keys it holds.
+func (r *Registry) CacheConfig(ctx context.Context, ref name.Reference) ([]byte, error) {
+	_, config, err := r.cacheManifest(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return r.blob(ctx, ref, ref.Context().Digest(config.Digest.String()))
+}
+
 // CacheSize returns the size of the BuildKit cache at ref (its layers and
 // config), from its manifest alone.
 func (r *Registry) CacheSize(ctx context.Context, ref name.Reference) (int64, error) {
