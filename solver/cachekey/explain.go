@@ -18,13 +18,14 @@ func Explain(local *Graph, imported []*Graph, sessions []string, steps []Step) m
 		all.merge(g)
 	}
 	d := newDiffer(local, all)
-	ours := local.descendants(sessions)
+	ours := local.sessionRoots(sessions)
 	records := map[int]*Record{} // step line -> its record
 	lineOf := map[int]int{}      // record id -> step line
-	for _, s := range steps {
+	for _, s := range slices.SortedFunc(slices.Values(steps), func(a, b Step) int { return a.Line - b.Line }) {
 		if r := d.recordOf(s, ours); r != nil {
 			records[s.Line] = r
 			lineOf[r.ID] = s.Line
+			ours[r.ID] = true
 		}
 	}
 	out := map[int]string{}
@@ -50,50 +51,37 @@ func Explain(local *Graph, imported []*Graph, sessions []string, steps []Step) m
 }
 
 // recordOf is the record of this build for step s: one whose operation
-// is s's instruction, among this build's own (ours) where it has some,
-// preferring one the imported cache does not hold.
+// is s's instruction, computed from the most of this build's records
+// known so far (ours: its sources' roots, the records of earlier steps),
+// preferring one the imported cache does not hold. Other builds' records
+// of the same operation can link to this build's roots too (BuildKit
+// adds the links of a key it finds again), but not to its earlier steps.
 func (d *differ) recordOf(s Step, ours map[int]bool) *Record {
-	var cands []*Record
+	var best *Record
+	bestScore := -1
 	for op, recs := range d.local.byOp {
-		o := d.local.op(op)
-		if o == nil || !o.matches(s.Instruction) {
+		if o := d.local.op(op); o == nil || !o.matches(s.Instruction) {
 			continue
 		}
-		cands = append(cands, recs...)
-	}
-	if slices.ContainsFunc(cands, func(r *Record) bool { return ours[r.ID] }) {
-		cands = slices.DeleteFunc(cands, func(r *Record) bool { return !ours[r.ID] })
-	}
-	slices.SortFunc(cands, func(a, b *Record) int { return a.ID - b.ID })
-	for _, r := range cands {
-		if !d.matched(r) {
-			return r
+		for _, r := range recs {
+			score := 2 * len(slices.DeleteFunc(slices.Clone(r.Parents), func(l Link) bool { return !ours[l.Target] }))
+			if !d.matched(r) {
+				score++
+			}
+			if score > bestScore || score == bestScore && r.ID < best.ID {
+				best, bestScore = r, score
+			}
 		}
 	}
-	if len(cands) > 0 {
-		return cands[0]
-	}
-	return nil
+	return best
 }
 
-// descendants are the records computed, directly or not, from a root
-// sent by one of the sessions.
-func (g *Graph) descendants(sessions []string) map[int]bool {
+// sessionRoots are the roots of the local sources the sessions sent.
+func (g *Graph) sessionRoots(sessions []string) map[int]bool {
 	out := map[int]bool{}
-	children := g.children()
-	var visit func(id int)
-	visit = func(id int) {
-		if out[id] {
-			return
-		}
-		out[id] = true
-		for _, c := range children[id] {
-			visit(c.ID)
-		}
-	}
 	for _, r := range g.recs {
 		if g.hasSession(r, sessions) {
-			visit(r.ID)
+			out[r.ID] = true
 		}
 	}
 	return out

@@ -16,8 +16,10 @@ import (
 // with the cache imported (store-chown: the store after, load-chown:
 // the imported cache's config loaded), then given back to root and built
 // on a fresh daemon importing the cache of the uid 1234 build
-// (store-fresh, load-fresh). tg4vx3ql... and d9w2swx2... are the ids of
-// the sessions that sent the sources of the two later builds.
+// (store-fresh, load-fresh). store-many is the first daemon's store
+// after more builds: src/a.txt given back to root, then to uid 4321
+// (with the cache of the root build imported, as load-chown holds it).
+// The session ids are those that sent each build's sources.
 //
 //	FROM 127.0.0.1:5055/library/busybox:ci AS base
 //	WORKDIR /app
@@ -37,6 +39,7 @@ const (
 	chownSession = "tg4vx3ql81cmoai11jb1q7ypl"
 	firstSession = "ig4kuxwocgabh80zcz66ax4eu"
 	freshSession = "d9w2swx2ma3z023lk0vp51b6t"
+	manySession  = "po5okdyp6ogm4h0cs270t37i4"
 )
 
 func readGraph(t testing.TB, name string) *Graph {
@@ -74,6 +77,12 @@ func TestExplain(t *testing.T) {
 		}},
 		{"owners changed, on a fresh daemon", "store-fresh.json", loaded("load-fresh.json"), freshSession, ranSteps, map[int]string{
 			3: "BuildKit's cache key differs from the imported cache's in the files it reads (BuildKit's checksum sha256:39f1d68ebfb7, was sha256:69881225a59c); the cache was made on another daemon",
+			5: cascade3,
+			6: "BuildKit's cache key differs from the imported cache's because line 5's does",
+			7: "BuildKit's cache key differs from the imported cache's because line 6's does",
+		}},
+		{"a store of several builds of the same steps", "store-many.json", loaded("load-chown.json"), manySession, ranSteps, map[int]string{
+			3: "BuildKit's cache key differs from the imported cache's in the files it reads: src/a.txt: uid 4321 (was 0), gid 4321 (was 0)",
 			5: cascade3,
 			6: "BuildKit's cache key differs from the imported cache's because line 5's does",
 			7: "BuildKit's cache key differs from the imported cache's because line 6's does",

@@ -179,17 +179,6 @@ func (g *Graph) hasSession(r *Record, sessions []string) bool {
 	return found
 }
 
-// children maps each record to the records computed from it.
-func (g *Graph) children() map[int][]*Record {
-	out := map[int][]*Record{}
-	for _, r := range g.recs {
-		for _, l := range r.Parents {
-			out[l.Target] = append(out[l.Target], r)
-		}
-	}
-	return out
-}
-
 // HasPlaintexts reports whether the graph holds any plaintext: a daemon
 // started without --save-cache-debug serves its keys without.
 func (g *Graph) HasPlaintexts() bool { return len(g.plain) > 0 }
