@@ -13,6 +13,7 @@ import (
 	rt "github.com/bkcache/bkcache/solver/registry/registrytest"
 	"github.com/bkcache/bkcache/solver/registry/registrytest/faultproxy"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 func TestAttachAndFetch(t *testing.T) {
@@ -368,5 +369,59 @@ func TestRetryAfterSpreads(t *testing.T) {
 	}
 	if len(waits) != callers || len(distinct) < callers/2 {
 		t.Errorf("%d waits, %d distinct: the callers come back together", len(waits), len(distinct))
+	}
+}
+
+// TestCopyAcrossRepositories: a copy into another repository brings the
+// image's blobs there (a registry refuses a manifest whose blobs the
+// repository lacks); one within a repository writes the manifest only.
+func TestCopyAcrossRepositories(t *testing.T) {
+	p, host := rt.Faulty(t)
+	rt.PushRandom(t, host+"/p/app:abc")
+	r := New(Options{})
+	ctx := context.Background()
+	blobsIn := func(repo string) int {
+		n := 0
+		for _, l := range p.Log() {
+			if strings.Contains(l, "/v2/"+repo+"/blobs/") {
+				n++
+			}
+		}
+		return n
+	}
+	if err := r.Copy(ctx, rt.Ref(t, p.Addr+"/p/app:abc"), rt.Tag(t, p.Addr+"/p/app:ci")); err != nil {
+		t.Fatal(err)
+	}
+	if n := blobsIn("p/app"); n != 0 {
+		t.Errorf("a copy within the repository asked for %d blobs: %q", n, p.Log())
+	}
+	if err := r.Copy(ctx, rt.Ref(t, p.Addr+"/p/app:abc"), rt.Tag(t, p.Addr+"/q/other:ci")); err != nil {
+		t.Fatal(err)
+	}
+	if blobsIn("q/other") == 0 {
+		t.Errorf("a copy into another repository brought no blob there: %q", p.Log())
+	}
+}
+
+// TestImmutable: only a 400 naming an invalid tag, or saying the
+// repository is immutable, is a refusal to move a tag.
+func TestImmutable(t *testing.T) {
+	te := func(status int, code transport.ErrorCode, msg string) *transport.Error {
+		return &transport.Error{StatusCode: status, Errors: []transport.Diagnostic{{Code: code, Message: msg}}}
+	}
+	for _, tc := range []struct {
+		err  *transport.Error
+		want bool
+	}{
+		{nil, false},
+		{te(400, transport.TagInvalidErrorCode, "cannot be overwritten"), true},
+		{te(400, transport.ManifestInvalidErrorCode, "The repository is IMMUTABLE"), true},
+		{te(400, transport.ManifestInvalidErrorCode, "bad manifest"), false},
+		{te(500, transport.TagInvalidErrorCode, "immutable"), false},
+		{te(403, transport.DeniedErrorCode, "immutable"), false},
+	} {
+		if got := immutable(tc.err); got != tc.want {
+			t.Errorf("immutable(%+v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

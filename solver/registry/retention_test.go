@@ -37,6 +37,9 @@ func TestRetention(t *testing.T) {
 		if err != nil || len(tags) != map[bool]int{true: 1, false: 2}[referrers] {
 			t.Errorf("referrers=%v: Tags = %v, %v", referrers, tags, err)
 		}
+		if tags, err := r.Tags(ctx, rt.Ref(t, s.Host+"/never/pushed:x").Context()); err != nil || len(tags) != 0 {
+			t.Errorf("referrers=%v: Tags of a repository never pushed = %v, %v; want none", referrers, tags, err)
+		}
 		for range 2 {
 			if err := r.Delete(ctx, img.Context(), d.Digest); err != nil {
 				t.Errorf("referrers=%v: Delete: %v", referrers, err)
