@@ -26,6 +26,7 @@ const DefaultAttempts = 3
 
 // attempt is one solve's outcome.
 type attempt struct {
+	node    *Node // the node that solved, or last tried
 	resp    *client.SolveResponse
 	err     error
 	counter *stepCounter

@@ -222,6 +222,17 @@ func (cs *contextSessions) id(dir string) (string, error) {
 	return s.ID(), nil
 }
 
+// ids are the ids of the sessions live now.
+func (cs *contextSessions) ids() []string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	var out []string
+	for _, s := range cs.live {
+		out = append(out, s.ID())
+	}
+	return out
+}
+
 // close ends every session; the run's solves are over.
 func (cs *contextSessions) close() {
 	cs.cancel() // a session still dialling a buildkitd that went away gives up

@@ -118,6 +118,7 @@ func TestNetworkClients(t *testing.T) {
 			"solver/registry",
 			"solver/remote",                // HTTP sources, ADD https://
 			"solver",                       // status codes of the registry errors BuildKit reports
+			"solver/cachekey",              // reads buildkitd's cache keys from its debug address
 			"solver/registry/registrytest", // serves the in-process registry
 			"solver/registry/registrytest/faultproxy", "e2e/sandbox",
 		},

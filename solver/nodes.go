@@ -22,6 +22,7 @@ import (
 type Node struct {
 	Addr    string // as shown and stored: without credentials (ShownAddr)
 	dial    string // as given, to scrub it from errors
+	debug   string // its debug address, where it serves cache-key debug information; "" when unknown
 	client  *client.Client
 	info    *client.Info
 	workers []*client.WorkerInfo // as the node listed them when dialled
@@ -91,7 +92,7 @@ func dialNode(ctx context.Context, t engine.Target) *Node {
 		return &Node{Addr: t.Docker.Host, dial: t.Docker.Host, client: c, info: info, Engine: eng, down: err}
 	}
 	c, info, err := Connect(ctx, t.Addr, t.TLS)
-	return &Node{Addr: ShownAddr(t.Addr), dial: t.Addr, client: c, info: info, down: err}
+	return &Node{Addr: ShownAddr(t.Addr), dial: t.Addr, debug: t.Debug, client: c, info: info, down: err}
 }
 
 // Engine is the Docker engine the pool builds on, or nil when it builds
@@ -232,6 +233,7 @@ func (b *Builder) solveOnNodes(ctx context.Context, service string, so *client.S
 		}
 		res.Node = n.Addr
 		last = b.solveWithContext(ctx, n, service, so, sends, res)
+		last.node = n
 		last.err = scrubErr(last.err, n.dial)
 		<-b.sems[n]
 		if last.err == nil || ctx.Err() != nil || !NodeFailure(last.err) {

@@ -13,18 +13,20 @@ import (
 
 // checkSteps gives the solve's steps their reasons against the plan made
 // from R:F's record (none without one): imports are the caches the
-// solve imported.
-func (b *Builder) checkSteps(j *plan.Job, imports []plan.CacheEntry, res *outcome.Result) {
+// solve imported; keys, when not nil, names the part of a step's cache
+// key that differed.
+func (b *Builder) checkSteps(j *plan.Job, imports []plan.CacheEntry, res *outcome.Result, keys func(record.Step) string) {
 	if res.StepPlan == nil {
 		return
 	}
-	record.CheckSteps(res.Steps, res.StepPlan, missCause(j, imports, res.ImportFailures))
+	record.CheckSteps(res.Steps, res.StepPlan, missCause(j, imports, res.ImportFailures, keys))
 }
 
 // missCause names, from what bkcache can see, the likely cause of a step
 // BuildKit ran although nothing it depends on changed: imports are the
-// caches the solve imported, importFailures those that failed.
-func missCause(j *plan.Job, imports []plan.CacheEntry, importFailures []string) func(record.Step) string {
+// caches the solve imported, importFailures those that failed; keys,
+// when not nil, names the part of the step's cache key that differed.
+func missCause(j *plan.Job, imports []plan.CacheEntry, importFailures []string, keys func(record.Step) string) func(record.Step) string {
 	own := slices.ContainsFunc(imports, func(e plan.CacheEntry) bool { return e.Own })
 	var minOnly []string // the imported caches compose exports with mode=min
 	for _, e := range imports {
@@ -43,8 +45,10 @@ func missCause(j *plan.Job, imports []plan.CacheEntry, importFailures []string) 
 			return fmt.Sprintf("no cache was imported: the registry holds no %s or %s, and this daemon's own cache did not hold the step", j.Refs.Cache, j.Refs.CacheFloat)
 		case !own && len(minOnly) == len(imports) && !strings.EqualFold(s.Stage, final):
 			return fmt.Sprintf("the only cache imported (%s) is exported with mode=min, which keeps the final stage's steps only", strings.Join(minOnly, ", "))
+		case keys != nil:
+			return keys(s)
 		}
-		return "BuildKit computed a different cache key for it; this daemon keeps no cache-key debug information to say which part"
+		return noKeyDebug
 	}
 }
 

@@ -68,9 +68,20 @@ func TestMissCause(t *testing.T) {
 			if tc.imports != nil {
 				imports = tc.imports(j)
 			}
-			got := missCause(j, imports, tc.failures)(record.Step{Stage: tc.stage, Line: 2})
+			got := missCause(j, imports, tc.failures, nil)(record.Step{Stage: tc.stage, Line: 2})
 			if !strings.Contains(got, tc.want) {
 				t.Errorf("cause %q, want it to say %q", got, tc.want)
+			}
+			// With the daemon's keys to ask, a different cache key is
+			// theirs to explain, and only that: what bkcache sees
+			// itself comes first.
+			keyed := missCause(j, imports, tc.failures, func(s record.Step) string { return fmt.Sprintf("the keys of line %d", s.Line) })
+			want := tc.want
+			if want == "different cache key" {
+				want = "the keys of line 2"
+			}
+			if got := keyed(record.Step{Stage: tc.stage, Line: 2}); !strings.Contains(got, want) {
+				t.Errorf("with keys, cause %q, want it to say %q", got, want)
 			}
 		})
 	}

@@ -137,6 +137,9 @@ func (c *daemonCmds) status(cmd *cobra.Command, _ []string) error {
 		switch {
 		case st.Running:
 			fmt.Fprintf(cmd.OutOrStdout(), "running: buildkitd %s (pid %d) at %s\nlog: %s\n", st.Version, st.PID, st.Addr, d.Log())
+			if st.Debug != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "cache-key debug information: %s\n", st.Debug)
+			}
 		case st.Stale:
 			errs = append(errs, fmt.Errorf("%s: not running (stale pid file for pid %d; `bkcache daemon start` replaces it)", d.Addr(), st.PID))
 		case st.PID != 0:
@@ -148,21 +151,21 @@ func (c *daemonCmds) status(cmd *cobra.Command, _ []string) error {
 	return errors.Join(errs...)
 }
 
-// defaultDaemonAddr is the buildkitd to use when none was named: the
+// defaultDaemon is the buildkitd to use when none was named: the
 // default socket when a daemon answers there, else the private daemon,
 // started when needed.
-func defaultDaemonAddr(ctx context.Context, stderr io.Writer, mirrors registry.Mirrors) (string, error) {
+func defaultDaemon(ctx context.Context, stderr io.Writer, mirrors registry.Mirrors) (engine.Target, error) {
 	if c, _, err := solver.Connect(ctx, solver.DefaultAddr, engine.TLS{}); err == nil {
 		c.Close()
-		return solver.DefaultAddr, nil
+		return engine.Target{Addr: solver.DefaultAddr}, nil
 	}
 	d, err := daemon.DefaultDirs()
 	if err != nil {
-		return "", err
+		return engine.Target{}, err
 	}
 	st, err := daemon.Start(ctx, d, daemon.StartOptions{Mirrors: mirrors, Logf: logf(stderr)})
 	if err != nil {
-		return "", fmt.Errorf("no buildkitd at %s, and %w", solver.DefaultAddr, err)
+		return engine.Target{}, fmt.Errorf("no buildkitd at %s, and %w", solver.DefaultAddr, err)
 	}
-	return st.Addr, nil
+	return engine.Target{Addr: st.Addr, Debug: st.Debug}, nil
 }

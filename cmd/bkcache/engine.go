@@ -20,6 +20,7 @@ type engineFlags struct{ engine.Flags }
 func (e *engineFlags) bind(f *pflag.FlagSet) {
 	f.StringArrayVar(&e.Addrs, "addr", nil, "buildkitd address; repeat it to spread services over several nodes (default $BUILDKIT_HOST, comma-separated for several; see --builder)")
 	f.StringVar(&e.Builder, "builder", "", "build on this buildx builder (default $BUILDX_BUILDER, else buildx's current builder, else the Docker engine, else bkcache's own buildkitd as root)")
+	f.StringVar(&e.Debug, "debugaddr", "", "the buildkitd's debug address (its --debugaddr); started with --save-cache-debug, it lets bkcache name the part of a cache key that differed")
 	f.StringVar(&e.TLS.CACert, "tlscacert", "", "CA certificate to verify buildkitd (tcp://)")
 	f.StringVar(&e.TLS.Cert, "tlscert", "", "client certificate for buildkitd (tcp://)")
 	f.StringVar(&e.TLS.Key, "tlskey", "", "client key for buildkitd (tcp://)")
@@ -38,13 +39,13 @@ func (e *engineFlags) selectEngine(ctx context.Context, stderr io.Writer, mirror
 	if err != nil || eng.Kind != engine.Private {
 		return eng, err
 	}
-	addr, err := defaultDaemonAddr(ctx, stderr, mirrors)
+	t, err := defaultDaemon(ctx, stderr, mirrors)
 	if err != nil {
 		return eng, err
 	}
-	eng.Targets = []engine.Target{{Addr: addr}}
-	if addr == solver.DefaultAddr {
-		eng.Why = "the buildkitd at " + addr
+	eng.Targets = []engine.Target{t}
+	if t.Addr == solver.DefaultAddr {
+		eng.Why = "the buildkitd at " + t.Addr
 	}
 	return eng, nil
 }

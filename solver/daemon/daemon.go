@@ -59,6 +59,18 @@ func (d Dirs) Log() string { return filepath.Join(d.State, "buildkitd.log") }
 // Addr is the private daemon's socket address.
 func (d Dirs) Addr() string { return "unix://" + filepath.Join(d.State, "buildkitd.sock") }
 
+// DebugAddr is the private daemon's debug address: its cache-key debug
+// information (--save-cache-debug) is read there.
+func (d Dirs) DebugAddr() string { return "unix://" + filepath.Join(d.State, "debug.sock") }
+
+// debug is d's debug address when its socket is there, else "".
+func (d Dirs) debug() string {
+	if _, err := os.Stat(strings.TrimPrefix(d.DebugAddr(), "unix://")); err != nil {
+		return ""
+	}
+	return d.DebugAddr()
+}
+
 // Version is the buildkitd version the private daemon runs: the BuildKit
 // client library's.
 func Version() string {
@@ -99,6 +111,10 @@ type Status struct {
 	Stale   bool // a pid file whose process is gone
 	Addr    string
 	Version string
+	// Debug is its debug address (buildkitd's --debugaddr), where it
+	// serves the cache-key debug information it saves; "" for a daemon
+	// started without (by an earlier bkcache).
+	Debug string
 }
 
 // Get reports the private daemon's state.
@@ -114,7 +130,7 @@ func Get(ctx context.Context, d Dirs) Status {
 		return st
 	}
 	if v, err := info(ctx, st.Addr, 2*time.Second); err == nil {
-		st.Running, st.Version = true, v
+		st.Running, st.Version, st.Debug = true, v, d.debug()
 	}
 	return st
 }
@@ -205,14 +221,18 @@ func Start(ctx context.Context, d Dirs, opt StartOptions) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	sock := strings.TrimPrefix(d.Addr(), "unix://")
-	os.Remove(sock)
+	os.Remove(strings.TrimPrefix(d.Addr(), "unix://"))
+	os.Remove(strings.TrimPrefix(d.DebugAddr(), "unix://"))
 	log, err := os.OpenFile(d.Log(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return Status{}, err
 	}
 	defer log.Close()
-	args := []string{"--root", filepath.Join(d.State, "root"), "--addr", d.Addr(), "--oci-worker=true", "--containerd-worker=false"}
+	// --save-cache-debug keeps, per cache key, what it was computed
+	// from: bkcache names the part of a key that differed when a step
+	// ran that it expected from cache.
+	args := []string{"--root", filepath.Join(d.State, "root"), "--addr", d.Addr(), "--oci-worker=true", "--containerd-worker=false",
+		"--save-cache-debug", "--debugaddr", d.DebugAddr()}
 	if cfg := opt.config(); cfg != "" {
 		path := filepath.Join(d.State, "buildkitd.toml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -235,7 +255,7 @@ func Start(ctx context.Context, d Dirs, opt StartOptions) (Status, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if v, err := info(ctx, d.Addr(), time.Second); err == nil {
-			return Status{Running: true, PID: pid, Addr: d.Addr(), Version: v}, nil
+			return Status{Running: true, PID: pid, Addr: d.Addr(), Version: v, Debug: d.debug()}, nil
 		}
 		if !alive(pid) || time.Now().After(deadline) || ctx.Err() != nil {
 			terminate(pid)

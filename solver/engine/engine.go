@@ -42,6 +42,10 @@ type Target struct {
 	Addr   string // buildkitd address; "" for a Docker engine
 	TLS    TLS
 	Docker *Docker
+	// Debug is the buildkitd's debug address (its --debugaddr), where a
+	// daemon started with --save-cache-debug serves its cache keys'
+	// plaintexts; "" when unknown.
+	Debug string
 }
 
 // Engine is what a run builds on, and why it was chosen.
@@ -57,6 +61,7 @@ type Flags struct {
 	Addrs   []string // --addr
 	TLS     TLS      // --tlscacert and the like, for every address
 	Builder string   // --builder
+	Debug   string   // --debugaddr: the one buildkitd's debug address
 }
 
 // Env is what the choice reads from the machine.
@@ -84,6 +89,19 @@ type Ping func(ctx context.Context, d Docker) error
 //  5. the private daemon, on Linux as root;
 //  6. otherwise an error saying what was tried.
 func Select(ctx context.Context, f Flags, e Env, ping Ping) (Engine, error) {
+	eng, err := selectEngine(ctx, f, e, ping)
+	if err != nil || f.Debug == "" {
+		return eng, err
+	}
+	if eng.Kind != Buildkitd || len(eng.Targets) != 1 {
+		return Engine{}, fmt.Errorf("--debugaddr %s names the debug address of one buildkitd, and this run builds on %s: "+
+			"give it with a single --addr or BUILDKIT_HOST (bkcache's own buildkitd serves one by itself)", f.Debug, eng.Why)
+	}
+	eng.Targets[0].Debug = f.Debug
+	return eng, nil
+}
+
+func selectEngine(ctx context.Context, f Flags, e Env, ping Ping) (Engine, error) {
 	if len(f.Addrs) > 0 {
 		return addrs(f.Addrs, f.TLS, "--addr"), nil
 	}

@@ -59,6 +59,7 @@ func TestSelectOrder(t *testing.T) {
 		kind     Kind
 		targets  []string // Addr, or the Docker host
 		why      string
+		debug    string // the first target's debug address
 		errParts []string
 	}{
 		{name: "--addr beats everything", flags: Flags{Addrs: []string{"tcp://b:1", "tcp://a:1", "tcp://b:1"}, Builder: "ci"},
@@ -91,6 +92,14 @@ func TestSelectOrder(t *testing.T) {
 			kind: DockerEngine, targets: []string{"npipe:////./pipe/docker_engine"}},
 		{name: "an unknown builder names the known ones", flags: Flags{Builder: "nope"}, ping: answers(sock),
 			errParts: []string{`no buildx builder "nope"`, "`docker buildx ls` lists ci, dc, multi"}},
+		{name: "--debugaddr goes with the one buildkitd", flags: Flags{Addrs: []string{"tcp://a:1"}, Debug: "tcp://a:6060"}, ping: answers(sock),
+			kind: Buildkitd, targets: []string{"tcp://a:1"}, why: "--addr", debug: "tcp://a:6060"},
+		{name: "--debugaddr with two buildkitd", flags: Flags{Debug: "tcp://a:6060"}, vars: map[string]string{"BUILDKIT_HOST": "tcp://a:1,tcp://b:1"}, ping: answers(sock),
+			errParts: []string{"--debugaddr tcp://a:6060 names the debug address of one buildkitd", "BUILDKIT_HOST"}},
+		{name: "--debugaddr with a Docker engine", flags: Flags{Debug: "tcp://a:6060"}, ping: answers(sock),
+			errParts: []string{"--debugaddr tcp://a:6060", "docker engine at " + sock}},
+		{name: "--debugaddr with bkcache's own buildkitd", flags: Flags{Debug: "tcp://a:6060"}, goos: "linux", root: true, ping: answers("nothing"),
+			errParts: []string{"bkcache's own buildkitd serves one by itself"}},
 		{name: "a builder name buildx would refuse", vars: map[string]string{"BUILDX_BUILDER": "../ci"}, ping: answers(sock),
 			errParts: []string{`buildx builder "../ci": not a builder name`}},
 	} {
@@ -116,6 +125,9 @@ func TestSelectOrder(t *testing.T) {
 			}
 			if got := targetNames(eng.Targets); strings.Join(got, " ") != strings.Join(tc.targets, " ") {
 				t.Errorf("targets = %v, want %v", got, tc.targets)
+			}
+			if len(eng.Targets) > 0 && eng.Targets[0].Debug != tc.debug {
+				t.Errorf("debug address %q, want %q", eng.Targets[0].Debug, tc.debug)
 			}
 		})
 	}
