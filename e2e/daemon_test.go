@@ -39,6 +39,19 @@ func TestPrivateDaemon(t *testing.T) {
 	if out.code != 0 || res["web"].Status != "built" {
 		t.Fatalf("build on the private daemon: exit %d\n%s", out.code, out.stderr)
 	}
+	// It keeps cache-key debug information: a step that ran because its
+	// sources changed owner (which bkcache does not hash) names the file.
+	if st := bkcache(t, dir, env, "daemon", "status"); !strings.Contains(st.stdout, "cache-key debug information: unix://") {
+		t.Errorf("status does not name the debug address:\n%s", st.stdout)
+	}
+	if err := os.Chown(filepath.Join(dir, "web/static/index.html"), 4321, 4321); err != nil {
+		t.Fatal(err)
+	}
+	res, out = build(t, dir, env, "--push", "--force", "--repository", r, "web")
+	if out.code != 0 {
+		t.Fatalf("forced build on the private daemon: exit %d\n%s", out.code, out.stderr)
+	}
+	wantMiss(t, res["web"].Steps, 2, "in the files it reads: static/index.html: uid 4321 (was 0), gid 4321 (was 0)")
 
 	// A local pool: the first node is the running daemon, a second starts.
 	pool := bkcache(t, dir, env, "daemon", "start", "--nodes", "2")

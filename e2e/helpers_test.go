@@ -210,6 +210,20 @@ func newDaemon(t *testing.T) *daemon {
 	return d
 }
 
+// newDebugDaemon is newDaemon saving cache-key debug information, and
+// its debug address.
+func newDebugDaemon(t *testing.T) (*daemon, string) {
+	t.Helper()
+	d := &daemon{name: fmt.Sprintf("buildkitd-own-%d", daemons.Add(1))}
+	addr, debug, err := sb.StartDebugNode(t.Context(), d.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.addr = addr
+	t.Cleanup(func() { sb.StopNode(d.name) })
+	return d, debug
+}
+
 // env points bkcache at the daemon, with the extra variables.
 func (d *daemon) env(extra ...string) []string {
 	return append([]string{"BUILDKIT_HOST=" + d.addr}, extra...)

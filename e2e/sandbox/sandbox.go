@@ -81,7 +81,8 @@ type Sandbox struct {
 	moduleRoot string
 	mu         sync.Mutex
 	procs      map[string]*proc
-	nodes      []string // names of the buildkitd started by StartNode
+	nodes      []string        // names of the buildkitd started by StartNode
+	debugNodes map[string]bool // those started by StartDebugNode
 }
 
 type proc struct {
@@ -122,7 +123,7 @@ func Start(ctx context.Context, opt Options) (_ *Sandbox, retErr error) {
 			return nil, err
 		}
 	}
-	s := &Sandbox{Dir: dir, Bin: filepath.Join(dir, "bin"), moduleRoot: root, procs: map[string]*proc{}}
+	s := &Sandbox{Dir: dir, Bin: filepath.Join(dir, "bin"), moduleRoot: root, procs: map[string]*proc{}, debugNodes: map[string]bool{}}
 	defer func() {
 		if retErr != nil {
 			s.Close()
@@ -445,6 +446,22 @@ func (s *Sandbox) Env() []string {
 // with its own root and socket and the same configuration as the first,
 // sharing the registry: a node of a pool. It returns its address.
 func (s *Sandbox) StartNode(ctx context.Context, name string) (string, error) {
+	return s.startNode(ctx, name, false)
+}
+
+// StartDebugNode is StartNode with buildkitd saving cache-key debug
+// information (--save-cache-debug) and serving it on a debug address of
+// its own, returned second.
+func (s *Sandbox) StartDebugNode(ctx context.Context, name string) (addr, debug string, err error) {
+	addr, err = s.startNode(ctx, name, true)
+	return addr, s.debugAddr(name), err
+}
+
+func (s *Sandbox) debugAddr(name string) string {
+	return "unix://" + filepath.Join(s.Dir, name+"-debug.sock")
+}
+
+func (s *Sandbox) startNode(ctx context.Context, name string, debug bool) (string, error) {
 	root := filepath.Join(s.Dir, name)
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return "", err
@@ -453,10 +470,18 @@ func (s *Sandbox) StartNode(ctx context.Context, name string) (string, error) {
 	if !slices.Contains(s.nodes, name) {
 		s.nodes = append(s.nodes, name)
 	}
+	if debug {
+		s.debugNodes[name] = true
+	}
+	debug = s.debugNodes[name] // a restart keeps it
 	s.mu.Unlock()
 	addr := "unix://" + filepath.Join(s.Dir, name+".sock")
-	if err := s.start(name, filepath.Join(s.Bin, "buildkitd"),
-		"--config", filepath.Join(s.Dir, "buildkitd.toml"), "--root", root, "--addr", addr); err != nil {
+	args := []string{"--config", filepath.Join(s.Dir, "buildkitd.toml"), "--root", root, "--addr", addr}
+	if debug {
+		os.Remove(strings.TrimPrefix(s.debugAddr(name), "unix://"))
+		args = append(args, "--save-cache-debug", "--debugaddr", s.debugAddr(name))
+	}
+	if err := s.start(name, filepath.Join(s.Bin, "buildkitd"), args...); err != nil {
 		return "", err
 	}
 	if err := s.waitBuildkitd(ctx, name, addr); err != nil {
@@ -469,7 +494,7 @@ func (s *Sandbox) StartNode(ctx context.Context, name string) (string, error) {
 // with its root and address.
 func (s *Sandbox) RestartNode(ctx context.Context, name string) (string, error) {
 	s.Stop(name)
-	return s.StartNode(ctx, name)
+	return s.startNode(ctx, name, false)
 }
 
 // StopNode stops a StartNode buildkitd and removes its state.
@@ -480,5 +505,6 @@ func (s *Sandbox) StopNode(name string) {
 	os.RemoveAll(root)
 	s.mu.Lock()
 	s.nodes = slices.DeleteFunc(s.nodes, func(n string) bool { return n == name })
+	delete(s.debugNodes, name)
 	s.mu.Unlock()
 }
