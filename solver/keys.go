@@ -47,7 +47,7 @@ func (b *Builder) startKeyDebug(ctx context.Context, imports []plan.CacheEntry) 
 // explainer returns what a miss's cause asks of the keys: why step s's
 // key differed, read once from n (the node that solved) when first
 // asked. nil without key debug information.
-func (k *keyDebug) explainer(ctx context.Context, n *Node, steps []record.Step) func(record.Step) string {
+func (k *keyDebug) explainer(ctx context.Context, j *plan.Job, n *Node, steps []record.Step) func(record.Step) string {
 	if k == nil {
 		return nil
 	}
@@ -55,7 +55,7 @@ func (k *keyDebug) explainer(ctx context.Context, n *Node, steps []record.Step) 
 	var whys map[int]string
 	var otherwise string
 	return func(s record.Step) string {
-		once.Do(func() { whys, otherwise = k.explain(ctx, n, steps) })
+		once.Do(func() { whys, otherwise = k.explain(ctx, j, n, steps) })
 		if w := whys[s.Line]; w != "" {
 			return w
 		}
@@ -66,7 +66,7 @@ func (k *keyDebug) explainer(ctx context.Context, n *Node, steps []record.Step) 
 // explain reads n's keys and the imported caches' and says, per step
 // line, which part differed; otherwise is the cause of a step it could
 // not place.
-func (k *keyDebug) explain(ctx context.Context, n *Node, steps []record.Step) (whys map[int]string, otherwise string) {
+func (k *keyDebug) explain(ctx context.Context, j *plan.Job, n *Node, steps []record.Step) (whys map[int]string, otherwise string) {
 	<-k.done
 	if n == nil || n.debug == "" {
 		return nil, noKeyDebug
@@ -106,6 +106,6 @@ func (k *keyDebug) explain(ctx context.Context, n *Node, steps []record.Step) (w
 	if n.contexts != nil {
 		sessions = n.contexts.ids()
 	}
-	return cachekey.Explain(local, imported, sessions, ss),
+	return cachekey.Explain(local, imported, sessions, ss, j.Redacted),
 		"BuildKit computed a different cache key for it; its cache-key debug information holds no key of this step to compare"
 }

@@ -77,7 +77,7 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 	if a.stepsErr != nil {
 		res.Warn(fmt.Sprintf("the Dockerfile's steps are not in this run's record: %v", a.stepsErr))
 	}
-	b.checkSteps(j, imports, res, keys.explainer(ctx, a.node, a.steps))
+	b.checkSteps(j, imports, res, keys.explainer(ctx, j, a.node, a.steps))
 	if a.err == nil && single != "" {
 		a.err = b.exportPlatform(ctx, j, so, sends, out, single, res)
 	}

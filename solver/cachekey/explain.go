@@ -3,6 +3,7 @@ package cachekey
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Explain says, for each step of steps whose key the imported caches do
@@ -10,9 +11,10 @@ import (
 // is the daemon's cache store after the build; imported the graphs of
 // the caches the build imported; sessions the ids of the sessions that
 // sent this build's local sources, which tell its keys from those of
-// other builds in the store. A step it cannot place in the store is
-// left out.
-func Explain(local *Graph, imported []*Graph, sessions []string, steps []Step) map[int]string {
+// other builds in the store; hidden the values never to show (redacted
+// build args, which BuildKit's plaintexts hold as a step's env). A step
+// it cannot place in the store is left out.
+func Explain(local *Graph, imported []*Graph, sessions []string, steps []Step, hidden []string) map[int]string {
 	all := &Graph{recs: map[int]*Record{}, byOp: map[string][]*Record{}, plain: map[string]*Plain{}}
 	for _, g := range imported {
 		all.merge(g)
@@ -29,6 +31,11 @@ func Explain(local *Graph, imported []*Graph, sessions []string, steps []Step) m
 		}
 	}
 	out := map[int]string{}
+	defer func() {
+		for line, why := range out {
+			out[line] = mask(why, hidden)
+		}
+	}()
 	for _, s := range steps {
 		r := records[s.Line]
 		switch {
@@ -85,4 +92,14 @@ func (g *Graph) sessionRoots(sessions []string) map[int]bool {
 		}
 	}
 	return out
+}
+
+// mask replaces each of the hidden values in s.
+func mask(s string, hidden []string) string {
+	for _, h := range hidden {
+		if h != "" {
+			s = strings.ReplaceAll(s, h, "[redacted]")
+		}
+	}
+	return s
 }

@@ -67,44 +67,48 @@ func TestExplain(t *testing.T) {
 		imported func(t *testing.T) []*Graph
 		session  string
 		steps    []Step
+		hidden   []string
 		want     map[int]string // a prefix of each step's explanation
 	}{
-		{"owners changed, on the daemon that made the cache", "store-chown.json", loaded("load-chown.json"), chownSession, ranSteps, map[int]string{
+		{"owners changed, on the daemon that made the cache", "store-chown.json", loaded("load-chown.json"), chownSession, ranSteps, nil, map[int]string{
 			3: owners,
 			5: cascade3,
 			6: "BuildKit's cache key differs from the imported cache's because line 5's does",
 			7: "BuildKit's cache key differs from the imported cache's because line 6's does",
 		}},
-		{"owners changed, on a fresh daemon", "store-fresh.json", loaded("load-fresh.json"), freshSession, ranSteps, map[int]string{
+		{"owners changed, on a fresh daemon", "store-fresh.json", loaded("load-fresh.json"), freshSession, ranSteps, nil, map[int]string{
 			3: "BuildKit's cache key differs from the imported cache's in the files it reads (BuildKit's checksum sha256:39f1d68ebfb7, was sha256:69881225a59c); the cache was made on another daemon",
 			5: cascade3,
 			6: "BuildKit's cache key differs from the imported cache's because line 5's does",
 			7: "BuildKit's cache key differs from the imported cache's because line 6's does",
 		}},
-		{"a store of several builds of the same steps", "store-many.json", loaded("load-chown.json"), manySession, ranSteps, map[int]string{
+		{"a store of several builds of the same steps", "store-many.json", loaded("load-chown.json"), manySession, ranSteps, nil, map[int]string{
 			3: "BuildKit's cache key differs from the imported cache's in the files it reads: src/a.txt: uid 4321 (was 0), gid 4321 (was 0)",
 			5: cascade3,
 			6: "BuildKit's cache key differs from the imported cache's because line 5's does",
 			7: "BuildKit's cache key differs from the imported cache's because line 6's does",
 		}},
-		{"the build that made the cache: every key in it", "store-chown.json", loaded("load-chown.json"), firstSession, ranSteps[:1], map[int]string{
+		{"the build that made the cache: every key in it", "store-chown.json", loaded("load-chown.json"), firstSession, ranSteps[:1], nil, map[int]string{
 			3: "the imported cache holds BuildKit's key for it, yet BuildKit ran it",
 		}},
-		{"a step missing from the store", "store-chown.json", loaded("load-chown.json"), chownSession, []Step{{9, "RUN make"}}, map[int]string{}},
-		{"no cache imported", "store-chown.json", func(*testing.T) []*Graph { return nil }, chownSession, ranSteps[:1], map[int]string{
+		{"a step missing from the store", "store-chown.json", loaded("load-chown.json"), chownSession, []Step{{9, "RUN make"}}, nil, map[int]string{}},
+		{"no cache imported", "store-chown.json", func(*testing.T) []*Graph { return nil }, chownSession, ranSteps[:1], nil, map[int]string{
 			3: "BuildKit's cache key differs from the imported cache's in its definition or its inputs: the imported cache holds no step like it",
 		}},
-		{"the RUN's env differs from the cache's", "store-chown.json", func(t *testing.T) []*Graph { return []*Graph{withEnv(t, "MODE=slow")} }, firstSession, ranSteps[1:], map[int]string{
+		{"the RUN's env differs from the cache's", "store-chown.json", func(t *testing.T) []*Graph { return []*Graph{withEnv(t, "MODE=slow")} }, firstSession, ranSteps[1:], nil, map[int]string{
 			5: "BuildKit's cache key differs from the imported cache's in its definition: env MODE: fast (was slow)",
 			6: "BuildKit's cache key differs from the imported cache's because line 5's does",
 			7: "BuildKit's cache key differs from the imported cache's because line 6's does",
 		}},
-		{"the cache's RUN unknown to this daemon", "store-chown.json", func(t *testing.T) []*Graph { return []*Graph{withEnv(t, "")} }, firstSession, ranSteps[1:2], map[int]string{
+		{"a redacted arg's values are not shown", "store-chown.json", func(t *testing.T) []*Graph { return []*Graph{withEnv(t, "MODE=slow")} }, firstSession, ranSteps[1:2], []string{"slow", "fast"}, map[int]string{
+			5: "BuildKit's cache key differs from the imported cache's in its definition: env MODE: [redacted] (was [redacted])",
+		}},
+		{"the cache's RUN unknown to this daemon", "store-chown.json", func(t *testing.T) []*Graph { return []*Graph{withEnv(t, "")} }, firstSession, ranSteps[1:2], nil, map[int]string{
 			5: "BuildKit's cache key differs from the imported cache's in its definition (BuildKit's operation sha256:b85c83198f47, was sha256:",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Explain(readGraph(t, tc.local), tc.imported(t), []string{tc.session}, tc.steps)
+			got := Explain(readGraph(t, tc.local), tc.imported(t), []string{tc.session}, tc.steps, tc.hidden)
 			for line, prefix := range tc.want {
 				if !strings.HasPrefix(got[line], prefix) {
 					t.Errorf("line %d: %q\nwant it to start %q", line, got[line], prefix)

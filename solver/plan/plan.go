@@ -98,6 +98,9 @@ type Job struct {
 	// same R:H, the same build tags): this one is not built again but
 	// reports that one's result.
 	SameAs string
+	// Redacted are the values of its build args Options.Redact names:
+	// what no message shows, even where BuildKit's own data holds them.
+	Redacted []string
 
 	repository string // R as written
 	plainHTTP  bool   // R's registry is one --insecure-registry names
@@ -210,6 +213,11 @@ func newJob(svc *compose.Service, repo string, ownTags bool, opt Options) (*Job,
 		Asked:   len(opt.Services) == 0 || slices.Contains(opt.Services, svc.Name),
 		Deps:    svc.ServiceDeps(),
 		NoCache: svc.NoCache || opt.NoCache, Pull: svc.Pull || opt.Pull,
+	}
+	for _, a := range opt.Redact.Args {
+		if v := svc.Args[a]; v != "" {
+			j.Redacted = append(j.Redacted, v)
+		}
 	}
 	lookup := opt.LookupEnv
 	if lookup == nil {

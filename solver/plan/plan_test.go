@@ -217,6 +217,22 @@ func TestNoCacheAndPull(t *testing.T) {
 	}
 }
 
+// TestRedactedValues: a job knows the values of the build args the run
+// redacts, to keep them out of what it shows; not others, nor empty ones.
+func TestRedactedValues(t *testing.T) {
+	files := map[string]string{
+		"compose.yaml": "services:\n  app:\n    build:\n      context: ./a\n      args:\n        TOKEN: s3cret\n        EMPTY: ''\n        MODE: fast\n",
+		"a/Dockerfile": "FROM scratch\n",
+	}
+	p, err := resolve(t, files, Options{Redact: inputs.NewRedaction([]string{"TOKEN", "EMPTY", "ABSENT"}, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Job("app").Redacted; len(got) != 1 || got[0] != "s3cret" {
+		t.Errorf("Redacted = %q, want [s3cret]", got)
+	}
+}
+
 // TestResolveErrors: every error a user can cause is found while
 // planning, names its culprit, and reaches no registry.
 func TestResolveErrors(t *testing.T) {
