@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/bkcache/bkcache/solver/cachekey"
 	"github.com/bkcache/bkcache/solver/plan"
@@ -14,6 +15,10 @@ import (
 const noKeyDebug = "BuildKit computed a different cache key for it; this daemon keeps no cache-key debug information to say which part " +
 	"(a buildkitd started with --save-cache-debug and --debugaddr, given to bkcache with --debugaddr, does; " +
 	"bkcache's own does once this version started it: `bkcache daemon stop`, and build again)"
+
+// keyDebugTimeout bounds reading and comparing a daemon's keys: a step's
+// explanation is not worth holding the run up for.
+const keyDebugTimeout = 30 * time.Second
 
 // keyDebug names, for the steps BuildKit ran where bkcache expected
 // cache, the part of their cache key that differed, on a node that
@@ -71,6 +76,8 @@ func (k *keyDebug) explain(ctx context.Context, j *plan.Job, n *Node, steps []re
 	if n == nil || n.debug == "" {
 		return nil, noKeyDebug
 	}
+	ctx, cancel := context.WithTimeout(ctx, keyDebugTimeout)
+	defer cancel()
 	failed := func(err error) (map[int]string, string) {
 		return nil, fmt.Sprintf("BuildKit computed a different cache key for it; its cache-key debug information could not be read: %v", err)
 	}
