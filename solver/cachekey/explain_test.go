@@ -88,6 +88,13 @@ func TestExplain(t *testing.T) {
 			6: "BuildKit's cache key differs from the imported cache's because line 5's does",
 			7: "BuildKit's cache key differs from the imported cache's because line 6's does",
 		}},
+		{"the cache's plaintexts from this daemon's own store", "store-chown.json", func(t *testing.T) []*Graph { return []*Graph{stripped(t, "load-chown.json")} }, chownSession, ranSteps[:1], nil, map[int]string{
+			3: owners,
+		}},
+		{"two caches imported, one of them this build's", "store-chown.json", loaded("load-fresh.json", "load-chown.json"), chownSession, ranSteps[:2], nil, map[int]string{
+			3: "the imported cache holds BuildKit's key for it, yet BuildKit ran it",
+			5: "the imported cache holds BuildKit's key for it, yet BuildKit ran it",
+		}},
 		{"the build that made the cache: every key in it", "store-chown.json", loaded("load-chown.json"), firstSession, ranSteps[:1], nil, map[int]string{
 			3: "the imported cache holds BuildKit's key for it, yet BuildKit ran it",
 		}},
@@ -131,6 +138,18 @@ func loaded(names ...string) func(t *testing.T) []*Graph {
 		}
 		return out
 	}
+}
+
+// stripped is the named graph without its plaintexts, as a daemon that
+// never computed its keys loads it.
+func stripped(t *testing.T, name string) *Graph {
+	t.Helper()
+	g := readGraph(t, name)
+	for _, r := range g.recs {
+		r.Debug = nil
+	}
+	g.plain = map[string]*Plain{}
+	return g
 }
 
 // withEnv is load-chown's graph with the first RUN's operation given

@@ -2,6 +2,8 @@ package cachekey
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,10 +19,16 @@ func TestParse(t *testing.T) {
 		{`[{"id":1},{"id":1}]`, "record 1 twice"},
 		{`[{"id":2,"parents":[{"input":0,"digest":"sha256:a","target":7}]}]`, "record 2 links to 7"},
 	} {
-		_, err := Parse([]byte(tc.in))
+		g, err := Parse([]byte(tc.in))
 		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%s): %v, want %q", tc.in, err, tc.want)
 		}
+		if g != nil && g.HasPlaintexts() {
+			t.Errorf("Parse(%s): plaintexts in a graph without any", tc.in)
+		}
+	}
+	if !readGraph(t, "load-fresh.json").HasPlaintexts() {
+		t.Error("a daemon's graph with plaintexts has none")
 	}
 }
 
@@ -121,5 +129,81 @@ func TestClient(t *testing.T) {
 	_, err := c.Store(context.Background())
 	if err == nil || !strings.Contains(err.Error(), sock) || !strings.Contains(err.Error(), "--debugaddr") {
 		t.Errorf("no daemon: %v", err)
+	}
+}
+
+// digestIn is the full digest in the named graph file that starts with
+// prefix.
+func digestIn(t *testing.T, name, prefix string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return findDigest(t, b, prefix)
+}
+
+// TestOpDecode: an operation's plaintext gives its command, its copies'
+// sources and the directories it makes; a digest without plaintext, none.
+func TestOpDecode(t *testing.T) {
+	g := readGraph(t, "load-chown.json")
+	run := g.op(digestIn(t, "load-chown.json", "sha256:b85c83198f47"))
+	if run == nil || run.Type != "buildkit.exec.v0" || fmt.Sprint(run.Args) != "[/bin/sh -c echo $MODE > mode && cat src/* > all]" ||
+		run.fields["Exec.meta.cwd"] != "/app" || run.fields["Exec.meta.env[1]"] != "MODE=fast" {
+		t.Errorf("the RUN: %+v", run)
+	}
+	cp := g.op(digestIn(t, "load-chown.json", "sha256:52aa4e164375"))
+	if cp == nil || cp.Type != "buildkit.file.v0" || fmt.Sprint(cp.Copies) != "[src]" || len(cp.Mkdirs) != 0 || cp.fields["Actions[0].dest"] != "/app/src/" {
+		t.Errorf("the COPY: %+v", cp)
+	}
+	if wd := g.op(digestIn(t, "load-chown.json", "sha256:807b3e8722c6")); wd == nil || fmt.Sprint(wd.Mkdirs) != "[/app]" || len(wd.Copies) != 0 {
+		t.Errorf("the WORKDIR: %+v", wd)
+	}
+	if o := g.op("sha256:00"); o != nil {
+		t.Errorf("an unknown digest: %+v", o)
+	}
+	if o := g.op(digestIn(t, "load-chown.json", "sha256:8a5edab28263")); o != nil {
+		t.Errorf("a plaintext that is not an operation: %+v", o)
+	}
+}
+
+// TestFiles: a content checksum's plaintext gives each file it read,
+// with its header fields, by path: a directory's files under it, a
+// single file as "".
+func TestFiles(t *testing.T) {
+	g := readGraph(t, "load-chown.json")
+	dir, ok := g.files(digestIn(t, "load-chown.json", "sha256:39f1d68ebfb7"))
+	if !ok || len(dir) != 3 || dir["a.txt"].digest == "" || dir["a.txt"].digest == dir["b.txt"].digest ||
+		fmt.Sprint(dir["a.txt"].fields[:5]) != "[name mode420 uid0 gid0 size2]" || fmt.Sprint(dir[""].fields[1:2]) != "[mode493]" {
+		t.Errorf("src/: %v %+v", ok, dir)
+	}
+	one, ok := g.files(digestIn(t, "load-chown.json", "sha256:d1a42bcfdc32"))
+	if !ok || len(one) != 1 || fmt.Sprint(one[""].fields[4:5]) != "[size5]" {
+		t.Errorf("late.txt: %v %+v", ok, one)
+	}
+	for _, d := range []string{"sha256:00", digestIn(t, "load-chown.json", "sha256:170eb3c73f2d")} {
+		if f, ok := g.files(d); ok {
+			t.Errorf("%s is no content checksum, yet files: %+v", d, f)
+		}
+	}
+}
+
+// TestOpDiff: the env is compared by name, the rest field by field; each
+// difference says what it is now and what it was.
+func TestOpDiff(t *testing.T) {
+	now := &Op{fields: map[string]string{"Exec.meta.env[0]": "A=1", "Exec.meta.env[1]": "B=2", "Exec.meta.cwd": "/app", "Exec.network": "1", "same": "x"}}
+	was := &Op{fields: map[string]string{"Exec.meta.env[0]": "C=3", "Exec.meta.env[1]": "A=2", "Exec.meta.cwd": "/srv", "Exec.security": "1", "same": "x"}}
+	want := []string{
+		"env A: 1 (was 2)", "env B: 2 (was unset)", "env C: unset (was 3)",
+		"Exec.meta.cwd: /app (was /srv)", "Exec.network: 1 (was unset)", "Exec.security: unset (was 1)",
+	}
+	if got := now.diff(was); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("diff:\n got %q\nwant %q", got, want)
+	}
+	if got := now.diff(now); len(got) != 0 {
+		t.Errorf("an op differs from itself: %q", got)
+	}
+	if quote("a b") != `"a b"` || quote("") != `""` || quote("ab") != "ab" {
+		t.Error("quote")
 	}
 }
