@@ -87,6 +87,7 @@ declare -A fuzz_execs=(
 	[record/FuzzLineDiff]=50000
 	[inputs/FuzzFileJSON]=100000
 	[bkcache/FuzzEscapeTerminal]=30000
+	[cachekey/FuzzMatches]=100000
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do
