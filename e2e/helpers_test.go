@@ -104,6 +104,10 @@ type svcResult struct {
 	// imported and exported.
 	CacheImports []string `json:"cacheImports"`
 	CacheExports []string `json:"cacheExports"`
+	// CacheReused names the imported cache R:cache-H was pointed at
+	// instead of an export.
+	CacheReused      string `json:"cacheReused"`
+	CacheExportBytes int64  `json:"cacheExportBytes"`
 	// Warnings are what went wrong without failing the service.
 	Warnings []string `json:"warnings"`
 	SameAs   string   `json:"sameAs"`

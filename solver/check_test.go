@@ -182,7 +182,7 @@ func TestFinishKeepsTheLayout(t *testing.T) {
 			resp.ExporterResponse[exptypes.ExporterImageDigestKey] = tc.reported
 		}
 		res := &outcome.Result{Service: "s"}
-		b.finish(context.Background(), plantest.Job(t, "r", testHash, &compose.Service{Name: "s"}), resp, nil, tc.layout, "", res)
+		b.finish(context.Background(), plantest.Job(t, "r", testHash, &compose.Service{Name: "s"}), resp, publish.CacheResult{}, tc.layout, "", res)
 		if res.Layout != tc.layout || res.Status != outcome.Built || string(res.Digest) != tc.reported {
 			t.Errorf("%+v: result layout %q, status %s, digest %q", tc, res.Layout, res.Status, res.Digest)
 		}

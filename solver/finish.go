@@ -6,6 +6,7 @@ import (
 
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -13,10 +14,10 @@ import (
 )
 
 // finish takes a service from a successful solve to its end state:
-// cacheFailures are the solve's failed cache exports; inRegistry, what
-// R:H held at the check of a --push run that solved for an output only.
-// With --push the image is then published.
-func (b *Builder) finish(ctx context.Context, j *plan.Job, resp *client.SolveResponse, cacheFailures []string, layout string, inRegistry digest.Digest, res *outcome.Result) {
+// cache is what became of the solve's caches; inRegistry, what R:H held
+// at the check of a --push run that solved for an output only. With
+// --push the image is then published.
+func (b *Builder) finish(ctx context.Context, j *plan.Job, resp *client.SolveResponse, cache publish.CacheResult, layout string, inRegistry digest.Digest, res *outcome.Result) {
 	res.Status, res.Layout = outcome.Built, layout
 	if d := resp.ExporterResponse[exptypes.ExporterImageDigestKey]; d != "" {
 		res.Digest = digest.Digest(d)
@@ -28,7 +29,7 @@ func (b *Builder) finish(ctx context.Context, j *plan.Job, resp *client.SolveRes
 		}
 	}
 	if b.opt.Push {
-		b.pub.Publish(ctx, j, res, cacheFailures, inRegistry)
+		b.pub.Publish(ctx, j, res, cache, inRegistry)
 	}
 }
 

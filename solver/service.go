@@ -10,6 +10,7 @@ import (
 
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/record"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/solver/errdefs"
@@ -31,8 +32,8 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, sends []send, deps 
 		skip(j, sends)
 		return
 	}
-	if resp, cacheFailures, ok := b.solveJob(ctx, j, sends, deps, layout, inRegistry, res); ok {
-		b.finish(ctx, j, resp, cacheFailures, layout, inRegistry, res)
+	if resp, cache, ok := b.solveJob(ctx, j, sends, deps, layout, inRegistry, res); ok {
+		b.finish(ctx, j, resp, cache, layout, inRegistry, res)
 	}
 }
 
@@ -41,22 +42,23 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, sends []send, deps 
 // exports, or false when it failed, recorded in res. inRegistry is what
 // R:H held at the check of a --push run that solves for an output only:
 // R:H is then not pushed again.
-func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps map[string]depImage, layout string, inRegistry digest.Digest, res *outcome.Result) (*client.SolveResponse, []string, bool) {
+func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps map[string]depImage, layout string, inRegistry digest.Digest, res *outcome.Result) (*client.SolveResponse, publish.CacheResult, bool) {
 	out, hasOutput := b.opt.Outputs[j.Name()]
 	var single string // the platform of a one-platform output, solved apart
 	if hasOutput && b.oneImage(out, j) {
 		var err error
 		if single, err = loadPlatform(j, out); err != nil {
 			res.Fail(err)
-			return nil, nil, false
+			return nil, publish.CacheResult{}, false
 		}
 	}
 	so, cleanup, err := b.solveOpt(j, deps, layout, b.opt.Push && inRegistry == "")
 	defer cleanup()
 	if err != nil {
 		res.Fail(err)
-		return nil, nil, false
+		return nil, publish.CacheResult{}, false
 	}
+	explained := b.pub.Explain(ctx, j, res)
 	var imports []plan.CacheEntry
 	if !b.classic() {
 		var warnings []string
@@ -68,8 +70,11 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 	if b.opt.Push && !b.classic() {
 		res.CacheExports = cacheRefs(j.Exports)
 	}
+	reuse := b.reusableCache(ctx, j, imports, inRegistry, explained, res)
+	if reuse != "" {
+		so.CacheExports, res.CacheExports = cacheEntries(ownExportsLeft(j)), cacheRefs(ownExportsLeft(j))
+	}
 	keys := b.startKeyDebug(ctx, imports)
-	explained := b.pub.Explain(ctx, j, res)
 	a := b.solveOnNodes(ctx, j.Name(), so, sends, res)
 	explained()
 	a.counter.report(res)
@@ -78,14 +83,18 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 		res.Warn(fmt.Sprintf("the Dockerfile's steps are not in this run's record: %v", a.stepsErr))
 	}
 	b.checkSteps(j, imports, res, keys.explainer(ctx, j, a.node, a.steps))
+	cacheFailures := a.counter.failed("exporting cache")
+	if a.err == nil && reuse != "" && !allFromCache(a) {
+		reuse, cacheFailures = "", append(cacheFailures, notReused(j, a))
+	}
 	if a.err == nil && single != "" {
 		a.err = b.exportPlatform(ctx, j, so, sends, out, single, res)
 	}
 	if a.err != nil {
 		b.solveFailed(ctx, j, a.err, res)
-		return nil, nil, false
+		return nil, publish.CacheResult{}, false
 	}
-	return a.resp, a.counter.failed("exporting cache"), true
+	return a.resp, publish.CacheResult{Failures: cacheFailures, Reused: reuse}, true
 }
 
 // check reports whether the job ends without a solve (done): R:H is in

@@ -50,6 +50,11 @@ type Result struct {
 	CacheExportMs    int64    `json:"cacheExportMs,omitempty"`
 	CacheImportBytes int64    `json:"cacheImportBytes,omitempty"`
 	CacheExportBytes int64    `json:"cacheExportBytes,omitempty"`
+	// CacheReused names the cache R:cache-H was pointed at instead of
+	// an export, every step having come from it (REPO:cache-ci@DIGEST),
+	// or R:cache-H itself when it was there already; nothing was
+	// exported then, and CacheExportBytes is 0.
+	CacheReused string `json:"cacheReused,omitempty"`
 	// Warnings are what went wrong without failing the service: a cache
 	// that could not be imported or exported, a retried attempt.
 	Warnings []string `json:"warnings,omitempty"`

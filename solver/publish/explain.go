@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"sync"
 
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
@@ -13,7 +14,8 @@ import (
 // it), compared with j's inputs as records hold them (redacted args
 // redacted, so that no report shows them), and which of its steps must
 // run then (see record.PlanSteps). The returned func waits for the
-// answer and stores it in res.Changes and res.StepPlan; a floating tag
+// answer and stores it in res.Changes and res.StepPlan (once, however
+// often it is called); a floating tag
 // with no record (the first build, or an image bkcache did not push)
 // leaves them nil.
 func (p *Publisher) Explain(ctx context.Context, j *plan.Job, res *outcome.Result) (wait func()) {
@@ -36,9 +38,12 @@ func (p *Publisher) Explain(ctx context.Context, j *plan.Job, res *outcome.Resul
 		}
 		done <- e
 	}()
+	var once sync.Once
 	return func() {
-		e := <-done
-		res.Changes, res.StepPlan = e.changes, e.plan
+		once.Do(func() {
+			e := <-done
+			res.Changes, res.StepPlan = e.changes, e.plan
+		})
 	}
 }
 

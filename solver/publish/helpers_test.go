@@ -46,5 +46,5 @@ func skip(t *testing.T, p *Publisher, j *plan.Job, res *outcome.Result) {
 // reported the image built ("" for no digest): built, and published.
 func publishBuilt(p *Publisher, j *plan.Job, built digest.Digest, cacheFailures []string, inRegistry digest.Digest, res *outcome.Result) {
 	res.Status, res.Digest = outcome.Built, built
-	p.Publish(context.Background(), j, res, cacheFailures, inRegistry)
+	p.Publish(context.Background(), j, res, CacheResult{Failures: cacheFailures}, inRegistry)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/bkcache/bkcache/solver/plan"
+	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -73,4 +74,11 @@ func (p *Publisher) CacheConfigs(ctx context.Context, entries []plan.CacheEntry)
 	}
 	g.Wait()
 	return slices.DeleteFunc(configs, func(b []byte) bool { return b == nil }), slices.DeleteFunc(warn, func(w string) bool { return w == "" })
+}
+
+// CacheFloat is the manifest R:cache-F names now, when there is one (a
+// registry that cannot say counts as none).
+func (p *Publisher) CacheFloat(ctx context.Context, j *plan.Job) (digest.Digest, bool) {
+	d, found, err := p.reg.Head(ctx, j.Refs.CacheFloat)
+	return d, err == nil && found
 }

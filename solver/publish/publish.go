@@ -60,18 +60,28 @@ func (p *Publisher) Check(ctx context.Context, j *plan.Job) (digest.Digest, bool
 	return d, found, nil
 }
 
-// Publish runs a built service's registry steps under --push.
-// cacheFailures are the solve's failed cache exports: warnings, unless a
-// cache export is required. After a solve that pushed R:H: check R:H,
+// CacheResult is what became of a solve's caches.
+type CacheResult struct {
+	// Failures are the cache exports that failed: warnings, unless a
+	// cache export is required.
+	Failures []string
+	// Reused is the manifest of R:cache-F the solve imported every
+	// step from, exporting nothing of its own: R:cache-H is pointed at
+	// it, as it is the cache an export would have written.
+	Reused digest.Digest
+}
+
+// Publish runs a built service's registry steps under --push, with what
+// became of its caches. After a solve that pushed R:H: check R:H,
 // attach the record, move R:cache-F and then R:F, in one registry
 // session. After a solve for an output only (inRegistry, what R:H held
 // at the check): promote what R:H holds. Nothing moves when the solve's
 // report is short of what publishing needs.
-func (p *Publisher) Publish(ctx context.Context, j *plan.Job, res *outcome.Result, cacheFailures []string, inRegistry digest.Digest) {
-	if len(cacheFailures) > 0 {
-		res.Warn(cacheFailures...)
+func (p *Publisher) Publish(ctx context.Context, j *plan.Job, res *outcome.Result, cache CacheResult, inRegistry digest.Digest) {
+	if len(cache.Failures) > 0 {
+		res.Warn(cache.Failures...)
 		if p.opt.RequireCacheExport {
-			res.Fail(fmt.Errorf("exporting the cache of %s failed and %w: %s; %s not moved", j.Refs.Image, ErrCacheExportRequired, strings.Join(cacheFailures, "; "), j.Refs.Floating))
+			res.Fail(fmt.Errorf("exporting the cache of %s failed and %w: %s; %s not moved", j.Refs.Image, ErrCacheExportRequired, strings.Join(cache.Failures, "; "), j.Refs.Floating))
 			return
 		}
 	}
@@ -86,19 +96,23 @@ func (p *Publisher) Publish(ctx context.Context, j *plan.Job, res *outcome.Resul
 		res.Fail(fmt.Errorf("pushing %s: buildkitd reported no image digest", j.Refs.Image))
 		return
 	}
-	p.publish(ctx, j, res, len(cacheFailures) == 0)
+	p.publish(ctx, j, res, cache)
 }
 
 // publish checks the R:H a solve pushed, attaches the record and moves
 // the floating tags.
-func (p *Publisher) publish(ctx context.Context, j *plan.Job, res *outcome.Result, cacheExported bool) {
+func (p *Publisher) publish(ctx context.Context, j *plan.Job, res *outcome.Result, cache CacheResult) {
 	refs := j.Refs
 	reg := p.reg.Session(ctx)
 	// BuildKit reports no byte counts for a registry cache export: record
 	// the size of the cache it wrote, as the registry lists it, read
-	// while R:H is checked.
+	// while R:H is checked. A reused cache is pointed at instead.
 	var sizes sync.WaitGroup
-	if cacheExported {
+	var reuseErr error
+	switch {
+	case cache.Reused != "":
+		sizes.Go(func() { reuseErr = reuseCache(ctx, reg, refs, cache.Reused, res) })
+	case len(cache.Failures) == 0:
 		sizes.Go(func() {
 			if size, err := reg.CacheSize(ctx, refs.Cache); err == nil {
 				res.CacheExportBytes = size
@@ -111,6 +125,9 @@ func (p *Publisher) publish(ctx context.Context, j *plan.Job, res *outcome.Resul
 	// has the same inputs, and R:F follows what R:H holds.
 	got, found, err := reg.Head(ctx, refs.Image)
 	sizes.Wait()
+	if reuseErr != nil {
+		res.Warn(reuseErr.Error())
+	}
 	switch {
 	case err != nil:
 		res.Fail(fmt.Errorf("checking the push of %s: %w; %s not moved", refs.Image, err, refs.Floating))
@@ -224,6 +241,22 @@ func (p *Publisher) moveFloating(ctx context.Context, reg *registry.Registry, re
 		return fmt.Errorf("moving %s: %w", refs.Floating, err)
 	}
 	res.Floating = refs.Floating.String()
+	return nil
+}
+
+// reuseCache points R:cache-H at d, the manifest of R:cache-F the solve
+// imported every step from, unless R:cache-H is there already (a
+// forced rebuild of the same inputs): nothing new was exported.
+func reuseCache(ctx context.Context, reg *registry.Registry, refs plan.Refs, d digest.Digest, res *outcome.Result) error {
+	res.CacheExportBytes = 0
+	if _, found, err := reg.Head(ctx, refs.Cache); err == nil && found {
+		res.CacheReused = refs.Cache.String()
+		return nil
+	}
+	if err := reg.Copy(ctx, refs.Repository.Digest(d.String()), refs.Cache.Tag); err != nil {
+		return fmt.Errorf("pointing %s at %s@%s, whose cache the build reused: %w (the next build of these inputs imports %s instead)", refs.Cache, refs.CacheFloat, d, err, refs.CacheFloat)
+	}
+	res.CacheReused = refs.CacheFloat.String() + "@" + d.String()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -368,6 +369,65 @@ func TestPromoteConvergesTags(t *testing.T) {
 			}
 			if moved := ciBefore != ci; moved != tc.wantMove {
 				t.Errorf("ci moved = %v, want %v", moved, tc.wantMove)
+			}
+		})
+	}
+}
+
+// TestPublishReusedCache: a build that took every step from R:cache-F
+// and exported nothing points R:cache-H at the R:cache-F it imported
+// (by digest: R:cache-F moved by another run since does not matter),
+// or leaves an R:cache-H of the same inputs as it is, and says which;
+// a registry that refuses the copy costs a warning, not the image.
+func TestPublishReusedCache(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		cacheH, refuse bool
+		wantCacheH     string // "imported", "earlier", or "none"
+		wantReused     string // suffix of res.CacheReused
+		wantWarn       string
+	}{
+		{name: "R:cache-H pointed at the imported cache", wantCacheH: "imported"},
+		{name: "an R:cache-H of the same inputs stays", cacheH: true, wantCacheH: "earlier"},
+		{name: "the registry refuses the copy", refuse: true, wantCacheH: "none", wantWarn: "whose cache the build reused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, host := rt.Faulty(t)
+			direct := host + "/p/app"
+			h := testHash.Encoded()
+			rt.PushCache(t, direct+":cache-ci", "image-manifest")
+			imported := digest.Digest(rt.Head(t, direct+":cache-ci"))
+			rt.PushRandom(t, direct+":cache-ci") // moved by another run since the import
+			var earlier digest.Digest
+			if tc.cacheH {
+				rt.PushCache(t, direct+":cache-"+h, "index")
+				earlier = digest.Digest(rt.Head(t, direct+":cache-"+h))
+			}
+			if tc.refuse {
+				p.Inject(faultproxy.Fault{Method: http.MethodPut, Path: `/manifests/cache-` + h + `$`, Status: 403})
+			}
+			built := digest.Digest(rt.PushRandom(t, direct+":"+h))
+			pub := New(registry.New(registry.Options{}), Options{Attach: true, Recorder: testRecorder})
+			j := plantest.Job(t, p.Addr+"/p/app", testHash, &compose.Service{Name: "s"})
+			res := &outcome.Result{Service: "s", Hash: h, Status: outcome.Built, Digest: built}
+			pub.Publish(context.Background(), j, res, CacheResult{Reused: imported}, "")
+			if res.Status != outcome.Built || rt.Head(t, direct+":ci") != built.String() {
+				t.Fatalf("the image was not published: %s %q", res.Status, res.Error)
+			}
+			got := rt.Head(t, direct+":cache-"+h)
+			want := map[string]string{"imported": imported.String(), "earlier": earlier.String(), "none": ""}[tc.wantCacheH]
+			if got != want {
+				t.Errorf("R:cache-H names %q, want %s %q", got, tc.wantCacheH, want)
+			}
+			wantReused := map[string]string{"imported": p.Addr + "/p/app:cache-ci@" + imported.String(), "earlier": p.Addr + "/p/app:cache-" + h, "none": ""}[tc.wantCacheH]
+			if res.CacheReused != wantReused {
+				t.Errorf("cacheReused %q, want %q", res.CacheReused, wantReused)
+			}
+			if res.CacheExportBytes != 0 {
+				t.Errorf("cache export bytes %d for a cache not exported", res.CacheExportBytes)
+			}
+			if w := strings.Join(res.Warnings, "\n"); (tc.wantWarn == "") != (w == "") || !strings.Contains(w, tc.wantWarn) {
+				t.Errorf("warnings %q, want %q", w, tc.wantWarn)
 			}
 		})
 	}

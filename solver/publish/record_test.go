@@ -144,7 +144,9 @@ func TestExplain(t *testing.T) {
 			j.Inputs, j.Local = cur, tc.local
 			before := srv.Requests()
 			res := &outcome.Result{Service: "s"}
-			New(registry.New(registry.Options{}), Options{Explain: tc.explain, Recorder: testRecorder}).Explain(context.Background(), j, res)()
+			wait := New(registry.New(registry.Options{}), Options{Explain: tc.explain, Recorder: testRecorder}).Explain(context.Background(), j, res)
+			wait()
+			wait() // again: the answer stays, and nothing blocks
 			if (res.Changes != nil) != tc.want {
 				t.Fatalf("changes %+v, want some: %v", res.Changes, tc.want)
 			}

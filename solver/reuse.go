@@ -1,0 +1,82 @@
+package solver
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bkcache/bkcache/solver/outcome"
+	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/record"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// reusableCache decides, before the solve, that exporting the job's own
+// cache would be redundant: R:cache-F, which the build that made R:F
+// exported with every stage, is imported, and what changed since that
+// build enters no cache key (labels, a Dockerfile edit the plan finds
+// no step in, such as a comment, or nothing: a forced rebuild). Every
+// step's key is then one R:cache-F holds, and so is the cache an export
+// would write: R:cache-H is pointed at R:cache-F's manifest, returned,
+// instead. explained waits for the plan. "" when the export stays.
+func (b *Builder) reusableCache(ctx context.Context, j *plan.Job, imports []plan.CacheEntry, inRegistry digest.Digest, explained func(), res *outcome.Result) digest.Digest {
+	float := j.Refs.CacheFloat.String()
+	if !b.opt.Push || b.classic() || inRegistry != "" || j.NoCache ||
+		!slices.ContainsFunc(imports, func(e plan.CacheEntry) bool { return e.Own && e.Ref != nil && e.Ref.String() == float }) {
+		return ""
+	}
+	explained()
+	if p := res.StepPlan; p == nil || len(p.Causes) > 0 || p.OtherPlatform != "" || !keysUnchanged(res.Changes) {
+		return ""
+	}
+	d, found := b.pub.CacheFloat(ctx, j)
+	if !found {
+		return ""
+	}
+	return d
+}
+
+// keysUnchanged reports whether the changes since R:F's build are of
+// kinds that enter no step's cache key: labels, and the Dockerfile's
+// text (whose steps the plan checks line by line).
+func keysUnchanged(c *record.Report) bool {
+	return c != nil && c.Scheme == nil && len(c.Settings) == 0 && len(c.Args) == 0 && len(c.Secrets) == 0 &&
+		len(c.SSH) == 0 && len(c.Contexts) == 0 && len(c.Images) == 0 && len(c.Remotes) == 0 && c.BaseImages == nil && len(c.Files) == 0
+}
+
+// ownExportsLeft are the job's cache exports but its own: compose's.
+func ownExportsLeft(j *plan.Job) []plan.CacheEntry {
+	return slices.DeleteFunc(slices.Clone(j.Exports), func(e plan.CacheEntry) bool { return e.Own })
+}
+
+// allFromCache reports whether every step of the solve came from cache
+// (a FROM may have pulled its image: the keys after it are the image's
+// digest's all the same).
+func allFromCache(a attempt) bool {
+	if a.stepsErr != nil || len(a.steps) == 0 {
+		return false
+	}
+	return !slices.ContainsFunc(a.steps, func(s record.Step) bool {
+		return s.Status != record.StepCached && !strings.HasPrefix(strings.ToUpper(s.Instruction), "FROM ")
+	})
+}
+
+// notReused is the cache failure of a solve that left its own export
+// out on the plan's word that every step would come from R:cache-F,
+// when a step ran all the same (what bkcache does not hash changed in
+// BuildKit's key): nothing of its own was exported, and the next build
+// of these inputs imports R:cache-F again. A second solve to export
+// would not help: BuildKit finds no layers to export in a solve served
+// whole from the first.
+func notReused(j *plan.Job, a attempt) string {
+	line := 0
+	for _, s := range a.steps {
+		if s.Status != record.StepCached && !strings.HasPrefix(strings.ToUpper(s.Instruction), "FROM ") {
+			line = s.Line
+			break
+		}
+	}
+	return fmt.Sprintf("exporting cache to %s: left out, as every step was to come from %s, but the step at line %d ran; "+
+		"the next build of these inputs imports %s again", j.Refs.Cache, j.Refs.CacheFloat, line, j.Refs.CacheFloat)
+}
