@@ -197,3 +197,14 @@ func findDigest(t *testing.T, b []byte, prefix string) string {
 	}
 	return string(b[i : i+len("sha256:")+64])
 }
+
+// TestExplainLeavesGraphsAsGiven: explaining reads the graphs, never
+// changes them: the same graphs explain the same way again.
+func TestExplainLeavesGraphsAsGiven(t *testing.T) {
+	local, imported := readGraph(t, "store-chown.json"), []*Graph{readGraph(t, "load-fresh.json"), readGraph(t, "load-chown.json")}
+	first := Explain(local, imported, []string{chownSession}, ranSteps, nil)
+	again := Explain(local, imported, []string{chownSession}, ranSteps, nil)
+	if !maps.Equal(first, again) || len(first) == 0 {
+		t.Errorf("explained twice:\n%v\n%v", first, again)
+	}
+}
