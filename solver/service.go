@@ -38,8 +38,8 @@ func (b *Builder) buildOne(ctx context.Context, j *plan.Job, sends []send, deps 
 }
 
 // solveJob solves the job (and, for a one-platform output of a service
-// of several, its platform again): its response and failed cache
-// exports, or false when it failed, recorded in res. inRegistry is what
+// of several, its platform again): its response and what became of its
+// caches, or false when it failed, recorded in res. inRegistry is what
 // R:H held at the check of a --push run that solves for an output only:
 // R:H is then not pushed again.
 func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps map[string]depImage, layout string, inRegistry digest.Digest, res *outcome.Result) (*client.SolveResponse, publish.CacheResult, bool) {
@@ -59,21 +59,7 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 		return nil, publish.CacheResult{}, false
 	}
 	explained := b.pub.Explain(ctx, j, res)
-	var imports []plan.CacheEntry
-	if !b.classic() {
-		var warnings []string
-		imports, warnings = b.pub.CacheImports(ctx, j.Imports)
-		res.ImportFailed(warnings...)
-	}
-	so.CacheImports = cacheEntries(imports)
-	res.CacheImports, res.CacheExports = cacheRefs(imports), cacheRefs(nil)
-	if b.opt.Push && !b.classic() {
-		res.CacheExports = cacheRefs(j.Exports)
-	}
-	reuse := b.reusableCache(ctx, j, imports, inRegistry, explained, res)
-	if reuse != "" {
-		so.CacheExports, res.CacheExports = cacheEntries(ownExportsLeft(j)), cacheRefs(ownExportsLeft(j))
-	}
+	imports, reuse := b.caches(ctx, j, so, inRegistry, explained, res)
 	keys := b.startKeyDebug(ctx, imports)
 	a := b.solveOnNodes(ctx, j.Name(), so, sends, res)
 	explained()
@@ -95,6 +81,30 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 		return nil, publish.CacheResult{}, false
 	}
 	return a.resp, publish.CacheResult{Failures: cacheFailures, Reused: reuse}, true
+}
+
+// caches settles the solve's caches in so and res: the imports worth
+// importing (none on a classic engine, whose BuildKit has no registry
+// cache), returned, and the exports, less its own when the imported
+// R:cache-F is reused instead (its manifest returned; see
+// reusableCache).
+func (b *Builder) caches(ctx context.Context, j *plan.Job, so *client.SolveOpt, inRegistry digest.Digest, explained func(), res *outcome.Result) ([]plan.CacheEntry, digest.Digest) {
+	var imports []plan.CacheEntry
+	if !b.classic() {
+		var warnings []string
+		imports, warnings = b.pub.CacheImports(ctx, j.Imports)
+		res.ImportFailed(warnings...)
+	}
+	so.CacheImports = cacheEntries(imports)
+	res.CacheImports, res.CacheExports = cacheRefs(imports), cacheRefs(nil)
+	if b.opt.Push && !b.classic() {
+		res.CacheExports = cacheRefs(j.Exports)
+	}
+	reuse := b.reusableCache(ctx, j, imports, inRegistry, explained, res)
+	if reuse != "" {
+		so.CacheExports, res.CacheExports = cacheEntries(ownExportsLeft(j)), cacheRefs(ownExportsLeft(j))
+	}
+	return imports, reuse
 }
 
 // check reports whether the job ends without a solve (done): R:H is in
