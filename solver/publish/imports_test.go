@@ -21,13 +21,9 @@ func TestCacheImports(t *testing.T) {
 	rt.PushRandom(t, host+"/p/app:cache-h")
 	rt.PushRandom(t, host+"/p/app:cache-broken")
 	p.Inject(faultproxy.Fault{Path: `/manifests/cache-broken$`, Status: 502})
-	entry := func(tag string) plan.CacheEntry {
-		ref := p.Addr + "/p/app:" + tag
-		return plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": ref}}, Ref: rt.Ref(t, ref)}
-	}
-	local := plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "local", Attrs: map[string]string{"src": "/tmp/c"}}}
+	entry := func(tag string) plan.CacheEntry { return registryEntry(t, p.Addr+"/p/app:"+tag) }
 	pub := New(registry.New(registry.Options{}), Options{})
-	kept, warnings := pub.CacheImports(context.Background(), []plan.CacheEntry{entry("cache-h"), entry("cache-ci"), entry("cache-broken"), local})
+	kept, warnings := pub.CacheImports(context.Background(), []plan.CacheEntry{entry("cache-h"), entry("cache-ci"), entry("cache-broken"), localEntry})
 	var got []string
 	for _, e := range kept {
 		got = append(got, e.String())
@@ -48,13 +44,9 @@ func TestCacheConfigs(t *testing.T) {
 	rt.PushCache(t, host+"/p/app:cache-h", "image-manifest")
 	rt.PushCache(t, host+"/p/app:cache-broken", "index")
 	p.Inject(faultproxy.Fault{Path: `/manifests/cache-broken$`, Status: 502})
-	entry := func(tag string) plan.CacheEntry {
-		ref := p.Addr + "/p/app:" + tag
-		return plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": ref}}, Ref: rt.Ref(t, ref)}
-	}
-	local := plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "local", Attrs: map[string]string{"src": "/tmp/c"}}}
+	entry := func(tag string) plan.CacheEntry { return registryEntry(t, p.Addr+"/p/app:"+tag) }
 	pub := New(registry.New(registry.Options{}), Options{})
-	configs, warnings := pub.CacheConfigs(context.Background(), []plan.CacheEntry{local, entry("cache-h"), entry("cache-broken")})
+	configs, warnings := pub.CacheConfigs(context.Background(), []plan.CacheEntry{localEntry, entry("cache-h"), entry("cache-broken")})
 	if len(configs) != 1 || string(configs[0]) != rt.CacheConfig {
 		t.Errorf("configs %q", configs)
 	}
@@ -62,3 +54,12 @@ func TestCacheConfigs(t *testing.T) {
 		t.Errorf("warnings %q", warnings)
 	}
 }
+
+// registryEntry is a compose registry cache entry of ref.
+func registryEntry(t *testing.T, ref string) plan.CacheEntry {
+	return plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": ref}}, Ref: rt.Ref(t, ref)}
+}
+
+// localEntry is a cache entry of another backend, which no registry is
+// asked about.
+var localEntry = plan.CacheEntry{CacheEntry: compose.CacheEntry{Type: "local", Attrs: map[string]string{"src": "/tmp/c"}}}
