@@ -248,7 +248,6 @@ func (p *Publisher) moveFloating(ctx context.Context, reg *registry.Registry, re
 // imported every step from, unless R:cache-H is there already (a
 // forced rebuild of the same inputs): nothing new was exported.
 func reuseCache(ctx context.Context, reg *registry.Registry, refs plan.Refs, d digest.Digest, res *outcome.Result) error {
-	res.CacheExportBytes = 0
 	if _, found, err := reg.Head(ctx, refs.Cache); err == nil && found {
 		res.CacheReused = refs.Cache.String()
 		return nil
