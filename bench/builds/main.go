@@ -34,7 +34,7 @@ const services = 10
 func main() {
 	runs := flag.Int("runs", 3, "runs per measurement (the median is reported)")
 	write := flag.String("write", "", "only write the workload's compose project into this directory")
-	only := flag.String("only", "", "run only these measurements: issue18 (the bake comparison and the monorepo), issue20 (what a no-op run pushes with provenance)")
+	only := flag.String("only", "", "run only these measurements: issue18 (the bake comparison and the monorepo), issue20 (what a no-op run pushes with provenance), issue38 (a heavy service's scenarios against bake, phase by phase)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench/builds: ")
@@ -88,6 +88,8 @@ func (b *bench) run(ctx context.Context) error {
 	switch b.only {
 	case "issue18":
 		return b.issue18(ctx, proj)
+	case "issue38":
+		return b.heavy(ctx)
 	case "issue20":
 		if err := b.attestations(ctx, proj); err != nil {
 			return err
