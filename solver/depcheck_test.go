@@ -108,6 +108,7 @@ func TestNetworkClients(t *testing.T) {
 			"solver/daemon",  // asks the private buildkitd its version
 			"solver/history", // reads a build's provenance from buildkitd's history
 			"cmd/bkcache",    // the progress display's SolveStatus type only
+			"bench/builds",   // rawjson progress decoded into its SolveStatus type only
 			"e2e/sandbox",    // prunes the sandbox's daemons
 		},
 		"github.com/moby/moby/client": {
