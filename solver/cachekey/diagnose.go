@@ -50,14 +50,20 @@ func (d *differ) match(l, r *Record) bool {
 }
 
 // unmatchedInputs lists the inputs of l with no link matching one of
-// r's on the same input.
+// r's on the same input: the same operation and paths, from matching
+// parents.
 func (d *differ) unmatchedInputs(l, r *Record) []int {
+	return d.unmatchedBy(l, r, func(ll, rl Link) bool { return rl.Digest == ll.Digest && rl.Selector == ll.Selector })
+}
+
+// unmatchedBy lists the inputs of l with no link that same takes, from
+// a parent matching that of a link of r on the same input.
+func (d *differ) unmatchedBy(l, r *Record, same func(ll, rl Link) bool) []int {
 	var out []int
 	for _, i := range inputs(l, r) {
 		if !slices.ContainsFunc(l.Parents, func(ll Link) bool {
 			return ll.Input == i && slices.ContainsFunc(r.Parents, func(rl Link) bool {
-				return rl.Input == i && rl.Digest == ll.Digest && rl.Selector == ll.Selector &&
-					d.match(d.local.recs[ll.Target], d.imported.recs[rl.Target])
+				return rl.Input == i && same(ll, rl) && d.match(d.local.recs[ll.Target], d.imported.recs[rl.Target])
 			})
 		}) {
 			out = append(out, i)
@@ -170,16 +176,7 @@ func (d *differ) opDiffers(l *Record) finding {
 // sameParents reports whether r is computed from parents matching all
 // of l's, whatever the operation.
 func (d *differ) sameParents(l, r *Record) bool {
-	for _, i := range inputs(l, r) {
-		if !slices.ContainsFunc(l.Parents, func(ll Link) bool {
-			return ll.Input == i && slices.ContainsFunc(r.Parents, func(rl Link) bool {
-				return rl.Input == i && d.match(d.local.recs[ll.Target], d.imported.recs[rl.Target])
-			})
-		}) {
-			return false
-		}
-	}
-	return true
+	return len(d.unmatchedBy(l, r, func(Link, Link) bool { return true })) == 0
 }
 
 // ownersHint explains a difference in file owners alone, which changes
