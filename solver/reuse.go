@@ -57,9 +57,20 @@ func allFromCache(a attempt) bool {
 	if a.stepsErr != nil || len(a.steps) == 0 {
 		return false
 	}
-	return !slices.ContainsFunc(a.steps, func(s record.Step) bool {
+	_, ran := firstRan(a.steps)
+	return !ran
+}
+
+// firstRan is the first step that ran, a FROM that pulled its image
+// aside.
+func firstRan(steps []record.Step) (record.Step, bool) {
+	i := slices.IndexFunc(steps, func(s record.Step) bool {
 		return s.Status != record.StepCached && !strings.HasPrefix(strings.ToUpper(s.Instruction), "FROM ")
 	})
+	if i < 0 {
+		return record.Step{}, false
+	}
+	return steps[i], true
 }
 
 // notReused is the cache failure of a solve that left its own export
@@ -70,13 +81,7 @@ func allFromCache(a attempt) bool {
 // would not help: BuildKit finds no layers to export in a solve served
 // whole from the first.
 func notReused(j *plan.Job, a attempt) string {
-	line := 0
-	for _, s := range a.steps {
-		if s.Status != record.StepCached && !strings.HasPrefix(strings.ToUpper(s.Instruction), "FROM ") {
-			line = s.Line
-			break
-		}
-	}
+	s, _ := firstRan(a.steps)
 	return fmt.Sprintf("exporting cache to %s: left out, as every step was to come from %s, but the step at line %d ran; "+
-		"the next build of these inputs imports %s again", j.Refs.Cache, j.Refs.CacheFloat, line, j.Refs.CacheFloat)
+		"the next build of these inputs imports %s again", j.Refs.Cache, j.Refs.CacheFloat, s.Line, j.Refs.CacheFloat)
 }
