@@ -199,33 +199,37 @@ var daemons atomic.Int64
 // daemon is a buildkitd of one test's own, sharing the sandbox registry:
 // for tests that prune a daemon's cache or kill a daemon, so that no
 // other test finds its cache gone or its daemon down.
-type daemon struct{ name, addr string }
+type daemon struct{ name, addr, debug string } // debug: its debug address, when it saves cache-key debug information
 
 // newDaemon starts a daemon for t, stopped when t ends.
 func newDaemon(t *testing.T) *daemon {
 	t.Helper()
-	d := &daemon{name: fmt.Sprintf("buildkitd-own-%d", daemons.Add(1))}
-	addr, err := sb.StartNode(t.Context(), d.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.addr = addr
-	t.Cleanup(func() { sb.StopNode(d.name) })
-	return d
+	return ownDaemon(t, func(ctx context.Context, name string) (string, string, error) {
+		addr, err := sb.StartNode(ctx, name)
+		return addr, "", err
+	})
 }
 
 // newDebugDaemon is newDaemon saving cache-key debug information, and
 // its debug address.
 func newDebugDaemon(t *testing.T) (*daemon, string) {
 	t.Helper()
+	d := ownDaemon(t, sb.StartDebugNode)
+	return d, d.debug
+}
+
+// ownDaemon starts a buildkitd of t's own with start, stopped when t
+// ends.
+func ownDaemon(t *testing.T, start func(ctx context.Context, name string) (addr, debug string, err error)) *daemon {
+	t.Helper()
 	d := &daemon{name: fmt.Sprintf("buildkitd-own-%d", daemons.Add(1))}
-	addr, debug, err := sb.StartDebugNode(t.Context(), d.name)
+	addr, debug, err := start(t.Context(), d.name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.addr = addr
+	d.addr, d.debug = addr, debug
 	t.Cleanup(func() { sb.StopNode(d.name) })
-	return d, debug
+	return d
 }
 
 // env points bkcache at the daemon, with the extra variables.
