@@ -1,13 +1,13 @@
 package solver
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/bkcache/bkcache/solver/record"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -19,19 +19,15 @@ import (
 // no step in, such as a comment, or nothing: a forced rebuild). Every
 // step's key is then one R:cache-F holds, and so is the cache an export
 // would write: R:cache-H is pointed at R:cache-F's manifest, returned,
-// instead. explained waits for the plan. "" when the export stays.
-func (b *Builder) reusableCache(ctx context.Context, j *plan.Job, imports []plan.CacheEntry, inRegistry digest.Digest, explained func(), res *outcome.Result) digest.Digest {
-	float := j.Refs.CacheFloat.String()
-	if !b.opt.Push || b.classic() || inRegistry != "" || j.NoCache ||
-		!slices.ContainsFunc(imports, func(e plan.CacheEntry) bool { return e.Own && e.Ref != nil && e.Ref.String() == float }) {
+// instead: its digest as im found it. explained waits for the plan. ""
+// when the export stays.
+func (b *Builder) reusableCache(j *plan.Job, im publish.Imports, inRegistry digest.Digest, explained func(), res *outcome.Result) digest.Digest {
+	d, imported := im.Digest(j.Refs.CacheFloat.Tag)
+	if !b.opt.Push || b.classic() || inRegistry != "" || j.NoCache || !imported {
 		return ""
 	}
 	explained()
 	if p := res.StepPlan; p == nil || len(p.Causes) > 0 || p.OtherPlatform != "" || !keysUnchanged(res.Changes) {
-		return ""
-	}
-	d, found := b.pub.CacheFloat(ctx, j)
-	if !found {
 		return ""
 	}
 	return d

@@ -89,18 +89,18 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 // R:cache-F is reused instead (its manifest returned; see
 // reusableCache).
 func (b *Builder) caches(ctx context.Context, j *plan.Job, so *client.SolveOpt, inRegistry digest.Digest, explained func(), res *outcome.Result) ([]plan.CacheEntry, digest.Digest) {
-	var imports []plan.CacheEntry
+	var im publish.Imports
 	if !b.classic() {
-		var warnings []string
-		imports, warnings = b.pub.CacheImports(ctx, j.Imports)
-		res.ImportFailed(warnings...)
+		im = b.pub.CacheImports(ctx, j.Imports)
+		res.ImportFailed(im.Warnings...)
 	}
+	imports := im.Kept
 	so.CacheImports = cacheEntries(imports)
 	res.CacheImports, res.CacheExports = cacheRefs(imports), cacheRefs(nil)
 	if b.opt.Push && !b.classic() {
 		res.CacheExports = cacheRefs(j.Exports)
 	}
-	reuse := b.reusableCache(ctx, j, imports, inRegistry, explained, res)
+	reuse := b.reusableCache(j, im, inRegistry, explained, res)
 	if reuse != "" {
 		so.CacheExports, res.CacheExports = cacheEntries(ownExportsLeft(j)), cacheRefs(ownExportsLeft(j))
 	}

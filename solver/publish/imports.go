@@ -6,9 +6,25 @@ import (
 	"slices"
 
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/google/go-containerregistry/pkg/name"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 )
+
+// Imports are the caches worth importing, and what the registry named
+// by each registry cache among them when CacheImports asked.
+type Imports struct {
+	Kept     []plan.CacheEntry
+	Warnings []string
+	digests  map[string]digest.Digest // by ref
+}
+
+// Digest is the manifest ref named when CacheImports asked, for a kept
+// registry cache.
+func (im Imports) Digest(ref name.Reference) (digest.Digest, bool) {
+	d, ok := im.digests[ref.String()]
+	return d, ok
+}
 
 // CacheImports keeps the caches worth importing: it asks the registry for
 // each registry cache, all at once. A cache that is not there yet (404)
@@ -17,38 +33,40 @@ import (
 // credentials) is dropped with a warning: the build goes on without it
 // rather than failing or hanging on it inside buildkitd. Other backends
 // are kept as they are.
-func (p *Publisher) CacheImports(ctx context.Context, entries []plan.CacheEntry) ([]plan.CacheEntry, []string) {
-	keep := make([]bool, len(entries))
+func (p *Publisher) CacheImports(ctx context.Context, entries []plan.CacheEntry) Imports {
+	found := make([]digest.Digest, len(entries))
 	warn := make([]string, len(entries))
 	var g errgroup.Group
 	for i, e := range entries {
 		if e.Ref == nil {
-			keep[i] = true
 			continue
 		}
 		g.Go(func() error {
-			_, found, err := p.reg.Head(ctx, e.Ref)
+			d, ok, err := p.reg.Head(ctx, e.Ref)
 			switch {
 			case err != nil:
 				warn[i] = fmt.Sprintf("cache import from %s skipped: %v", e.Attrs["ref"], err)
-			case found:
-				keep[i] = true
+			case ok:
+				found[i] = d
 			}
 			return nil
 		})
 	}
 	g.Wait()
-	var kept []plan.CacheEntry
-	var warnings []string
+	im := Imports{digests: map[string]digest.Digest{}}
 	for i, e := range entries {
-		if keep[i] {
-			kept = append(kept, e)
+		switch {
+		case e.Ref == nil:
+			im.Kept = append(im.Kept, e)
+		case found[i] != "":
+			im.Kept = append(im.Kept, e)
+			im.digests[e.Ref.String()] = found[i]
 		}
 		if warn[i] != "" {
-			warnings = append(warnings, warn[i])
+			im.Warnings = append(im.Warnings, warn[i])
 		}
 	}
-	return kept, warnings
+	return im
 }
 
 // CacheConfigs reads the configs of the registry caches among entries
@@ -74,11 +92,4 @@ func (p *Publisher) CacheConfigs(ctx context.Context, entries []plan.CacheEntry)
 	}
 	g.Wait()
 	return slices.DeleteFunc(configs, func(b []byte) bool { return b == nil }), slices.DeleteFunc(warn, func(w string) bool { return w == "" })
-}
-
-// CacheFloat is the manifest R:cache-F names now, when there is one (a
-// registry that cannot say counts as none).
-func (p *Publisher) CacheFloat(ctx context.Context, j *plan.Job) (digest.Digest, bool) {
-	d, found, err := p.reg.Head(ctx, j.Refs.CacheFloat)
-	return d, err == nil && found
 }

@@ -18,12 +18,13 @@ import (
 // them, others (and other backends, unasked) are kept, in order.
 func TestCacheImports(t *testing.T) {
 	p, host := rt.Faulty(t)
-	rt.PushRandom(t, host+"/p/app:cache-h")
+	h := rt.PushRandom(t, host+"/p/app:cache-h")
 	rt.PushRandom(t, host+"/p/app:cache-broken")
 	p.Inject(faultproxy.Fault{Path: `/manifests/cache-broken$`, Status: 502})
 	entry := func(tag string) plan.CacheEntry { return registryEntry(t, p.Addr+"/p/app:"+tag) }
 	pub := New(registry.New(registry.Options{}), Options{})
-	kept, warnings := pub.CacheImports(context.Background(), []plan.CacheEntry{entry("cache-h"), entry("cache-ci"), entry("cache-broken"), localEntry})
+	im := pub.CacheImports(context.Background(), []plan.CacheEntry{entry("cache-h"), entry("cache-ci"), entry("cache-broken"), localEntry})
+	kept, warnings := im.Kept, im.Warnings
 	var got []string
 	for _, e := range kept {
 		got = append(got, e.String())
@@ -33,6 +34,12 @@ func TestCacheImports(t *testing.T) {
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "cache-broken") || !strings.Contains(warnings[0], "502") {
 		t.Errorf("warnings %q", warnings)
+	}
+	// What the registry named, as asked: for the kept cache only.
+	for tag, want := range map[string]string{"cache-h": h, "cache-ci": "", "cache-broken": ""} {
+		if d, _ := im.Digest(entry(tag).Ref); string(d) != want {
+			t.Errorf("digest of %s: %q, want %q", tag, d, want)
+		}
 	}
 }
 
