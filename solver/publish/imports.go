@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/google/go-containerregistry/pkg/name"
 	digest "github.com/opencontainers/go-digest"
-	"golang.org/x/sync/errgroup"
 )
 
 // Imports are the caches worth importing, and what the registry named
@@ -36,23 +36,15 @@ func (im Imports) Digest(ref name.Reference) (digest.Digest, bool) {
 func (p *Publisher) CacheImports(ctx context.Context, entries []plan.CacheEntry) Imports {
 	found := make([]digest.Digest, len(entries))
 	warn := make([]string, len(entries))
-	var g errgroup.Group
-	for i, e := range entries {
-		if e.Ref == nil {
-			continue
+	eachRegistryCache(entries, func(i int, e plan.CacheEntry) {
+		d, ok, err := p.reg.Head(ctx, e.Ref)
+		switch {
+		case err != nil:
+			warn[i] = fmt.Sprintf("cache import from %s skipped: %v", e.Attrs["ref"], err)
+		case ok:
+			found[i] = d
 		}
-		g.Go(func() error {
-			d, ok, err := p.reg.Head(ctx, e.Ref)
-			switch {
-			case err != nil:
-				warn[i] = fmt.Sprintf("cache import from %s skipped: %v", e.Attrs["ref"], err)
-			case ok:
-				found[i] = d
-			}
-			return nil
-		})
-	}
-	g.Wait()
+	})
 	im := Imports{digests: map[string]digest.Digest{}}
 	for i, e := range entries {
 		switch {
@@ -76,20 +68,24 @@ func (p *Publisher) CacheImports(ctx context.Context, entries []plan.CacheEntry)
 func (p *Publisher) CacheConfigs(ctx context.Context, entries []plan.CacheEntry) ([][]byte, []string) {
 	configs := make([][]byte, len(entries))
 	warn := make([]string, len(entries))
-	var g errgroup.Group
-	for i, e := range entries {
-		if e.Ref == nil {
-			continue
+	eachRegistryCache(entries, func(i int, e plan.CacheEntry) {
+		b, err := p.reg.CacheConfig(ctx, e.Ref)
+		if err != nil {
+			warn[i] = fmt.Sprintf("reading the cache config of %s: %v", e.Ref, err)
 		}
-		g.Go(func() error {
-			b, err := p.reg.CacheConfig(ctx, e.Ref)
-			if err != nil {
-				warn[i] = fmt.Sprintf("reading the cache config of %s: %v", e.Ref, err)
-			}
-			configs[i] = b
-			return nil
-		})
-	}
-	g.Wait()
+		configs[i] = b
+	})
 	return slices.DeleteFunc(configs, func(b []byte) bool { return b == nil }), slices.DeleteFunc(warn, func(w string) bool { return w == "" })
+}
+
+// eachRegistryCache calls fn for each registry cache among entries (by
+// its index), all at once, and waits for them.
+func eachRegistryCache(entries []plan.CacheEntry, fn func(i int, e plan.CacheEntry)) {
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		if e.Ref != nil {
+			wg.Go(func() { fn(i, e) })
+		}
+	}
+	wg.Wait()
 }
