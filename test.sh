@@ -88,6 +88,7 @@ declare -A fuzz_execs=(
 	[inputs/FuzzFileJSON]=100000
 	[bkcache/FuzzEscapeTerminal]=30000
 	[cachekey/FuzzMatches]=100000
+	[imageref/FuzzAgreesWithBuildKit]=100000
 )
 echo "--- fuzz targets (execution budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do

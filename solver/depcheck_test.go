@@ -67,7 +67,7 @@ func TestDependencyDirection(t *testing.T) {
 		pkgs      []string // these packages (and those below them)
 		forbidden []string // may not depend on these, even indirectly
 	}{
-		{[]string{"hash", "context"}, append(append(slices.Clone(buildkit), registryClient...), ours("solver"), "github.com/google/go-containerregistry")},
+		{[]string{"hash", "context"}, append(append(slices.Clone(buildkit), registryClient...), ours("solver"), "github.com/google/go-containerregistry/pkg/v1")},
 		{[]string{"solver/plan", "solver/remote"}, append(slices.Clone(buildkit), ours("solver/daemon"))},
 		{[]string{"solver/registry", "solver/record"}, append(slices.Clone(buildkit), ours("solver/plan"))},
 		{[]string{"solver/record"}, registryClient},
@@ -130,6 +130,20 @@ func TestNetworkClients(t *testing.T) {
 				if (imp == client || strings.HasPrefix(imp, client+"/")) && !slices.Contains(who, p.ImportPath) {
 					t.Errorf("%s imports %s: only %v may", p.ImportPath, imp, who)
 				}
+			}
+		}
+	}
+}
+
+// TestOneImageRefLibrary: bkcache reads image refs with go-containerregistry's
+// name package alone; context/imageref spells them as BuildKit does, and
+// only its tests hold it to BuildKit's own library.
+func TestOneImageRefLibrary(t *testing.T) {
+	other := []string{"github.com/distribution/reference", "github.com/docker/distribution/reference", "github.com/containerd/containerd/reference"}
+	for _, p := range listPackages(t) {
+		for _, imp := range p.Imports {
+			if slices.Contains(other, imp) {
+				t.Errorf("%s imports %s: parse image refs with context/imageref (go-containerregistry's name)", p.ImportPath, imp)
 			}
 		}
 	}

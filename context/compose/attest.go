@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bkcache/bkcache/context/imageref"
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/distribution/reference"
 	"github.com/tonistiigi/go-csvvalue"
 )
 
@@ -97,7 +97,7 @@ func ParseSBOM(s string) (_ string, err error) {
 	if gen == "" {
 		gen = DefaultSBOMGenerator
 	}
-	if _, err := reference.ParseNormalizedNamed(gen); err != nil {
+	if _, err := imageref.Parse(gen); err != nil {
 		return "", fmt.Errorf("%w %q: generator %q is not an image reference: %v", ErrAttestation, s, gen, err)
 	}
 	return "generator=" + gen, nil

@@ -18,7 +18,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/distribution/reference"
+	"github.com/bkcache/bkcache/context/imageref"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
@@ -241,8 +241,8 @@ func (w *walker) isContext(name string) bool { return slices.Contains(w.opt.Cont
 // writes it, without :latest. Only that name: a context named
 // docker.io/library/alpine or alpine:latest shadows nothing.
 func (w *walker) isNamed(ref string) bool {
-	n, err := reference.ParseNormalizedNamed(ref)
-	return err == nil && slices.Contains(w.opt.Named, strings.TrimSuffix(reference.FamiliarString(n), ":latest"))
+	r, err := imageref.Parse(ref)
+	return err == nil && slices.Contains(w.opt.Named, strings.TrimSuffix(r.Familiar(), ":latest"))
 }
 
 // readImage records ref as an image the stage reads, unless it is a

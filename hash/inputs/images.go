@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bkcache/bkcache/context/imageref"
 	"github.com/bkcache/bkcache/hash/dockerfile"
-	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
@@ -90,15 +90,11 @@ func Normalize(ref string) (string, error) {
 
 // normalize is Normalize, and the digest the ref is pinned to, if any.
 func normalize(ref string) (string, digest.Digest, error) {
-	n, err := reference.ParseNormalizedNamed(ref)
+	r, err := imageref.Parse(ref)
 	if err != nil {
 		return "", "", err
 	}
-	var d digest.Digest
-	if c, ok := n.(reference.Canonical); ok {
-		d = c.Digest()
-	}
-	return reference.TagNameOnly(n).String(), d, nil
+	return r.String(), r.Digest, nil
 }
 
 // imagesOf normalizes the images an analysis found, and the image

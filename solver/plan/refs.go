@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/bkcache/bkcache/context/compose"
+	"github.com/bkcache/bkcache/context/imageref"
 	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -132,22 +133,13 @@ func repositoryOf(project string, svc *compose.Service, prefix string) (string, 
 	case prefix != "":
 		return strings.TrimSuffix(prefix, "/") + "/" + svc.Name, nil
 	case svc.Image != "":
-		ref, err := name.ParseReference(svc.Image)
+		ref, err := imageref.Parse(svc.Image)
 		if err != nil {
 			return "", fmt.Errorf("image %q is not a valid image reference (lowercase letters, digits and . _ - / only, with an optional registry host and tag): %w", svc.Image, err)
 		}
-		return familiar(ref.Context()), nil
+		return ref.FamiliarName(), nil
 	}
 	return project + "-" + svc.Name, nil
-}
-
-// familiar writes a repository as docker does: Docker Hub's without its
-// host, and its official images without library/.
-func familiar(r name.Repository) string {
-	if r.RegistryStr() != name.DefaultRegistry {
-		return r.Name()
-	}
-	return strings.TrimPrefix(r.RepositoryStr(), "library/")
 }
 
 func tagOf(h registry.Hosts, repo, tag string) (registry.Tag, error) {
