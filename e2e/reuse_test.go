@@ -84,3 +84,42 @@ func TestCacheReuse(t *testing.T) {
 		t.Errorf("R:cache-F moved to %q, want it where it was (%s)", got, imported)
 	}
 }
+
+// TestFinalStageEditKeepsEarlierStages: after an edit of the final stage
+// only, the cache that build exports still holds the results of the
+// stage that did not run, so the next run (on a fresh daemon), whose
+// final stage copies another path out of that stage, takes it from that
+// export: saving on the export must never cost the following run's hit
+// rate. (A cache of the final stage's steps alone, as mode=min gives,
+// serves the first edit but not this second one.)
+func TestFinalStageEditKeepsEarlierStages(t *testing.T) {
+	requireSandbox(t)
+	r := repo(t)
+	dockerfile := func(final string) string {
+		return "FROM busybox AS deps\nCOPY deps.txt /deps.txt\nRUN cat /deps.txt > /built.txt\nFROM busybox\n" + final + "\n"
+	}
+	dir := sourcetest.Tree(t, map[string]string{
+		"compose.yaml": "services:\n  app:\n    image: " + r + "/app\n    build: .\n",
+		"Dockerfile":   dockerfile("COPY --from=deps /built.txt /app.txt\nLABEL v=1"),
+		"deps.txt":     "deps\n",
+	})
+	d := newDaemon(t)
+	mustBuild(t, dir, d.env(), "--push")
+	for i, edit := range []struct{ final, steps string }{
+		{"COPY --from=deps /built.txt /app.txt\nRUN echo 2 > /edit", "2 cached\n3 cached\n5 cached\n6 ran\n"},
+		{"COPY --from=deps / /deps/\nRUN echo 3 > /edit", "2 cached\n3 cached\n5 ran\n6 ran\n"},
+	} {
+		writeFile(t, dir, "Dockerfile", dockerfile(edit.final))
+		d.prune(t)
+		s := mustBuild(t, dir, d.env(), "--push")["app"]
+		if got := stepLines(s.Steps); s.Status != "built" || got != edit.steps {
+			t.Fatalf("final-stage edit %d: %s, steps:\n%swant:\n%s", i+1, s.Status, got, edit.steps)
+		}
+		if i == 1 && (len(s.CacheImports) != 1 || s.CacheImports[0] != "registry:"+r+"/app:cache-ci") {
+			t.Errorf("the second edit imported %q, want only the first edit's R:cache-F", s.CacheImports)
+		}
+		if cache := head(t, r+"/app:cache-"+s.Hash); cache == "" || head(t, r+"/app:cache-ci") != cache {
+			t.Fatalf("final-stage edit %d: R:cache-H %q, R:cache-F not moved to it", i+1, cache)
+		}
+	}
+}
