@@ -9,11 +9,13 @@ package faultproxy
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +27,10 @@ type Fault struct {
 	// Path is a regular expression matched against the request path,
 	// for example `/manifests/cache-`.
 	Path string
+	// ContentType and Body, when set, are regular expressions the
+	// request's Content-Type and body must match too: a registry that
+	// refuses one form of manifest (an index, a config media type).
+	ContentType, Body string
 	// Times is how many matching requests are faulted; 0 means all.
 	Times int
 
@@ -50,9 +56,9 @@ type Fault struct {
 // Rule is an injected fault and what it did.
 type Rule struct {
 	Fault
-	re   *regexp.Regexp
-	mu   sync.Mutex
-	hits int
+	re, ct, body *regexp.Regexp // Path, ContentType, Body; nil for ""
+	mu           sync.Mutex
+	hits         int
 }
 
 // Hits returns how many requests the rule faulted.
@@ -62,12 +68,16 @@ func (r *Rule) Hits() int {
 	return r.hits
 }
 
-// take reports whether req is faulted by r, counting it.
-func (r *Rule) take(req *http.Request) bool {
+// take reports whether req, whose body is body, is faulted by r,
+// counting it.
+func (r *Rule) take(req *http.Request, body []byte) bool {
 	if r.Method != "" && r.Method != req.Method {
 		return false
 	}
 	if !r.re.MatchString(req.URL.Path) {
+		return false
+	}
+	if (r.ct != nil && !r.ct.MatchString(req.Header.Get("Content-Type"))) || (r.body != nil && !r.body.Match(body)) {
 		return false
 	}
 	r.mu.Lock()
@@ -121,11 +131,18 @@ func Start(upstream string) (*Proxy, error) {
 // Inject adds a fault; rules are tried in the order they were added and
 // the first that matches a request decides.
 func (p *Proxy) Inject(f Fault) *Rule {
-	r := &Rule{Fault: f, re: regexp.MustCompile(f.Path)}
+	r := &Rule{Fault: f, re: regexp.MustCompile(f.Path), ct: optionalRE(f.ContentType), body: optionalRE(f.Body)}
 	p.mu.Lock()
 	p.rules = append(p.rules, r)
 	p.mu.Unlock()
 	return r
+}
+
+func optionalRE(expr string) *regexp.Regexp {
+	if expr == "" {
+		return nil
+	}
+	return regexp.MustCompile(expr)
 }
 
 // Clear removes every rule.
@@ -155,8 +172,14 @@ func (p *Proxy) match(r *http.Request) *Rule {
 	p.mu.Lock()
 	rules := p.rules
 	p.mu.Unlock()
+	var body []byte
+	if slices.ContainsFunc(rules, func(rule *Rule) bool { return rule.body != nil }) && r.Body != nil {
+		// Read to match, then handed on as it came.
+		body, _ = io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	for _, rule := range rules {
-		if rule.take(r) {
+		if rule.take(r, body) {
 			return rule
 		}
 	}

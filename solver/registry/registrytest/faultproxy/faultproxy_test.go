@@ -98,3 +98,39 @@ func TestFaults(t *testing.T) {
 		t.Errorf("log: %q", p.Log())
 	}
 }
+
+// TestContentTypeAndBody: a rule with a Content-Type or body pattern
+// faults only the requests that match it, and a request it reads the
+// body of to decide reaches the registry whole.
+func TestContentTypeAndBody(t *testing.T) {
+	p := upstream(t)
+	r := p.Inject(Fault{Method: "PUT", Path: `/manifests/`, ContentType: `image\.index`, Body: `cacheconfig`, Status: 400, Code: "MANIFEST_INVALID"})
+	put := func(tag, ct, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", "http://"+p.Addr+"/v2/x/manifests/"+tag, strings.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const index, manifest = "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json"
+	cacheIndex := `{"schemaVersion":2,"mediaType":"` + index + `","manifests":[],"annotations":{"x":"cacheconfig"}}`
+	plainIndex := `{"schemaVersion":2,"mediaType":"` + index + `","manifests":[]}`
+	if got := put("a", index, cacheIndex); got != 400 || r.Hits() != 1 {
+		t.Fatalf("a matching PUT: %d, hits %d", got, r.Hits())
+	}
+	if got := put("b", index, plainIndex); got != 201 {
+		t.Errorf("another body: %d, want the registry's 201", got)
+	}
+	put("c", manifest, cacheIndex) // another Content-Type: not the rule's (hits checked below)
+	resp, b, err := get(t, p, "GET", "/v2/x/manifests/b")
+	if err != nil || resp.StatusCode != 200 || string(b) != plainIndex {
+		t.Errorf("the forwarded body: %v %q %v", resp, b, err)
+	}
+	if r.Hits() != 1 {
+		t.Errorf("hits %d, want 1", r.Hits())
+	}
+}
