@@ -108,6 +108,9 @@ type svcResult struct {
 	// instead of an export.
 	CacheReused      string `json:"cacheReused"`
 	CacheExportBytes int64  `json:"cacheExportBytes"`
+	// CacheForm is the form R:cache-H was exported in, and why.
+	CacheForm    string `json:"cacheForm"`
+	CacheFormWhy string `json:"cacheFormWhy"`
 	// Warnings are what went wrong without failing the service.
 	Warnings []string `json:"warnings"`
 	SameAs   string   `json:"sameAs"`
@@ -249,6 +252,18 @@ func (d *daemon) prune(t *testing.T) {
 func newRegistry(t *testing.T) *sandbox.Registry {
 	t.Helper()
 	r, err := sb.NewRegistry(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// newRegistryTakingIndexes is a registry of the test's own that takes a
+// cache in the index form.
+func newRegistryTakingIndexes(t *testing.T) *sandbox.Registry {
+	t.Helper()
+	r, err := sb.NewRegistryTakingIndexes(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,3 +181,64 @@ func pushRandom(t *testing.T, ref string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCacheForms: registries that take only one form of registry cache.
+// The sandbox's registry, distribution with its default validation, is
+// Harbor's kind: it refuses the index form ("blob unknown to registry"),
+// which the fault proxy refuses before it too, so that the test does not
+// hang on that default; the image-manifest form is what a probe finds and
+// what is exported, and no index is ever sent.
+// A registry that takes indexes but refuses a cache written as an image
+// manifest (ECR before 2023; here one that takes indexes, behind the
+// fault proxy) gets the index form, found by the probe before the first
+// export. The next build imports it, and follows R:cache-F's form
+// without probing again.
+func TestCacheForms(t *testing.T) {
+	requireSandbox(t)
+	for _, c := range []struct {
+		name, refused, form, why string
+		refusals                 int // the probe's
+	}{
+		{"a registry refusing the index form", `image\.index`, "image-manifest", "probed: ", 0},
+		{"a registry refusing the image-manifest form", `image\.manifest`, "index", "refuses a cache written as an OCI image manifest", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			upstream := sb.RegistryAddr
+			if c.form == "index" {
+				upstream = newRegistryTakingIndexes(t).Addr
+			}
+			p, err := faultproxy.Start(upstream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.Close() })
+			rule := p.Inject(faultproxy.Fault{Method: "PUT", Path: `/manifests/`, ContentType: c.refused, Body: `cacheconfig`,
+				Status: 400, Code: "MANIFEST_INVALID", Message: "unsupported manifest"})
+			r := p.Addr + "/" + strings.ToLower(strings.NewReplacer(" ", "-").Replace(c.name))
+			dir := sourcetest.Tree(t, tiny)
+			d := newDaemon(t)
+			s := mustBuild(t, dir, d.env(), "--push", "--repository", r)["svc"]
+			if s.Status != "built" || len(s.Warnings) > 0 || s.CacheForm != c.form || !strings.Contains(s.CacheFormWhy, c.why) {
+				t.Fatalf("first build: %s, form %s (%s), warnings %q", s.Status, s.CacheForm, s.CacheFormWhy, s.Warnings)
+			}
+			if head(t, r+"/svc:cache-"+s.Hash) == "" || head(t, r+"/svc:cache-ci") == "" {
+				t.Fatalf("R:cache-H or R:cache-F missing after the export")
+			}
+			if rule.Hits() != c.refusals {
+				t.Errorf("%d manifests refused, want %d:\n%s", rule.Hits(), c.refusals, strings.Join(p.Log(), "\n"))
+			}
+			writeFile(t, dir, "input.txt", "v2\n")
+			d.prune(t)
+			s = mustBuild(t, dir, d.env(), "--push", "--repository", r)["svc"]
+			if s.Status != "built" || len(s.Warnings) > 0 || s.CacheForm != c.form || !strings.Contains(s.CacheFormWhy, ":cache-ci is") {
+				t.Fatalf("second build: %s, form %s (%s), warnings %q", s.Status, s.CacheForm, s.CacheFormWhy, s.Warnings)
+			}
+			if got := stepLines(s.Steps); got != "2 cached\n3 ran\n" {
+				t.Errorf("second build's steps, from the first's cache:\n%s", got)
+			}
+			if head(t, r+"/svc:cache-"+s.Hash) == "" || rule.Hits() != c.refusals {
+				t.Errorf("R:cache-H %q; %d manifests refused, want still %d", head(t, r+"/svc:cache-"+s.Hash), rule.Hits(), c.refusals)
+			}
+		})
+	}
+}

@@ -33,7 +33,7 @@ func TestCacheReuse(t *testing.T) {
 		t.Fatalf("a cold build reused %q, exported %q", first.CacheReused, first.CacheExports)
 	}
 	imported := head(t, r+"/app:cache-ci")
-	cold, err := sb.StoredManifests(repoPath) // the image's, its record's, its cache's
+	cold, err := sb.StoredManifests(repoPath) // the image's, its record's, its cache's, the probe's
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,9 +59,11 @@ func TestCacheReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What the cold build pushed, but its cache manifest.
-	if after-cold != cold-1 {
-		t.Errorf("the registry gained %d manifests, want %d: the cold build's %d less its cache", after-cold, cold-1, cold)
+	// What the cold build pushed, but its cache manifest and the probe
+	// of the cache form (a first build's: the rebuild follows
+	// R:cache-F's form).
+	if after-cold != cold-2 || s.CacheFormWhy != "" {
+		t.Errorf("the registry gained %d manifests, want %d: the cold build's %d less its cache and its probe (form %q)", after-cold, cold-2, cold, s.CacheFormWhy)
 	}
 
 	// A step that runs though the plan said none would: nothing was

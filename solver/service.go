@@ -101,8 +101,12 @@ func (b *Builder) caches(ctx context.Context, j *plan.Job, so *client.SolveOpt, 
 		res.CacheExports = cacheRefs(j.Exports)
 	}
 	reuse := b.reusableCache(j, im, inRegistry, explained, res)
-	if reuse != "" {
+	switch {
+	case reuse != "":
 		so.CacheExports, res.CacheExports = cacheEntries(ownExportsLeft(j)), cacheRefs(ownExportsLeft(j))
+	case b.opt.Push && !b.classic():
+		form, why := b.pub.CacheForm(ctx, j, im)
+		so.CacheExports, res.CacheForm, res.CacheFormWhy = cacheEntries(withForm(j.Exports, form)), string(form), why
 	}
 	return imports, reuse
 }

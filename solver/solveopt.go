@@ -12,6 +12,7 @@ import (
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/bkcache/bkcache/solver/remote"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/plugins/content/local"
@@ -242,6 +243,20 @@ func cacheEntries(entries []plan.CacheEntry) []client.CacheOptionsEntry {
 	var out []client.CacheOptionsEntry
 	for _, e := range entries {
 		out = append(out, client.CacheOptionsEntry{Type: e.Type, Attrs: maps.Clone(e.Attrs)})
+	}
+	return out
+}
+
+// withForm sets the form of the job's own cache export among entries;
+// compose's cache_to entries say their own.
+func withForm(entries []plan.CacheEntry, form registry.CacheForm) []plan.CacheEntry {
+	out := slices.Clone(entries)
+	for i, e := range out {
+		if e.Own {
+			e.Attrs = maps.Clone(e.Attrs)
+			e.Attrs["image-manifest"] = strconv.FormatBool(form == registry.ImageManifest)
+			out[i] = e
+		}
 	}
 	return out
 }

@@ -24,7 +24,16 @@ type Registry struct {
 // NewRegistry starts a registry of the caller's own. Close stops it, or
 // Stop.
 func (s *Sandbox) NewRegistry(ctx context.Context) (*Registry, error) {
-	return s.newRegistry(ctx, "registry-own", "", http.StatusOK)
+	return s.newRegistry(ctx, "registry-own", "", http.StatusOK, "")
+}
+
+// NewRegistryTakingIndexes starts a registry of the caller's own that
+// does not check an index's children (distribution's validation of
+// indexes set to platforms: none), so that it takes a registry cache in
+// the index form, as Docker Hub, GHCR and ECR do; the sandbox's own, as
+// Harbor, refuses that form ("blob unknown to registry").
+func (s *Sandbox) NewRegistryTakingIndexes(ctx context.Context) (*Registry, error) {
+	return s.newRegistry(ctx, "registry-indexes", "", http.StatusOK, "validation:\n  manifests:\n    indexes:\n      platforms: none\n")
 }
 
 // StartAuthRegistry starts a registry of the caller's own that requires
@@ -35,7 +44,7 @@ func (s *Sandbox) StartAuthRegistry(ctx context.Context, user, password string) 
 	if err != nil {
 		return "", err
 	}
-	r, err := s.newRegistry(ctx, "registry-auth", user+":"+string(hash)+"\n", http.StatusUnauthorized)
+	r, err := s.newRegistry(ctx, "registry-auth", user+":"+string(hash)+"\n", http.StatusUnauthorized, "")
 	if err != nil {
 		return "", err
 	}
@@ -43,8 +52,9 @@ func (s *Sandbox) StartAuthRegistry(ctx context.Context, user, password string) 
 }
 
 // newRegistry starts a registry named prefix-PORT; htpasswd, when set,
-// is the password file it authenticates against.
-func (s *Sandbox) newRegistry(ctx context.Context, prefix, htpasswd string, want int) (*Registry, error) {
+// is the password file it authenticates against, and extra is more of
+// its configuration.
+func (s *Sandbox) newRegistry(ctx context.Context, prefix, htpasswd string, want int, extra string) (*Registry, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -62,8 +72,8 @@ func (s *Sandbox) newRegistry(ctx context.Context, prefix, htpasswd string, want
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: bkcache-e2e\n    path: %s\n", path)
 	}
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n%s",
-		filepath.Join(dir, "data"), r.Addr, auth)
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n%s%s",
+		filepath.Join(dir, "data"), r.Addr, auth, extra)
 	r.cfg = filepath.Join(dir, "registry.yml")
 	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 		return nil, err

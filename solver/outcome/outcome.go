@@ -55,6 +55,10 @@ type Result struct {
 	// or R:cache-H itself when it was there already; nothing was
 	// exported then, and CacheExportBytes is 0.
 	CacheReused string `json:"cacheReused,omitempty"`
+	// CacheForm is the form R:cache-H was exported in, image-manifest or
+	// index; CacheFormWhy says what decided it.
+	CacheForm    string `json:"cacheForm,omitempty"`
+	CacheFormWhy string `json:"cacheFormWhy,omitempty"`
 	// Warnings are what went wrong without failing the service: a cache
 	// that could not be imported or exported, a retried attempt.
 	Warnings []string `json:"warnings,omitempty"`

@@ -75,7 +75,11 @@ func (j *Job) settleCaches() {
 		}
 	}
 	j.Imports = append(j.Imports, j.CacheFrom...)
-	j.Exports = []CacheEntry{j.ownCache(j.Refs.Cache, map[string]string{"mode": "max", "ignore-error": "true"})}
+	// The image-manifest form, as BuildKit v0.21 and later write it by
+	// default; said here for the engines whose BuildKit is older (Docker
+	// Engine before 28.1), which would write the index Harbor refuses.
+	// The solver turns it to the index where the registry refuses it.
+	j.Exports = []CacheEntry{j.ownCache(j.Refs.Cache, map[string]string{"mode": "max", "ignore-error": "true", "image-manifest": "true", "oci-mediatypes": "true"})}
 	for _, e := range j.CacheTo {
 		e.Attrs = maps.Clone(e.Attrs)
 		if _, set := e.Attrs["ignore-error"]; !set {

@@ -85,7 +85,7 @@ func TestJobCaches(t *testing.T) {
 		"local map[src:/tmp/c] ref=<nil> own=false",
 	}
 	wantExports := []string{
-		"registry map[ignore-error:true mode:max ref:reg.local/p/a:cache-" + h + " registry.insecure:true] own=true",
+		"registry map[ignore-error:true image-manifest:true mode:max oci-mediatypes:true ref:reg.local/p/a:cache-" + h + " registry.insecure:true] own=true",
 		"local map[dest:/tmp/c ignore-error:true] own=false",
 		"registry map[ignore-error:false ref:reg.local/shared:out] own=false",
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/bkcache/bkcache/solver/registry"
 	"github.com/google/go-containerregistry/pkg/name"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -16,7 +17,8 @@ import (
 type Imports struct {
 	Kept     []plan.CacheEntry
 	Warnings []string
-	digests  map[string]digest.Digest // by ref
+	digests  map[string]digest.Digest      // by ref
+	forms    map[string]registry.CacheForm // by ref
 }
 
 // Digest is the manifest ref named when CacheImports asked, for a kept
@@ -35,24 +37,25 @@ func (im Imports) Digest(ref name.Reference) (digest.Digest, bool) {
 // are kept as they are.
 func (p *Publisher) CacheImports(ctx context.Context, entries []plan.CacheEntry) Imports {
 	found := make([]digest.Digest, len(entries))
+	forms := make([]registry.CacheForm, len(entries))
 	warn := make([]string, len(entries))
 	eachRegistryCache(entries, func(i int, e plan.CacheEntry) {
-		d, ok, err := p.reg.Head(ctx, e.Ref)
+		d, mt, ok, err := p.reg.HeadType(ctx, e.Ref)
 		switch {
 		case err != nil:
 			warn[i] = fmt.Sprintf("cache import from %s skipped: %v", e.Attrs["ref"], err)
 		case ok:
-			found[i] = d
+			found[i], forms[i] = d, registry.FormOf(mt)
 		}
 	})
-	im := Imports{digests: map[string]digest.Digest{}}
+	im := Imports{digests: map[string]digest.Digest{}, forms: map[string]registry.CacheForm{}}
 	for i, e := range entries {
 		switch {
 		case e.Ref == nil:
 			im.Kept = append(im.Kept, e)
 		case found[i] != "":
 			im.Kept = append(im.Kept, e)
-			im.digests[e.Ref.String()] = found[i]
+			im.digests[e.Ref.String()], im.forms[e.Ref.String()] = found[i], forms[i]
 		}
 		if warn[i] != "" {
 			im.Warnings = append(im.Warnings, warn[i])

@@ -43,6 +43,9 @@ type Options struct {
 type Publisher struct {
 	reg *registry.Registry
 	opt Options
+
+	mu     sync.Mutex
+	probes map[string]*probe // by registry host: see CacheForm
 }
 
 // New returns a Publisher on reg.

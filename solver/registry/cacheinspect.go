@@ -92,7 +92,7 @@ func (r *Registry) cacheManifest(ctx context.Context, ref name.Reference) (*Cach
 	var layers []v1.Descriptor
 	switch desc.MediaType {
 	case types.OCIImageIndex, types.DockerManifestList:
-		info.Form = "index"
+		info.Form = string(Index)
 		var im v1.IndexManifest
 		if err := json.Unmarshal(desc.Manifest, &im); err != nil {
 			return nil, config, fmt.Errorf("%s: malformed index: %w", ref, err)
@@ -105,7 +105,7 @@ func (r *Registry) cacheManifest(ctx context.Context, ref name.Reference) (*Cach
 			}
 		}
 	default:
-		info.Form = "image-manifest"
+		info.Form = string(ImageManifest)
 		var m v1.Manifest
 		if err := json.Unmarshal(desc.Manifest, &m); err != nil {
 			return nil, config, fmt.Errorf("%s: malformed manifest: %w", ref, err)

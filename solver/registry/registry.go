@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -146,15 +147,21 @@ var ErrNotFound = errors.New("not found in the registry")
 // a definite "no such manifest" (404); every other failure is an error,
 // never taken for a miss.
 func (r *Registry) Head(ctx context.Context, ref name.Reference) (d digest.Digest, found bool, err error) {
+	d, _, found, err = r.HeadType(ctx, ref)
+	return d, found, err
+}
+
+// HeadType is Head, with the media type of the manifest found.
+func (r *Registry) HeadType(ctx context.Context, ref name.Reference) (d digest.Digest, mt types.MediaType, found bool, err error) {
 	desc, err := remote.Head(ref, r.opts(ctx)...)
 	if err != nil {
 		var te *transport.Error
 		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-			return "", false, nil
+			return "", "", false, nil
 		}
-		return "", false, wrap(ref, err)
+		return "", "", false, wrap(ref, err)
 	}
-	return digest.Digest(desc.Digest.String()), true, nil
+	return digest.Digest(desc.Digest.String()), desc.MediaType, true, nil
 }
 
 // Copy points the tag dst at the manifest of src. In the same repository
