@@ -146,6 +146,18 @@ func (s *stepCounter) cacheIO() (importing, exporting cacheIO) {
 	return importing, exporting
 }
 
+// pushing sums how long BuildKit spent exporting the image, pushing it
+// with it ("exporting to image", the image and moby exporters' vertex).
+func (s *stepCounter) pushing() time.Duration {
+	var d time.Duration
+	for _, v := range s.steps {
+		if v.Name == "exporting to image" && v.Started != nil && v.Completed != nil {
+			d += v.Completed.Sub(*v.Started)
+		}
+	}
+	return d
+}
+
 // pullsImage reports whether a step (named as BuildKit's dockerfile
 // frontend names it) is a FROM or an image context, whose layer pulls
 // come from an image, not from the cache.
@@ -200,5 +212,6 @@ func (s *stepCounter) report(res *outcome.Result) {
 	imp, exp := s.cacheIO()
 	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()
 	res.CacheImportBytes, res.CacheExportBytes = imp.Bytes, exp.Bytes
+	res.PushMs = s.pushing().Milliseconds()
 	res.ImportFailed(s.failed("importing cache manifest")...)
 }

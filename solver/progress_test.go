@@ -46,6 +46,7 @@ func TestCacheIO(t *testing.T) {
 		return &client.Vertex{Digest: digest.FromString(name), Name: name, Cached: cached, Started: &t0, Completed: &t1}
 	}
 	exp := vx("exporting cache to registry", false)
+	push := vx("exporting to image", false)
 	imp := vx("importing cache manifest from r/app:cache-ci", false)
 	// A step loaded from cache whose layers are pulled for a later step,
 	// as BuildKit v0.33.1 reports it; a FROM and an image context pull
@@ -59,7 +60,7 @@ func TestCacheIO(t *testing.T) {
 	}
 	in := make(chan *client.SolveStatus, 2)
 	in <- &client.SolveStatus{
-		Vertexes: []*client.Vertex{exp, imp, copied, from, context, ran},
+		Vertexes: []*client.Vertex{exp, imp, copied, from, context, ran, push},
 		Statuses: []*client.VertexStatus{
 			layer(copied, "sha256:aaa", 1148924), layer(copied, "extracting sha256:aaa", 1148924),
 			layer(from, "sha256:bbb", 500), layer(context, "sha256:ccc", 700), layer(ran, "sha256:ddd", 900),
@@ -73,6 +74,9 @@ func TestCacheIO(t *testing.T) {
 	i, e := c.cacheIO()
 	if i != (cacheIO{Duration: 250 * time.Millisecond, Bytes: 1148924 + 180}) || e != (cacheIO{Duration: 250 * time.Millisecond}) {
 		t.Fatalf("import %+v export %+v", i, e)
+	}
+	if p := c.pushing(); p != 250*time.Millisecond {
+		t.Errorf("pushing %s, want the image export's 250ms alone", p)
 	}
 }
 

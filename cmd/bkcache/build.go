@@ -350,13 +350,13 @@ func writeBuildTable(w io.Writer, results []*outcome.Result, nodes, compact bool
 		if r.TotalSteps > 0 {
 			cached = strconv.Itoa(r.CachedSteps) + "/" + strconv.Itoa(r.TotalSteps)
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, report.Short(r.Hash), image, d, cached, r.Duration)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, report.Short(r.Hash), image, d, cached, durationCell(r))
 		if compact {
 			if r.Digest != "" {
 				d = report.Short(r.Digest.String())
 			}
 			image = shortRef(image)
-			line = fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, image, d, cached, r.Duration)
+			line = fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.Service, r.Status, image, d, cached, durationCell(r))
 		}
 		if nodes {
 			line += "\t" + orDash(r.Node)
@@ -364,6 +364,19 @@ func writeBuildTable(w io.Writer, results []*outcome.Result, nodes, compact bool
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+}
+
+// durationCell is a service's time and, for a solve that pushed or
+// exported cache, where it went: the image's export and push and the
+// cache export, as BuildKit timed them, and the rest (context, cache
+// import, steps, bkcache's checks) as build.
+func durationCell(r *outcome.Result) string {
+	push, cache := time.Duration(r.PushMs)*time.Millisecond, time.Duration(r.CacheExportMs)*time.Millisecond
+	if push == 0 && cache == 0 {
+		return r.Duration.String()
+	}
+	round := func(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
+	return fmt.Sprintf("%s (build %s, push %s, cache %s)", r.Duration, round(max(0, r.Duration-push-cache)), round(push), round(cache))
 }
 
 // shortRef cuts an image ref's tag, the hash, to 12 characters, as short

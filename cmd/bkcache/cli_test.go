@@ -406,7 +406,8 @@ func TestBuildTable(t *testing.T) {
 	const h = "6c277117e9b0cac93a46e4bbf578f4bb87558ec0e4b5bc49960ec707859ff7e8"
 	results := []*outcome.Result{
 		{Service: "base", Status: outcome.Built, Hash: h, Image: "127.0.0.1:5000/example/base:" + h,
-			Digest: "sha256:b243530cba9ab6757bf1840639d6bdc8123084c0c3891f3cde56da57d09fd532", CachedSteps: 1, TotalSteps: 9, Duration: 798 * time.Millisecond},
+			Digest: "sha256:b243530cba9ab6757bf1840639d6bdc8123084c0c3891f3cde56da57d09fd532", CachedSteps: 1, TotalSteps: 9, Duration: 798 * time.Millisecond,
+			PushMs: 123, CacheExportMs: 456},
 		{Service: "web", Status: outcome.Failed, Hash: h, Duration: 5 * time.Millisecond},
 	}
 	for _, tc := range []struct {
@@ -415,16 +416,16 @@ func TestBuildTable(t *testing.T) {
 		want           string
 	}{
 		{"full", false, false, `SERVICE  STATUS  HASH          IMAGE                                                                                         DIGEST                                                                   CACHED  DURATION
-base     built   6c277117e9b0  127.0.0.1:5000/example/base:6c277117e9b0cac93a46e4bbf578f4bb87558ec0e4b5bc49960ec707859ff7e8  sha256:b243530cba9ab6757bf1840639d6bdc8123084c0c3891f3cde56da57d09fd532  1/9     798ms
+base     built   6c277117e9b0  127.0.0.1:5000/example/base:6c277117e9b0cac93a46e4bbf578f4bb87558ec0e4b5bc49960ec707859ff7e8  sha256:b243530cba9ab6757bf1840639d6bdc8123084c0c3891f3cde56da57d09fd532  1/9     798ms (build 220ms, push 120ms, cache 460ms)
 web      failed  6c277117e9b0  -                                                                                             -                                                                        -       5ms
 `},
 		{"compact", false, true, `SERVICE  STATUS  IMAGE                                      DIGEST        CACHED  DURATION
-base     built   127.0.0.1:5000/example/base:6c277117e9b0…  b243530cba9a  1/9     798ms
+base     built   127.0.0.1:5000/example/base:6c277117e9b0…  b243530cba9a  1/9     798ms (build 220ms, push 120ms, cache 460ms)
 web      failed  -                                          -             -       5ms
 `},
-		{"compact, nodes", true, true, `SERVICE  STATUS  IMAGE                                      DIGEST        CACHED  DURATION  NODE
-base     built   127.0.0.1:5000/example/base:6c277117e9b0…  b243530cba9a  1/9     798ms     -
-web      failed  -                                          -             -       5ms       -
+		{"compact, nodes", true, true, `SERVICE  STATUS  IMAGE                                      DIGEST        CACHED  DURATION                                      NODE
+base     built   127.0.0.1:5000/example/base:6c277117e9b0…  b243530cba9a  1/9     798ms (build 220ms, push 120ms, cache 460ms)  -
+web      failed  -                                          -             -       5ms                                           -
 `},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,12 +44,14 @@ type Result struct {
 	// one was not built again, and reports that one's outcome.
 	SameAs string `json:"sameAs,omitempty"`
 	// CacheImports and CacheExports are the cache refs the solve used.
-	CacheImports     []string `json:"cacheImports,omitempty"`
-	CacheExports     []string `json:"cacheExports,omitempty"`
-	CacheImportMs    int64    `json:"cacheImportMs,omitempty"`
-	CacheExportMs    int64    `json:"cacheExportMs,omitempty"`
-	CacheImportBytes int64    `json:"cacheImportBytes,omitempty"`
-	CacheExportBytes int64    `json:"cacheExportBytes,omitempty"`
+	CacheImports []string `json:"cacheImports,omitempty"`
+	CacheExports []string `json:"cacheExports,omitempty"`
+	// PushMs is how long the image's export and push took.
+	PushMs           int64 `json:"pushMs,omitempty"`
+	CacheImportMs    int64 `json:"cacheImportMs,omitempty"`
+	CacheExportMs    int64 `json:"cacheExportMs,omitempty"`
+	CacheImportBytes int64 `json:"cacheImportBytes,omitempty"`
+	CacheExportBytes int64 `json:"cacheExportBytes,omitempty"`
 	// CacheReused names the cache R:cache-H was pointed at instead of
 	// an export, every step having come from it (REPO:cache-ci@DIGEST),
 	// or R:cache-H itself when it was there already; nothing was
