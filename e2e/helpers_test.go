@@ -249,21 +249,18 @@ func (d *daemon) prune(t *testing.T) {
 }
 
 // newRegistry starts a registry of t's own, stopped with the sandbox.
-func newRegistry(t *testing.T) *sandbox.Registry {
-	t.Helper()
-	r, err := sb.NewRegistry(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Stop)
-	return r
+func newRegistry(t *testing.T) *sandbox.Registry { return ownRegistry(t, sb.NewRegistry) }
+
+// newRegistryTakingIndexes is a registry of t's own that takes a cache
+// in the index form.
+func newRegistryTakingIndexes(t *testing.T) *sandbox.Registry {
+	return ownRegistry(t, sb.NewRegistryTakingIndexes)
 }
 
-// newRegistryTakingIndexes is a registry of the test's own that takes a
-// cache in the index form.
-func newRegistryTakingIndexes(t *testing.T) *sandbox.Registry {
+// ownRegistry is a registry start, stopped at t's end.
+func ownRegistry(t *testing.T, start func(context.Context) (*sandbox.Registry, error)) *sandbox.Registry {
 	t.Helper()
-	r, err := sb.NewRegistryTakingIndexes(t.Context())
+	r, err := start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
