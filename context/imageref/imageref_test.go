@@ -54,6 +54,8 @@ func TestParseRefuses(t *testing.T) {
 		// BuildKit takes MyHost for a registry; go-containerregistry has
 		// no way to, so Parse refuses it and says how to write it.
 		{"MyHost/app", `registry host "MyHost": write it in lowercase`},
+		// Capitals in what is no host at all: the repository is wrong.
+		{"Not A/Ref", "repository can only contain"},
 	} {
 		_, err := Parse(c.in)
 		if err == nil || !strings.Contains(err.Error(), c.says) {
