@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -182,6 +183,14 @@ func pushRandom(t *testing.T, ref string) {
 	}
 }
 
+// twoStages is tiny with a stage the image does not hold: its layer is in
+// the cache alone, which compresses it with zstd.
+var twoStages = map[string]string{
+	"compose.yaml": tiny["compose.yaml"],
+	"Dockerfile":   "FROM busybox AS deps\nRUN echo deps > /deps\nFROM busybox\nCOPY --from=deps /deps /deps\nRUN echo built > /built\nCOPY input.txt /input.txt\n",
+	"input.txt":    "v1\n",
+}
+
 // TestCacheForms: registries that take only one form of registry cache.
 // The sandbox's registry, distribution with its default validation, is
 // Harbor's kind: it refuses the index form ("blob unknown to registry"),
@@ -215,7 +224,7 @@ func TestCacheForms(t *testing.T) {
 			rule := p.Inject(faultproxy.Fault{Method: "PUT", Path: `/manifests/`, ContentType: c.refused, Body: `cacheconfig`,
 				Status: 400, Code: "MANIFEST_INVALID", Message: "unsupported manifest"})
 			r := p.Addr + "/" + strings.ToLower(strings.NewReplacer(" ", "-").Replace(c.name))
-			dir := sourcetest.Tree(t, tiny)
+			dir := sourcetest.Tree(t, twoStages)
 			d := newDaemon(t)
 			s := mustBuild(t, dir, d.env(), "--push", "--repository", r)["svc"]
 			if s.Status != "built" || len(s.Warnings) > 0 || s.CacheForm != c.form || !strings.Contains(s.CacheFormWhy, c.why) {
@@ -227,13 +236,16 @@ func TestCacheForms(t *testing.T) {
 			if rule.Hits() != c.refusals {
 				t.Errorf("%d manifests refused, want %d:\n%s", rule.Hits(), c.refusals, strings.Join(p.Log(), "\n"))
 			}
+			if form, zstd := inspectCache(t, dir, r+"/svc:cache-"+s.Hash); form != c.form || !zstd {
+				t.Errorf("R:cache-H in the %s form (want %s), a zstd layer: %v", form, c.form, zstd)
+			}
 			writeFile(t, dir, "input.txt", "v2\n")
 			d.prune(t)
 			s = mustBuild(t, dir, d.env(), "--push", "--repository", r)["svc"]
 			if s.Status != "built" || len(s.Warnings) > 0 || s.CacheForm != c.form || !strings.Contains(s.CacheFormWhy, ":cache-ci is") {
 				t.Fatalf("second build: %s, form %s (%s), warnings %q", s.Status, s.CacheForm, s.CacheFormWhy, s.Warnings)
 			}
-			if got := stepLines(s.Steps); got != "2 cached\n3 ran\n" {
+			if got := stepLines(s.Steps); got != "2 cached\n4 cached\n5 cached\n6 ran\n" {
 				t.Errorf("second build's steps, from the first's cache:\n%s", got)
 			}
 			if head(t, r+"/svc:cache-"+s.Hash) == "" || rule.Hits() != c.refusals {
@@ -241,4 +253,25 @@ func TestCacheForms(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inspectCache is the form of the cache at ref as `bkcache cache inspect`
+// reads it, and whether a layer of it is zstd, the compression of the
+// layers only a cache holds.
+func inspectCache(t *testing.T, dir, ref string) (form string, zstd bool) {
+	t.Helper()
+	out := bkcache(t, dir, nil, "cache", "inspect", ref, "--format", "json")
+	var info struct {
+		Form   string `json:"form"`
+		Layers []struct {
+			MediaType string `json:"mediaType"`
+		} `json:"layers"`
+	}
+	if err := json.Unmarshal([]byte(out.stdout), &info); out.code != 0 || err != nil {
+		t.Fatalf("cache inspect %s: exit %d, %v\n%s", ref, out.code, err, out.stderr)
+	}
+	for _, l := range info.Layers {
+		zstd = zstd || strings.HasSuffix(l.MediaType, "+zstd")
+	}
+	return info.Form, zstd
 }

@@ -44,10 +44,11 @@ type buildOptions struct {
 	out       solver.Output // --output, parsed by check
 	load      bool
 
-	registryTimeout time.Duration
-	attempts        int
-	requireCache    bool
-	prune           bool // --prune: after a successful --push
+	registryTimeout  time.Duration
+	attempts         int
+	requireCache     bool
+	cacheCompression string // plan.Zstd or plan.Gzip
+	prune            bool   // --prune: after a successful --push
 }
 
 func newBuildCmd(pf *projectFlags) *cobra.Command {
@@ -101,6 +102,7 @@ registry: the result stays in buildkitd's cache.`,
 	f.IntVar(&o.attempts, "attempts", solver.DefaultAttempts, "tries per service when a push or pull fails on a transient registry error (5xx, 429, reset)")
 	f.BoolVar(&o.prune, "prune", false, "after a successful --push, prune the repositories of the services built, with prune's default rules (see bkcache prune)")
 	f.BoolVar(&o.requireCache, "require-cache-export", false, "fail a service whose cache export failed (default: warn, the image is pushed anyway)")
+	bindChoice(cmd, &o.cacheCompression, "cache-compression", "compression of the cache's own layers (gzip for a registry that refuses zstd)", plan.Zstd, plan.Gzip)
 	return cmd
 }
 
@@ -137,7 +139,7 @@ func (o *buildOptions) forced() bool { return o.force || o.noCache }
 func (o *buildOptions) planOptions(names []string) plan.Options {
 	return plan.Options{
 		Services: names, Floating: o.ciTag, Fallbacks: o.fallback, Push: o.push,
-		NoCache: o.noCache, Pull: o.pull,
+		NoCache: o.noCache, Pull: o.pull, CacheCompression: o.cacheCompression,
 		// The skip decision asks for R:H; ask while the others hash.
 		Prefetch: !o.forced() && o.output == "" && !o.load,
 	}

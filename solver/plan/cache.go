@@ -61,6 +61,16 @@ func (j *Job) ownCache(t registry.Tag, attrs map[string]string) CacheEntry {
 	return CacheEntry{CacheEntry: compose.CacheEntry{Type: "registry", Attrs: j.RegistryAttrs(attrs)}, Ref: t.Tag, Own: true}
 }
 
+// The compressions of the layers of bkcache's own cache exports.
+const (
+	// Zstd compresses the 300 MB dependency stage of bench/builds' heavy
+	// project 6.5 times faster than gzip here (a mode=max export of 1.5 s
+	// against 10.0 s "preparing"), and BuildKit reads it back faster.
+	Zstd = "zstd"
+	// Gzip is BuildKit's default, for a registry that refuses zstd layers.
+	Gzip = "gzip"
+)
+
 // settleCaches lists the caches a solve of j imports, in order (R:cache-H,
 // R:cache-F and the fallbacks, none for a local service, then compose's
 // cache_from), and those a pushed one exports: R:cache-H with every
@@ -79,7 +89,10 @@ func (j *Job) settleCaches() {
 	// default; said here for the engines whose BuildKit is older (Docker
 	// Engine before 28.1), which would write the index Harbor refuses.
 	// The solver turns it to the index where the registry refuses it.
-	j.Exports = []CacheEntry{j.ownCache(j.Refs.Cache, map[string]string{"mode": "max", "ignore-error": "true", "image-manifest": "true", "oci-mediatypes": "true"})}
+	// zstd for the layers only the cache holds (those the image export
+	// compressed keep their gzip): only BuildKit reads them back.
+	j.Exports = []CacheEntry{j.ownCache(j.Refs.Cache, map[string]string{"mode": "max", "ignore-error": "true", "image-manifest": "true", "oci-mediatypes": "true",
+		"compression": j.CacheCompression})}
 	for _, e := range j.CacheTo {
 		e.Attrs = maps.Clone(e.Attrs)
 		if _, set := e.Attrs["ignore-error"]; !set {

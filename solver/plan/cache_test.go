@@ -85,7 +85,7 @@ func TestJobCaches(t *testing.T) {
 		"local map[src:/tmp/c] ref=<nil> own=false",
 	}
 	wantExports := []string{
-		"registry map[ignore-error:true image-manifest:true mode:max oci-mediatypes:true ref:reg.local/p/a:cache-" + h + " registry.insecure:true] own=true",
+		"registry map[compression:zstd ignore-error:true image-manifest:true mode:max oci-mediatypes:true ref:reg.local/p/a:cache-" + h + " registry.insecure:true] own=true",
 		"local map[dest:/tmp/c ignore-error:true] own=false",
 		"registry map[ignore-error:false ref:reg.local/shared:out] own=false",
 	}
@@ -94,6 +94,16 @@ func TestJobCaches(t *testing.T) {
 	}
 	if j.CacheTo[0].Attrs["ignore-error"] != "" {
 		t.Errorf("the compose entry itself was changed: %v", j.CacheTo[0].Attrs)
+	}
+	// --cache-compression gzip: the own export only; compose's say theirs.
+	gz, err := resolve(t, files, Options{Hosts: registry.NewHosts("reg.local"), BaseImages: inputs.AsWritten, CacheCompression: Gzip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range gz.Jobs[0].Exports {
+		if want := map[bool]string{true: "gzip", false: ""}[e.Own]; e.Attrs["compression"] != want {
+			t.Errorf("with gzip asked, %s (own %v) says compression %q", e, e.Own, e.Attrs["compression"])
+		}
 	}
 
 	files["compose.yaml"] = "services:\n  a:\n    build:\n      context: ./a\n" + build

@@ -7,6 +7,7 @@
 package plan
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -55,6 +56,9 @@ type Options struct {
 	// LookupEnv reads the environment for cache backend credentials;
 	// os.LookupEnv when nil.
 	LookupEnv func(string) (string, bool)
+	// CacheCompression compresses the layers of R:cache-H that are not
+	// already compressed: zstd (the default when empty) or gzip.
+	CacheCompression string
 }
 
 // Plan is one run, resolved.
@@ -94,6 +98,8 @@ type Job struct {
 	// own (see sharedRepositories).
 	Floating  string
 	Fallbacks []string
+	// CacheCompression is Options.CacheCompression, decided.
+	CacheCompression string
 	// SameAs names the earlier job that builds exactly this image (the
 	// same R:H, the same build tags): this one is not built again but
 	// reports that one's result.
@@ -213,6 +219,7 @@ func newJob(svc *compose.Service, repo string, ownTags bool, opt Options) (*Job,
 		Asked:   len(opt.Services) == 0 || slices.Contains(opt.Services, svc.Name),
 		Deps:    svc.ServiceDeps(),
 		NoCache: svc.NoCache || opt.NoCache, Pull: svc.Pull || opt.Pull,
+		CacheCompression: cmp.Or(opt.CacheCompression, Zstd),
 	}
 	for _, a := range opt.Redact.Args {
 		if v := svc.Args[a]; v != "" {
