@@ -20,10 +20,10 @@ import (
 // step's key is then one R:cache-F holds, and so is the cache an export
 // would write: R:cache-H is pointed at R:cache-F's manifest, returned,
 // instead: its digest as im found it. explained waits for the plan. ""
-// when the export stays.
+// when the export stays. Only a push that exports registry cache asks.
 func (b *Builder) reusableCache(j *plan.Job, im publish.Imports, inRegistry digest.Digest, explained func(), res *outcome.Result) digest.Digest {
 	d, imported := im.Digest(j.Refs.CacheFloat.Tag)
-	if !b.opt.Push || b.classic() || inRegistry != "" || j.NoCache || !imported {
+	if inRegistry != "" || j.NoCache || !imported {
 		return ""
 	}
 	explained()

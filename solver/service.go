@@ -85,9 +85,9 @@ func (b *Builder) solveJob(ctx context.Context, j *plan.Job, sends []send, deps 
 
 // caches settles the solve's caches in so and res: the imports worth
 // importing (none on a classic engine, whose BuildKit has no registry
-// cache), returned, and the exports, less its own when the imported
-// R:cache-F is reused instead (its manifest returned; see
-// reusableCache).
+// cache), returned, and, for a push, the exports: its own in the form
+// the registry takes, or, when the imported R:cache-F is reused instead
+// (its manifest returned; see reusableCache), compose's alone.
 func (b *Builder) caches(ctx context.Context, j *plan.Job, so *client.SolveOpt, inRegistry digest.Digest, explained func(), res *outcome.Result) ([]plan.CacheEntry, digest.Digest) {
 	var im publish.Imports
 	if !b.classic() {
@@ -97,17 +97,16 @@ func (b *Builder) caches(ctx context.Context, j *plan.Job, so *client.SolveOpt, 
 	imports := im.Kept
 	so.CacheImports = cacheEntries(imports)
 	res.CacheImports, res.CacheExports = cacheRefs(imports), cacheRefs(nil)
-	if b.opt.Push && !b.classic() {
-		res.CacheExports = cacheRefs(j.Exports)
+	if !b.opt.Push || b.classic() {
+		return imports, ""
 	}
+	exports := ownExportsLeft(j)
 	reuse := b.reusableCache(j, im, inRegistry, explained, res)
-	switch {
-	case reuse != "":
-		so.CacheExports, res.CacheExports = cacheEntries(ownExportsLeft(j)), cacheRefs(ownExportsLeft(j))
-	case b.opt.Push && !b.classic():
+	if reuse == "" {
 		form, why := b.pub.CacheForm(ctx, j, im)
-		so.CacheExports, res.CacheForm, res.CacheFormWhy = cacheEntries(withForm(j.Exports, form)), string(form), why
+		exports, res.CacheForm, res.CacheFormWhy = withForm(j.Exports, form), string(form), why
 	}
+	so.CacheExports, res.CacheExports = cacheEntries(exports), cacheRefs(exports)
 	return imports, reuse
 }
 

@@ -40,8 +40,9 @@ type depImage struct {
 // frontend, as docker compose and buildx map compose's build keys. The
 // returned cleanup removes temporary files (an inline Dockerfile).
 // layout, when set, also exports the image to this OCI layout
-// directory, for dependents of a build that does not push. The cache
-// imports are left to the caller: those of j.Imports that publish finds.
+// directory, for dependents of a build that does not push. The caches
+// are left to the caller (Builder.caches): the imports publish finds,
+// the exports in the form the registry takes.
 func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string, push bool) (*client.SolveOpt, func(), error) {
 	so := &client.SolveOpt{
 		Frontend:      "dockerfile.v0",
@@ -55,9 +56,6 @@ func (b *Builder) solveOpt(j *plan.Job, deps map[string]depImage, layout string,
 	settings(so, j)
 	if err := additionalContexts(so, j, deps); err != nil {
 		return nil, cleanup, err
-	}
-	if b.opt.Push && !b.classic() {
-		so.CacheExports = cacheEntries(j.Exports)
 	}
 	if err := b.exports(so, j, layout, push); err != nil {
 		return nil, cleanup, err
