@@ -187,11 +187,7 @@ func chaosRegistry(t *testing.T) (*faultproxy.Proxy, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := faultproxy.Start(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := proxyTo(t, addr)
 	dir := t.TempDir()
 	auth := base64.StdEncoding.EncodeToString([]byte("chaos:" + chaosPassword))
 	cfg := fmt.Sprintf(`{"auths": {%q: {"auth": %q}, %q: {"auth": %q}}}`, p.Addr, auth, addr, auth)

@@ -36,7 +36,16 @@ const (
 // must not meet the faults).
 func faulty(t *testing.T) (p *faultproxy.Proxy, viaProxy, direct string) {
 	t.Helper()
-	p, err := faultproxy.Start(sb.RegistryAddr)
+	p = proxyTo(t, sb.RegistryAddr)
+	r := repo(t)
+	return p, throughProxy(p, r), r
+}
+
+// proxyTo puts a fault-injecting proxy in front of the registry at
+// upstream, closed when t ends, its log shown when t failed.
+func proxyTo(t *testing.T, upstream string) *faultproxy.Proxy {
+	t.Helper()
+	p, err := faultproxy.Start(upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +55,12 @@ func faulty(t *testing.T) (p *faultproxy.Proxy, viaProxy, direct string) {
 			t.Logf("proxy log:\n%s", strings.Join(p.Log(), "\n"))
 		}
 	})
-	r := repo(t)
-	path := strings.TrimPrefix(r, sb.RegistryAddr)
-	return p, p.Addr + path, r
+	return p
+}
+
+// throughProxy is the repository prefix r (of repo) reached through p.
+func throughProxy(p *faultproxy.Proxy, r string) string {
+	return p.Addr + strings.TrimPrefix(r, sb.RegistryAddr)
 }
 
 // manifestWarnings reads the warnings of svc from a manifest file.

@@ -30,11 +30,7 @@ import (
 // tag. An old image nothing uses goes.
 func TestPruneKeepsInUse(t *testing.T) {
 	requireSandbox(t)
-	p, err := faultproxy.Start(sb.RegistryAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := proxyTo(t, sb.RegistryAddr)
 	path := strings.TrimPrefix(repo(t), sb.RegistryAddr+"/")
 	direct, _ := name.NewRepository(sb.RegistryAddr+"/"+path+"/app", name.Insecure)
 	reg := registry.New(registry.Options{})

@@ -216,14 +216,10 @@ func TestCacheForms(t *testing.T) {
 			if c.form == "index" {
 				upstream = newRegistryTakingIndexes(t).Addr
 			}
-			p, err := faultproxy.Start(upstream)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { p.Close() })
+			p := proxyTo(t, upstream)
 			rule := p.Inject(faultproxy.Fault{Method: "PUT", Path: `/manifests/`, ContentType: c.refused, Body: `cacheconfig`,
 				Status: 400, Code: "MANIFEST_INVALID", Message: "unsupported manifest"})
-			r := p.Addr + "/" + strings.ToLower(strings.NewReplacer(" ", "-").Replace(c.name))
+			r := throughProxy(p, repo(t))
 			dir := sourcetest.Tree(t, twoStages)
 			d := newDaemon(t)
 			s := mustBuild(t, dir, d.env(), "--push", "--repository", r)["svc"]
