@@ -54,13 +54,22 @@ func (b *bench) bake(ctx context.Context, proj string) error {
 	return nil
 }
 
-// bakeArgs is `buildx bake --push` of the services into repository
-// prefix r, with registry cache (mode=max, as bkcache exports), and
-// extra flags.
+// bakeArgs is `buildx bake --push` of the ten services into repository
+// prefix r (see bakeServices), quietly, with extra flags.
 func bakeArgs(r string, extra ...string) []string {
-	args := append([]string{"--builder", "bkbench", "bake", "-f", "compose.yaml", "--push", "--progress", "quiet"}, extra...)
+	var svcs []string
 	for i := range services {
-		s := svcName(i)
+		svcs = append(svcs, svcName(i))
+	}
+	return bakeServices(r, "quiet", svcs, extra...)
+}
+
+// bakeServices is `buildx bake --push` of svcs into repository prefix r,
+// with registry cache (mode=max, as bkcache exports), the progress
+// output asked for, and extra flags.
+func bakeServices(r, progress string, svcs []string, extra ...string) []string {
+	args := append([]string{"--builder", "bkbench", "bake", "-f", "compose.yaml", "--push", "--progress", progress}, extra...)
+	for _, s := range svcs {
 		args = append(args,
 			"--set", s+".tags="+r+"/"+s+":bake",
 			"--set", s+".cache-from=type=registry,ref="+r+"/"+s+":cache",

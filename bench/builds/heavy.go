@@ -38,22 +38,12 @@ LABEL stage=final
 
 // writeHeavy writes the heavy one-service project into dir.
 func writeHeavy(dir string) error {
-	files := map[string]string{
+	return writeFiles(dir, map[string]string{
 		"compose.yaml":     "name: heavy\nservices:\n  app:\n    build: ./app\n",
 		"app/Dockerfile":   heavyDockerfile,
 		"app/deps.lock":    "deps v1\n",
 		"app/src/main.txt": "main v1\n",
-	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 // scenario is one of issue 38's: a change to the project, then a build
@@ -147,10 +137,7 @@ func (b *bench) heavyBuild(ctx context.Context, tool, dir, r string, s int, buil
 			args = append(args, "--ci-tag", "branch")
 		}
 	default:
-		args = []string{"--builder", "bkbench", "bake", "-f", "compose.yaml", "--push", "--progress", "rawjson",
-			"--set", "app.tags=" + r + "/app:bake",
-			"--set", "app.cache-from=type=registry,ref=" + r + "/app:cache",
-			"--set", "app.cache-to=type=registry,mode=max,ref=" + r + "/app:cache"}
+		args = bakeServices(r, "rawjson", []string{"app"})
 	}
 	start := time.Now()
 	out, err := b.runTool(ctx, dir, env, bin, args...)
@@ -211,19 +198,12 @@ func breakdown(out string, wall time.Duration) phases {
 
 func (b *bench) printHeavy(results map[string][][]phases) {
 	sec := func(ps []phases, f func(phases) time.Duration) string {
-		var ds []time.Duration
-		for _, p := range ps {
-			ds = append(ds, f(p))
-		}
-		return fmt.Sprintf("%.2f", median(ds).Seconds())
+		return fmt.Sprintf("%.2f", medianOf(ps, f).Seconds())
 	}
 	mb := func(ps []phases) string {
-		var ds []time.Duration
-		for _, p := range ps {
-			ds = append(ds, time.Duration(p.uploaded))
-		}
-		return fmt.Sprintf("%.0f", float64(median(ds))/1e6)
+		return fmt.Sprintf("%.0f", float64(medianOf(ps, func(p phases) time.Duration { return time.Duration(p.uploaded) }))/1e6)
 	}
+	wall := func(p phases) time.Duration { return p.wall }
 	fmt.Printf("| scenario | tool | wall s | ratio | context s | cache import s | steps s | image export and push s | cache export s | tool's own s | MB uploaded |\n")
 	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for s, sc := range heavyScenarios {
@@ -234,10 +214,10 @@ func (b *bench) printHeavy(results map[string][][]phases) {
 		}{{"bkcache", bk}, {"bake " + buildxVersion, bx}} {
 			ratio := ""
 			if row.tool == "bkcache" {
-				ratio = fmt.Sprintf("%.2f", median(walls(bk)).Seconds()/median(walls(bx)).Seconds())
+				ratio = fmt.Sprintf("%.2f", medianOf(bk, wall).Seconds()/medianOf(bx, wall).Seconds())
 			}
 			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sc.name, row.tool,
-				sec(row.ps, func(p phases) time.Duration { return p.wall }), ratio,
+				sec(row.ps, wall), ratio,
 				sec(row.ps, func(p phases) time.Duration { return p.context }),
 				sec(row.ps, func(p phases) time.Duration { return p.cacheImport }),
 				sec(row.ps, func(p phases) time.Duration { return p.steps }),
@@ -248,12 +228,13 @@ func (b *bench) printHeavy(results map[string][][]phases) {
 	}
 }
 
-func walls(ps []phases) []time.Duration {
-	var out []time.Duration
+// medianOf is the median of f over the runs ps.
+func medianOf(ps []phases, f func(phases) time.Duration) time.Duration {
+	var ds []time.Duration
 	for _, p := range ps {
-		out = append(out, p.wall)
+		ds = append(ds, f(p))
 	}
-	return out
+	return median(ds)
 }
 
 // dirSize is the bytes of the regular files under dir.

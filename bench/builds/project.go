@@ -44,17 +44,26 @@ func writeProject(dir string) error {
 			files[fmt.Sprintf("src/file%02d.txt", j)] = strings.Repeat(fmt.Sprintf("%s line %d\n", svc, j), 200)
 		}
 		files["src/main.txt"] = original(svc)
-		for name, content := range files {
-			p := filepath.Join(dir, svc, name)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-				return err
-			}
+		if err := writeFiles(filepath.Join(dir, svc), files); err != nil {
+			return err
 		}
 	}
 	return os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose.String()), 0o644)
+}
+
+// writeFiles writes each file (by its path under dir) with its content,
+// making the directories it needs.
+func writeFiles(dir string, files map[string]string) error {
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func original(svc string) string { return svc + " main\n" }
