@@ -26,6 +26,9 @@ const (
 	Hub = "docker.io"
 	// officialNamespace holds Docker Hub's one-word images.
 	officialNamespace = "library/"
+	// maxPath is the longest repository path, library/ filled in, that
+	// BuildKit (distribution/reference) reads.
+	maxPath = 255
 )
 
 // Ref is an image reference, parsed.
@@ -58,6 +61,9 @@ func Parse(s string) (Ref, error) {
 		return Ref{}, err
 	}
 	r.Repository, r.Tag = t.Repository, t.TagStr()
+	if path := r.Repository.RepositoryStr(); len(path) > maxPath {
+		return Ref{}, fmt.Errorf("the repository path %s is %d characters long, and BuildKit takes at most %d", path, len(path), maxPath)
+	}
 	return r, nil
 }
 
