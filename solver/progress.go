@@ -33,6 +33,10 @@ type stepCounter struct {
 	// started and ended are the steps the tail has the start and the
 	// end of: BuildKit sends a step again with each change of it.
 	started, ended map[digest.Digest]bool
+	// began is when each vertex first started. BuildKit v0.33 reports
+	// its image exporter's vertex twice: the export, then, restarted,
+	// the push, which runs beside the cache export.
+	began map[digest.Digest]time.Time
 }
 
 // LogLines is how much of a service's output its result keeps.
@@ -40,7 +44,8 @@ const LogLines = 50
 
 func newStepCounter(service string, out chan<- *client.SolveStatus) *stepCounter {
 	return &stepCounter{service: service, out: out, steps: map[digest.Digest]*client.Vertex{}, cached: map[digest.Digest]bool{},
-		sizes: map[digest.Digest]map[string]int64{}, started: map[digest.Digest]bool{}, ended: map[digest.Digest]bool{}}
+		sizes: map[digest.Digest]map[string]int64{}, started: map[digest.Digest]bool{}, ended: map[digest.Digest]bool{},
+		began: map[digest.Digest]time.Time{}}
 }
 
 // keep adds lines to the tail, dropping the oldest beyond LogLines.
@@ -83,6 +88,9 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 		s.record(st)
 		for _, v := range st.Vertexes {
 			s.steps[v.Digest] = v
+			if b, ok := s.began[v.Digest]; v.Started != nil && (!ok || v.Started.Before(b)) {
+				s.began[v.Digest] = *v.Started
+			}
 			if v.Cached {
 				s.cached[v.Digest] = true
 			}
@@ -127,7 +135,7 @@ func (s *stepCounter) cacheIO() (importing, exporting cacheIO) {
 		switch {
 		case strings.HasPrefix(v.Name, "importing cache manifest"):
 			io = &importing
-		case strings.HasPrefix(v.Name, "exporting cache"):
+		case isCacheExport(v):
 			io = &exporting
 		default:
 			if s.cached[v.Digest] && !pullsImage(v.Name) {
@@ -146,13 +154,55 @@ func (s *stepCounter) cacheIO() (importing, exporting cacheIO) {
 	return importing, exporting
 }
 
-// pushing sums how long BuildKit spent exporting the image, pushing it
-// with it ("exporting to image", the image and moby exporters' vertex).
+// interval is when a completed vertex ran: from its first start.
+func (s *stepCounter) interval(v *client.Vertex) (start, end time.Time, ok bool) {
+	if v.Completed == nil {
+		return time.Time{}, time.Time{}, false
+	}
+	start, ok = s.began[v.Digest]
+	return start, *v.Completed, ok
+}
+
+// isImageExport names the image and moby exporters' vertex, which
+// exports the image and pushes (or stores) it.
+func isImageExport(v *client.Vertex) bool { return v.Name == "exporting to image" }
+
+// isCacheExport names a cache exporter's vertex.
+func isCacheExport(v *client.Vertex) bool { return strings.HasPrefix(v.Name, "exporting cache") }
+
+// pushing sums how long BuildKit spent exporting the image and pushing
+// it ("exporting to image", from its export's start to its push's end).
 func (s *stepCounter) pushing() time.Duration {
 	var d time.Duration
 	for _, v := range s.steps {
-		if v.Name == "exporting to image" && v.Started != nil && v.Completed != nil {
-			d += v.Completed.Sub(*v.Started)
+		if start, end, ok := s.interval(v); ok && isImageExport(v) {
+			d += end.Sub(start)
+		}
+	}
+	return d
+}
+
+// exporting is the wall time the image's export and push and the cache
+// export took together: BuildKit v0.33 pushes the image while it exports
+// the cache, so the two overlap, where older ones ran them in turn.
+func (s *stepCounter) exporting() time.Duration {
+	type span struct{ start, end time.Time }
+	var spans []span
+	for _, v := range s.steps {
+		if start, end, ok := s.interval(v); ok && (isImageExport(v) || isCacheExport(v)) {
+			spans = append(spans, span{start, end})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	var d time.Duration
+	var reach time.Time // the end of the spans counted so far
+	for _, sp := range spans {
+		if sp.start.Before(reach) {
+			sp.start = reach
+		}
+		if sp.end.After(sp.start) {
+			d += sp.end.Sub(sp.start)
+			reach = sp.end
 		}
 	}
 	return d
@@ -212,6 +262,6 @@ func (s *stepCounter) report(res *outcome.Result) {
 	imp, exp := s.cacheIO()
 	res.CacheImportMs, res.CacheExportMs = imp.Duration.Milliseconds(), exp.Duration.Milliseconds()
 	res.CacheImportBytes, res.CacheExportBytes = imp.Bytes, exp.Bytes
-	res.PushMs = s.pushing().Milliseconds()
+	res.PushMs, res.ExportMs = s.pushing().Milliseconds(), s.exporting().Milliseconds()
 	res.ImportFailed(s.failed("importing cache manifest")...)
 }

@@ -80,6 +80,49 @@ func TestCacheIO(t *testing.T) {
 	}
 }
 
+// TestExporting: the image's export and push, and the wall time they
+// and the cache export took together, as BuildKit v0.33.1 reports them
+// (the image exporter's vertex sent again, restarted, for the push it
+// runs beside the cache export) and as older ones did (in turn).
+func TestExporting(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	at := func(ms int) *time.Time { x := t0.Add(time.Duration(ms) * time.Millisecond); return &x }
+	vx := func(name string, start, end int) *client.Vertex {
+		v := &client.Vertex{Digest: digest.FromString(name), Name: name, Started: at(start)}
+		if end >= 0 {
+			v.Completed = at(end)
+		}
+		return v
+	}
+	const img, cache = "exporting to image", "exporting cache to registry"
+	for _, c := range []struct {
+		name              string
+		updates           [][]*client.Vertex
+		pushing, together time.Duration
+	}{
+		{"v0.33: the push beside the cache export", [][]*client.Vertex{
+			{vx(img, 0, -1)}, {vx(img, 0, 700)}, {vx(img, 700, -1), vx(cache, 700, -1)},
+			{vx(img, 700, 1100)}, {vx(cache, 700, 1150)},
+		}, 1100 * time.Millisecond, 1150 * time.Millisecond},
+		{"in turn", [][]*client.Vertex{{vx(img, 0, 500)}, {vx(cache, 500, 800)}}, 500 * time.Millisecond, 800 * time.Millisecond},
+		{"a gap between them", [][]*client.Vertex{{vx(img, 0, 100)}, {vx(cache, 200, 300)}}, 100 * time.Millisecond, 200 * time.Millisecond},
+		{"the cache export inside the push", [][]*client.Vertex{{vx(img, 0, 900)}, {vx(cache, 100, 300)}}, 900 * time.Millisecond, 900 * time.Millisecond},
+		{"no push: a local build's cache export only", [][]*client.Vertex{{vx(cache, 100, 300)}, {vx("[build 1/2] RUN make", 0, 100)}}, 0, 200 * time.Millisecond},
+		{"an export still running counts nothing", [][]*client.Vertex{{vx(img, 0, -1)}}, 0, 0},
+	} {
+		in := make(chan *client.SolveStatus, len(c.updates))
+		for _, vs := range c.updates {
+			in <- &client.SolveStatus{Vertexes: vs}
+		}
+		close(in)
+		sc := newStepCounter("s", nil)
+		sc.run(in)
+		if p, e := sc.pushing(), sc.exporting(); p != c.pushing || e != c.together {
+			t.Errorf("%s: pushing %s, together %s; want %s, %s", c.name, p, e, c.pushing, c.together)
+		}
+	}
+}
+
 // TestStepCounterTail: the tail has each step's start and end once,
 // however often BuildKit sends the step again, its output line by line,
 // and no more than LogLines lines.

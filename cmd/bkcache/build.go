@@ -368,17 +368,13 @@ func writeBuildTable(w io.Writer, results []*outcome.Result, nodes, compact bool
 	tw.Flush()
 }
 
-// durationCell is a service's time and, for a solve that pushed or
-// exported cache, where it went: the image's export and push and the
-// cache export, as BuildKit timed them, and the rest (context, cache
-// import, steps, bkcache's checks) as build.
+// durationCell is a service's time and where it went (see
+// report.DurationCell): the whole to the millisecond, each share to 10 ms.
 func durationCell(r *outcome.Result) string {
-	push, cache := time.Duration(r.PushMs)*time.Millisecond, time.Duration(r.CacheExportMs)*time.Millisecond
-	if push == 0 && cache == 0 {
-		return r.Duration.String()
-	}
-	round := func(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
-	return fmt.Sprintf("%s (build %s, push %s, cache %s)", r.Duration, round(max(0, r.Duration-push-cache)), round(push), round(cache))
+	ms := func(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
+	total := func(n int64) string { return ms(n).String() }
+	part := func(n int64) string { return ms(n).Round(10 * time.Millisecond).String() }
+	return report.DurationCell(r.Duration.Milliseconds(), r.ExportMs, r.PushMs, r.CacheExportMs, total, part)
 }
 
 // shortRef cuts an image ref's tag, the hash, to 12 characters, as short

@@ -47,7 +47,11 @@ type Result struct {
 	CacheImports []string `json:"cacheImports,omitempty"`
 	CacheExports []string `json:"cacheExports,omitempty"`
 	// PushMs is how long the image's export and push took.
-	PushMs           int64 `json:"pushMs,omitempty"`
+	PushMs int64 `json:"pushMs,omitempty"`
+	// ExportMs is how long the image's export and push and the cache
+	// export took together, which BuildKit v0.33 runs partly at once:
+	// at most PushMs plus CacheExportMs.
+	ExportMs         int64 `json:"exportMs,omitempty"`
 	CacheImportMs    int64 `json:"cacheImportMs,omitempty"`
 	CacheExportMs    int64 `json:"cacheExportMs,omitempty"`
 	CacheImportBytes int64 `json:"cacheImportBytes,omitempty"`

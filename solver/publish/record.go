@@ -79,7 +79,7 @@ func serviceRecord(in *inputs.Inputs, res *outcome.Result, redact inputs.Redacti
 	s.Timing = &record.Timing{
 		StartMs:       max(0, res.Start.Sub(start).Milliseconds()),
 		TotalMs:       res.Duration.Milliseconds(),
-		CacheImportMs: res.CacheImportMs, CacheExportMs: res.CacheExportMs,
+		CacheImportMs: res.CacheImportMs, PushMs: res.PushMs, ExportMs: res.ExportMs, CacheExportMs: res.CacheExportMs,
 		CacheImportBytes: res.CacheImportBytes, CacheExportBytes: res.CacheExportBytes,
 	}
 	return s

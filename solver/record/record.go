@@ -136,6 +136,12 @@ type Timing struct {
 	StartMs       int64 `json:"startMs"`
 	TotalMs       int64 `json:"totalMs"`
 	CacheImportMs int64 `json:"cacheImportMs,omitempty"`
+	// PushMs is the image's export and push.
+	PushMs int64 `json:"pushMs,omitempty"`
+	// ExportMs is the image's export and push and the cache export
+	// together (BuildKit v0.33 runs them partly at once); TotalMs less
+	// it is the build.
+	ExportMs      int64 `json:"exportMs,omitempty"`
 	CacheExportMs int64 `json:"cacheExportMs,omitempty"`
 	// CacheImportBytes is the size of the cache layers BuildKit pulled
 	// for steps it loaded from cache.

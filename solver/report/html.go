@@ -100,13 +100,13 @@ func timelineRows(m *record.Run) ([]row, []tick) {
 		if r.X > 60 {
 			r.LabelX, r.Anchor = r.X+r.W, "end"
 		}
-		r.Title = s.Service + ": " + s.Status + ", " + seconds(dur)
+		r.Title = s.Service + ": " + s.Status + ", " + durationOf(s, seconds)
 		if t := s.Timing; t != nil {
 			r.ImportW = min(scale(t.CacheImportMs), r.W)
 			r.ExportW = min(scale(t.CacheExportMs), r.W-r.ImportW)
 			r.ExportX = r.X + r.W - r.ExportW
-			if t.CacheImportMs > 0 || t.CacheExportMs > 0 {
-				r.Title += ", cache import " + seconds(t.CacheImportMs) + ", export " + seconds(t.CacheExportMs)
+			if t.CacheImportMs > 0 {
+				r.Title += ", cache import " + seconds(t.CacheImportMs)
 			}
 		}
 		rows = append(rows, r)

@@ -64,6 +64,24 @@ func span(m *record.Run) time.Duration {
 	return time.Duration(end) * time.Millisecond
 }
 
+// DurationCell is a service's time and, for one that pushed or exported
+// cache, where it went: the image's export and push and the cache
+// export, as BuildKit timed them, and the rest (context, cache import,
+// steps, bkcache's checks) as build. exportMs is the wall time of push
+// and cache export together, which BuildKit v0.33 runs partly at once;
+// 0 (a record from before it was kept) counts them as run in turn.
+// total formats the whole, part each share. The terminal's table, the
+// job summary and the HTML report all split it here.
+func DurationCell(totalMs, exportMs, pushMs, cacheMs int64, total, part func(ms int64) string) string {
+	if pushMs == 0 && cacheMs == 0 {
+		return total(totalMs)
+	}
+	if exportMs == 0 {
+		exportMs = pushMs + cacheMs
+	}
+	return fmt.Sprintf("%s (build %s, push %s, cache %s)", total(totalMs), part(max(0, totalMs-exportMs)), part(pushMs), part(cacheMs))
+}
+
 // seconds formats milliseconds as seconds, to a tenth under a minute.
 func seconds(ms int64) string {
 	if ms >= 60000 {

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +42,7 @@ func fixtureRun() Run {
 				{Stage: "build", Line: 10, Instruction: "RUN make <docs>", Status: record.StepRan, DurationMs: 200, Reason: "after line 6 `COPY src/ /app/`, which changed (line 6)"},
 				{Stage: "final", Line: 13, Instruction: "COPY --from=build /app /app", Status: record.StepCached, Reason: "cached from an earlier build, though a change reached it: reads from stage `build`, which ran", EarlierMs: 50},
 			}},
-			Timing: &record.Timing{StartMs: 40, TotalMs: 5230, CacheImportMs: 600, CacheExportMs: 900},
+			Timing: &record.Timing{StartMs: 40, TotalMs: 5230, CacheImportMs: 600, PushMs: 400, ExportMs: 1000, CacheExportMs: 900},
 			Changes: &record.Report{Service: "api", OldHash: hashB, NewHash: hashA, DockerfileChanged: true,
 				Dockerfile: []record.LineChange{{Op: "-", Line: 3, Text: "COPY src/ /src/"}, {Op: "+", Line: 3, Text: "COPY src/ /app/"}},
 				Args:       []record.Change{{Key: "VERSION", Old: "1", New: "2"}},
@@ -101,7 +102,8 @@ func TestSummaryFacts(t *testing.T) {
 	md := string(render(t, func(b *bytes.Buffer) error { return Summary(b, fixtureRun()) }))
 	for _, want := range []string{
 		"4 services: 1 built, 1 skipped, 1 failed, 1 cancelled",
-		"| api | 🔨 built | `8f6097d9acc2` | 5/8 | 5.2 s |",
+		"| api | 🔨 built | `8f6097d9acc2` | 5/8 | 5.2 s (build 4.2 s, push 0.4 s, cache 0.9 s) |", // 5230-1000 ms built
+		"| web | ⏭️ skipped | `e0313ee3d9db` | - | 0.0 s |",
 		"build arg VERSION: 1 -\\> 2", "and 1 more: `bkcache explain api`",
 		"src/a\\|b\\_\\*.go",                       // escaped for the table and the list
 		"**worker** at `worker/Dockerfile:7`",      // the failure, located
@@ -112,6 +114,30 @@ func TestSummaryFacts(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestDurationCell(t *testing.T) {
+	ms := func(n int64) string { return fmt.Sprintf("%dms", n) }
+	for _, c := range []struct {
+		total, export, push, cache int64
+		want                       string
+	}{
+		{5230, 1000, 400, 900, "5230ms (build 4230ms, push 400ms, cache 900ms)"}, // push beside the export
+		{5230, 1300, 400, 900, "5230ms (build 3930ms, push 400ms, cache 900ms)"}, // in turn
+		{5230, 0, 400, 900, "5230ms (build 3930ms, push 400ms, cache 900ms)"},    // an older record: in turn
+		{800, 460, 0, 460, "800ms (build 340ms, push 0ms, cache 460ms)"},
+		{800, 120, 120, 0, "800ms (build 680ms, push 120ms, cache 0ms)"},
+		{800, 0, 0, 0, "800ms"}, // neither pushed nor exported: nothing to split
+		{500, 700, 300, 400, "500ms (build 0ms, push 300ms, cache 400ms)"},
+	} {
+		if got := DurationCell(c.total, c.export, c.push, c.cache, ms, ms); got != c.want {
+			t.Errorf("DurationCell(%d, %d, %d, %d) = %q, want %q", c.total, c.export, c.push, c.cache, got, c.want)
+		}
+	}
+	// The whole and the shares are formatted apart.
+	if got := DurationCell(800, 120, 120, 0, ms, func(int64) string { return "x" }); got != "800ms (build x, push x, cache x)" {
+		t.Errorf("formats mixed up: %q", got)
 	}
 }
 

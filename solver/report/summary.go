@@ -21,9 +21,8 @@ func Summary(w io.Writer, r Run) error {
 	fmt.Fprintf(&b, "%d services: %s, in %s.\n\n", len(m.Services), counts(m), seconds(span(m).Milliseconds()))
 	b.WriteString("| service | status | hash | cached steps | duration | node |\n|---|---|---|---|---|---|\n")
 	for _, s := range m.Services {
-		_, total := timing(s)
 		fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s |\n",
-			md(s.Service), statusIcon[s.Status], md(s.Status), code(Short(s.Hash)), steps(s), seconds(total), md(s.Node))
+			md(s.Service), statusIcon[s.Status], md(s.Status), code(Short(s.Hash)), steps(s), durationOf(s, seconds), md(s.Node))
 	}
 	whyRebuilt(&b, m)
 	stepsThatRan(&b, m)
@@ -37,6 +36,15 @@ func Summary(w io.Writer, r Run) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// durationOf is s's duration cell, each time formatted by format.
+func durationOf(s *record.Service, format func(int64) string) string {
+	t := s.Timing
+	if t == nil {
+		return format(0)
+	}
+	return DurationCell(t.TotalMs, t.ExportMs, t.PushMs, t.CacheExportMs, format, format)
 }
 
 // heading returns a func that writes the section title the first time
