@@ -17,6 +17,7 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/util/grpcerrors"
+	digest "github.com/opencontainers/go-digest"
 	"google.golang.org/grpc/codes"
 )
 
@@ -62,6 +63,9 @@ func (b *Builder) solve(ctx context.Context, n *Node, service string, so *client
 func (b *Builder) solveOnce(ctx context.Context, n *Node, service string, so *client.SolveOpt) attempt {
 	ch := make(chan *client.SolveStatus)
 	counter := newStepCounter(service, b.progressFor(service))
+	if b.pushed != nil {
+		counter.pushed = func(ref string, d digest.Digest) { b.pushed(service, ref, d) }
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { counter.run(ch) })
 	one := *so

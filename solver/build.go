@@ -18,6 +18,7 @@ import (
 	"github.com/bkcache/bkcache/solver/plan"
 	"github.com/bkcache/bkcache/solver/publish"
 	"github.com/moby/buildkit/client"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // Options control a build.
@@ -49,6 +50,9 @@ type Builder struct {
 	sems map[*Node]chan struct{} // solves at once, per node
 	pub  *publish.Publisher
 	opt  Options
+	// pushed is told each manifest a service's solve pushed: the run's
+	// schedule, set by Build.
+	pushed func(service, ref string, d digest.Digest)
 }
 
 // NewBuilder returns a Builder on pool, each node solving up to
@@ -106,12 +110,13 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*outcome.Result, e
 	}
 	defer os.RemoveAll(layouts)
 	s := newSchedule(p, b.width())
+	b.pushed = s.pushed
 	groups := groupContexts(p.Jobs)
 	var wg sync.WaitGroup
 	for i, j := range p.Jobs {
 		res := s.results[i]
 		wg.Go(func() {
-			defer close(s.done[j.Name()])
+			defer s.finished(j.Name())
 			if b.opt.Done != nil {
 				defer b.opt.Done(res)
 			}
@@ -127,6 +132,7 @@ func (b *Builder) Build(ctx context.Context, p *plan.Plan) ([]*outcome.Result, e
 			}
 			defer s.release()
 			b.buildOne(ctx, j, groups[j], deps, layoutFor(layouts, j, s.needed), res)
+			s.repushed(res)
 			if res.Status == outcome.Failed && !b.opt.KeepGoing {
 				cancel()
 			}

@@ -37,6 +37,8 @@ type stepCounter struct {
 	// its image exporter's vertex twice: the export, then, restarted,
 	// the push, which runs beside the cache export.
 	began map[digest.Digest]time.Time
+	// pushed, when set, is told each manifest BuildKit has pushed.
+	pushed func(ref string, d digest.Digest)
 }
 
 // LogLines is how much of a service's output its result keeps.
@@ -96,6 +98,9 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 			}
 		}
 		for _, vs := range st.Statuses {
+			if ref, d, ok := pushedManifest(vs); ok && s.pushed != nil {
+				s.pushed(ref, d)
+			}
 			m := s.sizes[vs.Vertex]
 			if m == nil {
 				m = map[string]int64{}
@@ -115,6 +120,22 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 		}
 		s.out <- &cp
 	}
+}
+
+// pushedManifest reads a status BuildKit's push writes when it has
+// pushed an image's manifests ("pushing manifest for REF@DIGEST",
+// completed): the name pushed, as BuildKit spells it, and the digest.
+func pushedManifest(vs *client.VertexStatus) (ref string, d digest.Digest, ok bool) {
+	rest, found := strings.CutPrefix(vs.ID, "pushing manifest for ")
+	at := strings.LastIndex(rest, "@")
+	if !found || vs.Completed == nil || at < 0 {
+		return "", "", false
+	}
+	d, err := digest.Parse(rest[at+1:])
+	if err != nil {
+		return "", "", false
+	}
+	return rest[:at], d, true
 }
 
 // cacheIO is the time and bytes spent on cache import or export.

@@ -180,3 +180,48 @@ func TestReportImportFailures(t *testing.T) {
 		t.Errorf("import failures %q, warnings %q; want %q for both", res.ImportFailures, res.Warnings, want)
 	}
 }
+
+// TestPushedManifest: the status BuildKit's push writes once an image's
+// manifests are in the registry names the ref and digest pushed; nothing
+// else does, nor that status before it completes.
+func TestPushedManifest(t *testing.T) {
+	now := time.Now()
+	d := digest.FromString("image")
+	for _, c := range []struct {
+		id        string
+		completed bool
+		ref       string
+		ok        bool
+	}{
+		{"pushing manifest for 127.0.0.1:5000/p/app:abc@" + d.String(), true, "127.0.0.1:5000/p/app:abc", true},
+		{"pushing manifest for docker.io/library/app:abc@" + d.String(), true, "docker.io/library/app:abc", true},
+		{"pushing manifest for 127.0.0.1:5000/p/app:abc@" + d.String(), false, "", false}, // still pushing
+		{"pushing layers", true, "", false},
+		{"pushing manifest for 127.0.0.1:5000/p/app:abc", true, "", false},           // no digest
+		{"pushing manifest for 127.0.0.1:5000/p/app:abc@sha256:zz", true, "", false}, // not a digest
+		{"exporting manifest " + d.String(), true, "", false},
+	} {
+		vs := &client.VertexStatus{ID: c.id}
+		if c.completed {
+			vs.Completed = &now
+		}
+		ref, got, ok := pushedManifest(vs)
+		if ok != c.ok || ref != c.ref || (ok && got != d) {
+			t.Errorf("%q (completed %v): %q %s %v, want %q %v", c.id, c.completed, ref, got, ok, c.ref, c.ok)
+		}
+	}
+
+	// The step counter tells what was pushed, as it comes.
+	var told []string
+	sc := newStepCounter("s", nil)
+	sc.pushed = func(ref string, d digest.Digest) { told = append(told, ref+"@"+d.String()) }
+	in := make(chan *client.SolveStatus, 2)
+	id := "pushing manifest for r/app:h@" + d.String()
+	in <- &client.SolveStatus{Statuses: []*client.VertexStatus{{ID: id, Started: &now}}}
+	in <- &client.SolveStatus{Statuses: []*client.VertexStatus{{ID: id, Started: &now, Completed: &now}}}
+	close(in)
+	sc.run(in)
+	if len(told) != 1 || told[0] != "r/app:h@"+d.String() {
+		t.Errorf("told %q", told)
+	}
+}

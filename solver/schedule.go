@@ -3,9 +3,13 @@ package solver
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/bkcache/bkcache/solver/outcome"
 	"github.com/bkcache/bkcache/solver/plan"
+	"github.com/google/go-containerregistry/pkg/name"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // schedule orders one Build: each job waits for the jobs its service:
@@ -14,20 +18,82 @@ import (
 type schedule struct {
 	results []*outcome.Result
 	byName  map[string]*outcome.Result
+	jobs    map[string]*plan.Job
 	done    map[string]chan struct{}
 	needed  map[string]bool // services others depend on
 	slots   chan struct{}
+	// ready closes when a job's dependents may start: when the solve
+	// has pushed its image (see pushed), or when the job is done.
+	ready map[string]chan struct{}
+	mu    sync.Mutex
+	early map[string]depImage // the image pushed, for those readied by it
 }
 
 func newSchedule(p *plan.Plan, slots int) *schedule {
-	s := &schedule{byName: map[string]*outcome.Result{}, done: map[string]chan struct{}{}, needed: dependedOn(p), slots: make(chan struct{}, slots)}
+	s := &schedule{byName: map[string]*outcome.Result{}, jobs: map[string]*plan.Job{}, done: map[string]chan struct{}{}, needed: dependedOn(p),
+		slots: make(chan struct{}, slots), ready: map[string]chan struct{}{}, early: map[string]depImage{}}
 	for _, j := range p.Jobs {
 		r := &outcome.Result{Service: j.Name(), Hash: j.Inputs.Tag(), Image: j.Refs.Image.String()}
 		s.results = append(s.results, r)
 		s.byName[j.Name()] = r
+		s.jobs[j.Name()] = j
 		s.done[j.Name()] = make(chan struct{})
+		s.ready[j.Name()] = make(chan struct{})
 	}
 	return s
+}
+
+// pushed is told each manifest a solve of service pushed, as BuildKit's
+// progress names it (REF@DIGEST). The first that is the job's R:H readies
+// the services that read it: they start from R:H@DIGEST while this
+// solve still exports its cache, which BuildKit does after, or beside,
+// the push (see Build).
+func (s *schedule) pushed(service, ref string, d digest.Digest) {
+	j := s.jobs[service]
+	if j == nil || !s.needed[service] || !sameTag(ref, j.Refs.Image.Tag) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.early[service]; ok {
+		return
+	}
+	select {
+	case <-s.ready[service]:
+		return // done already
+	default:
+	}
+	s.early[service] = depImage{Ref: j.Refs.Image.String() + "@" + d.String()}
+	close(s.ready[service])
+}
+
+// sameTag reports whether ref, as BuildKit spells a pushed name, is tag.
+func sameTag(ref string, tag name.Tag) bool {
+	t, err := name.NewTag(ref)
+	return err == nil && t.Name() == tag.Name()
+}
+
+// finished marks service done, and ready if its push had not readied
+// it.
+func (s *schedule) finished(service string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, early := s.early[service]; !early {
+		close(s.ready[service])
+	}
+	close(s.done[service])
+}
+
+// repushed warns, on a job its push readied, when its final image is
+// another (a retry of its solve pushed again): its dependents read the
+// first.
+func (s *schedule) repushed(res *outcome.Result) {
+	s.mu.Lock()
+	im, early := s.early[res.Service]
+	s.mu.Unlock()
+	if early && res.Digest != "" && !strings.HasSuffix(im.Ref, "@"+res.Digest.String()) {
+		res.Warn(fmt.Sprintf("the services that read %s through service: contexts started from %s, its first push; a retry pushed %s since", res.Service, im.Ref, res.Digest))
+	}
 }
 
 // dependedOn is the set of services some job reads through a service:
@@ -48,9 +114,16 @@ func (s *schedule) acquire(ctx context.Context, j *plan.Job) (map[string]depImag
 	deps := map[string]depImage{}
 	for _, d := range j.Deps {
 		select {
-		case <-s.done[d]:
+		case <-s.ready[d]:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+		s.mu.Lock()
+		im, early := s.early[d]
+		s.mu.Unlock()
+		if early {
+			deps[d] = im
+			continue
 		}
 		dr := s.byName[d]
 		switch {
