@@ -156,7 +156,11 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 	po := o.planOptions(names)
 	reg := o.reg.registry(o.registryTimeout) // lookups wait as long as the build's
 	po.Registry = reg
+	ahead := o.engine.ahead(ctx)
 	p, err := loadPlan(ctx, pf, po)
+	if err != nil || len(p.Jobs) == 0 {
+		ahead.drop()
+	}
 	if err != nil {
 		return err
 	}
@@ -164,16 +168,12 @@ func runBuild(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, o
 		// Nothing to build, as docker compose build: no daemon needed.
 		return writeInputsManifest(o.manifest, p, pf.redact())
 	}
-	eng, err := o.engine.selectEngine(ctx, stderr, flags.mirrors)
+	eng, pool, closePool, err := ahead.take(ctx, stderr, flags.mirrors)
 	if err != nil {
 		return err
 	}
+	defer closePool()
 	start := time.Now()
-	pool, err := solver.Dial(ctx, eng.Targets)
-	if err != nil {
-		return unreachable(eng, err)
-	}
-	defer pool.Close()
 	if o.verbose {
 		fmt.Fprintf(stderr, "bkcache: building on %s\n", describe(eng, pool))
 	}

@@ -207,3 +207,32 @@ func TestAddrCredentialsHidden(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineBesideThePlan: the engine is dialed while the plan loads,
+// yet what the project says comes first: a compose file the schema
+// refuses is reported as such, and a project with nothing to build
+// succeeds, whatever the engine; only a plan to build meets its error.
+func TestEngineBesideThePlan(t *testing.T) {
+	down := "tcp://127.0.0.1:1"
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+		want  string // in the error; "" for none
+	}{
+		{"a compose file the schema refuses", map[string]string{"compose.yaml": "services:\n  app:\n    build: .\n    bogus_key: 1\n", "Dockerfile": "FROM scratch\n"}, "bogus_key"},
+		{"nothing builds", map[string]string{"compose.yaml": "services:\n  db:\n    image: postgres\n"}, ""},
+		{"a plan to build", simple, down},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := run(t, "build", "--no-stat-cache", "--addr", down, "--project-directory", sourcetest.Tree(t, c.files))
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("failed: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("error %v, want one naming %q", err, c.want)
+			case c.want != down && err != nil && strings.Contains(err.Error(), "127.0.0.1:1"):
+				t.Errorf("the engine's error came before the project's: %v", err)
+			}
+		})
+	}
+}
