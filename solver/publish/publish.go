@@ -142,14 +142,8 @@ func (p *Publisher) publish(ctx context.Context, j *plan.Job, res *outcome.Resul
 		res.Warn(fmt.Sprintf("%s was pushed again by another build of the same inputs while this one ran: it holds %s, not this build's %s", refs.Image, got, res.Digest))
 		res.Digest = got
 	}
-	// In this order, so that a failed attach moves nothing: R:cache-F
-	// ahead of R:F (when moving R:F itself fails) costs nothing, as it
-	// is only the cache of newer inputs.
-	if err := p.attach(ctx, reg, j, res); err != nil {
-		res.Fail(fmt.Errorf("%w; %s not moved", err, refs.Floating))
-		return
-	}
-	if err := p.moveFloating(ctx, reg, refs, res.Digest, moveCache(ctx, reg, refs), res); err != nil {
+	attach := func() error { return p.attach(ctx, reg, j, res) }
+	if err := p.settle(ctx, reg, refs, res.Digest, attach, res); err != nil {
 		res.Fail(err)
 	}
 }
@@ -194,18 +188,72 @@ func (p *Publisher) Promote(ctx context.Context, j *plan.Job, d digest.Digest, r
 		res.Floating = refs.Floating.String()
 		return nil
 	}
-	if p.opt.Attach {
+	attach := func() error {
+		if !p.opt.Attach {
+			return nil
+		}
 		has, err := hasRecord(ctx, reg, refs.Repository.Digest(d.String()))
 		if err != nil {
-			return fmt.Errorf("reading the manifests attached to %s: %w; %s not moved", refs.Image, err, refs.Floating)
+			return fmt.Errorf("reading the manifests attached to %s: %w", refs.Image, err)
 		}
-		if !has {
-			if err := p.attach(ctx, reg, j, res); err != nil {
-				return fmt.Errorf("%w; %s not moved", err, refs.Floating)
+		if has {
+			return nil
+		}
+		return p.attach(ctx, reg, j, res)
+	}
+	return p.settle(ctx, reg, refs, d, attach, res)
+}
+
+// settle attaches the record (attach, which may find it there) and
+// moves R:cache-F and R:F to the image d: a failed attach moves nothing.
+// The reads the moves need (R:cache-H, the manifest at d) go out with
+// the attach, and the two moves together, so that a promotion takes two
+// round trips to the registry where it took six; with a cache export
+// required, R:F moves only after R:cache-F.
+func (p *Publisher) settle(ctx context.Context, reg *registry.Registry, refs plan.Refs, d digest.Digest, attach func() error, res *outcome.Result) error {
+	var (
+		wg                 sync.WaitGroup
+		attachErr          error
+		image, cache       registry.Manifest
+		imageErr, cacheErr error
+		cacheFound         bool
+	)
+	wg.Go(func() { attachErr = attach() })
+	wg.Go(func() { image, _, imageErr = reg.Fetch(ctx, refs.Repository.Digest(d.String())) })
+	wg.Go(func() { cache, cacheFound, cacheErr = reg.Fetch(ctx, refs.Cache) })
+	wg.Wait()
+	if attachErr != nil {
+		return fmt.Errorf("%w; %s not moved", attachErr, refs.Floating)
+	}
+	if imageErr != nil {
+		return fmt.Errorf("moving %s: %w", refs.Floating, imageErr)
+	}
+	if cacheErr != nil {
+		cacheErr = fmt.Errorf("reading %s: %w", refs.Cache, cacheErr)
+	}
+	moveCache := func() {
+		if cacheErr == nil && cacheFound {
+			if err := reg.Put(ctx, cache, refs.CacheFloat.Tag); err != nil {
+				cacheErr = fmt.Errorf("moving %s: %w", refs.CacheFloat, err)
 			}
 		}
 	}
-	return p.moveFloating(ctx, reg, refs, d, moveCache(ctx, reg, refs), res)
+	if p.opt.RequireCacheExport {
+		// R:F moves only once R:cache-F has.
+		moveCache()
+		return p.moveFloating(ctx, reg, refs, image, cacheErr, res)
+	}
+	// Otherwise the two move at once: R:cache-F's failure is a warning,
+	// and R:F's leaves R:cache-F at the cache of newer inputs, which
+	// costs nothing.
+	var moved sync.WaitGroup
+	moved.Go(moveCache)
+	err := p.moveFloating(ctx, reg, refs, image, nil, res)
+	moved.Wait()
+	if cacheErr != nil {
+		res.Warn(cacheErr.Error())
+	}
+	return err
 }
 
 // convergeTags points each of the service's compose tags at d, the
@@ -227,20 +275,21 @@ func convergeTags(ctx context.Context, reg *registry.Registry, j *plan.Job, d di
 	return nil
 }
 
-// moveFloating points R:F at d, the image R:H held when checked and the
-// record was attached to, after R:cache-F was moved (cacheErr says
-// how that went). By digest, never by R:H: another run may push R:H
-// again meanwhile, an image of the same inputs without its record yet. The cache is an optimisation: failing to move
+// moveFloating points R:F at image, the manifest R:H held when checked
+// (read by digest) and the record was attached to, after R:cache-F was
+// moved (cacheErr says how that went). By digest, never by R:H: another
+// run may push R:H again meanwhile, an image of the same inputs without
+// its record yet. The cache is an optimisation: failing to move
 // R:cache-F costs the next build its cache, not correctness, so it is a
 // warning unless a cache export is required.
-func (p *Publisher) moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, d digest.Digest, cacheErr error, res *outcome.Result) error {
+func (p *Publisher) moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, image registry.Manifest, cacheErr error, res *outcome.Result) error {
 	if cacheErr != nil {
 		if p.opt.RequireCacheExport {
 			return fmt.Errorf("%w (%w); %s not moved", cacheErr, ErrCacheExportRequired, refs.Floating)
 		}
 		res.Warn(cacheErr.Error())
 	}
-	if err := reg.Copy(ctx, refs.Repository.Digest(d.String()), refs.Floating.Tag); err != nil {
+	if err := reg.Put(ctx, image, refs.Floating.Tag); err != nil {
 		return fmt.Errorf("moving %s: %w", refs.Floating, err)
 	}
 	res.Floating = refs.Floating.String()
@@ -259,20 +308,5 @@ func reuseCache(ctx context.Context, reg *registry.Registry, refs plan.Refs, d d
 		return fmt.Errorf("pointing %s at %s@%s, whose cache the build reused: %w (the next build of these inputs imports %s instead)", refs.Cache, refs.CacheFloat, d, err, refs.CacheFloat)
 	}
 	res.CacheReused = refs.CacheFloat.String() + "@" + d.String()
-	return nil
-}
-
-// moveCache points R:cache-F at what R:cache-H holds, when there is one.
-func moveCache(ctx context.Context, reg *registry.Registry, refs plan.Refs) error {
-	d, ok, err := reg.Head(ctx, refs.Cache)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", refs.Cache, err)
-	}
-	if !ok {
-		return nil
-	}
-	if err := reg.Copy(ctx, refs.Repository.Digest(d.String()), refs.CacheFloat.Tag); err != nil {
-		return fmt.Errorf("moving %s: %w", refs.CacheFloat, err)
-	}
 	return nil
 }

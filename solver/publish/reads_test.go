@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bkcache/bkcache/context/compose"
 	"github.com/bkcache/bkcache/solver/outcome"
@@ -42,8 +45,8 @@ func TestPromoteReadFailures(t *testing.T) {
 		{name: "attached manifests unreadable", attach: true, fault: unauthorized("GET", "/referrers/"), wantErr: "reading the manifests attached to"},
 		{name: "the missing manifest cannot be attached", attach: true, fault: faultproxy.Fault{Method: "PUT", Path: "/manifests/sha256:", Status: 400, Code: "MANIFEST_INVALID"}, wantErr: "attaching the manifest"},
 		{name: "attached already: nothing written", attach: true, attached: true, fault: faultproxy.Fault{Method: "PUT", Path: "/manifests/sha256:", Status: 400, Code: "MANIFEST_INVALID"}},
-		{name: "R:cache-H unreadable: a warning", fault: unauthorized("HEAD", "/manifests/cache-[0-9a-f]+$"), wantWarn: "reading "},
-		{name: "R:cache-H unreadable, cache required", require: true, fault: unauthorized("HEAD", "/manifests/cache-[0-9a-f]+$"), wantErr: "reading "},
+		{name: "R:cache-H unreadable: a warning", fault: unauthorized("", "/manifests/cache-[0-9a-f]+$"), wantWarn: "reading "},
+		{name: "R:cache-H unreadable, cache required", require: true, fault: unauthorized("", "/manifests/cache-[0-9a-f]+$"), wantErr: "reading "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p.Clear()
@@ -154,5 +157,60 @@ func TestCheckFails(t *testing.T) {
 	d, found, err := New(registry.New(registry.Options{}), Options{}).Check(context.Background(), j)
 	if err == nil || found || d != "" || !strings.Contains(err.Error(), "checking whether "+j.Refs.Image.String()+" exists") {
 		t.Errorf("Check = %q, %v, %v", d, found, err)
+	}
+}
+
+// TestPromoteReadsAtOnce: a promotion sends the reads its moves need
+// (the records attached to R:H, R:cache-H, the manifest R:H holds) at
+// once, not one after the other, and then moves R:cache-F and R:F at
+// once: each group is held at the registry until all of it has arrived.
+// Sent in turn, the first of a group would wait out its hold, and the
+// test fails.
+func TestPromoteReadsAtOnce(t *testing.T) {
+	p, host := rt.Faulty(t)
+	direct := host + "/p/atonce"
+	rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+	cache := digest.Digest(rt.PushRandom(t, direct+":cache-"+testHash.Encoded()))
+	rt.PushRandom(t, direct+":ci")
+	j := plantest.Job(t, p.Addr+"/p/atonce", testHash, &compose.Service{Name: "s"})
+	pub := New(registry.New(registry.Options{}), Options{Attach: true, Recorder: testRecorder})
+	if err := pub.attach(context.Background(), registry.New(registry.Options{}), j, &outcome.Result{Service: "s", Hash: testHash.Encoded(), Digest: rh}); err != nil {
+		t.Fatal(err)
+	}
+	var timedOut atomic.Bool
+	// together holds each request of a group of n until all n arrived.
+	together := func(n int) func() {
+		var arrived sync.WaitGroup
+		arrived.Add(n)
+		return func() {
+			arrived.Done()
+			all := make(chan struct{})
+			go func() { arrived.Wait(); close(all) }()
+			select {
+			case <-all:
+			case <-time.After(10 * time.Second):
+				timedOut.Store(true)
+			}
+		}
+	}
+	reads, moves := together(3), together(2)
+	for _, f := range []faultproxy.Fault{
+		{Method: "GET", Path: "/referrers/", Before: reads},
+		{Method: "GET", Path: "/manifests/cache-[0-9a-f]+$", Before: reads},
+		{Method: "GET", Path: "/manifests/" + rh.String() + "$", Before: reads},
+		{Method: "PUT", Path: "/manifests/cache-ci$", Before: moves},
+		{Method: "PUT", Path: "/manifests/ci$", Before: moves},
+	} {
+		f.Times = 1
+		p.Inject(f)
+	}
+	res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+	skip(t, pub, j, res)
+	if timedOut.Load() {
+		t.Errorf("the promotion's reads, or its moves, went out one after the other:\n%s", strings.Join(p.Log(), "\n"))
+	}
+	p.Clear()
+	if res.Status != outcome.Skipped || digest.Digest(rt.Head(t, direct+":ci")) != rh || digest.Digest(rt.Head(t, direct+":cache-ci")) != cache {
+		t.Errorf("status %s (%q): R:F and R:cache-F not moved to R:H and R:cache-H", res.Status, res.Error)
 	}
 }

@@ -173,12 +173,43 @@ func (r *Registry) Copy(ctx context.Context, src name.Reference, dst name.Tag) e
 	if err != nil {
 		return wrap(src, err)
 	}
-	if src.Context() == dst.Context() {
-		err = remote.Tag(dst, desc, r.opts(ctx)...)
-	} else if desc.MediaType.IsIndex() {
-		err = writeIndex(ctx, r, desc, dst)
-	} else {
-		err = writeImage(ctx, r, desc, dst)
+	return r.Put(ctx, Manifest{src, desc}, dst)
+}
+
+// Manifest is a manifest read to be written under another tag (Fetch,
+// then Put: Copy in two steps, for a caller that reads several first).
+type Manifest struct {
+	src  name.Reference
+	desc *remote.Descriptor
+}
+
+// Digest is the manifest's digest.
+func (m Manifest) Digest() digest.Digest { return digest.Digest(m.desc.Digest.String()) }
+
+// Fetch reads the manifest ref names: found is false when the registry
+// has none (404).
+func (r *Registry) Fetch(ctx context.Context, ref name.Reference) (m Manifest, found bool, err error) {
+	desc, err := remote.Get(ref, r.opts(ctx)...)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return Manifest{}, false, nil
+		}
+		return Manifest{}, false, wrap(ref, err)
+	}
+	return Manifest{ref, desc}, true, nil
+}
+
+// Put points the tag dst at m, as Copy does.
+func (r *Registry) Put(ctx context.Context, m Manifest, dst name.Tag) error {
+	var err error
+	switch {
+	case m.src.Context() == dst.Context():
+		err = remote.Tag(dst, m.desc, r.opts(ctx)...)
+	case m.desc.MediaType.IsIndex():
+		err = writeIndex(ctx, r, m.desc, dst)
+	default:
+		err = writeImage(ctx, r, m.desc, dst)
 	}
 	if err != nil {
 		return wrap(dst, err)
