@@ -3,7 +3,6 @@ package solver
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/bkcache/bkcache/solver/outcome"
@@ -63,7 +62,7 @@ func (s *schedule) pushed(service, ref string, d digest.Digest) {
 		return // done already
 	default:
 	}
-	s.early[service] = depImage{Ref: j.Refs.Image.String() + "@" + d.String()}
+	s.early[service] = depImage{Ref: j.Refs.Image.String() + "@" + d.String(), Digest: d}
 	close(s.ready[service])
 }
 
@@ -84,15 +83,15 @@ func (s *schedule) finished(service string) {
 	close(s.done[service])
 }
 
-// repushed warns, on a job its push readied, when its final image is
-// another (a retry of its solve pushed again): its dependents read the
-// first.
+// repushed warns, on a job its push readied, when R:H ends at another
+// image (a retry of its solve pushed again, or another run of the same
+// inputs did): its dependents read the first.
 func (s *schedule) repushed(res *outcome.Result) {
 	s.mu.Lock()
 	im, early := s.early[res.Service]
 	s.mu.Unlock()
-	if early && res.Digest != "" && !strings.HasSuffix(im.Ref, "@"+res.Digest.String()) {
-		res.Warn(fmt.Sprintf("the services that read %s through service: contexts started from %s, its first push; a retry pushed %s since", res.Service, im.Ref, res.Digest))
+	if early && res.Digest != "" && res.Digest != im.Digest {
+		res.Warn(fmt.Sprintf("the services that read %s through service: contexts started from %s, the image its solve pushed first; %s holds %s since", res.Service, im.Ref, res.Image, res.Digest))
 	}
 }
 

@@ -33,7 +33,7 @@ import (
 type depImage struct {
 	Ref    string        // R:H@digest, when in the registry
 	Layout string        // OCI layout directory, when built locally
-	Digest digest.Digest // the image's digest in Layout
+	Digest digest.Digest // the image's digest (in Layout, when built locally)
 }
 
 // solveOpt maps a job onto a SolveOpt for the builtin dockerfile

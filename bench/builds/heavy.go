@@ -152,31 +152,40 @@ func (b *bench) heavyBuild(ctx context.Context, tool, dir, r string, s int, buil
 }
 
 // breakdown sorts the vertices of a rawjson progress stream into phases
-// by the names BuildKit gives them.
+// by the names BuildKit gives them. A vertex sent again with another
+// start ran again: BuildKit v0.33 restarts the image exporter's for the
+// push, and a step loaded lazily from cache for the pull of its layers.
+// Each run counts.
 func breakdown(out string, wall time.Duration) phases {
-	last := map[string]*client.Vertex{}
+	type key struct {
+		vertex string
+		start  time.Time
+	}
+	runs := map[key]*client.Vertex{}
 	for _, line := range strings.Split(out, "\n") {
 		var st client.SolveStatus
 		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &st) != nil {
 			continue
 		}
 		for _, v := range st.Vertexes {
-			last[v.Digest.String()+v.Name] = v
+			if v.Started != nil {
+				runs[key{v.Digest.String() + v.Name, *v.Started}] = v
+			}
 		}
 	}
 	p := phases{wall: wall}
 	var first, end time.Time
-	for _, v := range last {
-		if v.Started == nil || v.Completed == nil {
+	for k, v := range runs {
+		if v.Completed == nil {
 			continue
 		}
-		if first.IsZero() || v.Started.Before(first) {
-			first = *v.Started
+		if first.IsZero() || k.start.Before(first) {
+			first = k.start
 		}
 		if v.Completed.After(end) {
 			end = *v.Completed
 		}
-		d := v.Completed.Sub(*v.Started)
+		d := v.Completed.Sub(k.start)
 		switch n := v.Name; {
 		case strings.Contains(n, "importing cache manifest"):
 			p.cacheImport += d

@@ -276,10 +276,10 @@ func convergeTags(ctx context.Context, reg *registry.Registry, j *plan.Job, d di
 }
 
 // moveFloating points R:F at image, the manifest R:H held when checked
-// (read by digest) and the record was attached to, after R:cache-F was
-// moved (cacheErr says how that went). By digest, never by R:H: another
-// run may push R:H again meanwhile, an image of the same inputs without
-// its record yet. The cache is an optimisation: failing to move
+// (read by digest) and the record was attached to; cacheErr is how
+// moving R:cache-F went, when it moved first. By digest, never by R:H:
+// another run may push R:H again meanwhile, an image of the same inputs
+// without its record yet. The cache is an optimisation: failing to move
 // R:cache-F costs the next build its cache, not correctness, so it is a
 // warning unless a cache export is required.
 func (p *Publisher) moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, image registry.Manifest, cacheErr error, res *outcome.Result) error {
