@@ -90,7 +90,7 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 		s.record(st)
 		for _, v := range st.Vertexes {
 			s.steps[v.Digest] = v
-			if b, ok := s.began[v.Digest]; v.Started != nil && (!ok || v.Started.Before(b)) {
+			if _, ok := s.began[v.Digest]; !ok && v.Started != nil {
 				s.began[v.Digest] = *v.Started
 			}
 			if v.Cached {

@@ -110,15 +110,18 @@ func TestExporting(t *testing.T) {
 		{"no push: a local build's cache export only", [][]*client.Vertex{{vx(cache, 100, 300)}, {vx("[build 1/2] RUN make", 0, 100)}}, 0, 200 * time.Millisecond},
 		{"an export still running counts nothing", [][]*client.Vertex{{vx(img, 0, -1)}}, 0, 0},
 	} {
-		in := make(chan *client.SolveStatus, len(c.updates))
-		for _, vs := range c.updates {
-			in <- &client.SolveStatus{Vertexes: vs}
-		}
-		close(in)
-		sc := newStepCounter("s", nil)
-		sc.run(in)
-		if p, e := sc.pushing(), sc.exporting(); p != c.pushing || e != c.together {
-			t.Errorf("%s: pushing %s, together %s; want %s, %s", c.name, p, e, c.pushing, c.together)
+		// The steps are a map: its order changes from run to run.
+		for range 20 {
+			in := make(chan *client.SolveStatus, len(c.updates))
+			for _, vs := range c.updates {
+				in <- &client.SolveStatus{Vertexes: vs}
+			}
+			close(in)
+			sc := newStepCounter("s", nil)
+			sc.run(in)
+			if p, e := sc.pushing(), sc.exporting(); p != c.pushing || e != c.together {
+				t.Fatalf("%s: pushing %s, together %s; want %s, %s", c.name, p, e, c.pushing, c.together)
+			}
 		}
 	}
 }
@@ -198,6 +201,7 @@ func TestPushedManifest(t *testing.T) {
 		{"pushing manifest for 127.0.0.1:5000/p/app:abc@" + d.String(), false, "", false}, // still pushing
 		{"pushing layers", true, "", false},
 		{"pushing manifest for 127.0.0.1:5000/p/app:abc", true, "", false},           // no digest
+		{"pushing manifest for " + d.String(), true, "", false},                      // a digest, but no name
 		{"pushing manifest for 127.0.0.1:5000/p/app:abc@sha256:zz", true, "", false}, // not a digest
 		{"exporting manifest " + d.String(), true, "", false},
 	} {

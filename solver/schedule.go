@@ -48,20 +48,19 @@ func newSchedule(p *plan.Plan, slots int) *schedule {
 // solve still exports its cache, which BuildKit does after, or beside,
 // the push (see Build).
 func (s *schedule) pushed(service, ref string, d digest.Digest) {
-	j := s.jobs[service]
-	if j == nil || !s.needed[service] || !sameTag(ref, j.Refs.Image.Tag) {
+	// Only the services others read are readied early (each is a job:
+	// the plan checks that every service: context names one).
+	if !s.needed[service] || !sameTag(ref, s.jobs[service].Refs.Image.Tag) {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.early[service]; ok {
-		return
-	}
 	select {
 	case <-s.ready[service]:
-		return // done already
+		return // readied by an earlier push, or done
 	default:
 	}
+	j := s.jobs[service]
 	s.early[service] = depImage{Ref: j.Refs.Image.String() + "@" + d.String(), Digest: d}
 	close(s.ready[service])
 }

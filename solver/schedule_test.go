@@ -61,6 +61,12 @@ func TestReadiedByPush(t *testing.T) {
 	s.release()
 
 	res := s.byName["base"]
+	for _, d := range []digest.Digest{"", d1} { // failed after the push; ended at that push
+		res.Digest = d
+		if s.repushed(res); len(res.Warnings) != 0 {
+			t.Fatalf("ended at %q: warned %q", d, res.Warnings)
+		}
+	}
 	res.Status, res.Digest = outcome.Built, d2
 	s.repushed(res)
 	s.finished("base")
@@ -99,5 +105,38 @@ func TestReadiedWhenDone(t *testing.T) {
 	s.pushed("base", "docker.io/p/base:"+testHash.Encoded(), res.Digest) // too late: ignored
 	if _, err := s.acquire(context.Background(), p.Jobs[1]); !errors.Is(err, ErrDependency) {
 		t.Errorf("a failed dependency: %v, want ErrDependency", err)
+	}
+}
+
+// TestAcquireWaits: a dependency built without a push reaches its
+// dependent as its OCI layout; a dependent whose wait is cancelled gets
+// the context's error; err names the services that did not build.
+func TestAcquireWaits(t *testing.T) {
+	p, _ := chain(t)
+	s := newSchedule(p, 1)
+	base := s.byName["base"]
+	base.Status, base.Layout, base.Digest = outcome.Built, "/tmp/layouts/base", digest.FromString("local image")
+	s.finished("base")
+	deps, err := s.acquire(context.Background(), p.Jobs[1])
+	if err != nil || deps["base"] != (depImage{Layout: base.Layout, Digest: base.Digest}) {
+		t.Fatalf("app reads base as %+v (%v), want its layout", deps["base"], err)
+	}
+	// The one slot is taken: a second acquire waits, until cancelled.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.acquire(ctx, p.Jobs[1]); !errors.Is(err, context.Canceled) {
+		t.Errorf("acquire past a cancelled wait for a slot: %v", err)
+	}
+	s.release()
+
+	p, _ = chain(t)
+	s = newSchedule(p, 1)
+	if _, err := s.acquire(ctx, p.Jobs[1]); !errors.Is(err, context.Canceled) {
+		t.Errorf("acquire past a cancelled wait for base: %v", err)
+	}
+	s.byName["base"].Status = outcome.Skipped
+	s.byName["app"].Fail(errors.New("RUN make: exit code 2"))
+	if err := s.err(); err == nil || !strings.Contains(err.Error(), "1 of 2 services did not build: [app]") {
+		t.Errorf("err() = %v", err)
 	}
 }
