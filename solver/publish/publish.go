@@ -232,7 +232,7 @@ func (p *Publisher) settle(ctx context.Context, reg *registry.Registry, refs pla
 		cacheErr = fmt.Errorf("reading %s: %w", refs.Cache, cacheErr)
 	}
 	moveCache := func() {
-		if cacheErr == nil && cacheFound {
+		if cacheFound { // and so read without an error
 			if err := reg.Put(ctx, cache, refs.CacheFloat.Tag); err != nil {
 				cacheErr = fmt.Errorf("moving %s: %w", refs.CacheFloat, err)
 			}
@@ -240,15 +240,18 @@ func (p *Publisher) settle(ctx context.Context, reg *registry.Registry, refs pla
 	}
 	if p.opt.RequireCacheExport {
 		// R:F moves only once R:cache-F has.
-		moveCache()
-		return p.moveFloating(ctx, reg, refs, image, cacheErr, res)
+		if moveCache(); cacheErr != nil {
+			return fmt.Errorf("%w (%w); %s not moved", cacheErr, ErrCacheExportRequired, refs.Floating)
+		}
+		return moveFloating(ctx, reg, refs, image, res)
 	}
-	// Otherwise the two move at once: R:cache-F's failure is a warning,
-	// and R:F's leaves R:cache-F at the cache of newer inputs, which
-	// costs nothing.
+	// Otherwise the two move at once. The cache is an optimisation:
+	// failing to move R:cache-F costs the next build its cache, not
+	// correctness, so it is a warning; R:F's failure leaves R:cache-F at
+	// the cache of newer inputs, which costs nothing.
 	var moved sync.WaitGroup
 	moved.Go(moveCache)
-	err := p.moveFloating(ctx, reg, refs, image, nil, res)
+	err := moveFloating(ctx, reg, refs, image, res)
 	moved.Wait()
 	if cacheErr != nil {
 		res.Warn(cacheErr.Error())
@@ -276,19 +279,10 @@ func convergeTags(ctx context.Context, reg *registry.Registry, j *plan.Job, d di
 }
 
 // moveFloating points R:F at image, the manifest R:H held when checked
-// (read by digest) and the record was attached to; cacheErr is how
-// moving R:cache-F went, when it moved first. By digest, never by R:H:
-// another run may push R:H again meanwhile, an image of the same inputs
-// without its record yet. The cache is an optimisation: failing to move
-// R:cache-F costs the next build its cache, not correctness, so it is a
-// warning unless a cache export is required.
-func (p *Publisher) moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, image registry.Manifest, cacheErr error, res *outcome.Result) error {
-	if cacheErr != nil {
-		if p.opt.RequireCacheExport {
-			return fmt.Errorf("%w (%w); %s not moved", cacheErr, ErrCacheExportRequired, refs.Floating)
-		}
-		res.Warn(cacheErr.Error())
-	}
+// (read by digest) and the record was attached to. By digest, never by
+// R:H: another run may push R:H again meanwhile, an image of the same
+// inputs without its record yet.
+func moveFloating(ctx context.Context, reg *registry.Registry, refs plan.Refs, image registry.Manifest, res *outcome.Result) error {
 	if err := reg.Put(ctx, image, refs.Floating.Tag); err != nil {
 		return fmt.Errorf("moving %s: %w", refs.Floating, err)
 	}

@@ -102,6 +102,32 @@ func TestPromoteReadFailures(t *testing.T) {
 	}
 }
 
+// TestPromoteImageUnreadable: a promotion that cannot read the manifest
+// R:H held fails, and moves neither R:cache-F nor R:F.
+func TestPromoteImageUnreadable(t *testing.T) {
+	p, host := rt.Faulty(t)
+	direct := host + "/p/unreadable"
+	rh := digest.Digest(rt.PushRandom(t, direct+":"+testHash.Encoded()))
+	rt.PushRandom(t, direct+":cache-"+testHash.Encoded())
+	before := map[string]digest.Digest{
+		"ci":       digest.Digest(rt.PushRandom(t, direct+":ci")),
+		"cache-ci": digest.Digest(rt.PushRandom(t, direct+":cache-ci")),
+	}
+	p.Inject(faultproxy.Fault{Method: "GET", Path: "/manifests/" + rh.String() + "$", Status: 401, Code: "UNAUTHORIZED"})
+	j := plantest.Job(t, p.Addr+"/p/unreadable", testHash, &compose.Service{Name: "s"})
+	res := &outcome.Result{Service: "s", Hash: j.Inputs.Tag()}
+	skip(t, New(registry.New(registry.Options{}), Options{}), j, res)
+	p.Clear()
+	if res.Status != outcome.Failed || !strings.Contains(res.Error, "moving "+j.Refs.Floating.String()) {
+		t.Errorf("status %s, error %q; want a failure moving R:F", res.Status, res.Error)
+	}
+	for tag, d := range before {
+		if got := digest.Digest(rt.Head(t, direct+":"+tag)); got != d {
+			t.Errorf("%s moved although R:H's manifest could not be read", tag)
+		}
+	}
+}
+
 // TestPromoteAlreadyThereWritesNothing: a skip whose R:F, R:cache-F and
 // compose tags already name what R:H and R:cache-H hold writes nothing:
 // a registry refusing every manifest write (tags made immutable) still
