@@ -61,8 +61,8 @@ func (e *engineFlags) ahead(ctx context.Context) *engineAhead {
 }
 
 // take waits for the engine and its pool, finding or starting bkcache's
-// own buildkitd when that is the engine. close ends the pool.
-func (a *engineAhead) take(ctx context.Context, stderr io.Writer, mirrors registry.Mirrors) (eng engine.Engine, pool *solver.Pool, close func(), err error) {
+// own buildkitd when that is the engine. closePool ends the pool.
+func (a *engineAhead) take(ctx context.Context, stderr io.Writer, mirrors registry.Mirrors) (eng engine.Engine, pool *solver.Pool, closePool func(), err error) {
 	<-a.done
 	eng, pool, err = a.eng, a.pool, a.err
 	if err == nil && eng.Kind == engine.Private {
