@@ -143,6 +143,13 @@ var ErrAuth = errors.New("registry refused the credentials")
 // ErrNotFound reports a reference the registry does not have.
 var ErrNotFound = errors.New("not found in the registry")
 
+// notFound reports whether err is the registry's definite "no such
+// thing" (404).
+func notFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
+}
+
 // Head returns the digest of ref. It returns found=false, err=nil only for
 // a definite "no such manifest" (404); every other failure is an error,
 // never taken for a miss.
@@ -155,8 +162,7 @@ func (r *Registry) Head(ctx context.Context, ref name.Reference) (d digest.Diges
 func (r *Registry) HeadType(ctx context.Context, ref name.Reference) (d digest.Digest, mt types.MediaType, found bool, err error) {
 	desc, err := remote.Head(ref, r.opts(ctx)...)
 	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		if notFound(err) {
 			return "", "", false, nil
 		}
 		return "", "", false, wrap(ref, err)
@@ -183,16 +189,12 @@ type Manifest struct {
 	desc *remote.Descriptor
 }
 
-// Digest is the manifest's digest.
-func (m Manifest) Digest() digest.Digest { return digest.Digest(m.desc.Digest.String()) }
-
 // Fetch reads the manifest ref names: found is false when the registry
 // has none (404).
 func (r *Registry) Fetch(ctx context.Context, ref name.Reference) (m Manifest, found bool, err error) {
 	desc, err := remote.Get(ref, r.opts(ctx)...)
 	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		if notFound(err) {
 			return Manifest{}, false, nil
 		}
 		return Manifest{}, false, wrap(ref, err)

@@ -26,8 +26,7 @@ import (
 // Tags lists the tags of repo; a repository that does not exist has none.
 func (r *Registry) Tags(ctx context.Context, repo name.Repository) ([]string, error) {
 	tags, err := remote.List(repo, r.opts(ctx)...)
-	var te *transport.Error
-	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+	if notFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -240,7 +239,7 @@ func (r *Registry) Delete(ctx context.Context, repo name.Repository, d digest.Di
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
+	case notFound(err):
 		return nil
 	case errors.As(err, &te) && (te.StatusCode == http.StatusMethodNotAllowed || hasCode(te, transport.UnsupportedErrorCode)):
 		return fmt.Errorf("registry %s: %w (HTTP %d)", hostOf(repo), ErrNoDelete, te.StatusCode)
