@@ -9,7 +9,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -90,9 +89,10 @@ func (r *Registry) cacheManifest(ctx context.Context, ref name.Reference) (*Cach
 	}
 	info := &CacheInfo{Ref: ref.String(), Digest: digest.Digest(desc.Digest.String()), MediaType: string(desc.MediaType)}
 	var layers []v1.Descriptor
-	switch desc.MediaType {
-	case types.OCIImageIndex, types.DockerManifestList:
-		info.Form = string(Index)
+	form := FormOf(desc.MediaType)
+	info.Form = string(form)
+	switch form {
+	case Index:
 		var im v1.IndexManifest
 		if err := json.Unmarshal(desc.Manifest, &im); err != nil {
 			return nil, config, fmt.Errorf("%s: malformed index: %w", ref, err)
@@ -105,7 +105,6 @@ func (r *Registry) cacheManifest(ctx context.Context, ref name.Reference) (*Cach
 			}
 		}
 	default:
-		info.Form = string(ImageManifest)
 		var m v1.Manifest
 		if err := json.Unmarshal(desc.Manifest, &m); err != nil {
 			return nil, config, fmt.Errorf("%s: malformed manifest: %w", ref, err)
