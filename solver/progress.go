@@ -98,8 +98,10 @@ func (s *stepCounter) run(in <-chan *client.SolveStatus) {
 			}
 		}
 		for _, vs := range st.Statuses {
-			if ref, d, ok := pushedManifest(vs); ok && s.pushed != nil {
-				s.pushed(ref, d)
+			if s.pushed != nil {
+				if ref, d, ok := pushedManifest(vs); ok {
+					s.pushed(ref, d)
+				}
 			}
 			m := s.sizes[vs.Vertex]
 			if m == nil {
@@ -168,8 +170,8 @@ func (s *stepCounter) cacheIO() (importing, exporting cacheIO) {
 			}
 			continue
 		}
-		if v.Started != nil && v.Completed != nil {
-			io.Duration += v.Completed.Sub(*v.Started)
+		if start, end, ok := s.interval(v); ok {
+			io.Duration += end.Sub(start)
 		}
 	}
 	return importing, exporting
