@@ -1,7 +1,9 @@
 // Command releasetool writes bkcache's release into a directory: one
 // archive per platform (the static binary, README.md and LICENSE), an
-// SPDX SBOM per binary from its build info, SHA256SUMS, and image/, an
-// OCI layout of the bkcache image for the linux platforms. Two runs
+// SPDX SBOM per binary from its build info, SHA256SUMS, image/, an OCI
+// layout of the bkcache image for the linux platforms, and, given
+// Debian's busybox-static packages (-busybox), image-debug/, the same
+// image with a shell. Two runs
 // from the same commit write the same bytes: every time in them is the
 // commit's (SOURCE_DATE_EPOCH), entries are sorted, owners are fixed.
 // .ci/release runs it.
@@ -28,10 +30,11 @@ var Platforms = []Platform{{"darwin", "amd64"}, {"darwin", "arm64"}, {"linux", "
 func main() {
 	out := flag.String("o", "dist", "output directory (replaced)")
 	only := flag.String("platforms", "", "only these of the release's platforms, OS/ARCH comma-separated (for quick checks)")
+	shells := flag.String("busybox", "", "a directory of Debian's busybox-static_*_ARCH.deb, one per linux platform, for the debug image (none: no debug image)")
 	flag.Parse()
 	platforms, err := pick(*only)
 	if err == nil {
-		err = run(*out, flag.Arg(0), platforms)
+		err = run(*out, flag.Arg(0), platforms, *shells)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "release:", err)
@@ -56,10 +59,16 @@ func pick(only string) ([]Platform, error) {
 	return out, nil
 }
 
-func run(out, version string, platforms []Platform) error {
+func run(out, version string, platforms []Platform, shellDir string) error {
 	epoch, err := sourceDate()
 	if err != nil {
 		return err
+	}
+	var shells map[string]busybox
+	if shellDir != "" {
+		if shells, err = busyboxes(shellDir, platforms); err != nil {
+			return err
+		}
 	}
 	rev := revision()
 	if version == "" {
@@ -90,8 +99,11 @@ func run(out, version string, platforms []Platform) error {
 	if err := writeSums(out, files); err != nil {
 		return err
 	}
-	meta := imageMeta{Version: version, Revision: rev, Source: "https://github.com/bkcache/bkcache", Created: epoch}
-	return writeImage(filepath.Join(out, "image"), bins, meta)
+	meta := imageMeta{Version: version, Revision: rev, Source: "https://github.com/bkcache/bkcache", Created: epoch, Tag: version}
+	if err := writeImage(filepath.Join(out, "image"), bins, meta, nil); err != nil || shells == nil {
+		return err
+	}
+	return writeImage(filepath.Join(out, "image-debug"), bins, debugMeta(meta, shells), shells)
 }
 
 // revision is the commit released, or "unknown" outside a checkout.
