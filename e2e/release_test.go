@@ -6,10 +6,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bkcache/bkcache/context/source/sourcetest"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
@@ -30,16 +32,12 @@ func releaseDir(ctx context.Context, t *testing.T) string {
 	return dir
 }
 
-// TestReleaseImage: the release's image layout is a valid index of
-// linux/amd64 and linux/arm64 with its annotations; `crane push`, the
-// documented publishing command, puts it in a registry; and the binary in
-// it runs there, as its non-root user, in a RUN step on buildkitd.
-func TestReleaseImage(t *testing.T) {
-	requireSandbox(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	dist := releaseDir(ctx, t)
-	lp, err := layout.FromPath(filepath.Join(dist, "image"))
+// releaseIndex reads the image index of the release's OCI layout name
+// and checks it: valid, linux/amd64 and linux/arm64, the non-root user
+// and bkcache as entrypoint, the OCI annotations.
+func releaseIndex(t *testing.T, dist, name string) (v1.ImageIndex, *v1.IndexManifest) {
+	t.Helper()
+	lp, err := layout.FromPath(filepath.Join(dist, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +47,14 @@ func TestReleaseImage(t *testing.T) {
 	}
 	tm, err := top.IndexManifest()
 	if err != nil || len(tm.Manifests) != 1 {
-		t.Fatalf("the layout's index.json: %v, %v; want one entry, the image's index", tm, err)
+		t.Fatalf("%s/index.json: %v, %v; want one entry, the image's index", name, tm, err)
 	}
 	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := validate.Index(idx); err != nil {
-		t.Fatalf("the image index does not validate: %v", err)
+		t.Fatalf("%s: the image index does not validate: %v", name, err)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
@@ -65,24 +63,39 @@ func TestReleaseImage(t *testing.T) {
 	var platforms []string
 	for _, m := range im.Manifests {
 		platforms = append(platforms, m.Platform.OS+"/"+m.Platform.Architecture)
-	}
-	if !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
-		t.Errorf("the image holds %v, want linux/amd64 and linux/arm64", platforms)
-	}
-	for _, m := range im.Manifests {
 		img, err := idx.Image(m.Digest)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg, err := img.ConfigFile()
 		if err != nil || cfg.Config.User != "65532:65532" || !slices.Equal(cfg.Config.Entrypoint, []string{"/usr/local/bin/bkcache"}) {
-			t.Errorf("%s's config: user %q, entrypoint %q (%v); want the non-root user and bkcache", m.Platform.Architecture, cfg.Config.User, cfg.Config.Entrypoint, err)
+			t.Errorf("%s: %s's config: user %q, entrypoint %q (%v); want the non-root user and bkcache", name, m.Platform.Architecture, cfg.Config.User, cfg.Config.Entrypoint, err)
 		}
+	}
+	if !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("%s holds %v, want linux/amd64 and linux/arm64", name, platforms)
 	}
 	for _, k := range []string{"org.opencontainers.image.source", "org.opencontainers.image.revision", "org.opencontainers.image.version", "org.opencontainers.image.created"} {
 		if im.Annotations[k] == "" {
-			t.Errorf("the index lacks the annotation %s: %v", k, im.Annotations)
+			t.Errorf("%s: the index lacks the annotation %s: %v", name, k, im.Annotations)
 		}
+	}
+	return idx, im
+}
+
+// TestReleaseImage: the release's image layouts are valid indexes of
+// linux/amd64 and linux/arm64 with their annotations; `crane push`, the
+// documented publishing command, puts the image in a registry; and the
+// binary in it runs there, as its non-root user, in a RUN step on
+// buildkitd. (TestGitLabComponent runs a job in the debug image.)
+func TestReleaseImage(t *testing.T) {
+	requireSandbox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dist := releaseDir(ctx, t)
+	idx, im := releaseIndex(t, dist, "image")
+	if _, dm := releaseIndex(t, dist, "image-debug"); !strings.Contains(dm.Annotations["org.opencontainers.image.description"], "busybox") {
+		t.Errorf("the debug image's description %q does not name its busybox", dm.Annotations["org.opencontainers.image.description"])
 	}
 
 	crane, err := sb.BuildCrane(ctx)
