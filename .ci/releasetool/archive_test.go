@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,5 +86,28 @@ func TestPick(t *testing.T) {
 	}
 	if p, _ := pick(""); len(p) != len(Platforms) {
 		t.Errorf("pick(\"\") = %v, want every platform", p)
+	}
+}
+
+// TestUnlicensed: a release version needs a LICENSE; a pre-release,
+// a pseudo-version and CI's do not.
+func TestUnlicensed(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		refused bool
+	}{
+		{"v1.0.0", true},
+		{"v0.2.0", true},
+		{"v1.0.0-rc.1", false},
+		{"v0.0.0-ci", false},
+		{"v0.0.0-20261207024209-5f51ed6a1b2c", false},
+	} {
+		err := unlicensed(tc.version)
+		if (err != nil) != tc.refused {
+			t.Errorf("%s: %v, refused %v", tc.version, err, tc.refused)
+		}
+		if err != nil && !strings.Contains(err.Error(), "LICENSE") {
+			t.Errorf("%s: %v does not name the missing LICENSE", tc.version, err)
+		}
 	}
 }

@@ -76,6 +76,11 @@ func run(out, version string, platforms []Platform, shellDir string) error {
 			return err
 		}
 	}
+	if _, err := os.Stat("LICENSE"); err != nil {
+		if err := unlicensed(version); err != nil {
+			return err
+		}
+	}
 	if err := os.RemoveAll(out); err != nil {
 		return err
 	}
@@ -143,6 +148,16 @@ func release(out, tmp, version string, p Platform, epoch time.Time) ([]string, s
 		return nil, "", err
 	}
 	return []string{archive, sbom}, bin, nil
+}
+
+// unlicensed refuses a release version without a LICENSE to put in its
+// archives; a pre-release (v1.0.0-rc.1, a pseudo-version, CI's
+// v0.0.0-ci) may go without.
+func unlicensed(version string) error {
+	if strings.Contains(version, "-") {
+		return nil
+	}
+	return fmt.Errorf("%s: no LICENSE at the top of the checkout to put in the archives; add one, or release a pre-release version (%s-rc.1)", version, version)
 }
 
 // build compiles a static, reproducible binary: no cgo, no paths of
