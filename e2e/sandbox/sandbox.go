@@ -83,6 +83,9 @@ type Sandbox struct {
 	procs      map[string]*proc
 	nodes      []string        // names of the buildkitd started by StartNode
 	debugNodes map[string]bool // those started by StartDebugNode
+
+	helperMu     sync.Mutex // GitLabHelperImage's
+	helperPushed bool
 }
 
 type proc struct {
