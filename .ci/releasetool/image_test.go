@@ -105,6 +105,9 @@ func TestDebugImage(t *testing.T) {
 			}
 		})
 	}
+	if _, ok := meta.annotations()["org.opencontainers.image.description"]; ok {
+		t.Errorf("the plain image has a description: %v", meta.annotations())
+	}
 	m := debugMeta(meta, map[string]busybox{"arm64": *shell})
 	if m.Tag != "v1.2.3-debug" || !strings.Contains(m.annotations()["org.opencontainers.image.description"], "arm64 1:1.35.0-4") {
 		t.Errorf("the debug image's meta: %+v", m)
@@ -193,6 +196,13 @@ func TestBusyboxes(t *testing.T) {
 	deb(t, dir, "busybox-static_9.9-2_amd64.deb", map[string]string{"bin/busybox": "a newer one"})
 	if _, err := busyboxes(dir, linux); err == nil || !strings.Contains(err.Error(), "found 2") {
 		t.Errorf("two packages for one architecture: %v", err)
+	}
+	corrupt := t.TempDir()
+	if err := os.WriteFile(filepath.Join(corrupt, "busybox-static_9.9-1_amd64.deb"), []byte("not a package"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := busyboxes(corrupt, linux); err == nil || !strings.Contains(err.Error(), "dpkg-deb") || !strings.Contains(err.Error(), "busybox-static_9.9-1_amd64.deb") {
+		t.Errorf("a corrupt package: %v", err)
 	}
 	empty := t.TempDir()
 	deb(t, empty, "busybox-static_9.9-1_amd64.deb", map[string]string{"bin/sh": "not busybox"})
