@@ -61,6 +61,46 @@ jobs:
           printf '%s\n' "$SKIPPED" > "$OUT/skipped.json"
 `
 
+// actionBuilderWorkflow makes a buildx builder current, as
+// docker/setup-buildx-action does (here with buildx's remote driver, on
+// the sandbox's buildkitd), and runs the action twice with no
+// BUILDKIT_HOST: first as is, so it takes buildx's current builder; then
+// after switching buildx away from it, naming it in builder:.
+const actionBuilderWorkflow = `name: e2e-builder
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: cp -a "$CHECKOUT/." "$GITHUB_WORKSPACE"
+      - name: set up buildx, as docker/setup-buildx-action does
+        run: |
+          "$BUILDX" create --name e2e-builder --driver remote --use "$BUILDKIT_ADDR"
+          "$BUILDX" create --name elsewhere --driver remote --use unix:///nonexistent.sock
+          "$BUILDX" use e2e-builder
+      - id: current
+        uses: ./
+        with:
+          version: VERSION
+          download-url: DOWNLOAD_URL
+          push: "true"
+          working-directory: project
+          args: -v
+      - run: '"$BUILDX" use elsewhere'
+      - id: named
+        uses: ./
+        with:
+          version: VERSION
+          download-url: DOWNLOAD_URL
+          push: "true"
+          builder: e2e-builder
+          working-directory: project
+          args: -v
+      - run: |
+          printf '%s\n' '${{ steps.current.outputs.built }}' > "$OUT/builder-built.json"
+          printf '%s\n' '${{ steps.named.outputs.skipped }}' > "$OUT/builder-skipped.json"
+`
+
 // TestGitHubAction runs the repository's action for real, offline, with
 // act in host mode: it installs the release from a loopback server (the
 // checksum checked), builds and pushes on the sandbox, and a second job
@@ -100,13 +140,19 @@ func TestGitHubAction(t *testing.T) {
 		t.Fatalf("git init: %v\n%s", err, out)
 	}
 	out := t.TempDir()
-	act := func(t *testing.T, url string) result {
+	act := func(t *testing.T, url string, env ...string) result {
 		t.Helper()
-		wf := strings.NewReplacer("VERSION", version, "DOWNLOAD_URL", url).Replace(actionWorkflow)
+		workflow := actionWorkflow
+		if len(env) > 0 {
+			workflow = actionBuilderWorkflow
+		} else {
+			env = []string{"BUILDKIT_HOST=" + sb.BuildkitAddr}
+		}
+		wf := strings.NewReplacer("VERSION", version, "DOWNLOAD_URL", url).Replace(workflow)
 		sourcetest.Write(t, checkout, map[string]string{".github/workflows/e2e.yml": wf})
 		args := []string{"push", "-P", "ubuntu-latest=-self-hosted", "-W", filepath.Join(checkout, ".github", "workflows", "e2e.yml")}
-		for _, e := range append([]string{"CHECKOUT=" + checkout, "CRANE=" + crane, "OUT=" + out, "BUILDKIT_HOST=" + sb.BuildkitAddr,
-			"XDG_CACHE_HOME=" + filepath.Join(sb.Dir, "cache")}, sb.Env()...) {
+		for _, e := range append(append([]string{"CHECKOUT=" + checkout, "CRANE=" + crane, "OUT=" + out,
+			"XDG_CACHE_HOME=" + filepath.Join(sb.Dir, "cache")}, sb.Env()...), env...) {
 			args = append(args, "--env", e)
 		}
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, "act"), args...)
@@ -143,6 +189,27 @@ func TestGitHubAction(t *testing.T) {
 		t.Errorf("second run skipped %v, want [svc]", s)
 	}
 
+	// After setup-buildx-action: buildx's current builder, then the
+	// builder input; with no BUILDKIT_HOST and no Docker engine.
+	bx, err := sb.BuildBuildx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := repo(t)
+	sourcetest.Write(t, checkout, map[string]string{"project/compose.yaml": "services:\n  svc:\n    image: " + r2 + "/svc\n    build: .\n"})
+	res := act(t, url, "BUILDX="+bx, "BUILDKIT_ADDR="+sb.BuildkitAddr, "BUILDKIT_HOST=", "DOCKER_CONFIG="+t.TempDir(), "DOCKER_HOST=unix:///nonexistent.sock")
+	if res.code != 0 {
+		t.Fatalf("act, after buildx create --use: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	for _, want := range []string{"buildx builder e2e-builder (buildx's current builder, remote driver)", "buildx builder e2e-builder (--builder, remote driver)"} {
+		if !strings.Contains(res.stdout+res.stderr, want) {
+			t.Errorf("the action's log does not say it built on %q:\n%s", want, res.stdout)
+		}
+	}
+	if b, s := list(t, "builder-built.json"), list(t, "builder-skipped.json"); len(b) != 1 || len(s) != 1 {
+		t.Errorf("on buildx's builder: built %v, then skipped %v; want [svc] each", b, s)
+	}
+
 	// A corrupt archive: the install step refuses it.
 	bad := t.TempDir()
 	if err := os.CopyFS(bad, os.DirFS(dist)); err != nil {
@@ -151,7 +218,7 @@ func TestGitHubAction(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bad, filepath.Base(archive)), []byte("not the release"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := act(t, serve(t, bad))
+	res = act(t, serve(t, bad))
 	if res.code == 0 || !strings.Contains(res.stdout+res.stderr, "does not match its SHA256SUMS entry") {
 		t.Errorf("a corrupt archive: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
