@@ -76,10 +76,9 @@ func run(out, version string, platforms []Platform, shellDir string) error {
 			return err
 		}
 	}
-	if _, err := os.Stat("LICENSE"); err != nil {
-		if err := unlicensed(version); err != nil {
-			return err
-		}
+	docs, err := docFiles(version)
+	if err != nil {
+		return err
 	}
 	if err := os.RemoveAll(out); err != nil {
 		return err
@@ -95,7 +94,7 @@ func run(out, version string, platforms []Platform, shellDir string) error {
 	var files []string
 	bins := map[Platform]string{}
 	for _, p := range platforms {
-		made, bin, err := release(out, tmp, version, p, epoch)
+		made, bin, err := release(out, tmp, version, p, epoch, docs)
 		if err != nil {
 			return fmt.Errorf("%s/%s: %w", p.OS, p.Arch, err)
 		}
@@ -122,7 +121,7 @@ func revision() string {
 
 // release builds one platform's binary and writes its archive and SBOM;
 // it returns their names and the binary's path.
-func release(out, tmp, version string, p Platform, epoch time.Time) ([]string, string, error) {
+func release(out, tmp, version string, p Platform, epoch time.Time, docs []entry) ([]string, string, error) {
 	bin := filepath.Join(tmp, p.OS+"_"+p.Arch, "bkcache")
 	if p.OS == "windows" {
 		bin += ".exe"
@@ -131,10 +130,7 @@ func release(out, tmp, version string, p Platform, epoch time.Time) ([]string, s
 		return nil, "", err
 	}
 	base := fmt.Sprintf("bkcache_%s_%s_%s", version, p.OS, p.Arch)
-	entries := []entry{{name: filepath.Base(bin), path: bin, mode: 0o755}, {name: "README.md", path: "README.md", mode: 0o644}}
-	if _, err := os.Stat("LICENSE"); err == nil {
-		entries = append(entries, entry{name: "LICENSE", path: "LICENSE", mode: 0o644})
-	}
+	entries := append([]entry{{name: filepath.Base(bin), path: bin, mode: 0o755}}, docs...)
 	archive := base + ".tar.gz"
 	write := writeTarGz
 	if p.OS == "windows" {
@@ -148,6 +144,16 @@ func release(out, tmp, version string, p Platform, epoch time.Time) ([]string, s
 		return nil, "", err
 	}
 	return []string{archive, sbom}, bin, nil
+}
+
+// docFiles are what every archive holds beside the binary: README.md,
+// and LICENSE when the checkout has one, which a release version must.
+func docFiles(version string) ([]entry, error) {
+	docs := []entry{{name: "README.md", path: "README.md", mode: 0o644}}
+	if _, err := os.Stat("LICENSE"); err == nil {
+		return append(docs, entry{name: "LICENSE", path: "LICENSE", mode: 0o644}), nil
+	}
+	return docs, unlicensed(version)
 }
 
 // unlicensed refuses a release version without a LICENSE to put in its
