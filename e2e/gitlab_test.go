@@ -245,13 +245,7 @@ func TestGitLabComponent(t *testing.T) {
 // read back from the registry by that name.
 func pushDebugImage(ctx context.Context, t *testing.T, dist, ref string) v1.Image {
 	t.Helper()
-	crane, err := sb.BuildCrane(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.CommandContext(ctx, crane, "push", "--insecure", filepath.Join(dist, "image-debug"), ref).CombinedOutput(); err != nil {
-		t.Fatalf("crane push: %v\n%s", err, out)
-	}
+	cranePush(ctx, t, filepath.Join(dist, "image-debug"), ref)
 	img, err := remote.Image(mustRef(t, ref), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))
 	if err != nil {
 		t.Fatalf("the job's image %s: %v", ref, err)

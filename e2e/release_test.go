@@ -83,6 +83,19 @@ func releaseIndex(t *testing.T, dist, name string) (v1.ImageIndex, *v1.IndexMani
 	return idx, im
 }
 
+// cranePush puts the OCI layout at ref with `crane push`, the README's
+// publishing command, at the version go.mod pins.
+func cranePush(ctx context.Context, t *testing.T, layout, ref string) {
+	t.Helper()
+	crane, err := sb.BuildCrane(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(ctx, crane, "push", "--insecure", layout, ref).CombinedOutput(); err != nil {
+		t.Fatalf("crane push %s %s: %v\n%s", layout, ref, err, out)
+	}
+}
+
 // TestReleaseImage: the release's image layouts are valid indexes of
 // linux/amd64 and linux/arm64 with their annotations; `crane push`, the
 // documented publishing command, puts the image in a registry; and the
@@ -98,14 +111,8 @@ func TestReleaseImage(t *testing.T) {
 		t.Errorf("the debug image's description %q does not name its busybox", dm.Annotations["org.opencontainers.image.description"])
 	}
 
-	crane, err := sb.BuildCrane(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ref := repo(t) + "/bkcache:" + im.Annotations["org.opencontainers.image.version"]
-	if out, err := exec.CommandContext(ctx, crane, "push", "--insecure", filepath.Join(dist, "image"), ref).CombinedOutput(); err != nil {
-		t.Fatalf("crane push: %v\n%s", err, out)
-	}
+	cranePush(ctx, t, filepath.Join(dist, "image"), ref)
 	d, _ := idx.Digest()
 	if got := head(t, ref); got != d.String() {
 		t.Errorf("the registry holds %s for %s, want the layout's index %s", got, ref, d)
