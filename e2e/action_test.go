@@ -124,6 +124,7 @@ func TestGitHubAction(t *testing.T) {
 	}
 
 	serve := func(t *testing.T, dir string) string { return serveRelease(t, dir, version) }
+	onSandbox := "BUILDKIT_HOST=" + sb.BuildkitAddr
 	r := repo(t)
 	checkout := sourcetest.Tree(t, map[string]string{
 		"project/compose.yaml": "services:\n  svc:\n    image: " + r + "/svc\n    build: .\n",
@@ -140,14 +141,10 @@ func TestGitHubAction(t *testing.T) {
 		t.Fatalf("git init: %v\n%s", err, out)
 	}
 	out := t.TempDir()
-	act := func(t *testing.T, url string, env ...string) result {
+	// act runs workflow with the release at url, and env beside the
+	// sandbox's.
+	act := func(t *testing.T, workflow, url string, env ...string) result {
 		t.Helper()
-		workflow := actionWorkflow
-		if len(env) > 0 {
-			workflow = actionBuilderWorkflow
-		} else {
-			env = []string{"BUILDKIT_HOST=" + sb.BuildkitAddr}
-		}
 		wf := strings.NewReplacer("VERSION", version, "DOWNLOAD_URL", url).Replace(workflow)
 		sourcetest.Write(t, checkout, map[string]string{".github/workflows/e2e.yml": wf})
 		args := []string{"push", "-P", "ubuntu-latest=-self-hosted", "-W", filepath.Join(checkout, ".github", "workflows", "e2e.yml")}
@@ -176,13 +173,13 @@ func TestGitHubAction(t *testing.T) {
 	}
 
 	url := serve(t, dist)
-	if res := act(t, url); res.code != 0 {
+	if res := act(t, actionWorkflow, url, onSandbox); res.code != 0 {
 		t.Fatalf("act, first run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	if b := list(t, "built.json"); len(b) != 1 || b[0] != "svc" {
 		t.Errorf("first run built %v, want [svc]", b)
 	}
-	if res := act(t, url); res.code != 0 {
+	if res := act(t, actionWorkflow, url, onSandbox); res.code != 0 {
 		t.Fatalf("act, second run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	if s := list(t, "skipped.json"); len(s) != 1 || s[0] != "svc" {
@@ -197,7 +194,7 @@ func TestGitHubAction(t *testing.T) {
 	}
 	r2 := repo(t)
 	sourcetest.Write(t, checkout, map[string]string{"project/compose.yaml": "services:\n  svc:\n    image: " + r2 + "/svc\n    build: .\n"})
-	res := act(t, url, "BUILDX="+bx, "BUILDKIT_ADDR="+sb.BuildkitAddr, "BUILDKIT_HOST=", "DOCKER_CONFIG="+t.TempDir(), "DOCKER_HOST=unix:///nonexistent.sock")
+	res := act(t, actionBuilderWorkflow, url, "BUILDX="+bx, "BUILDKIT_ADDR="+sb.BuildkitAddr, "BUILDKIT_HOST=", "DOCKER_CONFIG="+t.TempDir(), "DOCKER_HOST=unix:///nonexistent.sock")
 	if res.code != 0 {
 		t.Fatalf("act, after buildx create --use: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -218,7 +215,7 @@ func TestGitHubAction(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bad, filepath.Base(archive)), []byte("not the release"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res = act(t, serve(t, bad))
+	res = act(t, actionWorkflow, serve(t, bad), onSandbox)
 	if res.code == 0 || !strings.Contains(res.stdout+res.stderr, "does not match its SHA256SUMS entry") {
 		t.Errorf("a corrupt archive: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
